@@ -1,0 +1,97 @@
+"""The logical request and response that flow from the API through the core to
+engines and auth methods, in Vault's vocabulary (``sdk/logical``).
+
+The API layer builds a ``Request`` from HTTP; the core resolves the token,
+checks the ACL, routes to the mount and calls its ``Engine``; the engine returns
+a ``Response`` the API layer renders.  Nothing here knows about HTTP status codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Vault's logical operations.
+READ = "read"
+LIST = "list"
+CREATE = "create"
+UPDATE = "update"
+PATCH = "patch"
+DELETE = "delete"
+HELP = "help"
+
+WRITE_OPERATIONS = frozenset({CREATE, UPDATE, PATCH, DELETE})
+
+
+@dataclass
+class Request:
+    """One operation on one path.
+
+    ``path`` is the full request path without ``/v1/`` (``secret/data/foo``);
+    the router fills ``mount_point`` (``secret/``) and ``relative_path``
+    (``data/foo``) before the engine sees it.  ``data`` is the JSON body merged
+    with query parameters for reads and lists.  ``token`` is the resolved client
+    ``TokenEntry`` (None for unauthenticated paths).
+    """
+
+    operation: str
+    path: str
+    data: dict[str, Any] = field(default_factory=dict)
+    client_token: str = ""
+    token: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    remote_addr: str = ""
+    mount_point: str = ""
+    mount_type: str = ""
+    mount_accessor: str = ""
+    relative_path: str = ""
+    request_id: str = ""
+    wrap_ttl: str = ""
+
+
+@dataclass
+class Response:
+    """What an engine returns.
+
+    ``data`` is rendered under ``"data"``; ``auth`` (a dict in Vault's shape:
+    client_token, accessor, policies, lease_duration, renewable, ...) under
+    ``"auth"``.  ``status`` overrides the default (200 with a body, 204 without).
+    ``raw`` bypasses the envelope (``sys/health``-style bodies).
+    """
+
+    data: dict[str, Any] | None = None
+    auth: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    lease_id: str = ""
+    lease_duration: int = 0
+    renewable: bool = False
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: Any = None
+    # The storage index after the request's last write (X-Vault-Index).
+    index: int = 0
+
+
+class Engine(Protocol):
+    """A secrets engine or auth method mounted at a path (Vault's ``logical.Backend``).
+
+    Engines see only their own ``BarrierView`` (the mount's storage, already
+    encrypted under the barrier), never Consul or other mounts.  They raise the
+    errors of ``strongroom.errors``; the core maps nothing.
+    """
+
+    def handle(self, req: Request) -> Response | None:
+        """Execute ``req`` (``req.relative_path`` is the path inside the mount).
+
+        Raise ``UnsupportedPath`` for paths the engine does not know and
+        ``MethodNotAllowed`` for operations a known path does not support.
+        Return None for "nothing here" on reads (the API answers 404).
+        """
+
+    def exists(self, req: Request) -> bool | None:
+        """Existence check deciding whether a write is ``create`` or ``update``
+        for the ACL (Vault's ExistenceCheck); None when the path has none
+        (the write is then checked as ``update``)."""
+
+    def unauthenticated_paths(self) -> list[str]:
+        """Relative paths (glob with trailing ``*``) that need no token, e.g. ``login``."""
