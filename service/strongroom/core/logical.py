@@ -70,6 +70,8 @@ class Response:
     raw: Any = None
     # The storage index after the request's last write (X-Vault-Index).
     index: int = 0
+    # Some sys/ endpoints repeat ``data`` at the top level of the body (Vault's legacy shape).
+    data_at_top_level: bool = False
 
 
 class Engine(Protocol):

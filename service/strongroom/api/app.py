@@ -1,0 +1,74 @@
+"""The Falcon application: ``create_app`` for tests and ``get_app`` for gunicorn.
+
+https://developer.hashicorp.com/vault/api-docs
+"""
+
+from __future__ import annotations
+
+import time
+
+import strongroom.api  # noqa: F401  (registers the LIST verb before Falcon loads)
+
+import falcon
+
+from strongroom import metrics
+from strongroom.api import errors
+from strongroom.api.logical import LogicalResource
+from strongroom.api.sys_health import HealthResource, LeaderResource
+from strongroom.api.sys_metrics import MetricsResource
+from strongroom.api.sys_seal import InitResource, SealStatusResource, UnsealResource
+
+DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
+
+
+class NodeHeader:
+    """Names the serving node on every response, so routing is observable."""
+
+    def __init__(self, node_id: str):
+        self._node_id = node_id
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        resp.set_header("X-Strongroom-Node", self._node_id)
+        resp.set_header("Cache-Control", "no-store")
+
+
+class RequestMetrics:
+    """Count and time every request by route template (mount point, never the raw path)."""
+
+    def process_request(self, req, resp):
+        req.context.started = time.perf_counter()
+
+    def process_response(self, req, resp, resource, req_succeeded):
+        route = route_label(req)
+        status = resp.status.split()[0] if isinstance(resp.status, str) else str(resp.status)
+        metrics.requests_total.labels(route, req.method, status).inc()
+        metrics.request_seconds.labels(route, req.method).observe(time.perf_counter() - req.context.started)
+
+
+def route_label(req) -> str:
+    lreq = getattr(req.context, "lreq", None)
+    if lreq is not None and lreq.mount_point:
+        if lreq.mount_point == "sys/":
+            return "sys/" + lreq.relative_path.split("/", 1)[0]
+        return lreq.mount_point
+    if req.uri_template:
+        return req.uri_template
+    return "unmatched"
+
+
+def create_app(core, *, node_id: str = "", max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+               unauthenticated_metrics: bool = False) -> falcon.App:
+    """Wire the resources around ``core``."""
+    app = falcon.App(middleware=[NodeHeader(node_id or "strongroom"), RequestMetrics()], cors_enable=False)
+    app.req_options.auto_parse_qs_csv = False
+    app.req_options.keep_blank_qs_values = True
+    app.resp_options.secure_cookies_by_default = True
+    errors.install(app)
+    app.add_route("/v1/sys/init", InitResource(core, max_request_size))
+    app.add_route("/v1/sys/unseal", UnsealResource(core, max_request_size))
+    app.add_route("/v1/sys/seal-status", SealStatusResource(core))
+    app.add_route("/v1/sys/health", HealthResource(core))
+    app.add_route("/v1/sys/leader", LeaderResource(core))
+    app.add_route("/v1/sys/metrics", MetricsResource(core, unauthenticated_metrics))
+    app.add_sink(LogicalResource(core, max_request_size), prefix="/v1/")
+    return app

@@ -1,0 +1,38 @@
+"""Reading request bodies safely: size limits, JSON objects only."""
+
+from __future__ import annotations
+
+import json
+
+from strongroom.errors import InvalidRequest, RequestTooLarge
+
+
+def read_json(req, max_size: int) -> dict:
+    """The request body as a JSON object ({} when empty).
+
+    Refuses bodies over ``max_size`` before reading them when Content-Length says
+    so, and stops reading at ``max_size + 1`` bytes otherwise (chunked bodies)."""
+    length = req.content_length
+    if length is not None and max_size > 0 and length > max_size:
+        raise RequestTooLarge(f"http: request body too large (limit {max_size} bytes)")
+    limit = max_size + 1 if max_size > 0 else -1
+    raw = req.bounded_stream.read(limit) if limit > 0 else req.bounded_stream.read()
+    if max_size > 0 and len(raw) > max_size:
+        raise RequestTooLarge(f"http: request body too large (limit {max_size} bytes)")
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("failed to parse JSON input: invalid character in request body") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("failed to parse JSON input: body must be a JSON object")
+    return data
+
+
+def query_data(req) -> dict:
+    """Query parameters as request data (reads and lists), first value of each."""
+    data = {}
+    for key, value in req.params.items():
+        data[key] = value[0] if isinstance(value, list) else value
+    return data

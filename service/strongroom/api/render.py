@@ -1,0 +1,41 @@
+"""Rendering a logical response in Vault's body shape."""
+
+from __future__ import annotations
+
+import falcon
+
+
+def render_response(resp: falcon.Response, lreq, lresp) -> None:
+    """Vault's response envelope (``http/logical.go`` respondLogical)."""
+    if lresp.index:
+        resp.set_header("X-Vault-Index", str(lresp.index))
+    for name, value in lresp.headers.items():
+        resp.set_header(name, value)
+    if lresp.raw is not None:
+        resp.status = falcon.code_to_http_status(lresp.status or 200)
+        resp.media = lresp.raw
+        return
+    has_body = lresp.data is not None or lresp.auth is not None or bool(lresp.warnings)
+    status = lresp.status or (200 if has_body else 204)
+    if status == 404 and not has_body:
+        resp.status = falcon.HTTP_404
+        resp.media = {"errors": []}
+        return
+    resp.status = falcon.code_to_http_status(status)
+    if status == 204 or not has_body:
+        return
+    body = {
+        "request_id": lreq.request_id,
+        "lease_id": lresp.lease_id,
+        "renewable": lresp.renewable,
+        "lease_duration": lresp.lease_duration,
+        "data": lresp.data,
+        "wrap_info": None,
+        "warnings": lresp.warnings or None,
+        "auth": lresp.auth,
+        "mount_type": lreq.mount_type if lreq.mount_type != "system" else "system",
+    }
+    if lresp.data_at_top_level and lresp.data:
+        body = {**lresp.data, **body}
+    resp.media = body
+

@@ -1,0 +1,103 @@
+"""``sys/health`` and ``sys/leader``: served while sealed, read by HAProxy.
+
+https://developer.hashicorp.com/vault/api-docs/system/health
+https://developer.hashicorp.com/vault/api-docs/system/leader
+"""
+
+from __future__ import annotations
+
+import time
+import falcon
+
+from strongroom.errors import InvalidRequest
+
+DEFAULT_CODES = {
+    "activecode": 200,
+    "standbycode": 429,
+    "drsecondarycode": 472,
+    "performancestandbycode": 473,
+    "sealedcode": 503,
+    "uninitcode": 501,
+}
+
+
+def _flag(req, name: str) -> bool:
+    """Vault treats a bare ``?standbyok`` as true."""
+    if name not in req.params:
+        return False
+    value = req.params[name]
+    value = value[0] if isinstance(value, list) else value
+    if value in ("", "true", "1", "True", "TRUE", "t", "T"):
+        return True
+    if value in ("false", "0", "False", "FALSE", "f", "F"):
+        return False
+    raise InvalidRequest(f"bad value for {name} parameter: {value}")
+
+
+def _code(req, name: str) -> int:
+    if name not in req.params:
+        return DEFAULT_CODES[name]
+    value = req.params[name]
+    value = value[0] if isinstance(value, list) else value
+    try:
+        code = int(value)
+    except ValueError:
+        raise InvalidRequest(f"unable to parse {name} code: {value}") from None
+    if code < 1 or code > 999:
+        raise InvalidRequest(f"invalid {name} code: {value}")
+    return code
+
+
+def health_status(health: dict, req) -> int:
+    """The status code Vault's ``getSysHealth`` picks for this state and these parameters."""
+    if not health["initialized"]:
+        return _code(req, "uninitcode")
+    if health["sealed"]:
+        return _code(req, "sealedcode")
+    if health["performance_standby"]:
+        return _code(req, "activecode") if _flag(req, "perfstandbyok") else _code(req, "performancestandbycode")
+    if health["standby"]:
+        return _code(req, "activecode") if _flag(req, "standbyok") else _code(req, "standbycode")
+    return _code(req, "activecode")
+
+
+class HealthResource:
+    """GET and HEAD, no token needed."""
+
+    def __init__(self, core):
+        self._core = core
+
+    def on_get(self, req, resp):
+        health = self._core.health()
+        status = health_status(health, req)
+        resp.status = falcon.code_to_http_status(status)
+        resp.media = {
+            "initialized": health["initialized"],
+            "sealed": health["sealed"],
+            "standby": health["standby"],
+            "performance_standby": health["performance_standby"],
+            "replication_performance_mode": "disabled",
+            "replication_dr_mode": "disabled",
+            "server_time_utc": int(time.time()),
+            "version": health["version"],
+            "enterprise": False,
+            "cluster_name": health["cluster_name"],
+            "cluster_id": health["cluster_id"],
+            "echo_duration_ms": 0,
+            "clock_skew_ms": 0,
+        }
+
+    def on_head(self, req, resp):
+        resp.status = falcon.code_to_http_status(health_status(self._core.health(), req))
+
+
+class LeaderResource:
+    """GET ``sys/leader``."""
+
+    def __init__(self, core):
+        self._core = core
+
+    def on_get(self, req, resp):
+        self._core.require_unsealed()
+        resp.media = self._core.leader()
+

@@ -1,0 +1,61 @@
+"""``sys/init``, ``sys/unseal``, ``sys/seal-status``: served while sealed.
+
+https://developer.hashicorp.com/vault/api-docs/system/init
+https://developer.hashicorp.com/vault/api-docs/system/unseal
+https://developer.hashicorp.com/vault/api-docs/system/seal-status
+"""
+
+from __future__ import annotations
+
+from strongroom.api.body import read_json
+from strongroom.errors import InvalidRequest
+
+
+class InitResource:
+    """GET: is storage initialised?  PUT/POST: initialise it."""
+
+    def __init__(self, core, max_request_size: int):
+        self._core = core
+        self._max = max_request_size
+
+    def on_get(self, req, resp):
+        resp.media = {"initialized": self._core.seal.status()["initialized"]}
+
+    def on_put(self, req, resp):
+        data = read_json(req, self._max)
+        for unsupported in ("pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"):
+            if data.get(unsupported):
+                raise InvalidRequest(f"{unsupported} is not supported by Strongroom")
+        resp.media = self._core.initialize(data.get("secret_shares"), data.get("secret_threshold"))
+
+    on_post = on_put
+
+
+class UnsealResource:
+    """PUT/POST: submit one share, or reset progress."""
+
+    def __init__(self, core, max_request_size: int):
+        self._core = core
+        self._max = max_request_size
+
+    def on_put(self, req, resp):
+        data = read_json(req, self._max)
+        reset = data.get("reset", False)
+        if not isinstance(reset, bool):
+            raise InvalidRequest("'reset' must be a boolean")
+        key = data.get("key")
+        if key is not None and not isinstance(key, str):
+            raise InvalidRequest("'key' must be a valid hex or base64 string")
+        resp.media = self._core.seal.unseal(key, reset=reset)
+
+    on_post = on_put
+
+
+class SealStatusResource:
+    """GET: Vault's seal status body."""
+
+    def __init__(self, core):
+        self._core = core
+
+    def on_get(self, req, resp):
+        resp.media = self._core.seal.status()

@@ -1,0 +1,282 @@
+"""The core: from a logical request to an engine's response.
+
+For every request the core (1) makes sure the barrier holds the node's current
+keyring, (2) routes the path to ``sys/``, an auth method or a secrets engine,
+(3) resolves the client token and checks its ACL (create vs update decided by the
+engine's existence check, sudo for Vault's root paths), (4) writes the request to
+the audit devices, (5) dispatches, and (6) audits the response.
+
+Shared tables (mounts, auth methods, policies, audit devices) are cached per
+process.  A change made here is applied locally at once and announced through
+``notify`` so the other workers of the node (and, with HA, the other nodes) drop
+their copies; ``invalidate`` is how such announcements arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from strongroom.auth.token import TokenAuthBackend, TokenStore
+from strongroom.barrier import Barrier, BarrierView
+from strongroom.core import logical
+from strongroom.core.audit import AuditBroker
+from strongroom.core.logical import Request, Response
+from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable
+from strongroom.core.policy_store import PolicyStore
+from strongroom.core.seal import SealControl
+from strongroom.engines import create_engine
+from strongroom.errors import PermissionDenied, Sealed, UnsupportedPath
+
+
+def utcnow() -> datetime:
+    """The default clock."""
+    return datetime.now(timezone.utc)
+
+
+# Vault's system-backend paths that need ``sudo`` (logical/system.go PathsSpecial.Root).
+SUDO_SYS_PATHS = ("audit", "audit/", "auth/", "raw", "raw/", "rotate", "seal", "step-down",
+                  "leases/revoke-prefix/", "leases/revoke-force/", "config/", "internal/counters/")
+# Reachable without a token once unsealed.
+UNAUTHENTICATED_SYS_PATHS = ("health", "seal-status", "leader", "init", "unseal", "ha-status-public")
+
+TOKEN_MOUNT_PATH = "token/"
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """Node-wide settings the core needs (parsed from the server configuration)."""
+
+    default_lease_ttl: int = 32 * 24 * 3600
+    max_lease_ttl: int = 32 * 24 * 3600
+    cluster_name: str = "strongroom-cluster"
+    storage_type: str = "consul"
+    unauthenticated_metrics_access: bool = False
+
+
+class Core:
+    """One process's view of the node: barrier, tables, token store, routing.
+
+    ``backend`` is the storage (already fenced when HA is on), ``seal`` where the
+    keyring lives (``SealManager`` in-process or the node core via ``NodeLink``),
+    ``notify(keys)`` announces a change of shared tables to the rest of the node.
+    """
+
+    def __init__(self, backend, seal: SealControl, *, config: CoreConfig = CoreConfig(),
+                 clock: Callable[[], datetime] = utcnow, randbytes=os.urandom,
+                 notify: Callable[[list[str]], None] | None = None):
+        self.backend = backend
+        self.seal = seal
+        self.config = config
+        self.clock = clock
+        self.randbytes = randbytes
+        self._notify = notify
+        self.barrier = Barrier(backend)
+        self.mounts = MountTable(self.barrier, MOUNTS_PATH, "logical/", randbytes=randbytes)
+        self.auth_mounts = MountTable(self.barrier, AUTH_PATH, "auth/", defaults=self._default_auth_mounts,
+                                      randbytes=randbytes)
+        self.policies = PolicyStore(BarrierView(self.barrier, "sys/policy/"))
+        self.tokens = TokenStore(BarrierView(self.barrier, "sys/token/"), clock, randbytes=randbytes,
+                                 default_ttl=config.default_lease_ttl, max_ttl=config.max_lease_ttl)
+        self.token_backend = TokenAuthBackend(self.tokens)
+        self.audit = AuditBroker(BarrierView(self.barrier, "sys/audit/"), clock, randbytes=randbytes)
+        self._engines: dict[str, object] = {}
+        self._engines_lock = threading.Lock()
+        from strongroom.core.system import SystemBackend  # the system backend calls back into the core
+
+        self.system = SystemBackend(self)
+
+    # --- keyring and caches ----------------------------------------------------
+
+    def _default_auth_mounts(self) -> list[MountEntry]:
+        return [MountEntry(path=TOKEN_MOUNT_PATH, type="token", uuid="token",
+                           accessor="auth_token_" + "00000000", description="token based credentials")]
+
+    def sync_keyring(self) -> bool:
+        """Adopt the node's current keyring; True when unsealed.
+
+        Called at the start of every request: a pointer comparison unless the
+        keyring changed, in which case every cache is dropped (it may predate a
+        seal, or another node's changes)."""
+        keyring = self.seal.keyring()
+        if keyring is not self.barrier.keyring:
+            self.barrier.set_keyring(keyring)
+            self.invalidate(["*"])
+        return keyring is not None
+
+    def require_unsealed(self) -> None:
+        if not self.sync_keyring():
+            raise Sealed()
+
+    def invalidate(self, keys: list[str]) -> None:
+        """Drop cached copies of shared tables named by ``keys``
+        (``mounts``, ``auth``, ``policy/<name>``, ``audit``, or ``*``)."""
+        for key in keys:
+            if key in ("*", "mounts", "auth"):
+                self.mounts.invalidate()
+                self.auth_mounts.invalidate()
+                with self._engines_lock:
+                    self._engines.clear()
+            if key == "*" or key.startswith("policy/"):
+                self.policies.invalidate(None if key == "*" else key[len("policy/"):])
+            if key in ("*", "audit"):
+                self.audit.reload()
+
+    def changed(self, keys: list[str]) -> None:
+        """This process changed shared tables: apply locally, tell the node."""
+        self.invalidate(keys)
+        if self._notify:
+            self._notify(keys)
+
+    # --- seal operations served while sealed ---------------------------------
+
+    def initialize(self, shares: int, threshold: int, root_token_id: str = "") -> dict:
+        """``sys/init``: create the keys, split the unseal key, mint the root token.
+
+        The root token is written through a private barrier holding the new
+        keyring, so this process never looks unsealed to concurrent requests."""
+        parts, keyring = self.seal.initialize(shares, threshold)
+        barrier = Barrier(self.backend)
+        barrier.set_keyring(keyring)
+        tokens = TokenStore(BarrierView(barrier, "sys/token/"), self.clock, randbytes=self.randbytes)
+        root_token, _ = tokens.create_root(token_id=root_token_id or None)
+        return {
+            "keys": [p.hex() for p in parts],
+            "keys_base64": [base64.b64encode(p).decode() for p in parts],
+            "root_token": root_token,
+        }
+
+    def health(self) -> dict:
+        """The state ``sys/health`` reports: initialised, sealed, standby, performance standby."""
+        status = self.seal.status()
+        return {
+            "initialized": status["initialized"],
+            "sealed": status["sealed"],
+            "standby": False,
+            "performance_standby": False,
+            "cluster_name": status.get("cluster_name", ""),
+            "cluster_id": status.get("cluster_id", ""),
+            "version": status["version"],
+        }
+
+    def leader(self) -> dict:
+        """``sys/leader``: without HA this node is its own leader."""
+        return {"ha_enabled": False, "is_self": False, "active_time": "0001-01-01T00:00:00Z",
+                "leader_address": "", "leader_cluster_address": "", "performance_standby": False,
+                "performance_standby_last_remote_wal": 0}
+
+    # --- routing ---------------------------------------------------------------
+
+    def engine_for(self, table: MountTable, entry: MountEntry):
+        with self._engines_lock:
+            engine = self._engines.get(entry.uuid)
+            if engine is None:
+                view = BarrierView(self.barrier, table.storage_prefix(entry))
+                engine = create_engine(entry.type, entry.options, view, self.clock)
+                self._engines[entry.uuid] = engine
+            return engine
+
+    def route(self, req: Request):
+        """Fill the request's mount fields and return the backend that serves it."""
+        path = req.path
+        if path == "sys" or path.startswith("sys/"):
+            req.mount_point, req.mount_type, req.relative_path = "sys/", "system", path[4:]
+            return self.system
+        if path.startswith("auth/"):
+            entry = self.auth_mounts.match(path[len("auth/"):])
+            if entry is not None:
+                req.mount_point = "auth/" + entry.path
+                req.mount_type, req.mount_accessor = entry.type, entry.accessor
+                req.relative_path = path[len(req.mount_point):]
+                if entry.type == "token":
+                    return self.token_backend
+                return self.engine_for(self.auth_mounts, entry)
+        else:
+            entry = self.mounts.match(path)
+            if entry is not None:
+                req.mount_point, req.mount_type, req.mount_accessor = entry.path, entry.type, entry.accessor
+                req.relative_path = path[len(entry.path):]
+                return self.engine_for(self.mounts, entry)
+        raise UnsupportedPath(f'no handler for route "{path}". route entry not found.')
+
+    # --- the request pipeline --------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        """Run one logical request through routing, ACL, audit and the engine."""
+        self.require_unsealed()
+        if not req.request_id:
+            req.request_id = str(uuid.UUID(bytes=self.randbytes(16)))
+        backend = self.route(req)
+        try:
+            if not self._is_unauthenticated(backend, req):
+                self._authorize(backend, req)
+        except PermissionDenied as exc:
+            self.audit.log_request(req, self._audit_auth(req.token), error=str(exc))
+            raise
+        auth = self._audit_auth(req.token)
+        self.audit.log_request(req, auth)
+        try:
+            if req.token is not None:
+                self.tokens.use(req.token)
+            resp = backend.handle(req)
+        except Exception as exc:
+            self.audit.log_response(req, auth, None, error=str(exc))
+            raise
+        if resp is None:
+            resp = Response(status=404 if req.operation in (logical.READ, logical.LIST) else 204)
+        self.audit.log_response(req, auth, resp)
+        return resp
+
+    def _is_unauthenticated(self, backend, req: Request) -> bool:
+        if backend is self.system:
+            return req.relative_path in UNAUTHENTICATED_SYS_PATHS
+        for pattern in backend.unauthenticated_paths():
+            if pattern.endswith("*") and req.relative_path.startswith(pattern[:-1]):
+                return True
+            if req.relative_path == pattern:
+                return True
+        return False
+
+    def lookup_token(self, client_token: str):
+        """The token entry for a client token, or PermissionDenied (missing, unknown, expired)."""
+        if not client_token:
+            raise PermissionDenied("permission denied")
+        entry = self.tokens.lookup(client_token)
+        if entry is None:
+            raise PermissionDenied("permission denied", "invalid token")
+        return entry
+
+    def _authorize(self, backend, req: Request) -> None:
+        req.token = self.lookup_token(req.client_token)
+        acl = self.policies.acl(req.token.policies)
+        operation = req.operation
+        if operation in (logical.CREATE, logical.UPDATE):
+            exists = backend.exists(req)
+            operation = logical.CREATE if exists is False else logical.UPDATE
+        acl.check(req.path, operation, req.data)
+        if backend is self.system and self._needs_sudo(req.relative_path) and not acl.allowed(req.path, "sudo"):
+            raise PermissionDenied("permission denied")
+
+    @staticmethod
+    def _needs_sudo(relative_path: str) -> bool:
+        return any(relative_path == p or (p.endswith("/") and relative_path.startswith(p)) for p in SUDO_SYS_PATHS)
+
+    @staticmethod
+    def _audit_auth(token) -> dict | None:
+        if token is None:
+            return None
+        return {
+            "client_token": token.id,
+            "accessor": token.accessor,
+            "display_name": token.display_name,
+            "policies": list(token.policies),
+            "token_policies": list(token.policies),
+            "metadata": dict(token.meta or {}),
+            "entity_id": "",
+            "token_type": "service",
+        }

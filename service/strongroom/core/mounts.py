@@ -1,0 +1,166 @@
+"""Mount tables for secrets engines (``sys/mounts``) and auth methods (``sys/auth``).
+
+https://developer.hashicorp.com/vault/api-docs/system/mounts
+
+Each table is one JSON document stored through the barrier (``sys/mounts``,
+``sys/auth``), so every change is a single atomic write.  A mount's data lives
+under ``logical/<uuid>/`` (secrets) or ``auth/<uuid>/`` (auth methods); disabling
+a mount removes the entry and its data in one transaction.  Tables are cached in
+memory and re-read when the core is told they changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from strongroom.errors import InvalidRequest
+from strongroom.storage import TxnOp
+
+MOUNTS_PATH = "sys/mounts"
+AUTH_PATH = "sys/auth"
+
+# Paths no secrets engine may take (Vault's protectedMounts plus what Strongroom serves itself).
+RESERVED = ("sys/", "auth/", "cubbyhole/", "identity/", "audit/")
+
+
+@dataclass
+class MountEntry:
+    """One mounted engine, in Vault's vocabulary."""
+
+    path: str
+    type: str
+    uuid: str
+    accessor: str
+    description: str = ""
+    config: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    local: bool = False
+    seal_wrap: bool = False
+    external_entropy_access: bool = False
+
+    def render(self) -> dict:
+        """The entry as Vault's ``GET sys/mounts`` shows it."""
+        config = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False}
+        config.update(self.config)
+        return {
+            "accessor": self.accessor,
+            "config": config,
+            "description": self.description,
+            "external_entropy_access": self.external_entropy_access,
+            "local": self.local,
+            "options": self.options or None,
+            "plugin_version": "",
+            "running_plugin_version": f"v0.1.0+builtin.{self.type}",
+            "running_sha256": "",
+            "seal_wrap": self.seal_wrap,
+            "type": self.type,
+            "uuid": self.uuid,
+            "deprecation_status": "supported",
+        }
+
+
+def normalize_path(path: str) -> str:
+    """Mount paths are stored with exactly one trailing slash and no leading one."""
+    path = (path or "").strip("/")
+    if not path:
+        raise InvalidRequest("path cannot be empty")
+    if ".." in path.split("/"):
+        raise InvalidRequest("path cannot contain '..'")
+    return path + "/"
+
+
+class MountTable:
+    """A cached, storage-backed mount table (``sys/mounts`` or ``sys/auth``).
+
+    ``storage`` is the barrier; ``data_prefix`` is ``logical/`` or ``auth/``.
+    Writers call ``add``/``remove``/``update`` (one atomic write each); readers
+    call ``match``.  ``invalidate()`` drops the cache so the next read reloads it.
+    """
+
+    def __init__(self, storage, key: str, data_prefix: str, defaults: Callable[[], list[MountEntry]] = list,
+                 randbytes=os.urandom):
+        self._storage = storage
+        self._key = key
+        self._data_prefix = data_prefix
+        self._defaults = defaults
+        self._randbytes = randbytes
+        self._lock = threading.Lock()
+        self._entries: dict[str, MountEntry] | None = None
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._entries = None
+
+    def entries(self) -> dict[str, MountEntry]:
+        """path -> entry, loading from storage when the cache is empty."""
+        with self._lock:
+            if self._entries is None:
+                raw = self._storage.get(self._key)
+                if raw is None:
+                    self._entries = {e.path: e for e in self._defaults()}
+                else:
+                    self._entries = {d["path"]: MountEntry(**d) for d in json.loads(raw)}
+            return dict(self._entries)
+
+    def match(self, path: str) -> MountEntry | None:
+        """The mount with the longest path that prefixes ``path`` (``path`` may lack the trailing slash)."""
+        candidate = path if path.endswith("/") else path + "/"
+        best = None
+        for mount_path, entry in self.entries().items():
+            if candidate.startswith(mount_path) and (best is None or len(mount_path) > len(best.path)):
+                best = entry
+        return best
+
+    def storage_prefix(self, entry: MountEntry) -> str:
+        """Where a mount's data lives in the barrier."""
+        return f"{self._data_prefix}{entry.uuid}/"
+
+    def new_entry(self, path: str, type_: str, description: str = "", config: dict | None = None,
+                  options: dict | None = None, local: bool = False, seal_wrap: bool = False) -> MountEntry:
+        return MountEntry(
+            path=path,
+            type=type_,
+            uuid=str(uuid.UUID(bytes=self._randbytes(16))),
+            accessor=f"{type_}_{self._randbytes(4).hex()}",
+            description=description,
+            config=dict(config or {}),
+            options=dict(options or {}),
+            local=local,
+            seal_wrap=seal_wrap,
+        )
+
+    def add(self, entry: MountEntry) -> int:
+        """Persist a new mount; refuses a path that overlaps an existing mount."""
+        entries = self.entries()
+        for existing in entries:
+            if existing.startswith(entry.path) or entry.path.startswith(existing):
+                raise InvalidRequest(f"path is already in use at {existing}")
+        entries[entry.path] = entry
+        return self._write(entries, [])
+
+    def remove(self, path: str) -> tuple[MountEntry, int]:
+        """Remove a mount and every value it stored, atomically."""
+        entries = self.entries()
+        entry = entries.pop(path, None)
+        if entry is None:
+            raise InvalidRequest(f"no matching mount at '{path}'")
+        index = self._write(entries, [TxnOp("delete-tree", self.storage_prefix(entry))])
+        return entry, index
+
+    def update(self, entry: MountEntry) -> int:
+        """Persist a changed entry (tune)."""
+        entries = self.entries()
+        entries[entry.path] = entry
+        return self._write(entries, [])
+
+    def _write(self, entries: dict[str, MountEntry], extra: list[TxnOp]) -> int:
+        body = json.dumps([asdict(e) for e in sorted(entries.values(), key=lambda e: e.path)]).encode()
+        index = self._storage.txn([TxnOp("set", self._key, body), *extra])
+        with self._lock:
+            self._entries = entries
+        return index

@@ -1,0 +1,311 @@
+"""The link between a node's workers and its node core process.
+
+The node core owns the node-wide state: the ``SealManager`` (unseal progress and
+keyring, in its memory only) and, with HA, the lock and the active/standby role.
+Workers are separate processes; each holds a ``NodeLink``, which implements
+``SealControl`` by calling the node core over a Unix socket and keeps a copy of
+the keyring that the node core pushes to every worker on each change.
+
+Protocol: newline-delimited JSON.  A worker opens one *subscription* connection
+(``{"op": "subscribe"}``) on which the node core pushes ``{"seq", "keyring",
+"invalidate", "ha"}`` events and the worker answers ``{"ack": seq}``; every other
+call is one request/response on a fresh connection.  A change (unseal, seal,
+rotate, an invalidation) is acknowledged to its caller only after every worker
+acknowledged the push or ``ACK_TIMEOUT`` passed, so a client that unsealed
+through one worker finds every worker unsealed on its next request.
+
+Security: the socket lives in a 0700 directory and the server checks the peer's
+uid (SO_PEERCRED) against its own.  Nothing is logged from these messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import socket
+import struct
+import threading
+from typing import Callable
+
+from strongroom import errors
+from strongroom.barrier.keyring import Keyring
+
+log = logging.getLogger("strongroom.nodelink")
+
+ACK_TIMEOUT = 0.5
+
+
+def _encode_keyring(keyring: Keyring | None) -> str | None:
+    return base64.b64encode(keyring.serialize()).decode() if keyring is not None else None
+
+
+def _decode_keyring(value: str | None) -> Keyring | None:
+    return Keyring.deserialize(base64.b64decode(value)) if value else None
+
+
+def _error_from(payload: dict) -> errors.StrongroomError:
+    cls = getattr(errors, payload.get("class", ""), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.StrongroomError)):
+        cls = errors.StrongroomError
+    return cls(*payload.get("messages", []))
+
+
+class _Subscriber:
+    def __init__(self, conn: socket.socket):
+        self.conn = conn
+        self.file = conn.makefile("rwb")
+        self.acked = 0
+        self.cond = threading.Condition()
+        self.alive = True
+
+    def send(self, message: dict) -> None:
+        data = (json.dumps(message) + "\n").encode()
+        with self.cond:
+            self.file.write(data)
+            self.file.flush()
+
+
+class NodeLinkServer:
+    """The node core side: serves calls and pushes state to subscribed workers.
+
+    ``handlers`` maps an op name to a function of the request dict returning a
+    JSON-able result; domain errors travel back by class name.  ``state()``
+    returns the event pushed to a newly subscribed worker.
+    """
+
+    def __init__(self, path: str, handlers: dict[str, Callable[[dict], object]], state: Callable[[], dict]):
+        self.path = path
+        self._handlers = handlers
+        self._state = state
+        self._subscribers: list[_Subscriber] = []
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._sock: socket.socket | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.path)
+        os.chmod(self.path, 0o600)
+        sock.listen(128)
+        self._sock = sock
+        threading.Thread(target=self._accept_loop, name="nodelink-accept", daemon=True).start()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._sock is not None:
+            self._sock.close()
+        with self._lock:
+            for sub in self._subscribers:
+                sub.alive = False
+                sub.conn.close()
+
+    def _accept_loop(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            _, uid, _ = struct.unpack("3i", creds)
+            if uid != os.getuid():
+                conn.close()
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        file = conn.makefile("rwb")
+        try:
+            line = file.readline()
+            if not line:
+                return
+            request = json.loads(line)
+            if request.get("op") == "subscribe":
+                self._subscribe(conn)
+                return
+            try:
+                reply = {"ok": True, "result": self._handlers[request["op"]](request)}
+            except errors.StrongroomError as exc:
+                reply = {"ok": False, "error": {"class": type(exc).__name__, "messages": exc.messages}}
+            except Exception:
+                log.exception("node core call %s failed", request.get("op"))
+                reply = {"ok": False, "error": {"class": "StrongroomError", "messages": ["internal error"]}}
+            file.write((json.dumps(reply) + "\n").encode())
+            file.flush()
+        except (OSError, ValueError):
+            pass
+        finally:
+            if not getattr(conn, "_subscribed", False):
+                conn.close()
+
+    def _subscribe(self, conn: socket.socket) -> None:
+        sub = _Subscriber(conn)
+        conn._subscribed = True  # type: ignore[attr-defined]
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            self._subscribers.append(sub)
+            sub.send({"seq": seq, **self._state()})
+        try:
+            for line in sub.file:
+                ack = json.loads(line).get("ack", 0)
+                with sub.cond:
+                    sub.acked = max(sub.acked, ack)
+                    sub.cond.notify_all()
+        except (OSError, ValueError):
+            pass
+        finally:
+            sub.alive = False
+            with self._lock:
+                if sub in self._subscribers:
+                    self._subscribers.remove(sub)
+            conn.close()
+
+    def publish(self, event: dict) -> None:
+        """Push ``event`` to every worker and wait (bounded) for their acks."""
+        with self._lock:
+            self._seq += 1
+            seq = self._seq
+            subscribers = list(self._subscribers)
+            for sub in subscribers:
+                try:
+                    sub.send({"seq": seq, **event})
+                except OSError:
+                    sub.alive = False
+        for sub in subscribers:
+            with sub.cond:
+                sub.cond.wait_for(lambda: sub.acked >= seq or not sub.alive, timeout=ACK_TIMEOUT)
+
+
+def keyring_event(keyring: Keyring | None) -> dict:
+    """The push announcing a keyring change (unseal, seal, rotate)."""
+    return {"keyring": _encode_keyring(keyring), "keyring_changed": True}
+
+
+class NodeLink:
+    """The worker side: ``SealControl`` backed by the node core.
+
+    ``keyring()`` is answered from the pushed copy (no I/O on the request path).
+    ``on_invalidate`` and ``on_ha`` are set by the owner to receive pushes.
+    """
+
+    def __init__(self, path: str, connect_timeout: float = 5.0):
+        self._path = path
+        self._timeout = connect_timeout
+        self._keyring: Keyring | None = None
+        self._ha: dict = {}
+        self._ready = threading.Event()
+        self.on_invalidate: Callable[[list[str]], None] | None = None
+        self.on_ha: Callable[[dict], None] | None = None
+        threading.Thread(target=self._subscription_loop, name="nodelink-subscribe", daemon=True).start()
+        self._ready.wait(connect_timeout)
+
+    # --- subscription ----------------------------------------------------------
+
+    def _subscription_loop(self) -> None:
+        import time
+
+        while True:
+            try:
+                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                conn.connect(self._path)
+                file = conn.makefile("rwb")
+                file.write(b'{"op": "subscribe"}\n')
+                file.flush()
+                for line in file:
+                    event = json.loads(line)
+                    self._apply(event)
+                    self._ready.set()
+                    file.write((json.dumps({"ack": event["seq"]}) + "\n").encode())
+                    file.flush()
+            except (OSError, ValueError):
+                pass
+            # The node core went away: act sealed until it is back.
+            self._keyring = None
+            time.sleep(0.1)
+
+    def _apply(self, event: dict) -> None:
+        if "keyring" in event:
+            self._keyring = _decode_keyring(event["keyring"])
+        if event.get("ha") is not None:
+            self._ha = event["ha"]
+            if self.on_ha:
+                self.on_ha(self._ha)
+        if event.get("invalidate") and self.on_invalidate:
+            self.on_invalidate(event["invalidate"])
+
+    # --- calls -----------------------------------------------------------------
+
+    def call(self, op: str, **params):
+        """One request/response to the node core; domain errors re-raised here."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(30)
+                conn.connect(self._path)
+                file = conn.makefile("rwb")
+                file.write((json.dumps({"op": op, **params}) + "\n").encode())
+                file.flush()
+                line = file.readline()
+        except OSError:
+            raise errors.StorageUnavailable("node core unreachable") from None
+        if not line:
+            raise errors.StorageUnavailable("node core closed the connection")
+        reply = json.loads(line)
+        if not reply["ok"]:
+            raise _error_from(reply["error"])
+        return reply["result"]
+
+    def ha(self) -> dict:
+        return self._ha
+
+    # SealControl
+    def keyring(self) -> Keyring | None:
+        return self._keyring
+
+    def status(self) -> dict:
+        return self.call("status")
+
+    def initialize(self, shares: int, threshold: int):
+        result = self.call("initialize", shares=shares, threshold=threshold)
+        return [base64.b64decode(p) for p in result["shares"]], _decode_keyring(result["keyring"])
+
+    def unseal(self, key, reset: bool = False) -> dict:
+        return self.call("unseal", key=key, reset=reset)
+
+    def seal(self) -> None:
+        self.call("seal")
+
+    def rotate(self) -> Keyring:
+        return _decode_keyring(self.call("rotate"))
+
+    def notify(self, keys: list[str]) -> None:
+        """Tell every worker of the node (and the node core) that ``keys`` changed."""
+        self.call("invalidate", keys=keys)
+
+
+def seal_handlers(seal, publish_invalidate: Callable[[list[str]], None]) -> dict:
+    """The node core's call table over a ``SealManager``."""
+
+    def initialize(req):
+        shares, keyring = seal.initialize(req["shares"], req["threshold"])
+        return {"shares": [base64.b64encode(s).decode() for s in shares], "keyring": _encode_keyring(keyring)}
+
+    def invalidate(req):
+        keys = req.get("keys") or []
+        if not isinstance(keys, list):
+            raise errors.InvalidRequest("keys must be a list")
+        publish_invalidate([str(k) for k in keys])
+        return None
+
+    return {
+        "status": lambda req: seal.status(),
+        "initialize": initialize,
+        "unseal": lambda req: seal.unseal(req.get("key"), reset=bool(req.get("reset"))),
+        "seal": lambda req: seal.seal(),
+        "rotate": lambda req: _encode_keyring(seal.rotate()),
+        "invalidate": invalidate,
+    }

@@ -1,0 +1,69 @@
+"""The WSGI entry point gunicorn loads in each worker: ``strongroom.server.wsgi:app``.
+
+Reads what the node core left in the environment: ``STRONGROOM_CONFIG`` (the HCL
+path) or ``STRONGROOM_DEV`` (dev mode), and ``STRONGROOM_NODE_SOCKET`` (the node
+core's socket, absent for single-process in-memory nodes).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import strongroom.api  # noqa: F401  (LIST before Falcon)
+
+from strongroom import config as config_mod
+from strongroom.api.app import create_app
+from strongroom.core.core import Core, utcnow
+from strongroom.core.seal import SealManager
+from strongroom.server.build import core_config, make_backend
+
+
+def load_config() -> config_mod.ServerConfig:
+    if os.environ.get("STRONGROOM_DEV"):
+        return config_mod.dev_config(os.environ.get("STRONGROOM_DEV_LISTEN", "127.0.0.1:8200"))
+    return config_mod.load(os.environ["STRONGROOM_CONFIG"])
+
+
+def get_app():
+    """Build this worker's core and Falcon app."""
+    config = load_config()
+    listener = config.listeners[0]
+    socket_path = os.environ.get("STRONGROOM_NODE_SOCKET")
+    if socket_path:
+        from strongroom.core.nodelink import NodeLink
+
+        link = NodeLink(socket_path)
+        core = Core(make_backend(config), link, config=core_config(config), notify=link.notify)
+        link.on_invalidate = core.invalidate
+    else:
+        backend = make_backend(config)
+        seal = SealManager(backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type)
+        core = Core(backend, seal, config=core_config(config))
+        if os.environ.get("STRONGROOM_DEV"):
+            dev_initialize(core, os.environ.get("STRONGROOM_DEV_ROOT_TOKEN", ""), config.api_addr)
+    return create_app(core, node_id=config.node_id, max_request_size=listener.max_request_size,
+                      unauthenticated_metrics=bool(listener.unauthenticated_metrics_access))
+
+
+def dev_initialize(core: Core, root_token_id: str, api_addr: str) -> None:
+    """What ``vault server -dev`` does: initialise with one share, unseal, mount
+    KV v2 at ``secret/``, and print how to use it."""
+    from strongroom.core.logical import Request
+
+    result = core.initialize(1, 1, root_token_id=root_token_id)
+    core.seal.unseal(result["keys_base64"][0])
+    core.handle(Request(operation="update", path="sys/mounts/secret", client_token=result["root_token"],
+                        data={"type": "kv", "options": {"version": "2"}, "description": "key/value secret storage"}))
+    print(
+        "WARNING! dev mode is enabled! In this mode, Strongroom runs entirely in-memory\n"
+        "and starts unsealed with a single unseal key. Never use it in production.\n\n"
+        f"    $ export VAULT_ADDR='{api_addr}'\n\n"
+        f"Unseal Key: {result['keys_base64'][0]}\n"
+        f"Root Token: {result['root_token']}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+app = get_app() if "gunicorn" in sys.modules else None
