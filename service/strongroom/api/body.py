@@ -24,9 +24,9 @@ def read_json(req, max_size: int) -> dict:
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("failed to parse JSON input: invalid character in request body") from None
+        raise InvalidRequest("failed to decode JSON input: invalid JSON in request body") from None
     if not isinstance(data, dict):
-        raise InvalidRequest("failed to parse JSON input: body must be a JSON object")
+        raise InvalidRequest("failed to decode JSON input: body must be a JSON object")
     return data
 
 

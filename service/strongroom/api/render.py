@@ -33,7 +33,6 @@ def render_response(resp: falcon.Response, lreq, lresp) -> None:
         "wrap_info": None,
         "warnings": lresp.warnings or None,
         "auth": lresp.auth,
-        "mount_type": lreq.mount_type if lreq.mount_type != "system" else "system",
     }
     if lresp.data_at_top_level and lresp.data:
         body = {**lresp.data, **body}

@@ -216,7 +216,9 @@ class Core:
             if not self._is_unauthenticated(backend, req):
                 self._authorize(backend, req)
         except PermissionDenied as exc:
-            self.audit.log_request(req, self._audit_auth(req.token), error=str(exc))
+            auth = self._audit_auth(req.token)
+            self.audit.log_request(req, auth, error=str(exc))
+            self.audit.log_response(req, auth, None, error=str(exc))
             raise
         auth = self._audit_auth(req.token)
         self.audit.log_request(req, auth)
@@ -248,7 +250,7 @@ class Core:
             raise PermissionDenied("permission denied")
         entry = self.tokens.lookup(client_token)
         if entry is None:
-            raise PermissionDenied("permission denied", "invalid token")
+            raise PermissionDenied("permission denied")
         return entry
 
     def _authorize(self, backend, req: Request) -> None:

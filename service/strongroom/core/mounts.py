@@ -53,7 +53,7 @@ class MountEntry:
             "description": self.description,
             "external_entropy_access": self.external_entropy_access,
             "local": self.local,
-            "options": self.options or None,
+            "options": self.options,
             "plugin_version": "",
             "running_plugin_version": f"v0.1.0+builtin.{self.type}",
             "running_sha256": "",

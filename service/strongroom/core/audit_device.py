@@ -1,0 +1,273 @@
+"""The ``file`` audit device: options, the salted HMAC, line-atomic appends.
+
+https://developer.hashicorp.com/vault/docs/audit/file
+
+Each line goes out in one ``os.write`` on a descriptor opened with
+``O_APPEND``, so lines from the threads of a worker and from the workers of a
+node never interleave in a regular file.  (A ``stdout`` that is a pipe only
+guarantees that for lines up to ``PIPE_BUF``, as with Vault.)
+
+Where Strongroom is stricter than Vault, on purpose:
+
+* ``prefix`` is refused unless the server allows it (Vault >= 1.20.1 and
+  OpenBao do the same: with ``file_path`` and ``mode`` it let an operator write
+  arbitrary executable files, CVE-2025-6000); a prefix may not contain a newline;
+* execute bits are dropped from ``mode``, as OpenBao does;
+* missing parent directories are not created (Vault creates them, with the
+  file's mode) - an audit device is not a way to make directories;
+* a device notices when its file was moved or deleted (log rotation without
+  SIGHUP, or a removed directory) and reopens the path before the next line,
+  instead of writing on into an unlinked file.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import hmac
+import logging
+import os
+import stat
+import threading
+from dataclasses import dataclass
+
+from strongroom.core.audit_format import FormatConfig
+from strongroom.errors import InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+STDOUT = "stdout"
+DISCARD = "discard"
+DEFAULT_MODE = 0o600
+
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    """The parsed options of a ``file`` device."""
+
+    file_path: str
+    mode: int = DEFAULT_MODE  # permission bits enforced on open; 0 leaves an existing file's mode
+    format: FormatConfig = FormatConfig()
+    prefix: str = ""
+
+
+def normalize_options(options: dict | None) -> dict[str, str]:
+    """Options as Vault stores and lists them: a flat map of strings
+    (JSON booleans and numbers become their text)."""
+    out: dict[str, str] = {}
+    for key, value in (options or {}).items():
+        if not isinstance(key, str):
+            raise InvalidRequest("audit device option names must be strings")
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        elif not isinstance(value, str):
+            raise InvalidRequest(f'audit device option "{key}" must be a string')
+        out[key] = value
+    return out
+
+
+def _parse_bool(options: dict[str, str], key: str, default: bool) -> bool:
+    raw = options.get(key)
+    if raw is None:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise InvalidRequest(f'invalid value for "{key}": {raw!r} is not a boolean')
+
+
+def _parse_mode(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_MODE
+    if not raw or any(c not in "01234567" for c in raw) or int(raw, 8) >= 1 << 32:
+        raise InvalidRequest(f'invalid value for "mode": {raw!r} is not an octal file mode')
+    return int(raw, 8) & 0o666
+
+
+def parse_options(options: dict[str, str], *, allow_prefix: bool) -> FileOptions:
+    """Validate ``file`` device options (already ``normalize_options``'d) with Vault's messages."""
+    file_path = options.get("file_path", options.get("path"))
+    if not file_path:
+        raise InvalidRequest("file_path is required")
+    if file_path.lower() in (STDOUT, DISCARD):
+        file_path = file_path.lower()
+    fmt = options.get("format", "json")
+    if fmt == "jsonx":
+        raise InvalidRequest('jsonx formatting has been removed, consider switching to json by omitting '
+                             '"format" or setting it to "json"')
+    if fmt != "json":
+        raise InvalidRequest(f'unknown format type "{fmt}"')
+    prefix = options.get("prefix", "")
+    if prefix and not allow_prefix:
+        raise InvalidRequest("audit log prefixing is not allowed")
+    if "\n" in prefix or "\r" in prefix:
+        raise InvalidRequest('"prefix" may not contain line breaks')
+    return FileOptions(
+        file_path=file_path,
+        mode=_parse_mode(options.get("mode")),
+        format=FormatConfig(
+            raw=_parse_bool(options, "log_raw", False),
+            hmac_accessor=_parse_bool(options, "hmac_accessor", True),
+            elide_list_responses=_parse_bool(options, "elide_list_responses", False),
+        ),
+        prefix=prefix,
+    )
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "short write")
+        view = view[written:]
+
+
+class FileDevice:
+    """One enabled ``file`` device in this process: its salt and its open file.
+
+    ``write`` is thread-safe.  It returns True when the line was written, False
+    when it could not be (the error is logged with the device path and the OS
+    reason only), and None once the device is closed (disabled meanwhile).
+    """
+
+    def __init__(self, path: str, options: FileOptions, salt: bytes, *, stdout_fd: int = 1):
+        self.path = path
+        self.options = options
+        self._mac = hmac.new(salt, digestmod=hashlib.sha256)
+        self._stdout_fd = stdout_fd
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._ident: tuple[int, int] | None = None
+        self._closed = False
+
+    @property
+    def format(self) -> FormatConfig:
+        return self.options.format
+
+    @property
+    def prefix(self) -> str:
+        return self.options.prefix
+
+    def hash(self, value: str) -> str:
+        """``hmac-sha256:<hex>`` of ``value`` under this device's salt (Vault's GetIdentifiedHMAC)."""
+        mac = self._mac.copy()
+        mac.update(value.encode("utf-8", "surrogatepass"))
+        return "hmac-sha256:" + mac.hexdigest()
+
+    def _is_file(self) -> bool:
+        return self.options.file_path not in (STDOUT, DISCARD)
+
+    def open(self) -> None:
+        """Open (or keep) the file; raises OSError.  A no-op for stdout and discard."""
+        with self._lock:
+            if self._is_file() and self._fd is None:
+                self._open_locked()
+
+    def _open_locked(self) -> None:
+        mode = self.options.mode
+        fd = os.open(self.options.file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                     mode or DEFAULT_MODE)
+        try:
+            st = os.fstat(fd)
+            # Like Vault, enforce the mode on an existing file too, but never on /dev/null and friends.
+            if mode and stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != mode:
+                os.fchmod(fd, mode)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd, self._ident = fd, (st.st_dev, st.st_ino)
+
+    def _close_locked(self) -> None:
+        if self._fd is not None:
+            fd, self._fd, self._ident = self._fd, None, None
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _current_fd(self) -> int:
+        """The descriptor for the file now at ``file_path``, reopening after rotation or removal."""
+        if self._fd is not None:
+            try:
+                st = os.stat(self.options.file_path)
+                moved = (st.st_dev, st.st_ino) != self._ident
+            except FileNotFoundError:
+                moved = True
+            if moved:
+                self._close_locked()
+        if self._fd is None:
+            self._open_locked()
+        return self._fd
+
+    def write(self, line: bytes) -> bool | None:
+        """Append one line with a single ``os.write`` (see the class docstring for the result)."""
+        with self._lock:
+            if self._closed:
+                return None
+            if self.options.file_path == DISCARD:
+                return True
+            try:
+                _write_all(self._stdout_fd if not self._is_file() else self._current_fd(), line)
+                return True
+            except OSError as first:
+                if not self._is_file():
+                    self._log_failure(first)
+                    return False
+            # As Vault does: reopen once and try again.
+            self._close_locked()
+            try:
+                _write_all(self._current_fd(), line)
+                return True
+            except OSError as exc:
+                self._close_locked()
+                self._log_failure(exc)
+                return False
+
+    def _log_failure(self, exc: OSError) -> None:
+        logger.error("audit device %s could not write to %s: %s", self.path, self.options.file_path,
+                     exc.strerror or type(exc).__name__)
+
+    def reopen(self) -> None:
+        """Close and reopen the file (Vault does this on SIGHUP, for log rotation).
+        A failure is logged; the next write tries again."""
+        with self._lock:
+            if self._closed or not self._is_file():
+                return
+            self._close_locked()
+            try:
+                self._open_locked()
+            except OSError as exc:
+                self._log_failure(exc)
+
+    def close(self) -> None:
+        """Close the file for good; later writes return None."""
+        with self._lock:
+            self._closed = True
+            self._close_locked()
+
+
+class UnusableDevice(FileDevice):
+    """A stored device whose options this process cannot run: it still hashes
+    (``sys/audit-hash``), but every write fails, so the broker fails closed."""
+
+    def __init__(self, path: str, salt: bytes):
+        super().__init__(path, FileOptions(file_path=DISCARD), salt)
+
+    def open(self) -> None:
+        pass
+
+    def reopen(self) -> None:
+        pass
+
+    def write(self, line: bytes) -> bool | None:
+        with self._lock:
+            return None if self._closed else False

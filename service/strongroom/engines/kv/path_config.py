@@ -1,0 +1,52 @@
+"""``<mount>/config``: settings applied to every key of a KV v2 mount.
+
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#configure-the-kv-engine
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-kv-engine-configuration
+"""
+
+from __future__ import annotations
+
+from strongroom.core import logical
+from strongroom.core.logical import Request, Response
+from strongroom.engines.kv.base import PathHandler
+from strongroom.engines.kv.fields import to_bool, to_duration_seconds, to_int
+from strongroom.engines.kv.model import DELETE_VERSION_AFTER_DISABLED
+from strongroom.errors import InvalidRequest
+
+CONFIG_FIELDS = ("max_versions", "cas_required", "delete_version_after")
+
+
+class ConfigPath(PathHandler):
+    """``max_versions`` (0: Vault's default of 10), ``cas_required``, and
+    ``delete_version_after`` (0 clears it, a negative duration disables it on every key)."""
+
+    prefix = "config"
+
+    def operations(self):
+        return {logical.READ: self.read, logical.CREATE: self.write, logical.UPDATE: self.write}
+
+    def read(self, req: Request, key: str) -> Response:
+        """``GET config``."""
+        return Response(data=self.store.read_config().render())
+
+    def write(self, req: Request, key: str) -> Response:
+        """``POST config``: change the given settings only."""
+        data = req.data
+        if not any(name in data for name in CONFIG_FIELDS):
+            return Response()
+        max_versions = to_int("max_versions", data["max_versions"], validated=True) if "max_versions" in data else None
+        if max_versions is not None and max_versions < 0:
+            # Vault stores it as uint32 and wraps -1 to 4294967295; refuse instead.
+            raise InvalidRequest("max_versions must not be negative")
+        cas_required = to_bool("cas_required", data["cas_required"], validated=True) if "cas_required" in data else None
+        delete_after = (to_duration_seconds("delete_version_after", data["delete_version_after"], signed=True,
+                                            validated=True) if "delete_version_after" in data else None)
+        config = self.store.read_config()
+        if max_versions is not None:
+            config.max_versions = max_versions
+        if cas_required is not None:
+            config.cas_required = cas_required
+        if delete_after is not None:
+            config.delete_version_after = DELETE_VERSION_AFTER_DISABLED if delete_after < 0 else delete_after
+        index, _ = self.store.commit([self.store.config_op(config)])
+        return Response(index=index)

@@ -1,0 +1,150 @@
+"""``<mount>/data/<path>``: read, write, patch and soft-delete versions of a secret.
+
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-version
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#create-update-secret
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#patch-secret
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#delete-latest-version-of-secret
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from strongroom.core import logical
+from strongroom.core.logical import Request, Response
+from strongroom.engines.kv.base import PathHandler
+from strongroom.engines.kv.fields import to_int, to_map, unknown_fields_warning, weak_int
+from strongroom.engines.kv.model import Config, KeyMetadata
+from strongroom.errors import CheckAndSetMismatch, InvalidRequest
+
+DATA_FIELDS = {"data", "options", "version"}
+
+
+def check_and_set(options: dict | None, config: Config, meta: KeyMetadata) -> None:
+    """Vault's ``cas`` rule: when given it must equal the current version (0: the
+    key has no version yet); when absent, neither the mount nor the key may require it."""
+    if options is not None and "cas" in options:
+        try:
+            cas = weak_int(options["cas"])
+        except ValueError:
+            raise InvalidRequest("error parsing check-and-set parameter") from None
+        if cas != meta.current_version:
+            raise CheckAndSetMismatch("check-and-set parameter did not match the current version")
+    elif config.cas_required or meta.cas_required:
+        raise InvalidRequest("check-and-set parameter required for this call")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch of ``patch`` onto ``target`` (neither is modified)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = merge_patch(result.get(name), value)
+    return result
+
+
+class DataPath(PathHandler):
+    """Versions of a secret: each write adds one, reads return the latest or ``?version=N``.
+
+    A deleted or destroyed version reads as ``Response(status=404, data=...)``:
+    Vault answers 404 *with* the version's metadata and ``"data": null``.
+    """
+
+    prefix = "data/"
+
+    def operations(self):
+        return {
+            logical.READ: self.read,
+            logical.CREATE: self.write,
+            logical.UPDATE: self.write,
+            logical.PATCH: self.patch,
+            logical.DELETE: self.delete,
+        }
+
+    def exists(self, req: Request) -> bool | None:
+        """Whether the secret has metadata (decides create vs update for the ACL)."""
+        key = req.relative_path[len(self.prefix):]
+        return bool(key) and self.store.read_metadata(key) is not None
+
+    def read(self, req: Request, key: str) -> Response | None:
+        """``GET data/<path>?version=N``; None (404) when the key or version is unknown."""
+        wanted = to_int("version", req.data.get("version"), validated=True)
+        if not key or key.endswith("/"):
+            return None
+        meta = self.store.read_metadata(key)
+        if meta is None:
+            return None
+        number = wanted if wanted > 0 else meta.current_version
+        version = meta.versions.get(number)
+        if version is None:
+            return None
+        body = {"data": None, "metadata": meta.version_summary(number)}
+        if version.destroyed or version.is_deleted(self.store.now()):
+            return Response(status=404, data=body)
+        body["data"] = self.store.read_version(key, number)
+        return Response(data=body)
+
+    def write(self, req: Request, key: str) -> Response:
+        """``POST data/<path>`` with ``{"data": {...}, "options": {"cas": N}}``: a new version."""
+        if not key:
+            raise InvalidRequest("missing path")
+        config = self.store.read_config()
+        if "data" not in req.data:
+            raise InvalidRequest("no data provided")
+        data = to_map("data", req.data["data"])
+        options = to_map("options", req.data.get("options"))
+        with self.store.lock(key):
+            meta = self.store.read_metadata(key) or KeyMetadata(path=key)
+            check_and_set(options, config, meta)
+            return self._add_version(req, key, config, meta, data)
+
+    def patch(self, req: Request, key: str) -> Response:
+        """``PATCH data/<path>``: a new version from a JSON merge patch of the current one.
+
+        404 without a body when there is no current version, 404 with the
+        version's metadata (flat, as in a write response) when it is deleted
+        or destroyed."""
+        if req.data.get("data") is None:
+            raise InvalidRequest("no data provided")
+        patch = to_map("data", req.data["data"], validated=True)
+        options = to_map("options", req.data.get("options"))
+        with self.store.lock(key):
+            meta = self.store.read_metadata(key)
+            if meta is None:
+                return Response(status=404)
+            config = self.store.read_config()
+            check_and_set(options, config, meta)
+            current = meta.versions.get(meta.current_version)
+            if current is None:
+                return Response(status=404)
+            if current.destroyed or current.is_deleted(self.store.now()):
+                return Response(status=404, data=meta.version_summary(meta.current_version))
+            existing = self.store.read_version(key, meta.current_version)
+            return self._add_version(req, key, config, meta, merge_patch(existing, patch))
+
+    def delete(self, req: Request, key: str) -> Response:
+        """``DELETE data/<path>``: soft-delete the latest version (no-op when already gone)."""
+        with self.store.lock(key):
+            meta = self.store.read_metadata(key) if key else None
+            if meta is None:
+                return Response()
+            latest = meta.versions.get(meta.current_version)
+            now = self.store.now()
+            if latest is None or latest.destroyed or latest.is_deleted(now):
+                return Response()
+            latest.deletion_time = now
+            index, _ = self.store.commit([self.store.metadata_op(meta)])
+            return Response(index=index)
+
+    def _add_version(self, req: Request, key: str, config: Config, meta: KeyMetadata, data: Any) -> Response:
+        now = self.store.now()
+        _, pruned = meta.add_version(now, self.store.deletion_time(now, config, meta), config.max_versions)
+        ops = [self.store.version_op(key, meta.current_version, data), self.store.metadata_op(meta)]
+        index, warnings = self.store.commit(ops, [self.store.version_key(key, n) for n in pruned])
+        return Response(data=meta.version_summary(meta.current_version), index=index,
+                        warnings=unknown_fields_warning(req.data, DATA_FIELDS) + warnings)

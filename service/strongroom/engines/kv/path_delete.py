@@ -1,0 +1,97 @@
+"""``<mount>/delete/<path>``, ``undelete/<path>``, ``destroy/<path>``: versions by number.
+
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#delete-secret-versions
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#undelete-secret-versions
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#destroy-secret-versions
+
+Each takes ``{"versions": [1, 2]}`` (or ``"1,2"``), skips numbers it cannot
+apply to, and answers 204.
+"""
+
+from __future__ import annotations
+
+from strongroom.core import logical
+from strongroom.core.logical import Request, Response
+from strongroom.engines.kv.base import PathHandler
+from strongroom.engines.kv.fields import to_comma_int_slice
+from strongroom.engines.kv.model import KeyMetadata
+from strongroom.errors import InvalidRequest
+
+
+class _VersionsPath(PathHandler):
+    """Shared shape: a write naming versions, applied to the key's metadata under its lock."""
+
+    missing_versions_message = "No version number provided"
+
+    def operations(self):
+        return {logical.CREATE: self.write, logical.UPDATE: self.write}
+
+    def write(self, req: Request, key: str) -> Response:
+        versions = to_comma_int_slice("versions", req.data.get("versions"))
+        if not versions:
+            raise InvalidRequest(self.missing_versions_message)
+        with self.store.lock(key):
+            meta = self.store.read_metadata(key) if key else None
+            if meta is None:
+                return Response()
+            garbage = self.apply(meta, versions)
+            if garbage is None:
+                return Response()
+            index, warnings = self.store.commit([self.store.metadata_op(meta)], garbage)
+        return Response(index=index, warnings=warnings)
+
+    def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
+        """Change ``meta``; return the storage keys to remove, or None when nothing changed."""
+        raise NotImplementedError
+
+
+class DeletePath(_VersionsPath):
+    """Soft-delete versions: they read as deleted until undeleted."""
+
+    prefix = "delete/"
+
+    def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
+        now = self.store.now()
+        changed = False
+        for number in versions:
+            version = meta.versions.get(number)
+            if version is None or version.destroyed or version.is_deleted(now):
+                continue
+            version.deletion_time = now
+            changed = True
+        return [] if changed else None
+
+
+class UndeletePath(_VersionsPath):
+    """Restore soft-deleted versions (``delete_version_after`` restarts from now)."""
+
+    prefix = "undelete/"
+
+    def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
+        config = self.store.read_config()
+        now = self.store.now()
+        changed = False
+        for number in versions:
+            version = meta.versions.get(number)
+            if version is None or version.destroyed:
+                continue
+            version.deletion_time = self.store.deletion_time(now, config, meta)
+            changed = True
+        return [] if changed else None
+
+
+class DestroyPath(_VersionsPath):
+    """Remove versions' data for good; their metadata stays, marked ``destroyed``."""
+
+    prefix = "destroy/"
+    missing_versions_message = "no version number provided"
+
+    def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
+        garbage = []
+        for number in dict.fromkeys(versions):
+            version = meta.versions.get(number)
+            if version is None or version.destroyed:
+                continue
+            version.destroyed = True
+            garbage.append(self.store.version_key(meta.path, number))
+        return garbage or None

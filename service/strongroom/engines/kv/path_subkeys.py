@@ -1,0 +1,55 @@
+"""``<mount>/subkeys/<path>``: a version's structure with every value replaced by null.
+
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-secret-subkeys
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.core import logical
+from strongroom.core.logical import Request, Response
+from strongroom.engines.kv.base import PathHandler
+from strongroom.engines.kv.fields import to_int
+
+
+def strip_values(data: Any, max_depth: int, depth: int = 1) -> dict:
+    """Non-empty objects are walked (up to ``max_depth``; 0 is unlimited, negative
+    stops at the top as in Vault); every other value becomes null."""
+    if not isinstance(data, dict):
+        return {}
+    result = {}
+    for name, value in data.items():
+        if isinstance(value, dict) and value and (max_depth == 0 or depth + 1 <= max_depth):
+            result[name] = strip_values(value, max_depth, depth + 1)
+        else:
+            result[name] = None
+    return result
+
+
+class SubkeysPath(PathHandler):
+    """``GET subkeys/<path>?version=N&depth=D``; 404 with the version's metadata
+    (``subkeys: null``) when that version is deleted or destroyed."""
+
+    prefix = "subkeys/"
+
+    def operations(self):
+        return {logical.READ: self.read}
+
+    def read(self, req: Request, key: str) -> Response | None:
+        depth = to_int("depth", req.data.get("depth"), validated=True)
+        wanted = to_int("version", req.data.get("version"), validated=True)
+        if not key or key.endswith("/"):
+            return None
+        meta = self.store.read_metadata(key)
+        if meta is None:
+            return None
+        number = wanted if wanted > 0 else meta.current_version
+        version = meta.versions.get(number)
+        if version is None:
+            return None
+        body = {"metadata": meta.version_summary(number), "subkeys": None}
+        if version.destroyed or version.is_deleted(self.store.now()):
+            return Response(status=404, data=body)
+        body["subkeys"] = strip_values(self.store.read_version(key, number), depth)
+        return Response(data=body)

@@ -1,0 +1,85 @@
+"""KV version 2: versioned secrets (Vault's ``versionedKVBackend``).
+
+https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2
+
+Paths inside the mount: ``config``, ``data/<path>``, ``metadata/<path>``,
+``delete/<path>``, ``undelete/<path>``, ``destroy/<path>``, ``subkeys/<path>``.
+Anything else answers 404 with Vault's warning (not an error) so the CLI and
+UI can tell a KV v1 path was used on a v2 mount.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from strongroom.core import logical
+from strongroom.core.logical import Request, Response
+from strongroom.engines.kv.base import PathHandler, reject_folder_write
+from strongroom.engines.kv.model import VersionedStore
+from strongroom.engines.kv.path_config import ConfigPath
+from strongroom.engines.kv.path_data import DataPath
+from strongroom.engines.kv.path_delete import DeletePath, DestroyPath, UndeletePath
+from strongroom.engines.kv.path_metadata import MetadataPath
+from strongroom.engines.kv.path_subkeys import SubkeysPath
+
+_ROOTS = ("metadata", "data", "delete", "undelete", "destroy")
+_ROOT_WARNING = "Non-listing operations on the root of a K/V v2 mount are not supported."
+_SUBCOMMANDS = {logical.CREATE: "put", logical.UPDATE: "put", logical.PATCH: "patch", logical.READ: "get",
+                logical.LIST: "list", logical.DELETE: "delete"}
+
+
+class KVv2:
+    """The ``Engine`` of a ``kv`` mount with ``options.version == "2"``.
+
+    ``view`` is the mount's storage view and ``clock`` returns an aware UTC
+    datetime.  Stateless apart from storage: config and metadata are read
+    by every request, so any number of processes may serve the same mount.
+    """
+
+    def __init__(self, view, clock: Callable):
+        self.store = VersionedStore(view, clock)
+        self.paths: list[PathHandler] = [
+            ConfigPath(self.store),
+            DataPath(self.store),
+            MetadataPath(self.store),
+            DeletePath(self.store),
+            UndeletePath(self.store),
+            DestroyPath(self.store),
+            SubkeysPath(self.store),
+        ]
+
+    def _route(self, req: Request) -> tuple[Request, PathHandler | None]:
+        relative = req.relative_path
+        if req.operation == logical.LIST and relative and not relative.endswith("/"):
+            # Vault's HTTP layer lists folders: LIST metadata/a is LIST metadata/a/.
+            req = dataclasses.replace(req, relative_path=relative + "/")
+        for path in self.paths:
+            if path.matches(req.relative_path):
+                return req, path
+        return req, None
+
+    def handle(self, req: Request) -> Response | None:
+        """Route ``req`` to its path group; 405 for an operation the group lacks."""
+        reject_folder_write(req)
+        req, path = self._route(req)
+        if path is None:
+            return self._invalid_path(req)
+        return path.handle(req)
+
+    def exists(self, req: Request) -> bool | None:
+        """For ``data/`` and ``metadata/`` writes: whether the key exists; else None."""
+        _, path = self._route(req)
+        return None if path is None else path.exists(req)
+
+    def unauthenticated_paths(self) -> list[str]:
+        return []
+
+    @staticmethod
+    def _invalid_path(req: Request) -> Response:
+        if req.relative_path in _ROOTS:
+            return Response(status=404, warnings=[_ROOT_WARNING])
+        subcommand = _SUBCOMMANDS.get(req.operation, req.operation)
+        return Response(status=404, warnings=[
+            "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API "
+            f"endpoints to use. If using the Vault CLI, use 'vault kv {subcommand}' for this operation."])

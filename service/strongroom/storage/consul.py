@@ -1,0 +1,432 @@
+"""Consul KV storage: the production ``Backend``.
+
+Every write is one request to Consul's transaction endpoint (``/v1/txn``), so
+it is atomic, its index is known, and it can be *fenced*: while this node holds
+the HA lock, the first operation of every transaction is ``check-session`` on
+the lock key, and Consul rejects the whole transaction once the session no
+longer holds it.  A deposed active node therefore never writes, whatever its
+own idea of its state.
+
+Consul limits that shape this module (Consul 1.8 defaults):
+
+* a transaction holds at most 64 operations; more are refused here with
+  ``InvalidRequest`` rather than split, since splitting would break atomicity;
+* a KV value holds at most ``kv_max_value_size`` (512 KiB) and, separately, the
+  whole JSON body of a transaction at most ``txn_max_req_len`` (512 KiB).
+  Values travel base64-encoded, so through ``/v1/txn`` a single value tops out
+  near 384 KiB.  Both limits are checked before sending (``RequestTooLarge``)
+  because Consul answers 413 before reading the body and may reset the
+  connection while a large body is still being sent.
+
+This module is the boundary where py-consul, requests, urllib3 and socket
+errors become ``StorageUnavailable``, ``RequestTooLarge``, ``InvalidRequest``
+or ``LockLost``.  Messages carry status codes and Consul's own error text,
+never values; values are never logged.
+
+Session and lock helpers for the HA layer live in ``storage/consul_session.py``.
+
+See https://developer.hashicorp.com/consul/api-docs/txn and
+https://developer.hashicorp.com/vault/docs/configuration/storage/consul.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import re
+import threading
+import urllib.parse
+from typing import Callable, Iterator, Sequence
+
+import consul
+import requests
+import requests.adapters
+import urllib3.exceptions
+
+from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
+from strongroom.storage import TxnOp, children
+
+log = logging.getLogger(__name__)
+
+#: Consul refuses transactions with more operations than this (``maxTxnOps``).
+TXN_MAX_OPS = 64
+
+_VERBS = ("set", "delete", "delete-tree")
+_CONSISTENCY = {"default": "default", "strong": "consistent"}
+_STATUS_PREFIX = re.compile(r"^(\d{3}) ")
+
+#: A fence names the lock key (backend-relative) and the session holding it, or
+#: None when this node does not hold the lock and writes go out unfenced.
+Fence = Callable[[], "tuple[str, str] | None"]
+
+
+def raw_response(response):
+    """py-consul callback that hands back the response untouched, so the caller
+    sees status, headers and body (py-consul's own callbacks hide the 409 body)."""
+    return response
+
+
+def error_for_status(code: int, body: str, what: str) -> Exception:
+    """The Strongroom error for a non-2xx Consul answer to ``what``."""
+    # Consul's error bodies name keys and limits, never values; cap them anyway
+    # so an unexpected body cannot flood logs or client responses.
+    detail = " ".join((body or "").split())[:200]
+    if code == 413:
+        return RequestTooLarge(f"consul rejected {what} as too large: {detail}")
+    if code in (401, 403):
+        return StorageUnavailable(
+            f"consul denied {what} (HTTP {code}): the Consul ACL token lacks permission "
+            "for the storage prefix or sessions"
+        )
+    if code == 400:
+        return InvalidRequest(f"consul rejected {what}: {detail}")
+    if code >= 500:
+        return StorageUnavailable(f"consul failed {what} (HTTP {code}): {detail}")
+    return StorageUnavailable(f"consul answered {what} with HTTP {code}")
+
+
+@contextlib.contextmanager
+def consul_errors(address: str, what: str) -> Iterator[None]:
+    """Translate everything py-consul and the HTTP stack raise into Strongroom errors.
+
+    The only place (with ``error_for_status``) where third-party exceptions are
+    caught; ``storage/consul_session.py`` uses it too.  ``address`` is the base
+    URI (no token); ``what`` names the operation for the message.
+    """
+    try:
+        yield
+    except consul.ACLPermissionDenied:
+        raise error_for_status(403, "", what) from None
+    except consul.ACLDisabled:
+        raise error_for_status(401, "", what) from None
+    except consul.ConsulException as exc:
+        # py-consul folds status and body into the message ("503 No cluster
+        # leader"); the body is not re-chained because a garbled 200 body (the
+        # "Failed to decode JSON" case) could hold values.
+        text = str(exc)
+        match = _STATUS_PREFIX.match(text)
+        if match is None:
+            raise StorageUnavailable(f"consul at {address} returned an unreadable answer to {what}") from None
+        raise error_for_status(int(match.group(1)), text[4:], what) from None
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise StorageUnavailable(f"consul at {address} unreachable during {what} ({type(exc).__name__})") from exc
+
+
+def _size_connection_pool(client: consul.Consul, connections: int) -> None:
+    """Let ``connections`` concurrent calls each keep a pooled HTTP connection.
+
+    requests' default pool keeps 10 connections per host and discards the rest
+    (with a warning each time), which defeats connection reuse under load.
+    """
+    session = getattr(client.http, "session", None)
+    if isinstance(session, requests.Session):
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=connections)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+
+
+def _parse_address(address: str, scheme: str | None) -> tuple[str, str, int]:
+    """(scheme, host, port) from ``host:port``, ``host`` or ``scheme://host:port``."""
+    text = address.strip()
+    parts = urllib.parse.urlsplit(text if "//" in text else "//" + text)
+    found = parts.scheme or None
+    if found and scheme and found != scheme:
+        raise ValueError(f"consul address {address!r} says {found!r} but scheme is {scheme!r}")
+    final = found or scheme or "http"
+    if final not in ("http", "https"):
+        raise ValueError(f"consul scheme must be 'http' or 'https', not {final!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"consul address {address!r} has an invalid port") from None
+    if not parts.hostname:
+        raise ValueError(f"consul address {address!r} has no host")
+    # py-consul pastes the host into its URLs verbatim, so IPv6 keeps its brackets.
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return final, host, port or (8501 if final == "https" else 8500)
+
+
+class ConsulBackend:
+    """``storage.Backend`` over Consul KV (see the module docstring).
+
+    Invariants:
+
+    * keys are stored under ``prefix`` (normalised to end with ``/`` unless empty);
+    * every write is exactly one Consul transaction: all of it applies or none;
+    * when ``fence()`` returns ``(lock_key, session_id)`` the transaction starts
+      with ``check-session`` on ``prefix + lock_key``; if that check fails the
+      write raises ``LockLost`` after calling ``on_lock_lost()`` once, and
+      nothing was written.  When ``fence`` is None or returns None, writes are
+      unfenced (single node, or a node that does not lead);
+    * writes return an index at or after their commit; ``index()`` is the highest
+      index seen by any write, read or ``observe_index`` and never decreases;
+    * at most ``max_parallel`` requests are in flight at once;
+    * safe to share between threads.
+
+    The client is used as given (its token, TLS and timeouts); ``from_config``
+    builds one with a connection pool sized for ``max_parallel``.
+    """
+
+    def __init__(
+        self,
+        client: consul.Consul,
+        prefix: str = "strongroom/",
+        consistency_mode: str = "default",
+        max_parallel: int = 128,
+        fence: Fence | None = None,
+        on_lock_lost: Callable[[], None] | None = None,
+        max_value_size: int = 512 * 1024,
+        max_txn_bytes: int = 512 * 1024,
+    ):
+        if consistency_mode not in _CONSISTENCY:
+            raise ValueError(f"consistency_mode must be 'default' or 'strong', not {consistency_mode!r}")
+        if max_parallel < 1:
+            raise ValueError("max_parallel must be at least 1")
+        prefix = prefix.lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        self._client = client
+        self._prefix = prefix
+        self._consistency = _CONSISTENCY[consistency_mode]
+        self._slots = threading.BoundedSemaphore(max_parallel)
+        self._fence = fence
+        self._on_lock_lost = on_lock_lost
+        self._max_value_size = max_value_size
+        self._max_txn_bytes = max_txn_bytes
+        self._index = 0
+        self._index_lock = threading.Lock()
+        self._address = client.http.base_uri
+
+    @classmethod
+    def from_config(
+        cls,
+        address: str = "127.0.0.1:8500",
+        token: str = "",
+        *,
+        scheme: str | None = None,
+        tls_ca_file: str | None = None,
+        tls_cert_file: str | None = None,
+        tls_key_file: str | None = None,
+        tls_skip_verify: bool = False,
+        timeout: float = 10.0,
+        datacenter: str | None = None,
+        prefix: str = "strongroom/",
+        consistency_mode: str = "default",
+        max_parallel: int = 128,
+        fence: Fence | None = None,
+        on_lock_lost: Callable[[], None] | None = None,
+        max_value_size: int = 512 * 1024,
+        max_txn_bytes: int = 512 * 1024,
+    ) -> "ConsulBackend":
+        """Build the client from Vault-style storage settings, then the backend.
+
+        ``address`` is ``host:port`` or ``scheme://host:port``.  An explicit
+        ``token`` wins over ``CONSUL_HTTP_TOKEN`` (py-consul lets the environment
+        win otherwise).  ``timeout`` bounds connecting and each read, in seconds;
+        blocking queries add their wait to it.  Raises ``ValueError`` on a bad
+        address or scheme.
+        """
+        final_scheme, host, port = _parse_address(address, scheme)
+        verify: bool | str = False if tls_skip_verify else (tls_ca_file or True)
+        cert = (tls_cert_file, tls_key_file) if tls_cert_file and tls_key_file else tls_cert_file
+        client = consul.Consul(
+            host=host,
+            port=port,
+            token=token or None,
+            scheme=final_scheme,
+            dc=datacenter,
+            verify=verify,
+            cert=cert,
+            connections_timeout=timeout,
+        )
+        if token:
+            client.token = token
+        # Blocking queries of the HA layer share this client but not the slots.
+        _size_connection_pool(client, max_parallel + 16)
+        return cls(
+            client,
+            prefix=prefix,
+            consistency_mode=consistency_mode,
+            max_parallel=max_parallel,
+            fence=fence,
+            on_lock_lost=on_lock_lost,
+            max_value_size=max_value_size,
+            max_txn_bytes=max_txn_bytes,
+        )
+
+    @property
+    def client(self) -> consul.Consul:
+        """The py-consul client (for ``storage/consul_session.py`` only)."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        """The Consul key prefix every backend key is stored under."""
+        return self._prefix
+
+    def close(self) -> None:
+        """Close pooled HTTP connections; the backend must not be used afterwards."""
+        session = getattr(self._client.http, "session", None)
+        if isinstance(session, requests.Session):
+            session.close()
+
+    # -- index -------------------------------------------------------------
+
+    def index(self) -> int:
+        """The highest Consul index this backend has seen."""
+        with self._index_lock:
+            return self._index
+
+    def observe_index(self, index: int) -> None:
+        """Record an index seen elsewhere (e.g. a blocking query); never lowers ``index()``."""
+        with self._index_lock:
+            if index > self._index:
+                self._index = index
+
+    # -- reads -------------------------------------------------------------
+
+    def get(self, key: str) -> bytes | None:
+        """The value at ``key`` or None, read with the configured consistency mode."""
+        full = self._full_key(key)
+        with self._slots, consul_errors(self._address, "a read"):
+            index, entry = self._client.kv.get(full, consistency=self._consistency)
+        self.observe_index(int(index))
+        if entry is None:
+            return None
+        # Consul reports an empty value as null; the key still exists.
+        return entry.get("Value") or b""
+
+    def list(self, prefix: str) -> list[str]:
+        """Immediate children of ``prefix``, Vault-style: sorted, folders end with ``/``."""
+        full = self._full_key(prefix)
+        with self._slots, consul_errors(self._address, "a list"):
+            index, keys = self._client.kv.get(full, keys=True, separator="/", consistency=self._consistency)
+        self.observe_index(int(index))
+        strip = len(self._prefix)
+        return children((k[strip:] for k in keys or ()), prefix)
+
+    # -- writes ------------------------------------------------------------
+
+    def put(self, key: str, value: bytes) -> int:
+        """Store ``value`` at ``key`` in one (fenced) transaction; returns its index."""
+        return self.txn([TxnOp("set", key, value)])
+
+    def delete(self, key: str) -> int:
+        """Remove ``key`` (no error if absent) in one (fenced) transaction."""
+        return self.txn([TxnOp("delete", key)])
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every key under ``prefix`` with Consul's ``delete-tree`` verb."""
+        return self.txn([TxnOp("delete-tree", prefix)])
+
+    def txn(self, ops: Sequence[TxnOp]) -> int:
+        """Apply ``ops`` atomically as one Consul transaction; returns its index.
+
+        Raises ``InvalidRequest`` (unknown verb, more than 64 operations counting
+        the fence), ``RequestTooLarge`` (a value over ``max_value_size`` or a body
+        over ``max_txn_bytes``), both before anything is sent; ``LockLost`` when
+        the fence fails; ``StorageUnavailable`` when Consul cannot be reached or
+        fails, in which case the outcome is unknown.  An empty ``ops`` writes
+        nothing and returns ``index()``.
+        """
+        ops = list(ops)
+        for op in ops:
+            if op.verb not in _VERBS:
+                raise InvalidRequest(f"unknown transaction verb {op.verb!r}")
+            if op.verb == "set" and len(op.value or b"") > self._max_value_size:
+                raise RequestTooLarge(
+                    f"value for {op.key!r} exceeds the storage limit of {self._max_value_size} bytes"
+                )
+        if not ops:
+            return self.index()
+        fence = self._fence() if self._fence is not None else None
+        count = len(ops) + (1 if fence else 0)
+        if count > TXN_MAX_OPS:
+            raise InvalidRequest(
+                f"transaction has {count} operations; Consul allows at most {TXN_MAX_OPS}"
+            )
+        payload = []
+        if fence:
+            lock_key, session_id = fence
+            payload.append({"KV": {"Verb": "check-session", "Key": self._full_key(lock_key), "Session": session_id}})
+        for op in ops:
+            entry = {"Verb": op.verb, "Key": self._full_key(op.key)}
+            if op.verb == "set":
+                entry["Value"] = base64.b64encode(bytes(op.value or b"")).decode("ascii")
+            payload.append({"KV": entry})
+        body = json.dumps(payload)
+        if len(body) > self._max_txn_bytes:
+            raise RequestTooLarge(
+                f"transaction of {len(body)} bytes (values base64-encoded) exceeds Consul's "
+                f"limit of {self._max_txn_bytes} bytes"
+            )
+        with self._slots, consul_errors(self._address, "a transaction"):
+            response = self._client.http.put(
+                raw_response, "/v1/txn", params=self._dc_params(), data=body, headers=self._client.prepare_headers()
+            )
+        if response.code == 409:
+            self._raise_rolled_back(response.body, fence)
+        if response.code != 200:
+            raise error_for_status(response.code, response.body, "a transaction")
+        try:
+            results = json.loads(response.body).get("Results") or []
+        except (ValueError, AttributeError):
+            raise StorageUnavailable(f"consul at {self._address} returned an unreadable transaction result") from None
+        index = 0
+        if any(op.verb == "set" for op in ops):
+            # Every set of one transaction carries the commit index; the
+            # check-session result carries the lock's older index, hence max.
+            index = max((r["KV"]["ModifyIndex"] for r in results if "KV" in r), default=0)
+        if not index:
+            index = self._index_after_delete(self._full_key(ops[0].key))
+        self.observe_index(index)
+        return index
+
+    # -- internals ---------------------------------------------------------
+
+    def _full_key(self, key: str) -> str:
+        if key.startswith("/"):
+            raise InvalidRequest(f"storage key {key!r} must not start with '/'")
+        return self._prefix + key
+
+    def _dc_params(self) -> list[tuple[str, str]]:
+        return [("dc", self._client.dc)] if self._client.dc else []
+
+    def _raise_rolled_back(self, body: str, fence: tuple[str, str] | None) -> None:
+        """Consul rolled the transaction back (409): ACL denial, fencing failure or a bad op."""
+        try:
+            errors = json.loads(body).get("Errors") or []
+        except (ValueError, AttributeError):
+            errors = []
+        # ACL denials come back the same way, per operation; with a fence the
+        # first operation is denied too, and that must not read as a lost lock.
+        if any("permission denied" in str(e.get("What", "")).lower() for e in errors):
+            raise error_for_status(403, "", "a transaction")
+        if fence and any(e.get("OpIndex") == 0 for e in errors):
+            log.warning("fenced write rejected: session %s no longer holds %s", fence[1], fence[0])
+            if self._on_lock_lost is not None:
+                try:
+                    self._on_lock_lost()
+                except Exception:
+                    log.exception("on_lock_lost callback failed")
+            raise LockLost()
+        reasons = "; ".join(str(e.get("What", ""))[:200] for e in errors) or "no reason given"
+        raise InvalidRequest(f"consul rolled back the transaction: {reasons}")
+
+    def _index_after_delete(self, full_key: str) -> int:
+        """An index at or after a delete-only commit.
+
+        Delete results carry no index, and the check-session result carries the
+        lock's.  Consul answers a read of a missing key (or of a prefix) with
+        the KV table's index, which includes the tombstone just written; a
+        default-consistency read is served by the leader, which has applied the
+        commit before answering the transaction.
+        """
+        with self._slots, consul_errors(self._address, "an index read"):
+            if full_key:
+                index, _ = self._client.kv.get(full_key, consistency="default")
+            else:
+                index, _ = self._client.kv.get("", keys=True, separator="/", consistency="default")
+        return int(index)

@@ -1,0 +1,453 @@
+"""Real Consul processes for the integration and cluster tiers.
+
+Everything here runs on loopback, on free ports, in a private temporary
+directory, and is stopped by its own process id (SIGTERM, then SIGKILL after a
+deadline) — never by name.  Each agent's output goes to ``agent.log`` in its
+directory; startup failures quote its tail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import consul
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLED_CONSUL = REPO / "tools" / "consul" / "usr" / "bin" / "consul"
+
+T = TypeVar("T")
+
+# Ports handed out by free_port, so two agents started back to back in one
+# process never get the same one before either has bound it.
+_given_ports: set[int] = set()
+_given_lock = threading.Lock()
+
+# Consul's defaults are tuned for WANs; these make elections and startup take
+# about a second on loopback and keep the agent from phoning home.
+_AGENT_HCL = "performance { raft_multiplier = 1 }\ndisable_update_check = true\n"
+
+
+def consul_binary() -> str:
+    """Path of the consul binary: ``$CONSUL_BIN``, else ``consul`` on PATH, else
+    the copy ``scripts/install-consul.sh`` puts in ``tools/``.
+
+    Raises RuntimeError (telling how to install it) when there is none.
+    """
+    env = os.environ.get("CONSUL_BIN")
+    if env:
+        if os.access(env, os.X_OK):
+            return env
+        raise RuntimeError(f"CONSUL_BIN={env!r} is not an executable file: run `make deps`")
+    on_path = shutil.which("consul")
+    if on_path:
+        return on_path
+    if os.access(BUNDLED_CONSUL, os.X_OK):
+        return str(BUNDLED_CONSUL)
+    raise RuntimeError(
+        "consul binary not found (CONSUL_BIN, PATH, tools/consul): run `make deps` "
+        "or `bash scripts/install-consul.sh`"
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both TCP and UDP on ``host`` right now (Serf uses both),
+    never returned twice by this process."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind((host, 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind((host, port))
+                except OSError:
+                    continue
+        with _given_lock:
+            if port in _given_ports:
+                continue
+            _given_ports.add(port)
+        return port
+    raise RuntimeError(f"no free TCP+UDP port on {host}")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.05,
+    fatal: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; return it.
+
+    Exceptions from the predicate count as "not yet", except those of a
+    ``fatal`` type, which propagate at once.  Raises TimeoutError naming
+    ``what`` and the last exception once ``timeout`` seconds have passed.
+    """
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except fatal:
+            raise
+        except Exception as exc:  # a process that is still starting refuses connections
+            last = exc
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last!r})")
+        time.sleep(interval)
+
+
+class AgentExited(RuntimeError):
+    """The agent process ended while we waited for it."""
+
+
+class ConsulAgent:
+    """One ``consul agent -server`` on 127.0.0.1 with its own ports and data dir.
+
+    Alone (the default) it bootstraps itself; ``ConsulCluster`` starts several with
+    ``bootstrap_expect`` and ``retry_join``.  ``extra_hcl`` is appended to the
+    agent's configuration (e.g. an ``acl`` block); ``token`` is then the token
+    the readiness check and ``client()`` use.  Invariants: the process is ours
+    (``pid``) and is only ever signalled by that id; ``stop()`` is idempotent and
+    removes the temporary directory; DNS is off.  Use as a context manager.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        bootstrap_expect: int = 1,
+        retry_join: list[str] | None = None,
+        ports: dict[str, int] | None = None,
+        node_name: str | None = None,
+        ready_timeout: float = 30.0,
+        extra_hcl: str = "",
+        token: str = "",
+    ):
+        self.host = host
+        self.extra_hcl = extra_hcl
+        self.token = token
+        self.bootstrap_expect = bootstrap_expect
+        self.retry_join = list(retry_join or [])
+        self.ports = ports or {name: free_port(host) for name in ("http", "serf_lan", "serf_wan", "server")}
+        self.node_name = node_name or f"sr-{uuid.uuid4().hex[:8]}"
+        self.ready_timeout = ready_timeout
+        self.dir = Path(tempfile.mkdtemp(prefix="strongroom-consul-"))
+        self.log_path = self.dir / "agent.log"
+        self._proc: subprocess.Popen | None = None
+        self._log = None
+
+    # -- addresses ---------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the HTTP API (what ``ConsulBackend.from_config`` takes)."""
+        return f"{self.host}:{self.ports['http']}"
+
+    @property
+    def http_addr(self) -> str:
+        """``http://host:port`` of the HTTP API."""
+        return f"http://{self.address}"
+
+    @property
+    def serf_lan_addr(self) -> str:
+        """``host:port`` other agents join."""
+        return f"{self.host}:{self.ports['serf_lan']}"
+
+    @property
+    def server_addr(self) -> str:
+        """``host:port`` of the server RPC, as ``/v1/status/leader`` names it."""
+        return f"{self.host}:{self.ports['server']}"
+
+    @property
+    def pid(self) -> int:
+        """Process id of the running agent."""
+        if self._proc is None:
+            raise RuntimeError("agent not started")
+        return self._proc.pid
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def command(self) -> list[str]:
+        """The ``consul agent`` command line (Consul 1.8 flags)."""
+        cmd = [
+            consul_binary(), "agent", "-server",
+            f"-node={self.node_name}",
+            f"-bind={self.host}", f"-client={self.host}",
+            f"-http-port={self.ports['http']}",
+            f"-serf-lan-port={self.ports['serf_lan']}",
+            f"-serf-wan-port={self.ports['serf_wan']}",
+            f"-server-port={self.ports['server']}",
+            "-dns-port=-1",
+            f"-data-dir={self.dir / 'data'}",
+            "-log-level=warn",
+            "-disable-host-node-id",
+            f"-hcl={_AGENT_HCL}{self.extra_hcl}",
+        ]
+        if self.bootstrap_expect == 1:
+            cmd.append("-bootstrap")
+        else:
+            cmd.append(f"-bootstrap-expect={self.bootstrap_expect}")
+        if self.retry_join:
+            # The default retry interval is 30 s: far too slow when the peers
+            # are starting at the same moment.
+            cmd.append("-retry-interval=200ms")
+            cmd.extend(f"-retry-join={addr}" for addr in self.retry_join)
+        return cmd
+
+    def start(self, wait: bool = True) -> "ConsulAgent":
+        """Start the process; with ``wait`` block until it has a leader and KV works."""
+        if self._proc is not None:
+            raise RuntimeError("agent already started")
+        self._log = open(self.log_path, "ab")
+        self._proc = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            # Its own session: a Ctrl-C aimed at pytest must not kill it before
+            # the fixture's teardown does, by pid.
+            start_new_session=True,
+        )
+        if wait:
+            self.wait_ready()
+        return self
+
+    def running(self) -> bool:
+        """True while the process has not exited."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def has_leader(self) -> bool:
+        """True when this agent knows a raft leader."""
+        return bool(self._get("/v1/status/leader").json())
+
+    def leader(self) -> str:
+        """The raft leader's server address as this agent sees it ("" if none)."""
+        return self._get("/v1/status/leader").json()
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until the agent has a leader and a KV write/read/delete works."""
+        def ready() -> bool:
+            if not self.running():
+                raise AgentExited(f"consul agent exited with {self._proc.returncode}")
+            if not self.has_leader():
+                return False
+            key = f"strongroom-test-ready/{uuid.uuid4().hex}"
+            self._put(f"/v1/kv/{key}", b"ok")
+            ok = self._get(f"/v1/kv/{key}?raw").content == b"ok"
+            requests.delete(f"{self.http_addr}/v1/kv/{key}", headers=self._headers(), timeout=5).raise_for_status()
+            return ok
+
+        try:
+            wait_until(
+                ready, timeout or self.ready_timeout, f"consul agent at {self.address}",
+                interval=0.1, fatal=(AgentExited,),
+            )
+        except AgentExited as exc:
+            raise AgentExited(f"{exc}; log tail:\n{self.log_tail()}") from None
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; log tail:\n{self.log_tail()}") from None
+
+    def client(self, **kwargs) -> consul.Consul:
+        """A py-consul client for this agent's HTTP API."""
+        kwargs.setdefault("token", self.token or None)
+        return consul.Consul(host=self.host, port=self.ports["http"], **kwargs)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the agent's own pid (a fault, not a clean stop)."""
+        if self.running():
+            os.kill(self._proc.pid, sig)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, SIGKILL after ``timeout``, reap, remove the temp dir.  Idempotent."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self._proc.pid, signal.SIGKILL)
+                self._proc.wait(timeout)
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.wait(timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_text(self) -> str:
+        """Everything the agent has printed so far ("" once stopped)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the agent's output."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def __enter__(self) -> "ConsulAgent":
+        if self._proc is None:
+            try:
+                self.start()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    # -- plain HTTP for readiness (independent of the code under test) ----
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-Consul-Token": self.token} if self.token else {}
+
+    def _get(self, path: str) -> requests.Response:
+        response = requests.get(self.http_addr + path, headers=self._headers(), timeout=5)
+        response.raise_for_status()
+        return response
+
+    def _put(self, path: str, data: bytes) -> None:
+        requests.put(self.http_addr + path, data=data, headers=self._headers(), timeout=5).raise_for_status()
+
+
+def start_agent(attempts: int = 3, **kwargs) -> ConsulAgent:
+    """Start a single bootstrapped ``ConsulAgent``, retrying on a port race.
+
+    A free port can be taken by someone else between ``free_port`` and the
+    agent binding it; such an agent exits at once, and a fresh set of ports is
+    tried.  The caller owns (and must stop) the returned agent.
+    """
+    for attempt in range(attempts):
+        agent = ConsulAgent(**kwargs)
+        try:
+            return agent.start()
+        except AgentExited:
+            agent.stop()
+            if attempt == attempts - 1:
+                raise
+        except BaseException:
+            agent.stop()
+            raise
+    raise AssertionError("unreachable")
+
+
+class ConsulCluster:
+    """``n`` Consul servers on 127.0.0.1 that bootstrap one raft cluster together.
+
+    Invariants: every agent has distinct ports and joins the others through
+    ``-retry-join``; ``start()`` returns once a leader is elected and KV works;
+    ``kill(pid)`` only signals pids of this cluster's agents; ``stop()`` stops
+    all of them, dead or alive.  Use as a context manager.
+    """
+
+    def __init__(self, n: int = 3, ready_timeout: float = 60.0):
+        self.n = n
+        self.ready_timeout = ready_timeout
+        self.agents: list[ConsulAgent] = []
+        # Pids this cluster killed on purpose: their exit is not a failure.
+        self._killed: set[int] = set()
+
+    def start(self) -> "ConsulCluster":
+        """Start all agents and wait for a leader; retry once on a port race."""
+        for attempt in range(2):
+            self._spawn()
+            try:
+                self.wait_for_leader(self.ready_timeout)
+                return self
+            except (TimeoutError, AgentExited):
+                exited = [a for a in self.agents if not a.running()]
+                self.stop()
+                if attempt == 1 or not exited:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> None:
+        ports = [{name: free_port() for name in ("http", "serf_lan", "serf_wan", "server")} for _ in range(self.n)]
+        self.agents = []
+        self._killed = set()
+        for i, mine in enumerate(ports):
+            peers = [f"127.0.0.1:{p['serf_lan']}" for j, p in enumerate(ports) if j != i]
+            agent = ConsulAgent(bootstrap_expect=self.n, retry_join=peers, ports=mine, node_name=f"sr-server-{i}")
+            self.agents.append(agent)
+            agent.start(wait=False)
+
+    def live_agents(self) -> list[ConsulAgent]:
+        """Agents whose process is still running."""
+        return [a for a in self.agents if a.running()]
+
+    def agent_for_pid(self, pid: int) -> ConsulAgent:
+        """The agent running as ``pid``; KeyError if it is not one of ours."""
+        for agent in self.agents:
+            if agent._proc is not None and agent.pid == pid:
+                return agent
+        raise KeyError(f"pid {pid} is not an agent of this cluster")
+
+    def leader(self) -> ConsulAgent | None:
+        """The agent every live agent names as raft leader, or None."""
+        seen = set()
+        for agent in self.live_agents():
+            try:
+                seen.add(agent.leader())
+            except requests.RequestException:
+                return None
+        if len(seen) != 1:
+            return None
+        (addr,) = seen
+        for agent in self.live_agents():
+            if agent.server_addr == addr:
+                return agent
+        return None
+
+    def leader_pid(self) -> int:
+        """Pid of the current leader (waits up to 10 s for one)."""
+        return wait_until(self.leader, 10.0, "a consul leader").pid
+
+    def wait_for_leader(self, timeout: float = 30.0) -> ConsulAgent:
+        """Block until all live agents agree on a live leader and a KV round trip
+        through it works; returns the leader.  Raises AgentExited at once if an
+        agent this cluster did not kill has exited."""
+        def elected() -> ConsulAgent | None:
+            for agent in self.agents:
+                if not agent.running() and agent.pid not in self._killed:
+                    raise AgentExited(f"agent {agent.node_name} exited; log tail:\n{agent.log_tail()}")
+            leader = self.leader()
+            if leader is None:
+                return None
+            leader.wait_ready(timeout=5.0)
+            return leader
+
+        return wait_until(elected, timeout, "a consul leader", interval=0.1, fatal=(AgentExited,))
+
+    def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
+        """Send ``sig`` to the cluster agent running as ``pid``; its exit is then expected."""
+        agent = self.agent_for_pid(pid)
+        self._killed.add(pid)
+        agent.kill(sig)
+
+    def stop(self) -> None:
+        """Stop every agent (each by its own pid) and remove their directories."""
+        for agent in self.agents:
+            agent.stop()
+
+    def __enter__(self) -> "ConsulCluster":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

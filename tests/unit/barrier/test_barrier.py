@@ -1,0 +1,342 @@
+"""The security barrier and barrier views over the in-memory backend."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from strongroom.barrier import Barrier, BarrierView, Keyring, aead
+from strongroom.errors import IntegrityError, InvalidRequest, ReadOnly, Sealed
+from strongroom.storage import ReadOnlyView, TxnOp
+from strongroom.storage.inmem import InmemBackend
+
+START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def clock_from(start: datetime = START):
+    ticks = itertools.count()
+    return lambda: start + timedelta(seconds=next(ticks))
+
+
+@pytest.fixture
+def clock():
+    return clock_from()
+
+
+@pytest.fixture
+def backend():
+    return InmemBackend()
+
+
+@pytest.fixture
+def keyring(clock):
+    return Keyring.generate(clock)
+
+
+@pytest.fixture
+def barrier(backend, keyring):
+    barrier = Barrier(backend)
+    barrier.set_keyring(keyring)
+    return barrier
+
+
+class TestRoundTrip:
+    def test_put_then_get(self, barrier):
+        barrier.put("logical/abc/secret", b"s3cr3t")
+        assert barrier.get("logical/abc/secret") == b"s3cr3t"
+
+    def test_missing_key_is_none(self, barrier):
+        assert barrier.get("nothing/here") is None
+
+    def test_empty_value(self, barrier):
+        barrier.put("empty", b"")
+        assert barrier.get("empty") == b""
+
+    def test_writes_return_backend_index(self, barrier, backend):
+        first = barrier.put("a", b"1")
+        second = barrier.delete("a")
+        assert second > first
+        assert barrier.index() == backend.index() == second
+
+    def test_delete(self, barrier):
+        barrier.put("a", b"1")
+        barrier.delete("a")
+        assert barrier.get("a") is None
+
+    def test_delete_prefix_and_list(self, barrier):
+        for key in ("sys/policy/a", "sys/policy/b", "sys/token/x", "sys/mounts"):
+            barrier.put(key, b"v")
+        assert barrier.list("sys/") == ["mounts", "policy/", "token/"]
+        barrier.delete_prefix("sys/policy/")
+        assert barrier.list("sys/") == ["mounts", "token/"]
+
+    def test_txn_encrypts_every_set(self, barrier, backend):
+        barrier.put("old", b"gone soon")
+        barrier.txn([TxnOp("set", "t/a", b"alpha"), TxnOp("set", "t/b", b"beta"), TxnOp("delete", "old")])
+        assert barrier.get("t/a") == b"alpha" and barrier.get("t/b") == b"beta"
+        assert barrier.get("old") is None
+        assert b"alpha" not in backend.get("t/a")
+        assert aead.decrypt(barrier.keyring.active_key().value, backend.get("t/b"), b"t/b") == b"beta"
+
+    def test_txn_delete_tree(self, barrier):
+        barrier.put("t/a", b"1")
+        barrier.put("t/b/c", b"2")
+        barrier.txn([TxnOp("delete-tree", "t/")])
+        assert barrier.list("t/") == []
+
+
+class TestConfidentialityAndIntegrity:
+    def test_stored_bytes_do_not_contain_plaintext(self, barrier, backend):
+        plaintext = b"correct horse battery staple"
+        barrier.put("logical/m/k", plaintext)
+        stored = backend.get("logical/m/k")
+        assert plaintext not in stored
+        assert plaintext[:8] not in stored
+        assert aead.term_of(stored) == 1
+        assert stored[4] == 0x02
+
+    def test_same_value_encrypts_differently_each_time(self, barrier, backend):
+        barrier.put("a", b"same")
+        first = backend.get("a")
+        barrier.put("a", b"same")
+        assert backend.get("a") != first
+
+    def test_blob_moved_to_another_key_fails(self, barrier, backend):
+        barrier.put("logical/m/alice", b"alice's secret")
+        backend.put("logical/m/bob", backend.get("logical/m/alice"))
+        with pytest.raises(IntegrityError):
+            barrier.get("logical/m/bob")
+
+    def test_blob_moved_into_another_view_fails(self, barrier, backend):
+        view_a, view_b = BarrierView(barrier, "logical/a/"), BarrierView(barrier, "logical/b/")
+        view_a.put("k", b"v")
+        backend.put("logical/b/k", backend.get("logical/a/k"))
+        with pytest.raises(IntegrityError):
+            view_b.get("k")
+
+    def test_tampered_blob_fails(self, barrier, backend):
+        barrier.put("a", b"value")
+        stored = backend.get("a")
+        for position in range(4, len(stored)):
+            tampered = bytearray(stored)
+            tampered[position] ^= 0x80
+            backend.put("a", bytes(tampered))
+            with pytest.raises(IntegrityError):
+                barrier.get("a")
+
+    def test_truncated_blob_fails(self, barrier, backend):
+        backend.put("a", b"\x00\x00")
+        with pytest.raises(IntegrityError):
+            barrier.get("a")
+
+    def test_plaintext_written_under_the_barrier_fails(self, barrier, backend):
+        backend.put("a", b"written around the barrier")
+        with pytest.raises(IntegrityError):
+            barrier.get("a")
+
+    def test_unknown_term_fails(self, barrier, backend, keyring, clock):
+        rotated = keyring.rotate(clock)
+        writer = Barrier(backend)
+        writer.set_keyring(rotated)
+        writer.put("a", b"from the future")
+        with pytest.raises(IntegrityError, match="term 2"):
+            barrier.get("a")
+
+    def test_term_zero_blobs_of_the_seal_are_never_opened(self, barrier, backend, keyring):
+        # The seal stores the keyring under the root key with term 0.
+        backend.put("core/keyring", aead.encrypt(keyring.root_key, 0, keyring.serialize(), b"core/keyring"))
+        with pytest.raises(IntegrityError):
+            barrier.get("core/keyring")
+
+    def test_different_keyring_cannot_read(self, barrier, backend, clock):
+        barrier.put("a", b"value")
+        stranger = Barrier(backend)
+        stranger.set_keyring(Keyring.generate(clock))
+        with pytest.raises(IntegrityError):
+            stranger.get("a")
+
+
+class TestRotation:
+    def test_rotate_keeps_old_values_readable_and_writes_new_term(self, barrier, backend, keyring, clock):
+        barrier.put("old", b"written under term 1")
+        barrier.set_keyring(keyring.rotate(clock))
+        barrier.put("new", b"written under term 2")
+        assert aead.term_of(backend.get("old")) == 1
+        assert aead.term_of(backend.get("new")) == 2
+        assert barrier.get("old") == b"written under term 1"
+        assert barrier.get("new") == b"written under term 2"
+
+    def test_rewrite_after_rotation_upgrades_term(self, barrier, backend, keyring, clock):
+        barrier.put("a", b"v1")
+        barrier.set_keyring(keyring.rotate(clock).rotate(clock))
+        barrier.put("a", b"v2")
+        assert aead.term_of(backend.get("a")) == 3
+        assert barrier.get("a") == b"v2"
+
+    def test_new_root_key_does_not_affect_values(self, barrier, keyring):
+        barrier.put("a", b"v")
+        barrier.set_keyring(keyring.with_root_key(b"\x11" * 32))
+        assert barrier.get("a") == b"v"
+
+
+class TestSealed:
+    OPERATIONS = {
+        "get": lambda b: b.get("a"),
+        "put": lambda b: b.put("a", b"v"),
+        "delete": lambda b: b.delete("a"),
+        "delete_prefix": lambda b: b.delete_prefix("a/"),
+        "list": lambda b: b.list(""),
+        "txn": lambda b: b.txn([TxnOp("set", "a", b"v")]),
+        "index": lambda b: b.index(),
+    }
+
+    @pytest.mark.parametrize("operation", OPERATIONS)
+    def test_new_barrier_is_sealed(self, backend, operation):
+        barrier = Barrier(backend)
+        assert barrier.sealed and barrier.keyring is None
+        with pytest.raises(Sealed):
+            self.OPERATIONS[operation](barrier)
+
+    @pytest.mark.parametrize("operation", OPERATIONS)
+    def test_sealing_forgets_the_keyring(self, barrier, operation):
+        barrier.put("a", b"v")
+        barrier.set_keyring(None)
+        assert barrier.sealed
+        with pytest.raises(Sealed):
+            self.OPERATIONS[operation](barrier)
+
+    @pytest.mark.parametrize("operation", OPERATIONS)
+    def test_views_of_a_sealed_barrier_raise_sealed(self, backend, operation):
+        view = BarrierView(Barrier(backend), "logical/m/")
+        with pytest.raises(Sealed):
+            self.OPERATIONS[operation](view)
+
+    def test_sealed_write_stores_nothing(self, backend):
+        barrier = Barrier(backend)
+        with pytest.raises(Sealed):
+            barrier.put("a", b"v")
+        assert backend.get("a") is None
+
+    def test_unseal_again(self, barrier, keyring):
+        barrier.put("a", b"v")
+        barrier.set_keyring(None)
+        barrier.set_keyring(keyring)
+        assert not barrier.sealed and barrier.keyring is keyring
+        assert barrier.get("a") == b"v"
+
+
+class TestConcurrency:
+    def test_readers_survive_keyring_swaps(self, barrier, keyring, clock):
+        for i in range(20):
+            barrier.put(f"k/{i}", str(i).encode())
+        rotated = keyring.rotate(clock)
+        errors = []
+        stop = threading.Event()
+
+        def read():
+            try:
+                while not stop.is_set():
+                    for i in range(20):
+                        assert barrier.get(f"k/{i}") == str(i).encode()
+            except Exception as exc:  # collected so the main thread can report it
+                errors.append(exc)
+
+        readers = [threading.Thread(target=read) for _ in range(4)]
+        for thread in readers:
+            thread.start()
+        for n in range(200):
+            barrier.set_keyring(rotated if n % 2 else keyring)
+            barrier.put(f"w/{n}", b"x")
+        stop.set()
+        for thread in readers:
+            thread.join()
+        assert errors == []
+
+
+class TestBarrierView:
+    def test_keys_are_prefixed_in_the_parent(self, barrier, backend):
+        view = BarrierView(barrier, "logical/uuid-1/")
+        view.put("config", b"c")
+        assert barrier.get("logical/uuid-1/config") == b"c"
+        assert view.get("config") == b"c"
+        assert backend.get("config") is None
+        assert aead.term_of(backend.get("logical/uuid-1/config")) == 1
+
+    def test_list_is_relative_and_confined(self, barrier):
+        view = BarrierView(barrier, "logical/a/")
+        view.put("x", b"1")
+        view.put("dir/y", b"2")
+        barrier.put("logical/b/secret", b"other mount")
+        barrier.put("logical/ab", b"sibling with a shared prefix")
+        assert view.list("") == ["dir/", "x"]
+        assert view.list() == ["dir/", "x"]
+        assert view.list("dir/") == ["y"]
+
+    def test_dot_dot_is_refused(self, barrier):
+        view = BarrierView(barrier, "logical/a/")
+        for operation in (lambda: view.get("../b/secret"), lambda: view.put("x/../y", b"v"),
+                          lambda: view.delete(".."), lambda: view.list("../"),
+                          lambda: view.delete_prefix("../"), lambda: view.txn([TxnOp("set", "..", b"v")])):
+            with pytest.raises(InvalidRequest, match="relative paths not supported"):
+                operation()
+
+    def test_delete_and_delete_prefix_stay_inside(self, barrier):
+        view = BarrierView(barrier, "logical/a/")
+        view.put("x", b"1")
+        view.put("d/y", b"2")
+        barrier.put("logical/b/x", b"keep")
+        view.delete("x")
+        assert view.get("x") is None
+        view.delete_prefix("")
+        assert view.list() == []
+        assert barrier.get("logical/b/x") == b"keep"
+
+    def test_txn_keys_are_relative(self, barrier):
+        view = BarrierView(barrier, "auth/u/")
+        view.put("gone", b"x")
+        view.txn([TxnOp("set", "user/alice", b"a"), TxnOp("delete", "gone"), TxnOp("delete-tree", "tmp/")])
+        assert barrier.get("auth/u/user/alice") == b"a"
+        assert barrier.get("auth/u/gone") is None
+
+    def test_index_delegates(self, barrier, backend):
+        view = BarrierView(barrier, "logical/a/")
+        written = view.put("x", b"1")
+        assert view.index() == written == backend.index()
+
+    def test_views_nest(self, barrier):
+        outer = BarrierView(barrier, "logical/")
+        inner = BarrierView(outer, "m/")
+        inner.put("k", b"v")
+        assert inner.prefix == "logical/m/"
+        assert barrier.get("logical/m/k") == b"v"
+        assert outer.get("m/k") == b"v"
+        assert outer.list() == ["m/"]
+        assert inner.list() == ["k"]
+
+    def test_moved_value_inside_a_view_fails(self, barrier, backend):
+        view = BarrierView(barrier, "logical/a/")
+        view.put("x", b"secret")
+        backend.put("logical/a/y", backend.get("logical/a/x"))
+        with pytest.raises(IntegrityError):
+            view.get("y")
+
+    def test_view_directly_over_a_backend(self, backend):
+        view = BarrierView(backend, "sys/")
+        view.put("a", b"plain")
+        assert backend.get("sys/a") == b"plain"
+        assert view.list() == ["a"]
+
+    def test_view_over_read_only_storage_refuses_writes(self, backend):
+        backend.put("p/a", b"1")
+        view = BarrierView(ReadOnlyView(backend), "p/")
+        assert view.get("a") == b"1"
+        with pytest.raises(ReadOnly):
+            view.put("b", b"2")
+
+    @pytest.mark.parametrize("prefix", ["", "logical", "/logical/", "a/../b/", None])
+    def test_bad_prefix_is_refused(self, barrier, prefix):
+        with pytest.raises(InvalidRequest):
+            BarrierView(barrier, prefix)

@@ -1,0 +1,568 @@
+"""Audit devices: table, salt, Vault's log format, HMAC'ing, failure semantics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import stat
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from strongroom.core.audit import AuditBroker
+from strongroom.core.audit_format import rfc3339nano
+from strongroom.core.logical import Request, Response
+from strongroom.errors import AuditFailed, InvalidRequest
+from strongroom.storage.inmem import InmemBackend
+
+SECRET = "hunter2-correct-horse"
+ROOT_TOKEN = "s.RootTokenPlaintext"
+ACCESSOR = "AccessorPlaintext42"
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime(2026, 1, 2, 3, 4, 5, 123400, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def backend():
+    return InmemBackend()
+
+
+@pytest.fixture
+def broker(backend):
+    b = AuditBroker(backend, Clock())
+    yield b
+    b.close()
+
+
+def kv_write(**data) -> Request:
+    return Request(operation="create", path="secret/data/app", data={"data": data or {"password": SECRET}},
+                   client_token=ROOT_TOKEN, mount_point="secret/", mount_type="kv", mount_accessor="kv_0a1b2c3d",
+                   request_id="8d0c1c2e-0000-4000-8000-000000000001", remote_addr="127.0.0.1")
+
+
+AUTH = {"client_token": ROOT_TOKEN, "accessor": ACCESSOR, "display_name": "root", "policies": ["root"],
+        "token_policies": ["root"], "metadata": {"team": "ops"}, "entity_id": "", "token_type": "service"}
+
+
+def lines(path) -> list[dict]:
+    with open(path, "rb") as f:
+        return [json.loads(line) for line in f.read().splitlines()]
+
+
+def entries(path) -> list[dict]:
+    """Log entries without the probe written at enable time."""
+    return [e for e in lines(path) if e["request"]["path"] != "sys/audit/test"]
+
+
+# --- the table ---------------------------------------------------------------------
+
+
+def test_enable_list_disable(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    assert broker.list() == {"file/": {"type": "file", "description": "", "options": {"file_path": str(log)},
+                                       "local": False, "path": "file/"}}
+    broker.enable("second/", "file", "the other one", {"file_path": str(tmp_path / "b.log"), "log_raw": True},
+                  local=True)
+    assert broker.list()["second/"] == {"type": "file", "description": "the other one", "local": True,
+                                        "options": {"file_path": str(tmp_path / "b.log"), "log_raw": "true"},
+                                        "path": "second/"}
+    assert broker.disable("file/") is True
+    assert list(broker.list()) == ["second/"]
+    assert broker.disable("file/") is False  # Vault answers 204 for a missing device too
+
+
+def test_enable_writes_vaults_probe_entry(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    (probe,) = lines(log)
+    assert probe["type"] == "request" and probe["time"] == "2026-01-02T03:04:05.1234Z"
+    assert probe["auth"] == {"token_type": "default"}
+    assert probe["request"]["path"] == "sys/audit/test" and probe["request"]["operation"] == "update"
+    assert probe["request"]["namespace"] == {"id": "root"}
+
+
+@pytest.mark.parametrize("path, type_, options, message", [
+    ("file", "file", {"file_path": "/dev/null"}, "path already in use"),
+    ("file/nested", "file", {"file_path": "/dev/null"}, "path already in use"),
+    ("other", "syslog", {}, 'unknown backend type: "syslog"'),
+    ("other", "", {}, 'unknown backend type: ""'),
+    ("other", "file", {}, "file_path is required"),
+    ("other", "file", {"file_path": "/dev/null", "format": "xml"}, 'unknown format type "xml"'),
+    ("other", "file", {"file_path": "/dev/null", "format": "jsonx"}, "jsonx formatting has been removed"),
+    ("other", "file", {"file_path": "/dev/null", "log_raw": "maybe"}, '"log_raw"'),
+    ("other", "file", {"file_path": "/dev/null", "hmac_accessor": "nope"}, '"hmac_accessor"'),
+    ("other", "file", {"file_path": "/dev/null", "mode": "abc"}, '"mode"'),
+    ("other", "file", {"file_path": "/dev/null", "mode": "-600"}, '"mode"'),
+    ("other", "file", {"file_path": "/dev/null", "prefix": "x"}, "audit log prefixing is not allowed"),
+    ("other", "file", {"file_path": "/dev/null", "nested": {"a": 1}}, '"nested" must be a string'),
+    ("", "file", {"file_path": "/dev/null"}, "path cannot be empty"),
+])
+def test_enable_refuses_like_vault(broker, path, type_, options, message):
+    broker.enable("file", "file", "", {"file_path": "/dev/null"})
+    with pytest.raises(InvalidRequest) as exc:
+        broker.enable(path, type_, "", options)
+    assert message in str(exc.value)
+    assert list(broker.list()) == ["file/"]
+
+
+def test_sibling_with_common_string_prefix_is_not_a_conflict(broker):
+    broker.enable("file", "file", "", {"file_path": "discard"})
+    broker.enable("fi", "file", "", {"file_path": "discard"})
+    assert sorted(broker.list()) == ["fi/", "file/"]
+
+
+def test_unknown_options_are_kept_as_vault_does(broker):
+    broker.enable("file", "file", "", {"file_path": "discard", "fallback": False, "x": 3})
+    assert broker.list()["file/"]["options"] == {"file_path": "discard", "fallback": "false", "x": "3"}
+
+
+def test_enable_refuses_a_file_it_cannot_open_and_persists_nothing(broker, backend, tmp_path):
+    with pytest.raises(InvalidRequest) as exc:
+        broker.enable("file", "file", "", {"file_path": str(tmp_path / "missing-dir" / "audit.log")})
+    assert "unable to open" in str(exc.value)
+    assert not (tmp_path / "missing-dir").exists()  # no directories conjured up
+    assert broker.list() == {}
+    assert AuditBroker(backend, Clock()).list() == {}
+
+
+def test_prefix_when_the_server_allows_it(backend, tmp_path):
+    broker = AuditBroker(backend, Clock(), allow_prefix=True)
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log), "prefix": "@cee: "})
+    broker.log_request(kv_write(), AUTH)
+    raw = log.read_text().splitlines()
+    assert all(line.startswith("@cee: {") for line in raw)
+    assert json.loads(raw[-1][len("@cee: "):])["type"] == "request"
+    with pytest.raises(InvalidRequest):
+        broker.enable("two", "file", "", {"file_path": str(log), "prefix": "a\nb"})
+    broker.close()
+
+
+@pytest.mark.parametrize("mode, expected", [(None, 0o600), ("0640", 0o640), ("0755", 0o644), ("0600", 0o600)])
+def test_file_mode(broker, tmp_path, mode, expected):
+    log = tmp_path / "audit.log"
+    log.write_text("")
+    os.chmod(log, 0o666)  # an existing file gets the configured mode, as in Vault
+    options = {"file_path": str(log)} | ({"mode": mode} if mode else {})
+    broker.enable("file", "file", "", options)
+    assert stat.S_IMODE(os.stat(log).st_mode) == expected
+
+
+def test_mode_zero_leaves_an_existing_file_alone(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    log.write_text("")
+    os.chmod(log, 0o640)
+    broker.enable("file", "file", "", {"file_path": str(log), "mode": "0000"})
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o640
+
+
+# --- persistence and reload ----------------------------------------------------------
+
+
+def test_second_broker_over_same_storage_has_same_devices_and_salt(backend, tmp_path):
+    first = AuditBroker(backend, Clock())
+    first.enable("file", "file", "desc", {"file_path": str(tmp_path / "one.log")})
+    second = AuditBroker(backend, Clock())
+    assert second.list() == first.list()
+    assert second.hash("file", SECRET) == first.hash("file/", SECRET)
+    second.log_request(kv_write(), AUTH)
+    (entry,) = entries(tmp_path / "one.log")
+    assert entry["request"]["data"]["data"]["password"] == first.hash("file", SECRET)
+    first.close()
+    second.close()
+
+
+def test_salt_is_per_device_and_new_after_reenable(broker, tmp_path):
+    broker.enable("a", "file", "", {"file_path": "discard"})
+    broker.enable("b", "file", "", {"file_path": "discard"})
+    assert broker.hash("a", SECRET) != broker.hash("b", SECRET)
+    before = broker.hash("a", SECRET)
+    broker.disable("a")
+    broker.enable("a", "file", "", {"file_path": "discard"})
+    assert broker.hash("a", SECRET) != before
+
+
+def test_reload_picks_up_changes_made_elsewhere(backend, tmp_path):
+    writer, reader = AuditBroker(backend, Clock()), AuditBroker(backend, Clock())
+    assert reader.list() == {}
+    log = tmp_path / "audit.log"
+    writer.enable("file", "file", "", {"file_path": str(log)})
+    assert reader.list() == {}  # cached until told
+    reader.reload()
+    reader.log_request(kv_write(), AUTH)
+    assert len(entries(log)) == 1
+    writer.disable("file")
+    reader.reload()
+    assert reader.list() == {}
+    reader.log_request(kv_write(), AUTH)  # no devices: a no-op
+    assert len(entries(log)) == 1
+    writer.close()
+    reader.close()
+
+
+def test_reload_keeps_open_files_of_unchanged_devices(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    broker.log_request(kv_write(), AUTH)
+    fds_before = set(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        broker.reload()
+        broker.log_request(kv_write(), AUTH)
+    assert set(os.listdir("/proc/self/fd")) == fds_before
+    assert len(entries(log)) == 6
+
+
+def test_table_is_stored_through_the_view_only(backend, broker):
+    broker.enable("file", "file", "", {"file_path": "discard"})
+    assert backend.list("") == ["device/"]
+
+
+# --- hashing -----------------------------------------------------------------------
+
+
+def test_request_entry_hmacs_secrets_and_tokens_never_plaintext(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    req = kv_write(password=SECRET, nested={"list": [SECRET, 7, True, None]}, count=3)
+    broker.log_request(req, AUTH)
+    broker.log_response(req, AUTH, Response(data={"echo": SECRET, "version": 1}))
+    raw = log.read_bytes()
+    for plaintext in (SECRET, ROOT_TOKEN, ACCESSOR):
+        assert plaintext.encode() not in raw
+    request, response = entries(log)
+    hashed = broker.hash("file", SECRET)
+    data = request["request"]["data"]["data"]
+    assert data == {"password": hashed, "nested": {"list": [hashed, 7, True, None]}, "count": 3}
+    assert request["request"]["client_token"] == broker.hash("file", ROOT_TOKEN)
+    assert request["request"]["client_token_accessor"] == broker.hash("file", ACCESSOR)
+    assert request["auth"]["client_token"] == broker.hash("file", ROOT_TOKEN)
+    assert request["auth"]["accessor"] == broker.hash("file", ACCESSOR)
+    assert request["auth"]["metadata"] == {"team": "ops"}  # Vault leaves auth metadata clear
+    assert response["response"]["data"] == {"echo": hashed, "version": 1}
+    assert hashed.startswith("hmac-sha256:") and len(hashed) == len("hmac-sha256:") + 64
+
+
+def test_empty_strings_are_hashed_and_map_keys_never(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    broker.log_request(kv_write(**{SECRET: ""}), AUTH)
+    (entry,) = entries(log)
+    # Vault hashes "" too (its HMAC shows up for empty fields) and leaves keys alone.
+    (value,) = entry["request"]["data"]["data"].values()
+    assert list(entry["request"]["data"]["data"]) == [SECRET]
+    assert value.startswith("hmac-sha256:")
+
+
+def test_hash_matches_the_log_and_validates_input(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    broker.log_request(kv_write(), AUTH)
+    (entry,) = entries(log)
+    assert broker.hash("file", SECRET) == entry["request"]["data"]["data"]["password"]
+    with pytest.raises(InvalidRequest, match='the "input" parameter is empty'):
+        broker.hash("file", "")
+    with pytest.raises(InvalidRequest, match='unknown audit backend "nothere/"'):
+        broker.hash("nothere", "x")
+
+
+def test_log_raw_writes_plaintext(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("raw", "file", "", {"file_path": str(log), "log_raw": "true"})
+    broker.log_request(kv_write(), AUTH)
+    (entry,) = entries(log)
+    assert entry["request"]["data"]["data"]["password"] == SECRET
+    assert entry["request"]["client_token"] == ROOT_TOKEN
+    assert entry["auth"]["accessor"] == ACCESSOR
+
+
+def test_hmac_accessor_false_leaves_accessors_clear(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log), "hmac_accessor": "false"})
+    req = kv_write()
+    broker.log_response(req, AUTH, Response(auth={"client_token": "s.NewToken", "accessor": "NewAccessor",
+                                                  "policies": ["default"], "lease_duration": 60}))
+    (entry,) = entries(log)
+    assert entry["auth"]["accessor"] == ACCESSOR
+    assert entry["request"]["client_token_accessor"] == ACCESSOR
+    assert entry["response"]["auth"]["accessor"] == "NewAccessor"
+    assert entry["auth"]["client_token"] == broker.hash("file", ROOT_TOKEN)
+    assert entry["response"]["auth"]["client_token"] == broker.hash("file", "s.NewToken")
+    assert entry["response"]["auth"]["token_ttl"] == 60
+
+
+def test_non_hmac_keys(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    req = kv_write(password=SECRET, username="alice")
+    broker.log_response(req, AUTH, Response(data={"username": "alice", "password": SECRET}),
+                        non_hmac_request_keys=["username"], non_hmac_response_keys=["username"])
+    (entry,) = entries(log)
+    assert entry["request"]["data"]["data"]["username"] == "alice"
+    assert entry["request"]["data"]["data"]["password"] == broker.hash("file", SECRET)
+    assert entry["response"]["data"] == {"username": "alice", "password": broker.hash("file", SECRET)}
+
+
+def test_elide_list_responses(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log), "elide_list_responses": "true"})
+    req = Request(operation="list", path="secret/metadata/", mount_point="secret/", mount_type="kv")
+    broker.log_response(req, None, Response(data={"keys": ["a", "b", "c"], "key_info": {"a": {}}}))
+    (entry,) = entries(log)
+    assert entry["response"]["data"] == {"keys": 3, "key_info": 1}
+
+
+# --- Vault's entry shapes ------------------------------------------------------------
+
+
+def test_entry_shapes_mirror_openbao(broker, tmp_path):
+    """Key order and presence as in lines written by OpenBao 2.7 for the same calls
+    (less client_id, mount_running_version and remote_port, which Strongroom has not)."""
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    req = kv_write()
+    broker.log_request(req, AUTH)
+    broker.log_response(req, AUTH, Response(data={"version": 1}, lease_id="secret/x/abc", warnings=["w"]))
+    request, response = entries(log)
+    assert list(request) == ["time", "type", "auth", "request"]
+    assert list(request["auth"]) == ["client_token", "accessor", "display_name", "policies", "token_policies",
+                                     "metadata", "token_type"]
+    assert list(request["request"]) == ["id", "operation", "mount_point", "mount_type", "mount_accessor",
+                                        "mount_class", "client_token", "client_token_accessor", "namespace",
+                                        "path", "data", "remote_address"]
+    assert list(response) == ["time", "type", "auth", "request", "response"]
+    assert response["response"] == {"mount_point": "secret/", "mount_type": "kv", "mount_accessor": "kv_0a1b2c3d",
+                                    "mount_class": "secret", "secret": {"lease_id": "secret/x/abc"},
+                                    "data": {"version": 1}, "warnings": ["w"]}
+    assert request["request"]["id"] == response["request"]["id"] == req.request_id
+
+
+def test_refused_request_and_error_response(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    req = Request(operation="read", path="secret/data/app", client_token="bogus-token", mount_point="secret/",
+                  mount_type="kv", request_id="r-1")
+    broker.log_request(req, None, error="permission denied")
+    broker.log_response(req, None, None, error="permission denied")
+    request, response = entries(log)
+    assert request["auth"] == {"token_type": "default"}
+    assert request["error"] == "permission denied"
+    assert "client_token_accessor" not in request["request"]
+    assert request["request"]["client_token"] == broker.hash("file", "bogus-token")
+    assert response["response"]["data"] == {"error": broker.hash("file", "permission denied")}
+    assert response["error"] == "permission denied"
+
+
+def test_auth_response_entry(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    req = Request(operation="update", path="auth/token/create", data={"policies": ["default"]},
+                  client_token=ROOT_TOKEN, mount_point="auth/token/", mount_type="token",
+                  mount_accessor="auth_token_1")
+    broker.log_response(req, AUTH, Response(auth={
+        "client_token": "s.Created", "accessor": "acc-created", "policies": ["default"],
+        "token_policies": ["default"], "metadata": {"team": "x"}, "lease_duration": 2764800, "renewable": True,
+        "token_type": "service"}))
+    (entry,) = entries(log)
+    assert entry["request"]["mount_class"] == "auth"
+    assert entry["response"]["auth"] == {
+        "client_token": broker.hash("file", "s.Created"), "accessor": broker.hash("file", "acc-created"),
+        "policies": ["default"], "token_policies": ["default"], "metadata": {"team": "x"},
+        "token_type": "service", "token_ttl": 2764800}
+    assert list(entry["response"])[0] == "auth"
+
+
+def test_time_is_rfc3339_utc():
+    assert rfc3339nano(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)) == "2026-01-02T03:04:05Z"
+    assert rfc3339nano(datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=timezone.utc)) == "2026-01-02T03:04:05.12Z"
+    plus_two = timezone(timedelta(hours=2))
+    assert rfc3339nano(datetime(2026, 1, 2, 5, 4, 5, 1, tzinfo=plus_two)) == "2026-01-02T03:04:05.000001Z"
+
+
+def test_awkward_values_stay_one_valid_line(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("raw", "file", "", {"file_path": str(log), "log_raw": "true"})
+    broker.enable("hashed", "file", "", {"file_path": str(tmp_path / "h.log")})
+    odd = {"nl": "a\nb\r\n", "uni": "żółw \u2028", "lone": "\udc80", "bytes": b"\x00\xff",
+           "when": datetime(2026, 1, 1, tzinfo=timezone.utc), "tuple": (1, "x"), "nan": float("nan")}
+    broker.log_request(kv_write(**odd), AUTH)
+    for path in (log, tmp_path / "h.log"):
+        assert len(path.read_bytes().splitlines()) == 2  # probe + one entry
+    (entry,) = entries(log)
+    assert entry["request"]["data"]["data"]["nl"] == "a\nb\r\n"
+    assert entry["request"]["data"]["data"]["bytes"] == "AP8="
+    assert entry["request"]["data"]["data"]["when"] == "2026-01-01T00:00:00Z"
+
+
+# --- devices: stdout, discard, rotation ---------------------------------------------------
+
+
+def test_stdout_and_discard(backend):
+    read_end, write_end = os.pipe()
+    broker = AuditBroker(backend, Clock(), stdout_fd=write_end)
+    broker.enable("out", "file", "", {"file_path": "STDOUT"})
+    broker.enable("null", "file", "", {"file_path": "discard"})
+    broker.log_request(kv_write(), AUTH)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        written = [json.loads(line) for line in f.read().splitlines()]
+    assert [e["request"]["path"] for e in written] == ["sys/audit/test", "secret/data/app"]
+    broker.close()
+
+
+def test_reopen_after_rotation(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    broker.log_request(kv_write(), AUTH)
+    os.rename(log, tmp_path / "audit.log.1")
+    broker.reopen()
+    assert log.exists() and stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    broker.log_request(kv_write(), AUTH)
+    assert len(entries(tmp_path / "audit.log.1")) == 1
+    assert len(entries(log)) == 1
+
+
+def test_rotation_without_reopen_is_noticed(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    os.rename(log, tmp_path / "audit.log.1")
+    broker.log_request(kv_write(), AUTH)
+    assert len(entries(log)) == 1
+    log.unlink()
+    broker.log_request(kv_write(), AUTH)
+    assert len(entries(log)) == 1
+
+
+# --- failure semantics -----------------------------------------------------------------
+
+
+def test_no_devices_is_a_no_op(broker):
+    broker.log_request(kv_write(), AUTH)
+    broker.log_response(kv_write(), AUTH, Response(data={"x": SECRET}))
+
+
+def test_every_device_failing_refuses_the_request(broker, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    broker.enable("file", "file", "", {"file_path": str(logs / "audit.log")})
+    shutil.rmtree(logs)
+    with pytest.raises(AuditFailed) as exc:
+        broker.log_request(kv_write(), AUTH)
+    with pytest.raises(AuditFailed):
+        broker.log_response(kv_write(), AUTH, Response(data={"password": SECRET}))
+    for text in (str(exc.value), repr(exc.value), caplog.text):
+        assert SECRET not in text and ROOT_TOKEN not in text and ACCESSOR not in text
+    assert "audit device file/" in caplog.text
+    logs.mkdir()  # the device heals once its file can be opened again
+    broker.log_request(kv_write(), AUTH)
+    assert len(entries(logs / "audit.log")) == 1
+
+
+def test_one_of_two_devices_failing_is_enough(broker, tmp_path):
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    bad.mkdir()
+    good.mkdir()
+    broker.enable("bad", "file", "", {"file_path": str(bad / "audit.log")})
+    broker.enable("good", "file", "", {"file_path": str(good / "audit.log")})
+    shutil.rmtree(bad)
+    broker.log_request(kv_write(), AUTH)
+    broker.log_response(kv_write(), AUTH, Response(data={"v": 1}))
+    assert [e["type"] for e in entries(good / "audit.log")] == ["request", "response"]
+
+
+def test_device_that_cannot_open_at_load_fails_closed(backend, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    first = AuditBroker(backend, Clock())
+    first.enable("file", "file", "", {"file_path": str(logs / "audit.log")})
+    first.close()
+    shutil.rmtree(logs)
+    other_node = AuditBroker(backend, Clock())
+    assert list(other_node.list()) == ["file/"]
+    with pytest.raises(AuditFailed):
+        other_node.log_request(kv_write(), AUTH)
+
+
+# --- concurrency ------------------------------------------------------------------------
+
+
+def _assert_whole_lines(path, expected: int) -> None:
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n")
+    parsed = [json.loads(line) for line in raw.splitlines()]
+    assert len([e for e in parsed if e["request"]["path"] != "sys/audit/test"]) == expected
+
+
+def test_threads_write_whole_lines(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log), "log_raw": "true"})
+    broker.enable("hashed", "file", "", {"file_path": str(tmp_path / "hashed.log")})
+    big = "x" * 20000  # long lines make torn writes visible
+
+    def work(n):
+        for i in range(150):
+            broker.log_request(kv_write(payload=big, who=f"{n}-{i}"), AUTH)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _assert_whole_lines(log, 8 * 150)
+    _assert_whole_lines(tmp_path / "hashed.log", 8 * 150)
+
+
+def _child_logs(backend, count):
+    broker = AuditBroker(backend, Clock())  # a worker process loading the table from storage
+    big = "y" * 30000
+    for i in range(count):
+        broker.log_request(kv_write(payload=big, i=i), AUTH)
+    broker.close()
+
+
+def test_processes_write_whole_lines(backend, tmp_path):
+    log = tmp_path / "audit.log"
+    parent = AuditBroker(backend, Clock())
+    parent.enable("file", "file", "", {"file_path": str(log), "log_raw": "true"})
+    parent.close()
+    ctx = multiprocessing.get_context("fork")
+    children = [ctx.Process(target=_child_logs, args=(backend, 100)) for _ in range(4)]
+    for c in children:
+        c.start()
+    for c in children:
+        c.join(60)
+        assert c.exitcode == 0
+    _assert_whole_lines(log, 4 * 100)
+
+
+def test_stored_device_this_node_cannot_run_fails_closed(backend, tmp_path):
+    from strongroom.core.audit import AuditEntry, _storage_key
+
+    entry = AuditEntry(path="future/", type="file", uuid="u-1", salt="00" * 32,
+                       options={"file_path": str(tmp_path / "f.log"), "format": "cbor"})
+    record = json.loads(entry.to_json()) | {"added_by_a_later_version": 1}
+    backend.put(_storage_key("future/"), json.dumps(record).encode())
+    broker = AuditBroker(backend, Clock())
+    assert list(broker.list()) == ["future/"]
+    assert broker.hash("future", SECRET).startswith("hmac-sha256:")
+    with pytest.raises(AuditFailed):
+        broker.log_request(kv_write(), AUTH)
+    broker.close()
+
+
+def test_path_is_vaults_alias_for_file_path(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"path": str(log)})
+    broker.log_request(kv_write(), AUTH)
+    assert len(entries(log)) == 1

@@ -1,0 +1,441 @@
+"""The server configuration: Vault's HCL into frozen dataclasses, errors naming the key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from strongroom.config import (
+    DEFAULT_MAX_REQUEST_SIZE,
+    ConfigError,
+    ListenerConfig,
+    ServerConfig,
+    StorageConfig,
+    TelemetryConfig,
+    dev_config,
+    load,
+    loads,
+    parse_duration,
+)
+from strongroom.config import _clean  # the python-hcl2 compatibility shim
+
+HOST = "node1"
+
+
+def parse(text: str, **kwargs) -> ServerConfig:
+    kwargs.setdefault("hostname", HOST)
+    kwargs.setdefault("cpu_count", 4)
+    return loads(text, **kwargs)
+
+
+def error(text: str, **kwargs) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        parse(text, **kwargs)
+    return info.value
+
+
+CONSUL = 'storage "consul" {}\n'
+PLAIN = 'listener "tcp" {\n  tls_disable = true\n}\n'
+MINIMAL = CONSUL + PLAIN
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    cert, key = tmp_path / "node.crt", tmp_path / "node.key"
+    cert.write_text("dummy certificate\n")
+    key.write_text("dummy key\n")
+    return str(cert), str(key)
+
+
+# -- a full, realistic file ----------------------------------------------------
+
+
+def test_full_configuration_file(tmp_path, tls_files):
+    cert, key = tls_files
+    path = tmp_path / "strongroom.hcl"
+    path.write_text(f'''
+# A production node.
+ui            = true
+disable_mlock = true
+api_addr      = "https://sr1.example.com:8200"
+cluster_addr  = "https://sr1.example.com:8201"
+cluster_name  = "prod"
+log_level     = "warn"
+workers       = 8
+node_id       = "sr1"
+default_lease_ttl = "1h"
+max_lease_ttl     = "720h"
+disable_performance_standby = "false"
+raw_storage_endpoint = false
+pid_file = "/run/strongroom/strongroom.pid"
+
+storage "consul" {{
+  address              = "10.0.0.5:8501"
+  scheme               = "https"
+  path                 = "/secrets/prod"
+  token                = "c0ffee"
+  session_ttl          = "10s"
+  consistency_mode     = "strong"
+  max_parallel         = "64"
+  check_timeout        = "250ms"
+  disable_registration = "false"
+  service              = "strongroom-prod"
+  service_tags         = "blue, eu-west"
+  service_address      = "10.0.1.1"
+}}
+
+listener "tcp" {{
+  address          = "0.0.0.0:8200"
+  tls_cert_file    = "{cert}"
+  tls_key_file     = "{key}"
+  max_request_size = 1048576
+  telemetry {{
+    unauthenticated_metrics_access = true
+  }}
+}}
+
+listener "tcp" {{
+  address     = "127.0.0.1:8210"
+  tls_disable = 1
+}}
+
+telemetry {{
+  prometheus_retention_time = "30s"
+  disable_hostname          = true
+  usage_gauge_period        = "none"
+  maximum_gauge_cardinality = 100
+  prefix_filter             = ["+strongroom.core", "-strongroom.expire"]
+}}
+''')
+    config = load(path, hostname=HOST, cpu_count=4)
+
+    assert config.storage == StorageConfig(
+        type="consul", address="10.0.0.5:8501", path="secrets/prod/", token="c0ffee", scheme="https",
+        session_ttl="10s", consistency_mode="strong", max_parallel=64, check_timeout="250ms",
+        disable_registration=False, service="strongroom-prod", service_tags="blue, eu-west",
+        service_address="10.0.1.1",
+    )
+    assert config.storage.service_tag_list == ("blue", "eu-west")
+    assert config.storage.session_ttl_seconds == 10.0
+    assert config.storage.check_timeout_seconds == 0.25
+    assert config.listeners == (
+        ListenerConfig(address="0.0.0.0:8200", tls_cert_file=cert, tls_key_file=key,
+                       max_request_size=1048576, unauthenticated_metrics_access=True),
+        ListenerConfig(address="127.0.0.1:8210", tls_disable=True),
+    )
+    assert config.telemetry == TelemetryConfig(
+        prometheus_retention_time="30s", usage_gauge_period="none", maximum_gauge_cardinality=100,
+        prefix_filter=("+strongroom.core", "-strongroom.expire"),
+    )
+    assert (config.api_addr, config.cluster_addr, config.cluster_name) == (
+        "https://sr1.example.com:8200", "https://sr1.example.com:8201", "prod")
+    assert (config.ui, config.disable_mlock, config.log_level, config.workers) == (True, True, "warn", 8)
+    assert (config.node_id, config.pid_file) == ("sr1", "/run/strongroom/strongroom.pid")
+    assert (config.disable_performance_standby, config.raw_storage_endpoint) == (False, False)
+    assert (config.default_lease_ttl_seconds, config.max_lease_ttl_seconds) == (3600, 720 * 3600)
+
+
+def test_configuration_is_frozen():
+    config = parse(MINIMAL)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.workers = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.storage.path = "elsewhere/"
+
+
+def test_vault_json_form_is_accepted():
+    config = parse('{"storage": {"consul": {"path": "sr"}}, '
+                   '"listener": [{"tcp": {"address": "127.0.0.1:9200", "tls_disable": true}}], "ui": true}')
+    assert config.storage.path == "sr/"
+    assert config.listeners[0].address == "127.0.0.1:9200"
+    assert config.ui is True
+
+
+# -- defaults ------------------------------------------------------------------
+
+
+def test_defaults():
+    config = parse(MINIMAL, cpu_count=3)
+    assert config.storage == StorageConfig(type="consul")
+    assert (config.storage.address, config.storage.path, config.storage.session_ttl) == (
+        "127.0.0.1:8500", "strongroom/", "15s")
+    assert (config.storage.max_parallel, config.storage.check_timeout, config.storage.service) == (
+        128, "500ms", "strongroom")
+    assert config.listeners == (ListenerConfig(address="127.0.0.1:8200", tls_disable=True),)
+    assert config.listeners[0].max_request_size == DEFAULT_MAX_REQUEST_SIZE == 33554432
+    assert config.telemetry == TelemetryConfig()
+    assert (config.telemetry.prometheus_retention_time, config.telemetry.disable_hostname) == ("24h", True)
+    assert config.workers == 6  # 2 x CPUs
+    assert config.api_addr == "http://127.0.0.1:8200"
+    assert config.node_id == "node1-127.0.0.1-8200"
+    assert (config.default_lease_ttl, config.max_lease_ttl) == ("768h", "768h")
+    assert (config.ui, config.disable_mlock, config.log_level) == (False, True, "info")
+    assert (config.cluster_addr, config.cluster_name, config.pid_file) == ("", "", "")
+    assert config.disable_performance_standby is False
+
+
+def test_api_addr_derived_from_first_listener(tls_files):
+    cert, key = tls_files
+    tls = f'listener "tcp" {{\n address = "127.0.0.2:8300"\n tls_cert_file = "{cert}"\n tls_key_file = "{key}"\n}}\n'
+    assert parse(CONSUL + tls + PLAIN).api_addr == "https://127.0.0.2:8300"
+    wildcard = 'listener "tcp" {\n address = "0.0.0.0:8200"\n tls_disable = true\n}\n'
+    assert parse(CONSUL + wildcard).api_addr == "http://node1:8200"
+    ipv6 = 'listener "tcp" {\n address = "[::1]:8200"\n tls_disable = true\n}\n'
+    assert parse(CONSUL + ipv6).api_addr == "http://[::1]:8200"
+
+
+def test_node_ids_differ_for_nodes_sharing_a_host():
+    one = parse(CONSUL + 'listener "tcp" {\n address = "127.0.0.2:8200"\n tls_disable = true\n}\n')
+    two = parse(CONSUL + 'listener "tcp" {\n address = "127.0.0.3:8200"\n tls_disable = true\n}\n')
+    assert one.node_id != two.node_id
+
+
+def test_max_request_size_zero_is_default_and_negative_disables():
+    def size(value):
+        return parse(CONSUL + f'listener "tcp" {{\n tls_disable = true\n max_request_size = {value}\n}}\n'
+                     ).listeners[0].max_request_size
+
+    assert size(0) == DEFAULT_MAX_REQUEST_SIZE
+    assert size(-5) == -1
+    assert size(1024) == 1024
+
+
+def test_zero_lease_ttls_mean_the_defaults():
+    config = parse('default_lease_ttl = 0\nmax_lease_ttl = "0"\n' + MINIMAL)
+    assert (config.default_lease_ttl, config.max_lease_ttl) == ("768h", "768h")
+
+
+def test_inmem_defaults_to_one_worker():
+    config = parse('storage "inmem" {}\n' + PLAIN, cpu_count=16)
+    assert config.storage.type == "inmem"
+    assert config.workers == 1
+    assert parse('workers = 1\nstorage "inmem" {}\n' + PLAIN).workers == 1
+
+
+# -- telemetry placements ------------------------------------------------------
+
+
+def test_metrics_access_in_listener_telemetry_block():
+    listener = 'listener "tcp" {\n tls_disable = true\n telemetry {\n unauthenticated_metrics_access = true\n }\n}\n'
+    assert parse(CONSUL + listener).listeners[0].unauthenticated_metrics_access is True
+
+
+def test_metrics_access_flat_in_listener():
+    listener = 'listener "tcp" {\n tls_disable = true\n unauthenticated_metrics_access = "true"\n}\n'
+    assert parse(CONSUL + listener).listeners[0].unauthenticated_metrics_access is True
+
+
+def test_metrics_access_both_places_is_an_error():
+    listener = ('listener "tcp" {\n tls_disable = true\n unauthenticated_metrics_access = true\n'
+                ' telemetry {\n unauthenticated_metrics_access = true\n }\n}\n')
+    assert "unauthenticated_metrics_access" in str(error(CONSUL + listener))
+
+
+def test_listener_telemetry_unknown_key():
+    listener = 'listener "tcp" {\n tls_disable = true\n telemetry {\n unauthenticated_pprof = true\n }\n}\n'
+    assert str(error(CONSUL + listener)).startswith('listener "tcp".telemetry: unknown key "unauthenticated_pprof"')
+
+
+# -- durations -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("500ms", 0.5), ("10s", 10), ("5m", 300), ("1h", 3600), ("768h", 768 * 3600), ("1h30m", 5400),
+    ("1.5h", 5400), ("7d", 7 * 86400), ("250us", 0.00025), ("3600", 3600), (" 42 ", 42), ("0", 0),
+    ("", 0), (90, 90), (2.5, 2.5),
+])
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["abc", "5 m", "1.5", "10x", "-5s", "-3", "s", "1h-", True, None, [1]])
+def test_parse_duration_rejects(text):
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
+
+
+def test_invalid_duration_names_the_key():
+    err = error('storage "consul" {\n session_ttl = "abc"\n}\n' + PLAIN)
+    assert str(err).startswith('storage "consul".session_ttl: invalid duration "abc"')
+    assert err.key == 'storage "consul".session_ttl'
+
+
+def test_session_ttl_within_consul_limits():
+    assert "session_ttl: must be between 10s and 24h" in str(error('storage "consul" {\n session_ttl = "5s"\n}\n'
+                                                                     + PLAIN))
+
+
+def test_numeric_durations_are_kept_as_seconds():
+    config = parse('default_lease_ttl = 60\nmax_lease_ttl = 90.5\n' + MINIMAL)
+    assert (config.default_lease_ttl, config.max_lease_ttl) == ("60", "90.5s")
+    assert config.max_lease_ttl_seconds == 90.5
+
+
+# -- validation: every error names the key -------------------------------------
+
+
+def test_unknown_listener_key():
+    err = error(CONSUL + 'listener "tcp" {\n adress = "127.0.0.1:8200"\n tls_disable = true\n}\n')
+    assert str(err) == 'listener "tcp": unknown key "adress" (did you mean "address"?)'
+    assert err.key == 'listener "tcp".adress'
+
+
+def test_unknown_storage_key():
+    assert str(error('storage "consul" {\n lock_wait_time = "15s"\n}\n' + PLAIN)).startswith(
+        'storage "consul": unknown key "lock_wait_time"')
+    assert 'storage "inmem": unknown key "path"' in str(error('storage "inmem" {\n path = "x"\n}\n' + PLAIN))
+
+
+def test_unknown_top_level_key():
+    err = error('uii = true\n' + MINIMAL)
+    assert str(err) == 'unknown top-level key "uii" (did you mean "ui"?)'
+    assert err.key == "uii"
+
+
+def test_unsupported_vault_keys_are_named():
+    assert str(error('ha_storage "consul" {}\n' + MINIMAL)).startswith('top-level key "ha_storage"')
+    assert str(error('telemetry {\n statsd_address = "x:8125"\n}\n' + MINIMAL)).startswith(
+        "telemetry.statsd_address: not supported")
+    assert str(error('telemetry {\n prometheus_retention = "1h"\n}\n' + MINIMAL)).startswith(
+        'telemetry: unknown key "prometheus_retention"')
+
+
+def test_exactly_one_storage_block():
+    assert str(error(PLAIN)).startswith("storage: exactly one storage block is required, none found")
+    assert "found 2" in str(error(CONSUL + 'storage "inmem" {}\n' + PLAIN))
+    assert error(PLAIN).key == "storage"
+
+
+def test_storage_type_must_be_consul_or_inmem():
+    err = error('storage "raft" {\n path = "/var/raft"\n}\n' + PLAIN)
+    assert str(err).startswith('storage "raft": unsupported storage type "raft"')
+
+
+def test_storage_needs_a_label():
+    assert str(error('storage {\n address = "x"\n}\n' + PLAIN)).startswith("storage: expected a type label")
+
+
+def test_at_least_one_listener():
+    assert str(error(CONSUL)).startswith('listener: at least one listener "tcp" block is required')
+
+
+def test_listener_type_must_be_tcp():
+    assert str(error(CONSUL + 'listener "unix" {\n address = "/run/sr.sock"\n}\n')).startswith(
+        'listener "unix": unsupported listener type')
+
+
+def test_listener_address_must_be_host_port():
+    err = error(CONSUL + 'listener "tcp" {\n address = "localhost"\n tls_disable = true\n}\n')
+    assert str(err).startswith('listener "tcp".address: invalid address "localhost"')
+
+
+def test_duplicate_listener_addresses():
+    err = error(CONSUL + PLAIN + PLAIN)
+    assert str(err).startswith('listener "tcp" #2.address: "127.0.0.1:8200" is already used by listener "tcp" #1')
+
+
+def test_inmem_refuses_several_workers():
+    err = error('workers = 4\nstorage "inmem" {}\n' + PLAIN)
+    assert str(err).startswith('workers: storage "inmem" keeps its data in one process')
+    assert err.key == "workers"
+
+
+def test_workers_at_least_one():
+    assert str(error("workers = 0\n" + MINIMAL)) == "workers: must be at least 1, got 0"
+    assert str(error('workers = "many"\n' + MINIMAL)) == 'workers: invalid integer "many"'
+
+
+def test_tls_requires_cert_and_key(tmp_path, tls_files):
+    cert, key = tls_files
+    err = error(CONSUL + 'listener "tcp" {}\n')
+    assert str(err).startswith('listener "tcp".tls_cert_file: required when TLS is enabled')
+    err = error(CONSUL + f'listener "tcp" {{\n tls_cert_file = "{cert}"\n}}\n')
+    assert str(err).startswith('listener "tcp".tls_key_file: required when TLS is enabled')
+    missing = tmp_path / "missing.key"
+    err = error(CONSUL + f'listener "tcp" {{\n tls_cert_file = "{cert}"\n tls_key_file = "{missing}"\n}}\n')
+    assert str(err) == f'listener "tcp".tls_key_file: file not found: "{missing}"'
+    ok = parse(CONSUL + f'listener "tcp" {{\n tls_cert_file = "{cert}"\n tls_key_file = "{key}"\n}}\n')
+    assert ok.listeners[0].tls_disable is False
+
+
+def test_consistency_mode_choices():
+    err = error('storage "consul" {\n consistency_mode = "eventual"\n}\n' + PLAIN)
+    assert str(err) == ('storage "consul".consistency_mode: invalid value "eventual": '
+                        'must be one of "default", "strong"')
+
+
+def test_max_parallel_positive():
+    assert str(error('storage "consul" {\n max_parallel = 0\n}\n' + PLAIN)).startswith(
+        'storage "consul".max_parallel: must be at least 1')
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("true", True), ("false", False), ('"true"', True), ('"false"', False), ("1", True), ("0", False),
+    ('"1"', True), ('"0"', False),
+])
+def test_booleans_accept_vault_spellings(value, expected):
+    assert parse(f"ui = {value}\n" + MINIMAL).ui is expected
+
+
+@pytest.mark.parametrize("value", ['"yes"', "2", '"maybe"'])
+def test_invalid_boolean_names_the_key(value):
+    assert str(error(f"disable_performance_standby = {value}\n" + MINIMAL)).startswith(
+        "disable_performance_standby: invalid boolean")
+
+
+def test_wrong_value_types_name_the_key():
+    assert str(error("cluster_name = 12\n" + MINIMAL)) == "cluster_name: expected a string, got 12"
+    assert str(error('log_level = "loud"\n' + MINIMAL)).startswith('log_level: invalid value "loud"')
+    assert str(error('api_addr = "sr1:8200"\n' + MINIMAL)).startswith('api_addr: invalid URL "sr1:8200"')
+    assert str(error('node_id = "node one"\n' + MINIMAL)).startswith('node_id: invalid node id "node one"')
+    assert str(error("workers = 2 * 3\n" + MINIMAL)).startswith("workers: expressions are not supported")
+
+
+def test_default_lease_ttl_above_max():
+    err = error('default_lease_ttl = "48h"\nmax_lease_ttl = "24h"\n' + MINIMAL)
+    assert str(err).startswith('default_lease_ttl: "48h" exceeds max_lease_ttl "24h"')
+
+
+def test_check_timeout_minimum():
+    assert str(error('storage "consul" {\n check_timeout = "10ms"\n}\n' + PLAIN)).startswith(
+        'storage "consul".check_timeout: must be at least 100ms')
+
+
+def test_syntax_error_names_the_source():
+    assert str(error("ui = = true\n", source="/etc/strongroom.hcl")).startswith(
+        "/etc/strongroom.hcl: invalid HCL: unexpected input at line 1")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read configuration file"):
+        load(tmp_path / "absent.hcl")
+
+
+def test_string_values_keep_inner_quotes():
+    assert parse('cluster_name = "a \\"quoted\\" name"\n' + MINIMAL).cluster_name == 'a "quoted" name'
+
+
+def test_quotes_from_older_python_hcl2_are_stripped():
+    # Some python-hcl2 releases return '"consul"' and '"x"'; loads() detects that once.
+    raw = {"storage": [{'"consul"': {"path": '"sr/"'}}], "cluster_name": '"prod"'}
+    assert _clean(raw, wraps_strings=True) == {"storage": [{"consul": {"path": "sr/"}}], "cluster_name": "prod"}
+    assert _clean({"cluster_name": '"prod"'}, wraps_strings=False) == {"cluster_name": '"prod"'}
+
+
+# -- dev mode ------------------------------------------------------------------
+
+
+def test_dev_config():
+    config = dev_config("127.0.0.1:8299", hostname=HOST)
+    assert config.storage == StorageConfig(type="inmem")
+    assert config.listeners == (ListenerConfig(address="127.0.0.1:8299", tls_disable=True),)
+    assert config.workers == 1
+    assert config.api_addr == "http://127.0.0.1:8299"
+    assert config.node_id == "node1-127.0.0.1-8299"
+    assert dev_config().listeners[0].address == "127.0.0.1:8200"
+
+
+def test_dev_config_rejects_a_bad_address():
+    with pytest.raises(ConfigError, match="invalid address"):
+        dev_config("nowhere")
