@@ -311,8 +311,8 @@ class TokenAuthBackend:
     def _tidy(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#tidy-tokens (runs to completion)"""
         revoked = self._store.tidy()
-        return Response(status=202, warnings=[f"Tidy operation completed: {revoked} expired or orphaned-by-failure "
-                                              "tokens revoked, dangling index entries removed."])
+        return Response(status=202, warnings=[f"Tidy operation completed: {revoked} dead tokens revoked, "
+                                              "dangling index entries removed."])
 
     # --- rendering -------------------------------------------------------------
 

@@ -35,6 +35,7 @@ import base64
 import hashlib
 import hmac
 import json
+import math
 import os
 import string
 import threading
@@ -223,7 +224,7 @@ class TokenStore:
         return token_id, entry
 
     def plan_ttl(self, *, ttl: int = 0, period: int = 0, explicit_max_ttl: int = 0, increment: int = 0,
-                 start: float | None = None) -> tuple[int, list[str]]:
+                 start: float | None = None, now: float | None = None) -> tuple[int, list[str]]:
         """Vault's ``framework.CalculateTTL`` for a token: the TTL to grant and the
         warnings to show.
 
@@ -231,9 +232,10 @@ class TokenStore:
         lives until its explicit max TTL, if any; any other token gets
         ``increment``, else ``ttl``, else the default TTL, capped so that it ends
         no later than ``start`` + min(max TTL, explicit max TTL).  ``start`` is
-        the issue time (now when creating)."""
-        now = int(self._now())
-        start = now if start is None else int(start)
+        the issue time (now when creating).  Whole seconds, rounded so that a
+        capped token never outlives its limit."""
+        now = self._now() if now is None else now
+        start = now if start is None else start
         max_ttl = self.max_ttl
         if 0 < explicit_max_ttl < max_ttl:
             max_ttl = explicit_max_ttl
@@ -251,7 +253,7 @@ class TokenStore:
             granted = increment if increment > 0 else ttl if ttl > 0 else self.default_ttl
             limit = start + max_ttl
         if limit is not None:
-            remaining = limit - now
+            remaining = math.floor(limit - now)
             if remaining <= 0:
                 raise InvalidRequest("past the max TTL, cannot renew")
             if granted > remaining:
@@ -366,7 +368,7 @@ class TokenStore:
             now = self._now()
             ttl, warnings = self.plan_ttl(ttl=fresh.lease_ttl, period=fresh.period,
                                           explicit_max_ttl=fresh.explicit_max_ttl, increment=int(increment),
-                                          start=fresh.issue_time)
+                                          start=fresh.issue_time, now=now)
             fresh.lease_ttl = ttl
             fresh.expire_at = now + ttl
             fresh.last_renewal = now
@@ -417,8 +419,10 @@ class TokenStore:
         return True
 
     def tidy(self) -> int:
-        """Revoke expired tokens nobody looked up and drop dangling index entries;
-        returns how many tokens were revoked (Vault's ``auth/token/tidy``)."""
+        """Revoke expired tokens nobody looked up, finish interrupted revocations
+        and drop dangling index entries (Vault's ``auth/token/tidy``); returns how
+        many dead tokens it found.  Reads every entry: run it now and then, not per
+        request."""
         revoked = 0
         for name in self._view.list(ACCESSOR_PREFIX):
             raw = self._view.get(ACCESSOR_PREFIX + name)

@@ -53,9 +53,9 @@ def _error_from(payload: dict) -> errors.StrongroomError:
 
 
 class _Subscriber:
-    def __init__(self, conn: socket.socket):
+    def __init__(self, conn: socket.socket, file):
         self.conn = conn
-        self.file = conn.makefile("rwb")
+        self.file = file
         self.acked = 0
         self.cond = threading.Condition()
         self.alive = True
@@ -119,13 +119,15 @@ class NodeLinkServer:
 
     def _serve(self, conn: socket.socket) -> None:
         file = conn.makefile("rwb")
+        subscribed = False
         try:
             line = file.readline()
             if not line:
                 return
             request = json.loads(line)
             if request.get("op") == "subscribe":
-                self._subscribe(conn)
+                subscribed = True
+                self._subscribe(conn, file)
                 return
             try:
                 reply = {"ok": True, "result": self._handlers[request["op"]](request)}
@@ -139,12 +141,12 @@ class NodeLinkServer:
         except (OSError, ValueError):
             pass
         finally:
-            if not getattr(conn, "_subscribed", False):
+            if not subscribed:
                 conn.close()
 
-    def _subscribe(self, conn: socket.socket) -> None:
-        sub = _Subscriber(conn)
-        conn._subscribed = True  # type: ignore[attr-defined]
+    def _subscribe(self, conn: socket.socket, file) -> None:
+        """Serve one worker's subscription until it disconnects (closes ``conn``)."""
+        sub = _Subscriber(conn, file)
         with self._lock:
             self._seq += 1
             seq = self._seq

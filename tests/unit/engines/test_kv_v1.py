@@ -103,6 +103,9 @@ def test_write_to_mount_root_is_missing_path(kv1):
     with pytest.raises(InvalidRequest) as info:
         kv1.handle(make_request(logical.UPDATE, "", {"a": 1}, mount="kv1"))
     assert info.value.messages == ["missing path"]
+    with pytest.raises(InvalidRequest) as info:
+        kv1.handle(make_request(logical.UPDATE, "", {"a": 1}, mount="kv1/"))
+    assert info.value.messages == ["cannot write to a path ending in '/'"]
 
 
 @pytest.mark.parametrize("operation", [logical.CREATE, logical.UPDATE, logical.PATCH])

@@ -13,7 +13,8 @@ WRITES = (logical.CREATE, logical.UPDATE, logical.PATCH)
 
 def reject_folder_write(req: Request) -> None:
     """Vault refuses create/update/patch on a path ending in ``/`` (a folder)."""
-    if req.operation in WRITES and req.relative_path.endswith("/"):
+    folder = req.relative_path.endswith("/") or (not req.relative_path and req.path.endswith("/"))
+    if req.operation in WRITES and folder:
         raise InvalidRequest("cannot write to a path ending in '/'")
 
 
