@@ -2,12 +2,12 @@
 
 Run: ``.venv/bin/python -m bench.kv`` (or ``bench/kv.sh``; ``--help`` for the knobs).
 
-Each target is started on 127.0.0.1, prepared (initialised, unsealed, KV v2 at
-secret/, every key written once), warmed up, then driven by wrk with
-bench/lua/write.lua and bench/lua/read.lua at each connection count.  Targets
-run one after the other so they never compete for the CPU; Consul stays up
-throughout because Strongroom stores in it.  A target that cannot be prepared
-gets its error in its table rows, never numbers.  The Markdown report is
+Every target is started on 127.0.0.1 and prepared (initialised, unsealed, KV v2
+at secret/, every key written once); then, for writes and then reads, each is
+warmed up and driven by wrk with bench/lua/write.lua or bench/lua/read.lua at
+each connection count, the targets one after the other within each cell (only
+one is ever under load).  A target that cannot be prepared gets its error in
+its table rows, never numbers.  The Markdown report is
 printed and written to bench/results/kv-<date>.md.
 """
 
@@ -170,24 +170,33 @@ def rss_report(target: Target) -> list[tuple[str, int | None]]:
     return rows
 
 
-def measure(target: Target, args) -> list[Row]:
+def measure(targets: list[Target], args) -> list[Row]:
+    """Every (operation, connections) cell for every target, the targets back to back within a cell.
+
+    Only one target is under load at any moment, and a cell's measurements are
+    seconds apart, so load from elsewhere on the machine drifts over all
+    targets alike instead of skewing the ratios.
+    """
     rows = []
     for op in OPS:
-        if target.error:
-            rows += [Row(target.name, op, c, wrk.WrkResult(error=target.error)) for c in args.connections]
-            continue
+        ready = [t for t in targets if not t.error]
+        rows += [Row(t.name, op, c, wrk.WrkResult(error=t.error)) for t in targets if t.error
+                 for c in args.connections]
         if args.warmup > 0:
-            wrk.run(target.url, op, target.env[op], connections=max(args.connections), duration_s=args.warmup,
-                    threads=args.threads)
+            for target in ready:
+                wrk.run(target.url, op, target.env[op], connections=max(args.connections), duration_s=args.warmup,
+                        threads=args.threads)
         for connections in args.connections:
-            result = wrk.run(target.url, op, target.env[op], connections=connections, duration_s=args.duration,
-                             threads=args.threads)
-            rows.append(Row(target.name, op, connections, result))
-            print(f"  {target.name:<10} {op:<5} c={connections:<3} " +
-                  (result.error or f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
-                                   f"p99 {result.p99_ms:.2f} ms  errors {result.non_2xx + result.socket_errors}"),
-                  file=sys.stderr, flush=True)
-    return rows
+            for target in ready:
+                result = wrk.run(target.url, op, target.env[op], connections=connections,
+                                 duration_s=args.duration, threads=args.threads)
+                rows.append(Row(target.name, op, connections, result))
+                print(f"  {target.name:<10} {op:<5} c={connections:<3} " +
+                      (result.error or f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
+                                       f"p99 {result.p99_ms:.2f} ms  errors {result.non_2xx + result.socket_errors}"),
+                      file=sys.stderr, flush=True)
+    order = {name: i for i, name in enumerate(args.targets)}
+    return sorted(rows, key=lambda r: (order[r.target], OPS.index(r.op), args.connections.index(r.connections)))
 
 
 # --- the report ----------------------------------------------------------------------------------
@@ -306,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     rss: dict[str, list] = {}
     notes: list[str] = []
     consul = None
+    targets: list[Target] = []
     try:
         if {"consul", "strongroom"} & set(args.targets):
             try:
@@ -313,18 +323,18 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:
                 notes.append(f"Consul did not start: {exc}")
         for name in args.targets:
-            print(f"== {TITLES[name]}", file=sys.stderr, flush=True)
-            target = prepare(name, consul, workdir, args)
-            try:
-                rows += measure(target, args)
-                if not target.error and name in ("strongroom", "falcon"):
-                    rss[name] = rss_report(target)
-                if target.note:
-                    notes.append(f"{TITLES[name]}: {target.note}")
-            finally:
-                if target.stop is not None:
-                    target.stop()
+            print(f"== starting {TITLES[name]}", file=sys.stderr, flush=True)
+            targets.append(prepare(name, consul, workdir, args))
+        rows = measure(targets, args)
+        for target in targets:
+            if not target.error and target.name in ("strongroom", "falcon"):
+                rss[target.name] = rss_report(target)
+            if target.note:
+                notes.append(f"{TITLES[target.name]}: {target.note}")
     finally:
+        for target in targets:
+            if target.stop is not None:
+                target.stop()
         if consul is not None:
             consul.stop()
     failed = any(r.result.error for r in rows)

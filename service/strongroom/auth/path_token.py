@@ -156,7 +156,7 @@ class TokenAuthBackend:
         if "root" in policies and "root" not in parent.policies:
             raise InvalidRequest("root tokens may not be created without parent token being root")
 
-        if _bool(data, "no_parent", False) and not orphan:
+        if _bool(data, "no_parent", False):
             if not is_sudo:
                 raise InvalidRequest("root or sudo privileges required to create orphan token")
             orphan = True

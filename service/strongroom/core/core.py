@@ -83,7 +83,11 @@ class Core:
         self.policies = PolicyStore(BarrierView(self.barrier, "sys/policy/"))
         self.tokens = TokenStore(BarrierView(self.barrier, "sys/token/"), clock, randbytes=randbytes,
                                  default_ttl=config.default_lease_ttl, max_ttl=config.max_lease_ttl)
-        self.token_backend = TokenAuthBackend(self.tokens)
+        self.token_backend = TokenAuthBackend(
+            self.tokens,
+            has_sudo=lambda r: self.policies.acl(r.token.policies).allowed(r.path, "sudo"),
+            policy_exists=lambda name: self.policies.get(name) is not None,
+        )
         self.audit = AuditBroker(BarrierView(self.barrier, "sys/audit/"), clock, randbytes=randbytes)
         self._engines: dict[str, object] = {}
         self._engines_lock = threading.Lock()
@@ -224,7 +228,9 @@ class Core:
         self.audit.log_request(req, auth)
         try:
             if req.token is not None:
-                self.tokens.use(req.token)
+                req.token = self.tokens.use(req.token)
+                if req.token is None:
+                    raise PermissionDenied("permission denied")
             resp = backend.handle(req)
         except Exception as exc:
             self.audit.log_response(req, auth, None, error=str(exc))

@@ -83,6 +83,8 @@ def test_create_orphan_needs_no_sudo(call, root, store):
     resp = call("create-orphan", token, policies=["user"])
     assert resp.auth["orphan"] is True
     assert store.lookup(resp.auth["client_token"]).path == "auth/token/create-orphan"
+    with pytest.raises(InvalidRequest, match="root or sudo privileges required to create orphan token"):
+        call("create-orphan", token, policies=["user"], no_parent=True)  # Vault checks no_parent first
 
 
 @pytest.mark.parametrize("data, message", [

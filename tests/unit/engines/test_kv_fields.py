@@ -79,6 +79,11 @@ def test_duration_fields():
     assert info.value.messages == ['error converting input for field "d": time: missing unit in duration "1.9"']
     with pytest.raises(InvalidRequest):
         to_duration_seconds("d", True)
+    # Go durations are int64 nanoseconds: about 292 years at most.
+    assert to_duration_seconds("d", "2562047h") == 2562047 * 3600
+    for too_long in ("2562048h", "99999999999h", 10**12, "9" * 30):
+        with pytest.raises(InvalidRequest):
+            to_duration_seconds("d", too_long)
 
 
 def test_lease_seconds():

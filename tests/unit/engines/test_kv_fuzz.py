@@ -36,7 +36,7 @@ def _seeded(version: str):
     return backend, engine
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(version=st.sampled_from(["1", "2"]), steps=st.lists(st.tuples(operations, paths, bodies), max_size=4))
 def test_requests_succeed_or_change_nothing(version, steps):
     backend, engine = _seeded(version)

@@ -33,9 +33,11 @@ class PathHandler:
         self.store = store
 
     def operations(self) -> dict[str, Callable[[Request, str], Response | None]]:
+        """Logical operation -> handler method taking ``(req, key)``."""
         raise NotImplementedError
 
     def matches(self, relative_path: str) -> bool:
+        """Whether this group serves ``relative_path``."""
         if self.prefix.endswith("/"):
             return relative_path.startswith(self.prefix)
         return relative_path == self.prefix
@@ -52,4 +54,5 @@ class PathHandler:
         return None
 
     def unauthenticated_paths(self) -> list[str]:
+        """KV paths always need a token."""
         return []

@@ -24,6 +24,8 @@ _FALSE = {"0", "f", "F", "FALSE", "false", "False", ""}
 _UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
           "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 _DURATION_PART = re.compile(r"(\d*\.?\d*)([^\d.]*)")
+# Go's time.Duration is an int64 of nanoseconds (about 292 years).
+_MAX_DURATION_NS = 2**63 - 1
 
 
 def go_type(value: Any) -> str:
@@ -127,9 +129,9 @@ def parse_go_duration(text: str) -> int:
 
     Raises ValueError with Go's message."""
     if re.fullmatch(r"[-+]?\d+", text):
-        return int(text) * _UNITS["s"]
+        return _checked(int(text) * _UNITS["s"], text)
     if re.fullmatch(r"[-+]?\d+d", text):
-        return int(text[:-1]) * 24 * _UNITS["h"]
+        return _checked(int(text[:-1]) * 24 * _UNITS["h"], text)
     body, sign = text, 1
     if body[:1] in ("-", "+"):
         sign, body = (-1 if body[0] == "-" else 1), body[1:]
@@ -150,7 +152,13 @@ def parse_go_duration(text: str) -> int:
             raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
         total += Decimal(number) * _UNITS[unit]
         position = match.end()
-    return sign * int(total)
+    return _checked(sign * int(total), text)
+
+
+def _checked(ns: int, text: str) -> int:
+    if abs(ns) > _MAX_DURATION_NS:
+        raise ValueError(f'time: invalid duration "{text}"')
+    return ns
 
 
 def _whole_seconds(ns: int) -> int:
@@ -170,7 +178,7 @@ def to_duration_seconds(name: str, value: Any, *, signed: bool = False, validate
             # Vault sees the JSON number's text: "1.5" has no unit.
             raise ValueError(f'time: missing unit in duration "{value!r}"')
         if isinstance(value, int):
-            seconds = value
+            seconds = _whole_seconds(_checked(value * _UNITS["s"], str(value)))
         elif isinstance(value, str):
             seconds = _whole_seconds(parse_go_duration(value))
         else:

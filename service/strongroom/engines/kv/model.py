@@ -54,6 +54,7 @@ def encode(value: Any) -> bytes:
 
 
 def decode(raw: bytes) -> Any:
+    """The value of stored JSON bytes."""
     return json.loads(raw.decode("utf-8"))
 
 
@@ -78,11 +79,13 @@ class Config:
         }
 
     def to_json(self) -> dict:
+        """The stored form."""
         return {"max_versions": self.max_versions, "cas_required": self.cas_required,
                 "delete_version_after": self.delete_version_after}
 
     @classmethod
     def from_json(cls, raw: dict) -> "Config":
+        """From the stored form."""
         return cls(max_versions=int(raw.get("max_versions", 0)), cas_required=bool(raw.get("cas_required", False)),
                    delete_version_after=int(raw.get("delete_version_after", 0)))
 
@@ -100,6 +103,7 @@ class VersionMetadata:
         return self.deletion_time is not None and self.deletion_time <= now
 
     def render(self) -> dict:
+        """The per-version entry of a metadata read."""
         return {"created_time": format_time(self.created_time), "deletion_time": format_time(self.deletion_time),
                 "destroyed": self.destroyed}
 
@@ -167,6 +171,7 @@ class KeyMetadata:
         }
 
     def to_json(self) -> dict:
+        """The stored form (versions as ``[created, deletion, destroyed]``)."""
         return {
             "path": self.path,
             "current_version": self.current_version,
@@ -182,6 +187,7 @@ class KeyMetadata:
 
     @classmethod
     def from_json(cls, raw: dict) -> "KeyMetadata":
+        """From the stored form."""
         return cls(
             path=raw["path"],
             versions={int(n): VersionMetadata(created_time=v[0], deletion_time=v[1], destroyed=v[2])
@@ -230,10 +236,12 @@ class VersionedStore:
     # --- reads --------------------------------------------------------------------
 
     def read_config(self) -> Config:
+        """The mount's config (defaults when never written)."""
         raw = self.view.get(CONFIG_KEY)
         return Config() if raw is None else Config.from_json(decode(raw))
 
     def read_metadata(self, path: str) -> KeyMetadata | None:
+        """The metadata of secret ``path``, None when the key does not exist."""
         raw = self.view.get(METADATA_PREFIX + path)
         return None if raw is None else KeyMetadata.from_json(decode(raw))
 
@@ -255,15 +263,19 @@ class VersionedStore:
         return hashlib.sha256(path.encode("utf-8")).hexdigest()
 
     def version_key(self, path: str, number: int) -> str:
+        """The storage key of version ``number`` of secret ``path``."""
         return f"{VERSIONS_PREFIX}{self._digest(path)}/{number}"
 
     def config_op(self, config: Config) -> TxnOp:
+        """The transaction operation writing ``config``."""
         return TxnOp("set", CONFIG_KEY, encode(config.to_json()))
 
     def metadata_op(self, meta: KeyMetadata) -> TxnOp:
+        """The transaction operation writing ``meta``."""
         return TxnOp("set", METADATA_PREFIX + meta.path, encode(meta.to_json()))
 
     def version_op(self, path: str, number: int, data: Any) -> TxnOp:
+        """The transaction operation writing the data of a version."""
         return TxnOp("set", self.version_key(path, number), encode({"data": data}))
 
     def delete_key_ops(self, path: str) -> list[TxnOp]:

@@ -51,6 +51,7 @@ class KVv1:
         return bool(path) and self.view.get(path) is not None
 
     def unauthenticated_paths(self) -> list[str]:
+        """KV paths always need a token."""
         return []
 
     def read(self, path: str) -> Response | None:

@@ -73,6 +73,7 @@ class KVv2:
         return None if path is None else path.exists(req)
 
     def unauthenticated_paths(self) -> list[str]:
+        """KV paths always need a token."""
         return []
 
     @staticmethod
