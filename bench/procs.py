@@ -418,6 +418,7 @@ workers  = {workers}
             return requests.get(server.url + "/v1/sys/health", timeout=1).status_code in (200, 429, 473, 501, 503)
 
         wait_for(answering, timeout, f"strongroom on {server.url}")
+        wait_workers(service.pid, workers)
         _init_unseal(server, timeout)
         _enable_kv2(server, timeout)
     except BaseException:
@@ -452,6 +453,7 @@ def start_trivial(workdir: Path, workers: int, timeout: float = 30.0) -> tuple[S
             return requests.get(url + "/v1/sys/health", timeout=1).status_code == 200
 
         wait_for(answering, timeout, f"trivial Falcon app on {url}")
+        wait_workers(service.pid, workers)
     except BaseException:
         service.stop()
         raise
@@ -466,3 +468,15 @@ def gunicorn_workers(root_pid: int) -> list[int]:
         return []
     master = masters[0]
     return children(master)
+
+
+def wait_workers(root_pid: int, count: int, timeout: float = 30.0) -> list[int]:
+    """Wait until the gunicorn master below ``root_pid`` has ``count`` workers; return their pids."""
+
+    def booted():
+        workers = gunicorn_workers(root_pid)
+        if len(workers) < count:
+            raise RuntimeError(f"{len(workers)} of {count} workers up")
+        return workers
+
+    return wait_for(booted, timeout, f"{count} gunicorn workers below pid {root_pid}")

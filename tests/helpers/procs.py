@@ -693,13 +693,26 @@ def openbao_binary() -> str:
 
 
 class OpenBaoDevServer(_DevServer):
-    """``bao server -dev`` — the reference implementation for differential tests."""
+    """``bao server -dev`` — the reference implementation for differential tests.
+
+    ``config_hcl`` is written to a file passed with ``-config`` next to
+    ``-dev``; the default allows enabling audit devices through the API (OpenBao
+    refuses that unless told, Vault and Strongroom allow it)."""
 
     name = "openbao dev server"
 
+    def __init__(self, *, config_hcl: str = "unsafe_allow_api_audit_creation = true\n", **kwargs):
+        super().__init__(**kwargs)
+        self.config_hcl = config_hcl
+
     def command(self) -> list[str]:
-        return [openbao_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
-                f"-dev-listen-address={self.host}:{self.port}", "-dev-no-store-token"]
+        cmd = [openbao_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
+               f"-dev-listen-address={self.host}:{self.port}", "-dev-no-store-token"]
+        if self.config_hcl:
+            config = self.dir / "extra.hcl"
+            config.write_text(self.config_hcl)
+            cmd.append(f"-config={config}")
+        return cmd
 
 
 class StrongroomDevServer(_DevServer):

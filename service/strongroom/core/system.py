@@ -63,7 +63,9 @@ def _options(raw) -> dict:
 
 
 def _require_str(data: dict, key: str, required: bool = True) -> str:
-    value = data.get(key, "")
+    value = data.get(key)
+    if value is None:
+        value = ""  # hvac sends null for unset optional strings; Vault accepts it
     if not isinstance(value, str):
         raise InvalidRequest(f"'{key}' must be a string")
     if required and not value:
