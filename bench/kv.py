@@ -54,7 +54,8 @@ class Target:
     env: dict[str, dict[str, str]] = field(default_factory=dict)  # per op: BENCH_* variables
     error: str = ""
     stop: object = None  # callable stopping what this target started
-    root_pid: int | None = None  # for RSS of gunicorn workers
+    root_pid: int | None = None  # for RSS and CPU of the process tree
+    storage_pid: int | None = None  # the Consul agent Strongroom stores in
     note: str = ""
 
 
@@ -64,6 +65,17 @@ class Row:
     op: str
     connections: int
     result: wrk.WrkResult
+    cpu: "CpuShare | None" = None
+
+
+@dataclass
+class CpuShare:
+    """CPU used during one wrk run, in % of one core: the target's own processes, its gunicorn workers
+    one by one, and the Consul agent it stores in (Strongroom only)."""
+
+    own: float
+    workers: list[float]
+    storage: float | None = None
 
 
 def _cores() -> int:
@@ -117,10 +129,10 @@ def prepare_consul(consul: procs.Consul, args) -> Target:
                   note=f"started by {consul.how}")
 
 
-def prepare_vault_api(name: str, server: procs.VaultAPIServer, args) -> Target:
+def prepare_vault_api(name: str, server: procs.VaultAPIServer, args, storage_pid: int | None = None) -> Target:
     procs.populate_kv2(server, VAULT_PREFIX, args.keys, VALUE)
     return Target(name, server.url, _vault_env(server.token, args.keys), stop=server.service.stop,
-                  root_pid=server.service.pid)
+                  root_pid=server.service.pid, storage_pid=storage_pid)
 
 
 def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Target:
@@ -143,6 +155,7 @@ def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Targ
             if consul is None:
                 raise procs.BenchSetupError("Consul did not start")
             server = procs.start_strongroom(workdir / "strongroom", consul, args.workers)
+            return prepare_vault_api(name, server, args, storage_pid=consul.pid)
         return prepare_vault_api(name, server, args)
     except Exception as exc:  # reported in the table, never turned into numbers
         if server is not None:
@@ -170,6 +183,28 @@ def rss_report(target: Target) -> list[tuple[str, int | None]]:
     return rows
 
 
+def _cpu_seconds(pids: list[int]) -> dict[int, float]:
+    return {pid: t for pid in pids if (t := procs.cpu_seconds(pid)) is not None}
+
+
+def _measured(target: Target, op: str, connections: int, args) -> Row:
+    """One wrk run, with the CPU the target's processes used meanwhile."""
+    tree = [target.root_pid, *procs.descendants(target.root_pid)] if target.root_pid else []
+    workers = procs.gunicorn_workers(target.root_pid) if target.root_pid else []
+    watched = tree + ([target.storage_pid] if target.storage_pid else [])
+    before, started = _cpu_seconds(watched), time.monotonic()
+    result = wrk.run(target.url, op, target.env[op], connections=connections, duration_s=args.duration,
+                     threads=args.threads)
+    after, elapsed = _cpu_seconds(watched), time.monotonic() - started
+
+    def share(pid: int) -> float:
+        return 100 * (after.get(pid, before.get(pid, 0.0)) - before.get(pid, 0.0)) / elapsed
+
+    cpu = CpuShare(own=sum(share(pid) for pid in tree), workers=[share(pid) for pid in workers],
+                   storage=share(target.storage_pid) if target.storage_pid else None) if tree else None
+    return Row(target.name, op, connections, result, cpu)
+
+
 def measure(targets: list[Target], args) -> list[Row]:
     """Every (operation, connections) cell for every target, the targets back to back within a cell.
 
@@ -188,9 +223,9 @@ def measure(targets: list[Target], args) -> list[Row]:
                         threads=args.threads)
         for connections in args.connections:
             for target in ready:
-                result = wrk.run(target.url, op, target.env[op], connections=connections,
-                                 duration_s=args.duration, threads=args.threads)
-                rows.append(Row(target.name, op, connections, result))
+                row = _measured(target, op, connections, args)
+                rows.append(row)
+                result = row.result
                 print(f"  {target.name:<10} {op:<5} c={connections:<3} " +
                       (result.error or f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
                                        f"p99 {result.p99_ms:.2f} ms  errors {result.non_2xx + result.socket_errors}"),
@@ -245,8 +280,11 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
         f"{_version(['wrk', '--version']).split(' [')[0]}",
         f"- Whole run: {elapsed:.0f} s",
         "",
-        "| Target | Op | Conns | req/s | p50 ms | p99 ms | Errors | Note |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "CPU is in % of one core over the run: the target's own processes (for Strongroom, plus the Consul "
+        "agent it stores in), then each gunicorn worker's share.",
+        "",
+        "| Target | Op | Conns | req/s | p50 ms | p99 ms | Errors | CPU % | Worker CPU % | Note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     reported: set[str] = set()
     for row in rows:
@@ -255,12 +293,16 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
             # A target that could not be prepared has the same error in every row: say it once.
             note = "(as above)" if r.error in reported else r.error.replace(str(procs.REPO) + "/", "")
             reported.add(r.error)
-            lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | — | — | — | — | {note} |")
+            lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | — | — | — | — | — | — | {note} |")
             continue
         errors = r.non_2xx + r.socket_errors
         note = f"⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
+        cpu, split = "—", "—"
+        if row.cpu is not None:
+            cpu = f"{row.cpu.own:.0f}" + (f" + Consul {row.cpu.storage:.0f}" if row.cpu.storage is not None else "")
+            split = "/".join(f"{w:.0f}" for w in row.cpu.workers) or "—"
         lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | {_fmt(r.requests_per_s, 0)} | "
-                     f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {note} |")
+                     f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {cpu} | {split} | {note} |")
 
     lines += ["", "## Ratios (req/s)", "",
               "| Op | Conns | Strongroom / OpenBao | Strongroom / raw Consul | Strongroom / Falcon floor |",

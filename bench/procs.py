@@ -102,6 +102,14 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time ``pid`` has used so far, in seconds (fields 14 and 15 of /proc/PID/stat)."""
+    fields = _stat_fields(pid)
+    if not fields:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int | None:
     """VmRSS of ``pid`` in KiB, from /proc/PID/status."""
     try:

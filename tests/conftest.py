@@ -41,3 +41,23 @@ def consul_backend(consul_agent: ConsulAgent) -> Iterator[ConsulBackend]:
     finally:
         backend.delete_prefix("")
         backend.close()
+
+
+@pytest.fixture(scope="session")
+def openbao_dev_server() -> Iterator["OpenBaoDevServer"]:
+    """A real ``bao server -dev`` (root token ``root``, KV v2 at ``secret/``,
+    audit devices allowed through the API), stopped by pid at the end."""
+    from tests.helpers.procs import OpenBaoDevServer
+
+    with OpenBaoDevServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def strongroom_dev_server() -> Iterator["StrongroomDevServer"]:
+    """A real ``strongroom server -dev`` (root token ``root``, KV v2 at
+    ``secret/``), stopped by pid at the end."""
+    from tests.helpers.procs import StrongroomDevServer
+
+    with StrongroomDevServer() as server:
+        yield server

@@ -171,6 +171,8 @@ class ServerConfig:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     raw_storage_endpoint: bool = False
     pid_file: str = ""
+    # After sys/step-down the node stays out of the election this long, so another node wins.
+    step_down_holdoff: str = "2s"
 
     @property
     def default_lease_ttl_seconds(self) -> float:
@@ -452,7 +454,7 @@ _TOP_KEYS = {
     "log_level": _choice("trace", "debug", "info", "warn", "warning", "error"),
     "workers": _integer(1), "disable_performance_standby": _bool,
     "default_lease_ttl": _duration(), "max_lease_ttl": _duration(), "node_id": _node_id,
-    "raw_storage_endpoint": _bool, "pid_file": _trimmed,
+    "raw_storage_endpoint": _bool, "pid_file": _trimmed, "step_down_holdoff": _duration(),
 }
 _TOP_BLOCKS = ("storage", "listener", "telemetry")
 _UNSUPPORTED_TOP = {

@@ -76,14 +76,16 @@ def diff(reference: Any, candidate: Any, path: str = "body") -> list[str]:
 @dataclass(frozen=True)
 class Allowed:
     """A known, intended difference: ``case`` and ``difference`` are fnmatch
-    patterns over the case name and a line of ``diff``'s output."""
+    patterns over the case name and a line of ``diff``'s output; ``difference``
+    may list alternatives separated by ``|``."""
 
     case: str
     difference: str
     reason: str
 
     def covers(self, case: str, difference: str) -> bool:
-        return fnmatch.fnmatchcase(case, self.case) and fnmatch.fnmatchcase(difference, self.difference)
+        return fnmatch.fnmatchcase(case, self.case) and any(
+            fnmatch.fnmatchcase(difference, pattern) for pattern in self.difference.split("|"))
 
 
 def unexplained(case: str, differences: list[str], allowed: list[Allowed]) -> list[str]:

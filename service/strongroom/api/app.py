@@ -13,6 +13,7 @@ import falcon
 
 from strongroom import metrics
 from strongroom.api import errors
+from strongroom.api.forward import Forwarder
 from strongroom.api.logical import LogicalResource
 from strongroom.api.sys_health import HealthResource, LeaderResource
 from strongroom.api.sys_metrics import MetricsResource
@@ -28,7 +29,9 @@ class NodeHeader:
         self._node_id = node_id
 
     def process_response(self, req, resp, resource, req_succeeded):
-        resp.set_header("X-Strongroom-Node", self._node_id)
+        # A forwarded answer keeps the name of the node that really served it.
+        if not resp.get_header("X-Strongroom-Node"):
+            resp.set_header("X-Strongroom-Node", self._node_id)
         resp.set_header("Cache-Control", "no-store")
 
 
@@ -70,5 +73,5 @@ def create_app(core, *, node_id: str = "", max_request_size: int = DEFAULT_MAX_R
     app.add_route("/v1/sys/health", HealthResource(core))
     app.add_route("/v1/sys/leader", LeaderResource(core))
     app.add_route("/v1/sys/metrics", MetricsResource(core, unauthenticated_metrics))
-    app.add_sink(LogicalResource(core, max_request_size), prefix="/v1/")
+    app.add_sink(LogicalResource(core, max_request_size, Forwarder(node_id or "strongroom")), prefix="/v1/")
     return app

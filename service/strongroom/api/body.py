@@ -8,7 +8,12 @@ from strongroom.errors import InvalidRequest, RequestTooLarge
 
 
 def read_json(req, max_size: int) -> dict:
-    """The request body as a JSON object ({} when empty).
+    """The request body as a JSON object ({} when empty)."""
+    return parse_json(read_raw(req, max_size))
+
+
+def read_raw(req, max_size: int) -> bytes:
+    """The request body's bytes, within ``max_size``.
 
     Refuses bodies over ``max_size`` before reading them when Content-Length says
     so, and stops reading at ``max_size + 1`` bytes otherwise (chunked bodies)."""
@@ -19,6 +24,11 @@ def read_json(req, max_size: int) -> dict:
     raw = req.bounded_stream.read(limit) if limit > 0 else req.bounded_stream.read()
     if max_size > 0 and len(raw) > max_size:
         raise RequestTooLarge(f"http: request body too large (limit {max_size} bytes)")
+    return raw
+
+
+def parse_json(raw: bytes) -> dict:
+    """A JSON object from a request body; InvalidRequest for anything else."""
     if not raw.strip():
         return {}
     try:

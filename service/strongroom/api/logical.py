@@ -7,11 +7,15 @@ decides which), PATCH is patch, DELETE is delete.
 
 from __future__ import annotations
 
-from strongroom.api.body import query_data, read_json
+from strongroom.api.body import parse_json, query_data, read_raw
+from strongroom.api.forward import Forwarder
 from strongroom.api.render import render_response
 from strongroom.core import logical
 from strongroom.core.logical import Request
-from strongroom.errors import InvalidRequest, MethodNotAllowed
+from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly
+
+# Answered by the node that receives them, whatever its role (DESIGN.md, "HA over Consul").
+LOCAL_PATHS = frozenset({"sys/seal"})
 
 METHOD_OPERATIONS = {
     "GET": logical.READ,
@@ -34,7 +38,7 @@ def client_token(req) -> str:
     return ""
 
 
-def build_request(req, path: str, max_request_size: int) -> Request:
+def build_request(req, path: str, raw_body: bytes) -> Request:
     """The logical request for an HTTP request on ``/v1/<path>``."""
     operation = METHOD_OPERATIONS.get(req.method)
     if operation is None:
@@ -45,7 +49,7 @@ def build_request(req, path: str, max_request_size: int) -> Request:
         data = query_data(req)
         data.pop("list", None)
     else:
-        data = read_json(req, max_request_size)
+        data = parse_json(raw_body)
         if operation == logical.PATCH:
             content_type = (req.content_type or "").split(";")[0].strip()
             if content_type and content_type not in ("application/merge-patch+json", "application/json"):
@@ -63,15 +67,57 @@ def build_request(req, path: str, max_request_size: int) -> Request:
 
 
 class LogicalResource:
-    """Routes every other ``/v1/`` path through ``Core.handle``."""
+    """Routes every other ``/v1/`` path through ``Core.handle``.
 
-    def __init__(self, core, max_request_size: int):
+    On the active node (or without HA) requests run here.  A standby forwards
+    them to the active node.  A performance standby runs them here against
+    read-only storage and forwards the original request as soon as one tries to
+    write.  A request carrying an ``X-Vault-Index`` newer than this worker has
+    seen drops the cached tables first, so it never reads older state than the
+    write that produced the index.
+    """
+
+    def __init__(self, core, max_request_size: int, forwarder: Forwarder):
         self._core = core
         self._max_request_size = max_request_size
+        self._forwarder = forwarder
+        self._seen_index = 0
 
     def __call__(self, req, resp, path: str = ""):
         path = req.path[len("/v1/"):]
-        lreq = build_request(req, path, self._max_request_size)
+        raw_body = b"" if req.method in ("GET", "HEAD", "LIST") else read_raw(req, self._max_request_size)
+        lreq = build_request(req, path, raw_body)
         req.context.lreq = lreq
-        lresp = self._core.handle(lreq)
+        ha = self._core.ha_state()
+        role = ha["role"]
+        if role in ("active", "sealed") or path in LOCAL_PATHS:
+            render_response(resp, lreq, self._core.handle(lreq))
+            return
+        leader = ha.get("leader_address", "")
+        if req.get_header("X-Vault-No-Request-Forwarding"):
+            self._forwarder.redirect(req, resp, leader)
+            return
+        if role != "perfstandby" or (req.get_header("X-Vault-Forward") or "").lower() == "active-node":
+            self._forwarder.forward(req, resp, raw_body, leader, "standby")
+            return
+        self._catch_up(req)
+        try:
+            lresp = self._core.handle(lreq)
+        except ReadOnly:
+            self._forwarder.forward(req, resp, raw_body, leader, "write")
+            return
         render_response(resp, lreq, lresp)
+
+    def _catch_up(self, req) -> None:
+        header = req.get_header("X-Vault-Index")
+        if not header:
+            return
+        try:
+            index = int(header)
+        except ValueError:
+            raise InvalidRequest("invalid X-Vault-Index header") from None
+        if index > self._seen_index:
+            # Data is read from storage on every request; only cached tables can
+            # lag, so re-reading them makes this request as new as the index.
+            self._core.invalidate(["*"])
+            self._seen_index = index

@@ -10,6 +10,7 @@ engine, an auth method, a core store) to one prefix (Vault's ``BarrierView``,
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 from strongroom import metrics
@@ -32,7 +33,11 @@ class Barrier:
       after a rotation old values stay readable and new writes use the new term;
     * every operation raises ``Sealed`` while no keyring is set;
     * keys and listings pass through unchanged (they are not secret in Vault's
-      model either), and writes return the backend's index.
+      model either), and writes return the backend's index;
+    * modify indexes and the checks of a transaction (``check-index``,
+      ``check-not-exists``) pass through unchanged: they concern the stored
+      ciphertext's key, which is the plaintext's key, and carry no value.
+      A failed check surfaces as the backend's ``WriteConflict``.
 
     Thread-safe: each operation reads the keyring reference once, and
     ``set_keyring`` is a single reference assignment of an immutable keyring.
@@ -84,6 +89,15 @@ class Barrier:
                 return None
             return self._decrypt(keyring, path, blob)
 
+    def get_with_index(self, path: str) -> tuple[bytes | None, int]:
+        """The decrypted value at ``path`` (None if absent) and its modify index (0 if absent)."""
+        keyring = self._unsealed()
+        with metrics.timed(metrics.barrier_seconds, "get"):
+            blob, index = self._backend.get_with_index(path)
+            if blob is None:
+                return None, index
+            return self._decrypt(keyring, path, blob), index
+
     def put(self, path: str, value: bytes) -> int:
         """Encrypt ``value`` for ``path`` under the active term and store it."""
         keyring = self._unsealed()
@@ -109,11 +123,12 @@ class Barrier:
             return self._backend.list(prefix)
 
     def txn(self, ops: Sequence[TxnOp]) -> int:
-        """Apply ``ops`` atomically, encrypting the value of every ``set``."""
+        """Apply ``ops`` atomically, encrypting the value of every ``set``; checks
+        and deletes pass through as they are."""
         keyring = self._unsealed()
         with metrics.timed(metrics.barrier_seconds, "txn"):
             encrypted_ops = [
-                TxnOp(op.verb, op.key, self._encrypt(keyring, op.key, op.value or b""))
+                dataclasses.replace(op, value=self._encrypt(keyring, op.key, op.value or b""))
                 if op.verb == "set" else op
                 for op in ops
             ]
@@ -158,6 +173,10 @@ class BarrierView:
         """The value at ``prefix + key``, or None."""
         return self._parent.get(self._full(key))
 
+    def get_with_index(self, key: str) -> tuple[bytes | None, int]:
+        """The value at ``prefix + key`` (or None) and its modify index (0 if absent)."""
+        return self._parent.get_with_index(self._full(key))
+
     def put(self, key: str, value: bytes) -> int:
         """Store ``value`` at ``prefix + key``."""
         return self._parent.put(self._full(key), value)
@@ -175,8 +194,9 @@ class BarrierView:
         return self._parent.list(self._full(prefix))
 
     def txn(self, ops: Sequence[TxnOp]) -> int:
-        """Apply ``ops`` atomically with every key taken relative to the view."""
-        return self._parent.txn([TxnOp(op.verb, self._full(op.key), op.value) for op in ops])
+        """Apply ``ops`` atomically with every key taken relative to the view
+        (checks included; their index and the values are passed on unchanged)."""
+        return self._parent.txn([dataclasses.replace(op, key=self._full(op.key)) for op in ops])
 
     def index(self) -> int:
         """The parent's most recent index."""

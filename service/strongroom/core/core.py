@@ -155,23 +155,56 @@ class Core:
             "root_token": root_token,
         }
 
+    # --- HA state (pushed by the node core; absent for single-process nodes) ---
+
+    def ha_state(self) -> dict:
+        """``{"enabled", "role", "leader_address", "leader_node", "active_time"}``."""
+        ha = getattr(self.seal, "ha", None)
+        state = ha() if ha else {}
+        return state if state.get("enabled") else {"enabled": False, "role": "active"}
+
+    def is_active(self) -> bool:
+        return self.ha_state()["role"] == "active"
+
+    def step_down(self) -> None:
+        """``sys/step-down``: only the active node steps down (standbys forward it)."""
+        step_down = getattr(self.seal, "step_down", None)
+        if step_down is None:
+            return
+        step_down()
+
+    def ha_status(self) -> dict:
+        ha_status = getattr(self.seal, "ha_status", None)
+        if ha_status is None:
+            return {"nodes": []}
+        return ha_status()
+
     def health(self) -> dict:
         """The state ``sys/health`` reports: initialised, sealed, standby, performance standby."""
         status = self.seal.status()
+        role = self.ha_state()["role"] if not status["sealed"] else "sealed"
         return {
             "initialized": status["initialized"],
             "sealed": status["sealed"],
-            "standby": False,
-            "performance_standby": False,
+            "standby": role in ("standby", "perfstandby", "sealed") and not status["sealed"],
+            "performance_standby": role == "perfstandby",
             "cluster_name": status.get("cluster_name", ""),
             "cluster_id": status.get("cluster_id", ""),
             "version": status["version"],
         }
 
     def leader(self) -> dict:
-        """``sys/leader``: without HA this node is its own leader."""
-        return {"ha_enabled": False, "is_self": False, "active_time": "0001-01-01T00:00:00Z",
-                "leader_address": "", "leader_cluster_address": "", "performance_standby": False,
+        """``sys/leader``: who holds the lock, from this node's point of view."""
+        ha = self.ha_state()
+        if not ha["enabled"]:
+            return {"ha_enabled": False, "is_self": False, "active_time": "0001-01-01T00:00:00Z",
+                    "leader_address": "", "leader_cluster_address": "", "performance_standby": False,
+                    "performance_standby_last_remote_wal": 0}
+        return {"ha_enabled": True, "is_self": ha["role"] == "active",
+                "active_time": ha.get("active_time") or "0001-01-01T00:00:00Z",
+                "leader_address": ha.get("leader_address", ""),
+                "leader_cluster_address": ha.get("leader_address", ""),
+                "performance_standby": ha["role"] == "perfstandby",
                 "performance_standby_last_remote_wal": 0}
 
     # --- routing ---------------------------------------------------------------

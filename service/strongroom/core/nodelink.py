@@ -288,9 +288,30 @@ class NodeLink:
         """Tell every worker of the node (and the node core) that ``keys`` changed."""
         self.call("invalidate", keys=keys)
 
+    # HA
+    def fence(self) -> tuple[str, str]:
+        """The fence for this worker's writes; ReadOnly unless the node is active."""
+        ha = self._ha
+        if ha.get("role") != "active" or not ha.get("session"):
+            raise errors.ReadOnly()
+        return "core/lock", ha["session"]
 
-def seal_handlers(seal, publish_invalidate: Callable[[list[str]], None]) -> dict:
-    """The node core's call table over a ``SealManager``."""
+    def lock_lost(self) -> None:
+        try:
+            self.call("lock_lost")
+        except errors.StrongroomError:
+            pass
+
+    def step_down(self) -> None:
+        self.call("step_down")
+
+    def ha_status(self) -> dict:
+        return self.call("ha_status")
+
+
+def node_core_handlers(seal, ha, parts: dict) -> dict:
+    """The node core's call table: the seal, the HA role, and table invalidation."""
+    from strongroom.core.ha import ACTIVE
 
     def initialize(req):
         shares, keyring = seal.initialize(req["shares"], req["threshold"])
@@ -300,14 +321,26 @@ def seal_handlers(seal, publish_invalidate: Callable[[list[str]], None]) -> dict
         keys = req.get("keys") or []
         if not isinstance(keys, list):
             raise errors.InvalidRequest("keys must be a list")
-        publish_invalidate([str(k) for k in keys])
-        return None
+        parts["server"].publish({"invalidate": [str(k) for k in keys]})
+
+    def rotate(req):
+        if ha is not None and ha.role != ACTIVE:
+            raise errors.ReadOnly()
+        return _encode_keyring(seal.rotate())
+
+    def step_down(req):
+        if ha is None or ha.role != ACTIVE:
+            raise errors.ReadOnly()
+        ha.step_down()
 
     return {
         "status": lambda req: seal.status(),
         "initialize": initialize,
         "unseal": lambda req: seal.unseal(req.get("key"), reset=bool(req.get("reset"))),
         "seal": lambda req: seal.seal(),
-        "rotate": lambda req: _encode_keyring(seal.rotate()),
+        "rotate": rotate,
         "invalidate": invalidate,
+        "step_down": step_down,
+        "lock_lost": lambda req: ha.lock_lost(),
+        "ha_status": lambda req: {"nodes": ha.cluster_nodes()},
     }

@@ -115,6 +115,13 @@ class SystemBackend:
             self._ops(op, WRITE)
             self.core.seal.seal()
             return Response(status=204)
+        if path == "step-down":
+            self._ops(op, WRITE)
+            self.core.step_down()
+            return Response(status=204)
+        if path == "ha-status":
+            self._ops(op, READ)
+            return Response(data=self.core.ha_status(), data_at_top_level=True)
         if path in ("capabilities-self", "capabilities", "capabilities-accessor"):
             return self._capabilities(path, op, req)
         if path.startswith("internal/ui/mounts"):

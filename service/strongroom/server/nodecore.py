@@ -51,16 +51,18 @@ def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_r
     else:
         env["STRONGROOM_CONFIG"] = os.path.abspath(config_path)
 
-    server = None
-    seal = None
+    server = seal = ha = None
     if config.storage.type != "inmem":
-        server, seal = _start_node_core(config, os.path.join(socket_dir, "node.sock"))
+        server, seal, ha = _start_node_core(config, os.path.join(socket_dir, "node.sock"))
         env["STRONGROOM_NODE_SOCKET"] = server.path
 
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:strongroom.server.gunicorn_conf",
                              "strongroom.server.wsgi:app"], env=env, preexec_fn=_die_with_parent)
 
     def stop(signum, frame):
+        # Release the lock first, so a standby takes over while we drain.
+        if ha is not None:
+            ha.stop()
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
 
@@ -72,6 +74,8 @@ def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_r
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if ha is not None:
+            ha.stop()
         if seal is not None:
             seal.seal()
         if server is not None:
@@ -82,25 +86,56 @@ def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_r
 
 
 def _start_node_core(config: ServerConfig, socket_path: str):
+    """The node-wide state: seal, HA election, table watches, and the socket workers use."""
     from strongroom import metrics
     from strongroom.core.core import utcnow
-    from strongroom.core.nodelink import NodeLinkServer, keyring_event, seal_handlers
+    from strongroom.core.ha import ACTIVE, PERFSTANDBY, HAManager
+    from strongroom.core.invalidation import TableWatcher
+    from strongroom.core.nodelink import NodeLinkServer, keyring_event, node_core_handlers
     from strongroom.core.seal import SealManager
-    from strongroom.server.build import make_backend
+    from strongroom.server.build import make_backend, seconds
+    from strongroom.storage.consul_registry import ConsulRegistry
+    from strongroom.storage.consul_session import ConsulSessions
 
-    backend = make_backend(config)
-    holder = {}
+    parts: dict = {}
+    backend = make_backend(config, fence=lambda: parts["ha"].fence(), on_lock_lost=lambda: parts["ha"].lock_lost())
 
     def on_change(keyring):
         metrics.core_unsealed.set(0 if keyring is None else 1)
-        metrics.core_active.set(0 if keyring is None else 1)
-        holder["server"].publish(keyring_event(keyring))
+        parts["server"].publish(keyring_event(keyring))
+        parts["ha"].seal_changed(keyring is not None)
+
+    def on_role(role):
+        active = role == ACTIVE
+        metrics.core_active.set(1 if active else 0)
+        metrics.ha_lock_held.set(1 if active else 0)
+        metrics.core_performance_standby.set(1 if role == PERFSTANDBY else 0)
+        if active:
+            metrics.leadership_acquired_total.inc()
+        elif parts.get("was_active"):
+            metrics.leadership_lost_total.inc()
+        parts["was_active"] = active
 
     seal = SealManager(backend, utcnow, on_change=on_change, cluster_name=config.cluster_name,
                        storage_type=config.storage.type)
-    handlers = seal_handlers(seal, lambda keys: holder["server"].publish({"invalidate": keys}))
-    server = NodeLinkServer(socket_path, handlers, state=lambda: keyring_event(seal.keyring()))
-    holder["server"] = server
+    registry = ConsulRegistry.for_backend(backend)
+    ha = HAManager(
+        sessions=ConsulSessions.for_backend(backend), registry=registry,
+        is_unsealed=lambda: seal.keyring() is not None, node_id=config.node_id, api_addr=config.api_addr,
+        publish=lambda event: parts["server"].publish(event),
+        check_ttl=config.storage.check_timeout_seconds, step_down_holdoff=seconds(config.step_down_holdoff),
+        performance_standby=not config.disable_performance_standby, service_name=config.storage.service,
+        service_tags=tuple(config.storage.service_tag_list), register_service=not config.storage.disable_registration,
+        on_role=on_role,
+    )
+    parts["ha"] = ha
+    server = NodeLinkServer(socket_path, node_core_handlers(seal, ha, parts),
+                            state=lambda: {**keyring_event(seal.keyring()), "ha": ha.state()})
+    parts["server"] = server
     metrics.core_unsealed.set(0)
     server.start()
-    return server, seal
+    watcher = TableWatcher(registry, lambda names: server.publish({"invalidate": names}), seal.reload_keyring)
+    ha.start(initialized=seal.seal_config() is not None)
+    watcher.start()
+    parts["watcher"] = watcher
+    return server, seal, ha

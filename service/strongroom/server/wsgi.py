@@ -34,7 +34,8 @@ def get_app():
         from strongroom.core.nodelink import NodeLink
 
         link = NodeLink(socket_path)
-        core = Core(make_backend(config), link, config=core_config(config), notify=link.notify)
+        backend = make_backend(config, fence=link.fence, on_lock_lost=link.lock_lost)
+        core = Core(backend, link, config=core_config(config), notify=link.notify)
         link.on_invalidate = core.invalidate
     else:
         backend = make_backend(config)

@@ -10,10 +10,22 @@ Invariants every backend keeps:
 * ``put``/``delete``/``delete_prefix``/``txn`` return the backend's index after
   the write (Consul's modify index; a counter for ``inmem``), which the API
   hands to clients as ``X-Vault-Index``;
-* ``txn`` is atomic: all operations apply or none;
+* every key carries a *modify index*: the index of the write that last set it
+  (Consul's ``ModifyIndex``), 0 while the key is absent.  ``get_with_index``
+  returns it with the value; a value written again gets a larger one, and a key
+  deleted and written again never gets an index it had before;
+* ``txn`` is atomic: all operations apply or none.  Operations apply in order,
+  so a check placed after a ``set`` of the same key sees the new value;
+* *optimistic concurrency*: a transaction may carry ``check-index`` and
+  ``check-not-exists`` operations.  If any check fails nothing is written and
+  ``txn`` raises ``WriteConflict``.  This is how read-modify-write cycles stay
+  correct across worker processes and nodes, which share no lock: read with
+  ``get_with_index``, compute, then commit with a check on the index read, and
+  on ``WriteConflict`` start again from the read;
 * a *fenced* backend (Consul with a lock session) turns every write into one
   transaction whose first operation is ``check-session`` on the lock key and
-  raises ``LockLost`` when it fails, so a deposed node never writes;
+  raises ``LockLost`` when it fails, so a deposed node never writes.  A lost
+  lock wins over a failed check: a transaction failing both raises ``LockLost``;
 * third-party and OS errors are translated here into ``StorageUnavailable``,
   ``RequestTooLarge`` or ``LockLost``.
 """
@@ -23,17 +35,53 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-from strongroom.errors import ReadOnly
+from strongroom.errors import ReadOnly, StrongroomError
+
+#: Verbs that change storage.
+WRITE_VERBS = ("set", "delete", "delete-tree")
+#: Verbs that only guard a transaction: they write nothing and fail it with ``WriteConflict``.
+CHECK_VERBS = ("check-index", "check-not-exists")
+VERBS = WRITE_VERBS + CHECK_VERBS
+
+
+class WriteConflict(StrongroomError):
+    """A ``check-index`` or ``check-not-exists`` of a transaction failed: another
+    writer (thread, worker process or node) changed the key since it was read.
+    Nothing was written.
+
+    Never meant for a client: the caller re-reads and retries its whole
+    read-modify-write cycle, and gives up with ``StorageUnavailable`` only after
+    a bounded number of attempts.  ``key`` is the backend key whose check failed
+    when the backend can tell (storage keys are not secret; values are).
+    """
+
+    default_message = "storage write conflict: a checked key changed concurrently"
+
+    def __init__(self, *messages: str, key: str | None = None):
+        super().__init__(*messages)
+        self.key = key
 
 
 @dataclass(frozen=True)
 class TxnOp:
-    """One operation of an atomic transaction: ``set`` (key, value), ``delete`` (key)
-    or ``delete-tree`` (key is a prefix)."""
+    """One operation of an atomic transaction.
+
+    * ``set`` (key, value), ``delete`` (key), ``delete-tree`` (key is a prefix);
+    * ``check-index`` (key, index): the key's modify index must equal ``index``.
+      ``index`` 0 means the key must be absent, matching what ``get_with_index``
+      returns for a missing key, so a caller can always check what it read;
+    * ``check-not-exists`` (key): the key must be absent.
+    """
 
     verb: str
     key: str
     value: bytes | None = None
+    index: int = 0
+
+
+def check_op(key: str, index: int) -> TxnOp:
+    """The check that ``key`` still has the modify ``index`` returned by ``get_with_index``."""
+    return TxnOp("check-index", key, index=index) if index else TxnOp("check-not-exists", key)
 
 
 class Backend(Protocol):
@@ -41,6 +89,10 @@ class Backend(Protocol):
 
     def get(self, key: str) -> bytes | None:
         """The value at ``key``, or None."""
+
+    def get_with_index(self, key: str) -> tuple[bytes | None, int]:
+        """The value at ``key`` (None if absent) and its modify index (0 if absent),
+        read together: the index is the one of the write that stored that value."""
 
     def put(self, key: str, value: bytes) -> int:
         """Store ``value`` at ``key``; returns the index after the write."""
@@ -55,7 +107,10 @@ class Backend(Protocol):
         """Immediate children of ``prefix`` in Vault's style: sorted, sub-folders end with ``/``."""
 
     def txn(self, ops: Sequence[TxnOp]) -> int:
-        """Apply ``ops`` atomically; returns the index after the write."""
+        """Apply ``ops`` atomically; returns the index after the write.
+
+        Raises ``WriteConflict`` (nothing written) when a check fails.  A
+        transaction of checks only writes nothing and returns ``index()``."""
 
     def index(self) -> int:
         """The most recent index this backend has seen (for read-your-writes)."""
@@ -65,7 +120,8 @@ class ReadOnlyView:
     """A backend that refuses writes: what a performance standby executes against.
 
     The first write raises ``ReadOnly``, which aborts the local attempt so the
-    request can be forwarded to the active node.
+    request can be forwarded to the active node.  Any ``txn`` counts as a write,
+    even one holding only checks: checks exist to guard a write.
     """
 
     def __init__(self, backend: Backend):
@@ -73,6 +129,9 @@ class ReadOnlyView:
 
     def get(self, key: str) -> bytes | None:
         return self._backend.get(key)
+
+    def get_with_index(self, key: str) -> tuple[bytes | None, int]:
+        return self._backend.get_with_index(key)
 
     def list(self, prefix: str) -> list[str]:
         return self._backend.list(prefix)

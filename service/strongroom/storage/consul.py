@@ -18,9 +18,15 @@ Consul limits that shape this module (Consul 1.8 defaults):
   because Consul answers 413 before reading the body and may reset the
   connection while a large body is still being sent.
 
+Optimistic concurrency uses Consul's own transaction verbs: ``check-index``
+(the key's ``ModifyIndex``) and ``check-not-exists``.  A rolled-back
+transaction (HTTP 409) names its failing operations by position; a failure of
+the fence's ``check-session`` (position 0) is ``LockLost``, a failure of one of
+the caller's checks is ``WriteConflict``.
+
 This module is the boundary where py-consul, requests, urllib3 and socket
-errors become ``StorageUnavailable``, ``RequestTooLarge``, ``InvalidRequest``
-or ``LockLost``.  Messages carry status codes and Consul's own error text,
+errors become ``StorageUnavailable``, ``RequestTooLarge``, ``InvalidRequest``,
+``LockLost`` or ``WriteConflict``.  Messages carry status codes and Consul's own error text,
 never values; values are never logged.
 
 Session and lock helpers for the HA layer live in ``storage/consul_session.py``.
@@ -46,14 +52,13 @@ import requests.adapters
 import urllib3.exceptions
 
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
-from strongroom.storage import TxnOp, children
+from strongroom.storage import CHECK_VERBS, VERBS, WRITE_VERBS, TxnOp, WriteConflict, children
 
 log = logging.getLogger(__name__)
 
 #: Consul refuses transactions with more operations than this (``maxTxnOps``).
 TXN_MAX_OPS = 64
 
-_VERBS = ("set", "delete", "delete-tree")
 _CONSISTENCY = {"default": "default", "strong": "consistent"}
 _STATUS_PREFIX = re.compile(r"^(\d{3}) ")
 
@@ -160,6 +165,9 @@ class ConsulBackend:
       write raises ``LockLost`` after calling ``on_lock_lost()`` once, and
       nothing was written.  When ``fence`` is None or returns None, writes are
       unfenced (single node, or a node that does not lead);
+    * a failed ``check-index`` / ``check-not-exists`` raises ``WriteConflict``
+      (never ``LockLost``, and without calling ``on_lock_lost``) and nothing
+      was written;
     * writes return an index at or after their commit; ``index()`` is the highest
       index seen by any write, read or ``observe_index`` and never decreases;
     * at most ``max_parallel`` requests are in flight at once;
@@ -298,6 +306,19 @@ class ConsulBackend:
         # Consul reports an empty value as null; the key still exists.
         return entry.get("Value") or b""
 
+    def get_with_index(self, key: str) -> tuple[bytes | None, int]:
+        """The value at ``key`` and its ``ModifyIndex``; ``(None, 0)`` when absent.
+
+        The pair comes from one KV read, so the index is that of the value
+        returned: checking it in a later transaction detects any write since."""
+        full = self._full_key(key)
+        with self._slots, consul_errors(self._address, "a read"):
+            index, entry = self._client.kv.get(full, consistency=self._consistency)
+        self.observe_index(int(index))
+        if entry is None:
+            return None, 0
+        return entry.get("Value") or b"", int(entry["ModifyIndex"])
+
     def list(self, prefix: str) -> list[str]:
         """Immediate children of ``prefix``, Vault-style: sorted, folders end with ``/``."""
         full = self._full_key(prefix)
@@ -327,14 +348,17 @@ class ConsulBackend:
         Raises ``InvalidRequest`` (unknown verb, more than 64 operations counting
         the fence), ``RequestTooLarge`` (a value over ``max_value_size`` or a body
         over ``max_txn_bytes``), both before anything is sent; ``LockLost`` when
-        the fence fails; ``StorageUnavailable`` when Consul cannot be reached or
-        fails, in which case the outcome is unknown.  An empty ``ops`` writes
-        nothing and returns ``index()``.
+        the fence fails; ``WriteConflict`` when one of the checks fails (and the
+        fence did not); ``StorageUnavailable`` when Consul cannot be reached or
+        fails, in which case the outcome is unknown.  An empty ``ops``, or one of
+        checks only, writes nothing and returns ``index()``.
         """
         ops = list(ops)
         for op in ops:
-            if op.verb not in _VERBS:
+            if op.verb not in VERBS:
                 raise InvalidRequest(f"unknown transaction verb {op.verb!r}")
+            if op.verb == "check-index" and (not isinstance(op.index, int) or op.index < 0):
+                raise InvalidRequest(f"check-index on {op.key!r} needs a non-negative index")
             if op.verb == "set" and len(op.value or b"") > self._max_value_size:
                 raise RequestTooLarge(
                     f"value for {op.key!r} exceeds the storage limit of {self._max_value_size} bytes"
@@ -352,10 +376,7 @@ class ConsulBackend:
             lock_key, session_id = fence
             payload.append({"KV": {"Verb": "check-session", "Key": self._full_key(lock_key), "Session": session_id}})
         for op in ops:
-            entry = {"Verb": op.verb, "Key": self._full_key(op.key)}
-            if op.verb == "set":
-                entry["Value"] = base64.b64encode(bytes(op.value or b"")).decode("ascii")
-            payload.append({"KV": entry})
+            payload.append({"KV": self._kv_op(op)})
         body = json.dumps(payload)
         if len(body) > self._max_txn_bytes:
             raise RequestTooLarge(
@@ -367,20 +388,23 @@ class ConsulBackend:
                 raw_response, "/v1/txn", params=self._dc_params(), data=body, headers=self._client.prepare_headers()
             )
         if response.code == 409:
-            self._raise_rolled_back(response.body, fence)
+            self._raise_rolled_back(response.body, fence, ops)
         if response.code != 200:
             raise error_for_status(response.code, response.body, "a transaction")
         try:
             results = json.loads(response.body).get("Results") or []
         except (ValueError, AttributeError):
             raise StorageUnavailable(f"consul at {self._address} returned an unreadable transaction result") from None
+        writes = [op for op in ops if op.verb in WRITE_VERBS]
+        if not writes:
+            return self.index()
         index = 0
-        if any(op.verb == "set" for op in ops):
-            # Every set of one transaction carries the commit index; the
-            # check-session result carries the lock's older index, hence max.
+        if any(op.verb == "set" for op in writes):
+            # Every set of one transaction carries the commit index; check
+            # results carry the checked keys' older indexes, hence max.
             index = max((r["KV"]["ModifyIndex"] for r in results if "KV" in r), default=0)
         if not index:
-            index = self._index_after_delete(self._full_key(ops[0].key))
+            index = self._index_after_delete(self._full_key(writes[0].key))
         self.observe_index(index)
         return index
 
@@ -394,8 +418,26 @@ class ConsulBackend:
     def _dc_params(self) -> list[tuple[str, str]]:
         return [("dc", self._client.dc)] if self._client.dc else []
 
-    def _raise_rolled_back(self, body: str, fence: tuple[str, str] | None) -> None:
-        """Consul rolled the transaction back (409): ACL denial, fencing failure or a bad op."""
+    def _kv_op(self, op: TxnOp) -> dict:
+        """Consul's JSON for one KV operation of ``/v1/txn``."""
+        key = self._full_key(op.key)
+        if op.verb == "set":
+            return {"Verb": "set", "Key": key, "Value": base64.b64encode(bytes(op.value or b"")).decode("ascii")}
+        if op.verb == "check-index" and op.index:
+            return {"Verb": "check-index", "Key": key, "Index": op.index}
+        if op.verb in CHECK_VERBS:
+            # Consul's check-index fails on a missing key whatever the index,
+            # while the contract reads index 0 as "absent": same as check-not-exists.
+            return {"Verb": "check-not-exists", "Key": key}
+        return {"Verb": op.verb, "Key": key}
+
+    def _raise_rolled_back(self, body: str, fence: tuple[str, str] | None, ops: list[TxnOp]) -> None:
+        """Consul rolled the transaction back (409): ACL denial, fencing failure,
+        a failed check (``WriteConflict``) or a bad op.
+
+        Consul reports every failing operation with its position in the
+        payload; the fence, when present, is position 0 and the caller's
+        operations follow it."""
         try:
             errors = json.loads(body).get("Errors") or []
         except (ValueError, AttributeError):
@@ -412,6 +454,13 @@ class ConsulBackend:
                 except Exception:
                     log.exception("on_lock_lost callback failed")
             raise LockLost()
+        offset = 1 if fence else 0
+        for error in errors:
+            position = error.get("OpIndex")
+            if isinstance(position, int) and 0 <= position - offset < len(ops):
+                op = ops[position - offset]
+                if op.verb in CHECK_VERBS:
+                    raise WriteConflict(f"storage write conflict on {op.key!r}", key=op.key)
         reasons = "; ".join(str(e.get("What", ""))[:200] for e in errors) or "no reason given"
         raise InvalidRequest(f"consul rolled back the transaction: {reasons}")
 

@@ -10,14 +10,19 @@ import threading
 from typing import Sequence
 
 from strongroom.errors import InvalidRequest, RequestTooLarge
-from strongroom.storage import TxnOp, children
+from strongroom.storage import VERBS, WRITE_VERBS, TxnOp, WriteConflict, children
 
 
 class InmemBackend:
-    """A dict behind a lock, with a monotonically increasing index."""
+    """A dict behind a lock, with a monotonically increasing index.
+
+    Each key remembers the index of the transaction that last set it (its
+    modify index, as in Consul), so checks behave as they do on Consul.
+    """
 
     def __init__(self, max_value_size: int = 512 * 1024):
         self._data: dict[str, bytes] = {}
+        self._modify_index: dict[str, int] = {}
         self._index = 0
         self._lock = threading.Lock()
         self._max_value_size = max_value_size
@@ -25,6 +30,10 @@ class InmemBackend:
     def get(self, key: str) -> bytes | None:
         with self._lock:
             return self._data.get(key)
+
+    def get_with_index(self, key: str) -> tuple[bytes | None, int]:
+        with self._lock:
+            return self._data.get(key), self._modify_index.get(key, 0)
 
     def put(self, key: str, value: bytes) -> int:
         return self.txn([TxnOp("set", key, value)])
@@ -45,18 +54,45 @@ class InmemBackend:
 
     def txn(self, ops: Sequence[TxnOp]) -> int:
         for op in ops:
+            if op.verb not in VERBS:
+                raise InvalidRequest(f"unknown transaction verb {op.verb!r}")
             if op.verb == "set" and len(op.value or b"") > self._max_value_size:
                 raise RequestTooLarge(f"value for {op.key!r} exceeds the storage limit of {self._max_value_size} bytes")
-            if op.verb not in ("set", "delete", "delete-tree"):
-                raise InvalidRequest(f"unknown transaction verb {op.verb!r}")
+        writes = any(op.verb in WRITE_VERBS for op in ops) or not ops
         with self._lock:
+            commit = self._index + 1
+            # Undo log: the first prior state of every key touched, restored if a check fails.
+            undo: dict[str, tuple[bytes | None, int]] = {}
+
+            def remember(key: str) -> None:
+                if key not in undo:
+                    undo[key] = (self._data.get(key), self._modify_index.get(key, 0))
+
             for op in ops:
-                if op.verb == "set":
+                if op.verb in ("check-index", "check-not-exists"):
+                    expected = op.index if op.verb == "check-index" else 0
+                    if self._modify_index.get(op.key, 0) != expected:
+                        for key, (value, index) in undo.items():
+                            if value is None:
+                                self._data.pop(key, None)
+                                self._modify_index.pop(key, None)
+                            else:
+                                self._data[key] = value
+                                self._modify_index[key] = index
+                        raise WriteConflict(key=op.key)
+                elif op.verb == "set":
+                    remember(op.key)
                     self._data[op.key] = bytes(op.value or b"")
+                    self._modify_index[op.key] = commit
                 elif op.verb == "delete":
+                    remember(op.key)
                     self._data.pop(op.key, None)
+                    self._modify_index.pop(op.key, None)
                 else:
                     for key in [k for k in self._data if k.startswith(op.key)]:
+                        remember(key)
                         del self._data[key]
-            self._index += 1
+                        self._modify_index.pop(key, None)
+            if writes:
+                self._index = commit
             return self._index

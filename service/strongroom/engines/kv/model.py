@@ -15,7 +15,17 @@ Layout inside the mount's storage view (values are JSON bytes under the barrier)
 
 Invariants: the metadata is the commit point.  Every change that touches more
 than one key is one ``txn`` whose operations include the metadata write, so a
-failure leaves the previous state.  Data that becomes unreachable (versions
+failure leaves the previous state.
+
+Concurrency: several processes (gunicorn workers, and in HA every node's
+requests end up on the active node's workers) change the same key with no lock
+in common, so every read-modify-write of ``metadata/<path>`` or ``config`` is
+optimistic: the value is read with its modify index and the commit carries a
+``check-index`` on it (``check-not-exists`` for a new key).  A conflicting
+commit writes nothing and the whole operation runs again from its reads —
+``cas`` is re-validated against the fresh metadata — up to ``MAX_ATTEMPTS``
+times (``VersionedStore.update``).  Two writers can therefore never both create
+version N, nor both pass the same ``cas``.  Data that becomes unreachable (versions
 pruned by ``max_versions`` or destroyed) is deleted in the same transaction
 when it fits in ``MAX_TXN_OPS``; the rest follows in later transactions and
 is, at worst, left unreachable.
@@ -28,13 +38,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import threading
+import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from strongroom.engines.kv.timefmt import format_duration, format_time, seconds_to_ns, to_ns
-from strongroom.errors import StrongroomError
-from strongroom.storage import TxnOp
+from strongroom.errors import StorageUnavailable, StrongroomError
+from strongroom.storage import TxnOp, WriteConflict, check_op
+
+T = TypeVar("T")
 
 CONFIG_KEY = "config"
 METADATA_PREFIX = "metadata/"
@@ -46,6 +60,10 @@ DEFAULT_MAX_VERSIONS = 10
 MAX_TXN_OPS = 63
 # Stored in Config.delete_version_after when a negative duration disabled it.
 DELETE_VERSION_AFTER_DISABLED = -1
+# Attempts of one read-modify-write before giving up with StorageUnavailable.
+MAX_ATTEMPTS = 10
+# Upper bound of the random pause after the first conflict (seconds); grows linearly per attempt.
+RETRY_DELAY = 0.002
 
 
 def encode(value: Any) -> bytes:
@@ -207,14 +225,24 @@ class VersionedStore:
     """Storage access for one KV v2 mount, shared by its path handlers.
 
     ``view`` is the mount's storage view, ``clock`` a zero-argument callable
-    returning an aware UTC datetime.  The per-path locks only order writers
-    inside this process; across processes the storage is the arbiter.
+    returning an aware UTC datetime, ``rand`` a zero-argument callable returning
+    a float in [0, 1) and ``sleep`` a callable taking seconds (both for the
+    jittered pause between attempts of ``update``).
+
+    Correctness across processes comes from the storage checks (see the module
+    docstring); the per-path locks only keep writers of one process from
+    conflicting with each other in storage.
     """
 
-    def __init__(self, view, clock: Callable, *, max_txn_ops: int = MAX_TXN_OPS):
+    def __init__(self, view, clock: Callable, *, max_txn_ops: int = MAX_TXN_OPS,
+                 rand: Callable[[], float] = random.random, sleep: Callable[[float], None] = time.sleep,
+                 max_attempts: int = MAX_ATTEMPTS):
         self.view = view
         self._clock = clock
         self._max_txn_ops = max_txn_ops
+        self._rand = rand
+        self._sleep = sleep
+        self._max_attempts = max_attempts
         self._locks = [threading.Lock() for _ in range(64)]
 
     # --- time -------------------------------------------------------------------
@@ -245,6 +273,18 @@ class VersionedStore:
         raw = self.view.get(METADATA_PREFIX + path)
         return None if raw is None else KeyMetadata.from_json(decode(raw))
 
+    def load_config(self) -> tuple[Config, int]:
+        """The mount's config and its modify index (0 when never written), for a
+        read-modify-write guarded by ``guard_config``."""
+        raw, index = self.view.get_with_index(CONFIG_KEY)
+        return (Config() if raw is None else Config.from_json(decode(raw))), index
+
+    def load_metadata(self, path: str) -> tuple[KeyMetadata | None, int]:
+        """The metadata of ``path`` (None when the key does not exist) and its
+        modify index (0 then), for a read-modify-write guarded by ``guard_metadata``."""
+        raw, index = self.view.get_with_index(METADATA_PREFIX + path)
+        return (None if raw is None else KeyMetadata.from_json(decode(raw))), index
+
     def read_version(self, path: str, number: int) -> Any:
         """The data of a version the metadata says is retained and not destroyed."""
         raw = self.view.get(self.version_key(path, number))
@@ -274,6 +314,17 @@ class VersionedStore:
         """The transaction operation writing ``meta``."""
         return TxnOp("set", METADATA_PREFIX + meta.path, encode(meta.to_json()))
 
+    @staticmethod
+    def guard_config(index: int) -> TxnOp:
+        """The check that the config is still the one ``load_config`` returned with ``index``."""
+        return check_op(CONFIG_KEY, index)
+
+    @staticmethod
+    def guard_metadata(path: str, index: int) -> TxnOp:
+        """The check that the metadata of ``path`` is still the one ``load_metadata``
+        returned with ``index`` (still absent for 0)."""
+        return check_op(METADATA_PREFIX + path, index)
+
     def version_op(self, path: str, number: int, data: Any) -> TxnOp:
         """The transaction operation writing the data of a version."""
         return TxnOp("set", self.version_key(path, number), encode({"data": data}))
@@ -289,7 +340,8 @@ class VersionedStore:
         ``garbage`` holds keys the committed metadata no longer references;
         those that do not fit follow in further transactions, and a failure
         there only leaves unreachable data (reported as a warning).  Returns the
-        storage index after the last write and any warnings."""
+        storage index after the last write and any warnings.  ``WriteConflict``
+        from a check in ``ops`` propagates (nothing was written)."""
         garbage = list(garbage)
         room = max(self._max_txn_ops - len(ops), 0)
         index = self.view.txn(list(ops) + [TxnOp("delete", key) for key in garbage[:room]])
@@ -308,3 +360,21 @@ class VersionedStore:
     def lock(self, path: str) -> threading.Lock:
         """The in-process lock ordering read-modify-write cycles on ``path``."""
         return self._locks[int(self._digest(path)[:8], 16) % len(self._locks)]
+
+    def update(self, path: str, attempt: Callable[[], T], *, what: str | None = None) -> T:
+        """Run the read-modify-write ``attempt`` until it commits without a conflict.
+
+        ``attempt`` must do all its reads (with ``load_*``), its validation and
+        its guarded ``commit``; on ``WriteConflict`` it runs again from scratch
+        after a short random pause, at most ``max_attempts`` times in all, then
+        ``StorageUnavailable`` (503, which clients retry) is raised.  ``path``
+        picks the in-process lock and, with ``what``, names the contended key."""
+        with self.lock(path):
+            for number in range(1, self._max_attempts + 1):
+                try:
+                    return attempt()
+                except WriteConflict:
+                    if number == self._max_attempts:
+                        break
+                    self._sleep(self._rand() * RETRY_DELAY * number)
+        raise StorageUnavailable(f"too many concurrent writes to {what or repr(path)}; try again")

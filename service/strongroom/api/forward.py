@@ -1,0 +1,66 @@
+"""Forwarding requests from a standby to the active node.
+
+https://developer.hashicorp.com/vault/docs/concepts/ha#request-forwarding
+
+The standby replays the original request (method, path, query, headers, the
+buffered body) to the active node's ``api_addr`` and relays the answer, adding
+``X-Forwarded-For``.  ``X-Vault-No-Request-Forwarding`` asks for a 307 to the
+active node instead.  A request already forwarded once is never forwarded again
+(``X-Strongroom-Forwarded``), so two nodes that disagree about the leader during
+a failover cannot bounce a request between them.
+"""
+
+from __future__ import annotations
+
+import falcon
+import requests
+
+from strongroom import metrics
+from strongroom.errors import StandbyNoLeader
+
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+              "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
+FORWARDED_MARK = "X-Strongroom-Forwarded"
+
+
+class Forwarder:
+    """One HTTP connection pool per worker to the active node."""
+
+    def __init__(self, node_id: str, timeout: float = 60.0, verify: bool | str = True):
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._node_id = node_id
+        self._timeout = timeout
+        self._verify = verify
+
+    def forward(self, req: falcon.Request, resp: falcon.Response, raw_body: bytes, leader_address: str,
+                reason: str) -> None:
+        """Replay ``req`` on the active node and copy its answer into ``resp``."""
+        if not leader_address or req.get_header(FORWARDED_MARK):
+            raise StandbyNoLeader()
+        headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
+        forwarded_for = req.get_header("X-Forwarded-For")
+        headers["X-Forwarded-For"] = f"{forwarded_for}, {req.remote_addr}" if forwarded_for else (req.remote_addr or "")
+        headers[FORWARDED_MARK] = self._node_id
+        url = leader_address.rstrip("/") + req.relative_uri
+        try:
+            answer = self._session.request(req.method, url, data=raw_body or None, headers=headers,
+                                           timeout=self._timeout, verify=self._verify, allow_redirects=False)
+        except requests.RequestException:
+            raise StandbyNoLeader("error forwarding request to the active node") from None
+        metrics.forwarded_total.labels(reason).inc()
+        resp.status = falcon.code_to_http_status(answer.status_code)
+        for name, value in answer.headers.items():
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-encoding":
+                resp.set_header(name, value)
+        resp.data = answer.content
+
+    @staticmethod
+    def redirect(req: falcon.Request, resp: falcon.Response, leader_address: str) -> None:
+        """307 to the same request on the active node."""
+        if not leader_address:
+            raise StandbyNoLeader()
+        resp.status = falcon.HTTP_307
+        resp.set_header("Location", leader_address.rstrip("/") + req.relative_uri)

@@ -1,0 +1,304 @@
+"""High availability: the leader lock, the node's role, and its service registration.
+
+https://developer.hashicorp.com/vault/docs/concepts/ha
+
+Runs in the node core process (one per node).  An unsealed node competes for the
+lock key ``core/lock`` with a Consul session bound to ``serfHealth`` and to the
+node's own TTL check, which the node core passes every quarter TTL; lock-delay
+is 0, so when a node dies, hangs or loses Consul its lock is free within about
+one TTL (``storage.check_timeout``, 500 ms by default) and a standby blocked on
+the key takes it at once.  Lock-delay 0 is safe because every write of the active
+node is fenced with ``check-session`` on the lock (``storage/consul.py``).
+
+Roles: ``sealed`` (never competes), ``active`` (holds the lock), ``standby`` or
+``perfstandby`` (every unsealed standby unless ``disable_performance_standby``).
+Every change of role is pushed to the workers (``publish``) and written to the
+service registration's tags, so at most one instance is tagged ``active`` once
+the cluster settles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+from strongroom.errors import LockLost, StrongroomError
+
+log = logging.getLogger("strongroom.ha")
+
+LOCK_KEY = "core/lock"
+
+ACTIVE, STANDBY, PERFSTANDBY, SEALED = "active", "standby", "perfstandby", "sealed"
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class HAManager:
+    """Leader election for one node (see module docstring).
+
+    ``sessions`` and ``registry`` are the storage layer's Consul wrappers;
+    ``is_unsealed()`` tells whether the node may compete; ``publish(state)``
+    pushes the new role to the workers; ``on_role(role)`` lets the owner update
+    gauges.  Thread-safe; ``start()`` runs the election and heartbeat threads.
+    """
+
+    def __init__(self, *, sessions, registry, is_unsealed: Callable[[], bool], node_id: str, api_addr: str,
+                 publish: Callable[[dict], None], check_ttl: float = 0.5, step_down_holdoff: float = 2.0,
+                 performance_standby: bool = True, service_name: str = "strongroom",
+                 service_tags: tuple[str, ...] = (), register_service: bool = True,
+                 on_role: Callable[[str], None] | None = None, monotonic=time.monotonic):
+        self._sessions = sessions
+        self._registry = registry
+        self._is_unsealed = is_unsealed
+        self.node_id = node_id
+        self.api_addr = api_addr
+        self._publish = publish
+        self._check_ttl = check_ttl
+        self._holdoff = step_down_holdoff
+        self._perf = performance_standby
+        self._service_name = service_name
+        self._service_tags = list(service_tags)
+        self._register = register_service
+        self._on_role = on_role
+        self._monotonic = monotonic
+        self._check_id = f"strongroom:{node_id}:alive"
+        self._service_id = f"{service_name}-{node_id}"
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._session: str | None = None
+        self._role = SEALED
+        self._leader: dict = {}
+        self._active_time = ""
+        self._holdoff_until = 0.0
+        self._last_heartbeat_ok = monotonic()
+        self._initialized = False
+
+    # --- state -------------------------------------------------------------------
+
+    def state(self) -> dict:
+        """The HA state pushed to workers."""
+        with self._lock:
+            return {
+                "enabled": True,
+                "role": self._role,
+                "session": self._session if self._role == ACTIVE else "",
+                "node_id": self.node_id,
+                "leader_address": self.api_addr if self._role == ACTIVE else self._leader.get("api_addr", ""),
+                "leader_node": self.node_id if self._role == ACTIVE else self._leader.get("node_id", ""),
+                "active_time": self._active_time if self._role == ACTIVE else self._leader.get("active_time", ""),
+            }
+
+    @property
+    def role(self) -> str:
+        return self._role
+
+    def cluster_nodes(self) -> list[dict]:
+        """``sys/ha-status`` nodes: every registered instance of the service."""
+        state = self.state()
+        scheme = "https" if self.api_addr.startswith("https") else "http"
+        nodes = []
+        for instance in self._registry.service_instances(self._service_name):
+            node_id = instance["Meta"].get("node_id", "")
+            active = node_id == state["leader_node"]
+            nodes.append({"hostname": node_id, "api_address": f"{scheme}://{instance['Address']}:{instance['Port']}",
+                          "cluster_address": "", "active_node": active, "last_echo": None if active else _now_rfc3339(),
+                          "version": "", "upgrade_version": "", "redundancy_zone": ""})
+        return sorted(nodes, key=lambda n: n["hostname"])
+
+    def fence(self) -> tuple[str, str] | None:
+        """The fence for this node's writes: the lock and our session while active."""
+        with self._lock:
+            if self._role == ACTIVE and self._session:
+                return LOCK_KEY, self._session
+            return None
+
+    def _set_role(self, role: str) -> None:
+        with self._lock:
+            if role == self._role:
+                return
+            previous, self._role = self._role, role
+            if role == ACTIVE:
+                self._active_time = _now_rfc3339()
+        log.info("node %s: %s -> %s", self.node_id, previous, role)
+        if self._on_role:
+            self._on_role(role)
+        self._announce()
+
+    def _announce(self) -> None:
+        self._publish({"ha": self.state()})
+        self._update_registration()
+
+    def _update_registration(self) -> None:
+        if not self._register:
+            return
+        role = self._role
+        tags = list(self._service_tags)
+        tags.append({ACTIVE: "active", STANDBY: "standby", PERFSTANDBY: "performance-standby", SEALED: "sealed"}[role])
+        if self._initialized:
+            tags.append("initialized")
+        host, _, port = self.api_addr.split("://", 1)[-1].rpartition(":")
+        try:
+            self._registry.register_service(self._service_id, self._service_name, host.strip("[]"),
+                                            int(port or 8200), tags, {"node_id": self.node_id})
+        except StrongroomError as exc:
+            log.warning("service registration failed: %s", exc)
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def start(self, initialized: bool) -> None:
+        self._initialized = initialized
+        self._registry.register_ttl_check(self._check_id, f"Strongroom node {self.node_id} alive", self._check_ttl)
+        self._update_registration()
+        threading.Thread(target=self._heartbeat_loop, name="ha-heartbeat", daemon=True).start()
+        threading.Thread(target=self._election_loop, name="ha-election", daemon=True).start()
+
+    def stop(self) -> None:
+        """SIGTERM: give up the lock at once and leave the catalog."""
+        self._stopping = True
+        self._release()
+        self._wake.set()
+        if self._register:
+            for call in (lambda: self._registry.deregister_service(self._service_id),
+                         lambda: self._registry.deregister_check(self._check_id)):
+                try:
+                    call()
+                except StrongroomError:
+                    pass
+
+    def seal_changed(self, unsealed: bool) -> None:
+        """The keyring appeared or went away: compete, or release at once."""
+        if unsealed:
+            self._initialized = True
+            if self._role == SEALED:
+                self._set_role(PERFSTANDBY if self._perf else STANDBY)
+        else:
+            # Workers stop writing first (the push is acknowledged), then the lock goes.
+            self._set_role(SEALED)
+            self._release()
+        self._wake.set()
+
+    def step_down(self) -> None:
+        """``sys/step-down``: release the lock and stay out of the election for the holdoff."""
+        with self._lock:
+            self._holdoff_until = self._monotonic() + self._holdoff
+        if self._role == ACTIVE:
+            self._set_role(PERFSTANDBY if self._perf else STANDBY)
+        self._release()
+        self._wake.set()
+
+    def lock_lost(self) -> None:
+        """A fenced write failed: we are no longer the active node."""
+        if self._role == ACTIVE:
+            log.warning("node %s: lost the lock; stepping down", self.node_id)
+            self._set_role(PERFSTANDBY if self._perf else STANDBY)
+            self._drop_session()
+        self._wake.set()
+
+    # --- internals -------------------------------------------------------------------
+
+    def _release(self) -> None:
+        with self._lock:
+            session = self._session
+        if session is None:
+            return
+        try:
+            self._sessions.release(LOCK_KEY, session)
+        except StrongroomError:
+            pass
+        self._drop_session()
+
+    def _drop_session(self) -> None:
+        with self._lock:
+            session, self._session = self._session, None
+        if session:
+            try:
+                self._sessions.destroy_session(session)
+            except StrongroomError:
+                pass
+
+    def _heartbeat_loop(self) -> None:
+        interval = self._check_ttl / 4
+        while not self._stopping:
+            try:
+                self._registry.pass_check(self._check_id)
+                self._last_heartbeat_ok = self._monotonic()
+            except StrongroomError:
+                # Consul unreachable: after a TTL our session is gone anyway; stop
+                # claiming to be active so workers forward instead of failing.
+                if self._role == ACTIVE and self._monotonic() - self._last_heartbeat_ok > self._check_ttl:
+                    self.lock_lost()
+            time.sleep(interval)
+
+    def _lock_value(self) -> bytes:
+        return json.dumps({"node_id": self.node_id, "api_addr": self.api_addr,
+                           "active_time": _now_rfc3339()}).encode()
+
+    def _may_compete(self) -> bool:
+        return (not self._stopping and self._is_unsealed()
+                and self._monotonic() >= self._holdoff_until)
+
+    def _election_loop(self) -> None:
+        index = 0
+        while not self._stopping:
+            try:
+                if self._may_compete() and self._role != ACTIVE:
+                    self._try_acquire()
+                index, value, holder = self._sessions.wait_key(LOCK_KEY, index, wait="2s")
+                self._observe_lock(value, holder)
+                if holder is None and self._may_compete():
+                    continue  # free: compete at once
+                if not self._is_unsealed() or self._monotonic() < self._holdoff_until:
+                    remaining = max(self._holdoff_until - self._monotonic(), 0.05)
+                    self._wake.wait(min(remaining, 0.5))
+                    self._wake.clear()
+                    index = 0
+            except LockLost:
+                self.lock_lost()
+            except StrongroomError as exc:
+                log.warning("HA election: %s", exc)
+                time.sleep(0.2)
+                index = 0
+            except Exception:
+                log.exception("HA election loop error")
+                time.sleep(0.2)
+                index = 0
+
+    def _try_acquire(self) -> None:
+        with self._lock:
+            session = self._session
+        if session is None:
+            session = self._sessions.create_session(f"strongroom-{self.node_id}", ["serfHealth", self._check_id],
+                                                    lock_delay="0s", behavior="release")
+            with self._lock:
+                self._session = session
+        if self._sessions.acquire(LOCK_KEY, self._lock_value(), session):
+            if self._is_unsealed() and not self._stopping:
+                self._set_role(ACTIVE)
+            else:
+                self._release()
+
+    def _observe_lock(self, value: bytes | None, holder: str | None) -> None:
+        with self._lock:
+            session = self._session
+        if self._role == ACTIVE and (holder is None or holder != session):
+            # Our session was invalidated (missed heartbeats, partition): we are deposed.
+            self.lock_lost()
+            return
+        leader = {}
+        if holder and value:
+            try:
+                leader = json.loads(value)
+            except ValueError:
+                leader = {}
+        if leader != self._leader:
+            with self._lock:
+                self._leader = leader
+            if self._role != ACTIVE:
+                self._announce()

@@ -1,0 +1,165 @@
+"""The HAProxy front of a Strongroom cluster: its configuration, rendered.
+
+``render(nodes, ...)`` fills ``templates/haproxy.cfg.j2``: one frontend that
+sends GET, HEAD and LIST to a read backend (the active node and every
+performance standby, checked with ``/v1/sys/health?perfstandbyok=true``) and
+everything else to a write backend (the active node alone, checked with
+``/v1/sys/health``), plus a stats page and HAProxy's built-in Prometheus
+exporter.  ``strongroom dev-cluster`` renders it today; the Ansible role renders
+the same template with the same variable names (``haproxy/README.md``).
+
+https://developer.hashicorp.com/vault/api-docs/system/health
+https://docs.haproxy.org/2.6/configuration.html
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import jinja2
+
+TEMPLATE = "haproxy.cfg.j2"
+
+#: Health-check paths the two backends use; a node is in a backend while its
+#: check answers 200.
+WRITE_CHECK_PATH = "/v1/sys/health"
+READ_CHECK_PATH = "/v1/sys/health?perfstandbyok=true"
+
+DEFAULT_TIMEOUTS: Mapping[str, str] = {
+    # A connect to a live node on the same network takes microseconds; 2 s
+    # leaves room for a loaded host without holding a request on a dead one.
+    "connect": "2s",
+    "client": "30s",
+    "server": "30s",
+    "http-request": "10s",
+    "http-keep-alive": "10s",
+    # Requests waiting for a free server slot (maxconn) give up after this.
+    "queue": "5s",
+    # A stopped (SIGSTOP) or wedged node fails its check after this, so with
+    # fall 2 it leaves the backends within about 2.5 s.
+    "check": "1s",
+}
+
+_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+_DURATION = re.compile(r"\d+(us|ms|s|m|h|d)?")
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("strongroom", "templates"),
+    undefined=jinja2.StrictUndefined,
+    # Ansible's template module defaults, so both renderings are byte for byte equal.
+    trim_blocks=True,
+    lstrip_blocks=False,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def render(
+    nodes: Iterable[Mapping[str, str]],
+    *,
+    bind: str = "127.0.0.1:8200",
+    stats_bind: str = "127.0.0.1:8404",
+    prometheus_bind: str | None = None,
+    tls_cert: str | None = None,
+    backend_tls: bool = False,
+    backend_ca_file: str | None = None,
+    check_interval_ms: int = 500,
+    fall: int = 2,
+    rise: int = 1,
+    retries: int = 3,
+    timeouts: Mapping[str, str] | None = None,
+    maxconn: int = 4096,
+    stats_socket: str | None = None,
+    log_target: str = "stdout format raw local0 info",
+    route_header: bool = True,
+) -> str:
+    """The text of ``haproxy.cfg`` for a cluster of ``nodes``.
+
+    ``nodes`` are ``{"name": "node1", "address": "10.0.0.5:8200"}`` (the address
+    is what HAProxy connects to: host:port, no scheme).  ``bind`` is the front
+    door (``tls_cert``: a PEM file holding certificate, chain and key turns TLS
+    on there); ``stats_bind`` serves the stats page at ``/stats`` and the
+    Prometheus exporter at ``/metrics``, ``prometheus_bind`` the exporter alone
+    on a port of its own.  ``backend_tls`` makes HAProxy speak TLS to the nodes,
+    verifying them against ``backend_ca_file`` (without one it does not verify:
+    tests only).  Checks run every ``check_interval_ms`` (twice as often while a
+    node changes state or is down); ``fall`` failed checks take a node out,
+    ``rise`` good ones put it back.  ``timeouts`` override ``DEFAULT_TIMEOUTS``
+    key by key.  ``route_header`` adds ``X-Strongroom-Route: <backend>/<server>``
+    to every response, so tests see which backend and node HAProxy picked.
+
+    Raises ValueError for a value HAProxy would reject or misread.
+    """
+    nodes = [dict(node) for node in nodes]
+    if not nodes:
+        raise ValueError("nodes: at least one node is required")
+    seen = set()
+    for index, node in enumerate(nodes):
+        name, address = node.get("name", ""), node.get("address", "")
+        if not _NAME.fullmatch(name or ""):
+            raise ValueError(f"nodes[{index}].name: {name!r} is not a valid HAProxy server name")
+        if name in seen:
+            raise ValueError(f"nodes[{index}].name: {name!r} appears twice")
+        seen.add(name)
+        _check_address(address, f"nodes[{index}].address")
+    for key, value in (("bind", bind), ("stats_bind", stats_bind), ("prometheus_bind", prometheus_bind)):
+        if value is not None:
+            _check_address(value, key)
+    merged = dict(DEFAULT_TIMEOUTS)
+    for key, value in (timeouts or {}).items():
+        if key not in DEFAULT_TIMEOUTS:
+            raise ValueError(f"timeouts: unknown timeout {key!r} (known: {', '.join(DEFAULT_TIMEOUTS)})")
+        if not _DURATION.fullmatch(str(value)):
+            raise ValueError(f"timeouts.{key}: {value!r} is not an HAProxy duration such as 500ms or 30s")
+        merged[key] = str(value)
+    for key, value, minimum in (("check_interval_ms", check_interval_ms, 20), ("fall", fall, 1), ("rise", rise, 1),
+                                ("retries", retries, 0), ("maxconn", maxconn, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{key}: must be an integer of at least {minimum}, got {value!r}")
+    return _ENV.get_template(TEMPLATE).render(
+        nodes=nodes, bind=bind, stats_bind=stats_bind, prometheus_bind=prometheus_bind, tls_cert=tls_cert,
+        backend_tls=backend_tls, backend_ca_file=backend_ca_file, check_interval_ms=check_interval_ms,
+        fall=fall, rise=rise, retries=retries, timeouts=merged, maxconn=maxconn, stats_socket=stats_socket,
+        log_target=log_target, route_header=route_header,
+    )
+
+
+def _check_address(value: str, key: str) -> None:
+    host, sep, port = (value or "").rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in value):
+        raise ValueError(f"{key}: expected host:port, got {value!r}")
+
+
+def haproxy_binary() -> str:
+    """Path of haproxy: ``$HAPROXY_BIN``, else on PATH, else ``/usr/sbin/haproxy``
+    (Debian's, not on an ordinary user's PATH).  Raises RuntimeError if none."""
+    env = os.environ.get("HAPROXY_BIN")
+    if env:
+        if os.access(env, os.X_OK):
+            return env
+        raise RuntimeError(f"HAPROXY_BIN={env!r} is not an executable file")
+    found = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+    if found is None:
+        raise RuntimeError("haproxy not found (HAPROXY_BIN, PATH, /usr/sbin): run `make deps`")
+    return found
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``haproxy -c`` said about a configuration file."""
+
+    ok: bool
+    output: str
+
+
+def check(path: str | os.PathLike, *, strict: bool = True, binary: str | None = None) -> CheckResult:
+    """Run ``haproxy -c -f path`` (with ``strict``, ``-dW``: warnings are errors too)."""
+    cmd = [binary or haproxy_binary(), "-c", "-f", os.fspath(path)]
+    if strict:
+        cmd.insert(1, "-dW")
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    return CheckResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip())

@@ -1,0 +1,76 @@
+"""Compatibility tier: hvac, the real Vault client, against one real node.
+
+One ``strongroom server -config`` node (two gunicorn workers, Consul storage on
+the session's agent under a prefix of its own) is started, initialised with 3
+shares / threshold 2 and unsealed once per session.  Tests that seal it unseal it
+again before they return; tests that change shared tables use unique names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import hvac
+import pytest
+
+from tests.helpers.procs import ConsulAgent, StrongroomServerWithListener, free_port
+
+# Small enough that a test can exceed it cheaply, large enough for every other request.
+MAX_REQUEST_SIZE = 64 * 1024
+
+
+@dataclass
+class CompatNode:
+    """The running node, its unseal keys and its root token."""
+
+    server: StrongroomServerWithListener
+    keys: list[str]
+    root_token: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, token: str | None = None) -> hvac.Client:
+        """An hvac client for this node (root token unless told otherwise; ``""`` for none)."""
+        return hvac.Client(url=self.url, token=self.root_token if token is None else token, timeout=15)
+
+    def unseal(self) -> None:
+        """Unseal with the threshold of shares if it is sealed."""
+        client = self.client()
+        if client.sys.is_sealed():
+            client.sys.submit_unseal_keys(self.keys[:2])
+        assert not client.sys.is_sealed()
+
+
+@pytest.fixture(scope="session")
+def compat_node(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[CompatNode]:
+    """A real, initialised and unsealed node on Consul for the whole compat tier."""
+    prefix = f"compat-{uuid.uuid4().hex[:12]}/"
+    server = StrongroomServerWithListener(
+        tmp_path_factory.mktemp("compat-node"), consul_agent.address, free_port(), workers=2, prefix=prefix,
+        node_id="compat", listener_options={"max_request_size": MAX_REQUEST_SIZE})
+    try:
+        server.start()
+        init = server.init(shares=3, threshold=2)
+        node = CompatNode(server, init["keys"], init["root_token"])
+        status = server.unseal(init["keys"][:2])
+        assert status.get("sealed") is False, status
+        yield node
+    finally:
+        server.stop()
+        consul_agent.client().kv.delete(prefix, recurse=True)
+
+
+@pytest.fixture
+def vault(compat_node: CompatNode) -> hvac.Client:
+    """hvac with the root token."""
+    return compat_node.client()
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """``unique("kv")`` -> ``kv-1a2b3c4d``: names no other test uses."""
+    return lambda stem: f"{stem}-{uuid.uuid4().hex[:8]}"
