@@ -94,19 +94,23 @@ class LogicalResource:
             render_response(resp, lreq, self._core.handle(lreq))
             return
         leader = ha.get("leader_address", "")
-        if req.get_header("X-Vault-No-Request-Forwarding"):
-            self._forwarder.redirect(req, resp, leader)
-            return
+        redirect = bool(req.get_header("X-Vault-No-Request-Forwarding"))
         if role != "perfstandby" or (req.get_header("X-Vault-Forward") or "").lower() == "active-node":
-            self._forwarder.forward(req, resp, raw_body, leader, "standby")
+            self._send_to_active(req, resp, raw_body, leader, redirect, "standby")
             return
         self._catch_up(req)
         try:
             lresp = self._core.handle(lreq)
         except ReadOnly:
-            self._forwarder.forward(req, resp, raw_body, leader, "write")
+            self._send_to_active(req, resp, raw_body, leader, redirect, "write")
             return
         render_response(resp, lreq, lresp)
+
+    def _send_to_active(self, req, resp, raw_body: bytes, leader: str, redirect: bool, reason: str) -> None:
+        if redirect:
+            self._forwarder.redirect(req, resp, leader)
+        else:
+            self._forwarder.forward(req, resp, raw_body, leader, reason)
 
     def _catch_up(self, req) -> None:
         header = req.get_header("X-Vault-Index")

@@ -14,7 +14,6 @@ their copies; ``invalidate`` is how such announcements arrive.
 
 from __future__ import annotations
 
-import base64
 import os
 import threading
 import uuid
@@ -140,20 +139,8 @@ class Core:
     # --- seal operations served while sealed ---------------------------------
 
     def initialize(self, shares: int, threshold: int, root_token_id: str = "") -> dict:
-        """``sys/init``: create the keys, split the unseal key, mint the root token.
-
-        The root token is written through a private barrier holding the new
-        keyring, so this process never looks unsealed to concurrent requests."""
-        parts, keyring = self.seal.initialize(shares, threshold)
-        barrier = Barrier(self.backend)
-        barrier.set_keyring(keyring)
-        tokens = TokenStore(BarrierView(barrier, "sys/token/"), self.clock, randbytes=self.randbytes)
-        root_token, _ = tokens.create_root(token_id=root_token_id or None)
-        return {
-            "keys": [p.hex() for p in parts],
-            "keys_base64": [base64.b64encode(p).decode() for p in parts],
-            "root_token": root_token,
-        }
+        """``sys/init``: create the keys, split the unseal key, mint the root token."""
+        return self.seal.initialize(shares, threshold, root_token_id=root_token_id)
 
     # --- HA state (pushed by the node core; absent for single-process nodes) ---
 

@@ -271,9 +271,8 @@ class NodeLink:
     def status(self) -> dict:
         return self.call("status")
 
-    def initialize(self, shares: int, threshold: int):
-        result = self.call("initialize", shares=shares, threshold=threshold)
-        return [base64.b64decode(p) for p in result["shares"]], _decode_keyring(result["keyring"])
+    def initialize(self, shares: int, threshold: int, root_token_id: str = "") -> dict:
+        return self.call("initialize", shares=shares, threshold=threshold, root_token_id=root_token_id)
 
     def unseal(self, key, reset: bool = False) -> dict:
         return self.call("unseal", key=key, reset=reset)
@@ -313,10 +312,6 @@ def node_core_handlers(seal, ha, parts: dict) -> dict:
     """The node core's call table: the seal, the HA role, and table invalidation."""
     from strongroom.core.ha import ACTIVE
 
-    def initialize(req):
-        shares, keyring = seal.initialize(req["shares"], req["threshold"])
-        return {"shares": [base64.b64encode(s).decode() for s in shares], "keyring": _encode_keyring(keyring)}
-
     def invalidate(req):
         keys = req.get("keys") or []
         if not isinstance(keys, list):
@@ -335,7 +330,8 @@ def node_core_handlers(seal, ha, parts: dict) -> dict:
 
     return {
         "status": lambda req: seal.status(),
-        "initialize": initialize,
+        "initialize": lambda req: seal.initialize(req.get("shares"), req.get("threshold"),
+                                                  root_token_id=str(req.get("root_token_id") or "")),
         "unseal": lambda req: seal.unseal(req.get("key"), reset=bool(req.get("reset"))),
         "seal": lambda req: seal.seal(),
         "rotate": rotate,

@@ -53,9 +53,9 @@ class SealControl(Protocol):
     def status(self) -> dict:
         """Vault's ``sys/seal-status`` body."""
 
-    def initialize(self, shares: int, threshold: int) -> tuple[list[bytes], Keyring]:
-        """Initialise storage; returns the unseal key shares and the new keyring
-        (for creating the root token).  The node stays sealed."""
+    def initialize(self, shares: int, threshold: int, root_token_id: str = "") -> dict:
+        """Initialise storage and mint the root token; returns Vault's ``sys/init``
+        body (``keys``, ``keys_base64``, ``root_token``).  The node stays sealed."""
 
     def unseal(self, key: str | None, reset: bool = False) -> dict:
         """Submit one share (hex or base64); returns the seal status."""
@@ -169,7 +169,24 @@ class SealManager:
 
     # --- transitions -----------------------------------------------------------
 
-    def initialize(self, shares: int, threshold: int) -> tuple[list[bytes], Keyring]:
+    def initialize(self, shares: int, threshold: int, root_token_id: str = "") -> dict:
+        parts, keyring = self._create_keys(shares, threshold)
+        # The root token is written through a private barrier holding the new
+        # keyring, so the node never looks unsealed to concurrent requests.
+        from strongroom.auth.token import TokenStore
+        from strongroom.barrier import Barrier, BarrierView
+
+        barrier = Barrier(self._backend)
+        barrier.set_keyring(keyring)
+        tokens = TokenStore(BarrierView(barrier, "sys/token/"), self._clock, randbytes=self._randbytes)
+        root_token, _ = tokens.create_root(token_id=root_token_id or None)
+        return {
+            "keys": [p.hex() for p in parts],
+            "keys_base64": [base64.b64encode(p).decode() for p in parts],
+            "root_token": root_token,
+        }
+
+    def _create_keys(self, shares: int, threshold: int) -> tuple[list[bytes], Keyring]:
         shares, threshold = validate_seal_parameters(shares, threshold)
         with self._lock:
             if self.seal_config() is not None:

@@ -305,7 +305,7 @@ def test_destroy_is_one_transaction(kv2, backend):
     backend.txns.clear()
     call(kv2, logical.UPDATE, "destroy/foo", {"versions": [1, 2, 3]})
     assert len(backend.txns) == 1
-    assert [op.verb for op in backend.txns[0]] == ["set", "delete", "delete", "delete"]
+    assert [op.verb for op in backend.txns[0]] == ["check-index", "set", "delete", "delete", "delete"]
 
 
 def test_destroy_of_many_versions_stays_within_transaction_limit(backend, clock):
@@ -411,7 +411,8 @@ def test_failed_write_leaves_previous_state(kv2, backend):
 def test_write_is_one_transaction_with_data_and_metadata(kv2, backend):
     put(kv2, "foo", {"a": 1})
     assert len(backend.txns) == 1
-    assert sorted(op.key for op in backend.txns[0]) == ["metadata/foo", kv2.store.version_key("foo", 1)]
+    assert sorted((op.verb, op.key) for op in backend.txns[0]) == [
+        ("check-not-exists", "metadata/foo"), ("set", "metadata/foo"), ("set", kv2.store.version_key("foo", 1))]
 
 
 def test_too_large_secret_propagates_without_partial_write(clock):

@@ -10,7 +10,7 @@ from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
 from strongroom.engines.kv.fields import to_bool, to_duration_seconds, to_int
-from strongroom.engines.kv.model import DELETE_VERSION_AFTER_DISABLED
+from strongroom.engines.kv.model import CONFIG_KEY, DELETE_VERSION_AFTER_DISABLED
 from strongroom.errors import InvalidRequest
 
 CONFIG_FIELDS = ("max_versions", "cas_required", "delete_version_after")
@@ -41,12 +41,18 @@ class ConfigPath(PathHandler):
         cas_required = to_bool("cas_required", data["cas_required"], validated=True) if "cas_required" in data else None
         delete_after = (to_duration_seconds("delete_version_after", data["delete_version_after"], signed=True,
                                             validated=True) if "delete_version_after" in data else None)
-        config = self.store.read_config()
-        if max_versions is not None:
-            config.max_versions = max_versions
-        if cas_required is not None:
-            config.cas_required = cas_required
-        if delete_after is not None:
-            config.delete_version_after = DELETE_VERSION_AFTER_DISABLED if delete_after < 0 else delete_after
-        index, _ = self.store.commit([self.store.config_op(config)])
-        return Response(index=index)
+
+        def attempt() -> int:
+            # Guarded so that two processes changing different settings at once
+            # cannot undo each other's change.
+            config, read_index = self.store.load_config()
+            if max_versions is not None:
+                config.max_versions = max_versions
+            if cas_required is not None:
+                config.cas_required = cas_required
+            if delete_after is not None:
+                config.delete_version_after = DELETE_VERSION_AFTER_DISABLED if delete_after < 0 else delete_after
+            index, _ = self.store.commit([self.store.guard_config(read_index), self.store.config_op(config)])
+            return index
+
+        return Response(index=self.store.update(CONFIG_KEY, attempt, what="the mount config"))

@@ -53,6 +53,8 @@ class DataPath(PathHandler):
 
     A deleted or destroyed version reads as ``Response(status=404, data=...)``:
     Vault answers 404 *with* the version's metadata and ``"data": null``.
+    Writes are optimistic read-modify-write cycles (``VersionedStore.update``):
+    a conflicting writer re-reads, re-checks ``cas`` and tries again.
     """
 
     prefix = "data/"
@@ -93,15 +95,19 @@ class DataPath(PathHandler):
         """``POST data/<path>`` with ``{"data": {...}, "options": {"cas": N}}``: a new version."""
         if not key:
             raise InvalidRequest("missing path")
-        config = self.store.read_config()
         if "data" not in req.data:
             raise InvalidRequest("no data provided")
         data = to_map("data", req.data["data"])
         options = to_map("options", req.data.get("options"))
-        with self.store.lock(key):
-            meta = self.store.read_metadata(key) or KeyMetadata(path=key)
+
+        def attempt() -> Response:
+            config = self.store.read_config()
+            meta, index = self.store.load_metadata(key)
+            meta = meta or KeyMetadata(path=key)
             check_and_set(options, config, meta)
-            return self._add_version(req, key, config, meta, data)
+            return self._add_version(req, key, config, meta, index, data)
+
+        return self.store.update(key, attempt, what=f"secret {key!r}")
 
     def patch(self, req: Request, key: str) -> Response:
         """``PATCH data/<path>``: a new version from a JSON merge patch of the current one.
@@ -113,8 +119,9 @@ class DataPath(PathHandler):
             raise InvalidRequest("no data provided")
         patch = to_map("data", req.data["data"], validated=True)
         options = to_map("options", req.data.get("options"))
-        with self.store.lock(key):
-            meta = self.store.read_metadata(key)
+
+        def attempt() -> Response:
+            meta, index = self.store.load_metadata(key)
             if meta is None:
                 return Response(status=404)
             config = self.store.read_config()
@@ -125,12 +132,17 @@ class DataPath(PathHandler):
             if current.destroyed or current.is_deleted(self.store.now()):
                 return Response(status=404, data=meta.version_summary(meta.current_version))
             existing = self.store.read_version(key, meta.current_version)
-            return self._add_version(req, key, config, meta, merge_patch(existing, patch))
+            return self._add_version(req, key, config, meta, index, merge_patch(existing, patch))
+
+        return self.store.update(key, attempt, what=f"secret {key!r}")
 
     def delete(self, req: Request, key: str) -> Response:
         """``DELETE data/<path>``: soft-delete the latest version (no-op when already gone)."""
-        with self.store.lock(key):
-            meta = self.store.read_metadata(key) if key else None
+        if not key:
+            return Response()
+
+        def attempt() -> Response:
+            meta, read_index = self.store.load_metadata(key)
             if meta is None:
                 return Response()
             latest = meta.versions.get(meta.current_version)
@@ -138,13 +150,18 @@ class DataPath(PathHandler):
             if latest is None or latest.destroyed or latest.is_deleted(now):
                 return Response()
             latest.deletion_time = now
-            index, _ = self.store.commit([self.store.metadata_op(meta)])
+            index, _ = self.store.commit([self.store.guard_metadata(key, read_index), self.store.metadata_op(meta)])
             return Response(index=index)
 
-    def _add_version(self, req: Request, key: str, config: Config, meta: KeyMetadata, data: Any) -> Response:
+        return self.store.update(key, attempt, what=f"secret {key!r}")
+
+    def _add_version(self, req: Request, key: str, config: Config, meta: KeyMetadata, read_index: int,
+                     data: Any) -> Response:
+        """Commit ``data`` as the next version of ``meta``, read at ``read_index``."""
         now = self.store.now()
         _, pruned = meta.add_version(now, self.store.deletion_time(now, config, meta), config.max_versions)
-        ops = [self.store.version_op(key, meta.current_version, data), self.store.metadata_op(meta)]
+        ops = [self.store.guard_metadata(key, read_index), self.store.version_op(key, meta.current_version, data),
+               self.store.metadata_op(meta)]
         index, warnings = self.store.commit(ops, [self.store.version_key(key, n) for n in pruned])
         return Response(data=meta.version_summary(meta.current_version), index=index,
                         warnings=unknown_fields_warning(req.data, DATA_FIELDS) + warnings)

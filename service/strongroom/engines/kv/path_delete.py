@@ -19,7 +19,8 @@ from strongroom.errors import InvalidRequest
 
 
 class _VersionsPath(PathHandler):
-    """Shared shape: a write naming versions, applied to the key's metadata under its lock."""
+    """Shared shape: a write naming versions, applied to the key's metadata as an
+    optimistic read-modify-write (``VersionedStore.update``)."""
 
     missing_versions_message = "No version number provided"
 
@@ -30,15 +31,21 @@ class _VersionsPath(PathHandler):
         versions = to_comma_int_slice("versions", req.data.get("versions"))
         if not versions:
             raise InvalidRequest(self.missing_versions_message)
-        with self.store.lock(key):
-            meta = self.store.read_metadata(key) if key else None
+        if not key:
+            return Response()
+
+        def attempt() -> Response:
+            meta, read_index = self.store.load_metadata(key)
             if meta is None:
                 return Response()
             garbage = self.apply(meta, versions)
             if garbage is None:
                 return Response()
-            index, warnings = self.store.commit([self.store.metadata_op(meta)], garbage)
-        return Response(index=index, warnings=warnings)
+            index, warnings = self.store.commit(
+                [self.store.guard_metadata(key, read_index), self.store.metadata_op(meta)], garbage)
+            return Response(index=index, warnings=warnings)
+
+        return self.store.update(key, attempt, what=f"secret {key!r}")
 
     def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
         """Change ``meta``; return the storage keys to remove, or None when nothing changed."""

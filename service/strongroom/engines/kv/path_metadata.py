@@ -135,8 +135,9 @@ class MetadataPath(PathHandler):
                                            drop_nulls=False)
             validate_custom_metadata(custom)
         warnings = self._cas_warning(config, cas_required)
-        with self.store.lock(key):
-            meta = self.store.read_metadata(key)
+
+        def attempt() -> int:
+            meta, read_index = self.store.load_metadata(key)
             if meta is None:
                 now = self.store.now()
                 meta = KeyMetadata(path=key, created_time=now, updated_time=now)
@@ -148,7 +149,10 @@ class MetadataPath(PathHandler):
                 meta.delete_version_after = delete_after
             if custom is not None:
                 meta.custom_metadata = custom or None
-            index, _ = self.store.commit([self.store.metadata_op(meta)])
+            index, _ = self.store.commit([self.store.guard_metadata(key, read_index), self.store.metadata_op(meta)])
+            return index
+
+        index = self.store.update(key, attempt, what=f"secret {key!r}")
         return Response(index=index, warnings=warnings)
 
     def patch(self, req: Request, key: str) -> Response:
@@ -172,8 +176,9 @@ class MetadataPath(PathHandler):
             changes["delete_version_after"] = to_duration_seconds("delete_version_after",
                                                                   data["delete_version_after"], validated=True)
         config = self.store.read_config()
-        with self.store.lock(key):
-            meta = self.store.read_metadata(key)
+
+        def attempt() -> Response:
+            meta, read_index = self.store.load_metadata(key)
             if meta is None:
                 return Response(status=404)
             if not changes and "custom_metadata" not in data:
@@ -192,11 +197,17 @@ class MetadataPath(PathHandler):
                             merged[name] = weak_string(value)
                     validate_custom_metadata(merged)
                     meta.custom_metadata = merged or None
-            index, _ = self.store.commit([self.store.metadata_op(meta)])
-        return Response(index=index, warnings=self._cas_warning(config, changes.get("cas_required")))
+            index, _ = self.store.commit([self.store.guard_metadata(key, read_index), self.store.metadata_op(meta)])
+            return Response(index=index, warnings=self._cas_warning(config, changes.get("cas_required")))
+
+        return self.store.update(key, attempt, what=f"secret {key!r}")
 
     def delete(self, req: Request, key: str) -> Response:
-        """``DELETE metadata/<path>``: the key's metadata and every version, permanently."""
+        """``DELETE metadata/<path>``: the key's metadata and every version, permanently.
+
+        Not a read-modify-write: whatever a concurrent writer committed is
+        deleted too (the delete is ordered after it), and a writer that read
+        the metadata before the delete fails its check and starts again."""
         if not key:
             return Response()
         with self.store.lock(key):

@@ -11,6 +11,8 @@ UI can tell a KV v1 path was used on a v2 mount.
 from __future__ import annotations
 
 import dataclasses
+import random
+import time
 from typing import Callable
 
 from strongroom.core import logical
@@ -33,12 +35,15 @@ class KVv2:
     """The ``Engine`` of a ``kv`` mount with ``options.version == "2"``.
 
     ``view`` is the mount's storage view and ``clock`` returns an aware UTC
-    datetime.  Stateless apart from storage: config and metadata are read
-    by every request, so any number of processes may serve the same mount.
+    datetime; ``rand`` and ``sleep`` pace retries after write conflicts (see
+    ``VersionedStore``).  Stateless apart from storage: config and metadata are
+    read by every request, and every read-modify-write is checked in storage,
+    so any number of processes may serve the same mount.
     """
 
-    def __init__(self, view, clock: Callable):
-        self.store = VersionedStore(view, clock)
+    def __init__(self, view, clock: Callable, *, rand: Callable[[], float] = random.random,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.store = VersionedStore(view, clock, rand=rand, sleep=sleep)
         self.paths: list[PathHandler] = [
             ConfigPath(self.store),
             DataPath(self.store),
