@@ -15,6 +15,19 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("-dev-root-token-id", "--dev-root-token-id", dest="dev_root_token_id", default="")
     server.add_argument("-dev-listen-address", "--dev-listen-address", dest="dev_listen_address",
                         default="127.0.0.1:8200")
+    cluster = commands.add_parser("dev-cluster",
+                                  help="Consul, several nodes and HAProxy on loopback (development only)")
+    cluster.add_argument("--dir", required=True, help="working directory: configs, logs, cluster.json (keys!)")
+    cluster.add_argument("--nodes", type=int, default=3, help="number of Strongroom nodes (default 3)")
+    cluster.add_argument("--consul-servers", type=int, default=1, help="number of Consul servers (default 1)")
+    cluster.add_argument("--workers", type=int, default=2, help="gunicorn workers per node (default 2)")
+    cluster.add_argument("--base-port", type=int, default=None,
+                         help="HAProxy on P, its stats on P+1, nodes from P+2, then Consul (default: free ports)")
+    cluster.add_argument("--shares", type=int, default=5, help="unseal key shares (default 5)")
+    cluster.add_argument("--threshold", type=int, default=3, help="unseal key threshold (default 3)")
+    cluster.add_argument("--timeout", type=float, default=120.0, help="seconds allowed for the start (default 120)")
+    cluster.add_argument("--detach", action="store_true", help="return once the cluster is ready, leave it running")
+    cluster.add_argument("--stop", action="store_true", help="stop the cluster that DIR/cluster.json describes")
     return parser
 
 
@@ -22,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "server":
         return _server(args)
+    if args.command == "dev-cluster":
+        return _dev_cluster(args)
     return 2
 
 
@@ -41,6 +56,23 @@ def _server(args) -> int:
         print(f"error loading configuration from {args.config}: {exc}", file=sys.stderr)
         return 1
     return nodecore.run(config, config_path=args.config)
+
+
+def _dev_cluster(args) -> int:
+    from pathlib import Path
+
+    from strongroom import devcluster
+
+    try:
+        if args.stop:
+            return devcluster.stop_directory(Path(args.dir))
+        options = devcluster.Options(directory=Path(args.dir), nodes=args.nodes, consul_servers=args.consul_servers,
+                                     workers=args.workers, base_port=args.base_port, shares=args.shares,
+                                     threshold=args.threshold, timeout=args.timeout)
+        return devcluster.run(options, detach=args.detach)
+    except (devcluster.DevClusterError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

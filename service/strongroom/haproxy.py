@@ -46,6 +46,7 @@ DEFAULT_TIMEOUTS: Mapping[str, str] = {
 }
 
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+_HOST = re.compile(r"\*|[A-Za-z0-9_.:\[\]-]+")  # "*", a name, an IPv4 or IPv6 address; no scheme, no path
 _DURATION = re.compile(r"\d+(us|ms|s|m|h|d)?")
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("strongroom", "templates"),
@@ -130,7 +131,7 @@ def render(
 
 def _check_address(value: str, key: str) -> None:
     host, sep, port = (value or "").rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c.isspace() for c in value):
+    if not sep or not _HOST.fullmatch(host) or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{key}: expected host:port, got {value!r}")
 
 
@@ -163,3 +164,19 @@ def check(path: str | os.PathLike, *, strict: bool = True, binary: str | None = 
         cmd.insert(1, "-dW")
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     return CheckResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
+
+
+#: The cluster ``haproxy/haproxy.cfg.example`` is rendered for.
+EXAMPLE_NODES = ({"name": "node1", "address": "127.0.0.1:8201"},
+                 {"name": "node2", "address": "127.0.0.1:8202"},
+                 {"name": "node3", "address": "127.0.0.1:8203"})
+
+
+def example() -> str:
+    """``haproxy/haproxy.cfg.example``: three nodes on loopback, every other setting
+    at its default.  Regenerate with ``python -m strongroom.haproxy > haproxy/haproxy.cfg.example``."""
+    return render(EXAMPLE_NODES)
+
+
+if __name__ == "__main__":
+    print(example(), end="")

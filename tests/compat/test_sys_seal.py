@@ -9,6 +9,8 @@ import hvac
 import pytest
 import requests
 
+from tests.compat.support import read_kv2
+
 
 def test_init_status(vault):
     assert vault.sys.is_initialized() is True
@@ -68,9 +70,9 @@ def test_key_status_and_rotate(vault, unique):
     after = vault.sys.get_encryption_key_status()
     assert after["term"] == term + 1
     # Data written under the old term stays readable, new data uses the new one.
-    assert vault.secrets.kv.v2.read_secret_version("before", mount_point=mount)["data"]["data"] == {"v": "old-term"}
+    assert read_kv2(vault, "before", mount) == {"v": "old-term"}
     vault.secrets.kv.v2.create_or_update_secret("after", secret={"v": "new-term"}, mount_point=mount)
-    assert vault.secrets.kv.v2.read_secret_version("after", mount_point=mount)["data"]["data"] == {"v": "new-term"}
+    assert read_kv2(vault, "after", mount) == {"v": "new-term"}
 
 
 def test_rotate_and_seal_need_sudo(compat_node, vault):
@@ -94,7 +96,7 @@ def test_seal_and_unseal_with_shares(compat_node, vault, unique):
         # Every worker of the node is sealed, not just the one that served the seal.
         for _ in range(10):
             with pytest.raises(hvac.exceptions.VaultDown):
-                vault.secrets.kv.v2.read_secret_version("kept", mount_point=mount)
+                read_kv2(vault, "kept", mount)
         with pytest.raises(hvac.exceptions.VaultDown):
             vault.auth.token.lookup_self()
         assert vault.sys.read_health_status(method="GET").status_code == 503
@@ -119,7 +121,7 @@ def test_seal_and_unseal_with_shares(compat_node, vault, unique):
         compat_node.unseal()
     # Both workers are unsealed and read the data written before sealing.
     for _ in range(20):
-        assert vault.secrets.kv.v2.read_secret_version("kept", mount_point=mount)["data"]["data"] == {"survives": "sealing"}
+        assert read_kv2(vault, "kept", mount) == {"survives": "sealing"}
 
 
 def test_unseal_reset_while_unsealed_is_invalid_request(compat_node):

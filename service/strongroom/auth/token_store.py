@@ -27,6 +27,14 @@ its tree) when it meets one, and ``tidy`` sweeps those nobody looks up.
 Nothing is cached except the salt, which never changes once written: every other
 read goes to the view, so a revocation made by another worker or node is seen at
 once.
+
+Several worker processes (and nodes) share the view and no lock, so every
+read-modify-write of an entry (spending a use, renewing, marking a revocation
+pending, orphaning a child) is optimistic: the entry is read with its modify
+index and written back with a ``check-index`` on it; on ``WriteConflict`` the
+cycle starts again from the read, a bounded number of times.  Two processes can
+therefore never spend the same use, and a write based on a stale read can never
+undo a revocation or resurrect a deleted entry.
 """
 
 from __future__ import annotations
@@ -39,15 +47,16 @@ import math
 import os
 import string
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable
+from typing import Callable, Iterable, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from strongroom.errors import IntegrityError, InvalidRequest
-from strongroom.storage import TxnOp
+from strongroom.errors import IntegrityError, InvalidRequest, StorageUnavailable
+from strongroom.storage import TxnOp, WriteConflict, check_op
 
 DEFAULT_TTL = 768 * 3600
 # Vault's tokenRevocationPending: the token is fulfilling its last use or being revoked.
@@ -58,6 +67,13 @@ SALT_KEY = "salt"
 ID_PREFIX = "id/"
 ACCESSOR_PREFIX = "accessor/"
 PARENT_PREFIX = "parent/"
+
+T = TypeVar("T")
+
+# Attempts of one read-modify-write of an entry before giving up with StorageUnavailable.
+MAX_ATTEMPTS = 10
+# Upper bound of the random pause after the first conflict (seconds); grows linearly per attempt.
+RETRY_DELAY = 0.002
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _ACCESSOR_SEAL_CONTEXT = b"strongroom token accessor seal v1"
@@ -151,18 +167,24 @@ _STORED_FIELDS = ("policies", "parent", "path", "meta", "display_name", "num_use
 class TokenStore:
     """Service tokens over a storage view (the barrier view ``sys/token/``).
 
-    ``view`` offers get/put/delete/delete_prefix/list/txn with str keys and bytes
-    values; ``clock()`` returns an aware UTC datetime; ``randbytes(n)`` is the
-    randomness for ids, accessors, the salt and nonces.  ``default_ttl`` and
-    ``max_ttl`` are the system lease TTLs (Vault's 768h).  Safe to share between
-    threads; limited-use accounting is exact within one process only (see ``use``).
+    ``view`` offers get/get_with_index/put/delete/delete_prefix/list/txn (with
+    checks) over str keys and bytes values; ``clock()`` returns an aware UTC
+    datetime; ``randbytes(n)`` is the randomness for ids, accessors, the salt,
+    nonces and the jitter between retries; ``sleep(seconds)`` pauses between
+    retries.  ``default_ttl`` and ``max_ttl`` are the system lease TTLs (Vault's
+    768h).  Safe to share between threads, and any number of stores (processes,
+    nodes) may share one view: limited-use accounting is exact across all of
+    them (see ``use``).
     """
 
     def __init__(self, view, clock: Callable[[], datetime], randbytes: Callable[[int], bytes] = os.urandom,
-                 default_ttl: int = DEFAULT_TTL, max_ttl: int = DEFAULT_TTL):
+                 default_ttl: int = DEFAULT_TTL, max_ttl: int = DEFAULT_TTL, *,
+                 sleep: Callable[[float], None] = time.sleep, max_attempts: int = MAX_ATTEMPTS):
         self._view = view
         self.clock = clock
         self._randbytes = randbytes
+        self._sleep = sleep
+        self._max_attempts = max_attempts
         self.default_ttl = int(default_ttl)
         self.max_ttl = int(max_ttl)
         self._salt: bytes | None = None
@@ -216,11 +238,17 @@ class TokenStore:
             issue_time=now, expire_at=now + ttl if ttl else None, lease_ttl=ttl, salted_id=id_hash)
         accessor_key = ACCESSOR_PREFIX + self._hash(salt, entry.accessor)
         index = {"id_hash": id_hash, "accessor": self._seal(salt, accessor_key, entry.accessor)}
-        ops = [TxnOp("set", ID_PREFIX + id_hash, self._encode(salt, entry)),
+        # The check closes the gap between the duplicate test above and this
+        # write, when two processes create the same chosen id at once.
+        ops = [TxnOp("check-not-exists", ID_PREFIX + id_hash),
+               TxnOp("set", ID_PREFIX + id_hash, self._encode(salt, entry)),
                TxnOp("set", accessor_key, json.dumps(index).encode())]
         if parent_hash:
             ops.append(TxnOp("set", f"{PARENT_PREFIX}{parent_hash}/{id_hash}", b""))
-        self._view.txn(ops)
+        try:
+            self._view.txn(ops)
+        except WriteConflict:
+            raise InvalidRequest("cannot create a token with a duplicate ID") from None
         return token_id, entry
 
     def plan_ttl(self, *, ttl: int = 0, period: int = 0, explicit_max_ttl: int = 0, increment: int = 0,
@@ -329,23 +357,33 @@ class TokenStore:
         and the entry comes back with ``num_uses == REVOCATION_PENDING``, so the
         request that spends the last use still runs.  ``entry`` is updated in
         place as well.  None means the token is gone or used up: refuse the
-        request.  The decrement is a read-modify-write: exact within a process,
-        while two workers spending the same use at the same instant may both
-        succeed (the view offers no check-and-set)."""
+        request.
+
+        The decrement is written with a check on the entry's modify index and
+        retried on conflict, so however many processes race, each stored use is
+        granted exactly once.  The last use is claimed by that checked write
+        (the entry becomes pending) before the tree is revoked: exactly one
+        racer wins it, and a failure while revoking leaves the token pending,
+        never usable (``tidy`` finishes the revocation)."""
         if entry.num_uses == 0:
             return entry
         if entry.num_uses < 0:
             return None
-        with self._lock:
-            fresh = self._live(entry.salted_id)
+
+        def attempt() -> TokenEntry | None:
+            fresh, index = self._live_with_index(entry.salted_id)
             if fresh is None or fresh.num_uses <= 0:
                 return None
-            if fresh.num_uses == 1:
-                fresh.num_uses = REVOCATION_PENDING
+            fresh.num_uses = REVOCATION_PENDING if fresh.num_uses == 1 else fresh.num_uses - 1
+            self._store_checked(fresh, index)
+            return fresh
+
+        with self._lock:
+            fresh = self._retry(attempt)
+            if fresh is not None and fresh.num_uses == REVOCATION_PENDING:
                 self._revoke_tree(fresh.salted_id)
-            else:
-                fresh.num_uses -= 1
-                self._store(fresh)
+        if fresh is None:
+            return None
         fresh.id = entry.id
         entry.num_uses = fresh.num_uses
         return fresh
@@ -359,8 +397,8 @@ class TokenStore:
         Without ``increment`` the token gets its last granted TTL again; a periodic
         token always gets its period.  Capped by ``plan_ttl``.  Raises
         ``InvalidRequest`` "token not found" or "lease is not renewable"."""
-        with self._lock:
-            fresh = self.refresh(entry)
+        def attempt() -> tuple[TokenEntry, list[str]]:
+            fresh, index = self._live_with_index(entry.salted_id) if entry.salted_id else (None, 0)
             if fresh is None:
                 raise InvalidRequest("token not found")
             if fresh.expire_at is None or not fresh.renewable:
@@ -372,7 +410,14 @@ class TokenStore:
             fresh.lease_ttl = ttl
             fresh.expire_at = now + ttl
             fresh.last_renewal = now
-            self._store(fresh)
+            # Checked: a renewal based on a stale read would give back spent
+            # uses or undo a pending revocation.
+            self._store_checked(fresh, index)
+            return fresh, warnings
+
+        with self._lock:
+            fresh, warnings = self._retry(attempt)
+        fresh.id = entry.id
         return fresh, warnings
 
     # --- revocation --------------------------------------------------------------
@@ -402,19 +447,10 @@ class TokenStore:
         if not token_id or salt is None:
             return False
         id_hash = self._hash(salt, token_id)
-        entry = self._load(id_hash)
-        if entry is None:
+        if self._mark_pending(id_hash) is None:
             return False
-        self._mark_pending(entry)
         for child_hash in self._children(id_hash):
-            child = self._load(child_hash)
-            index_key = f"{PARENT_PREFIX}{id_hash}/{child_hash}"
-            if child is None:
-                self._view.delete(index_key)
-                continue
-            child.parent = ""
-            self._view.txn([TxnOp("set", ID_PREFIX + child_hash, self._encode(salt, child)),
-                            TxnOp("delete", index_key)])
+            self._orphan(salt, id_hash, child_hash)
         self._delete_token(id_hash, "")
         return True
 
@@ -459,7 +495,11 @@ class TokenStore:
             salt = self._view.get(SALT_KEY)
             if salt is None and create:
                 salt = self._randbytes(32)
-                self._view.put(SALT_KEY, salt)
+                try:
+                    self._view.txn([TxnOp("check-not-exists", SALT_KEY), TxnOp("set", SALT_KEY, salt)])
+                except WriteConflict:
+                    # Another process wrote the salt first: every store must use the same one.
+                    salt = self._view.get(SALT_KEY)
             self._salt = salt
         return self._salt
 
@@ -514,61 +554,114 @@ class TokenStore:
             return None
         key = ID_PREFIX + id_hash
         raw = self._view.get(key)
-        if raw is None:
-            return None
+        return None if raw is None else self._decode(id_hash, raw)
+
+    def _load_with_index(self, id_hash: str) -> tuple[TokenEntry | None, int]:
+        """``_load`` and the entry's modify index (0 when absent), for ``_store_checked``."""
+        if not id_hash:
+            return None, 0
+        raw, index = self._view.get_with_index(ID_PREFIX + id_hash)
+        return (None if raw is None else self._decode(id_hash, raw)), index
+
+    def _decode(self, id_hash: str, raw: bytes) -> TokenEntry:
         salt = self._get_salt()
         record = json.loads(raw)
-        accessor = self._open(salt, key, record.pop("accessor"))
+        accessor = self._open(salt, ID_PREFIX + id_hash, record.pop("accessor"))
         known = {name: record[name] for name in _STORED_FIELDS if name in record}
         return TokenEntry(accessor=accessor, salted_id=id_hash, **known)
 
-    def _store(self, entry: TokenEntry) -> None:
-        self._view.put(ID_PREFIX + entry.salted_id, self._encode(self._get_salt(), entry))
+    def _store_checked(self, entry: TokenEntry, index: int) -> None:
+        """Write ``entry`` back only if it still has the modify ``index`` it was read
+        with; ``WriteConflict`` otherwise (also when it was deleted meanwhile)."""
+        key = ID_PREFIX + entry.salted_id
+        self._view.txn([check_op(key, index), TxnOp("set", key, self._encode(self._get_salt(), entry))])
+
+    def _retry(self, attempt: Callable[[], T]) -> T:
+        """Run the read-modify-write ``attempt`` until it commits without a
+        ``WriteConflict``, pausing a random few milliseconds between attempts;
+        ``StorageUnavailable`` after ``max_attempts``."""
+        for number in range(1, self._max_attempts + 1):
+            try:
+                return attempt()
+            except WriteConflict:
+                if number == self._max_attempts:
+                    break
+                jitter = int.from_bytes(self._randbytes(2), "big") / 65536
+                self._sleep(jitter * RETRY_DELAY * number)
+        raise StorageUnavailable("too many concurrent changes to one token; try again")
 
     def _live(self, id_hash: str) -> TokenEntry | None:
         """The entry if it may be used: present, not pending, not expired, and every
         ancestor likewise.  Expired tokens (and tokens under a missing ancestor)
         are revoked here."""
-        entry = self._load(id_hash)
+        return self._live_with_index(id_hash)[0]
+
+    def _live_with_index(self, id_hash: str) -> tuple[TokenEntry | None, int]:
+        """``_live`` and the entry's modify index, for a checked write of the entry."""
+        entry, index = self._load_with_index(id_hash)
         if entry is None or entry.num_uses < 0:
-            return None
+            return None, 0
         now = self._now()
         if entry.expired(now):
             self._revoke_tree(id_hash)
-            return None
+            return None, 0
         seen = {id_hash}
         ancestor_hash = entry.parent
         while ancestor_hash:
             if ancestor_hash in seen:  # a corrupted, cyclic chain
-                return None
+                return None, 0
             seen.add(ancestor_hash)
             ancestor = self._load(ancestor_hash)
             if ancestor is None:
                 # The parent is gone but its child is not: a revocation raced with
                 # this child's creation.  Fail closed.
                 self._revoke_tree(id_hash)
-                return None
+                return None, 0
             if ancestor.num_uses < 0:
-                return None
+                return None, 0
             if ancestor.expired(now):
                 self._revoke_tree(ancestor_hash)
-                return None
+                return None, 0
             ancestor_hash = ancestor.parent
-        return entry
+        return entry, index
 
     def _children(self, id_hash: str) -> list[str]:
         return [name.rstrip("/") for name in self._view.list(f"{PARENT_PREFIX}{id_hash}/")]
 
-    def _mark_pending(self, entry: TokenEntry) -> None:
-        if entry.num_uses != REVOCATION_PENDING:
-            entry.num_uses = REVOCATION_PENDING
-            self._store(entry)
+    def _mark_pending(self, id_hash: str) -> TokenEntry | None:
+        """Mark the entry pending revocation (unusable from then on); returns it, or
+        None when there is no such entry.  Checked, so that it can neither be undone
+        by a concurrent use or renewal nor re-create an entry deleted meanwhile."""
+
+        def attempt() -> TokenEntry | None:
+            entry, index = self._load_with_index(id_hash)
+            if entry is not None and entry.num_uses != REVOCATION_PENDING:
+                entry.num_uses = REVOCATION_PENDING
+                self._store_checked(entry, index)
+            return entry
+
+        return self._retry(attempt)
+
+    def _orphan(self, salt: bytes, parent_hash: str, child_hash: str) -> None:
+        """Detach a child from its revoked parent (``revoke-orphan``), checked
+        against concurrent changes of the child."""
+        index_key = f"{PARENT_PREFIX}{parent_hash}/{child_hash}"
+
+        def attempt() -> None:
+            child, index = self._load_with_index(child_hash)
+            if child is None:
+                self._view.delete(index_key)
+                return
+            child.parent = ""
+            key = ID_PREFIX + child_hash
+            self._view.txn([check_op(key, index), TxnOp("set", key, self._encode(salt, child)),
+                            TxnOp("delete", index_key)])
+
+        self._retry(attempt)
 
     def _revoke_tree(self, root_hash: str) -> None:
         """Depth first, leaves before their parent, one transaction per token."""
-        root = self._load(root_hash)
-        if root is not None:
-            self._mark_pending(root)
+        root = self._mark_pending(root_hash)
         stack = [(root_hash, root.parent if root is not None else "")]
         seen = {root_hash}
         while stack:

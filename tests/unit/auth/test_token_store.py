@@ -45,6 +45,9 @@ class RecordingView:
     def get(self, key):
         return self.inner.get(key)
 
+    def get_with_index(self, key):
+        return self.inner.get_with_index(key)
+
     def list(self, prefix):
         return self.inner.list(prefix)
 
@@ -204,7 +207,8 @@ def test_creation_is_one_transaction(clock):
     assert len(view.writes) == 1
     verb, ops = view.writes[0]
     assert verb == "txn"
-    assert sorted(op.key.split("/")[0] for op in ops) == ["accessor", "id", "parent"]
+    assert sorted((op.verb, op.key.split("/")[0]) for op in ops) == [
+        ("check-not-exists", "id"), ("set", "accessor"), ("set", "id"), ("set", "parent")]
 
 
 def test_revocation_writes_one_transaction_per_token_within_consul_limits(clock):
@@ -215,7 +219,9 @@ def test_revocation_writes_one_transaction_per_token_within_consul_limits(clock)
     view.writes.clear()
     store.revoke_accessor(parent.accessor)
     txns = [w for w in view.writes if w[0] == "txn"]
-    assert len(txns) == 41
+    # One checked write marks the root pending, then one transaction deletes each token.
+    assert [op.verb for op in txns[0][1]] == ["check-index", "set"]
+    assert len(txns) == 1 + 41
     assert all(len(ops) <= 64 for _, ops in txns)
     assert all(store.lookup(t) is None for t, _ in tokens)
 

@@ -10,7 +10,7 @@ import pytest
 
 from strongroom.barrier import Barrier, BarrierView, Keyring, aead
 from strongroom.errors import IntegrityError, InvalidRequest, ReadOnly, Sealed
-from strongroom.storage import ReadOnlyView, TxnOp
+from strongroom.storage import ReadOnlyView, TxnOp, WriteConflict
 from strongroom.storage.inmem import InmemBackend
 
 START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -86,6 +86,72 @@ class TestRoundTrip:
         barrier.put("t/b/c", b"2")
         barrier.txn([TxnOp("delete-tree", "t/")])
         assert barrier.list("t/") == []
+
+
+class TestOptimisticConcurrency:
+    def test_get_with_index_decrypts_and_returns_the_backend_index(self, barrier, backend):
+        written = barrier.put("a", b"secret")
+        assert barrier.get_with_index("a") == (b"secret", written)
+        assert backend.get_with_index("a")[1] == written
+        assert barrier.get_with_index("missing") == (None, 0)
+
+    def test_get_with_index_checks_integrity(self, barrier, backend):
+        barrier.put("a", b"secret")
+        backend.put("b", backend.get("a"))
+        with pytest.raises(IntegrityError):
+            barrier.get_with_index("b")
+
+    def test_checks_pass_through_and_sets_are_still_encrypted(self, barrier, backend):
+        _, index = barrier.get_with_index("a")
+        barrier.txn([TxnOp("check-index", "a", index=index), TxnOp("set", "a", b"one")])
+        value, index = barrier.get_with_index("a")
+        assert value == b"one" and b"one" not in backend.get("a")
+        barrier.txn([TxnOp("check-index", "a", index=index), TxnOp("check-not-exists", "b"),
+                     TxnOp("set", "a", b"two")])
+        assert barrier.get("a") == b"two"
+
+    def test_failed_check_raises_write_conflict_and_writes_nothing(self, barrier, backend):
+        barrier.put("a", b"one")
+        _, index = barrier.get_with_index("a")
+        barrier.put("a", b"concurrent")
+        with pytest.raises(WriteConflict):
+            barrier.txn([TxnOp("check-index", "a", index=index), TxnOp("set", "a", b"stale"),
+                         TxnOp("set", "b", b"side")])
+        assert barrier.get("a") == b"concurrent"
+        assert barrier.get("b") is None
+
+    def test_view_prefixes_checked_keys(self, barrier, backend):
+        view = BarrierView(barrier, "logical/m/")
+        assert view.get_with_index("k") == (None, 0)
+        written = view.txn([TxnOp("check-not-exists", "k"), TxnOp("set", "k", b"v")])
+        assert view.get_with_index("k") == (b"v", written)
+        assert backend.get_with_index("logical/m/k")[1] == written
+        with pytest.raises(WriteConflict):
+            view.txn([TxnOp("check-not-exists", "k"), TxnOp("set", "k", b"again")])
+        view.txn([TxnOp("check-index", "k", index=written), TxnOp("set", "k", b"w2")])
+        assert view.get("k") == b"w2"
+
+    def test_nested_views_keep_the_check_index(self, barrier):
+        inner = BarrierView(BarrierView(barrier, "logical/"), "m/")
+        written = inner.put("k", b"v")
+        with pytest.raises(WriteConflict):
+            inner.txn([TxnOp("check-index", "k", index=written - 1), TxnOp("set", "k", b"x")])
+        inner.txn([TxnOp("check-index", "k", index=written), TxnOp("set", "k", b"x")])
+        assert inner.get("k") == b"x"
+
+    def test_view_dot_dot_is_refused_in_checks(self, barrier):
+        view = BarrierView(barrier, "logical/a/")
+        with pytest.raises(InvalidRequest, match="relative paths not supported"):
+            view.txn([TxnOp("check-not-exists", "../b/k")])
+        with pytest.raises(InvalidRequest, match="relative paths not supported"):
+            view.get_with_index("../b/k")
+
+    def test_view_over_read_only_storage_reads_indexes_and_refuses_checks(self, backend):
+        written = backend.put("p/a", b"1")
+        view = BarrierView(ReadOnlyView(backend), "p/")
+        assert view.get_with_index("a") == (b"1", written)
+        with pytest.raises(ReadOnly):
+            view.txn([TxnOp("check-index", "a", index=written)])
 
 
 class TestConfidentialityAndIntegrity:
@@ -185,6 +251,7 @@ class TestRotation:
 class TestSealed:
     OPERATIONS = {
         "get": lambda b: b.get("a"),
+        "get_with_index": lambda b: b.get_with_index("a"),
         "put": lambda b: b.put("a", b"v"),
         "delete": lambda b: b.delete("a"),
         "delete_prefix": lambda b: b.delete_prefix("a/"),

@@ -1,11 +1,16 @@
-"""Helpers for engine tests: a fake clock, flaky in-memory storage, routed requests."""
+"""Helpers for engine tests: a fake clock, flaky in-memory storage, routed requests,
+and a view that stages races between engines sharing one backend."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from strongroom.core.logical import Request
 from strongroom.errors import StorageUnavailable
+from strongroom.storage import WriteConflict
 from strongroom.storage.inmem import InmemBackend
 
 START = datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
@@ -48,3 +53,59 @@ def make_request(operation: str, relative_path: str, data: dict | None = None, m
     """A routed logical request, as the core hands it to an engine."""
     return Request(operation=operation, path=mount + relative_path, data=dict(data or {}),
                    mount_point=mount, mount_type="kv", relative_path=relative_path)
+
+
+class RaceView:
+    """A storage view over a shared backend, standing in for one process.
+
+    ``read_pause`` (seconds) sleeps after every ``get_with_index``, widening the
+    read-modify-write window so concurrent writers really overlap;
+    ``before_txn`` holds callables each run once, in order, just before one of
+    the next transactions (another "process" committing between this one's
+    read and its commit); ``conflicts`` counts the ``WriteConflict`` the
+    backend raised; ``always_conflict`` makes every checked transaction fail.
+    """
+
+    def __init__(self, inner, read_pause: float = 0.0):
+        self.inner = inner
+        self.read_pause = read_pause
+        self.before_txn: list[Callable[[], object]] = []
+        self.conflicts = 0
+        self.always_conflict = False
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        return self.inner.get(key)
+
+    def get_with_index(self, key):
+        found = self.inner.get_with_index(key)
+        if self.read_pause:
+            time.sleep(self.read_pause)
+        return found
+
+    def list(self, prefix=""):
+        return self.inner.list(prefix)
+
+    def index(self):
+        return self.inner.index()
+
+    def put(self, key, value):
+        return self.inner.put(key, value)
+
+    def delete(self, key):
+        return self.inner.delete(key)
+
+    def delete_prefix(self, prefix):
+        return self.inner.delete_prefix(prefix)
+
+    def txn(self, ops):
+        if self.before_txn:
+            self.before_txn.pop(0)()
+        try:
+            if self.always_conflict and any(op.verb.startswith("check-") for op in ops):
+                raise WriteConflict(key=ops[0].key)
+            return self.inner.txn(ops)
+        except WriteConflict:
+            with self._lock:
+                self.conflicts += 1
+            raise

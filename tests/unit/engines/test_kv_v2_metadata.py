@@ -295,7 +295,7 @@ def test_key_max_versions_prunes_oldest(kv2, backend):
     assert sorted(meta["versions"]) == ["2", "3"]
     assert kv2.store.version_key("m1", 1) not in backend.snapshot()
     # The pruning is part of the write's single transaction.
-    assert [op.verb for op in backend.txns[-1]] == ["set", "set", "delete"]
+    assert [op.verb for op in backend.txns[-1]] == ["check-index", "set", "set", "delete"]
 
 
 def test_mount_max_versions_and_larger_limit_wins(kv2):

@@ -1,0 +1,493 @@
+"""``strongroom dev-cluster``: Consul, N nodes and HAProxy on loopback, ready to use.
+
+A development and test cluster, never a production one: every process runs on
+127.0.0.1, the unseal keys and the root token are written to
+``DIR/cluster.json`` (mode 0600) and Consul's data is wiped at every start.
+
+``start(options)`` starts Consul (one server, or several that bootstrap one
+raft cluster), the nodes (``strongroom server -config DIR/nodeI.hcl``, storage
+"consul" under one shared ``strongroom/`` prefix; node I talks to Consul server
+I mod M) and HAProxy (``DIR/haproxy.cfg`` rendered by ``strongroom.haproxy``);
+then it initialises the cluster through node1, mounts KV v2 at ``secret/``
+(as ``server -dev`` does), unseals every node and waits until HAProxy routes to
+them.  Every process runs in a session of its own with its output in
+``DIR/<name>.log`` and is stopped only by its own pid, after checking that the
+pid still runs a command line naming DIR (pids get reused).
+
+With ``--base-port P`` the ports are P (HAProxy), P+1 (stats and /metrics),
+P+2.. (one per node), then four per Consul server; otherwise free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+import requests
+
+from strongroom import haproxy
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLED_CONSUL = REPO / "tools" / "consul" / "usr" / "bin" / "consul"
+HOST = "127.0.0.1"
+STATE_FILE = "cluster.json"
+STORAGE_PREFIX = "strongroom/"
+HEALTH_CODES = (200, 429, 473, 501, 503)
+_CONSUL_HCL = "performance { raft_multiplier = 1 }\ndisable_update_check = true\n"
+
+
+class DevClusterError(Exception):
+    """The cluster could not be started or stopped; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``strongroom dev-cluster`` was asked for."""
+
+    directory: Path
+    nodes: int = 3
+    consul_servers: int = 1
+    workers: int = 2
+    base_port: int | None = None
+    shares: int = 5
+    threshold: int = 3
+    timeout: float = 120.0
+
+
+@dataclass
+class Child:
+    """One process this cluster started: ``marker`` is a string its command line contains."""
+
+    name: str
+    pid: int
+    marker: str
+    popen: subprocess.Popen | None = field(default=None, repr=False)
+
+
+def consul_binary() -> str:
+    """``$CONSUL_BIN``, else ``consul`` on PATH, else the repository's ``tools/`` copy."""
+    env = os.environ.get("CONSUL_BIN")
+    if env:
+        if os.access(env, os.X_OK):
+            return env
+        raise DevClusterError(f"CONSUL_BIN={env!r} is not an executable file: run `make deps`")
+    found = shutil.which("consul") or (str(BUNDLED_CONSUL) if os.access(BUNDLED_CONSUL, os.X_OK) else None)
+    if found is None:
+        raise DevClusterError("consul binary not found (CONSUL_BIN, PATH, tools/consul): run `make deps`")
+    return found
+
+
+def strongroom_command() -> list[str]:
+    """The ``strongroom`` entry point of this interpreter's environment."""
+    script = Path(sys.executable).parent / "strongroom"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "strongroom.cli"]
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not reaped by its new parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _runs(child: Child) -> bool:
+    """``child.pid`` is alive and still the process we started (its command line names our directory)."""
+    if child.popen is not None:
+        return child.popen.poll() is None
+    if not pid_alive(child.pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return True  # no /proc: trust the pid
+    return child.marker in cmdline
+
+
+def _wait(predicate: Callable[[], object], deadline: float, what: str, interval: float = 0.1):
+    """Poll until ``predicate`` is truthy; DevClusterError naming ``what`` at the deadline.
+    DevClusterError from the predicate propagates at once, other errors mean "not yet"."""
+    last: Exception | None = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except DevClusterError:
+            raise
+        except Exception as exc:  # a process that is still starting refuses connections
+            last = exc
+        if time.monotonic() >= deadline:
+            raise DevClusterError(f"timed out waiting for {what} (last error: {last!r})")
+        time.sleep(interval)
+
+
+class _Ports:
+    """Consecutive ports from ``base``, or free ones (TCP and UDP, as Serf needs), never twice."""
+
+    def __init__(self, base: int | None):
+        self._next = base
+        self._given: set[int] = set()
+
+    def take(self) -> int:
+        for _ in range(200):
+            if self._next is not None:
+                port, self._next = self._next, self._next + 1
+            else:
+                port = 0
+            port = self._probe(port)
+            if port is None:
+                continue
+            if port not in self._given:
+                self._given.add(port)
+                return port
+        raise DevClusterError("no free port found on 127.0.0.1")
+
+    def _probe(self, port: int) -> int | None:
+        fixed = port != 0
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                    socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                tcp.bind((HOST, port))
+                port = tcp.getsockname()[1]
+                udp.bind((HOST, port))
+        except OSError:
+            if fixed:
+                raise DevClusterError(f"port {port} on {HOST} is in use: choose another --base-port") from None
+            return None
+        return port
+
+
+class DevCluster:
+    """The processes of one dev cluster and the state written to ``cluster.json``."""
+
+    def __init__(self, options: Options, *, out: TextIO = sys.stdout):
+        self.options = options
+        self.dir = options.directory.resolve()
+        self.out = out
+        self.children: list[Child] = []
+        self.state: dict = {}
+        self.http = requests.Session()
+        self.http.trust_env = False  # loopback only: never through a proxy from the environment
+
+    # -- start -------------------------------------------------------------
+
+    def start(self) -> dict:
+        """Start everything, initialise, unseal; returns what ``cluster.json`` holds.
+        On any failure, everything already started is stopped before the error propagates."""
+        opts = self.options
+        if opts.nodes < 1 or opts.consul_servers < 1 or opts.workers < 1:
+            raise DevClusterError("--nodes, --consul-servers and --workers must be at least 1")
+        deadline = time.monotonic() + opts.timeout
+        self._prepare_directory()
+        ports = _Ports(opts.base_port)
+        front, stats = ports.take(), ports.take()
+        node_ports = [ports.take() for _ in range(opts.nodes)]
+        consul_ports = [{k: ports.take() for k in ("http", "serf_lan", "serf_wan", "server")}
+                        for _ in range(opts.consul_servers)]
+        try:
+            consul = self._start_consul(consul_ports, deadline)
+            nodes = self._start_nodes(node_ports, consul, deadline)
+            self._initialise(nodes, deadline)
+            self.state["haproxy"] = self._start_haproxy(nodes, front, stats, deadline)
+            self.state["ready"] = True
+            self._save()
+        except BaseException:
+            self.stop()
+            raise
+        return self.state
+
+    def _prepare_directory(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        previous = self.dir / STATE_FILE
+        if previous.exists():
+            running = [c.name for c in _children_from(previous) if _runs(c)]
+            if running:
+                raise DevClusterError(f"a dev cluster is already running in {self.dir} ({', '.join(running)}): "
+                                      f"stop it with `strongroom dev-cluster --stop --dir {self.dir}`")
+        for old in self.dir.glob("consul*/"):
+            shutil.rmtree(old)  # a fresh cluster: old data would be initialised with keys we no longer have
+        self.state = {"dir": str(self.dir), "ready": False, "consul": {}, "consul_servers": [], "nodes": [],
+                      "haproxy": {}}
+
+    def _spawn(self, name: str, cmd: list[str], marker: str) -> Child:
+        with open(self.dir / f"{name}.log", "wb") as log:
+            popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=self.dir, start_new_session=True)
+        child = Child(name, popen.pid, marker, popen)
+        self.children.append(child)
+        return child
+
+    def _exited(self, child: Child) -> DevClusterError:
+        log = self.dir / f"{child.name}.log"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else ""
+        return DevClusterError(f"{child.name} exited with {child.popen.returncode}; {log}:\n{tail}")
+
+    def _start_consul(self, ports: list[dict[str, int]], deadline: float) -> list[str]:
+        binary = consul_binary()
+        serf = [f"{HOST}:{p['serf_lan']}" for p in ports]
+        started = []
+        for i, mine in enumerate(ports, start=1):
+            data = self.dir / f"consul{i}" / "data"
+            cmd = [binary, "agent", "-server", f"-node=dev-consul{i}", f"-bind={HOST}", f"-client={HOST}",
+                   f"-http-port={mine['http']}", f"-serf-lan-port={mine['serf_lan']}",
+                   f"-serf-wan-port={mine['serf_wan']}", f"-server-port={mine['server']}", "-dns-port=-1",
+                   f"-data-dir={data}", "-log-level=warn", "-disable-host-node-id", f"-hcl={_CONSUL_HCL}"]
+            if len(ports) == 1:
+                cmd.append("-bootstrap")
+            else:
+                cmd += [f"-bootstrap-expect={len(ports)}", "-retry-interval=200ms"]
+                cmd += [f"-retry-join={peer}" for peer in serf if peer != serf[i - 1]]
+            child = self._spawn(f"consul{i}", cmd, str(data))
+            address = f"{HOST}:{mine['http']}"
+            started.append(address)
+            self.state["consul_servers"].append({"name": child.name, "address": address, "pid": child.pid})
+        self.state["consul"] = dict(self.state["consul_servers"][0])
+        self._save()
+        for child, address in zip(self.children, started):
+            _wait(lambda: self._consul_ready(child, address), deadline, f"consul at {address}")
+        return started
+
+    def _consul_ready(self, child: Child, address: str) -> bool:
+        if child.popen.poll() is not None:
+            raise self._exited(child)
+        url = f"http://{address}/v1"
+        if not self.http.get(f"{url}/status/leader", timeout=2).json():
+            return False
+        key = f"{url}/kv/strongroom-dev-cluster/ready-{os.getpid()}"
+        self.http.put(key, data=b"ok", timeout=2).raise_for_status()
+        ok = self.http.get(key + "?raw", timeout=2).content == b"ok"
+        self.http.delete(key, timeout=2)
+        return ok
+
+    def _start_nodes(self, ports: list[int], consul: list[str], deadline: float) -> list[dict]:
+        nodes = []
+        for i, port in enumerate(ports, start=1):
+            name, api_addr = f"node{i}", f"http://{HOST}:{port}"
+            config = self.dir / f"{name}.hcl"
+            config.write_text(
+                f'storage "consul" {{\n  address = "{consul[(i - 1) % len(consul)]}"\n'
+                f'  path    = "{STORAGE_PREFIX}"\n}}\n\n'
+                f'listener "tcp" {{\n  address     = "{HOST}:{port}"\n  tls_disable = true\n}}\n\n'
+                f'api_addr     = "{api_addr}"\nnode_id      = "{name}"\ncluster_name = "strongroom-dev"\n'
+                f"workers      = {self.options.workers}\n")
+            child = self._spawn(name, strongroom_command() + ["server", "-config", str(config)], str(config))
+            nodes.append({"name": name, "api_addr": api_addr, "address": f"{HOST}:{port}", "pid": child.pid,
+                          "config": str(config), "log": str(self.dir / f"{name}.log"), "_child": child})
+        self.state["nodes"] = [{k: v for k, v in n.items() if k != "_child"} for n in nodes]
+        self._save()
+        for node in nodes:
+            _wait(lambda: self._health(node)[0] in HEALTH_CODES, deadline, f"{node['name']} at {node['api_addr']}")
+        return nodes
+
+    def _health(self, node: dict, query: str = "") -> tuple[int, dict]:
+        child = node["_child"]
+        if child.popen.poll() is not None:
+            raise self._exited(child)
+        response = self.http.get(f"{node['api_addr']}/v1/sys/health{query}", timeout=2)
+        return response.status_code, response.json()
+
+    def _call(self, node: dict, method: str, path: str, body: dict | None = None, token: str = "") -> dict:
+        headers = {"X-Vault-Token": token} if token else {}
+        response = self.http.request(method, f"{node['api_addr']}/v1/{path}", json=body, headers=headers,
+                                     timeout=30)
+        if response.status_code >= 400:
+            raise DevClusterError(f"{method} {path} on {node['name']}: {response.status_code} {response.text}")
+        return response.json() if response.content else {}
+
+    def _initialise(self, nodes: list[dict], deadline: float) -> None:
+        opts = self.options
+        first = nodes[0]
+        init = self._call(first, "PUT", "sys/init", {"secret_shares": opts.shares, "secret_threshold": opts.threshold})
+        token = init["root_token"]
+        self.state.update(root_token=token, unseal_keys=init["keys"], unseal_keys_b64=init["keys_base64"])
+        self._save()
+        # KV v2 at secret/ before the other nodes unseal, so they load a mount
+        # table that has it, whether or not table invalidation reaches them.
+        self._unseal(first, init["keys"], deadline)
+        if "secret/" not in self._call(first, "GET", "sys/mounts", token=token).get("data", {}):
+            self._call(first, "POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"},
+                                                            "description": "key/value secret storage"}, token)
+        for node in nodes[1:]:
+            self._unseal(node, init["keys"], deadline)
+
+    def _unseal(self, node: dict, keys: list[str], deadline: float) -> None:
+        _wait(lambda: self._health(node)[1].get("initialized"), deadline, f"{node['name']} to see the seal config")
+        for key in keys[: self.options.threshold]:
+            if not self._call(node, "PUT", "sys/unseal", {"key": key}).get("sealed", True):
+                break
+        _wait(lambda: self._health(node)[0] in (200, 429, 473), deadline, f"{node['name']} to be unsealed")
+
+    def _start_haproxy(self, nodes: list[dict], front: int, stats: int, deadline: float) -> dict:
+        socket_path = self.dir / "haproxy.sock"
+        config = self.dir / "haproxy.cfg"
+        config.write_text(haproxy.render(
+            [{"name": n["name"], "address": n["address"]} for n in nodes], bind=f"{HOST}:{front}",
+            stats_bind=f"{HOST}:{stats}", stats_socket=str(socket_path) if len(str(socket_path)) < 100 else None))
+        checked = haproxy.check(config)
+        if not checked.ok:
+            raise DevClusterError(f"haproxy -c rejected {config}:\n{checked.output}")
+        child = self._spawn("haproxy", [haproxy.haproxy_binary(), "-f", str(config), "-db"], str(config))
+        state = {"address": f"http://{HOST}:{front}", "stats": f"http://{HOST}:{stats}/stats",
+                 "metrics": f"http://{HOST}:{stats}/metrics", "pid": child.pid, "config": str(config)}
+        self.state["haproxy"] = state
+        self._save()
+
+        def routing() -> bool:
+            if child.popen.poll() is not None:
+                raise self._exited(child)
+            # HAProxy starts every server UP and only its checks take them
+            # out: ready once both backends agree with what the nodes say.
+            up = _servers_up(self.http, state["stats"])
+            writers = {n["name"] for n in nodes if self._health(n)[0] == 200}
+            readers = {n["name"] for n in nodes if self._health(n, "?perfstandbyok=true")[0] == 200}
+            return bool(writers) and up["strongroom_write"] == writers and up["strongroom_read"] == readers
+
+        _wait(routing, deadline, "haproxy to mark the nodes up", interval=0.2)
+        return state
+
+    # -- state file --------------------------------------------------------
+
+    def _save(self) -> None:
+        """Write ``cluster.json`` atomically, readable by its owner only (it holds the keys)."""
+        path = self.dir / STATE_FILE
+        tmp = path.with_suffix(".json.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            json.dump(self.state, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, path)
+
+    # -- stop --------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop every process this object started (HAProxy, nodes, then Consul), each by its pid."""
+        order = sorted(self.children, key=lambda c: (0 if c.name == "haproxy" else 2 if c.name.startswith("consul")
+                                                     else 1))
+        stop_children(order)
+        self.children = []
+
+    def usage(self) -> str:
+        """How to use the running cluster, as printed after the start."""
+        s = self.state
+        lines = [f"Strongroom dev cluster in {self.dir}: {len(s['nodes'])} nodes, "
+                 f"{len(s['consul_servers'])} Consul server(s), HAProxy in front.", "",
+                 f"    export VAULT_ADDR={s['haproxy']['address']}",
+                 f"    export VAULT_TOKEN={s['root_token']}", "",
+                 f"HAProxy stats: {s['haproxy']['stats']}   Prometheus: {s['haproxy']['metrics']}",
+                 f"Consul:        http://{s['consul']['address']}/ui"]
+        lines += [f"{n['name']}:         {n['api_addr']} (pid {n['pid']})" for n in s["nodes"]]
+        lines += ["", f"Unseal keys and root token: {self.dir / STATE_FILE}; logs: {self.dir}/*.log",
+                  "KV v2 is mounted at secret/. This cluster is for development only: its keys are on disk.",
+                  f"Stop it with Ctrl-C, or `strongroom dev-cluster --stop --dir {self.dir}`."]
+        return "\n".join(lines)
+
+
+def _servers_up(http: requests.Session, stats_url: str) -> dict[str, set[str]]:
+    """``{backend: {server names HAProxy has up}}`` from the stats CSV."""
+    header, *rows = http.get(stats_url + ";csv", timeout=2).text.strip().splitlines()
+    columns = header.lstrip("# ").split(",")
+    up: dict[str, set[str]] = {"strongroom_write": set(), "strongroom_read": set()}
+    for row in rows:
+        record = dict(zip(columns, row.split(",")))
+        if record["pxname"] in up and record["svname"] not in ("BACKEND", "FRONTEND") \
+                and record["status"].startswith("UP"):
+            up[record["pxname"]].add(record["svname"])
+    return up
+
+
+def _children_from(path: Path) -> list[Child]:
+    """The processes a ``cluster.json`` names, in stopping order (HAProxy, nodes, Consul)."""
+    state = json.loads(path.read_text())
+    children = []
+    if state.get("haproxy", {}).get("pid"):
+        children.append(Child("haproxy", state["haproxy"]["pid"], state["haproxy"]["config"]))
+    children += [Child(n["name"], n["pid"], n["config"]) for n in state.get("nodes", [])]
+    data = Path(state["dir"])
+    children += [Child(c["name"], c["pid"], str(data / c["name"] / "data")) for c in state.get("consul_servers", [])]
+    return children
+
+
+def stop_children(children: list[Child], timeout: float = 15.0) -> list[str]:
+    """SIGTERM each group in turn (HAProxy, then the nodes together, then Consul), SIGKILL
+    to the process group of any still running after ``timeout``; returns the names stopped."""
+    stopped = []
+    groups: list[list[Child]] = []
+    for child in children:
+        kind = child.name.rstrip("0123456789")
+        if groups and groups[-1][0].name.rstrip("0123456789") == kind:
+            groups[-1].append(child)
+        else:
+            groups.append([child])
+    for group in groups:
+        running = [c for c in group if _runs(c)]
+        for child in running:
+            os.kill(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in running:
+            while _runs(child) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _runs(child):
+                try:  # each child leads its own session and process group
+                    os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if child.popen is not None:
+                child.popen.wait(5)
+            stopped.append(child.name)
+    return stopped
+
+
+def stop_directory(directory: Path, out: TextIO = sys.stdout) -> int:
+    """``--stop``: stop the processes ``DIR/cluster.json`` names that still run."""
+    path = directory.resolve() / STATE_FILE
+    if not path.exists():
+        raise DevClusterError(f"no {path}: nothing to stop")
+    stopped = stop_children(_children_from(path))
+    print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}", file=out)
+    return 0
+
+
+def run(options: Options, *, detach: bool = False, out: TextIO = sys.stdout) -> int:
+    """Start the cluster; with ``detach`` return once it is ready, else run until SIGINT/SIGTERM."""
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    cluster = DevCluster(options, out=out)
+    try:
+        cluster.start()
+        print(cluster.usage(), file=out, flush=True)
+        if detach:
+            return 0
+        while True:
+            for child in list(cluster.children):
+                if child.popen.poll() is not None:
+                    print(f"warning: {child.name} (pid {child.pid}) exited with {child.popen.returncode}; "
+                          f"see {cluster.dir / (child.name + '.log')}", file=out, flush=True)
+                    cluster.children.remove(child)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        print("\nstopping the dev cluster...", file=out, flush=True)
+        cluster.stop()
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,116 @@
+"""The HAProxy configuration: every rendering passes the real ``haproxy -c``
+(in zero-warning mode), and the checked-in example never drifts from the template."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from strongroom import haproxy
+from tests.cluster.certs import self_signed_pem
+
+REPO = Path(__file__).resolve().parents[2]
+THREE = [{"name": f"node{i}", "address": f"127.0.0.1:{8200 + i}"} for i in (1, 2, 3)]
+
+
+def assert_valid(text: str, tmp_path: Path, name: str = "haproxy.cfg") -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    result = haproxy.check(path)
+    assert result.ok, f"haproxy -c rejected the rendering:\n{result.output}\n--- {path}:\n{text}"
+    assert "Configuration file is valid" in result.output
+
+
+def test_one_node(tmp_path):
+    assert_valid(haproxy.render([{"name": "solo", "address": "127.0.0.1:8201"}]), tmp_path)
+
+
+def test_three_nodes_with_defaults(tmp_path):
+    text = haproxy.render(THREE)
+    assert_valid(text, tmp_path)
+    assert "bind 127.0.0.1:8200\n" in text
+    assert "bind 127.0.0.1:8404\n" in text
+    for node in THREE:
+        # once in each backend
+        assert text.count(f"server {node['name']} {node['address']}\n") == 2
+
+
+def test_tls_front_with_self_signed_certificate(tmp_path):
+    pem = self_signed_pem(tmp_path)
+    text = haproxy.render(THREE, tls_cert=str(pem))
+    assert f"bind 127.0.0.1:8200 ssl crt {pem} alpn h2,http/1.1" in text
+    assert "ssl-min-ver TLSv1.2" in text
+    assert_valid(text, tmp_path)
+
+
+def test_tls_to_the_nodes(tmp_path):
+    pem = self_signed_pem(tmp_path)
+    verified = haproxy.render(THREE, backend_tls=True, backend_ca_file=str(pem))
+    assert "ssl verify required ca-file" in verified
+    assert_valid(verified, tmp_path, "verified.cfg")
+    assert_valid(haproxy.render(THREE, backend_tls=True), tmp_path, "unverified.cfg")
+
+
+def test_custom_ports_socket_separate_exporter_and_timeouts(tmp_path):
+    text = haproxy.render(
+        [{"name": "a", "address": "10.1.2.3:9200"}, {"name": "b", "address": "localhost:9200"}],
+        bind="0.0.0.0:18200", stats_bind="127.0.0.2:18404", prometheus_bind="127.0.0.3:18405",
+        stats_socket=str(tmp_path / "admin.sock"), check_interval_ms=200, fall=1, rise=2,
+        timeouts={"server": "90s", "check": "400ms"}, maxconn=100, log_target="/dev/log local0", route_header=False)
+    assert "bind 0.0.0.0:18200\n" in text and "bind 127.0.0.3:18405\n" in text
+    assert "inter 200ms fastinter 100ms downinter 100ms fall 1 rise 2" in text
+    assert "timeout server 90s\n" in text and "timeout check 400ms\n" in text
+    assert "X-Strongroom-Route" not in text
+    assert_valid(text, tmp_path)
+
+
+def test_routing_and_checks_are_as_designed():
+    """DESIGN.md, "Health and HAProxy": the parts the cluster tests and operators rely on."""
+    text = haproxy.render(THREE)
+    assert "acl is_read method GET HEAD LIST\n" in text
+    assert "use_backend strongroom_read if is_read\n" in text
+    assert "default_backend strongroom_write\n" in text
+    write = text[text.index("\nbackend strongroom_write\n"):text.index("\nbackend strongroom_read\n")]
+    read = text[text.index("\nbackend strongroom_read\n"):text.index("\nfrontend stats\n")]
+    assert "uri /v1/sys/health ver" in write and "http-check expect status 200" in write
+    assert "uri /v1/sys/health?perfstandbyok=true ver" in read and "http-check expect status 200" in read
+    assert "balance leastconn" in read
+    # writes are never replayed after they may have reached a node; reads are
+    assert re.search(r"retry-on conn-failure\n", write)
+    assert "retry-on conn-failure empty-response response-timeout" in read
+    for backend in (write, read):
+        assert "on-marked-down shutdown-sessions" in backend
+        assert "inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1" in backend
+    assert "retries 3" in text and "option redispatch" in text and "option forwardfor" in text
+    assert "http-request use-service prometheus-exporter if { path /metrics }" in text
+    assert "stats uri /stats" in text
+    assert "timeout connect 2s" in text
+    assert haproxy.WRITE_CHECK_PATH == "/v1/sys/health"
+    assert haproxy.READ_CHECK_PATH == "/v1/sys/health?perfstandbyok=true"
+
+
+def test_checked_in_example_is_a_fresh_rendering(tmp_path):
+    example = REPO / "haproxy" / "haproxy.cfg.example"
+    assert example.read_text() == haproxy.example(), (
+        "haproxy/haproxy.cfg.example is stale: regenerate it with "
+        "`.venv/bin/python -m strongroom.haproxy > haproxy/haproxy.cfg.example`")
+    assert_valid(example.read_text(), tmp_path)
+
+
+@pytest.mark.parametrize("nodes, options, message", [
+    ([], {}, "at least one node"),
+    ([{"name": "a", "address": "127.0.0.1:1"}, {"name": "a", "address": "127.0.0.1:2"}], {}, "appears twice"),
+    ([{"name": "bad name", "address": "127.0.0.1:1"}], {}, "not a valid HAProxy server name"),
+    ([{"name": "a", "address": "http://127.0.0.1:1"}], {}, "expected host:port"),
+    ([{"name": "a", "address": "127.0.0.1"}], {}, "expected host:port"),
+    (THREE, {"bind": "8200"}, "bind: expected host:port"),
+    (THREE, {"timeouts": {"sever": "1s"}}, "unknown timeout 'sever'"),
+    (THREE, {"timeouts": {"server": "thirty"}}, "not an HAProxy duration"),
+    (THREE, {"fall": 0}, "fall: must be an integer of at least 1"),
+    (THREE, {"check_interval_ms": "500"}, "check_interval_ms"),
+])
+def test_invalid_input_is_refused_with_the_key(nodes, options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        haproxy.render(nodes, **options)
