@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -157,9 +158,11 @@ def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Targ
             server = procs.start_strongroom(workdir / "strongroom", consul, args.workers)
             return prepare_vault_api(name, server, args, storage_pid=consul.pid)
         return prepare_vault_api(name, server, args)
-    except Exception as exc:  # reported in the table, never turned into numbers
+    except BaseException as exc:  # an Exception is reported in the table, never turned into numbers
         if server is not None:
             server.service.stop()
+        if not isinstance(exc, Exception):
+            raise
         message = " ".join(str(exc).split()) or type(exc).__name__
         return Target(name, error=f"{name} not ready: {message[:300]}".replace("|", "\\|"))
 
@@ -175,10 +178,12 @@ def rss_report(target: Target) -> list[tuple[str, int | None]]:
     tree = [target.root_pid, *procs.descendants(target.root_pid)]
     rows = []
     for pid in tree:
-        role = f"worker pid {pid}" if pid in workers else \
-            ("gunicorn master" if "gunicorn" in procs.cmdline(pid) else "node core" if pid == target.root_pid else "other")
-        if pid == target.root_pid and target.name == "falcon":
+        if pid in workers:
+            role = f"worker pid {pid}"
+        elif "gunicorn" in procs.cmdline(pid):
             role = "gunicorn master"
+        else:
+            role = "node core" if pid == target.root_pid else f"other pid {pid}"
         rows.append((role, procs.rss_kib(pid)))
     return rows
 
@@ -275,8 +280,8 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
         f"- Load: wrk {args.threads} thread(s), {args.duration:g} s per run after {args.warmup:g} s warm-up, "
         f"connections {', '.join(map(str, args.connections))}; value {len(VALUE)} bytes, {args.keys} keys in turn",
         f"- Strongroom and the Falcon app: gunicorn, {args.workers} workers (2 × cores), gthread",
-        f"- Versions: Strongroom {git_rev}, {_version([procs.consul_binary_or_none() or 'consul', 'version'])}, "
-        f"{_version([str(procs.VENV_BIN / 'bao'), 'version'])}, Python {platform.python_version()}, "
+        f"- Versions: Strongroom (work tree at {git_rev}), {_version([procs.consul_binary_or_none() or 'consul', 'version'])}, "
+        f"{' '.join(_version([str(procs.VENV_BIN / 'bao'), 'version']).split()[:2])}, Python {platform.python_version()}, "
         f"{_version(['wrk', '--version']).split(' [')[0]}",
         f"- Whole run: {elapsed:.0f} s",
         "",
@@ -344,6 +349,8 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so every server started is stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         wrk.wrk_binary()
     except FileNotFoundError as exc:

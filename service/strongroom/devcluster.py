@@ -177,10 +177,9 @@ class _Ports:
 class DevCluster:
     """The processes of one dev cluster and the state written to ``cluster.json``."""
 
-    def __init__(self, options: Options, *, out: TextIO = sys.stdout):
+    def __init__(self, options: Options):
         self.options = options
         self.dir = options.directory.resolve()
-        self.out = out
         self.children: list[Child] = []
         self.state: dict = {}
         self.http = requests.Session()
@@ -194,6 +193,7 @@ class DevCluster:
         opts = self.options
         if opts.nodes < 1 or opts.consul_servers < 1 or opts.workers < 1:
             raise DevClusterError("--nodes, --consul-servers and --workers must be at least 1")
+        consul_binary(), haproxy.haproxy_binary()  # fail before starting anything
         deadline = time.monotonic() + opts.timeout
         self._prepare_directory()
         ports = _Ports(opts.base_port)
@@ -392,7 +392,7 @@ class DevCluster:
                  f"    export VAULT_ADDR={s['haproxy']['address']}",
                  f"    export VAULT_TOKEN={s['root_token']}", "",
                  f"HAProxy stats: {s['haproxy']['stats']}   Prometheus: {s['haproxy']['metrics']}",
-                 f"Consul:        http://{s['consul']['address']}/ui"]
+                 f"Consul:        http://{s['consul']['address']} (HTTP API)"]
         lines += [f"{n['name']}:         {n['api_addr']} (pid {n['pid']})" for n in s["nodes"]]
         lines += ["", f"Unseal keys and root token: {self.dir / STATE_FILE}; logs: {self.dir}/*.log",
                   "KV v2 is mounted at secret/. This cluster is for development only: its keys are on disk.",
@@ -470,8 +470,8 @@ def run(options: Options, *, detach: bool = False, out: TextIO = sys.stdout) -> 
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupted)
-    cluster = DevCluster(options, out=out)
+    previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
+    cluster = DevCluster(options)
     try:
         cluster.start()
         print(cluster.usage(), file=out, flush=True)
@@ -485,9 +485,11 @@ def run(options: Options, *, detach: bool = False, out: TextIO = sys.stdout) -> 
                     cluster.children.remove(child)
             time.sleep(0.5)
     except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(signum, signal.SIG_IGN)
         print("\nstopping the dev cluster...", file=out, flush=True)
         cluster.stop()
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

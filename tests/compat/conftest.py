@@ -15,10 +15,8 @@ from typing import Callable, Iterator
 import hvac
 import pytest
 
+from tests.compat.support import MAX_REQUEST_SIZE
 from tests.helpers.procs import ConsulAgent, StrongroomServerWithListener, free_port
-
-# Small enough that a test can exceed it cheaply, large enough for every other request.
-MAX_REQUEST_SIZE = 64 * 1024
 
 
 @dataclass

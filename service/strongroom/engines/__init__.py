@@ -11,6 +11,11 @@ Invariants every engine keeps:
   same storage, so nothing another process could change is kept in memory
   between requests;
 * every change touching more than one storage key is one ``txn``;
+* every read-modify-write is optimistic: read with ``get_with_index``, commit
+  with a ``check-index`` / ``check-not-exists`` on what was read, and on
+  ``WriteConflict`` run the whole operation again (bounded; then
+  ``StorageUnavailable``).  In-process locks only reduce conflicts: other
+  workers and nodes do not share them.  ``WriteConflict`` never leaves an engine;
 * errors are those of ``strongroom.errors``; storage errors (``RequestTooLarge``,
   ``ReadOnly``, ``LockLost``...) propagate unchanged;
 * a response to a write carries the storage index (``Response.index``) for
