@@ -269,8 +269,12 @@ def _usable(result: wrk.WrkResult | None) -> bool:
     return result is not None and not result.error and result.failed_fraction < 0.01
 
 
+def _loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, started: dt.datetime,
-           elapsed: float) -> str:
+           elapsed: float, load_before: str) -> str:
     by_key = {(r.target, r.op, r.connections): r.result for r in rows}
     git_rev = _version(["git", "-C", str(procs.REPO), "rev-parse", "--short", "HEAD"])
     lines = [
@@ -283,7 +287,8 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
         f"- Versions: Strongroom (work tree at {git_rev}), {_version([procs.consul_binary_or_none() or 'consul', 'version'])}, "
         f"{' '.join(_version([str(procs.VENV_BIN / 'bao'), 'version']).split()[:2])}, Python {platform.python_version()}, "
         f"{_version(['wrk', '--version']).split(' [')[0]}",
-        f"- Whole run: {elapsed:.0f} s",
+        f"- Whole run: {elapsed:.0f} s; load average (1/5/15 min) {load_before} before, {_loadavg()} after "
+        f"(anything above ~0.5 before means other work shared the {_cores()} cores)",
         "",
         "CPU is in % of one core over the run: the target's own processes (for Strongroom, plus the Consul "
         "agent it stores in), then each gunicorn worker's share.",
@@ -357,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     started = dt.datetime.now(dt.timezone.utc)
+    load_before = _loadavg()
     t0 = time.monotonic()
     workdir = procs.REPO / "run" / "bench" / f"kv-{started:%Y%m%dT%H%M%S}-{os.getpid()}"
     workdir.mkdir(parents=True)
@@ -391,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"configs and logs kept in {workdir.relative_to(procs.REPO)}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
-    report = render(rows, rss, notes, args, started, time.monotonic() - t0)
+    report = render(rows, rss, notes, args, started, time.monotonic() - t0, load_before)
     print(report)
     if not args.no_write:
         args.out.mkdir(parents=True, exist_ok=True)

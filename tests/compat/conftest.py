@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import hvac
 import pytest
 
-from tests.compat.support import MAX_REQUEST_SIZE
+from tests.compat.support import MAX_REQUEST_SIZE, wait_active
 from tests.helpers.procs import ConsulAgent, StrongroomServerWithListener, free_port
 
 
@@ -36,11 +36,14 @@ class CompatNode:
         return hvac.Client(url=self.url, token=self.root_token if token is None else token, timeout=15)
 
     def unseal(self) -> None:
-        """Unseal with the threshold of shares if it is sealed."""
+        """Unseal with the threshold of shares if it is sealed, then wait until
+        the node is active (as in Vault, an unsealed HA node is a standby until
+        it holds the lock)."""
         client = self.client()
         if client.sys.is_sealed():
             client.sys.submit_unseal_keys(self.keys[:2])
         assert not client.sys.is_sealed()
+        wait_active(self.url)
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +59,7 @@ def compat_node(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[CompatN
         node = CompatNode(server, init["keys"], init["root_token"])
         status = server.unseal(init["keys"][:2])
         assert status.get("sealed") is False, status
+        wait_active(server.url)
         yield node
     finally:
         server.stop()

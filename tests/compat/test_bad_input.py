@@ -10,7 +10,7 @@ import hvac
 import pytest
 import requests
 
-from tests.compat.support import MAX_REQUEST_SIZE, read_kv2
+from tests.compat.support import MAX_REQUEST_SIZE, read_kv2, wait_active
 from tests.helpers.procs import StrongroomServer, free_port, wait_until
 
 
@@ -112,7 +112,7 @@ def test_secret_over_consul_value_limit_is_refused_cleanly(consul_agent, tmp_pat
         init = node.init(shares=1, threshold=1)
         node.unseal(init["keys"])
         client = hvac.Client(url=node.url, token=init["root_token"], timeout=30)
-        wait_until(lambda: client.sys.read_health_status(method="GET")["initialized"], 10.0, "the big node")
+        wait_active(node.url)
         client.sys.enable_secrets_engine("kv", path="kv", options={"version": "2"})
         blob = "z" * (600 * 1024)
         response = node.api("POST", "kv/data/huge", token=init["root_token"], json={"data": {"blob": blob}})

@@ -7,6 +7,7 @@ import logging
 import falcon
 
 from strongroom import errors
+from strongroom.storage import WriteConflict
 
 log = logging.getLogger("strongroom.api")
 
@@ -29,6 +30,8 @@ STATUS = (
     (errors.StorageUnavailable, 503),
     (errors.LockLost, 503),
     (errors.ReadOnly, 503),
+    # Callers retry conflicts; one that escapes is a bug, but the client may retry too.
+    (WriteConflict, 503),
 )
 
 

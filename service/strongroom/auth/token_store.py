@@ -397,6 +397,7 @@ class TokenStore:
         Without ``increment`` the token gets its last granted TTL again; a periodic
         token always gets its period.  Capped by ``plan_ttl``.  Raises
         ``InvalidRequest`` "token not found" or "lease is not renewable"."""
+
         def attempt() -> tuple[TokenEntry, list[str]]:
             fresh, index = self._live_with_index(entry.salted_id) if entry.salted_id else (None, 0)
             if fresh is None:

@@ -18,8 +18,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
-from strongroom.errors import InvalidRequest
-from strongroom.storage import TxnOp
+from strongroom.errors import InvalidRequest, StorageUnavailable
+from strongroom.storage import TxnOp, WriteConflict, check_op
 
 MOUNTS_PATH = "sys/mounts"
 AUTH_PATH = "sys/auth"
@@ -101,10 +101,7 @@ class MountTable:
         with self._lock:
             if self._entries is None:
                 raw = self._storage.get(self._key)
-                if raw is None:
-                    self._entries = {e.path: e for e in self._defaults()}
-                else:
-                    self._entries = {d["path"]: MountEntry(**d) for d in json.loads(raw)}
+                self._entries = self._defaults_by_path() if raw is None else self._decode(raw)
             return dict(self._entries)
 
     def match(self, path: str) -> MountEntry | None:
@@ -136,31 +133,61 @@ class MountTable:
 
     def add(self, entry: MountEntry) -> int:
         """Persist a new mount; refuses a path that overlaps an existing mount."""
-        entries = self.entries()
-        for existing in entries:
-            if existing.startswith(entry.path) or entry.path.startswith(existing):
-                raise InvalidRequest(f"path is already in use at {existing}")
-        entries[entry.path] = entry
-        return self._write(entries, [])
+
+        def change(entries):
+            for existing in entries:
+                if existing.startswith(entry.path) or entry.path.startswith(existing):
+                    raise InvalidRequest(f"path is already in use at {existing}")
+            entries[entry.path] = entry
+            return []
+
+        return self._modify(change)
 
     def remove(self, path: str) -> tuple[MountEntry, int]:
         """Remove a mount and every value it stored, atomically."""
-        entries = self.entries()
-        entry = entries.pop(path, None)
-        if entry is None:
-            raise InvalidRequest(f"no matching mount at '{path}'")
-        index = self._write(entries, [TxnOp("delete-tree", self.storage_prefix(entry))])
-        return entry, index
+        removed = []
+
+        def change(entries):
+            entry = entries.pop(path, None)
+            if entry is None:
+                raise InvalidRequest(f"no matching mount at '{path}'")
+            removed[:] = [entry]
+            return [TxnOp("delete-tree", self.storage_prefix(entry))]
+
+        index = self._modify(change)
+        return removed[0], index
 
     def update(self, entry: MountEntry) -> int:
         """Persist a changed entry (tune)."""
-        entries = self.entries()
-        entries[entry.path] = entry
-        return self._write(entries, [])
 
-    def _write(self, entries: dict[str, MountEntry], extra: list[TxnOp]) -> int:
-        body = json.dumps([asdict(e) for e in sorted(entries.values(), key=lambda e: e.path)]).encode()
-        index = self._storage.txn([TxnOp("set", self._key, body), *extra])
-        with self._lock:
-            self._entries = entries
-        return index
+        def change(entries):
+            if entry.path not in entries:
+                raise InvalidRequest(f"no matching mount at '{entry.path}'")
+            entries[entry.path] = entry
+            return []
+
+        return self._modify(change)
+
+    def _modify(self, change, attempts: int = 10) -> int:
+        """Read-modify-write of the table with a check on its index, so two writers
+        (workers or nodes) never lose each other's change; retried on conflict."""
+        for _ in range(attempts):
+            raw, index = self._storage.get_with_index(self._key)
+            entries = self._defaults_by_path() if raw is None else self._decode(raw)
+            extra = change(entries)
+            body = json.dumps([asdict(e) for e in sorted(entries.values(), key=lambda e: e.path)]).encode()
+            try:
+                written = self._storage.txn([check_op(self._key, index), TxnOp("set", self._key, body), *extra])
+            except WriteConflict:
+                continue
+            with self._lock:
+                self._entries = entries
+            return written
+        raise StorageUnavailable("too many concurrent changes to the mount table; try again")
+
+    def _defaults_by_path(self) -> dict[str, MountEntry]:
+        return {e.path: e for e in self._defaults()}
+
+    @staticmethod
+    def _decode(raw: bytes) -> dict[str, MountEntry]:
+        return {d["path"]: MountEntry(**d) for d in json.loads(raw)}

@@ -11,6 +11,8 @@ straight from the seal and HA state, not through here.
 
 from __future__ import annotations
 
+import dataclasses
+
 from strongroom.config import parse_duration
 from strongroom.core import logical
 from strongroom.core.logical import Request, Response
@@ -198,6 +200,8 @@ class SystemBackend:
             return Response(data=config, data_at_top_level=True)
         self._ops(op, WRITE)
         data = req.data
+        # Work on a copy: the cached entry must not change unless the write succeeds.
+        entry = dataclasses.replace(entry, config=dict(entry.config), options=dict(entry.options))
         entry.config.update(_mount_config({k: v for k, v in data.items() if k not in ("description", "options")}))
         if "description" in data:
             entry.description = _require_str(data, "description", required=False)

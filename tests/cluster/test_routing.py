@@ -1,0 +1,96 @@
+"""Routing through the real HAProxy in front of real nodes: writes land on the
+active node, reads are served by the performance standbys, and a rolling
+restart of every node fails no read."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.helpers.cluster import StrongroomCluster
+from tests.helpers.procs import HAProxyProcess, wait_until
+
+
+@pytest.fixture
+def front(cluster):
+    proxy = HAProxyProcess([{"name": n.config_path.stem, "address": f"127.0.0.1:{n.port}"}
+                            for n in cluster.nodes]).start()
+    active = cluster.active()
+    proxy.wait_servers_up("strongroom_write", {active.config_path.stem})
+    proxy.wait_servers_up("strongroom_read", {n.config_path.stem for n in cluster.nodes})
+    cluster.api(active, "POST", "sys/mounts/secret", json={"type": "kv-v2"})
+    yield proxy
+    proxy.stop()
+
+
+def _through(proxy, cluster, method, path, headers=None, **kwargs):
+    return requests.request(method, f"{proxy.url}/v1/{path}",
+                            headers={"X-Vault-Token": cluster.root_token, **(headers or {})}, timeout=10, **kwargs)
+
+
+def test_writes_land_on_the_active_node(cluster, front):
+    active = cluster.active().config_path.stem
+    for i in range(20):
+        answer = _through(front, cluster, "POST", f"secret/data/w{i}", json={"data": {"i": i}})
+        assert answer.status_code == 200
+        assert answer.headers["X-Strongroom-Node"] == active
+        assert answer.headers["X-Strongroom-Route"] == f"strongroom_write/{active}"
+
+
+def test_reads_are_served_by_the_performance_standbys(cluster, front):
+    _through(front, cluster, "POST", "secret/data/r", json={"data": {"v": "x"}})
+    served = collections.Counter()
+    for _ in range(90):
+        # A fresh connection per read lets leastconn spread them.
+        answer = _through(front, cluster, "GET", "secret/data/r", headers={"Connection": "close"})
+        assert answer.status_code == 200 and answer.json()["data"]["data"] == {"v": "x"}
+        served[answer.headers["X-Strongroom-Node"]] += 1
+    standbys = {n.config_path.stem for n in cluster.standbys()}
+    assert len(standbys) == 2
+    assert all(served[name] >= 10 for name in standbys), served
+    assert sum(served[name] for name in standbys) >= 45, served
+    listed = requests.request("LIST", f"{front.url}/v1/secret/metadata/", headers={"X-Vault-Token": cluster.root_token})
+    assert listed.status_code == 200 and "r" in listed.json()["data"]["keys"]
+    assert listed.headers["X-Strongroom-Route"].startswith("strongroom_read/")
+
+
+@pytest.mark.slow
+def test_rolling_restart_fails_no_read(cluster, front):
+    _through(front, cluster, "POST", "secret/data/rolling", json={"data": {"v": "steady"}})
+    failures: list[str] = []
+    reads = [0]
+    stop = threading.Event()
+
+    def read_loop():
+        session = requests.Session()
+        deadline = time.monotonic() + 180
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                answer = session.get(f"{front.url}/v1/secret/data/rolling",
+                                     headers={"X-Vault-Token": cluster.root_token}, timeout=10)
+                if answer.status_code != 200 or answer.json()["data"]["data"] != {"v": "steady"}:
+                    failures.append(f"{answer.status_code} {answer.text[:200]}")
+            except requests.RequestException as exc:
+                failures.append(repr(exc))
+            reads[0] += 1
+
+    reader = threading.Thread(target=read_loop, daemon=True)
+    reader.start()
+    try:
+        for node in list(cluster.nodes):
+            name = node.config_path.stem
+            node.stop()
+            wait_until(lambda: name not in front.servers_up("strongroom_read"), 10, f"{name} out of the read pool")
+            node.start()
+            node.unseal(cluster.keys[:2])
+            wait_until(lambda: name in front.servers_up("strongroom_read"), 15, f"{name} back in the read pool")
+            cluster.wait_settled()
+    finally:
+        stop.set()
+        reader.join(30)
+    assert reads[0] > 100
+    assert failures == []
