@@ -9,7 +9,7 @@ again before they return; tests that change shared tables use unique names.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import hvac
@@ -31,9 +31,19 @@ class CompatNode:
     def url(self) -> str:
         return self.server.url
 
+    clients: list[hvac.Client] = field(default_factory=list)
+
     def client(self, token: str | None = None) -> hvac.Client:
         """An hvac client for this node (root token unless told otherwise; ``""`` for none)."""
-        return hvac.Client(url=self.url, token=self.root_token if token is None else token, timeout=15)
+        client = hvac.Client(url=self.url, token=self.root_token if token is None else token, timeout=15)
+        self.clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        """Close the clients' keep-alive connections (an open one holds up the
+        node's graceful shutdown for its whole drain timeout)."""
+        while self.clients:
+            self.clients.pop().adapter.close()
 
     def unseal(self) -> None:
         """Unseal with the threshold of shares if it is sealed, then wait until
@@ -64,6 +74,13 @@ def compat_node(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[CompatN
     finally:
         server.stop()
         consul_agent.client().kv.delete(prefix, recurse=True)
+
+
+@pytest.fixture(autouse=True)
+def _close_compat_clients(request) -> Iterator[None]:
+    yield
+    if "compat_node" in request.fixturenames:
+        request.getfixturevalue("compat_node").close_clients()
 
 
 @pytest.fixture

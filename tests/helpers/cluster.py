@@ -18,7 +18,9 @@ class StrongroomCluster:
     """``n`` nodes sharing one prefix: start, initialise, unseal, find the active node."""
 
     def __init__(self, workdir: Path, consul_address: str, n: int = 3, workers: int = 2, extra_storage: str = "",
-                 extra: str = "", consul_addresses: list[str] | None = None):
+                 extra: str = "", consul_addresses: list[str] | None = None,
+                 placement: list[tuple[str, str | None]] | None = None):
+        """``placement`` gives each node its ``(listen host, network namespace or None)``."""
         self.uid = uuid.uuid4().hex[:8]
         self.prefix = f"sr-{self.uid}/"
         self.service = f"strongroom-{self.uid}"
@@ -27,17 +29,23 @@ class StrongroomCluster:
             address = consul_addresses[i % len(consul_addresses)] if consul_addresses else consul_address
             storage = (f'storage "consul" {{\n  address = "{address}"\n  path = "{self.prefix}"\n'
                        f'  service = "{self.service}"\n{extra_storage}}}\n')
+            host, netns = placement[i] if placement else ("127.0.0.1", None)
             self.nodes.append(StrongroomServer(Path(workdir) / f"node{i}", None, free_port(), workers=workers,
-                                               node_id=f"n{i}-{self.uid}", storage=storage, extra=extra))
+                                               node_id=f"n{i}-{self.uid}", storage=storage, extra=extra,
+                                               host=host, netns=netns))
         self.root_token = ""
         self.keys: list[str] = []
 
     def start(self) -> "StrongroomCluster":
+        """Start every node, initialise through the first and unseal the first
+        before the others, so the first node becomes the active one."""
         with ThreadPoolExecutor(len(self.nodes)) as pool:
             list(pool.map(lambda node: node.start(), self.nodes))
         init = self.nodes[0].init(3, 2)
         self.root_token, self.keys = init["root_token"], init["keys"]
-        for node in self.nodes:
+        self.nodes[0].unseal(self.keys[:2])
+        wait_until(lambda: self.health(self.nodes[0]) == 200, 10, "the first node to become active")
+        for node in self.nodes[1:]:
             node.unseal(self.keys[:2])
         self.wait_settled()
         return self

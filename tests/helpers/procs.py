@@ -469,8 +469,10 @@ class StrongroomServer:
 
     def __init__(self, workdir: Path, consul_address: str | None, port: int, *, workers: int = 2,
                  prefix: str = "strongroom/", node_id: str = "node", tls: tuple[str, str] | None = None,
-                 extra: str = "", storage: str | None = None, host: str = "127.0.0.1"):
+                 extra: str = "", storage: str | None = None, host: str = "127.0.0.1", netns: str | None = None):
         self.workdir = Path(workdir)
+        # A node in a network namespace of the test's own (see tests/helpers/netns.py).
+        self.netns = netns
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port
         self.host = host
@@ -496,7 +498,8 @@ class StrongroomServer:
 
     def start(self, timeout: float = 30.0) -> "StrongroomServer":
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([strongroom_binary(), "server", "-config", str(self.config_path)],
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen(prefix + [strongroom_binary(), "server", "-config", str(self.config_path)],
                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir)
         log.close()
 
