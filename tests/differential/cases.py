@@ -33,7 +33,7 @@ class Case:
     name: str
     method: str
     path: str
-    body: Any = None                       # JSON value, or bytes sent as they are
+    body: Any = None                       # JSON value; bytes sent as they are; tuple of bytes sent chunked
     token: str | None = ROOT
     save: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
@@ -157,7 +157,8 @@ CASES: list[Case] = [
     C("kv2 read missing", "GET", "secret/data/missing"),
     C("kv2 cas required on metadata", "POST", "secret/metadata/strict", {"cas_required": True}),
     C("kv2 write without cas when required", "POST", "secret/data/strict", {"data": {"a": "b"}}),
-    C("kv2 configure", "POST", "secret/config", {"max_versions": 10, "cas_required": False, "delete_version_after": "0s"}),
+    C("kv2 configure", "POST", "secret/config",
+      {"max_versions": 10, "cas_required": False, "delete_version_after": "0s"}),
     C("kv2 read config", "GET", "secret/config"),
     C("kv2 configure bad max_versions", "POST", "secret/config", {"max_versions": "many"}),
     C("kv2 delete metadata", "DELETE", "secret/metadata/app"),
@@ -240,6 +241,9 @@ CASES: list[Case] = [
     # --- bad input -------------------------------------------------------------------
     C("malformed json", "POST", "secret/data/x", b"{not json"),
     C("json array body", "POST", "secret/data/x", b"[1, 2]"),
+    C("empty body write", "POST", "secret/data/x", b""),
+    C("chunked body write", "POST", "secret/data/chunked", (b'{"data": ', b'{"a": "b"}}')),
+    C("wrong method on seal-status", "PUT", "sys/seal-status", {}, token=None),
     C("unknown mount", "GET", "nowhere/x"),
     C("unknown sys path", "GET", "sys/no-such-endpoint"),
     C("no token", "GET", "secret/data/x", token=None),
@@ -278,8 +282,8 @@ def send(url: str, case: Case, refs: dict[str, str]) -> Outcome:
     if token:
         headers["X-Vault-Token"] = token
     kwargs: dict[str, Any] = {}
-    if isinstance(case.body, bytes):
-        kwargs["data"] = case.body
+    if isinstance(case.body, (bytes, tuple)):
+        kwargs["data"] = iter(case.body) if isinstance(case.body, tuple) else case.body
         headers.setdefault("Content-Type", "application/json")
     elif case.body is not None:
         kwargs["data"] = json.dumps(substitute(case.body, refs))

@@ -160,7 +160,9 @@ class HAManager:
         threading.Thread(target=self._election_loop, name="ha-election", daemon=True).start()
 
     def stop(self) -> None:
-        """SIGTERM: give up the lock at once and leave the catalog."""
+        """SIGTERM: give up the lock at once and leave the catalog (idempotent)."""
+        if self._stopping:
+            return
         self._stopping = True
         self._release()
         self._wake.set()
