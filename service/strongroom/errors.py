@@ -60,6 +60,12 @@ class RequestTooLarge(StrongroomError):
     default_message = "request body too large"
 
 
+class UnsupportedMediaType(StrongroomError):
+    """The request body's content type is not the one the operation needs (415)."""
+
+    default_message = "unsupported media type"
+
+
 class CheckAndSetMismatch(InvalidRequest):
     """A KV v2 ``cas`` did not match the current version (400)."""
 

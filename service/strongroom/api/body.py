@@ -21,7 +21,10 @@ def read_raw(req, max_size: int) -> bytes:
     if length is not None and max_size > 0 and length > max_size:
         raise RequestTooLarge(f"http: request body too large (limit {max_size} bytes)")
     limit = max_size + 1 if max_size > 0 else -1
-    raw = req.bounded_stream.read(limit) if limit > 0 else req.bounded_stream.read()
+    # Without Content-Length (chunked), bounded_stream reads nothing; the server
+    # (gunicorn) de-chunks wsgi.input, which ends at the last chunk.
+    stream = req.bounded_stream if length is not None else req.stream
+    raw = stream.read(limit) if limit > 0 else stream.read()
     if max_size > 0 and len(raw) > max_size:
         raise RequestTooLarge(f"http: request body too large (limit {max_size} bytes)")
     return raw

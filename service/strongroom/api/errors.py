@@ -22,6 +22,7 @@ STATUS = (
     (errors.MethodNotAllowed, 405),
     (errors.PreconditionFailed, 412),
     (errors.RequestTooLarge, 413),
+    (errors.UnsupportedMediaType, 415),
     (errors.AuditFailed, 500),
     (errors.IntegrityError, 500),
     (errors.Sealed, 503),

@@ -12,7 +12,7 @@ from strongroom.api.forward import Forwarder
 from strongroom.api.render import render_response
 from strongroom.core import logical
 from strongroom.core.logical import Request
-from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly
+from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly, UnsupportedMediaType
 
 # Answered by the node that receives them, whatever its role (DESIGN.md, "HA over Consul").
 LOCAL_PATHS = frozenset({"sys/seal"})
@@ -52,8 +52,8 @@ def build_request(req, path: str, raw_body: bytes) -> Request:
         data = parse_json(raw_body)
         if operation == logical.PATCH:
             content_type = (req.content_type or "").split(";")[0].strip()
-            if content_type and content_type not in ("application/merge-patch+json", "application/json"):
-                raise InvalidRequest(f"PATCH requires Content-Type application/merge-patch+json, got {content_type}")
+            if content_type != "application/merge-patch+json":
+                raise UnsupportedMediaType("PATCH requires Content-Type of application/merge-patch+json")
     if "\x00" in path or any(segment == ".." for segment in path.split("/")):
         raise InvalidRequest("invalid path")
     return Request(

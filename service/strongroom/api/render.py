@@ -19,7 +19,8 @@ def render_response(resp: falcon.Response, lreq, lresp) -> None:
     status = lresp.status or (200 if has_body else 204)
     if status == 404 and not has_body:
         resp.status = falcon.HTTP_404
-        resp.media = {"errors": []}
+        if lreq.operation != "patch":  # Vault answers a PATCH of nothing with an empty 404
+            resp.media = {"errors": []}
         return
     resp.status = falcon.code_to_http_status(status)
     if status == 204 or not has_body:

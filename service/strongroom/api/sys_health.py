@@ -49,7 +49,13 @@ def _code(req, name: str) -> int:
 
 
 def health_status(health: dict, req) -> int:
-    """The status code Vault's ``getSysHealth`` picks for this state and these parameters."""
+    """The status code Vault's ``getSysHealth`` picks for this state and these parameters.
+
+    Every code parameter is validated on every request, as Vault does."""
+    for name in DEFAULT_CODES:
+        _code(req, name)
+    for name in ("standbyok", "perfstandbyok"):
+        _flag(req, name)
     if not health["initialized"]:
         return _code(req, "uninitcode")
     if health["sealed"]:

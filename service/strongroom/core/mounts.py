@@ -18,6 +18,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
+from strongroom import metrics
 from strongroom.errors import InvalidRequest, StorageUnavailable
 from strongroom.storage import TxnOp, WriteConflict, check_op
 
@@ -47,6 +48,13 @@ class MountEntry:
         """The entry as Vault's ``GET sys/mounts`` shows it."""
         config = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False}
         config.update(self.config)
+        if self.type == "token":
+            # The built-in token method, exactly as Vault lists it.
+            config["token_type"] = "default-service"
+            return {"accessor": self.accessor, "config": config, "description": self.description,
+                    "external_entropy_access": False, "local": False, "options": None, "plugin_version": "",
+                    "running_plugin_version": "v0.1.0+builtin.token", "running_sha256": "", "seal_wrap": False,
+                    "type": "token", "uuid": self.uuid}
         return {
             "accessor": self.accessor,
             "config": config,
@@ -99,6 +107,7 @@ class MountTable:
     def entries(self) -> dict[str, MountEntry]:
         """path -> entry, loading from storage when the cache is empty."""
         with self._lock:
+            metrics.cache_total.labels(self._key, "miss" if self._entries is None else "hit").inc()
             if self._entries is None:
                 raw = self._storage.get(self._key)
                 self._entries = self._defaults_by_path() if raw is None else self._decode(raw)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 
+from strongroom import metrics
 from strongroom.core.policy import ACL, DEFAULT_POLICY_TEXT, Policy, parse_policy, validate_name
 from strongroom.errors import InvalidRequest
 
@@ -29,7 +30,9 @@ class PolicyStore:
         name = name.lower()
         with self._lock:
             if name in self._policies:
+                metrics.cache_total.labels("policy", "hit").inc()
                 return self._policies[name]
+        metrics.cache_total.labels("policy", "miss").inc()
         raw = self._view.get(name)
         if raw is not None:
             policy = parse_policy(name, raw.decode())

@@ -213,6 +213,8 @@ class SealManager:
     def unseal(self, key: str | None, reset: bool = False) -> dict:
         if reset:
             with self._lock:
+                if self._keyring is not None:
+                    raise InvalidRequest("vault is unsealed")
                 self._progress = []
                 self._nonce = ""
             return self.status()

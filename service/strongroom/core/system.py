@@ -18,7 +18,7 @@ from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.core.mounts import RESERVED, normalize_path
 from strongroom.engines import create_engine
-from strongroom.errors import InvalidRequest, MethodNotAllowed, NotFound, UnsupportedPath
+from strongroom.errors import InvalidRequest, MethodNotAllowed, NotFound, PermissionDenied, UnsupportedPath
 from strongroom.storage.inmem import InmemBackend
 
 READ, LIST, WRITE, DELETE = (logical.READ,), (logical.LIST,), (logical.CREATE, logical.UPDATE), (logical.DELETE,)
@@ -102,7 +102,8 @@ class SystemBackend:
             return self._audit(rest, op, req)
         if head == "audit-hash":
             self._ops(op, WRITE)
-            return Response(data={"hash": self.core.audit.hash(normalize_path(rest), _require_str(req.data, "input", required=False))})
+            return Response(data={"hash": self.core.audit.hash(normalize_path(rest), _require_str(req.data, "input", required=False))},
+                            data_at_top_level=True)
         if path == "key-status":
             self._ops(op, READ)
             keyring = self.core.barrier.keyring
@@ -151,7 +152,7 @@ class SystemBackend:
             entry = table.entries().get(path)
             if entry is None:
                 raise InvalidRequest(f"No secret engine mount at {path}")
-            return Response(data=entry.render())
+            return Response(data=entry.render(), data_at_top_level=True)
         if op in WRITE:
             return self._enable_mount(path, req)
         if op == logical.DELETE:
@@ -164,7 +165,7 @@ class SystemBackend:
 
     def _sys_mount(self) -> dict:
         return {"accessor": "system_00000000", "config": {"default_lease_ttl": 0, "max_lease_ttl": 0,
-                "force_no_cache": False}, "description": "system endpoints used for control, policy and debugging",
+                "force_no_cache": False, "passthrough_request_headers": ["Accept"]}, "description": "system endpoints used for control, policy and debugging",
                 "external_entropy_access": False, "local": False, "options": None, "plugin_version": "",
                 "running_plugin_version": "v0.1.0+builtin.strongroom", "running_sha256": "", "seal_wrap": True,
                 "type": "system", "uuid": "system"}
@@ -309,9 +310,6 @@ class SystemBackend:
         result = {p: acl.capabilities(p.lstrip("/")) for p in paths}
         if len(paths) == 1:
             result["capabilities"] = result[paths[0]]
-        else:
-            merged = sorted({c for caps in result.values() for c in caps})
-            result["capabilities"] = merged
         return Response(data=result, data_at_top_level=True)
 
     # --- sys/internal/ui/mounts ------------------------------------------------
@@ -329,6 +327,7 @@ class SystemBackend:
         return Response(data=body)
 
 
-def _unmounted(path: str) -> InvalidRequest:
-    """Vault answers an unmounted UI lookup with this 400."""
-    return InvalidRequest(f"Preflight capability check returned 403, please ensure client's policies grant access to path \"{path}/\"")
+def _unmounted(path: str) -> PermissionDenied:
+    """Vault answers an unmounted UI lookup with this 403."""
+    return PermissionDenied(f"preflight capability check returned 403, please ensure client's policies grant "
+                            f"access to path \"{path}/\"")

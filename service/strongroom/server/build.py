@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from strongroom.config import ServerConfig, parse_duration
 from strongroom.core.core import CoreConfig
+from strongroom.storage.instrumented import InstrumentedBackend
 
 
 def make_backend(config: ServerConfig, fence=None, on_lock_lost=None):
@@ -13,10 +14,10 @@ def make_backend(config: ServerConfig, fence=None, on_lock_lost=None):
     if storage.type == "inmem":
         from strongroom.storage.inmem import InmemBackend
 
-        return InmemBackend()
+        return InstrumentedBackend(InmemBackend(), "inmem")
     from strongroom.storage.consul import ConsulBackend
 
-    return ConsulBackend.from_config(
+    return InstrumentedBackend(ConsulBackend.from_config(
         address=storage.address,
         token=storage.token,
         scheme=storage.scheme,
@@ -25,7 +26,7 @@ def make_backend(config: ServerConfig, fence=None, on_lock_lost=None):
         max_parallel=storage.max_parallel,
         fence=fence,
         on_lock_lost=on_lock_lost,
-    )
+    ), "consul")
 
 
 def seconds(value) -> int:

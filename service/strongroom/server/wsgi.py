@@ -39,12 +39,22 @@ def get_app():
         link.on_invalidate = core.invalidate
     else:
         backend = make_backend(config)
-        seal = SealManager(backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type)
+        seal = SealManager(backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type,
+                           on_change=single_node_gauges)
         core = Core(backend, seal, config=core_config(config))
         if os.environ.get("STRONGROOM_DEV"):
             dev_initialize(core, os.environ.get("STRONGROOM_DEV_ROOT_TOKEN", ""), config.api_addr)
     return create_app(core, node_id=config.node_id, max_request_size=listener.max_request_size,
                       unauthenticated_metrics=bool(listener.unauthenticated_metrics_access))
+
+
+def single_node_gauges(keyring) -> None:
+    """Without a node core (in-memory nodes) the one worker reports the node's state."""
+    from strongroom import metrics
+
+    unsealed = 1 if keyring is not None else 0
+    metrics.core_unsealed.set(unsealed)
+    metrics.core_active.set(unsealed)
 
 
 def dev_initialize(core: Core, root_token_id: str, api_addr: str) -> None:
