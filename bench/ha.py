@@ -317,9 +317,14 @@ log_level     = "warn"
             active = next(n for n in self.nodes() if codes[n.name] == 200)
             state = requests.get(f"{active.url}/v1/sys/storage/raft/autopilot/state",
                                  headers={"X-Vault-Token": self.token}, timeout=5).json()
-            data = state.get("data", state)
-            if not data.get("healthy") or len(data.get("servers", {})) != self.n:
-                raise RuntimeError(f"autopilot healthy={data.get('healthy')}, {len(data.get('servers', {}))} servers")
+            data = state.get("data") or state
+            servers = data.get("servers", {})
+            # A node that joins is a non-voter until autopilot promotes it (about 10 s of stability): kill the
+            # leader before that and the survivors have no quorum at all.
+            voters = [s for s in servers.values() if s.get("status") in ("leader", "voter") and s.get("healthy")]
+            if not data.get("healthy") or len(voters) != self.n:
+                raise RuntimeError(f"autopilot healthy={data.get('healthy')}, "
+                                   f"{ {k: s.get('status') for k, s in servers.items()} }")
             return active
 
         return procs.wait_for(settled, timeout, "the OpenBao cluster to settle", interval=0.25)

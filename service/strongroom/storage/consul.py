@@ -153,6 +153,44 @@ def _parse_address(address: str, scheme: str | None) -> tuple[str, str, int]:
     return final, host, port or (8501 if final == "https" else 8500)
 
 
+class _Transport:
+    """urllib3 straight to Consul for the hot path (KV reads and transactions).
+
+    requests (under py-consul) costs more CPU per call than Consul takes to
+    answer one; this keeps one connection pool and sends the same requests with
+    the same token.  Sessions, checks and watches stay on py-consul."""
+
+    def __init__(self, client: consul.Consul, maxsize: int, timeout: float = 10.0):
+        session = getattr(client.http, "session", None)
+        verify = getattr(session, "verify", True)
+        cert = getattr(session, "cert", None)
+        options: dict = {}
+        if client.http.base_uri.startswith("https"):
+            if verify is False:
+                options["cert_reqs"] = "CERT_NONE"
+            else:
+                options["cert_reqs"] = "CERT_REQUIRED"
+                if isinstance(verify, str):
+                    options["ca_certs"] = verify
+            if isinstance(cert, tuple):
+                options["cert_file"], options["key_file"] = cert
+            elif cert:
+                options["cert_file"] = cert
+        self._pool = urllib3.connectionpool.connection_from_url(
+            client.http.base_uri, maxsize=maxsize, block=False, retries=False,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout), **options)
+        self._client = client
+
+    def request(self, method: str, path: str, params: list[tuple[str, str]], body: bytes | None = None):
+        """``(status, X-Consul-Index or 0, body bytes)``; raises urllib3/OS errors."""
+        if self._client.dc:
+            params = [*params, ("dc", self._client.dc)]
+        url = path + ("?" + urllib.parse.urlencode(params) if params else "")
+        headers = {"X-Consul-Token": self._client.token} if self._client.token else {}
+        answer = self._pool.urlopen(method, url, body=body, headers=headers, retries=False)
+        return answer.status, int(answer.headers.get("X-Consul-Index") or 0), answer.data
+
+
 class ConsulBackend:
     """``storage.Backend`` over Consul KV (see the module docstring).
 
@@ -206,6 +244,7 @@ class ConsulBackend:
         self._index = 0
         self._index_lock = threading.Lock()
         self._address = client.http.base_uri
+        self._http = _Transport(client, maxsize=max_parallel + 16)
 
     @classmethod
     def from_config(
@@ -251,6 +290,11 @@ class ConsulBackend:
         )
         if token:
             client.token = token
+        session = getattr(client.http, "session", None)
+        if isinstance(session, requests.Session):
+            # Consul is the storage, reached directly: looking up proxy settings in
+            # the environment on every call cost a quarter of a read's CPU.
+            session.trust_env = False
         # Blocking queries of the HA layer share this client but not the slots.
         _size_connection_pool(client, max_parallel + 16)
         return cls(
@@ -297,27 +341,28 @@ class ConsulBackend:
 
     def get(self, key: str) -> bytes | None:
         """The value at ``key`` or None, read with the configured consistency mode."""
-        full = self._full_key(key)
-        with self._slots, consul_errors(self._address, "a read"):
-            index, entry = self._client.kv.get(full, consistency=self._consistency)
-        self.observe_index(int(index))
-        if entry is None:
-            return None
-        # Consul reports an empty value as null; the key still exists.
-        return entry.get("Value") or b""
+        return self.get_with_index(key)[0]
 
     def get_with_index(self, key: str) -> tuple[bytes | None, int]:
         """The value at ``key`` and its ``ModifyIndex``; ``(None, 0)`` when absent.
 
         The pair comes from one KV read, so the index is that of the value
         returned: checking it in a later transaction detects any write since."""
-        full = self._full_key(key)
+        path = "/v1/kv/" + urllib.parse.quote(self._full_key(key))
+        params = [("consistent", "")] if self._consistency == "consistent" else []
         with self._slots, consul_errors(self._address, "a read"):
-            index, entry = self._client.kv.get(full, consistency=self._consistency)
-        self.observe_index(int(index))
-        if entry is None:
+            status, index, body = self._http.request("GET", path, params)
+        self.observe_index(index)
+        if status == 404:
             return None, 0
-        return entry.get("Value") or b"", int(entry["ModifyIndex"])
+        if status != 200:
+            raise error_for_status(status, body.decode(errors="replace"), "a read")
+        try:
+            entry = json.loads(body)[0]
+            value = base64.b64decode(entry["Value"]) if entry.get("Value") else b""
+            return value, int(entry["ModifyIndex"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise StorageUnavailable(f"consul at {self._address} returned an unreadable KV entry") from None
 
     def list(self, prefix: str) -> list[str]:
         """Immediate children of ``prefix``, Vault-style: sorted, folders end with ``/``."""
@@ -384,15 +429,14 @@ class ConsulBackend:
                 f"limit of {self._max_txn_bytes} bytes"
             )
         with self._slots, consul_errors(self._address, "a transaction"):
-            response = self._client.http.put(
-                raw_response, "/v1/txn", params=self._dc_params(), data=body, headers=self._client.prepare_headers()
-            )
-        if response.code == 409:
-            self._raise_rolled_back(response.body, fence, ops)
-        if response.code != 200:
-            raise error_for_status(response.code, response.body, "a transaction")
+            status, _, answer = self._http.request("PUT", "/v1/txn", [], body.encode())
+        text = answer.decode(errors="replace")
+        if status == 409:
+            self._raise_rolled_back(text, fence, ops)
+        if status != 200:
+            raise error_for_status(status, text, "a transaction")
         try:
-            results = json.loads(response.body).get("Results") or []
+            results = json.loads(text).get("Results") or []
         except (ValueError, AttributeError):
             raise StorageUnavailable(f"consul at {self._address} returned an unreadable transaction result") from None
         writes = [op for op in ops if op.verb in WRITE_VERBS]

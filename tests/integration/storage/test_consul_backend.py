@@ -239,15 +239,14 @@ def test_index_is_monotonic_under_concurrent_writers(consul_backend):
 
 
 class CountingHTTP:
-    """Wraps py-consul's HTTP client (still talking to the real agent) to record
-    the peak number of concurrent requests."""
+    """Wraps the backend's HTTP transport (still talking to the real agent) to
+    record the peak number of concurrent requests."""
 
     def __init__(self, inner):
         self._inner = inner
         self._lock = threading.Lock()
         self.active = 0
         self.peak = 0
-        self.base_uri = inner.base_uri
 
     def _call(self, method, *args, **kwargs):
         with self._lock:
@@ -259,18 +258,14 @@ class CountingHTTP:
             with self._lock:
                 self.active -= 1
 
-    def get(self, *args, **kwargs):
-        return self._call("get", *args, **kwargs)
-
-    def put(self, *args, **kwargs):
-        return self._call("put", *args, **kwargs)
+    def request(self, *args, **kwargs):
+        return self._call("request", *args, **kwargs)
 
 
 def test_max_parallel_bounds_concurrent_consul_calls(consul_agent):
-    client = consul_agent.client()
-    counting = CountingHTTP(client.http)
-    client.http = counting
-    backend = ConsulBackend(client, prefix=f"test-{uuid.uuid4().hex}/", max_parallel=3)
+    backend = ConsulBackend(consul_agent.client(), prefix=f"test-{uuid.uuid4().hex}/", max_parallel=3)
+    counting = CountingHTTP(backend._http)
+    backend._http = counting
     start = threading.Barrier(24)
 
     def worker(n: int) -> None:
