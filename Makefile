@@ -68,7 +68,7 @@ consul: | debs
 	@scripts/install-consul.sh
 
 run: deps
-	$(VENV)/bin/strongroom dev-cluster --nodes 3 --dir run/cluster
+	$(VENV)/bin/strongroom dev-cluster --nodes 3 --dir run/cluster --base-port 8200
 
 dev: deps
 	$(VENV)/bin/strongroom server -dev

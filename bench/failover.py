@@ -104,7 +104,7 @@ class Trial:
     first_write: float | None = None  # first 2xx from another node, after the kill
     failed: int = 0  # writes that failed between the kill and that first success
     gap: float | None = None  # last acknowledged write before the kill to the first after it
-    lingering_ok: int = 0  # 2xx after the kill from the killed node (its gunicorn outliving the node core)
+    lingering_ok: int = 0  # writes sent after the kill and acknowledged by the killed node (gunicorn outliving it)
     error: str = ""
 
 
@@ -147,7 +147,7 @@ def one_trial(cluster, haproxy, load: WriteLoad, timeout: float) -> Trial:
     stop.set()
     watcher.join(5)
     after = load.since(killed_at)
-    trial.lingering_ok = sum(1 for w in after if w.ok and w.server == active.name)
+    trial.lingering_ok = sum(1 for w in after if w.ok and w.server == active.name and w.sent > killed_at)
     trial.new_active, trial.active_after = found.get("name", ""), found.get("at")
     if first is None:
         trial.error = f"no write acknowledged within {timeout:.0f} s"
@@ -234,7 +234,7 @@ def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, 
                   "| # | killed | new active | active after s | first write s | failed writes | write gap s | Note |",
                   "| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |"]
         for i, t in enumerate(outcome.trials, 1):
-            note = t.error or (f"{t.lingering_ok} write(s) acknowledged by the killed node's workers"
+            note = t.error or (f"{t.lingering_ok} write(s) sent after the kill acknowledged by the killed node"
                                if t.lingering_ok else "")
             lines.append(f"| {i} | {t.killed} | {t.new_active or '—'} | {ha.fmt(t.active_after, 3)} | "
                          f"{ha.fmt(t.first_write, 3)} | {t.failed} | {ha.fmt(t.gap, 3)} | {note} |")

@@ -22,6 +22,30 @@ if os.environ.get("STRONGROOM_TLS_CERT"):
     keyfile = os.environ["STRONGROOM_TLS_KEY"]
 
 
+# Each worker also listens on a socket of its own (SO_REUSEPORT), so the kernel
+# spreads new connections over the workers.  With only the shared socket, the
+# first worker to wake takes a burst of keep-alive connections (HAProxy's, wrk's)
+# and keeps them: one process, one core, while the others idle.
+reuse_port = True
+
+
+def post_fork(server, worker):
+    """Give the worker its own SO_REUSEPORT listener next to the shared one."""
+    import socket
+
+    own = []
+    for listener in worker.sockets:
+        if listener.family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        sock = socket.socket(listener.family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(listener.getsockname())
+        sock.listen(server.cfg.backlog)
+        own.append(sock)
+    worker.sockets = list(worker.sockets) + own
+
+
 def child_exit(server, worker):
     """Mark a dead worker's metric files so its live gauges disappear."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
