@@ -12,6 +12,7 @@ import ctypes
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,8 +39,23 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _ensure_free(addresses) -> None:
+    """Workers listen with SO_REUSEPORT, which would let a second node silently
+    share a port with a running one: refuse to start on a port already taken."""
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]") or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, int(port)))
+            except OSError as exc:
+                raise SystemExit(f"error: cannot listen on {address}: {exc.strerror}") from None
+
+
 def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_root_token: str = "") -> int:
     """Run a node until gunicorn exits or a signal stops it; returns the exit code."""
+    _ensure_free(listener.address for listener in config.listeners)
     metrics_dir = tempfile.mkdtemp(prefix="strongroom-metrics-")
     socket_dir = tempfile.mkdtemp(prefix="strongroom-node-")  # mkdtemp makes it 0700
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir

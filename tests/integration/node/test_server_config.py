@@ -82,3 +82,13 @@ def test_tls_listener(consul_agent, tmp_path):
         assert requests.get(node.url + "/v1/sys/health", verify=tls[0], timeout=5).status_code == 200
     finally:
         node.stop()
+
+
+def test_second_node_on_a_taken_port_refuses_to_start(make_node, tmp_path):
+    node = make_node(workers=2)
+    config = tmp_path / "same-port.hcl"
+    config.write_text(node.config_path.read_text())
+    result = subprocess.run([strongroom_binary(), "server", "-config", str(config)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode != 0
+    assert "cannot listen on" in result.stderr
