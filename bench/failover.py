@@ -105,6 +105,7 @@ class Trial:
     failed: int = 0  # writes that failed between the kill and that first success
     gap: float | None = None  # last acknowledged write before the kill to the first after it
     lingering_ok: int = 0  # writes sent after the kill and acknowledged by the killed node (gunicorn outliving it)
+    lingered: float | None = None  # the killed node's last process gone, after the kill (Strongroom: its gunicorn)
     error: str = ""
 
 
@@ -157,7 +158,8 @@ def one_trial(cluster, haproxy, load: WriteLoad, timeout: float) -> Trial:
         before = load.last_ok_before(killed_at)
         trial.gap = None if before is None else first.done - before
         trial.new_active = trial.new_active or first.server
-    cluster.restart(active.name, tree)
+    gone = cluster.restart(active.name, tree)
+    trial.lingered = None if gone is None else gone - killed_at
     return trial
 
 
@@ -231,13 +233,15 @@ def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, 
             continue
         lines += [f"## {TITLES[outcome.target]}: every trial", "",
                   f"Setup (start, init, unseal, HAProxy): {outcome.setup_s:.0f} s.", "",
-                  "| # | killed | new active | active after s | first write s | failed writes | write gap s | Note |",
-                  "| ---: | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+                  "| # | killed | new active | active after s | first write s | failed writes | write gap s | "
+                  "killed node's last process gone s | Note |",
+                  "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
         for i, t in enumerate(outcome.trials, 1):
             note = t.error or (f"{t.lingering_ok} write(s) sent after the kill acknowledged by the killed node"
                                if t.lingering_ok else "")
             lines.append(f"| {i} | {t.killed} | {t.new_active or '—'} | {ha.fmt(t.active_after, 3)} | "
-                         f"{ha.fmt(t.first_write, 3)} | {t.failed} | {ha.fmt(t.gap, 3)} | {note} |")
+                         f"{ha.fmt(t.first_write, 3)} | {t.failed} | {ha.fmt(t.gap, 3)} | {ha.fmt(t.lingered, 2)} | "
+                         f"{note} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -152,21 +152,22 @@ class StrongroomHA:
         server.proc.wait(5)
         return tree
 
-    def restart(self, name: str, tree: list[tuple[int, int | None]], timeout: float = 60.0) -> float:
-        """Start the killed node again on its port and unseal it; returns how long its gunicorn outlived
-        the node core (its workers hold the port until they notice)."""
+    def restart(self, name: str, tree: list[tuple[int, int | None]], timeout: float = 60.0) -> float | None:
+        """Start the killed node again on its port and unseal it.  Its gunicorn processes hold the port
+        until they notice the node core died: wait for them first (at most 10 s, then SIGKILL by pid).
+        Returns the monotonic time at which none of them was left (None if they had gone already)."""
         started = time.monotonic()
-        lingered = 0.0
+        gone = None
         while time.monotonic() - started < 10 and any(procs.start_time(p) == s for p, s in tree):
-            time.sleep(0.05)
-            lingered = time.monotonic() - started
+            time.sleep(0.02)
+            gone = time.monotonic()
         for pid, start in tree:  # still there after 10 s: kill it, by pid, if it is still the same process
             if start is not None and procs.start_time(pid) == start:
                 os.kill(pid, signal.SIGKILL)
         server = self.node(name)
         server.start(timeout=timeout)
         server.unseal(self.cluster.keys[:2])
-        return lingered
+        return gone
 
     def wait_settled(self, timeout: float = 30.0) -> Node:
         active = self.cluster.wait_settled(timeout=timeout)
@@ -191,15 +192,18 @@ class OpenBaoHA:
 
     ``performance_multiplier`` is the raft timing knob (OpenBao's default, 0,
     means 5: a leader is presumed dead after about 5 s of silence); None
-    leaves it unset, as a default installation does.
+    leaves it unset, as a default installation does.  With raft, OpenBao's
+    standbys serve reads themselves unless ``disable_standby_reads = true``
+    (then they forward every request to the active node, as Vault's do).
     """
 
     kind = "openbao"
 
-    def __init__(self, workdir: Path, n: int = 3, performance_multiplier: int | None = None):
+    def __init__(self, workdir: Path, n: int = 3, performance_multiplier: int | None = None, extra: str = ""):
         self.workdir = workdir
         self.n = n
         self.performance_multiplier = performance_multiplier
+        self.extra = extra  # more top-level configuration, e.g. disable_standby_reads = true
         self.services: dict[str, procs.Service] = {}
         self.urls: dict[str, str] = {}
         self.token = ""
@@ -226,9 +230,8 @@ listener "tcp" {{
 
 api_addr      = "http://{procs.LOOPBACK}:{port}"
 cluster_addr  = "http://{procs.LOOPBACK}:{cluster_port}"
-disable_mlock = true
 log_level     = "warn"
-""")
+{self.extra}""")
         return path
 
     def start(self, keys: int = 64, value: str = kv.VALUE, timeout: float = 90.0) -> "OpenBaoHA":
@@ -300,11 +303,11 @@ log_level     = "warn"
         service.proc.wait(5)
         return []
 
-    def restart(self, name: str, tree: list, timeout: float = 60.0) -> float:
+    def restart(self, name: str, tree: list, timeout: float = 60.0) -> float | None:
         self.services[name].start()
         self._wait_answering(name, timeout)
         self.unseal(name, timeout)
-        return 0.0
+        return None
 
     def wait_settled(self, timeout: float = 60.0) -> Node:
         """One active node, every other node an unsealed standby, and raft's autopilot healthy (every

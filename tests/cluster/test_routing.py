@@ -73,7 +73,8 @@ def test_rolling_restart_fails_no_read(cluster, front):
                 answer = session.get(f"{front.url}/v1/secret/data/rolling",
                                      headers={"X-Vault-Token": cluster.root_token}, timeout=10)
                 if answer.status_code != 200 or answer.json()["data"]["data"] != {"v": "steady"}:
-                    failures.append(f"{answer.status_code} {answer.text[:200]}")
+                    failures.append(f"{answer.status_code} from {answer.headers.get('X-Strongroom-Node')} "
+                                    f"via {answer.headers.get('X-Strongroom-Route')}: {answer.text[:200]}")
             except requests.RequestException as exc:
                 failures.append(repr(exc))
             reads[0] += 1

@@ -164,6 +164,10 @@ class HAManager:
         if self._stopping:
             return
         self._stopping = True
+        with self._lock:
+            # Shutting down, not deposed: the election loop must not report a lost lock.
+            if self._role == ACTIVE:
+                self._role = PERFSTANDBY if self._perf else STANDBY
         self._release()
         self._wake.set()
         if self._register:
@@ -302,5 +306,5 @@ class HAManager:
         if leader != self._leader:
             with self._lock:
                 self._leader = leader
-            if self._role != ACTIVE:
+            if self._role != ACTIVE and not self._stopping:
                 self._announce()
