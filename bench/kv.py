@@ -146,10 +146,8 @@ def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Targ
             return prepare_consul(consul, args)
         if name == "falcon":
             service, url = procs.start_trivial(workdir / "falcon", args.workers)
-            settings = "strongroom.server.gunicorn_conf" if "strongroom.server" in " ".join(service.argv) \
-                else "bench/gunicorn_fallback.py (Strongroom's module did not import)"
             return Target(name, url, _vault_env("", args.keys), stop=service.stop, root_pid=service.pid,
-                          note=f"gunicorn settings: {settings}")
+                          note="gunicorn settings: strongroom.server.gunicorn_conf")
         if name == "openbao":
             server = procs.start_openbao(workdir / "openbao")
         elif name == "strongroom":

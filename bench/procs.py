@@ -447,11 +447,6 @@ def start_trivial(workdir: Path, workers: int, timeout: float = 30.0) -> tuple[S
                STRONGROOM_NODE_ID="trivial", PYTHONPATH=str(REPO))
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     settings = "python:strongroom.server.gunicorn_conf"
-    probe = subprocess.run([sys.executable, "-c", "import strongroom.server.gunicorn_conf"], env=env,
-                           capture_output=True, timeout=30)
-    if probe.returncode != 0:
-        # Strongroom's settings module is unimportable right now: use the bench's copy of its values.
-        settings = "python:bench.gunicorn_fallback"
     service = Service("falcon-trivial", [sys.executable, "-m", "gunicorn", "-c", settings, "bench.trivial_app:app"],
                       workdir / "trivial.log", env=env, cwd=REPO).start()
     url = f"http://{LOOPBACK}:{port}"
