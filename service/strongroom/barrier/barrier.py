@@ -11,7 +11,7 @@ engine, an auth method, a core store) to one prefix (Vault's ``BarrierView``,
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from strongroom import metrics
 from strongroom.barrier import aead
@@ -34,6 +34,10 @@ class Barrier:
     * every operation raises ``Sealed`` while no keyring is set;
     * keys and listings pass through unchanged (they are not secret in Vault's
       model either), and writes return the backend's index;
+    * ``get_prefix`` authenticates every value with its own key as associated
+      data, exactly as ``get`` would; values are decrypted when first looked
+      up (``DecryptedEntries``), so reading a folder costs the decryption of
+      the entries used, not of all of them;
     * modify indexes and the checks of a transaction (``check-index``,
       ``check-not-exists``) pass through unchanged: they concern the stored
       ciphertext's key, which is the plaintext's key, and carry no value.
@@ -97,6 +101,14 @@ class Barrier:
             if blob is None:
                 return None, index
             return self._decrypt(keyring, path, blob), index
+
+    def get_prefix(self, prefix: str) -> "DecryptedEntries":
+        """Every key starting with ``prefix`` (full keys) with its value and modify
+        index, from one backend read; each value is decrypted on first access."""
+        keyring = self._unsealed()
+        with metrics.timed(metrics.barrier_seconds, "get_prefix"):
+            blobs = self._backend.get_prefix(prefix)
+        return DecryptedEntries(blobs, lambda path, blob: self._decrypt(keyring, path, blob))
 
     def put(self, path: str, value: bytes) -> int:
         """Encrypt ``value`` for ``path`` under the active term and store it."""
@@ -177,6 +189,11 @@ class BarrierView:
         """The value at ``prefix + key`` (or None) and its modify index (0 if absent)."""
         return self._parent.get_with_index(self._full(key))
 
+    def get_prefix(self, prefix: str) -> Mapping[str, tuple[bytes, int]]:
+        """Every key starting with ``self.prefix + prefix``, relative to the view,
+        with its value and modify index (see ``Barrier.get_prefix``)."""
+        return _Relative(self._parent.get_prefix(self._full(prefix)), self._prefix)
+
     def put(self, key: str, value: bytes) -> int:
         """Store ``value`` at ``prefix + key``."""
         return self._parent.put(self._full(key), value)
@@ -201,6 +218,65 @@ class BarrierView:
     def index(self) -> int:
         """The parent's most recent index."""
         return self._parent.index()
+
+
+class DecryptedEntries(Mapping):
+    """What ``Barrier.get_prefix`` returns: ``{key: (value, modify index)}``.
+
+    Keys and modify indexes are known at once; a value is decrypted and
+    authenticated (its key as associated data, its term's key) when it is
+    first looked up, then kept.  A value that fails raises ``IntegrityError``
+    at that lookup, so a tampered entry is never returned, while entries
+    nobody looks at cost nothing.  Membership, iteration and ``modify_index``
+    decrypt nothing.  The keyring is the one in use when the read was made.
+    """
+
+    def __init__(self, blobs: Mapping[str, tuple[bytes, int]], decrypt: Callable[[str, bytes], bytes]):
+        self._blobs = blobs
+        self._decrypt = decrypt
+        self._opened: dict[str, tuple[bytes, int]] = {}
+
+    def __getitem__(self, key: str) -> tuple[bytes, int]:
+        opened = self._opened.get(key)
+        if opened is None:
+            blob, index = self._blobs[key]
+            opened = self._opened[key] = (self._decrypt(key, blob), index)
+        return opened
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._blobs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._blobs)
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def modify_index(self, key: str) -> int:
+        """The modify index of ``key`` without decrypting its value (KeyError if absent)."""
+        return self._blobs[key][1]
+
+
+class _Relative(Mapping):
+    """A ``get_prefix`` answer of the parent seen with the view's ``prefix`` removed
+    from every key; values are looked up (and so decrypted) only on access."""
+
+    def __init__(self, entries: Mapping[str, tuple[bytes, int]], prefix: str):
+        self._entries = entries
+        self._prefix = prefix
+
+    def __getitem__(self, key: str) -> tuple[bytes, int]:
+        return self._entries[self._prefix + key]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._prefix + key in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        strip = len(self._prefix)
+        return (key[strip:] for key in self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def _check_key(key: str) -> None:

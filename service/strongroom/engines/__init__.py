@@ -11,7 +11,8 @@ Invariants every engine keeps:
   same storage, so nothing another process could change is kept in memory
   between requests;
 * every change touching more than one storage key is one ``txn``;
-* every read-modify-write is optimistic: read with ``get_with_index``, commit
+* every read-modify-write is optimistic: read with ``get_with_index`` (or
+  ``get_prefix``, which carries modify indexes too), commit
   with a ``check-index`` / ``check-not-exists`` on what was read, and on
   ``WriteConflict`` run the whole operation again (bounded; then
   ``StorageUnavailable``).  In-process locks only reduce conflicts: other

@@ -14,6 +14,10 @@ Invariants every backend keeps:
   (Consul's ``ModifyIndex``), 0 while the key is absent.  ``get_with_index``
   returns it with the value; a value written again gets a larger one, and a key
   deleted and written again never gets an index it had before;
+* ``get_prefix`` reads every key under a prefix, with values and modify
+  indexes, in one request and from one consistent state: what several keys
+  written by one ``txn`` hold is read together, never half before and half
+  after another transaction;
 * ``txn`` is atomic: all operations apply or none.  Operations apply in order,
   so a check placed after a ``set`` of the same key sees the new value;
 * *optimistic concurrency*: a transaction may carry ``check-index`` and
@@ -33,7 +37,7 @@ Invariants every backend keeps:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 from strongroom.errors import ReadOnly, StrongroomError
 
@@ -94,6 +98,15 @@ class Backend(Protocol):
         """The value at ``key`` (None if absent) and its modify index (0 if absent),
         read together: the index is the one of the write that stored that value."""
 
+    def get_prefix(self, prefix: str) -> Mapping[str, tuple[bytes, int]]:
+        """Every key starting with ``prefix`` mapped to its value and modify index,
+        read in one request from one consistent state (empty when none matches).
+
+        ``prefix`` is a plain string prefix, as for ``delete_prefix``: end it with
+        ``/`` to read one folder.  Keys are full backend keys (those ``get`` takes),
+        not relative to ``prefix``.  Meant for small folders whose keys are read
+        together (one KV v2 secret); nothing bounds the size of the answer."""
+
     def put(self, key: str, value: bytes) -> int:
         """Store ``value`` at ``key``; returns the index after the write."""
 
@@ -132,6 +145,9 @@ class ReadOnlyView:
 
     def get_with_index(self, key: str) -> tuple[bytes | None, int]:
         return self._backend.get_with_index(key)
+
+    def get_prefix(self, prefix: str) -> Mapping[str, tuple[bytes, int]]:
+        return self._backend.get_prefix(prefix)
 
     def list(self, prefix: str) -> list[str]:
         return self._backend.list(prefix)

@@ -44,7 +44,7 @@ import logging
 import re
 import threading
 import urllib.parse
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 import consul
 import requests
@@ -153,6 +153,17 @@ def _parse_address(address: str, scheme: str | None) -> tuple[str, str, int]:
     return final, host, port or (8501 if final == "https" else 8500)
 
 
+class _Answer(NamedTuple):
+    """Consul's answer to one ``_Transport`` request."""
+
+    status: int
+    #: ``X-Consul-Index``, 0 when absent.
+    index: int
+    body: bytes
+    #: Consul (1.13 and later) left out entries the token may not read.
+    acl_filtered: bool = False
+
+
 class _Transport:
     """urllib3 straight to Consul for the hot path (KV reads and transactions).
 
@@ -181,14 +192,15 @@ class _Transport:
             timeout=urllib3.Timeout(connect=timeout, read=timeout), **options)
         self._client = client
 
-    def request(self, method: str, path: str, params: list[tuple[str, str]], body: bytes | None = None):
-        """``(status, X-Consul-Index or 0, body bytes)``; raises urllib3/OS errors."""
+    def request(self, method: str, path: str, params: list[tuple[str, str]], body: bytes | None = None) -> _Answer:
+        """Send one request; raises urllib3/OS errors."""
         if self._client.dc:
             params = [*params, ("dc", self._client.dc)]
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
         headers = {"X-Consul-Token": self._client.token} if self._client.token else {}
         answer = self._pool.urlopen(method, url, body=body, headers=headers, retries=False)
-        return answer.status, int(answer.headers.get("X-Consul-Index") or 0), answer.data
+        filtered = (answer.headers.get("X-Consul-Results-Filtered-By-ACLs") or "").lower() == "true"
+        return _Answer(answer.status, int(answer.headers.get("X-Consul-Index") or 0), answer.data, filtered)
 
 
 class ConsulBackend:
@@ -351,7 +363,7 @@ class ConsulBackend:
         path = "/v1/kv/" + urllib.parse.quote(self._full_key(key))
         params = [("consistent", "")] if self._consistency == "consistent" else []
         with self._slots, consul_errors(self._address, "a read"):
-            status, index, body = self._http.request("GET", path, params)
+            status, index, body, _ = self._http.request("GET", path, params)
         self.observe_index(index)
         if status == 404:
             return None, 0
@@ -363,6 +375,51 @@ class ConsulBackend:
             return value, int(entry["ModifyIndex"])
         except (ValueError, KeyError, IndexError, TypeError):
             raise StorageUnavailable(f"consul at {self._address} returned an unreadable KV entry") from None
+
+    def get_prefix(self, prefix: str) -> dict[str, tuple[bytes, int]]:
+        """Every key starting with ``prefix`` with its value and ``ModifyIndex``,
+        from one recursive KV read (``GET /v1/kv/<prefix>?recurse``).
+
+        Consul answers it from one snapshot of its state store, so keys written
+        by one transaction are seen together.  Keys are backend keys (without
+        this backend's own ``prefix``); empty when nothing matches.
+
+        Consul filters a recursive read by ACL instead of refusing it.  Consul
+        1.13 and later say so in ``X-Consul-Results-Filtered-By-ACLs``, which is
+        raised here as a denial; Consul 1.8 does not, so there the token must be
+        allowed to read the whole storage prefix, as it must anyway (the keyring
+        and token lookups are single-key reads, which Consul refuses outright)."""
+        full = self._full_key(prefix)
+        path = "/v1/kv/" + urllib.parse.quote(full)
+        params = [("recurse", "")]
+        if self._consistency == "consistent":
+            params.append(("consistent", ""))
+        with self._slots, consul_errors(self._address, "a prefix read"):
+            status, index, body, filtered = self._http.request("GET", path, params)
+        self.observe_index(index)
+        if filtered:
+            # A recursive read the token may not fully see would silently
+            # miss keys; a single-key read would have been refused.
+            raise error_for_status(403, "", "a prefix read")
+        if status == 404:
+            return {}
+        if status != 200:
+            raise error_for_status(status, body.decode(errors="replace"), "a prefix read")
+        strip = len(self._prefix)
+        found: dict[str, tuple[bytes, int]] = {}
+        try:
+            entries = json.loads(body)
+            if not isinstance(entries, list):
+                raise ValueError("not a list of entries")
+            for entry in entries:
+                key = entry["Key"]
+                if not key.startswith(full):
+                    raise ValueError("key outside the prefix")
+                value = base64.b64decode(entry["Value"]) if entry.get("Value") else b""
+                found[key[strip:]] = (value, int(entry["ModifyIndex"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise StorageUnavailable(f"consul at {self._address} returned an unreadable KV listing") from None
+        return found
 
     def list(self, prefix: str) -> list[str]:
         """Immediate children of ``prefix``, Vault-style: sorted, folders end with ``/``."""
@@ -429,7 +486,7 @@ class ConsulBackend:
                 f"limit of {self._max_txn_bytes} bytes"
             )
         with self._slots, consul_errors(self._address, "a transaction"):
-            status, _, answer = self._http.request("PUT", "/v1/txn", [], body.encode())
+            status, _, answer, _ = self._http.request("PUT", "/v1/txn", [], body.encode())
         text = answer.decode(errors="replace")
         if status == 409:
             self._raise_rolled_back(text, fence, ops)

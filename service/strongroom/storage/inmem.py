@@ -35,6 +35,11 @@ class InmemBackend:
         with self._lock:
             return self._data.get(key), self._modify_index.get(key, 0)
 
+    def get_prefix(self, prefix: str) -> dict[str, tuple[bytes, int]]:
+        with self._lock:
+            return {key: (value, self._modify_index[key]) for key, value in self._data.items()
+                    if key.startswith(prefix)}
+
     def put(self, key: str, value: bytes) -> int:
         return self.txn([TxnOp("set", key, value)])
 

@@ -4,7 +4,7 @@ counter of failures by error class, for whatever backend is wrapped."""
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from strongroom import metrics
 from strongroom.storage import TxnOp
@@ -36,6 +36,9 @@ class InstrumentedBackend:
 
     def get_with_index(self, key: str) -> tuple[bytes | None, int]:
         return self._call("get", self._backend.get_with_index, key)
+
+    def get_prefix(self, prefix: str) -> Mapping[str, tuple[bytes, int]]:
+        return self._call("get_prefix", self._backend.get_prefix, prefix)
 
     def put(self, key: str, value: bytes) -> int:
         return self._call("put", self._backend.put, key, value)

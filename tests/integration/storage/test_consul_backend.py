@@ -107,6 +107,89 @@ def test_list_does_not_see_other_prefixes(consul_backend, consul_agent):
         other.delete_prefix("")
 
 
+# -- prefix reads ----------------------------------------------------------------
+
+
+def test_get_prefix_returns_values_and_modify_indexes_of_the_folder(consul_backend):
+    written = consul_backend.txn([TxnOp("set", "s/a/meta", b"m"), TxnOp("set", "s/a/1", bytes(range(256)))])
+    later = consul_backend.put("s/a/2", b"")
+    consul_backend.put("s/b/meta", b"other folder")
+    consul_backend.put("s/a", b"sibling key, not in the folder")
+    found = consul_backend.get_prefix("s/a/")
+    assert found == {"s/a/meta": (b"m", written), "s/a/1": (bytes(range(256)), written), "s/a/2": (b"", later)}
+    for key, pair in found.items():
+        assert consul_backend.get_with_index(key) == pair
+
+
+def test_get_prefix_is_a_string_prefix_with_backend_keys(consul_backend):
+    for key in ("ab", "a/b", "a/c/d", "b"):
+        consul_backend.put(key, key.encode())
+    assert sorted(consul_backend.get_prefix("a")) == ["a/b", "a/c/d", "ab"]
+    assert sorted(consul_backend.get_prefix("")) == ["a/b", "a/c/d", "ab", "b"]
+    assert consul_backend.get_prefix("a/c/d") == {"a/c/d": (b"a/c/d", consul_backend.get_with_index("a/c/d")[1])}
+
+
+def test_get_prefix_of_nothing_is_empty_and_sees_no_other_backend(consul_backend, consul_agent):
+    assert consul_backend.get_prefix("") == {}
+    other = ConsulBackend.from_config(consul_agent.address, prefix=consul_backend.prefix.rstrip("/") + "-other/")
+    try:
+        other.put("intruder", b"v")
+        consul_backend.put("t/x", b"1")
+        consul_backend.delete_prefix("t/")
+        assert consul_backend.get_prefix("") == {}
+        assert consul_backend.get_prefix("t/") == {}
+    finally:
+        other.delete_prefix("")
+
+
+def test_get_prefix_with_url_special_characters(consul_backend):
+    keys = ["f?x=1/a", "f?x=1/b c", "f?x=1/ü#%2F"]
+    for key in keys:
+        consul_backend.put(key, key.encode())
+    assert {k: v for k, (v, _) in consul_backend.get_prefix("f?x=1/").items()} == {k: k.encode() for k in keys}
+
+
+def test_get_prefix_is_one_request_and_observes_the_index(consul_backend, consul_agent):
+    for n in range(5):
+        consul_backend.put(f"f/{n}", b"v")
+    # Written past the backend, so only the read can tell it about the index.
+    consul_agent.client().kv.put(consul_backend.prefix + "f/late", b"x")
+    counting = CountingHTTP(consul_backend._http)
+    consul_backend._http = counting
+    found = consul_backend.get_prefix("f/")
+    assert len(found) == 6
+    assert counting.calls == 1
+    assert consul_backend.index() >= found["f/late"][1]
+
+
+def test_get_prefix_reads_a_transaction_whole_under_concurrent_writes(consul_backend):
+    stop = threading.Event()
+    errors = []
+
+    def write() -> None:
+        n = 0
+        try:
+            while not stop.is_set():
+                n += 1
+                value = str(n).encode()
+                consul_backend.txn([TxnOp("set", "f/a", value), TxnOp("set", "f/b", value)])
+        except Exception as exc:  # reported by the main thread
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    torn = []
+    try:
+        for _ in range(200):
+            found = consul_backend.get_prefix("f/")
+            if found and found["f/a"] != found["f/b"]:
+                torn.append(found)
+    finally:
+        stop.set()
+        writer.join()
+    assert errors == [] and torn == []
+
+
 def test_strong_consistency_reads(consul_agent):
     backend = ConsulBackend.from_config(
         f"http://{consul_agent.address}", prefix=f"test-{uuid.uuid4().hex}", consistency_mode="strong"
@@ -116,6 +199,7 @@ def test_strong_consistency_reads(consul_agent):
         backend.put("k/v", b"1")
         assert backend.get("k/v") == b"1"
         assert backend.list("k/") == ["v"]
+        assert backend.get_prefix("k/") == {"k/v": backend.get_with_index("k/v")}
     finally:
         backend.delete_prefix("")
 
@@ -247,9 +331,11 @@ class CountingHTTP:
         self._lock = threading.Lock()
         self.active = 0
         self.peak = 0
+        self.calls = 0
 
     def _call(self, method, *args, **kwargs):
         with self._lock:
+            self.calls += 1
             self.active += 1
             self.peak = max(self.peak, self.active)
         try:
@@ -473,6 +559,7 @@ def test_consul_down_raises_storage_unavailable():
     calls = [
         lambda: backend.get("k"),
         lambda: backend.list(""),
+        lambda: backend.get_prefix(""),
         lambda: backend.put("k", secret),
         lambda: backend.delete("k"),
         lambda: backend.delete_prefix(""),

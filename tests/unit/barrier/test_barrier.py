@@ -225,6 +225,122 @@ class TestConfidentialityAndIntegrity:
             stranger.get("a")
 
 
+class CountingBackend(InmemBackend):
+    """In-memory storage that counts prefix reads."""
+
+    def __init__(self):
+        super().__init__()
+        self.prefix_reads = 0
+
+    def get_prefix(self, prefix):
+        self.prefix_reads += 1
+        return super().get_prefix(prefix)
+
+
+class CountingKeyring:
+    """A keyring that counts decryptions (each looks up the key of its term)."""
+
+    def __init__(self, inner: Keyring):
+        self.inner = inner
+        self.decryptions = 0
+
+    def active_key(self):
+        return self.inner.active_key()
+
+    def key(self, term):
+        self.decryptions += 1
+        return self.inner.key(term)
+
+
+class TestGetPrefix:
+    def test_values_decrypted_with_indexes_from_one_backend_read(self, keyring):
+        backend = CountingBackend()
+        barrier = Barrier(backend)
+        barrier.set_keyring(keyring)
+        first = barrier.txn([TxnOp("set", "s/a/meta", b"m"), TxnOp("set", "s/a/1", b"")])
+        second = barrier.put("s/a/2", b"two")
+        barrier.put("s/b/meta", b"other")
+        found = barrier.get_prefix("s/a/")
+        assert backend.prefix_reads == 1
+        assert dict(found) == {"s/a/meta": (b"m", first), "s/a/1": (b"", first), "s/a/2": (b"two", second)}
+        assert found.modify_index("s/a/2") == second
+        assert barrier.get_prefix("none/") == {}
+
+    def test_each_value_is_authenticated_with_its_own_key(self, barrier, backend):
+        barrier.put("s/a/1", b"one")
+        barrier.put("s/a/2", b"two")
+        # Swap the two ciphertexts: each is valid, but not under the other's key.
+        one, two = backend.get("s/a/1"), backend.get("s/a/2")
+        backend.put("s/a/1", two)
+        backend.put("s/a/2", one)
+        found = barrier.get_prefix("s/a/")
+        for key in ("s/a/1", "s/a/2"):
+            with pytest.raises(IntegrityError):
+                found[key]
+
+    def test_a_bad_entry_fails_alone_and_only_when_looked_up(self, barrier, backend):
+        barrier.put("s/a/meta", b"m")
+        backend.put("s/a/1", b"written around the barrier")
+        barrier.put("s/a/2", b"fine")
+        found = barrier.get_prefix("s/a/")
+        assert "s/a/1" in found and sorted(found) == ["s/a/1", "s/a/2", "s/a/meta"] and len(found) == 3
+        assert found["s/a/meta"][0] == b"m" and found.get("s/a/2")[0] == b"fine"
+        with pytest.raises(IntegrityError):
+            found["s/a/1"]
+        with pytest.raises(IntegrityError):
+            dict(found)
+
+    def test_only_looked_up_values_are_decrypted(self, barrier, keyring):
+        for n in range(10):
+            barrier.put(f"s/a/{n}", str(n).encode())
+        counting = CountingKeyring(keyring)
+        barrier.set_keyring(counting)
+        found = barrier.get_prefix("s/a/")
+        assert len(found) == 10 and "s/a/3" in found and found.modify_index("s/a/3") > 0
+        assert counting.decryptions == 0
+        assert found["s/a/3"][0] == b"3" and found["s/a/3"][0] == b"3"
+        assert counting.decryptions == 1
+
+    def test_values_of_every_term_are_read(self, barrier, backend, keyring, clock):
+        barrier.put("s/old", b"term 1")
+        barrier.set_keyring(keyring.rotate(clock))
+        barrier.put("s/new", b"term 2")
+        found = barrier.get_prefix("s/")
+        assert (found["s/old"][0], found["s/new"][0]) == (b"term 1", b"term 2")
+        assert (aead.term_of(backend.get("s/old")), aead.term_of(backend.get("s/new"))) == (1, 2)
+
+    def test_unknown_term_fails_on_lookup(self, barrier, backend, keyring, clock):
+        writer = Barrier(backend)
+        writer.set_keyring(keyring.rotate(clock))
+        writer.put("s/a", b"from the future")
+        found = barrier.get_prefix("s/")
+        with pytest.raises(IntegrityError, match="term 2"):
+            found["s/a"]
+
+    def test_view_keys_are_relative_and_the_aad_is_the_full_key(self, barrier, backend):
+        view = BarrierView(BarrierView(barrier, "logical/"), "m/")
+        written = view.put("s/a/1", b"one")
+        barrier.put("logical/m/s/b/1", b"other folder")
+        barrier.put("logical/n/s/a/1", b"other mount")
+        found = view.get_prefix("s/a/")
+        assert dict(found) == {"s/a/1": (b"one", written)}
+        assert "s/a/1" in found and "logical/m/s/a/1" not in found and 1 not in found
+        assert dict(view.get_prefix("")) == {"s/a/1": (b"one", written), "s/b/1": (b"other folder", written + 1)}
+        # A ciphertext copied from another mount's same relative key does not open.
+        backend.put("logical/m/s/a/1", backend.get("logical/n/s/a/1"))
+        with pytest.raises(IntegrityError):
+            view.get_prefix("s/a/")["s/a/1"]
+
+    def test_view_refuses_dot_dot(self, barrier):
+        with pytest.raises(InvalidRequest, match="relative paths not supported"):
+            BarrierView(barrier, "logical/a/").get_prefix("../b/")
+
+    def test_view_over_read_only_storage_reads_prefixes(self, backend):
+        written = backend.put("p/a/1", b"plain")
+        view = BarrierView(ReadOnlyView(backend), "p/")
+        assert dict(view.get_prefix("a/")) == {"a/1": (b"plain", written)}
+
+
 class TestRotation:
     def test_rotate_keeps_old_values_readable_and_writes_new_term(self, barrier, backend, keyring, clock):
         barrier.put("old", b"written under term 1")
@@ -252,6 +368,7 @@ class TestSealed:
     OPERATIONS = {
         "get": lambda b: b.get("a"),
         "get_with_index": lambda b: b.get_with_index("a"),
+        "get_prefix": lambda b: b.get_prefix("a/"),
         "put": lambda b: b.put("a", b"v"),
         "delete": lambda b: b.delete("a"),
         "delete_prefix": lambda b: b.delete_prefix("a/"),

@@ -58,7 +58,8 @@ def make_request(operation: str, relative_path: str, data: dict | None = None, m
 class RaceView:
     """A storage view over a shared backend, standing in for one process.
 
-    ``read_pause`` (seconds) sleeps after every ``get_with_index``, widening the
+    ``read_pause`` (seconds) sleeps after every ``get_with_index`` and
+    ``get_prefix`` (the reads a read-modify-write starts from), widening the
     read-modify-write window so concurrent writers really overlap;
     ``before_txn`` holds callables each run once, in order, just before one of
     the next transactions (another "process" committing between this one's
@@ -79,6 +80,12 @@ class RaceView:
 
     def get_with_index(self, key):
         found = self.inner.get_with_index(key)
+        if self.read_pause:
+            time.sleep(self.read_pause)
+        return found
+
+    def get_prefix(self, prefix):
+        found = self.inner.get_prefix(prefix)
         if self.read_pause:
             time.sleep(self.read_pause)
         return found

@@ -305,7 +305,10 @@ def test_destroy_is_one_transaction(kv2, backend):
     backend.txns.clear()
     call(kv2, logical.UPDATE, "destroy/foo", {"versions": [1, 2, 3]})
     assert len(backend.txns) == 1
-    assert [op.verb for op in backend.txns[0]] == ["check-index", "set", "delete", "delete", "delete"]
+    # Each version's data is deleted wherever it may be: its secret's folder or a blob.
+    assert [(op.verb, op.key) for op in backend.txns[0]] == [
+        ("check-index", kv2.store.meta_key("foo")), ("set", kv2.store.meta_key("foo")),
+        *[("delete", key) for n in (1, 2, 3) for key in kv2.store.data_keys("foo", n)]]
 
 
 def test_destroy_of_many_versions_stays_within_transaction_limit(backend, clock):
@@ -316,9 +319,9 @@ def test_destroy_of_many_versions_stays_within_transaction_limit(backend, clock)
     backend.txns.clear()
     call(engine, logical.UPDATE, "destroy/big", {"versions": list(range(1, 81))})
     assert all(len(ops) <= 63 for ops in backend.txns)
-    assert backend.txns[0][0].key == "metadata/big"
-    stored = [k for k in backend.snapshot() if k.startswith("versions/")]
-    assert stored == []
+    assert backend.txns[0][0].key == engine.store.meta_key("big")
+    stored = [k for k in backend.snapshot() if k.startswith(engine.store.folder("big"))]
+    assert stored == [engine.store.meta_key("big")]
 
 
 # --- subkeys ---------------------------------------------------------------------------
@@ -411,8 +414,12 @@ def test_failed_write_leaves_previous_state(kv2, backend):
 def test_write_is_one_transaction_with_data_and_metadata(kv2, backend):
     put(kv2, "foo", {"a": 1})
     assert len(backend.txns) == 1
-    assert sorted((op.verb, op.key) for op in backend.txns[0]) == [
-        ("check-not-exists", "metadata/foo"), ("set", "metadata/foo"), ("set", kv2.store.version_key("foo", 1))]
+    meta = kv2.store.meta_key("foo")
+    assert [(op.verb, op.key) for op in backend.txns[0]] == [
+        ("check-not-exists", meta), ("set", kv2.store.version_key("foo", 1)), ("set", meta), ("set", "paths/foo")]
+    put(kv2, "foo", {"a": 2})
+    assert [(op.verb, op.key) for op in backend.txns[1]] == [
+        ("check-index", meta), ("set", kv2.store.version_key("foo", 2)), ("set", meta)]
 
 
 def test_too_large_secret_propagates_without_partial_write(clock):

@@ -295,7 +295,8 @@ def test_key_max_versions_prunes_oldest(kv2, backend):
     assert sorted(meta["versions"]) == ["2", "3"]
     assert kv2.store.version_key("m1", 1) not in backend.snapshot()
     # The pruning is part of the write's single transaction.
-    assert [op.verb for op in backend.txns[-1]] == ["check-index", "set", "set", "delete"]
+    assert [op.verb for op in backend.txns[-1]] == ["check-index", "set", "set", "delete", "delete"]
+    assert [op.key for op in backend.txns[-1][3:]] == kv2.store.data_keys("m1", 1)
 
 
 def test_mount_max_versions_and_larger_limit_wins(kv2):
@@ -317,7 +318,8 @@ def test_lowering_max_versions_prunes_several_on_next_write(kv2, backend):
     meta = metadata(kv2, "foo")
     assert sorted(meta["versions"]) == ["8", "9"] and meta["oldest_version"] == 8
     stored = sorted(k for k in backend.snapshot() if k.startswith("versions/"))
-    assert stored == sorted([kv2.store.version_key("foo", 8), kv2.store.version_key("foo", 9)])
+    assert stored == sorted([kv2.store.version_key("foo", 8), kv2.store.version_key("foo", 9),
+                             kv2.store.meta_key("foo")])
 
 
 # --- delete_version_after --------------------------------------------------------------

@@ -128,10 +128,69 @@ class TestChecks:
         assert backend.get("k") == b"++"
 
 
+class TestGetPrefix:
+    def test_every_key_under_the_prefix_with_value_and_modify_index(self, backend):
+        first = backend.txn([TxnOp("set", "s/a/meta", b"m"), TxnOp("set", "s/a/1", b"")])
+        second = backend.put("s/a/2", b"two")
+        backend.put("s/b/meta", b"other")
+        backend.put("s/a", b"sibling key, not in the folder")
+        assert backend.get_prefix("s/a/") == {"s/a/meta": (b"m", first), "s/a/1": (b"", first),
+                                              "s/a/2": (b"two", second)}
+        assert backend.get_prefix("s/a/2") == {"s/a/2": (b"two", second)}
+
+    def test_prefix_is_a_plain_string_prefix(self, backend):
+        backend.put("ab", b"1")
+        backend.put("a/b", b"2")
+        assert sorted(backend.get_prefix("a")) == ["a/b", "ab"]
+        assert sorted(backend.get_prefix("")) == ["a/b", "ab"]
+
+    def test_nothing_under_the_prefix_is_empty(self, backend):
+        assert backend.get_prefix("none/") == {}
+        backend.put("t/x", b"1")
+        backend.delete_prefix("t/")
+        assert backend.get_prefix("t/") == {}
+
+    def test_indexes_are_those_get_with_index_returns(self, backend):
+        backend.put("f/k", b"1")
+        backend.put("f/k", b"2")
+        assert backend.get_prefix("f/")["f/k"] == backend.get_with_index("f/k")
+
+    def test_answer_is_a_copy(self, backend):
+        backend.put("f/k", b"1")
+        found = backend.get_prefix("f/")
+        backend.put("f/k", b"2")
+        backend.put("f/new", b"3")
+        assert found == {"f/k": (b"1", found["f/k"][1])}
+
+    def test_a_transaction_is_read_whole_by_concurrent_readers(self, backend):
+        stop = threading.Event()
+        torn = []
+
+        def write() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                value = str(n).encode()
+                backend.txn([TxnOp("set", "f/a", value), TxnOp("set", "f/b", value)])
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            for _ in range(2000):
+                found = backend.get_prefix("f/")
+                if found and found["f/a"] != found["f/b"]:
+                    torn.append(found)
+        finally:
+            stop.set()
+            writer.join()
+        assert torn == []
+
+
 def test_read_only_view_reads_indexes_and_refuses_checked_writes(backend):
     index = backend.put("k", b"1")
     view = ReadOnlyView(backend)
     assert view.get_with_index("k") == (b"1", index)
+    assert view.get_prefix("k") == {"k": (b"1", index)}
     with pytest.raises(ReadOnly):
         view.txn([TxnOp("check-index", "k", index=index)])
     with pytest.raises(ReadOnly):

@@ -5,7 +5,8 @@ https://developer.hashicorp.com/vault/docs/secrets/kv
 ``new_kv`` picks the version from the mount's ``options["version"]`` as Vault's
 ``kv.Factory`` does: ``"1"`` or absent gives ``KVv1``, ``"2"`` gives ``KVv2``,
 anything else is refused.  One file per path group (``path_data.py``,
-``path_metadata.py``, ...), the v2 storage model in ``model.py``.
+``path_metadata.py``, ...), the v2 data model in ``model.py`` and its storage
+layout and concurrency in ``store.py``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
 from strongroom.engines.kv.fields import to_bool, to_duration_seconds, to_int
-from strongroom.engines.kv.model import CONFIG_KEY, DELETE_VERSION_AFTER_DISABLED
+from strongroom.engines.kv.model import DELETE_VERSION_AFTER_DISABLED
+from strongroom.engines.kv.store import CONFIG_KEY
 from strongroom.errors import InvalidRequest
 
 CONFIG_FIELDS = ("max_versions", "cas_required", "delete_version_after")

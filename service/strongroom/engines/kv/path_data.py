@@ -16,6 +16,7 @@ from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
 from strongroom.engines.kv.fields import to_int, to_map, unknown_fields_warning, weak_int
 from strongroom.engines.kv.model import Config, KeyMetadata
+from strongroom.engines.kv.store import Secret
 from strongroom.errors import CheckAndSetMismatch, InvalidRequest
 
 DATA_FIELDS = {"data", "options", "version"}
@@ -70,15 +71,17 @@ class DataPath(PathHandler):
 
     def exists(self, req: Request) -> bool | None:
         """Whether the secret has metadata (decides create vs update for the ACL)."""
-        key = req.relative_path[len(self.prefix):]
-        return bool(key) and self.store.read_metadata(key) is not None
+        return self.store.exists(req.relative_path[len(self.prefix):])
 
     def read(self, req: Request, key: str) -> Response | None:
-        """``GET data/<path>?version=N``; None (404) when the key or version is unknown."""
+        """``GET data/<path>?version=N``; None (404) when the key or version is unknown.
+
+        One storage read: the secret's metadata and version data come together."""
         wanted = to_int("version", req.data.get("version"), validated=True)
         if not key or key.endswith("/"):
             return None
-        meta = self.store.read_metadata(key)
+        secret = self.store.read(key)
+        meta = secret.meta
         if meta is None:
             return None
         number = wanted if wanted > 0 else meta.current_version
@@ -88,7 +91,7 @@ class DataPath(PathHandler):
         body = {"data": None, "metadata": meta.version_summary(number)}
         if version.destroyed or version.is_deleted(self.store.now()):
             return Response(status=404, data=body)
-        body["data"] = self.store.read_version(key, number)
+        body["data"] = self.store.version_data(secret, number)
         return Response(data=body)
 
     def write(self, req: Request, key: str) -> Response:
@@ -102,10 +105,10 @@ class DataPath(PathHandler):
 
         def attempt() -> Response:
             config = self.store.read_config()
-            meta, index = self.store.load_metadata(key)
-            meta = meta or KeyMetadata(path=key)
+            secret = self.store.load(key)
+            meta = secret.meta or KeyMetadata(path=key)
             check_and_set(options, config, meta)
-            return self._add_version(req, key, config, meta, index, data)
+            return self._add_version(req, secret, config, meta, data)
 
         return self.store.update(key, attempt, what=f"secret {key!r}")
 
@@ -121,7 +124,8 @@ class DataPath(PathHandler):
         options = to_map("options", req.data.get("options"))
 
         def attempt() -> Response:
-            meta, index = self.store.load_metadata(key)
+            secret = self.store.read(key)
+            meta = secret.meta
             if meta is None:
                 return Response(status=404)
             config = self.store.read_config()
@@ -131,8 +135,8 @@ class DataPath(PathHandler):
                 return Response(status=404)
             if current.destroyed or current.is_deleted(self.store.now()):
                 return Response(status=404, data=meta.version_summary(meta.current_version))
-            existing = self.store.read_version(key, meta.current_version)
-            return self._add_version(req, key, config, meta, index, merge_patch(existing, patch))
+            existing = self.store.version_data(secret, meta.current_version)
+            return self._add_version(req, secret, config, meta, merge_patch(existing, patch))
 
         return self.store.update(key, attempt, what=f"secret {key!r}")
 
@@ -142,7 +146,8 @@ class DataPath(PathHandler):
             return Response()
 
         def attempt() -> Response:
-            meta, read_index = self.store.load_metadata(key)
+            secret = self.store.load(key)
+            meta = secret.meta
             if meta is None:
                 return Response()
             latest = meta.versions.get(meta.current_version)
@@ -150,18 +155,19 @@ class DataPath(PathHandler):
             if latest is None or latest.destroyed or latest.is_deleted(now):
                 return Response()
             latest.deletion_time = now
-            index, _ = self.store.commit([self.store.guard_metadata(key, read_index), self.store.metadata_op(meta)])
+            index, _ = self.store.commit_secret(secret, meta)
             return Response(index=index)
 
         return self.store.update(key, attempt, what=f"secret {key!r}")
 
-    def _add_version(self, req: Request, key: str, config: Config, meta: KeyMetadata, read_index: int,
-                     data: Any) -> Response:
-        """Commit ``data`` as the next version of ``meta``, read at ``read_index``."""
+    def _add_version(self, req: Request, secret: Secret, config: Config, meta: KeyMetadata, data: Any) -> Response:
+        """Commit ``data`` as the next version of ``meta``, the state of ``secret`` as read."""
+        key = secret.path
         now = self.store.now()
         _, pruned = meta.add_version(now, self.store.deletion_time(now, config, meta), config.max_versions)
-        ops = [self.store.guard_metadata(key, read_index), self.store.version_op(key, meta.current_version, data),
-               self.store.metadata_op(meta)]
-        index, warnings = self.store.commit(ops, [self.store.version_key(key, n) for n in pruned])
+        new_version = self.store.version_op(key, meta.current_version, data,
+                                            retained=meta.retained_versions(config.max_versions))
+        index, warnings = self.store.commit_secret(secret, meta, [new_version],
+                                                   [k for n in pruned for k in self.store.data_keys(key, n)])
         return Response(data=meta.version_summary(meta.current_version), index=index,
                         warnings=unknown_fields_warning(req.data, DATA_FIELDS) + warnings)

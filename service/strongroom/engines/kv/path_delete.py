@@ -35,14 +35,14 @@ class _VersionsPath(PathHandler):
             return Response()
 
         def attempt() -> Response:
-            meta, read_index = self.store.load_metadata(key)
+            secret = self.store.load(key)
+            meta = secret.meta
             if meta is None:
                 return Response()
             garbage = self.apply(meta, versions)
             if garbage is None:
                 return Response()
-            index, warnings = self.store.commit(
-                [self.store.guard_metadata(key, read_index), self.store.metadata_op(meta)], garbage)
+            index, warnings = self.store.commit_secret(secret, meta, garbage=garbage)
             return Response(index=index, warnings=warnings)
 
         return self.store.update(key, attempt, what=f"secret {key!r}")
@@ -100,5 +100,5 @@ class DestroyPath(_VersionsPath):
             if version is None or version.destroyed:
                 continue
             version.destroyed = True
-            garbage.append(self.store.version_key(meta.path, number))
+            garbage.extend(self.store.data_keys(meta.path, number))
         return garbage or None

@@ -102,14 +102,13 @@ class MetadataPath(PathHandler):
 
     def exists(self, req: Request) -> bool | None:
         """Whether the key has metadata (decides create vs update for the ACL)."""
-        key = req.relative_path[len(self.prefix):]
-        return bool(key) and self.store.read_metadata(key) is not None
+        return self.store.exists(req.relative_path[len(self.prefix):])
 
     def read(self, req: Request, key: str) -> Response | None:
         """``GET metadata/<path>``; None (404) for an unknown key."""
         if not key or key.endswith("/"):
             return None
-        meta = self.store.read_metadata(key)
+        meta = self.store.load(key).meta
         return None if meta is None else Response(data=meta.render())
 
     def list(self, req: Request, key: str) -> Response | None:
@@ -137,7 +136,8 @@ class MetadataPath(PathHandler):
         warnings = self._cas_warning(config, cas_required)
 
         def attempt() -> int:
-            meta, read_index = self.store.load_metadata(key)
+            secret = self.store.load(key)
+            meta = secret.meta
             if meta is None:
                 now = self.store.now()
                 meta = KeyMetadata(path=key, created_time=now, updated_time=now)
@@ -149,7 +149,7 @@ class MetadataPath(PathHandler):
                 meta.delete_version_after = delete_after
             if custom is not None:
                 meta.custom_metadata = custom or None
-            index, _ = self.store.commit([self.store.guard_metadata(key, read_index), self.store.metadata_op(meta)])
+            index, _ = self.store.commit_secret(secret, meta)
             return index
 
         index = self.store.update(key, attempt, what=f"secret {key!r}")
@@ -178,7 +178,8 @@ class MetadataPath(PathHandler):
         config = self.store.read_config()
 
         def attempt() -> Response:
-            meta, read_index = self.store.load_metadata(key)
+            secret = self.store.load(key)
+            meta = secret.meta
             if meta is None:
                 return Response(status=404)
             if not changes and "custom_metadata" not in data:
@@ -197,7 +198,7 @@ class MetadataPath(PathHandler):
                             merged[name] = weak_string(value)
                     validate_custom_metadata(merged)
                     meta.custom_metadata = merged or None
-            index, _ = self.store.commit([self.store.guard_metadata(key, read_index), self.store.metadata_op(meta)])
+            index, _ = self.store.commit_secret(secret, meta)
             return Response(index=index, warnings=self._cas_warning(config, changes.get("cas_required")))
 
         return self.store.update(key, attempt, what=f"secret {key!r}")
@@ -211,7 +212,7 @@ class MetadataPath(PathHandler):
         if not key:
             return Response()
         with self.store.lock(key):
-            if self.store.read_metadata(key) is None:
+            if not self.store.exists(key):
                 return Response()
             index, _ = self.store.commit(self.store.delete_key_ops(key))
         return Response(index=index)

@@ -41,7 +41,8 @@ class SubkeysPath(PathHandler):
         wanted = to_int("version", req.data.get("version"), validated=True)
         if not key or key.endswith("/"):
             return None
-        meta = self.store.read_metadata(key)
+        secret = self.store.read(key)
+        meta = secret.meta
         if meta is None:
             return None
         number = wanted if wanted > 0 else meta.current_version
@@ -51,5 +52,5 @@ class SubkeysPath(PathHandler):
         body = {"metadata": meta.version_summary(number), "subkeys": None}
         if version.destroyed or version.is_deleted(self.store.now()):
             return Response(status=404, data=body)
-        body["subkeys"] = strip_values(self.store.read_version(key, number), depth)
+        body["subkeys"] = strip_values(self.store.version_data(secret, number), depth)
         return Response(data=body)

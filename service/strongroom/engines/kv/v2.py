@@ -18,12 +18,12 @@ from typing import Callable
 from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler, reject_folder_write
-from strongroom.engines.kv.model import VersionedStore
 from strongroom.engines.kv.path_config import ConfigPath
 from strongroom.engines.kv.path_data import DataPath
 from strongroom.engines.kv.path_delete import DeletePath, DestroyPath, UndeletePath
 from strongroom.engines.kv.path_metadata import MetadataPath
 from strongroom.engines.kv.path_subkeys import SubkeysPath
+from strongroom.engines.kv.store import FOLDER_BUDGET, VersionedStore
 
 _ROOTS = ("metadata", "data", "delete", "undelete", "destroy")
 _ROOT_WARNING = "Non-listing operations on the root of a K/V v2 mount are not supported."
@@ -35,15 +35,16 @@ class KVv2:
     """The ``Engine`` of a ``kv`` mount with ``options.version == "2"``.
 
     ``view`` is the mount's storage view and ``clock`` returns an aware UTC
-    datetime; ``rand`` and ``sleep`` pace retries after write conflicts (see
-    ``VersionedStore``).  Stateless apart from storage: config and metadata are
-    read by every request, and every read-modify-write is checked in storage,
+    datetime; ``rand`` and ``sleep`` pace retries after write conflicts and
+    ``folder_budget`` bounds the version data read with every request (see
+    ``VersionedStore``).  Stateless apart from storage (and the store's one-off
+    check for legacy records): config and metadata are read by every request, and every read-modify-write is checked in storage,
     so any number of processes may serve the same mount.
     """
 
     def __init__(self, view, clock: Callable, *, rand: Callable[[], float] = random.random,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.store = VersionedStore(view, clock, rand=rand, sleep=sleep)
+                 sleep: Callable[[float], None] = time.sleep, folder_budget: int = FOLDER_BUDGET):
+        self.store = VersionedStore(view, clock, rand=rand, sleep=sleep, folder_budget=folder_budget)
         self.paths: list[PathHandler] = [
             ConfigPath(self.store),
             DataPath(self.store),

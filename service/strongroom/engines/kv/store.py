@@ -1,0 +1,368 @@
+"""Where a KV v2 mount keeps its secrets, and how reads and writes stay consistent.
+
+Layout inside the mount's storage view (values are JSON bytes under the barrier):
+
+``config``
+    the mount-wide ``Config``.
+``versions/<sha256(path)>/``
+    one folder per secret: ``meta`` holds its ``KeyMetadata`` (with the
+    metadata of every retained version), ``<n>`` holds ``{"data": ...}`` of
+    version ``n`` when it is small enough that all retained versions of that
+    size fit in ``FOLDER_BUDGET`` bytes.  Reading any version in the folder is
+    one ``get_prefix`` of the folder, one storage round trip, which also makes
+    the metadata and the data it describes one consistent snapshot.  Only
+    ``meta`` and the version asked for are decrypted.  The hash keeps one
+    secret's keys in a folder that cannot overlap another's (``a`` vs ``a/1``),
+    so deleting a secret is one transaction of a few deletes whatever its size.
+``blobs/<sha256(path)>/<n>``
+    the data of a larger version.  A folder read returns every version in the
+    folder, and with large values that transfer (Consul base64-encodes them)
+    costs more than a second round trip: a read of a large version is the
+    folder read plus a ``get`` of its blob, so a folder stays small whatever
+    the secret's size.  A version's data is never moved once written.
+``paths/<path>``
+    an empty entry per secret, written in the transaction that creates its
+    ``meta`` and deleted with it: ``LIST metadata/<folder>/`` is a plain
+    storage list of ``paths/<folder>/``.
+
+Invariants: ``meta`` is the commit point.  Every change that touches more
+than one key is one ``txn`` whose operations include the ``meta`` write, so a
+failure leaves the previous state.
+
+Concurrency: several processes (gunicorn workers, and in HA every node's
+requests end up on the active node's workers) change the same secret with no
+lock in common, so every read-modify-write of ``meta`` or ``config`` is
+optimistic: the value is read with its modify index and the commit carries a
+``check-index`` on it (``check-not-exists`` for a new secret).  A conflicting
+commit writes nothing and the whole operation runs again from its reads —
+``cas`` is re-validated against the fresh metadata — up to ``MAX_ATTEMPTS``
+times (``VersionedStore.update``).  Two writers can therefore never both create
+version N, nor both pass the same ``cas``.  Data that becomes unreachable (versions
+pruned by ``max_versions`` or destroyed) is deleted in the same transaction
+when it fits in ``MAX_TXN_OPS``; the rest follows in later transactions and
+is, at worst, left unreachable.
+
+Legacy layout: before this one, a secret's ``KeyMetadata`` lived at
+``metadata/<path>`` (which LIST listed) and its versions already at
+``versions/<sha256(path)>/<n>``.  Such secrets stay readable: a mount that holds
+any key under ``metadata/`` falls back to it when ``meta`` is missing (one more
+round trip, misses only) and LIST merges both indexes.  The first write to a
+legacy secret migrates it inside its own guarded transaction: ``meta`` and
+``paths/<path>`` are set and ``metadata/<path>`` is deleted; the version data is
+already where the new layout wants it.  This code never writes under
+``metadata/``, so a mount found free of it once stays free of it, and the
+store remembers that (the only thing it keeps between requests).
+
+Nothing else is cached between requests: several processes serve the same mount,
+so the config and the metadata are re-read by every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+from strongroom.engines.kv.model import Config, KeyMetadata, decode, encode
+from strongroom.engines.kv.timefmt import seconds_to_ns, to_ns
+from strongroom.errors import StorageUnavailable, StrongroomError
+from strongroom.storage import TxnOp, WriteConflict, check_op
+
+T = TypeVar("T")
+
+CONFIG_KEY = "config"
+VERSIONS_PREFIX = "versions/"
+PATHS_PREFIX = "paths/"
+META_NAME = "meta"
+BLOBS_PREFIX = "blobs/"
+# Where the legacy layout kept each secret's metadata (read and migrated, never written).
+LEGACY_METADATA_PREFIX = "metadata/"
+
+# The version data a folder read may return (encoded, before encryption): a
+# version goes to the folder when max_versions versions of its size fit.  Up to
+# about 80 KiB one read of the folder costs less than a second round trip.
+FOLDER_BUDGET = 40 * 1024
+
+# Consul allows 64 operations per transaction; a fenced backend adds check-session.
+MAX_TXN_OPS = 63
+# Attempts of one read-modify-write before giving up with StorageUnavailable.
+MAX_ATTEMPTS = 10
+# Upper bound of the random pause after the first conflict (seconds); grows linearly per attempt.
+RETRY_DELAY = 0.002
+
+
+@dataclass
+class Secret:
+    """One secret as read from storage: what a handler decides on, and what its
+    commit (``VersionedStore.commit_secret``) is checked against.
+
+    ``meta`` is None when the secret does not exist.  ``index`` is the modify
+    index of the record ``meta`` was read from (0 when absent); ``legacy`` says
+    that record is the legacy ``metadata/<path>``.  ``entries`` is the secret's
+    folder when it was read whole (``VersionedStore.read``), keys relative to the
+    mount, values decrypted on access; None when only ``meta`` was read.
+    """
+
+    path: str
+    meta: KeyMetadata | None = None
+    index: int = 0
+    legacy: bool = False
+    entries: Mapping[str, tuple[bytes, int]] | None = None
+
+
+class VersionedStore:
+    """Storage access for one KV v2 mount, shared by its path handlers.
+
+    ``view`` is the mount's storage view, ``clock`` a zero-argument callable
+    returning an aware UTC datetime, ``rand`` a zero-argument callable returning
+    a float in [0, 1) and ``sleep`` a callable taking seconds (both for the
+    jittered pause between attempts of ``update``); ``folder_budget`` bounds the
+    version data kept in a secret's folder (see the module docstring).
+
+    Correctness across processes comes from the storage checks (see the module
+    docstring); the per-path locks only keep writers of one process from
+    conflicting with each other in storage.
+    """
+
+    def __init__(self, view, clock: Callable, *, max_txn_ops: int = MAX_TXN_OPS,
+                 rand: Callable[[], float] = random.random, sleep: Callable[[float], None] = time.sleep,
+                 max_attempts: int = MAX_ATTEMPTS, folder_budget: int = FOLDER_BUDGET):
+        self.view = view
+        self._folder_budget = folder_budget
+        self._clock = clock
+        self._max_txn_ops = max_txn_ops
+        self._rand = rand
+        self._sleep = sleep
+        self._max_attempts = max_attempts
+        self._locks = [threading.Lock() for _ in range(64)]
+        # None until checked; then whether legacy records may exist (False is final).
+        self._legacy: bool | None = None
+
+    # --- time -------------------------------------------------------------------
+
+    def now(self) -> int:
+        """The clock, in ns since the epoch."""
+        return to_ns(self._clock())
+
+    def deletion_time(self, start: int, config: Config, meta: KeyMetadata) -> int | None:
+        """When a version created (or undeleted) at ``start`` is deleted by ``delete_version_after``:
+        the smaller non-zero of the mount's and the key's setting, none when the mount disabled it."""
+        if config.delete_version_after_disabled:
+            return None
+        candidates = [d for d in (config.delete_version_after, meta.delete_version_after) if d > 0]
+        if not candidates:
+            return None
+        return start + seconds_to_ns(min(candidates))
+
+    # --- keys -------------------------------------------------------------------
+
+    @staticmethod
+    def _digest(path: str) -> str:
+        return hashlib.sha256(path.encode("utf-8")).hexdigest()
+
+    def folder(self, path: str) -> str:
+        """The storage folder holding everything of secret ``path``."""
+        return f"{VERSIONS_PREFIX}{self._digest(path)}/"
+
+    def meta_key(self, path: str) -> str:
+        """The storage key of the metadata of secret ``path`` (the commit point)."""
+        return self.folder(path) + META_NAME
+
+    def version_key(self, path: str, number: int) -> str:
+        """The storage key of version ``number`` of secret ``path`` in its folder."""
+        return f"{self.folder(path)}{number}"
+
+    def blob_key(self, path: str, number: int) -> str:
+        """The storage key of version ``number`` of secret ``path`` when it is too large for the folder."""
+        return f"{BLOBS_PREFIX}{self._digest(path)}/{number}"
+
+    def data_keys(self, path: str, number: int) -> list[str]:
+        """Every key the data of version ``number`` may be stored at (to delete it)."""
+        return [self.version_key(path, number), self.blob_key(path, number)]
+
+    # --- reads --------------------------------------------------------------------
+
+    def read_config(self) -> Config:
+        """The mount's config (defaults when never written)."""
+        raw = self.view.get(CONFIG_KEY)
+        return Config() if raw is None else Config.from_json(decode(raw))
+
+    def load_config(self) -> tuple[Config, int]:
+        """The mount's config and its modify index (0 when never written), for a
+        read-modify-write guarded by ``guard_config``."""
+        raw, index = self.view.get_with_index(CONFIG_KEY)
+        return (Config() if raw is None else Config.from_json(decode(raw))), index
+
+    def read(self, path: str) -> Secret:
+        """Secret ``path`` with its whole folder (``entries``): one storage read.
+
+        For reads of version data, and writes that need the current version."""
+        folder = self.folder(path)
+        secret = self._from_folder(path, self.view.get_prefix(folder))
+        if secret.meta is None and self._legacy_possible():
+            secret = self._legacy_read(path, secret.entries)
+            if secret.meta is None:
+                # Migrated between the two reads: the folder has it now.
+                secret = self._from_folder(path, self.view.get_prefix(folder))
+        return secret
+
+    def load(self, path: str) -> Secret:
+        """Secret ``path``'s metadata and modify index, without version data:
+        for metadata reads and the read-modify-writes that need no data."""
+        key = self.meta_key(path)
+        secret = self._from_meta(path, *self.view.get_with_index(key))
+        if secret.meta is None and self._legacy_possible():
+            secret = self._legacy_read(path, None)
+            if secret.meta is None:
+                secret = self._from_meta(path, *self.view.get_with_index(key))
+        return secret
+
+    def exists(self, path: str) -> bool:
+        """Whether secret ``path`` has metadata (decides create vs update for the ACL)."""
+        return bool(path) and self.load(path).meta is not None
+
+    def version_data(self, secret: Secret, number: int) -> Any:
+        """The data of a version the metadata says is retained and not destroyed:
+        from the folder as read, else from its blob (one more storage read)."""
+        key = self.version_key(secret.path, number)
+        if secret.entries is not None:
+            found = secret.entries.get(key)
+            raw = None if found is None else found[0]
+        else:
+            raw = self.view.get(key)
+        if raw is None:
+            raw = self.view.get(self.blob_key(secret.path, number))
+        if raw is None:
+            raise StrongroomError("could not find version data")
+        return decode(raw)["data"]
+
+    def list_metadata(self, folder: str) -> list[str]:
+        """Vault-style children of ``folder`` (``""`` or ending in ``/``) among the secret paths."""
+        if not self._legacy_possible():
+            return self.view.list(PATHS_PREFIX + folder)
+        # Legacy first: a secret migrating meanwhile is then seen in one list or the other.
+        legacy = self.view.list(LEGACY_METADATA_PREFIX + folder)
+        current = self.view.list(PATHS_PREFIX + folder)
+        return sorted(set(legacy) | set(current)) if legacy else current
+
+    def _from_folder(self, path: str, entries: Mapping[str, tuple[bytes, int]]) -> Secret:
+        found = entries.get(self.meta_key(path))
+        if found is None:
+            return Secret(path, entries=entries)
+        raw, index = found
+        return Secret(path, KeyMetadata.from_json(decode(raw)), index, entries=entries)
+
+    @staticmethod
+    def _from_meta(path: str, raw: bytes | None, index: int) -> Secret:
+        if raw is None:
+            return Secret(path)
+        return Secret(path, KeyMetadata.from_json(decode(raw)), index)
+
+    def _legacy_possible(self) -> bool:
+        """Whether legacy records may exist in this mount: checked once, and
+        remembered once false (nothing writes them any more)."""
+        if self._legacy is None:
+            self._legacy = bool(self.view.list(LEGACY_METADATA_PREFIX))
+        return self._legacy
+
+    def _legacy_read(self, path: str, entries: Mapping[str, tuple[bytes, int]] | None) -> Secret:
+        """Secret ``path`` from ``metadata/<path>``; its versions are where they were,
+        so ``entries`` (a read of the folder) serves them as it does for ``meta``."""
+        raw, index = self.view.get_with_index(LEGACY_METADATA_PREFIX + path)
+        if raw is None:
+            return Secret(path, entries=entries)
+        return Secret(path, KeyMetadata.from_json(decode(raw)), index, legacy=True, entries=entries)
+
+    # --- writes -------------------------------------------------------------------
+
+    def config_op(self, config: Config) -> TxnOp:
+        """The transaction operation writing ``config``."""
+        return TxnOp("set", CONFIG_KEY, encode(config.to_json()))
+
+    @staticmethod
+    def guard_config(index: int) -> TxnOp:
+        """The check that the config is still the one ``load_config`` returned with ``index``."""
+        return check_op(CONFIG_KEY, index)
+
+    def version_op(self, path: str, number: int, data: Any, *, retained: int) -> TxnOp:
+        """The transaction operation writing the data of a version: in the folder
+        when ``retained`` versions of its size fit in the folder's budget, else as a blob."""
+        value = encode({"data": data})
+        in_folder = len(value) * retained <= self._folder_budget
+        return TxnOp("set", self.version_key(path, number) if in_folder else self.blob_key(path, number), value)
+
+    def secret_ops(self, secret: Secret, meta: KeyMetadata, ops: Iterable[TxnOp] = ()) -> list[TxnOp]:
+        """The transaction committing ``meta`` as the new state of ``secret``:
+        checks that the secret is still as read, ``ops`` (version data), the
+        metadata, the LIST entry of a new secret, and the migration of a legacy one."""
+        path = secret.path
+        meta_key = self.meta_key(path)
+        if secret.legacy:
+            checks = [check_op(LEGACY_METADATA_PREFIX + path, secret.index), TxnOp("check-not-exists", meta_key)]
+        else:
+            checks = [check_op(meta_key, secret.index)]
+        txn = checks + list(ops) + [TxnOp("set", meta_key, encode(meta.to_json()))]
+        if secret.meta is None or secret.legacy:
+            txn.append(TxnOp("set", PATHS_PREFIX + path, b""))
+        if secret.legacy:
+            txn.append(TxnOp("delete", LEGACY_METADATA_PREFIX + path))
+        return txn
+
+    def commit_secret(self, secret: Secret, meta: KeyMetadata, ops: Iterable[TxnOp] = (),
+                      garbage: Iterable[str] = ()) -> tuple[int, list[str]]:
+        """Commit ``meta`` (and ``ops``) over ``secret`` as read, with ``garbage``
+        deletes (see ``commit``); ``WriteConflict`` when the secret changed since."""
+        return self.commit(self.secret_ops(secret, meta, ops), garbage)
+
+    def delete_key_ops(self, path: str) -> list[TxnOp]:
+        """Remove a secret: its LIST entry, legacy metadata, folder and blobs (orphans included)."""
+        return [TxnOp("delete", PATHS_PREFIX + path), TxnOp("delete", LEGACY_METADATA_PREFIX + path),
+                TxnOp("delete-tree", self.folder(path)), TxnOp("delete-tree", f"{BLOBS_PREFIX}{self._digest(path)}/")]
+
+    def commit(self, ops: list[TxnOp], garbage: Iterable[str] = ()) -> tuple[int, list[str]]:
+        """Apply ``ops`` atomically, with as many ``garbage`` deletes as fit.
+
+        ``garbage`` holds keys the committed metadata no longer references;
+        those that do not fit follow in further transactions, and a failure
+        there only leaves unreachable data (reported as a warning).  Returns the
+        storage index after the last write and any warnings.  ``WriteConflict``
+        from a check in ``ops`` propagates (nothing was written)."""
+        garbage = list(garbage)
+        room = max(self._max_txn_ops - len(ops), 0)
+        index = self.view.txn(list(ops) + [TxnOp("delete", key) for key in garbage[:room]])
+        warnings: list[str] = []
+        rest = garbage[room:]
+        for start in range(0, len(rest), self._max_txn_ops):
+            chunk = rest[start:start + self._max_txn_ops]
+            try:
+                index = self.view.txn([TxnOp("delete", key) for key in chunk])
+            except StrongroomError:
+                warnings.append(f"error occurred when removing {len(rest) - start} unreachable version(s) "
+                                "from storage; they are no longer readable")
+                break
+        return index, warnings
+
+    def lock(self, path: str) -> threading.Lock:
+        """The in-process lock ordering read-modify-write cycles on ``path``."""
+        return self._locks[int(self._digest(path)[:8], 16) % len(self._locks)]
+
+    def update(self, path: str, attempt: Callable[[], T], *, what: str | None = None) -> T:
+        """Run the read-modify-write ``attempt`` until it commits without a conflict.
+
+        ``attempt`` must do all its reads (``load``, ``read``, ``load_config``), its
+        validation and its guarded commit; on ``WriteConflict`` it runs again from
+        scratch after a short random pause, at most ``max_attempts`` times in all,
+        then ``StorageUnavailable`` (503, which clients retry) is raised.  ``path``
+        picks the in-process lock and, with ``what``, names the contended key."""
+        with self.lock(path):
+            for number in range(1, self._max_attempts + 1):
+                try:
+                    return attempt()
+                except WriteConflict:
+                    if number == self._max_attempts:
+                        break
+                    self._sleep(self._rand() * RETRY_DELAY * number)
+        raise StorageUnavailable(f"too many concurrent writes to {what or repr(path)}; try again")

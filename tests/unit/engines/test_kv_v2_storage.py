@@ -1,0 +1,435 @@
+"""KV v2 storage layout: one storage read per data read, only what is needed
+decrypted, reads as one snapshot, and secrets of the legacy layout
+(``metadata/<path>``) still readable, listed, and migrated by their first write."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from strongroom.barrier import Barrier, BarrierView, Keyring
+from strongroom.core import logical
+from strongroom.engines import create_engine
+from strongroom.engines.kv import KVv2
+from strongroom.storage import ReadOnlyView
+from strongroom.storage.inmem import InmemBackend
+from tests.unit.engines.kv_support import FlakyBackend, RaceView, make_request
+
+
+class CountingView:
+    """A storage view that records every call by name (reads and writes)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        def counted(*args, **kwargs):
+            self.calls.append(name)
+            return method(*args, **kwargs)
+
+        return counted
+
+
+class CountingKeyring:
+    """A keyring that counts decryptions (each looks up the key of its term)."""
+
+    def __init__(self, inner: Keyring):
+        self.inner = inner
+        self.decryptions = 0
+
+    def active_key(self):
+        return self.inner.active_key()
+
+    def key(self, term):
+        self.decryptions += 1
+        return self.inner.key(term)
+
+
+def call(engine, operation, relative_path, data=None):
+    return engine.handle(make_request(operation, relative_path, data))
+
+
+def put(engine, path, data, **options):
+    body = {"data": data}
+    if options:
+        body["options"] = options
+    return call(engine, logical.UPDATE, "data/" + path, body)
+
+
+def get(engine, path, version=None):
+    return call(engine, logical.READ, "data/" + path, None if version is None else {"version": str(version)})
+
+
+# --- one storage read ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("relative_path, data", [
+    ("data/foo", None),
+    ("data/foo", {"version": "1"}),
+    ("data/foo", {"version": "3"}),
+    ("subkeys/foo", None),
+    ("subkeys/foo", {"version": "2"}),
+])
+def test_a_read_of_any_version_is_one_storage_read(clock, relative_path, data):
+    view = CountingView(InmemBackend())
+    engine = KVv2(view, clock)
+    for n in range(3):
+        put(engine, "foo", {"n": n})
+    get(engine, "warm-up")  # the one-off check for legacy records
+    view.calls.clear()
+    assert call(engine, logical.READ, relative_path, data).status is None
+    assert view.calls == ["get_prefix"]
+
+
+def test_reads_of_missing_secrets_and_versions_are_one_storage_read(clock):
+    view = CountingView(InmemBackend())
+    engine = KVv2(view, clock)
+    put(engine, "foo", {"n": 1})
+    get(engine, "warm-up")
+    view.calls.clear()
+    assert get(engine, "nope") is None
+    assert get(engine, "foo", version=7) is None
+    assert call(engine, logical.READ, "subkeys/nope") is None
+    assert view.calls == ["get_prefix"] * 3
+
+
+def test_metadata_read_and_exists_are_one_storage_read(clock):
+    view = CountingView(InmemBackend())
+    engine = KVv2(view, clock)
+    put(engine, "foo", {"n": 1})
+    view.calls.clear()
+    assert call(engine, logical.READ, "metadata/foo").data["current_version"] == 1
+    assert engine.exists(make_request(logical.UPDATE, "data/foo")) is True
+    assert engine.exists(make_request(logical.UPDATE, "metadata/nope")) is False
+    assert view.calls == ["get_with_index"] * 3
+
+
+def test_legacy_check_is_made_once_per_store(clock):
+    view = CountingView(InmemBackend())
+    engine = KVv2(view, clock)
+    for path in ("a", "b", "c"):
+        assert get(engine, path) is None
+        put(engine, path, {"x": 1})
+    call(engine, logical.LIST, "metadata/")
+    assert view.calls.count("list") == 2  # the check, then the LIST itself
+
+
+def test_only_the_metadata_and_the_version_read_are_decrypted(keyring_factory, clock):
+    keyring = keyring_factory()
+    barrier = Barrier(InmemBackend())
+    barrier.set_keyring(keyring)
+    engine = KVv2(BarrierView(barrier, "logical/m/"), clock)
+    for n in range(10):
+        put(engine, "foo", {"n": n})
+    get(engine, "warm-up")
+    counting = CountingKeyring(keyring)
+    barrier.set_keyring(counting)
+    assert get(engine, "foo").data["data"] == {"n": 9}
+    assert counting.decryptions == 2
+    assert get(engine, "foo", version=4).data["data"] == {"n": 3}
+    assert counting.decryptions == 4
+
+
+def test_read_from_a_performance_standby_view(backend, clock):
+    writer = create_engine("kv", {"version": "2"}, backend, clock)
+    put(writer, "foo", {"a": 1})
+    put(writer, "foo", {"a": 2})
+    standby = create_engine("kv", {"version": "2"}, ReadOnlyView(backend), clock)
+    assert get(standby, "foo", version=1).data["data"] == {"a": 1}
+    assert get(standby, "foo").data["data"] == {"a": 2}
+
+
+# --- one snapshot --------------------------------------------------------------------
+
+
+def test_reads_never_see_metadata_without_its_version_data(clock):
+    """With max_versions 1 every write deletes the version before it: a read
+    taking the metadata and the data in two steps could find the data gone."""
+    engine = create_engine("kv", {"version": "2"}, InmemBackend(), clock)
+    call(engine, logical.UPDATE, "metadata/hot", {"max_versions": 1})
+    put(engine, "hot", {"n": 0})
+    stop = threading.Event()
+    errors = []
+
+    def write():
+        n = 0
+        while not stop.is_set():
+            n += 1
+            put(engine, "hot", {"n": n})
+
+    def read():
+        try:
+            for _ in range(3000):
+                resp = get(engine, "hot")
+                assert resp.data["data"]["n"] == resp.data["metadata"]["version"] - 1
+        except Exception as exc:  # reported by the main thread
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    writer.start()
+    for thread in readers:
+        thread.start()
+    for thread in readers:
+        thread.join(60)
+    stop.set()
+    writer.join(60)
+    assert errors == []
+
+
+# --- layout ------------------------------------------------------------------------
+
+
+def test_layout_of_a_secret(backend, kv2):
+    put(kv2, "dir/foo", {"a": 1})
+    put(kv2, "dir/foo", {"a": 2})
+    folder = kv2.store.folder("dir/foo")
+    assert sorted(backend.snapshot()) == sorted(["paths/dir/foo", folder + "meta", folder + "1", folder + "2"])
+    call(kv2, logical.DELETE, "metadata/dir/foo")
+    assert backend.snapshot() == {}
+
+
+def test_metadata_only_secret_is_listed_and_deleted(backend, kv2):
+    call(kv2, logical.UPDATE, "metadata/only", {"max_versions": 2})
+    assert sorted(backend.snapshot()) == sorted(["paths/only", kv2.store.meta_key("only")])
+    assert call(kv2, logical.LIST, "metadata/").data == {"keys": ["only"]}
+    put(kv2, "only", {"a": 1})
+    assert [op.key for op in backend.txns[-1] if op.key.startswith("paths/")] == []
+    call(kv2, logical.DELETE, "metadata/only")
+    assert backend.snapshot() == {}
+
+
+def test_large_versions_are_blobs_outside_the_folder(clock):
+    backend = FlakyBackend()
+    view = CountingView(backend)
+    engine = KVv2(view, clock)
+    store = engine.store
+    big = {"pem": "x" * 5000}  # ten versions of it exceed the folder's budget
+    put(engine, "cert", {"small": 1})
+    put(engine, "cert", big)
+    put(engine, "cert", {"small": 3})
+    assert sorted(backend.snapshot()) == sorted([
+        "paths/cert", store.meta_key("cert"), store.version_key("cert", 1), store.blob_key("cert", 2),
+        store.version_key("cert", 3)])
+    get(engine, "warm-up")
+    view.calls.clear()
+    assert get(engine, "cert", version=2).data["data"] == big
+    assert view.calls == ["get_prefix", "get"]
+    view.calls.clear()
+    assert get(engine, "cert").data["data"] == {"small": 3}
+    assert view.calls == ["get_prefix"]
+    assert call(engine, logical.READ, "subkeys/cert", {"version": "2"}).data["subkeys"] == {"pem": None}
+
+
+def test_the_folder_budget_counts_every_retained_version(clock):
+    backend = FlakyBackend()
+    small = len(b'{"data":{"a":"xx"}}')
+    engine = KVv2(backend, clock, folder_budget=small * 10)
+    store = engine.store
+    put(engine, "k", {"a": "xx"})
+    put(engine, "k", {"a": "xxx"})
+    assert store.version_key("k", 1) in backend.snapshot()
+    assert store.blob_key("k", 2) in backend.snapshot()
+    call(engine, logical.UPDATE, "metadata/k", {"max_versions": 5})
+    put(engine, "k", {"a": "xx"})
+    assert store.version_key("k", 3) in backend.snapshot()
+    call(engine, logical.UPDATE, "config", {"max_versions": 11})
+    put(engine, "k", {"a": "xx"})
+    assert store.blob_key("k", 4) in backend.snapshot()
+    assert [get(engine, "k", version=n).data["data"] for n in (1, 2, 3, 4)] == [
+        {"a": "xx"}, {"a": "xxx"}, {"a": "xx"}, {"a": "xx"}]
+
+
+def test_blobs_are_patched_pruned_destroyed_and_deleted(clock):
+    backend = FlakyBackend()
+    engine = KVv2(backend, clock)
+    store = engine.store
+    call(engine, logical.UPDATE, "metadata/cert", {"max_versions": 2})
+    large = "x" * 25_000  # two versions of it exceed the folder's budget
+    put(engine, "cert", {"pem": large})
+    assert call(engine, logical.PATCH, "data/cert", {"data": {"extra": 1}}).data["version"] == 2
+    assert get(engine, "cert").data["data"] == {"pem": large, "extra": 1}
+    assert store.blob_key("cert", 1) in backend.snapshot() and store.blob_key("cert", 2) in backend.snapshot()
+    put(engine, "cert", {"pem": "y"})  # in the folder; prunes version 1
+    assert store.blob_key("cert", 1) not in backend.snapshot()
+    assert get(engine, "cert", version=1) is None
+    call(engine, logical.UPDATE, "destroy/cert", {"versions": [2]})
+    assert store.blob_key("cert", 2) not in backend.snapshot()
+    assert get(engine, "cert", version=3).data["data"] == {"pem": "y"}
+    put(engine, "cert", {"pem": large})
+    call(engine, logical.DELETE, "metadata/cert")
+    assert backend.snapshot() == {}
+
+
+# --- legacy layout -------------------------------------------------------------------
+
+
+def to_legacy(backend, store, path):
+    """Rewrite secret ``path`` as the previous layout stored it: the metadata at
+    ``metadata/<path>``, which LIST listed, and the versions where they are."""
+    meta = backend.get(store.meta_key(path))
+    backend.delete(store.meta_key(path))
+    backend.delete("paths/" + path)
+    backend.put("metadata/" + path, meta)
+
+
+@pytest.fixture
+def legacy(clock):
+    """A backend with secrets of both layouts, and a fresh engine over it (a node
+    started on the new code): ``old`` (versions 1-3, version 2 destroyed),
+    ``dir/old``, ``meta-only`` (settings, no versions) in the legacy layout; ``new``."""
+    backend = FlakyBackend()
+    before = create_engine("kv", {"version": "2"}, backend, clock)
+    for n in range(3):
+        put(before, "old", {"n": n})
+    call(before, logical.UPDATE, "destroy/old", {"versions": [2]})
+    put(before, "dir/old", {"d": 1})
+    call(before, logical.UPDATE, "metadata/meta-only", {"max_versions": 4, "custom_metadata": {"k": "v"}})
+    put(before, "new", {"fresh": True})
+    for path in ("old", "dir/old", "meta-only"):
+        to_legacy(backend, before.store, path)
+    backend.txns.clear()
+    return backend, create_engine("kv", {"version": "2"}, backend, clock)
+
+
+def test_legacy_secrets_read_as_before(legacy):
+    _, engine = legacy
+    assert get(engine, "old").data["data"] == {"n": 2}
+    assert get(engine, "old", version=1).data["data"] == {"n": 0}
+    destroyed = get(engine, "old", version=2)
+    assert destroyed.status == 404 and destroyed.data["metadata"]["destroyed"] is True
+    assert call(engine, logical.READ, "subkeys/dir/old").data["subkeys"] == {"d": None}
+    assert get(engine, "meta-only") is None
+    meta = call(engine, logical.READ, "metadata/meta-only").data
+    assert (meta["max_versions"], meta["custom_metadata"]) == (4, {"k": "v"})
+    assert call(engine, logical.READ, "metadata/old").data["current_version"] == 3
+    assert get(engine, "new").data["data"] == {"fresh": True}
+    assert get(engine, "nope") is None
+    assert engine.exists(make_request(logical.UPDATE, "data/old")) is True
+    assert engine.exists(make_request(logical.UPDATE, "metadata/meta-only")) is True
+    assert engine.exists(make_request(logical.UPDATE, "data/nope")) is False
+
+
+def test_legacy_and_new_secrets_are_listed_together(legacy):
+    _, engine = legacy
+    put(engine, "dir/newer", {"x": 1})
+    assert call(engine, logical.LIST, "metadata/").data == {"keys": ["dir/", "meta-only", "new", "old"]}
+    assert call(engine, logical.LIST, "metadata/dir").data == {"keys": ["newer", "old"]}
+
+
+def test_first_write_migrates_a_legacy_secret_in_its_transaction(legacy, clock):
+    backend, engine = legacy
+    assert put(engine, "old", {"n": 3}, cas=3).data["version"] == 4
+    store = engine.store
+    assert len(backend.txns) == 1
+    assert [(op.verb, op.key) for op in backend.txns[0]] == [
+        ("check-index", "metadata/old"), ("check-not-exists", store.meta_key("old")),
+        ("set", store.version_key("old", 4)), ("set", store.meta_key("old")), ("set", "paths/old"),
+        ("delete", "metadata/old")]
+    assert backend.get("metadata/old") is None
+    assert get(engine, "old", version=1).data["data"] == {"n": 0}
+    assert get(engine, "old").data["data"] == {"n": 3}
+    assert get(engine, "old", version=2).data["metadata"]["destroyed"] is True
+    assert call(engine, logical.LIST, "metadata/").data["keys"] == ["dir/", "meta-only", "new", "old"]
+    # A node that starts now still reads it, whatever it finds first.
+    restarted = create_engine("kv", {"version": "2"}, backend, clock)
+    assert get(restarted, "old", version=3).data["data"] == {"n": 2}
+
+
+@pytest.mark.parametrize("operation, path, body", [
+    (logical.UPDATE, "metadata/meta-only", {"max_versions": 5}),
+    (logical.PATCH, "metadata/meta-only", {"custom_metadata": {"k2": "v2"}}),
+    (logical.PATCH, "data/old", {"data": {"p": 1}}),
+    (logical.DELETE, "data/old", None),
+    (logical.UPDATE, "delete/old", {"versions": [1]}),
+    (logical.UPDATE, "undelete/old", {"versions": [1]}),
+    (logical.UPDATE, "destroy/old", {"versions": [1]}),
+])
+def test_every_metadata_change_migrates(legacy, operation, path, body):
+    backend, engine = legacy
+    key = path.split("/", 1)[1]
+    call(engine, operation, path, body)
+    assert len(backend.txns) == 1
+    assert backend.get("metadata/" + key) is None
+    assert backend.get("paths/" + key) is not None
+    assert call(engine, logical.READ, "metadata/" + key) is not None
+    assert call(engine, logical.LIST, "metadata/").data["keys"] == ["dir/", "meta-only", "new", "old"]
+
+
+def test_metadata_delete_of_a_legacy_secret_removes_everything(legacy):
+    backend, engine = legacy
+    call(engine, logical.DELETE, "metadata/old")
+    assert get(engine, "old") is None
+    assert not [k for k in backend.snapshot()
+                if k in ("paths/old", "metadata/old") or k.startswith(engine.store.folder("old"))]
+    assert call(engine, logical.LIST, "metadata/").data["keys"] == ["dir/", "meta-only", "new"]
+
+
+def test_concurrent_migrations_are_checked(legacy, clock):
+    backend, engine = legacy
+    other_view = RaceView(backend)
+    other = KVv2(other_view, clock)
+    # Another process migrates the secret after this one read the legacy record.
+    other_view.before_txn.append(lambda: put(engine, "old", {"by": "engine"}))
+    assert put(other, "old", {"by": "other"}).data["version"] == 5
+    assert other_view.conflicts == 1
+    assert get(engine, "old", version=4).data["data"] == {"by": "engine"}
+    assert get(engine, "old", version=5).data["data"] == {"by": "other"}
+
+
+class MigratingView:
+    """A view that runs ``between`` once, right after the next read of a
+    secret's folder or metadata: another process commits in between."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.between = None
+
+    def _after(self, found):
+        if self.between is not None:
+            between, self.between = self.between, None
+            between()
+        return found
+
+    def get_prefix(self, prefix):
+        return self._after(self.inner.get_prefix(prefix))
+
+    def get_with_index(self, key):
+        found = self.inner.get_with_index(key)
+        return found if key.startswith("metadata/") else self._after(found)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("read", [
+    lambda engine: get(engine, "old").data["data"],
+    lambda engine: call(engine, logical.READ, "metadata/old").data["current_version"],
+    lambda engine: engine.exists(make_request(logical.UPDATE, "data/old")),
+])
+def test_reads_racing_a_migration_still_find_the_secret(legacy, clock, read):
+    backend, _ = legacy
+    view = MigratingView(backend)
+    reader = KVv2(view, clock)
+    migrator = create_engine("kv", {"version": "2"}, backend, clock)
+    get(reader, "warm-up")
+    view.between = lambda: call(migrator, logical.UPDATE, "metadata/old", {"max_versions": 9})
+    assert read(reader) not in (None, False)
+    assert view.between is None
+
+
+# --- fixtures ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keyring_factory():
+    def make():
+        start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        return Keyring.generate(lambda: start + timedelta(seconds=1))
+
+    return make
