@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from bench import ha, kv, procs
+from bench import ha, ha_report, kv, procs
 
 TITLES = {"strongroom": "Strongroom (3 nodes, 1 Consul agent)", "openbao": "OpenBao (3 nodes, raft)"}
 BODY = json.dumps({"data": {"value": kv.VALUE}})
@@ -116,6 +116,7 @@ class Outcome:
     error: str = ""
     setup_s: float = 0.0
     note: str = ""
+    timing: str = "raft timing: OpenBao's defaults"
 
 
 def watch_health(nodes: list[ha.Node], since: float, stop: threading.Event, found: dict) -> None:
@@ -186,6 +187,9 @@ def run_target(name: str, workdir: Path, args) -> Outcome:
         outcome.error = " ".join(str(exc).split())[:400].replace("|", "\\|")
         print(f"  {name}: {outcome.error}", file=sys.stderr, flush=True)
     finally:
+        if getattr(cluster, "rescues", 0):
+            outcome.note = (f"{cluster.rescues} restarted node(s) stayed unhealthy in raft autopilot for 30 s "
+                            "and were restarted again between trials")
         if load is not None:
             load.stop()
         if haproxy is not None:
@@ -200,20 +204,20 @@ def run_target(name: str, workdir: Path, args) -> Outcome:
 
 def _summary_row(outcome: Outcome) -> str:
     title = TITLES[outcome.target]
-    if outcome.target == "openbao" and outcome.trials:
-        title += " (raft default timing)" if outcome.note == "" else f" ({outcome.note})"
+    if outcome.target == "openbao":
+        title += f" ({outcome.timing})"
     times = [t.first_write for t in outcome.trials if t.first_write is not None]
     lost = sum(1 for t in outcome.trials if t.first_write is None)
     if not times:
         return f"| {title} | {len(outcome.trials)} | — | — | — | — | — | {outcome.error or 'no trial recovered'} |"
     elected = [t.active_after for t in outcome.trials if t.active_after is not None]
-    note = outcome.error or (f"{lost} trial(s) never recovered" if lost else "")
-    return (f"| {title} | {len(times)} | {ha.percentile(times, 50):.3f} | {ha.percentile(times, 99):.3f} | "
-            f"{max(times):.3f} | {min(times):.3f} | {ha.fmt(ha.percentile(elected, 50), 3)} | {note} |")
+    note = "; ".join(x for x in (outcome.error, f"{lost} trial(s) never recovered" if lost else "", outcome.note) if x)
+    return (f"| {title} | {len(times)} | {ha_report.percentile(times, 50):.3f} | {ha_report.percentile(times, 99):.3f} | "
+            f"{max(times):.3f} | {min(times):.3f} | {ha_report.fmt(ha_report.percentile(elected, 50), 3)} | {note} |")
 
 
 def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, load_before: str) -> str:
-    lines = ha.header("Failover benchmark", started, load_before, elapsed, [
+    lines = ha_report.header("Failover benchmark", started, load_before, elapsed, [
         f"Load: {args.writers} client threads writing KV v2 (64-byte value) through HAProxy back to back; "
         f"Strongroom nodes with {args.workers} gunicorn workers each",
         "Fault: SIGKILL of the active node's main process (Strongroom: the node core, whose gunicorn dies with it; "
@@ -239,8 +243,8 @@ def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, 
         for i, t in enumerate(outcome.trials, 1):
             note = t.error or (f"{t.lingering_ok} write(s) sent after the kill acknowledged by the killed node"
                                if t.lingering_ok else "")
-            lines.append(f"| {i} | {t.killed} | {t.new_active or '—'} | {ha.fmt(t.active_after, 3)} | "
-                         f"{ha.fmt(t.first_write, 3)} | {t.failed} | {ha.fmt(t.gap, 3)} | {ha.fmt(t.lingered, 2)} | "
+            lines.append(f"| {i} | {t.killed} | {t.new_active or '—'} | {ha_report.fmt(t.active_after, 3)} | "
+                         f"{ha_report.fmt(t.first_write, 3)} | {t.failed} | {ha_report.fmt(t.gap, 3)} | {ha_report.fmt(t.lingered, 2)} | "
                          f"{note} |")
         lines.append("")
     return "\n".join(lines)
@@ -273,22 +277,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ha.stop_on_sigterm()
+    ha_report.stop_on_sigterm()
     started = dt.datetime.now(dt.timezone.utc)
     load_before, t0 = kv._loadavg(), time.monotonic()
-    workdir = ha.workdir_for("failover", started)
+    workdir = ha_report.workdir_for("failover", started)
     outcomes = []
     for name in args.targets:
         print(f"== {TITLES[name]}", file=sys.stderr, flush=True)
         outcome = run_target(name, workdir, args)
         if name == "openbao" and args.openbao_multiplier is not None:
-            outcome.note = f"performance_multiplier = {args.openbao_multiplier}"
+            outcome.timing = f"raft performance_multiplier = {args.openbao_multiplier}"
         outcomes.append(outcome)
     keep = args.keep_workdir or any(o.error or any(t.error for t in o.trials) for o in outcomes)
     report = render(outcomes, args, started, time.monotonic() - t0, load_before)
     if keep:
         report += f"\nConfigs and logs kept in {workdir.relative_to(procs.REPO)}.\n"
-    ha.finish("failover", report, started, workdir, keep, None if args.no_write else args.out)
+    ha_report.finish("failover", report, started, workdir, keep, None if args.no_write else args.out)
     return 0
 
 

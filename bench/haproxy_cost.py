@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import ha, kv, procs, wrk
+from bench import ha, ha_report, kv, procs, wrk
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Variant:
         return statistics.median(values) if values else None
 
 
-def variants(cluster: ha.StrongroomHA, haproxy, args) -> list[Variant]:
+def variants(cluster: ha.StrongroomHA, haproxy) -> list[Variant]:
     active, standbys = cluster.wait_settled(), cluster.standbys()
     front = f"{haproxy.host}:{haproxy.port}"
     return [
@@ -73,7 +73,7 @@ def run_variants(cluster: ha.StrongroomHA, haproxy, all_variants: list[Variant],
         for round_ in range(args.rounds):
             order = mine if round_ % 2 == 0 else list(reversed(mine))
             for variant in order:
-                meter = ha.CpuMeter(groups).start()
+                meter = ha_report.CpuMeter(groups).start()
                 result = wrk.run(variant.url, "spread", {**env, "BENCH_ADDRS": ",".join(variant.addrs)},
                                  connections=connections, duration_s=args.duration, threads=args.threads)
                 variant.runs.append(result)
@@ -92,7 +92,7 @@ def _cost(ours: float | None, base: float | None, higher_is_worse: bool = True) 
 
 def render(all_variants: list[Variant], error: str, args, started: dt.datetime, elapsed: float,
            load_before: str) -> str:
-    lines = ha.header("HAProxy cost benchmark", started, load_before, elapsed, [
+    lines = ha_report.header("HAProxy cost benchmark", started, load_before, elapsed, [
         f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; HAProxy from "
         "Strongroom's template (strongroom.haproxy.render, defaults: checks every 500 ms, httplog to stdout)",
         f"Load: wrk {args.threads} threads (bench/lua/spread.lua: thread i talks to address i mod n), "
@@ -107,11 +107,11 @@ def render(all_variants: list[Variant], error: str, args, started: dt.datetime, 
     for v in all_variants:
         errors = sum(r.non_2xx + r.socket_errors for r in v.runs if not r.error)
         failed = [r.error for r in v.runs if r.error]
-        cpu = " / ".join(ha.fmt(statistics.median([c[k] for c in v.cpu]) if v.cpu else None)
+        cpu = " / ".join(ha_report.fmt(statistics.median([c[k] for c in v.cpu]) if v.cpu else None)
                          for k in ("nodes", "haproxy", "consul"))
         rounds = ", ".join(f"{r.p99_ms:.0f}" if not r.error else "err" for r in v.runs)
-        lines.append(f"| {v.op} | {v.label} | {ha.fmt(v.median('requests_per_s'))} | {ha.fmt(v.median('p50_ms'), 1)} | "
-                     f"{ha.fmt(v.median('p99_ms'), 1)} | {errors}{' ⚠ ' + failed[0] if failed else ''} | {cpu} | "
+        lines.append(f"| {v.op} | {v.label} | {ha_report.fmt(v.median('requests_per_s'))} | {ha_report.fmt(v.median('p50_ms'), 1)} | "
+                     f"{ha_report.fmt(v.median('p99_ms'), 1)} | {errors}{' ⚠ ' + failed[0] if failed else ''} | {cpu} | "
                      f"{rounds} |")
     lines += ["", "## HAProxy's cost", "",
               "| Op | Compared with | p99 | p50 | req/s | Target (p99 ≤ +10 %) |", "| --- | --- | ---: | ---: | ---: | --- |"]
@@ -150,7 +150,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ha.stop_on_sigterm()
+    ha_report.stop_on_sigterm()
     try:
         wrk.wrk_binary()
     except FileNotFoundError as exc:
@@ -158,14 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = dt.datetime.now(dt.timezone.utc)
     load_before, t0 = kv._loadavg(), time.monotonic()
-    workdir = ha.workdir_for("haproxy_cost", started)
+    workdir = ha_report.workdir_for("haproxy_cost", started)
     cluster = haproxy = None
     all_variants: list[Variant] = []
     error = ""
     try:
         cluster = ha.StrongroomHA(workdir / "strongroom", n=3, workers=args.workers).start(keys=args.keys)
         haproxy = ha.start_haproxy(cluster)
-        all_variants = variants(cluster, haproxy, args)
+        all_variants = variants(cluster, haproxy)
         run_variants(cluster, haproxy, all_variants, args)
     except Exception as exc:
         error = " ".join(str(exc).split())[:400]
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     report = render(all_variants, error, args, started, time.monotonic() - t0, load_before)
     if keep:
         report += f"\nConfigs and logs kept in {workdir.relative_to(procs.REPO)}.\n"
-    ha.finish("haproxy_cost", report, started, workdir, keep, None if args.no_write else args.out)
+    ha_report.finish("haproxy_cost", report, started, workdir, keep, None if args.no_write else args.out)
     return 0
 
 

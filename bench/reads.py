@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-from bench import ha, kv, procs, wrk
+from bench import ha, ha_report, kv, procs, wrk
 
 CONSUL_PREFIX = "/v1/kv/strongroom-bench/raw/k"
 
@@ -82,7 +82,7 @@ def measure(label: str, url: str, addrs: list[str], env: dict, groups: dict[str,
     env = {**env, "BENCH_ADDRS": ",".join(addrs)}
     if args.warmup > 0:
         wrk.run(url, "spread", env, connections=connections, duration_s=args.warmup, threads=threads)
-    meter, busy = ha.CpuMeter(groups).start(), MachineBusy().start()
+    meter, busy = ha_report.CpuMeter(groups).start(), MachineBusy().start()
     result = wrk.run(url, "spread", env, connections=connections, duration_s=args.duration, threads=threads)
     row = Row(label, threads, result, meter.stop(), machine_busy=busy.stop())
     row.per_server = [int(n) for n in re.findall(r"^thread \d+ \S+ requests (\d+)$", result.raw, re.MULTILINE)]
@@ -181,7 +181,7 @@ def _per_core(row: Row, cpu: float) -> str:
 
 
 def render(rows: list[Row], args, started: dt.datetime, elapsed: float, load_before: str) -> str:
-    lines = ha.header("Read scaling benchmark", started, load_before, elapsed, [
+    lines = ha_report.header("Read scaling benchmark", started, load_before, elapsed, [
         f"Load: wrk, {args.connections} connections in total (rounded down to a multiple of the servers), one wrk "
         f"thread per server read, {args.duration:g} s after {args.warmup:g} s warm-up; KV v2 GET of {args.keys} keys "
         f"(64-byte values); Strongroom nodes with {args.workers} gunicorn workers each, one Consul agent for all",
@@ -199,13 +199,13 @@ def render(rows: list[Row], args, started: dt.datetime, elapsed: float, load_bef
             lines.append(f"| {row.label} | — | — | — | — | — | — | — | — | — | — | — | {row.error or r.error} |")
             continue
         errors = r.non_2xx + r.socket_errors
-        cpu = " / ".join(ha.fmt(row.cpu.get(k)) for k in ("standbys", "active", "consul"))
+        cpu = " / ".join(ha_report.fmt(row.cpu.get(k)) for k in ("standbys", "active", "consul"))
         split = " / ".join(f"{n / args.duration:,.0f}" for n in row.per_server) or "—"
         lines.append(f"| {row.label} | {r.requests_per_s:,.0f} | {r.requests_per_s / row.servers:,.0f} | {split} | "
                      f"{r.p50_ms:.1f} | {r.p99_ms:.1f} | {errors} | {cpu} | {_per_core(row, row.serving_cpu())} | "
                      f"{_per_core(row, row.serving_cpu() + row.cpu.get('consul', 0.0))} | "
-                     f"{ha.fmt(row.machine_busy)} | {ha.fmt(row.consul_gets_per_read, 2)} | "
-                     f"{ha.fmt(row.forwarded)} |")
+                     f"{ha_report.fmt(row.machine_busy)} | {ha_report.fmt(row.consul_gets_per_read, 2)} | "
+                     f"{ha_report.fmt(row.forwarded)} |")
     lines += ["", *model(rows)]
     return "\n".join(lines) + "\n"
 
@@ -259,7 +259,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ha.stop_on_sigterm()
+    ha_report.stop_on_sigterm()
     try:
         wrk.wrk_binary()
     except FileNotFoundError as exc:
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = dt.datetime.now(dt.timezone.utc)
     load_before, t0 = kv._loadavg(), time.monotonic()
-    workdir = ha.workdir_for("reads", started)
+    workdir = ha_report.workdir_for("reads", started)
     rows: list[Row] = []
     consul = None
     try:
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     report = render(rows, args, started, time.monotonic() - t0, load_before)
     if keep:
         report += f"\nConfigs and logs kept in {workdir.relative_to(procs.REPO)}.\n"
-    ha.finish("reads", report, started, workdir, keep, None if args.no_write else args.out)
+    ha_report.finish("reads", report, started, workdir, keep, None if args.no_write else args.out)
     return 0
 
 

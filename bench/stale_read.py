@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from bench import ha, kv, procs
+from bench import ha, ha_report, kv, procs
 from bench.failover import WriteLoad
 
 
@@ -140,8 +140,8 @@ def run(args) -> tuple[list[Series], str, float]:
 
 
 def render(series: list[Series], error: str, args, started: dt.datetime, elapsed: float, load_before: str) -> str:
-    p = ha.percentile
-    lines = ha.header("Stale-read benchmark", started, load_before, elapsed, [
+    p = ha_report.percentile
+    lines = ha_report.header("Stale-read benchmark", started, load_before, elapsed, [
         f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; writes straight to "
         f"the active node, reads straight to the two performance standbys in turn",
         f"Samples: {args.writes} writes per series (64-byte hex values, 16 keys in turn); a value not seen within "
@@ -155,23 +155,23 @@ def render(series: list[Series], error: str, args, started: dt.datetime, elapsed
               "First read stale | Never seen | Forwarded | Write p50 ms |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in (s for s in series if s.mode == "no index"):
-        lines.append(f"| {s.phase} | {len(s.upper) + s.never} | {ha.fmt(p(s.upper, 50), 1)} | {ha.fmt(p(s.upper, 99), 1)} | "
-                     f"{ha.fmt(max(s.upper, default=None), 1)} | {ha.fmt(p(s.lower, 99), 1)} | {s.stale_first} | "
-                     f"{s.never} | {s.forwarded} | {ha.fmt(p(s.write_ms, 50), 1)} |")
+        lines.append(f"| {s.phase} | {len(s.upper) + s.never} | {ha_report.fmt(p(s.upper, 50), 1)} | {ha_report.fmt(p(s.upper, 99), 1)} | "
+                     f"{ha_report.fmt(max(s.upper, default=None), 1)} | {ha_report.fmt(p(s.lower, 99), 1)} | {s.stale_first} | "
+                     f"{s.never} | {s.forwarded} | {ha_report.fmt(p(s.write_ms, 50), 1)} |")
     lines += ["", "## With X-Vault-Index (one read per write)", "",
               "| Phase | Reads | Misses (older value) | Non-200 | Forwarded or X-Vault-Inconsistent | "
               "Read p50 ms | Read p99 ms |",
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in (s for s in series if s.mode == "X-Vault-Index"):
         lines.append(f"| {s.phase} | {len(s.read_ms)} | {s.misses} | {s.non_200} | {s.forwarded} | "
-                     f"{ha.fmt(p(s.read_ms, 50), 1)} | {ha.fmt(p(s.read_ms, 99), 1)} |")
+                     f"{ha_report.fmt(p(s.read_ms, 50), 1)} | {ha_report.fmt(p(s.read_ms, 99), 1)} |")
     loaded = [s for s in series if s.background]
     if loaded:
         lines += ["", f"The background writers had {loaded[-1].background} writes acknowledged by the end of the "
                       "loaded phase."]
     worst = max((p(s.upper, 99) or 0 for s in series if s.mode == "no index"), default=None)
     misses = sum(s.misses for s in series)
-    lines += ["", f"Target: window p99 ≤ 100 ms — worst series {ha.fmt(worst, 1)} ms: "
+    lines += ["", f"Target: window p99 ≤ 100 ms — worst series {ha_report.fmt(worst, 1)} ms: "
                   f"{'met' if worst is not None and worst <= 100 else 'MISSED'}; X-Vault-Index misses: {misses} "
                   f"(target 0: {'met' if misses == 0 and series else 'MISSED'})."]
     if error:
@@ -194,16 +194,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ha.stop_on_sigterm()
+    ha_report.stop_on_sigterm()
     started = dt.datetime.now(dt.timezone.utc)
     load_before, t0 = kv._loadavg(), time.monotonic()
-    args.workdir = ha.workdir_for("stale_read", started)
+    args.workdir = ha_report.workdir_for("stale_read", started)
     series, error, _ = run(args)
     keep = args.keep_workdir or bool(error)
     report = render(series, error, args, started, time.monotonic() - t0, load_before)
     if keep:
         report += f"\nConfigs and logs kept in {args.workdir.relative_to(procs.REPO)}.\n"
-    ha.finish("stale_read", report, started, args.workdir, keep, None if args.no_write else args.out)
+    ha_report.finish("stale_read", report, started, args.workdir, keep, None if args.no_write else args.out)
     return 0
 
 

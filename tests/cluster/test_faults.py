@@ -24,11 +24,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def harness(consul_agent, tmp_path):
-    cluster = StrongroomCluster(tmp_path, consul_agent.address, n=3).start()
-    h = Harness(cluster, consul_agent.client())
-    yield h
-    h.close()
-    cluster.stop()
+    cluster = StrongroomCluster(tmp_path, consul_agent.address, n=3)
+    try:
+        cluster.start()
+        h = Harness(cluster, consul_agent.client())
+        try:
+            yield h
+        finally:
+            h.close()
+    finally:
+        cluster.stop()
 
 
 def _wait_recovered(h: Harness, since: float, writes: int = 20, timeout: float = 15) -> None:
@@ -107,7 +112,11 @@ def test_kill_consul_leader(tmp_path):
     try:
         addresses = [agent.address for agent in consul.agents]
         cluster = StrongroomCluster(tmp_path, addresses[0], n=3, consul_addresses=addresses).start()
-        h = Harness(cluster, consul.agents[0].client())
+        try:
+            h = Harness(cluster, consul.agents[0].client())
+        except BaseException:
+            cluster.stop()
+            raise
         try:
             leader_pid = consul.leader_pid()
             dead = consul.agent_for_pid(leader_pid)

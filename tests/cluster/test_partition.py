@@ -21,7 +21,11 @@ def test_active_cut_off_from_consul(tmp_path):
         with ConsulAgent(host=host.root_address) as consul:
             placement = [(host.address, host.name), ("127.0.0.1", None), ("127.0.0.1", None)]
             cluster = StrongroomCluster(tmp_path, consul.address, n=3, placement=placement).start()
-            h = Harness(cluster, consul.client())
+            try:
+                h = Harness(cluster, consul.client())
+            except BaseException:
+                cluster.stop()
+                raise
             try:
                 cut_off = cluster.nodes[0]
                 assert cluster.active() is cut_off

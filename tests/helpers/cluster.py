@@ -39,15 +39,19 @@ class StrongroomCluster:
     def start(self) -> "StrongroomCluster":
         """Start every node, initialise through the first and unseal the first
         before the others, so the first node becomes the active one."""
-        with ThreadPoolExecutor(len(self.nodes)) as pool:
-            list(pool.map(lambda node: node.start(), self.nodes))
-        init = self.nodes[0].init(3, 2)
-        self.root_token, self.keys = init["root_token"], init["keys"]
-        self.nodes[0].unseal(self.keys[:2])
-        wait_until(lambda: self.health(self.nodes[0]) == 200, 10, "the first node to become active")
-        for node in self.nodes[1:]:
-            node.unseal(self.keys[:2])
-        self.wait_settled()
+        try:
+            with ThreadPoolExecutor(len(self.nodes)) as pool:
+                list(pool.map(lambda node: node.start(), self.nodes))
+            init = self.nodes[0].init(3, 2)
+            self.root_token, self.keys = init["root_token"], init["keys"]
+            self.nodes[0].unseal(self.keys[:2])
+            wait_until(lambda: self.health(self.nodes[0]) == 200, 10, "the first node to become active")
+            for node in self.nodes[1:]:
+                node.unseal(self.keys[:2])
+            self.wait_settled()
+        except BaseException:
+            self.stop()  # a failed start leaves no process behind
+            raise
         return self
 
     def stop(self) -> None:

@@ -19,6 +19,14 @@ class Harness:
         self.consul = consul_client
         self.haproxy = HAProxyProcess([{"name": n.config_path.stem, "address": f"{n.host}:{n.port}"}
                                        for n in cluster.nodes], host=haproxy_host).start()
+        self.history = self.load = None
+        try:
+            self._prepare(cluster, consul_client)
+        except BaseException:
+            self.close()  # nothing this harness started outlives a failed set-up
+            raise
+
+    def _prepare(self, cluster: StrongroomCluster, consul_client) -> None:
         active = cluster.active()
         self.haproxy.wait_servers_up("strongroom_write", {active.config_path.stem})
         token = cluster.root_token
@@ -43,8 +51,10 @@ class Harness:
         assert violations == []
 
     def close(self) -> None:
-        self.load.stop()
-        self.history.stop()
+        if self.load is not None:
+            self.load.stop()
+        if self.history is not None:
+            self.history.stop()
         self.haproxy.stop()
 
 

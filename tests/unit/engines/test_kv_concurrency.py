@@ -242,6 +242,6 @@ def test_contention_gives_up_after_bounded_attempts(backend, clock):
         write(engine, "k", {"v": 1})
     assert view.conflicts == 10
     assert pauses == pytest.approx([0.5 * 0.002 * n for n in range(1, 10)])
-    assert backend.get_with_index("metadata/k") == (None, 0)
+    assert backend.get_with_index(engine.store.meta_key("k")) == (None, 0)
     view.always_conflict = False
     assert write(engine, "k", {"v": 1}).data["version"] == 1

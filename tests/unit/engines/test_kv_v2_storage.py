@@ -1,6 +1,5 @@
 """KV v2 storage layout: one storage read per data read, only what is needed
-decrypted, reads as one snapshot, and secrets of the legacy layout
-(``metadata/<path>``) still readable, listed, and migrated by their first write."""
+decrypted, and reads as one snapshot."""
 
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ from strongroom.engines import create_engine
 from strongroom.engines.kv import KVv2
 from strongroom.storage import ReadOnlyView
 from strongroom.storage.inmem import InmemBackend
-from tests.unit.engines.kv_support import FlakyBackend, RaceView, make_request
+from tests.unit.engines.kv_support import FlakyBackend, make_request
 
 
 class CountingView:
@@ -80,7 +79,6 @@ def test_a_read_of_any_version_is_one_storage_read(clock, relative_path, data):
     engine = KVv2(view, clock)
     for n in range(3):
         put(engine, "foo", {"n": n})
-    get(engine, "warm-up")  # the one-off check for legacy records
     view.calls.clear()
     assert call(engine, logical.READ, relative_path, data).status is None
     assert view.calls == ["get_prefix"]
@@ -90,7 +88,6 @@ def test_reads_of_missing_secrets_and_versions_are_one_storage_read(clock):
     view = CountingView(InmemBackend())
     engine = KVv2(view, clock)
     put(engine, "foo", {"n": 1})
-    get(engine, "warm-up")
     view.calls.clear()
     assert get(engine, "nope") is None
     assert get(engine, "foo", version=7) is None
@@ -109,14 +106,14 @@ def test_metadata_read_and_exists_are_one_storage_read(clock):
     assert view.calls == ["get_with_index"] * 3
 
 
-def test_legacy_check_is_made_once_per_store(clock):
+def test_list_is_the_only_storage_list(clock):
     view = CountingView(InmemBackend())
     engine = KVv2(view, clock)
     for path in ("a", "b", "c"):
         assert get(engine, path) is None
         put(engine, path, {"x": 1})
     call(engine, logical.LIST, "metadata/")
-    assert view.calls.count("list") == 2  # the check, then the LIST itself
+    assert view.calls.count("list") == 1
 
 
 def test_only_the_metadata_and_the_version_read_are_decrypted(keyring_factory, clock):
@@ -126,7 +123,6 @@ def test_only_the_metadata_and_the_version_read_are_decrypted(keyring_factory, c
     engine = KVv2(BarrierView(barrier, "logical/m/"), clock)
     for n in range(10):
         put(engine, "foo", {"n": n})
-    get(engine, "warm-up")
     counting = CountingKeyring(keyring)
     barrier.set_keyring(counting)
     assert get(engine, "foo").data["data"] == {"n": 9}
@@ -216,7 +212,6 @@ def test_large_versions_are_blobs_outside_the_folder(clock):
     assert sorted(backend.snapshot()) == sorted([
         "paths/cert", store.meta_key("cert"), store.version_key("cert", 1), store.blob_key("cert", 2),
         store.version_key("cert", 3)])
-    get(engine, "warm-up")
     view.calls.clear()
     assert get(engine, "cert", version=2).data["data"] == big
     assert view.calls == ["get_prefix", "get"]
@@ -264,163 +259,6 @@ def test_blobs_are_patched_pruned_destroyed_and_deleted(clock):
     put(engine, "cert", {"pem": large})
     call(engine, logical.DELETE, "metadata/cert")
     assert backend.snapshot() == {}
-
-
-# --- legacy layout -------------------------------------------------------------------
-
-
-def to_legacy(backend, store, path):
-    """Rewrite secret ``path`` as the previous layout stored it: the metadata at
-    ``metadata/<path>``, which LIST listed, and the versions where they are."""
-    meta = backend.get(store.meta_key(path))
-    backend.delete(store.meta_key(path))
-    backend.delete("paths/" + path)
-    backend.put("metadata/" + path, meta)
-
-
-@pytest.fixture
-def legacy(clock):
-    """A backend with secrets of both layouts, and a fresh engine over it (a node
-    started on the new code): ``old`` (versions 1-3, version 2 destroyed),
-    ``dir/old``, ``meta-only`` (settings, no versions) in the legacy layout; ``new``."""
-    backend = FlakyBackend()
-    before = create_engine("kv", {"version": "2"}, backend, clock)
-    for n in range(3):
-        put(before, "old", {"n": n})
-    call(before, logical.UPDATE, "destroy/old", {"versions": [2]})
-    put(before, "dir/old", {"d": 1})
-    call(before, logical.UPDATE, "metadata/meta-only", {"max_versions": 4, "custom_metadata": {"k": "v"}})
-    put(before, "new", {"fresh": True})
-    for path in ("old", "dir/old", "meta-only"):
-        to_legacy(backend, before.store, path)
-    backend.txns.clear()
-    return backend, create_engine("kv", {"version": "2"}, backend, clock)
-
-
-def test_legacy_secrets_read_as_before(legacy):
-    _, engine = legacy
-    assert get(engine, "old").data["data"] == {"n": 2}
-    assert get(engine, "old", version=1).data["data"] == {"n": 0}
-    destroyed = get(engine, "old", version=2)
-    assert destroyed.status == 404 and destroyed.data["metadata"]["destroyed"] is True
-    assert call(engine, logical.READ, "subkeys/dir/old").data["subkeys"] == {"d": None}
-    assert get(engine, "meta-only") is None
-    meta = call(engine, logical.READ, "metadata/meta-only").data
-    assert (meta["max_versions"], meta["custom_metadata"]) == (4, {"k": "v"})
-    assert call(engine, logical.READ, "metadata/old").data["current_version"] == 3
-    assert get(engine, "new").data["data"] == {"fresh": True}
-    assert get(engine, "nope") is None
-    assert engine.exists(make_request(logical.UPDATE, "data/old")) is True
-    assert engine.exists(make_request(logical.UPDATE, "metadata/meta-only")) is True
-    assert engine.exists(make_request(logical.UPDATE, "data/nope")) is False
-
-
-def test_legacy_and_new_secrets_are_listed_together(legacy):
-    _, engine = legacy
-    put(engine, "dir/newer", {"x": 1})
-    assert call(engine, logical.LIST, "metadata/").data == {"keys": ["dir/", "meta-only", "new", "old"]}
-    assert call(engine, logical.LIST, "metadata/dir").data == {"keys": ["newer", "old"]}
-
-
-def test_first_write_migrates_a_legacy_secret_in_its_transaction(legacy, clock):
-    backend, engine = legacy
-    assert put(engine, "old", {"n": 3}, cas=3).data["version"] == 4
-    store = engine.store
-    assert len(backend.txns) == 1
-    assert [(op.verb, op.key) for op in backend.txns[0]] == [
-        ("check-index", "metadata/old"), ("check-not-exists", store.meta_key("old")),
-        ("set", store.version_key("old", 4)), ("set", store.meta_key("old")), ("set", "paths/old"),
-        ("delete", "metadata/old")]
-    assert backend.get("metadata/old") is None
-    assert get(engine, "old", version=1).data["data"] == {"n": 0}
-    assert get(engine, "old").data["data"] == {"n": 3}
-    assert get(engine, "old", version=2).data["metadata"]["destroyed"] is True
-    assert call(engine, logical.LIST, "metadata/").data["keys"] == ["dir/", "meta-only", "new", "old"]
-    # A node that starts now still reads it, whatever it finds first.
-    restarted = create_engine("kv", {"version": "2"}, backend, clock)
-    assert get(restarted, "old", version=3).data["data"] == {"n": 2}
-
-
-@pytest.mark.parametrize("operation, path, body", [
-    (logical.UPDATE, "metadata/meta-only", {"max_versions": 5}),
-    (logical.PATCH, "metadata/meta-only", {"custom_metadata": {"k2": "v2"}}),
-    (logical.PATCH, "data/old", {"data": {"p": 1}}),
-    (logical.DELETE, "data/old", None),
-    (logical.UPDATE, "delete/old", {"versions": [1]}),
-    (logical.UPDATE, "undelete/old", {"versions": [1]}),
-    (logical.UPDATE, "destroy/old", {"versions": [1]}),
-])
-def test_every_metadata_change_migrates(legacy, operation, path, body):
-    backend, engine = legacy
-    key = path.split("/", 1)[1]
-    call(engine, operation, path, body)
-    assert len(backend.txns) == 1
-    assert backend.get("metadata/" + key) is None
-    assert backend.get("paths/" + key) is not None
-    assert call(engine, logical.READ, "metadata/" + key) is not None
-    assert call(engine, logical.LIST, "metadata/").data["keys"] == ["dir/", "meta-only", "new", "old"]
-
-
-def test_metadata_delete_of_a_legacy_secret_removes_everything(legacy):
-    backend, engine = legacy
-    call(engine, logical.DELETE, "metadata/old")
-    assert get(engine, "old") is None
-    assert not [k for k in backend.snapshot()
-                if k in ("paths/old", "metadata/old") or k.startswith(engine.store.folder("old"))]
-    assert call(engine, logical.LIST, "metadata/").data["keys"] == ["dir/", "meta-only", "new"]
-
-
-def test_concurrent_migrations_are_checked(legacy, clock):
-    backend, engine = legacy
-    other_view = RaceView(backend)
-    other = KVv2(other_view, clock)
-    # Another process migrates the secret after this one read the legacy record.
-    other_view.before_txn.append(lambda: put(engine, "old", {"by": "engine"}))
-    assert put(other, "old", {"by": "other"}).data["version"] == 5
-    assert other_view.conflicts == 1
-    assert get(engine, "old", version=4).data["data"] == {"by": "engine"}
-    assert get(engine, "old", version=5).data["data"] == {"by": "other"}
-
-
-class MigratingView:
-    """A view that runs ``between`` once, right after the next read of a
-    secret's folder or metadata: another process commits in between."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.between = None
-
-    def _after(self, found):
-        if self.between is not None:
-            between, self.between = self.between, None
-            between()
-        return found
-
-    def get_prefix(self, prefix):
-        return self._after(self.inner.get_prefix(prefix))
-
-    def get_with_index(self, key):
-        found = self.inner.get_with_index(key)
-        return found if key.startswith("metadata/") else self._after(found)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-
-@pytest.mark.parametrize("read", [
-    lambda engine: get(engine, "old").data["data"],
-    lambda engine: call(engine, logical.READ, "metadata/old").data["current_version"],
-    lambda engine: engine.exists(make_request(logical.UPDATE, "data/old")),
-])
-def test_reads_racing_a_migration_still_find_the_secret(legacy, clock, read):
-    backend, _ = legacy
-    view = MigratingView(backend)
-    reader = KVv2(view, clock)
-    migrator = create_engine("kv", {"version": "2"}, backend, clock)
-    get(reader, "warm-up")
-    view.between = lambda: call(migrator, logical.UPDATE, "metadata/old", {"max_versions": 9})
-    assert read(reader) not in (None, False)
-    assert view.between is None
 
 
 # --- fixtures ------------------------------------------------------------------------

@@ -42,18 +42,7 @@ pruned by ``max_versions`` or destroyed) is deleted in the same transaction
 when it fits in ``MAX_TXN_OPS``; the rest follows in later transactions and
 is, at worst, left unreachable.
 
-Legacy layout: before this one, a secret's ``KeyMetadata`` lived at
-``metadata/<path>`` (which LIST listed) and its versions already at
-``versions/<sha256(path)>/<n>``.  Such secrets stay readable: a mount that holds
-any key under ``metadata/`` falls back to it when ``meta`` is missing (one more
-round trip, misses only) and LIST merges both indexes.  The first write to a
-legacy secret migrates it inside its own guarded transaction: ``meta`` and
-``paths/<path>`` are set and ``metadata/<path>`` is deleted; the version data is
-already where the new layout wants it.  This code never writes under
-``metadata/``, so a mount found free of it once stays free of it, and the
-store remembers that (the only thing it keeps between requests).
-
-Nothing else is cached between requests: several processes serve the same mount,
+Nothing is cached between requests: several processes serve the same mount,
 so the config and the metadata are re-read by every request.
 """
 
@@ -78,8 +67,6 @@ VERSIONS_PREFIX = "versions/"
 PATHS_PREFIX = "paths/"
 META_NAME = "meta"
 BLOBS_PREFIX = "blobs/"
-# Where the legacy layout kept each secret's metadata (read and migrated, never written).
-LEGACY_METADATA_PREFIX = "metadata/"
 
 # The version data a folder read may return (encoded, before encryption): a
 # version goes to the folder when max_versions versions of its size fit.  Up to
@@ -100,16 +87,14 @@ class Secret:
     commit (``VersionedStore.commit_secret``) is checked against.
 
     ``meta`` is None when the secret does not exist.  ``index`` is the modify
-    index of the record ``meta`` was read from (0 when absent); ``legacy`` says
-    that record is the legacy ``metadata/<path>``.  ``entries`` is the secret's
-    folder when it was read whole (``VersionedStore.read``), keys relative to the
-    mount, values decrypted on access; None when only ``meta`` was read.
+    index of ``meta`` (0 when absent).  ``entries`` is the secret's folder when
+    it was read whole (``VersionedStore.read``), keys relative to the mount,
+    values decrypted on access; None when only ``meta`` was read.
     """
 
     path: str
     meta: KeyMetadata | None = None
     index: int = 0
-    legacy: bool = False
     entries: Mapping[str, tuple[bytes, int]] | None = None
 
 
@@ -138,8 +123,6 @@ class VersionedStore:
         self._sleep = sleep
         self._max_attempts = max_attempts
         self._locks = [threading.Lock() for _ in range(64)]
-        # None until checked; then whether legacy records may exist (False is final).
-        self._legacy: bool | None = None
 
     # --- time -------------------------------------------------------------------
 
@@ -200,25 +183,12 @@ class VersionedStore:
         """Secret ``path`` with its whole folder (``entries``): one storage read.
 
         For reads of version data, and writes that need the current version."""
-        folder = self.folder(path)
-        secret = self._from_folder(path, self.view.get_prefix(folder))
-        if secret.meta is None and self._legacy_possible():
-            secret = self._legacy_read(path, secret.entries)
-            if secret.meta is None:
-                # Migrated between the two reads: the folder has it now.
-                secret = self._from_folder(path, self.view.get_prefix(folder))
-        return secret
+        return self._from_folder(path, self.view.get_prefix(self.folder(path)))
 
     def load(self, path: str) -> Secret:
         """Secret ``path``'s metadata and modify index, without version data:
         for metadata reads and the read-modify-writes that need no data."""
-        key = self.meta_key(path)
-        secret = self._from_meta(path, *self.view.get_with_index(key))
-        if secret.meta is None and self._legacy_possible():
-            secret = self._legacy_read(path, None)
-            if secret.meta is None:
-                secret = self._from_meta(path, *self.view.get_with_index(key))
-        return secret
+        return self._from_meta(path, *self.view.get_with_index(self.meta_key(path)))
 
     def exists(self, path: str) -> bool:
         """Whether secret ``path`` has metadata (decides create vs update for the ACL)."""
@@ -241,12 +211,7 @@ class VersionedStore:
 
     def list_metadata(self, folder: str) -> list[str]:
         """Vault-style children of ``folder`` (``""`` or ending in ``/``) among the secret paths."""
-        if not self._legacy_possible():
-            return self.view.list(PATHS_PREFIX + folder)
-        # Legacy first: a secret migrating meanwhile is then seen in one list or the other.
-        legacy = self.view.list(LEGACY_METADATA_PREFIX + folder)
-        current = self.view.list(PATHS_PREFIX + folder)
-        return sorted(set(legacy) | set(current)) if legacy else current
+        return self.view.list(PATHS_PREFIX + folder)
 
     def _from_folder(self, path: str, entries: Mapping[str, tuple[bytes, int]]) -> Secret:
         found = entries.get(self.meta_key(path))
@@ -260,21 +225,6 @@ class VersionedStore:
         if raw is None:
             return Secret(path)
         return Secret(path, KeyMetadata.from_json(decode(raw)), index)
-
-    def _legacy_possible(self) -> bool:
-        """Whether legacy records may exist in this mount: checked once, and
-        remembered once false (nothing writes them any more)."""
-        if self._legacy is None:
-            self._legacy = bool(self.view.list(LEGACY_METADATA_PREFIX))
-        return self._legacy
-
-    def _legacy_read(self, path: str, entries: Mapping[str, tuple[bytes, int]] | None) -> Secret:
-        """Secret ``path`` from ``metadata/<path>``; its versions are where they were,
-        so ``entries`` (a read of the folder) serves them as it does for ``meta``."""
-        raw, index = self.view.get_with_index(LEGACY_METADATA_PREFIX + path)
-        if raw is None:
-            return Secret(path, entries=entries)
-        return Secret(path, KeyMetadata.from_json(decode(raw)), index, legacy=True, entries=entries)
 
     # --- writes -------------------------------------------------------------------
 
@@ -297,18 +247,11 @@ class VersionedStore:
     def secret_ops(self, secret: Secret, meta: KeyMetadata, ops: Iterable[TxnOp] = ()) -> list[TxnOp]:
         """The transaction committing ``meta`` as the new state of ``secret``:
         checks that the secret is still as read, ``ops`` (version data), the
-        metadata, the LIST entry of a new secret, and the migration of a legacy one."""
-        path = secret.path
-        meta_key = self.meta_key(path)
-        if secret.legacy:
-            checks = [check_op(LEGACY_METADATA_PREFIX + path, secret.index), TxnOp("check-not-exists", meta_key)]
-        else:
-            checks = [check_op(meta_key, secret.index)]
-        txn = checks + list(ops) + [TxnOp("set", meta_key, encode(meta.to_json()))]
-        if secret.meta is None or secret.legacy:
-            txn.append(TxnOp("set", PATHS_PREFIX + path, b""))
-        if secret.legacy:
-            txn.append(TxnOp("delete", LEGACY_METADATA_PREFIX + path))
+        metadata, and the LIST entry of a new secret."""
+        meta_key = self.meta_key(secret.path)
+        txn = [check_op(meta_key, secret.index), *ops, TxnOp("set", meta_key, encode(meta.to_json()))]
+        if secret.meta is None:
+            txn.append(TxnOp("set", PATHS_PREFIX + secret.path, b""))
         return txn
 
     def commit_secret(self, secret: Secret, meta: KeyMetadata, ops: Iterable[TxnOp] = (),
@@ -318,9 +261,9 @@ class VersionedStore:
         return self.commit(self.secret_ops(secret, meta, ops), garbage)
 
     def delete_key_ops(self, path: str) -> list[TxnOp]:
-        """Remove a secret: its LIST entry, legacy metadata, folder and blobs (orphans included)."""
-        return [TxnOp("delete", PATHS_PREFIX + path), TxnOp("delete", LEGACY_METADATA_PREFIX + path),
-                TxnOp("delete-tree", self.folder(path)), TxnOp("delete-tree", f"{BLOBS_PREFIX}{self._digest(path)}/")]
+        """Remove a secret: its LIST entry, folder and blobs (orphans included)."""
+        return [TxnOp("delete", PATHS_PREFIX + path), TxnOp("delete-tree", self.folder(path)),
+                TxnOp("delete-tree", f"{BLOBS_PREFIX}{self._digest(path)}/")]
 
     def commit(self, ops: list[TxnOp], garbage: Iterable[str] = ()) -> tuple[int, list[str]]:
         """Apply ``ops`` atomically, with as many ``garbage`` deletes as fit.

@@ -37,9 +37,9 @@ class KVv2:
     ``view`` is the mount's storage view and ``clock`` returns an aware UTC
     datetime; ``rand`` and ``sleep`` pace retries after write conflicts and
     ``folder_budget`` bounds the version data read with every request (see
-    ``VersionedStore``).  Stateless apart from storage (and the store's one-off
-    check for legacy records): config and metadata are read by every request, and every read-modify-write is checked in storage,
-    so any number of processes may serve the same mount.
+    ``VersionedStore``).  Stateless apart from storage: config and metadata
+    are read by every request, and every read-modify-write is checked in
+    storage, so any number of processes may serve the same mount.
     """
 
     def __init__(self, view, clock: Callable, *, rand: Callable[[], float] = random.random,
