@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 DEBS := python3-venv python3-dev build-essential haproxy prometheus wrk iproute2 curl ca-certificates
 
 # Benchmarks run by `make bench`, each also runnable alone as `.venv/bin/python -m bench.NAME`.
-BENCHES := kv
+BENCHES := kv failover stale_read reads haproxy_cost
 
 # Tests and tools find consul through CONSUL_BIN, else on PATH (DESIGN.md).
 CONSUL_TOOL := $(CURDIR)/tools/consul/usr/bin/consul

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import statistics
 import sys
 import time
@@ -83,6 +84,29 @@ def run_variants(cluster: ha.StrongroomHA, haproxy, all_variants: list[Variant],
                 print(f"  round {round_ + 1} {op} {variant.label}: {shown}", file=sys.stderr, flush=True)
 
 
+_LOG_LINE = re.compile(r" (strongroom_(?:read|write))/\S+ (-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/\+?(-?\d+) \d{3} ")
+
+
+def haproxy_timers(log_path: Path) -> dict[str, dict[str, list[int]]]:
+    """HAProxy's own timers per backend from its request log (``option httplog``: TR/Tw/Tc/Tr/Ta, ms):
+    ``wait`` = Tw + Tc (queue and connect: HAProxy's own doing), ``server`` = Tr (until the node's
+    response headers), ``transfer`` = Ta - TR - Tw - Tc - Tr (the rest of the response, relayed)."""
+    timers: dict[str, dict[str, list[int]]] = {}
+    for line in log_path.read_text(errors="replace").splitlines():
+        match = _LOG_LINE.search(line)
+        if not match:
+            continue
+        backend = match.group(1)
+        t_req, t_wait, t_conn, t_resp, t_all = (int(x) for x in match.groups()[1:])
+        if min(t_req, t_wait, t_conn, t_resp) < 0:
+            continue  # aborted
+        entry = timers.setdefault(backend, {"wait": [], "server": [], "transfer": []})
+        entry["wait"].append(t_wait + t_conn)
+        entry["server"].append(t_resp)
+        entry["transfer"].append(t_all - t_req - t_wait - t_conn - t_resp)
+    return timers
+
+
 def _cost(ours: float | None, base: float | None, higher_is_worse: bool = True) -> str:
     if ours is None or base is None or base == 0:
         return "—"
@@ -90,7 +114,7 @@ def _cost(ours: float | None, base: float | None, higher_is_worse: bool = True) 
     return f"{change:+.1f} %"
 
 
-def render(all_variants: list[Variant], error: str, args, started: dt.datetime, elapsed: float,
+def render(all_variants: list[Variant], timers: dict, error: str, args, started: dt.datetime, elapsed: float,
            load_before: str) -> str:
     lines = ha_report.header("HAProxy cost benchmark", started, load_before, elapsed, [
         f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; HAProxy from "
@@ -126,6 +150,20 @@ def render(all_variants: list[Variant], error: str, args, started: dt.datetime, 
                          f"{_cost(front.median('p50_ms'), direct.median('p50_ms'))} | "
                          f"{_cost(front.median('requests_per_s'), direct.median('requests_per_s'), False)} | "
                          f"{verdict} |")
+    if timers:
+        lines += ["", "## Inside HAProxy (its request log, every request through it, warm-ups included)", "",
+                  "HAProxy's timers have 1 ms resolution. *Queue + connect* (Tw + Tc) is time HAProxy itself "
+                  "added; *node* (Tr) is the node's time to its response headers; *rest of response* "
+                  "(Ta − TR − Tw − Tc − Tr) is relaying the body, including any wait for the node to send it.", "",
+                  "| Backend | Requests | Queue + connect p50 / p99 / max ms | Node p50 / p99 ms | "
+                  "Rest of response p50 / p99 / max ms | Rest of response ≥ 30 ms |",
+                  "| --- | ---: | --- | --- | --- | ---: |"]
+        p = ha_report.percentile
+        for backend, t in sorted(timers.items()):
+            slow = sum(1 for x in t["transfer"] if x >= 30)
+            lines.append(f"| {backend} | {len(t['wait'])} | {p(t['wait'], 50)} / {p(t['wait'], 99)} / {max(t['wait'])} | "
+                         f"{p(t['server'], 50)} / {p(t['server'], 99)} | {p(t['transfer'], 50)} / "
+                         f"{p(t['transfer'], 99)} / {max(t['transfer'])} | {slow} |")
     if error:
         lines += ["", f"**Error:** {error}"]
     return "\n".join(lines) + "\n"
@@ -161,12 +199,14 @@ def main(argv: list[str] | None = None) -> int:
     workdir = ha_report.workdir_for("haproxy_cost", started)
     cluster = haproxy = None
     all_variants: list[Variant] = []
+    timers: dict = {}
     error = ""
     try:
         cluster = ha.StrongroomHA(workdir / "strongroom", n=3, workers=args.workers).start(keys=args.keys)
         haproxy = ha.start_haproxy(cluster)
         all_variants = variants(cluster, haproxy)
         run_variants(cluster, haproxy, all_variants, args)
+        timers = haproxy_timers(haproxy.log_path)
     except Exception as exc:
         error = " ".join(str(exc).split())[:400]
     finally:
@@ -175,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.stop()
     keep = args.keep_workdir or bool(error)
-    report = render(all_variants, error, args, started, time.monotonic() - t0, load_before)
+    report = render(all_variants, timers, error, args, started, time.monotonic() - t0, load_before)
     if keep:
         report += f"\nConfigs and logs kept in {workdir.relative_to(procs.REPO)}.\n"
     ha_report.finish("haproxy_cost", report, started, workdir, keep, None if args.no_write else args.out)
