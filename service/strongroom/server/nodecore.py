@@ -75,7 +75,7 @@ def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_r
         env["STRONGROOM_NODE_SOCKET"] = server.path
 
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:strongroom.server.gunicorn_conf",
-                             "strongroom.server.wsgi:app"], env=env, preexec_fn=_die_with_parent)
+                             "strongroom.server.wsgi:get_app()"], env=env, preexec_fn=_die_with_parent)
 
     def stop(signum, frame):
         # Release the lock first, so a standby takes over while we drain.

@@ -1,4 +1,4 @@
-"""The WSGI entry point gunicorn loads in each worker: ``strongroom.server.wsgi:app``.
+"""The WSGI entry point gunicorn calls in each worker: ``strongroom.server.wsgi:get_app()``.
 
 Reads what the node core left in the environment: ``STRONGROOM_CONFIG`` (the HCL
 path) or ``STRONGROOM_DEV`` (dev mode), and ``STRONGROOM_NODE_SOCKET`` (the node
@@ -75,6 +75,3 @@ def dev_initialize(core: Core, root_token_id: str, api_addr: str) -> None:
         file=sys.stderr,
         flush=True,
     )
-
-
-app = get_app() if "gunicorn" in sys.modules else None
