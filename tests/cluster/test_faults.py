@@ -91,7 +91,8 @@ def test_seal_active(harness):
     cluster = harness.cluster
     old = cluster.active()
     sealed_at = time.monotonic()
-    assert cluster.api(old, "PUT", "sys/seal").status_code == 204
+    sealed = cluster.api(old, "PUT", "sys/seal")
+    assert sealed.status_code == 204, sealed.text
     _wait_recovered(harness, sealed_at)
     harness.finish([n for n in cluster.nodes if n is not old])
     assert harness.load.longest_gap(sealed_at - 1) < 3.0

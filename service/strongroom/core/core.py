@@ -109,7 +109,12 @@ class Core:
         keyring = self.seal.keyring()
         if keyring is not self.barrier.keyring:
             self.barrier.set_keyring(keyring)
-            self.invalidate(["*"])
+            # Dropped when a keyring arrives, not when it goes: requests still in
+            # flight at a seal (the sys/seal request itself) finish with the
+            # audit devices they started with, and nothing cached survives the
+            # next unseal.
+            if keyring is not None:
+                self.invalidate(["*"])
         return keyring is not None
 
     def require_unsealed(self) -> None:
