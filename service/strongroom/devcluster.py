@@ -164,6 +164,8 @@ class _Ports:
         try:
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
                     socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                # Connections of a previous run in TIME_WAIT do not make a port busy.
+                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 tcp.bind((HOST, port))
                 port = tcp.getsockname()[1]
                 udp.bind((HOST, port))
@@ -321,6 +323,8 @@ class DevCluster:
         # KV v2 at secret/ before the other nodes unseal, so they load a mount
         # table that has it, whether or not table invalidation reaches them.
         self._unseal(first, init["keys"], deadline)
+        # Unsealed alone, the first node takes the lock; writes need it active.
+        _wait(lambda: self._health(first)[0] == 200, deadline, f"{first['name']} to become the active node")
         if "secret/" not in self._call(first, "GET", "sys/mounts", token=token).get("data", {}):
             self._call(first, "POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"},
                                                             "description": "key/value secret storage"}, token)
