@@ -1,4 +1,4 @@
-"""ConsulBackend and ConsulSessions against a real Consul agent (no mocks).
+"""ConsulBackend and ConsulSessions against a real Consul agent.
 
 Each test works under its own key prefix on the session-wide agent; tests that
 stop Consul or need ACLs start a private agent.  Nothing sleeps and hopes:
