@@ -131,3 +131,21 @@ class IntegrityError(StrongroomError):
     or encrypted under an unknown keyring term (500)."""
 
     default_message = "stored value failed integrity check"
+
+
+class WriteConflict(StrongroomError):
+    """A ``check-index`` or ``check-not-exists`` of a transaction failed: another
+    writer (thread, worker process or node) changed the key since it was read.
+    Nothing was written.
+
+    Never meant for a client: the caller re-reads and retries its whole
+    read-modify-write cycle, and gives up with ``StorageUnavailable`` only after
+    a bounded number of attempts.  ``key`` is the backend key whose check failed
+    when the backend can tell (storage keys are not secret; values are).
+    """
+
+    default_message = "storage write conflict: a checked key changed concurrently"
+
+    def __init__(self, *messages: str, key: str | None = None):
+        super().__init__(*messages)
+        self.key = key

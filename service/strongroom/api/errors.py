@@ -7,7 +7,6 @@ import logging
 import falcon
 
 from strongroom import errors
-from strongroom.storage import WriteConflict
 
 log = logging.getLogger("strongroom.api")
 
@@ -32,7 +31,7 @@ STATUS = (
     (errors.LockLost, 503),
     (errors.ReadOnly, 503),
     # Callers retry conflicts; one that escapes is a bug, but the client may retry too.
-    (WriteConflict, 503),
+    (errors.WriteConflict, 503),
 )
 
 

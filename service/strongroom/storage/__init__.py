@@ -39,31 +39,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
-from strongroom.errors import ReadOnly, StrongroomError
+from strongroom.errors import ReadOnly, WriteConflict  # noqa: F401  (WriteConflict re-exported for storage users)
 
 #: Verbs that change storage.
 WRITE_VERBS = ("set", "delete", "delete-tree")
 #: Verbs that only guard a transaction: they write nothing and fail it with ``WriteConflict``.
 CHECK_VERBS = ("check-index", "check-not-exists")
 VERBS = WRITE_VERBS + CHECK_VERBS
-
-
-class WriteConflict(StrongroomError):
-    """A ``check-index`` or ``check-not-exists`` of a transaction failed: another
-    writer (thread, worker process or node) changed the key since it was read.
-    Nothing was written.
-
-    Never meant for a client: the caller re-reads and retries its whole
-    read-modify-write cycle, and gives up with ``StorageUnavailable`` only after
-    a bounded number of attempts.  ``key`` is the backend key whose check failed
-    when the backend can tell (storage keys are not secret; values are).
-    """
-
-    default_message = "storage write conflict: a checked key changed concurrently"
-
-    def __init__(self, *messages: str, key: str | None = None):
-        super().__init__(*messages)
-        self.key = key
 
 
 @dataclass(frozen=True)

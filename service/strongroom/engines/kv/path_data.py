@@ -77,18 +77,11 @@ class DataPath(PathHandler):
         """``GET data/<path>?version=N``; None (404) when the key or version is unknown.
 
         One storage read: the secret's metadata and version data come together."""
-        wanted = to_int("version", req.data.get("version"), validated=True)
-        if not key or key.endswith("/"):
+        found = self.store.read_version(key, to_int("version", req.data.get("version"), validated=True))
+        if found is None:
             return None
-        secret = self.store.read(key)
-        meta = secret.meta
-        if meta is None:
-            return None
-        number = wanted if wanted > 0 else meta.current_version
-        version = meta.versions.get(number)
-        if version is None:
-            return None
-        body = {"data": None, "metadata": meta.version_summary(number)}
+        secret, number, version = found
+        body = {"data": None, "metadata": secret.meta.version_summary(number)}
         if version.destroyed or version.is_deleted(self.store.now()):
             return Response(status=404, data=body)
         body["data"] = self.store.version_data(secret, number)

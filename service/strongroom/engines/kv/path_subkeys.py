@@ -38,18 +38,11 @@ class SubkeysPath(PathHandler):
 
     def read(self, req: Request, key: str) -> Response | None:
         depth = to_int("depth", req.data.get("depth"), validated=True)
-        wanted = to_int("version", req.data.get("version"), validated=True)
-        if not key or key.endswith("/"):
+        found = self.store.read_version(key, to_int("version", req.data.get("version"), validated=True))
+        if found is None:
             return None
-        secret = self.store.read(key)
-        meta = secret.meta
-        if meta is None:
-            return None
-        number = wanted if wanted > 0 else meta.current_version
-        version = meta.versions.get(number)
-        if version is None:
-            return None
-        body = {"metadata": meta.version_summary(number), "subkeys": None}
+        secret, number, version = found
+        body = {"metadata": secret.meta.version_summary(number), "subkeys": None}
         if version.destroyed or version.is_deleted(self.store.now()):
             return Response(status=404, data=body)
         body["subkeys"] = strip_values(self.store.version_data(secret, number), depth)

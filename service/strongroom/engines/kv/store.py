@@ -185,6 +185,18 @@ class VersionedStore:
         For reads of version data, and writes that need the current version."""
         return self._from_folder(path, self.view.get_prefix(self.folder(path)))
 
+    def read_version(self, path: str, wanted: int):
+        """``(secret, number, version)`` for version ``wanted`` of ``path`` (0: the
+        current one), or None when the secret or that version is unknown."""
+        if not path or path.endswith("/"):
+            return None
+        secret = self.read(path)
+        if secret.meta is None:
+            return None
+        number = wanted if wanted > 0 else secret.meta.current_version
+        version = secret.meta.versions.get(number)
+        return None if version is None else (secret, number, version)
+
     def load(self, path: str) -> Secret:
         """Secret ``path``'s metadata and modify index, without version data:
         for metadata reads and the read-modify-writes that need no data."""
