@@ -55,7 +55,7 @@ def _server(args) -> int:
     except config_mod.ConfigError as exc:
         print(f"error loading configuration from {args.config}: {exc}", file=sys.stderr)
         return 1
-    return nodecore.run(config, config_path=args.config)
+    return nodecore.run(config)
 
 
 def _dev_cluster(args) -> int:

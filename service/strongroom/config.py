@@ -18,9 +18,7 @@ import os
 import re
 import socket
 import urllib.parse
-from dataclasses import dataclass, field
-
-import hcl2
+from dataclasses import asdict, dataclass, field
 
 DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
 
@@ -173,6 +171,9 @@ class ServerConfig:
     pid_file: str = ""
     # After sys/step-down the node stays out of the election this long, so another node wins.
     step_down_holdoff: str = "2s"
+    # The active node's per-worker read cache, in entries (Vault's setting); see storage/cache.py.
+    cache_size: int = 16384
+    disable_cache: bool = False
 
     @property
     def default_lease_ttl_seconds(self) -> float:
@@ -212,6 +213,8 @@ def loads(text: str, source: str = "<string>", *, hostname: str | None = None,
             raise ConfigError(f"{source}: invalid JSON: {exc}") from None
         wraps_strings = False
     else:
+        import hcl2  # here, not at the top: workers get the parsed form (``from_json``) and never load lark
+
         try:
             doc = hcl2.loads(text)
         except Exception as exc:  # lark raises several unrelated types; all mean "bad syntax"
@@ -221,6 +224,23 @@ def loads(text: str, source: str = "<string>", *, hostname: str | None = None,
         raise ConfigError(f"{source}: the configuration must be an object of keys and blocks")
     return _server(_clean(doc, wraps_strings), hostname or socket.gethostname(),
                    os.cpu_count() if cpu_count is None else cpu_count)
+
+
+def to_json(config: ServerConfig) -> str:
+    """The validated configuration as JSON, for ``from_json`` in another process."""
+    return json.dumps(asdict(config))
+
+
+def from_json(text: str) -> ServerConfig:
+    """What ``to_json`` wrote, as the same ``ServerConfig`` (no validation: it was validated)."""
+    doc = json.loads(text)
+    telemetry = doc["telemetry"]
+    return ServerConfig(**{
+        **doc,
+        "storage": StorageConfig(**doc["storage"]),
+        "listeners": tuple(ListenerConfig(**listener) for listener in doc["listeners"]),
+        "telemetry": TelemetryConfig(**{**telemetry, "prefix_filter": tuple(telemetry["prefix_filter"])}),
+    })
 
 
 def dev_config(listen_address: str = "127.0.0.1:8200", *, hostname: str | None = None) -> ServerConfig:
@@ -248,6 +268,8 @@ def _syntax_detail(exc: Exception) -> str:
 @functools.cache
 def _hcl2_wraps_strings() -> bool:
     # Some python-hcl2 releases keep the double quotes around string values.
+    import hcl2
+
     return hcl2.loads('probe = "x"\n').get("probe") == '"x"'
 
 
@@ -455,6 +477,7 @@ _TOP_KEYS = {
     "workers": _integer(1), "disable_performance_standby": _bool,
     "default_lease_ttl": _duration(), "max_lease_ttl": _duration(), "node_id": _node_id,
     "raw_storage_endpoint": _bool, "pid_file": _trimmed, "step_down_holdoff": _duration(),
+    "cache_size": _integer(0), "disable_cache": _bool,
 }
 _TOP_BLOCKS = ("storage", "listener", "telemetry")
 _UNSUPPORTED_TOP = {
@@ -463,7 +486,7 @@ _UNSUPPORTED_TOP = {
     "seal": "only Shamir unseal keys are supported",
 }
 _UNSUPPORTED_TOP.update(dict.fromkeys(
-    ("plugin_directory", "cache_size", "disable_cache", "disable_clustering", "log_format", "log_file",
+    ("plugin_directory", "disable_clustering", "log_format", "log_file",
      "license_path", "entropy", "replication", "sentinel", "cluster_cipher_suites", "plugin_file_uid",
      "plugin_file_permissions", "default_max_request_duration", "introspection_endpoint"),
     "not supported by Strongroom"))

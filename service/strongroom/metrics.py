@@ -40,6 +40,19 @@ core_performance_standby = Gauge(PREFIX + "core_performance_standby", "1 when th
 ha_lock_held = Gauge(PREFIX + "ha_lock_held", "1 while this node holds the HA lock", multiprocess_mode="max")
 
 
+_children: dict = {}
+
+
+def labelled(metric, *labels):
+    """``metric.labels(*labels)``, remembered: prometheus_client's own lookup
+    takes a lock and validates the labels on every call, on every request."""
+    key = (id(metric), labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
+
+
 @contextmanager
 def timed(histogram, *labels):
     """Observe the duration of the block in ``histogram`` with ``labels``."""
@@ -47,7 +60,7 @@ def timed(histogram, *labels):
     try:
         yield
     finally:
-        histogram.labels(*labels).observe(time.perf_counter() - start)
+        labelled(histogram, *labels).observe(time.perf_counter() - start)
 
 
 def render() -> bytes:

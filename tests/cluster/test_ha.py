@@ -158,3 +158,29 @@ def test_sigterm_releases_the_lock(cluster):
     others = [n for n in cluster.nodes if n is not active]
     cluster.wait_settled(expect_nodes=others, timeout=5)
     assert time.monotonic() - started < 2.5
+
+
+def test_a_node_active_again_does_not_serve_what_it_cached_before(consul_agent, tmp_path):
+    """The active node's read cache lives for one active period: what another
+    active node wrote in between is what it serves when it leads again."""
+    from tests.helpers.cluster import StrongroomCluster
+
+    cluster = StrongroomCluster(tmp_path, consul_agent.address, n=2).start()
+    try:
+        first = cluster.active()
+        second = next(n for n in cluster.nodes if n is not first)
+        cluster.api(first, "POST", "sys/mounts/kv", json={"type": "kv"})
+        cluster.api(first, "PUT", "kv/a", json={"v": "1"})
+        for _ in range(10):  # cached by the first node's workers
+            assert cluster.api(first, "GET", "kv/a").json()["data"] == {"v": "1"}
+        assert cluster.api(first, "PUT", "sys/step-down").status_code == 204
+        wait_until(lambda: cluster.health(second) == 200, 5, "second node active")
+        assert cluster.api(second, "PUT", "kv/a", json={"v": "2"}).status_code == 204
+        # The first node, now a performance standby, reads storage.
+        assert cluster.api(first, "GET", "kv/a").json()["data"] == {"v": "2"}
+        assert cluster.api(second, "PUT", "sys/step-down").status_code == 204
+        wait_until(lambda: cluster.health(first) == 200, 5, "first node active again")
+        for _ in range(10):
+            assert cluster.api(first, "GET", "kv/a").json()["data"] == {"v": "2"}
+    finally:
+        cluster.stop()

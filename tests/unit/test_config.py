@@ -14,9 +14,11 @@ from strongroom.config import (
     StorageConfig,
     TelemetryConfig,
     dev_config,
+    from_json,
     load,
     loads,
     parse_duration,
+    to_json,
 )
 from strongroom.config import _clean  # the python-hcl2 compatibility shim
 
@@ -204,6 +206,22 @@ def test_max_request_size_zero_is_default_and_negative_disables():
 def test_zero_lease_ttls_mean_the_defaults():
     config = parse('default_lease_ttl = 0\nmax_lease_ttl = "0"\n' + MINIMAL)
     assert (config.default_lease_ttl, config.max_lease_ttl) == ("768h", "768h")
+
+
+def test_read_cache_settings():
+    assert parse(MINIMAL).cache_size == 16384 and parse(MINIMAL).disable_cache is False
+    config = parse(MINIMAL + 'cache_size = "1000"\ndisable_cache = true\n')
+    assert (config.cache_size, config.disable_cache) == (1000, True)
+    assert error(MINIMAL + "cache_size = -1\n").key == "cache_size"
+
+
+def test_json_round_trip_gives_the_same_configuration(tls_files):
+    """Workers rebuild the node core's parsed configuration from JSON."""
+    cert, key = tls_files
+    config = parse(CONSUL + f'listener "tcp" {{\n  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n}}\n'
+                   + 'listener "tcp" {\n  address = "127.0.0.1:8300"\n  tls_disable = true\n}\n'
+                   + 'telemetry {\n  prefix_filter = ["+vault.token"]\n}\ncache_size = 7\n')
+    assert from_json(to_json(config)) == config
 
 
 def test_inmem_defaults_to_one_worker():

@@ -44,8 +44,8 @@ class RequestMetrics:
     def process_response(self, req, resp, resource, req_succeeded):
         route = route_label(req)
         status = resp.status.split()[0] if isinstance(resp.status, str) else str(resp.status)
-        metrics.requests_total.labels(route, req.method, status).inc()
-        metrics.request_seconds.labels(route, req.method).observe(time.perf_counter() - req.context.started)
+        metrics.labelled(metrics.requests_total, route, req.method, status).inc()
+        metrics.labelled(metrics.request_seconds, route, req.method).observe(time.perf_counter() - req.context.started)
 
 
 def route_label(req) -> str:

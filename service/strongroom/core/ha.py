@@ -166,8 +166,11 @@ class HAManager:
         self._stopping = True
         with self._lock:
             # Shutting down, not deposed: the election loop must not report a lost lock.
-            if self._role == ACTIVE:
+            was_active = self._role == ACTIVE
+            if was_active:
                 self._role = PERFSTANDBY if self._perf else STANDBY
+        if was_active and self._on_role:
+            self._on_role(self._role)  # before the lock goes: draining workers stop trusting caches
         self._release()
         self._wake.set()
         if self._register:

@@ -107,7 +107,7 @@ class MountTable:
     def entries(self) -> dict[str, MountEntry]:
         """path -> entry, loading from storage when the cache is empty."""
         with self._lock:
-            metrics.cache_total.labels(self._key, "miss" if self._entries is None else "hit").inc()
+            metrics.labelled(metrics.cache_total, self._key, "miss" if self._entries is None else "hit").inc()
             if self._entries is None:
                 raw = self._storage.get(self._key)
                 self._entries = self._defaults_by_path() if raw is None else self._decode(raw)

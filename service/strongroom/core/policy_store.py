@@ -30,9 +30,9 @@ class PolicyStore:
         name = name.lower()
         with self._lock:
             if name in self._policies:
-                metrics.cache_total.labels("policy", "hit").inc()
+                metrics.labelled(metrics.cache_total, "policy", "hit").inc()
                 return self._policies[name]
-        metrics.cache_total.labels("policy", "miss").inc()
+        metrics.labelled(metrics.cache_total, "policy", "miss").inc()
         raw = self._view.get(name)
         if raw is not None:
             policy = parse_policy(name, raw.decode())

@@ -8,8 +8,10 @@ from strongroom.core.core import CoreConfig
 from strongroom.storage.instrumented import InstrumentedBackend
 
 
-def make_backend(config: ServerConfig, fence=None, on_lock_lost=None):
-    """The storage backend the configuration names."""
+def make_backend(config: ServerConfig, fence=None, on_lock_lost=None, cache_table=None, cache_size: int = 0):
+    """The storage backend the configuration names; with ``cache_table`` (the
+    node's ``CoherenceTable``) wrapped in a ``CachedBackend`` of ``cache_size``
+    entries (0: writes are announced, nothing is cached)."""
     storage = config.storage
     if storage.type == "inmem":
         from strongroom.storage.inmem import InmemBackend
@@ -17,7 +19,7 @@ def make_backend(config: ServerConfig, fence=None, on_lock_lost=None):
         return InstrumentedBackend(InmemBackend(), "inmem")
     from strongroom.storage.consul import ConsulBackend
 
-    return InstrumentedBackend(ConsulBackend.from_config(
+    backend = InstrumentedBackend(ConsulBackend.from_config(
         address=storage.address,
         token=storage.token,
         scheme=storage.scheme,
@@ -27,6 +29,12 @@ def make_backend(config: ServerConfig, fence=None, on_lock_lost=None):
         fence=fence,
         on_lock_lost=on_lock_lost,
     ), "consul")
+    if cache_table is None:
+        return backend
+    from strongroom.storage.cache import CachedBackend, caching_supported
+
+    caching = caching_supported() and not config.disable_cache
+    return CachedBackend(backend, cache_table, cache_size if caching else 0)
 
 
 def seconds(value) -> int:

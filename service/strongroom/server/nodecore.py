@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 
+from strongroom import config as config_mod
 from strongroom.config import ServerConfig
 
 
@@ -55,7 +56,7 @@ def _ensure_free(addresses) -> None:
                 raise SystemExit(f"error: cannot listen on {address}: {exc.strerror}") from None
 
 
-def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_root_token: str = "") -> int:
+def run(config: ServerConfig, *, dev: bool = False, dev_root_token: str = "") -> int:
     """Run a node until gunicorn exits or a signal stops it; returns the exit code."""
     _ensure_free(listener.address for listener in config.listeners)
     metrics_dir = tempfile.mkdtemp(prefix="strongroom-metrics-")
@@ -67,12 +68,17 @@ def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_r
         env["STRONGROOM_DEV_LISTEN"] = config.listeners[0].address
         env["STRONGROOM_DEV_ROOT_TOKEN"] = dev_root_token
     else:
-        env["STRONGROOM_CONFIG"] = os.path.abspath(config_path)
+        # Parsed once here: workers rebuild it from JSON and never load the HCL parser (~4 MiB each).
+        env["STRONGROOM_CONFIG_JSON"] = config_mod.to_json(config)
 
     server = seal = ha = None
     if config.storage.type != "inmem":
-        server, seal, ha = _start_node_core(config, os.path.join(socket_dir, "node.sock"))
+        from strongroom.storage.cache import CoherenceTable
+
+        table = CoherenceTable.create(os.path.join(socket_dir, "cache.table"))
+        server, seal, ha = _start_node_core(config, os.path.join(socket_dir, "node.sock"), table)
         env["STRONGROOM_NODE_SOCKET"] = server.path
+        env["STRONGROOM_CACHE_TABLE"] = table.path
 
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:strongroom.server.gunicorn_conf",
                              "strongroom.server.wsgi:get_app()"], env=env, preexec_fn=_die_with_parent)
@@ -103,8 +109,12 @@ def run(config: ServerConfig, *, config_path: str = "", dev: bool = False, dev_r
     return 0 if rc in (0, -signal.SIGTERM) else rc
 
 
-def _start_node_core(config: ServerConfig, socket_path: str):
-    """The node-wide state: seal, HA election, table watches, and the socket workers use."""
+def _start_node_core(config: ServerConfig, socket_path: str, cache_table):
+    """The node-wide state: seal, HA election, table watches, and the socket workers use.
+
+    ``cache_table`` is the workers' ``CoherenceTable``: the node core's own
+    writes (root token, keyring) are announced in it, and it opens the
+    workers' caches only while this node is active."""
     from strongroom import metrics
     from strongroom.core.core import utcnow
     from strongroom.core.ha import ACTIVE, PERFSTANDBY, HAManager
@@ -116,7 +126,8 @@ def _start_node_core(config: ServerConfig, socket_path: str):
     from strongroom.storage.consul_session import ConsulSessions
 
     parts: dict = {}
-    backend = make_backend(config, fence=lambda: parts["ha"].fence(), on_lock_lost=lambda: parts["ha"].lock_lost())
+    backend = make_backend(config, fence=lambda: parts["ha"].fence(), on_lock_lost=lambda: parts["ha"].lock_lost(),
+                           cache_table=cache_table, cache_size=0)
 
     def on_change(keyring):
         metrics.core_unsealed.set(0 if keyring is None else 1)
@@ -125,6 +136,7 @@ def _start_node_core(config: ServerConfig, socket_path: str):
 
     def on_role(role):
         active = role == ACTIVE
+        cache_table.set_active(active)
         metrics.core_active.set(1 if active else 0)
         metrics.ha_lock_held.set(1 if active else 0)
         metrics.core_performance_standby.set(1 if role == PERFSTANDBY else 0)

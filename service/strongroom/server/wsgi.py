@@ -1,8 +1,10 @@
 """The WSGI entry point gunicorn calls in each worker: ``strongroom.server.wsgi:get_app()``.
 
-Reads what the node core left in the environment: ``STRONGROOM_CONFIG`` (the HCL
-path) or ``STRONGROOM_DEV`` (dev mode), and ``STRONGROOM_NODE_SOCKET`` (the node
-core's socket, absent for single-process in-memory nodes).
+Reads what the node core left in the environment: ``STRONGROOM_CONFIG_JSON``
+(the parsed configuration, ``config.to_json``) or ``STRONGROOM_DEV`` (dev
+mode), and ``STRONGROOM_NODE_SOCKET`` (the node core's socket, absent for
+single-process in-memory nodes) with ``STRONGROOM_CACHE_TABLE`` (the node's
+``CoherenceTable``, see storage/cache.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from strongroom.server.build import core_config, make_backend
 def load_config() -> config_mod.ServerConfig:
     if os.environ.get("STRONGROOM_DEV"):
         return config_mod.dev_config(os.environ.get("STRONGROOM_DEV_LISTEN", "127.0.0.1:8200"))
-    return config_mod.load(os.environ["STRONGROOM_CONFIG"])
+    return config_mod.from_json(os.environ["STRONGROOM_CONFIG_JSON"])
 
 
 def get_app():
@@ -33,8 +35,13 @@ def get_app():
     if socket_path:
         from strongroom.core.nodelink import NodeLink
 
+        from strongroom.storage.cache import CoherenceTable
+
         link = NodeLink(socket_path)
-        backend = make_backend(config, fence=link.fence, on_lock_lost=link.lock_lost)
+        # Opened here, in the worker: flock only excludes other open files.
+        table = CoherenceTable(os.environ["STRONGROOM_CACHE_TABLE"])
+        backend = make_backend(config, fence=link.fence, on_lock_lost=link.lock_lost, cache_table=table,
+                               cache_size=config.cache_size)
         core = Core(backend, link, config=core_config(config), notify=link.notify)
         link.on_invalidate = core.invalidate
     else:

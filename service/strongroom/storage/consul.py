@@ -24,7 +24,7 @@ transaction (HTTP 409) names its failing operations by position; a failure of
 the fence's ``check-session`` (position 0) is ``LockLost``, a failure of one of
 the caller's checks is ``WriteConflict``.
 
-This module is the boundary where py-consul, requests, urllib3 and socket
+This module is the boundary where py-consul, requests, urllib3, http.client and socket
 errors become ``StorageUnavailable``, ``RequestTooLarge``, ``InvalidRequest``,
 ``LockLost`` or ``WriteConflict``.  Messages carry status codes and Consul's own error text,
 never values; values are never logged.
@@ -39,9 +39,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import logging
 import re
+import select
+import socket
+import ssl
 import threading
 import urllib.parse
 from typing import Callable, Iterator, NamedTuple, Sequence
@@ -115,7 +119,7 @@ def consul_errors(address: str, what: str) -> Iterator[None]:
         if match is None:
             raise StorageUnavailable(f"consul at {address} returned an unreadable answer to {what}") from None
         raise error_for_status(int(match.group(1)), text[4:], what) from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
         raise StorageUnavailable(f"consul at {address} unreachable during {what} ({type(exc).__name__})") from exc
 
 
@@ -165,42 +169,77 @@ class _Answer(NamedTuple):
 
 
 class _Transport:
-    """urllib3 straight to Consul for the hot path (KV reads and transactions).
+    """http.client straight to Consul for the hot path (KV reads and transactions).
 
     requests (under py-consul) costs more CPU per call than Consul takes to
-    answer one; this keeps one connection pool and sends the same requests with
-    the same token.  Sessions, checks and watches stay on py-consul."""
+    answer one, and urllib3's pool adds half again to plain http.client
+    (measured: 246 vs 145 µs of CPU per KV read); libcurl would be faster still
+    but adds 10 MiB to every worker.  One connection per thread, kept alive and
+    replaced when Consul closed it.  It sends the same requests as py-consul
+    would, with the same token and TLS settings.  Sessions, checks and watches
+    stay on py-consul."""
 
-    def __init__(self, client: consul.Consul, maxsize: int, timeout: float = 10.0):
-        session = getattr(client.http, "session", None)
-        verify = getattr(session, "verify", True)
-        cert = getattr(session, "cert", None)
-        options: dict = {}
-        if client.http.base_uri.startswith("https"):
+    def __init__(self, client: consul.Consul, timeout: float = 10.0):
+        scheme, _, rest = client.http.base_uri.partition("://")
+        parts = urllib.parse.urlsplit("//" + rest)
+        self._host, self._port = parts.hostname, parts.port
+        self._context = None
+        if scheme == "https":
+            session = getattr(client.http, "session", None)
+            verify = getattr(session, "verify", True)
+            cert = getattr(session, "cert", None)
+            self._context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
             if verify is False:
-                options["cert_reqs"] = "CERT_NONE"
-            else:
-                options["cert_reqs"] = "CERT_REQUIRED"
-                if isinstance(verify, str):
-                    options["ca_certs"] = verify
-            if isinstance(cert, tuple):
-                options["cert_file"], options["key_file"] = cert
-            elif cert:
-                options["cert_file"] = cert
-        self._pool = urllib3.connectionpool.connection_from_url(
-            client.http.base_uri, maxsize=maxsize, block=False, retries=False,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout), **options)
+                self._context.check_hostname = False
+                self._context.verify_mode = ssl.CERT_NONE
+            if cert:
+                self._context.load_cert_chain(*(cert if isinstance(cert, tuple) else (cert,)))
+        self._timeout = timeout
         self._client = client
+        self._local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and conn.sock is not None and _closed_by_peer(conn.sock):
+            conn.close()
+        if conn is None:
+            if self._context is not None:
+                conn = http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout,
+                                                   context=self._context)
+            else:
+                conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+            self._local.conn = conn
+        if conn.sock is None:
+            conn.connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
 
     def request(self, method: str, path: str, params: list[tuple[str, str]], body: bytes | None = None) -> _Answer:
-        """Send one request; raises urllib3/OS errors."""
+        """Send one request; raises ``http.client`` and OS errors (the connection is then dropped)."""
         if self._client.dc:
             params = [*params, ("dc", self._client.dc)]
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
         headers = {"X-Consul-Token": self._client.token} if self._client.token else {}
-        answer = self._pool.urlopen(method, url, body=body, headers=headers, retries=False)
-        filtered = (answer.headers.get("X-Consul-Results-Filtered-By-ACLs") or "").lower() == "true"
-        return _Answer(answer.status, int(answer.headers.get("X-Consul-Index") or 0), answer.data, filtered)
+        conn = self._connection()
+        try:
+            conn.request(method, url, body=body, headers=headers)
+            answer = conn.getresponse()
+            data = answer.read()
+        except BaseException:
+            conn.close()
+            raise
+        filtered = (answer.getheader("X-Consul-Results-Filtered-By-ACLs") or "").lower() == "true"
+        return _Answer(answer.status, int(answer.getheader("X-Consul-Index") or 0), data, filtered)
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """True when a kept-alive connection was closed by Consul (readable with nothing to say)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return True
 
 
 class ConsulBackend:
@@ -256,7 +295,7 @@ class ConsulBackend:
         self._index = 0
         self._index_lock = threading.Lock()
         self._address = client.http.base_uri
-        self._http = _Transport(client, maxsize=max_parallel + 16)
+        self._http = _Transport(client)
 
     @classmethod
     def from_config(

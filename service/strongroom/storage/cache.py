@@ -1,0 +1,310 @@
+"""A read cache in front of storage, kept coherent across one node's processes.
+
+Why it is safe: only the active node caches.  While it holds the leader lock
+no other node can write (every write is fenced by the lock session), so the
+only writers to watch are the node's own processes, and they share a
+``CoherenceTable``: a small shared-memory file in the node's private socket
+directory.  Performance standbys and sealed nodes read storage directly.
+
+The table holds a clock, the *active epoch* (non-zero only while the node is
+active; a new value every time it becomes active) and, for each of 65,536
+slots (a CRC of a key or of a folder prefix), the clock of the last write that
+touched it and the number of writes in flight on it.  A cached entry records
+the epoch and the clock read *before* its storage read; it may be served only
+while
+
+* the epoch is still the same and non-zero (the node has not stepped down or
+  lost the lock since; a new active period starts with an empty cache),
+* no write is in flight on its slot (a write that is not acknowledged yet may
+  already be visible to a reader that went to storage), and
+* no write to its slot began after the entry's clock (every write bumps its
+  slots once before and once after it reaches storage).
+
+A write to ``a/b/c`` touches the slots of ``a/b/c``, ``a/b/``, ``a/`` and the
+root, so a cached ``get_prefix("a/b/")`` goes stale with it; ``delete_prefix``
+and ``delete-tree`` touch everything.  Slot collisions only cost misses.
+
+Write-through: a process that wrote keys while no other write touched their
+slots (checked under the table lock when its write ends) knows what storage
+holds for them, and caches the values it wrote with the commit index.  The
+next read-modify-write of the same key in that process (a KV v2 metadata
+update) then costs no storage read.
+
+Failure modes: a write whose outcome is unknown (a timeout: Consul may still
+commit it) and a process killed between the two bumps of a write leave their
+slots marked in flight, so those keys are never served from cache again until
+the node restarts (correct, slower); the active node serves cached reads until
+its node core notices it lost the lock (blocking query on the lock key,
+normally milliseconds; at most the session TTL when it cannot reach Consul).
+
+Memory order: readers take no lock and rely on the writer's stores (the
+slot's clock, then its in-flight count) becoming visible in program order, as
+x86-64 guarantees; ``caching_supported()`` is False elsewhere, and the node
+then runs without the cache.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import platform
+import threading
+import zlib
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Mapping, Sequence
+
+from strongroom import metrics
+from strongroom.errors import InvalidRequest, LockLost, ReadOnly, RequestTooLarge, WriteConflict
+from strongroom.storage import TxnOp
+
+SLOTS = 1 << 16
+_MAGIC = 0x5354524F4E47524D  # "STRONGRM"
+# Word offsets in the table (unsigned 64-bit words).
+_W_MAGIC, _W_CLOCK, _W_EPOCH, _W_FLUSH, _W_PENDING_ALL = 0, 1, 2, 3, 4
+_GEN = 8
+_PENDING = _GEN + SLOTS
+_WORDS = _PENDING + SLOTS
+_ALL = -1  # pseudo-slot: the write touches every key
+
+#: Failures that guarantee nothing was written (refused before sending, or rolled back).
+_NOT_WRITTEN = (WriteConflict, LockLost, ReadOnly, RequestTooLarge, InvalidRequest)
+
+DEFAULT_CACHE_SIZE = 16384
+MAX_CACHED_VALUE = 64 * 1024
+
+
+def caching_supported() -> bool:
+    """The lock-free reads above are sound on x86-64 (stores are seen in order)."""
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def slot(key: str) -> int:
+    """The table slot of a key or folder prefix (stable across processes)."""
+    return zlib.crc32(key.encode()) & (SLOTS - 1)
+
+
+def write_slots(key: str) -> set[int]:
+    """Slots a write to ``key`` makes stale: the key and every folder above it."""
+    slots = {slot(key), slot("")}
+    end = key.find("/")
+    while end != -1:
+        slots.add(slot(key[: end + 1]))
+        end = key.find("/", end + 1)
+    return slots
+
+
+class CoherenceTable:
+    """The node's shared invalidation table (see the module docstring).
+
+    Readers never lock; writers serialise their bumps with ``flock`` on the
+    file (between processes) and a mutex (between threads).  Every word is an
+    aligned 64-bit integer, read and written whole through a ``memoryview``.
+    """
+
+    def __init__(self, path: str, *, create: bool = False):
+        self.path = path
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        self._fd = os.open(path, flags, 0o600)
+        if create:
+            os.ftruncate(self._fd, _WORDS * 8)
+        self._map = mmap.mmap(self._fd, _WORDS * 8)
+        self._words = memoryview(self._map).cast("Q")
+        self._mutex = threading.Lock()
+        if create:
+            self._words[_W_MAGIC] = _MAGIC
+        elif self._words[_W_MAGIC] != _MAGIC:
+            raise ValueError(f"{path} is not a Strongroom coherence table")
+
+    @classmethod
+    def create(cls, path: str) -> "CoherenceTable":
+        return cls(path, create=True)
+
+    def close(self) -> None:
+        self._words.release()
+        self._map.close()
+        os.close(self._fd)
+
+    # -- writers ------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self):
+        with self._mutex:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield self._words
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def set_active(self, active: bool) -> None:
+        """The node became active (a new epoch: nothing cached before counts) or stopped being so."""
+        with self._locked() as w:
+            w[_W_CLOCK] += 1
+            w[_W_EPOCH] = w[_W_CLOCK] if active else 0
+
+    def begin_write(self, slots: set[int]) -> tuple[int, int]:
+        """Mark a write on ``slots`` in flight; returns (the clock it began at, the epoch)."""
+        with self._locked() as w:
+            return self._bump(w, slots, +1), w[_W_EPOCH]
+
+    def end_write(self, slots: set[int], began: int, epoch: int) -> int | None:
+        """The write that began at ``began`` in ``epoch`` is over (done, or
+        failed with nothing written).  Returns the clock to stamp what it wrote
+        with when it was the only write on its slots from beginning to end, no
+        tree was deleted meanwhile and the node led throughout (so what it wrote
+        is what storage holds), else None."""
+        with self._locked() as w:
+            alone = (epoch != 0 and w[_W_EPOCH] == epoch and _ALL not in slots
+                     and w[_W_PENDING_ALL] == 0 and w[_W_FLUSH] < began
+                     and all(w[_GEN + s] == began and w[_PENDING + s] == 1 for s in slots))
+            now = self._bump(w, slots, -1)
+            return now if alone else None
+
+    @staticmethod
+    def _bump(w, slots: set[int], pending: int) -> int:
+        w[_W_CLOCK] += 1
+        now = w[_W_CLOCK]
+        if _ALL in slots:
+            w[_W_FLUSH] = now
+            w[_W_PENDING_ALL] += pending
+        for s in slots:
+            if s != _ALL:
+                w[_GEN + s] = now
+                w[_PENDING + s] += pending
+        return now
+
+    # -- readers ------------------------------------------------------------
+
+    def stamp(self) -> tuple[int, int]:
+        """(epoch, clock) to record before a storage read; epoch 0: do not cache."""
+        w = self._words
+        return w[_W_EPOCH], w[_W_CLOCK]
+
+    def valid(self, s: int, epoch: int, clock: int) -> bool:
+        w = self._words
+        return (w[_W_EPOCH] == epoch and w[_PENDING + s] == 0 and w[_W_PENDING_ALL] == 0
+                and w[_GEN + s] <= clock and w[_W_FLUSH] <= clock)
+
+
+class CachedBackend:
+    """A ``Backend`` that serves ``get``, ``get_with_index`` and folder
+    ``get_prefix`` from a per-process LRU while the ``CoherenceTable`` says
+    nothing changed; every write bumps the table around the real write.
+
+    ``size`` 0 caches nothing but still announces writes (the node core's own
+    writes: root token, keyring)."""
+
+    def __init__(self, backend, table: CoherenceTable, size: int = DEFAULT_CACHE_SIZE):
+        self._backend = backend
+        self._table = table
+        self._size = size
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self._hits = metrics.cache_total.labels("storage", "hit")
+        self._misses = metrics.cache_total.labels("storage", "miss")
+
+    def __getattr__(self, attr):
+        return getattr(self._backend, attr)
+
+    # -- reads --------------------------------------------------------------
+
+    def _cached(self, key: tuple, s: int, load):
+        if self._size:
+            with self._lock:
+                entry = self._entries.get(key)
+                if entry is not None:
+                    if self._table.valid(s, entry[1], entry[2]):
+                        self._entries.move_to_end(key)
+                        self._hits.inc()
+                        return entry[0]
+                    del self._entries[key]
+        epoch, clock = self._table.stamp()
+        value = load()
+        if epoch and self._size:
+            self._misses.inc()
+            if _size_of(value) <= MAX_CACHED_VALUE:
+                with self._lock:
+                    self._store(key, value, epoch, clock)
+        return value
+
+    def get(self, key: str) -> bytes | None:
+        return self.get_with_index(key)[0]
+
+    def get_with_index(self, key: str) -> tuple[bytes | None, int]:
+        return self._cached(("k", key), slot(key), lambda: self._backend.get_with_index(key))
+
+    def get_prefix(self, prefix: str) -> Mapping[str, tuple[bytes, int]]:
+        if prefix and not prefix.endswith("/"):
+            return self._backend.get_prefix(prefix)  # a partial name: no slot covers it
+        # Callers get a copy: a cached answer must not change under them.
+        return dict(self._cached(("p", prefix), slot(prefix), lambda: dict(self._backend.get_prefix(prefix))))
+
+    def list(self, prefix: str) -> list[str]:
+        return self._backend.list(prefix)
+
+    def index(self) -> int:
+        return self._backend.index()
+
+    # -- writes -------------------------------------------------------------
+
+    def _write(self, ops: Sequence[TxnOp], call) -> int:
+        """Run ``call`` (the inner write doing ``ops``) between the table's two bumps."""
+        slots: set[int] = set()
+        for op in ops:
+            if op.verb == "delete-tree":
+                slots.add(_ALL)
+            elif op.verb in ("set", "delete"):
+                slots |= write_slots(op.key)
+        if not slots:  # checks only: nothing is written
+            return call()
+        began, epoch = self._table.begin_write(slots)
+        try:
+            index = call()
+        except _NOT_WRITTEN:
+            self._table.end_write(slots, began, epoch)
+            raise
+        # Any other failure (a timeout, Consul gone) leaves the write's outcome
+        # unknown: it may still commit, so its slots stay marked in flight.
+        stamp = self._table.end_write(slots, began, epoch)
+        if stamp is not None:
+            self._remember(ops, index, epoch, stamp)
+        return index
+
+    def _remember(self, ops: Sequence[TxnOp], index: int, epoch: int, stamp: int) -> None:
+        """Write-through: keys this process just wrote, alone, are cached as written
+        (every ``set`` of a transaction carries its commit index)."""
+        if not self._size:
+            return
+        with self._lock:
+            for op in ops:
+                value = bytes(op.value or b"")
+                if op.verb == "set" and len(value) <= MAX_CACHED_VALUE:
+                    self._store(("k", op.key), (value, index), epoch, stamp)
+                elif op.verb == "delete":
+                    self._store(("k", op.key), (None, 0), epoch, stamp)
+
+    def _store(self, key: tuple, value, epoch: int, clock: int) -> None:
+        self._entries[key] = (value, epoch, clock)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def put(self, key: str, value: bytes) -> int:
+        return self._write([TxnOp("set", key, value)], lambda: self._backend.put(key, value))
+
+    def delete(self, key: str) -> int:
+        return self._write([TxnOp("delete", key)], lambda: self._backend.delete(key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        return self._write([TxnOp("delete-tree", prefix)], lambda: self._backend.delete_prefix(prefix))
+
+    def txn(self, ops: Sequence[TxnOp]) -> int:
+        return self._write(ops, lambda: self._backend.txn(ops))
+
+
+def _size_of(value) -> int:
+    if isinstance(value, dict):
+        return sum(len(k) + len(v[0]) for k, v in value.items())
+    raw = value[0]
+    return len(raw) if raw else 0

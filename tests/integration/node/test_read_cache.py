@@ -1,0 +1,64 @@
+"""The active node's read cache (storage/cache.py) under real gunicorn workers on
+real Consul: every worker answers with the latest acknowledged write at once,
+revoked tokens stop working on every worker at once, and the cache is really
+used (or not, with ``disable_cache``)."""
+
+import re
+
+import requests
+
+
+def fresh(node, method: str, path: str, token: str, **kwargs) -> requests.Response:
+    """One request on a new connection: the kernel spreads these over the workers."""
+    headers = {"X-Vault-Token": token, "Connection": "close"}
+    return requests.request(method, f"{node.url}/v1/{path}", headers=headers, timeout=10, **kwargs)
+
+
+def storage_cache(node, token: str, result: str) -> float:
+    text = node.api("GET", "sys/metrics", token=token, params={"format": "prometheus"}).text
+    found = re.findall(r'strongroom_cache_requests_total\{cache="storage",result="%s"\} (\S+)' % result, text)
+    return float(found[0]) if found else 0.0
+
+
+def ready(node, workers: int = 4, extra: str = ""):
+    node = node(workers=workers, extra=extra)
+    init = node.init(1, 1)
+    node.unseal(init["keys"])
+    token = init["root_token"]
+    assert node.api("POST", "sys/mounts/secret", token=token, json={"type": "kv-v2"}).status_code == 204
+    assert node.api("POST", "sys/mounts/kv", token=token, json={"type": "kv"}).status_code == 204
+    return node, token
+
+
+def test_every_worker_reads_the_latest_write_at_once(make_node):
+    node, token = ready(make_node)
+    for i in range(60):
+        assert fresh(node, "POST", "secret/data/app", token, json={"data": {"n": i}}).status_code == 200
+        assert fresh(node, "PUT", "kv/app", token, json={"n": i}).status_code == 204
+        for _ in range(4):
+            assert fresh(node, "GET", "secret/data/app", token).json()["data"]["data"] == {"n": i}
+            assert fresh(node, "GET", "kv/app", token).json()["data"] == {"n": i}
+    assert fresh(node, "DELETE", "kv/app", token).status_code == 204
+    assert {fresh(node, "GET", "kv/app", token).status_code for _ in range(12)} == {404}
+    assert storage_cache(node, token, "hit") > 100
+
+
+def test_a_revoked_token_fails_on_every_worker_at_once(make_node):
+    node, token = ready(make_node)
+    fresh(node, "PUT", "kv/app", token, json={"v": 1})
+    for _ in range(5):
+        child = fresh(node, "POST", "auth/token/create", token, json={"policies": ["default"]})
+        child = child.json()["auth"]["client_token"]
+        # Every worker caches the child's entry...
+        assert {fresh(node, "GET", "auth/token/lookup-self", child).status_code for _ in range(12)} == {200}
+        assert fresh(node, "POST", "auth/token/revoke", token, json={"token": child}).status_code == 204
+        # ...and none of them answers with it after the revocation was acknowledged.
+        assert {fresh(node, "GET", "auth/token/lookup-self", child).status_code for _ in range(12)} == {403}
+
+
+def test_disable_cache_reads_storage_every_time(make_node):
+    node, token = ready(make_node, workers=2, extra="disable_cache = true\n")
+    fresh(node, "PUT", "kv/app", token, json={"v": 1})
+    for _ in range(20):
+        assert fresh(node, "GET", "kv/app", token).json()["data"] == {"v": 1}
+    assert storage_cache(node, token, "hit") == 0
