@@ -55,8 +55,9 @@ from typing import Callable, Iterable, TypeVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from strongroom.errors import IntegrityError, InvalidRequest, StorageUnavailable
+from strongroom.errors import IntegrityError, InvalidRequest
 from strongroom.storage import TxnOp, WriteConflict, check_op
+from strongroom.storage.retry import retry_on_conflict
 
 DEFAULT_TTL = 768 * 3600
 # Vault's tokenRevocationPending: the token is fulfilling its last use or being revoked.
@@ -581,15 +582,13 @@ class TokenStore:
         """Run the read-modify-write ``attempt`` until it commits without a
         ``WriteConflict``, pausing a random few milliseconds between attempts;
         ``StorageUnavailable`` after ``max_attempts``."""
-        for number in range(1, self._max_attempts + 1):
-            try:
-                return attempt()
-            except WriteConflict:
-                if number == self._max_attempts:
-                    break
-                jitter = int.from_bytes(self._randbytes(2), "big") / 65536
-                self._sleep(jitter * RETRY_DELAY * number)
-        raise StorageUnavailable("too many concurrent changes to one token; try again")
+        return retry_on_conflict(
+            attempt, max_attempts=self._max_attempts, sleep=self._sleep, jitter=self._jitter, delay=RETRY_DELAY,
+            give_up_message="too many concurrent changes to one token; try again")
+
+    def _jitter(self) -> float:
+        """A float in [0, 1) from ``randbytes``, the store's one source of randomness."""
+        return int.from_bytes(self._randbytes(2), "big") / 65536
 
     def _live(self, id_hash: str) -> TokenEntry | None:
         """The entry if it may be used: present, not pending, not expired, and every

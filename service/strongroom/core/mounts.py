@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from strongroom import metrics
-from strongroom.errors import InvalidRequest, StorageUnavailable
-from strongroom.storage import TxnOp, WriteConflict, check_op
+from strongroom.errors import InvalidRequest
+from strongroom.storage import TxnOp, check_op
+from strongroom.storage.retry import retry_on_conflict
 
 MOUNTS_PATH = "sys/mounts"
 AUTH_PATH = "sys/auth"
@@ -179,20 +180,20 @@ class MountTable:
 
     def _modify(self, change, attempts: int = 10) -> int:
         """Read-modify-write of the table with a check on its index, so two writers
-        (workers or nodes) never lose each other's change; retried on conflict."""
-        for _ in range(attempts):
+        (workers or nodes) never lose each other's change; retried at once on conflict."""
+
+        def attempt() -> int:
             raw, index = self._storage.get_with_index(self._key)
             entries = self._defaults_by_path() if raw is None else self._decode(raw)
             extra = change(entries)
             body = json.dumps([asdict(e) for e in sorted(entries.values(), key=lambda e: e.path)]).encode()
-            try:
-                written = self._storage.txn([check_op(self._key, index), TxnOp("set", self._key, body), *extra])
-            except WriteConflict:
-                continue
+            written = self._storage.txn([check_op(self._key, index), TxnOp("set", self._key, body), *extra])
             with self._lock:
                 self._entries = entries
             return written
-        raise StorageUnavailable("too many concurrent changes to the mount table; try again")
+
+        return retry_on_conflict(attempt, max_attempts=attempts,
+                                 give_up_message="too many concurrent changes to the mount table; try again")
 
     def _defaults_by_path(self) -> dict[str, MountEntry]:
         return {e.path: e for e in self._defaults()}

@@ -50,8 +50,7 @@ class PolicyStore:
         return sorted(stored | {"default", "root"})
 
     def put(self, name: str, text: str) -> int:
-        name = name.lower()
-        validate_name(name, "update")
+        name = validate_name(name, "update")
         if not isinstance(text, str) or not text.strip():
             raise InvalidRequest("'policy' parameter not supplied or empty")
         parse_policy(name, text)
@@ -60,8 +59,7 @@ class PolicyStore:
         return index
 
     def delete(self, name: str) -> int:
-        name = name.lower()
-        validate_name(name, "delete")
+        name = validate_name(name, "delete")
         index = self._view.delete(name)
         self.invalidate(name)
         return index

@@ -23,6 +23,14 @@ def test_policy_crud_both_endpoints(unsealed):
     assert unsealed.request("GET", "sys/policies/acl/reader").status_code == 404
 
 
+def test_policy_names_are_trimmed_and_lower_cased_as_vault_does(unsealed):
+    assert unsealed.request("PUT", "sys/policy/%20Reader%20", json={"policy": POLICY}).status_code == 204
+    assert unsealed.request("GET", "sys/policy/reader").json["rules"] == POLICY
+    assert "reader" in unsealed.request("GET", "sys/policy").json["policies"]
+    assert unsealed.request("DELETE", "sys/policy/%20READER").status_code == 204
+    assert unsealed.request("GET", "sys/policy/reader").status_code == 404
+
+
 def test_root_and_default_are_protected(unsealed):
     assert unsealed.request("PUT", "sys/policy/root", json={"policy": POLICY}).status_code == 400
     assert unsealed.request("DELETE", "sys/policy/default").status_code == 400

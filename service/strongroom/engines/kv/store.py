@@ -57,8 +57,9 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from strongroom.engines.kv.model import Config, KeyMetadata, decode, encode
 from strongroom.engines.kv.timefmt import seconds_to_ns, to_ns
-from strongroom.errors import StorageUnavailable, StrongroomError
-from strongroom.storage import TxnOp, WriteConflict, check_op
+from strongroom.errors import StrongroomError
+from strongroom.storage import TxnOp, check_op
+from strongroom.storage.retry import retry_on_conflict
 
 T = TypeVar("T")
 
@@ -313,11 +314,6 @@ class VersionedStore:
         then ``StorageUnavailable`` (503, which clients retry) is raised.  ``path``
         picks the in-process lock and, with ``what``, names the contended key."""
         with self.lock(path):
-            for number in range(1, self._max_attempts + 1):
-                try:
-                    return attempt()
-                except WriteConflict:
-                    if number == self._max_attempts:
-                        break
-                    self._sleep(self._rand() * RETRY_DELAY * number)
-        raise StorageUnavailable(f"too many concurrent writes to {what or repr(path)}; try again")
+            return retry_on_conflict(
+                attempt, max_attempts=self._max_attempts, sleep=self._sleep, jitter=self._rand, delay=RETRY_DELAY,
+                give_up_message=f"too many concurrent writes to {what or repr(path)}; try again")

@@ -1,0 +1,42 @@
+"""Retrying an optimistic read-modify-write after a ``WriteConflict``.
+
+Several processes and nodes share storage but no lock, so a read-modify-write
+is guarded by a check on what it read (see ``storage.Backend``): a conflicting
+commit writes nothing and raises ``WriteConflict``, and the cycle must start
+again from the read.  ``retry_on_conflict`` is that loop, written once.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Callable, TypeVar
+
+from strongroom.errors import StorageUnavailable, WriteConflict
+
+T = TypeVar("T")
+
+
+def retry_on_conflict(attempt: Callable[[], T], *, max_attempts: int, give_up_message: str,
+                      sleep: Callable[[float], None] | None = None, jitter: Callable[[], float] = random.random,
+                      delay: float = 0.0) -> T:
+    """Run ``attempt`` until it returns without a ``WriteConflict``; its result.
+
+    ``attempt`` must redo all its reads, its validation and its guarded commit
+    each time it runs: a retry built on values read by an earlier attempt would
+    commit over the very change that caused the conflict.  It runs at most
+    ``max_attempts`` times; then ``StorageUnavailable(give_up_message)`` (503,
+    which clients retry) is raised.  Any other error propagates at once, with
+    no retry.
+
+    With ``sleep``, the n-th conflict is followed by a pause of
+    ``sleep(jitter() * delay * n)`` seconds (``jitter()`` in [0, 1)), so
+    contending writers spread out; there is no pause after the last attempt.
+    Without it the next attempt starts at once.
+    """
+    for number in range(1, max_attempts + 1):
+        try:
+            return attempt()
+        except WriteConflict:
+            if sleep is not None and number < max_attempts:
+                sleep(jitter() * delay * number)
+    raise StorageUnavailable(give_up_message)
