@@ -21,7 +21,8 @@ from typing import Callable
 import consul
 
 from strongroom.errors import InvalidRequest, LockLost, StorageUnavailable
-from strongroom.storage.consul import ConsulBackend, consul_errors, error_for_status, raw_response
+from strongroom.storage.consul import ConsulBackend
+from strongroom.storage.consul_http import consul_errors, error_for_status, raw_response
 
 
 class ConsulSessions:

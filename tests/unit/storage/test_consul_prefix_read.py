@@ -11,13 +11,14 @@ import consul
 import pytest
 
 from strongroom.errors import StorageUnavailable
-from strongroom.storage.consul import ConsulBackend, _Answer
+from strongroom.storage.consul import ConsulBackend
+from strongroom.storage.consul_http import Answer
 
 
 class Transport:
     """Answers every request with ``answer`` and records the requests."""
 
-    def __init__(self, answer: _Answer):
+    def __init__(self, answer: Answer):
         self.answer = answer
         self.requests = []
 
@@ -26,7 +27,7 @@ class Transport:
         return self.answer
 
 
-def backend_answering(answer: _Answer) -> tuple[ConsulBackend, Transport]:
+def backend_answering(answer: Answer) -> tuple[ConsulBackend, Transport]:
     backend = ConsulBackend(consul.Consul(host="127.0.0.1", port=1), prefix="sr/")
     transport = Transport(answer)
     backend._http = transport
@@ -39,14 +40,14 @@ def entry(key: str, value: bytes | None, index: int) -> dict:
 
 def test_recursive_read_of_the_full_prefix():
     body = json.dumps([entry("sr/f/a", b"1", 7), entry("sr/f/b", None, 9)]).encode()
-    backend, transport = backend_answering(_Answer(200, 9, body))
+    backend, transport = backend_answering(Answer(200, 9, body))
     assert backend.get_prefix("f/") == {"f/a": (b"1", 7), "f/b": (b"", 9)}
     assert transport.requests == [("GET", "/v1/kv/sr/f/", [("recurse", "")])]
     assert backend.index() == 9
 
 
 def test_entries_filtered_by_acl_are_a_denial_not_an_empty_folder():
-    backend, _ = backend_answering(_Answer(404, 9, b"", acl_filtered=True))
+    backend, _ = backend_answering(Answer(404, 9, b"", acl_filtered=True))
     with pytest.raises(StorageUnavailable, match="ACL token"):
         backend.get_prefix("f/")
 
@@ -54,6 +55,6 @@ def test_entries_filtered_by_acl_are_a_denial_not_an_empty_folder():
 @pytest.mark.parametrize("body", [b"not json", b"{}", json.dumps([{"Key": "sr/f/a"}]).encode(),
                                   json.dumps([entry("sr/elsewhere", b"1", 3)]).encode()])
 def test_unreadable_answers_are_storage_unavailable(body):
-    backend, _ = backend_answering(_Answer(200, 9, body))
+    backend, _ = backend_answering(Answer(200, 9, body))
     with pytest.raises(StorageUnavailable, match="unreadable"):
         backend.get_prefix("f/")
