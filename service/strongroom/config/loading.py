@@ -1,11 +1,9 @@
-"""Server configuration: Vault's HCL syntax, parsed once into frozen dataclasses.
+"""Building a ``ServerConfig``: ``load``/``loads`` walk a Vault configuration
+document (HCL, or Vault's JSON form) block by block against per-block key
+tables, and ``dev_config`` builds what ``strongroom server -dev`` runs.
 
-``load(path)`` reads a file in Vault's configuration language
-(https://developer.hashicorp.com/vault/docs/configuration), validates every key
-and returns a ``ServerConfig``; anything wrong raises ``ConfigError`` naming the
-offending key path, e.g. ``listener "tcp": unknown key "adress"``.  JSON files in
-Vault's JSON form are accepted too.  Durations are kept as written (``"15s"``)
-and parsed with ``parse_duration``, the same syntax the API uses for TTLs.
+python-hcl2 (and lark) is imported only when HCL text is parsed, never at
+import time: workers import this package and get the parsed form (``from_json``).
 """
 
 from __future__ import annotations
@@ -13,177 +11,36 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import math
 import os
 import re
 import socket
-import urllib.parse
-from dataclasses import asdict, dataclass, field
 
-DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; raised at start-up, never mapped to HTTP.
-
-    ``str(error)`` names the key path and the problem; ``key`` holds the path
-    alone (``listener "tcp".address``), empty when no single key is at fault."""
-
-    def __init__(self, message: str, key: str = ""):
-        super().__init__(message)
-        self.key = key
-
-
-# -- durations ---------------------------------------------------------------
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)")
-
-
-def parse_duration(value: str | int | float) -> float:
-    """Seconds in a Vault duration: ``"500ms"``, ``"10s"``, ``"1h30m"``, ``"7d"``,
-    a plain integer (``3600`` or ``"3600"``: seconds) or a number of seconds.
-
-    The empty string is 0 (Vault's "unset").  Raises ``ValueError`` for anything
-    else, and for negative or non-finite values."""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"invalid duration {_show(value)}: expected a string like \"10s\" or a number of seconds")
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return 0.0
-        if re.fullmatch(r"\+?\d+", text):
-            seconds = float(int(text))
-        else:
-            seconds, pos, body = 0.0, 0, text.lstrip("+")
-            while pos < len(body):
-                match = _DURATION_PART.match(body, pos)
-                if match is None:
-                    raise ValueError(f'invalid duration {_show(value)}: expected seconds or a sequence of '
-                                     f'number+unit such as "500ms", "10s", "5m", "1h30m", "7d"')
-                seconds += float(match[1]) * _UNITS[match[2]]
-                pos = match.end()
-    else:
-        seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"invalid duration {_show(value)}: must be a finite, non-negative time")
-    return seconds
-
-
-# -- the typed configuration -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StorageConfig:
-    """``storage "consul" { ... }`` or ``storage "inmem" {}``; Consul is also the
-    HA backend (lock, sessions, service registration).
-
-    https://developer.hashicorp.com/vault/docs/configuration/storage/consul"""
-
-    type: str
-    address: str = "127.0.0.1:8500"
-    path: str = "strongroom/"
-    token: str = ""
-    scheme: str = "http"
-    session_ttl: str = "15s"
-    consistency_mode: str = "default"
-    max_parallel: int = 128
-    check_timeout: str = "500ms"
-    disable_registration: bool = False
-    service: str = "strongroom"
-    service_tags: str = ""
-    service_address: str = ""
-
-    @property
-    def session_ttl_seconds(self) -> float:
-        """``session_ttl`` in seconds."""
-        return parse_duration(self.session_ttl)
-
-    @property
-    def check_timeout_seconds(self) -> float:
-        """``check_timeout`` in seconds."""
-        return parse_duration(self.check_timeout)
-
-    @property
-    def service_tag_list(self) -> tuple[str, ...]:
-        """``service_tags`` (comma-separated, as in Vault) as a tuple."""
-        return tuple(tag.strip() for tag in self.service_tags.split(",") if tag.strip())
-
-
-@dataclass(frozen=True)
-class ListenerConfig:
-    """``listener "tcp" { ... }``.
-
-    ``max_request_size`` follows Vault: unset or 0 means 32 MiB, a negative
-    value turns the limit off and is stored as -1 (the API reads <= 0 as "no
-    limit").  https://developer.hashicorp.com/vault/docs/configuration/listener/tcp"""
-
-    type: str = "tcp"
-    address: str = "127.0.0.1:8200"
-    tls_disable: bool = False
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
-    unauthenticated_metrics_access: bool = False
-
-
-@dataclass(frozen=True)
-class TelemetryConfig:
-    """The top-level ``telemetry { ... }`` block: Vault's common keys.  Strongroom
-    exports Prometheus only, so sinks (statsd, circonus, ...) are refused.
-
-    https://developer.hashicorp.com/vault/docs/configuration/telemetry"""
-
-    prometheus_retention_time: str = "24h"
-    disable_hostname: bool = True
-    usage_gauge_period: str = "10m"  # "none" turns the usage gauges off
-    maximum_gauge_cardinality: int = 500
-    enable_hostname_label: bool = False
-    lease_metrics_epsilon: str = "1h"
-    num_lease_metrics_buckets: int = 168
-    add_lease_metrics_namespace_labels: bool = False
-    filter_default: bool = True
-    prefix_filter: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """The whole server configuration, as ``load``/``loads`` return it: every
-    default filled in (``api_addr``, ``node_id``, ``workers``) and validated.
-
-    https://developer.hashicorp.com/vault/docs/configuration"""
-
-    storage: StorageConfig
-    listeners: tuple[ListenerConfig, ...]
-    api_addr: str = ""
-    cluster_addr: str = ""
-    cluster_name: str = ""
-    ui: bool = False
-    disable_mlock: bool = True  # accepted for Vault compatibility; Strongroom never mlocks
-    log_level: str = "info"
-    workers: int = 1
-    disable_performance_standby: bool = False
-    default_lease_ttl: str = "768h"
-    max_lease_ttl: str = "768h"
-    node_id: str = ""
-    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
-    raw_storage_endpoint: bool = False
-    pid_file: str = ""
-    # After sys/step-down the node stays out of the election this long, so another node wins.
-    step_down_holdoff: str = "2s"
-    # The active node's per-worker read cache, in entries (Vault's setting); see storage/cache.py.
-    cache_size: int = 16384
-    disable_cache: bool = False
-
-    @property
-    def default_lease_ttl_seconds(self) -> float:
-        """``default_lease_ttl`` in seconds."""
-        return parse_duration(self.default_lease_ttl)
-
-    @property
-    def max_lease_ttl_seconds(self) -> float:
-        """``max_lease_ttl`` in seconds."""
-        return parse_duration(self.max_lease_ttl)
+from strongroom.config.model import (
+    DEFAULT_MAX_REQUEST_SIZE,
+    ListenerConfig,
+    ServerConfig,
+    StorageConfig,
+    TelemetryConfig,
+)
+from strongroom.config.values import (
+    ConfigError,
+    _address,
+    _bool,
+    _choice,
+    _consul_path,
+    _duration,
+    _host_port,
+    _integer,
+    _node_id,
+    _nonempty,
+    _prefix_filter,
+    _service_tags,
+    _show,
+    _string,
+    _trimmed,
+    _url,
+    parse_duration,
+)
 
 
 # -- loading -----------------------------------------------------------------
@@ -224,23 +81,6 @@ def loads(text: str, source: str = "<string>", *, hostname: str | None = None,
         raise ConfigError(f"{source}: the configuration must be an object of keys and blocks")
     return _server(_clean(doc, wraps_strings), hostname or socket.gethostname(),
                    os.cpu_count() if cpu_count is None else cpu_count)
-
-
-def to_json(config: ServerConfig) -> str:
-    """The validated configuration as JSON, for ``from_json`` in another process."""
-    return json.dumps(asdict(config))
-
-
-def from_json(text: str) -> ServerConfig:
-    """What ``to_json`` wrote, as the same ``ServerConfig`` (no validation: it was validated)."""
-    doc = json.loads(text)
-    telemetry = doc["telemetry"]
-    return ServerConfig(**{
-        **doc,
-        "storage": StorageConfig(**doc["storage"]),
-        "listeners": tuple(ListenerConfig(**listener) for listener in doc["listeners"]),
-        "telemetry": TelemetryConfig(**{**telemetry, "prefix_filter": tuple(telemetry["prefix_filter"])}),
-    })
 
 
 def dev_config(listen_address: str = "127.0.0.1:8200", *, hostname: str | None = None) -> ServerConfig:
@@ -286,165 +126,6 @@ def _clean(value, wraps_strings: bool):
     if isinstance(value, str) and wraps_strings:
         return _unquote(value)
     return value
-
-
-# -- value coercion: each takes (value, key path) and returns the typed value --
-
-
-def _show(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return "null" if value is None else str(value)
-
-
-def _literal(value, path):
-    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
-        raise ConfigError(f"{path}: expressions are not supported, write a literal value (got {_show(value)})", path)
-    if isinstance(value, (dict, list)) or value is None:
-        got = "null" if value is None else ("a list" if isinstance(value, list) else "a block")
-        raise ConfigError(f"{path}: expected a single value, got {got}", path)
-    return value
-
-
-def _string(value, path) -> str:
-    value = _literal(value, path)
-    if not isinstance(value, str):
-        raise ConfigError(f"{path}: expected a string, got {_show(value)}", path)
-    return value
-
-
-def _trimmed(value, path) -> str:
-    return _string(value, path).strip()
-
-
-def _nonempty(value, path) -> str:
-    text = _string(value, path).strip()
-    if not text:
-        raise ConfigError(f"{path}: must not be empty", path)
-    return text
-
-
-def _bool(value, path) -> bool:
-    value = _literal(value, path)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "t", "1", "false", "f", "0"):
-        return value.strip().lower() in ("true", "t", "1")
-    raise ConfigError(f"{path}: invalid boolean {_show(value)}: use true or false", path)
-
-
-def _integer(minimum: int | None = None):
-    def coerce(value, path) -> int:
-        value = _literal(value, path)
-        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-            value = int(value)
-        elif isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: invalid integer {_show(value)}", path)
-        if minimum is not None and value < minimum:
-            raise ConfigError(f"{path}: must be at least {minimum}, got {value}", path)
-        return value
-    return coerce
-
-
-def _choice(*choices: str):
-    def coerce(value, path) -> str:
-        text = _string(value, path).strip().lower()
-        if text not in choices:
-            allowed = ", ".join(f'"{c}"' for c in choices)
-            raise ConfigError(f"{path}: invalid value {_show(value)}: must be one of {allowed}", path)
-        return text
-    return coerce
-
-
-def _format_seconds(seconds: float) -> str:
-    if seconds.is_integer():
-        return str(int(seconds))
-    return f"{seconds:.9f}".rstrip("0") + "s"
-
-
-def _duration(minimum: str = "", maximum: str = "", why: str = "", allow_none: bool = False):
-    low = parse_duration(minimum) if minimum else 0.0
-    high = parse_duration(maximum) if maximum else math.inf
-
-    def coerce(value, path) -> str:
-        value = _literal(value, path)
-        if allow_none and isinstance(value, str) and value.strip().lower() == "none":
-            return "none"
-        try:
-            seconds = parse_duration(value)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {exc}", path) from None
-        if not low <= seconds <= high:
-            bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
-            raise ConfigError(f"{path}: must be {bounds}{why}, got {_show(value)}", path)
-        return value.strip() if isinstance(value, str) else _format_seconds(seconds)
-    return coerce
-
-
-def _url(value, path) -> str:
-    text = _string(value, path).strip()
-    if not text:
-        return ""
-    parts = urllib.parse.urlsplit(text)
-    try:
-        parts.port
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f'{path}: invalid URL {_show(value)}: expected "https://host:port"', path)
-    return text.rstrip("/")
-
-
-def _host_port(address: str, path: str) -> tuple[str, int]:
-    match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]\s]*):(\d+)", address)
-    port = int(match[2] or match[4]) if match else 0
-    if not match or not 0 < port < 65536:
-        raise ConfigError(f'{path}: invalid address {_show(address)}: expected "host:port" '
-                          f'(IPv6 as "[::1]:8200")', path)
-    return (match[1] or match[3] or ""), port
-
-
-def _address(value, path) -> str:
-    text = _nonempty(value, path)
-    _host_port(text, path)
-    return text
-
-
-def _consul_path(value, path) -> str:
-    # As Vault does: no leading slash, always a trailing one.
-    text = _nonempty(value, path).lstrip("/")
-    if not text:
-        raise ConfigError(f"{path}: must name a key prefix, not the root of Consul's KV store", path)
-    return text if text.endswith("/") else text + "/"
-
-
-def _service_tags(value, path) -> str:
-    if isinstance(value, list):
-        return ",".join(_nonempty(tag, f"{path}[{i}]") for i, tag in enumerate(value))
-    return _string(value, path).strip()
-
-
-def _prefix_filter(value, path) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ConfigError(f'{path}: expected a list such as ["+vault.token", "-vault.expire"]', path)
-    entries = tuple(_nonempty(entry, f"{path}[{i}]") for i, entry in enumerate(value))
-    for i, entry in enumerate(entries):
-        if entry[0] not in "+-":
-            raise ConfigError(f'{path}[{i}]: {_show(entry)} must start with "+" or "-"', f"{path}[{i}]")
-    return entries
-
-
-def _node_id(value, path) -> str:
-    text = _string(value, path).strip()
-    if text and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", text):
-        raise ConfigError(f"{path}: invalid node id {_show(value)}: use letters, digits, '.', '_' and '-'", path)
-    return text
 
 
 # -- blocks ------------------------------------------------------------------

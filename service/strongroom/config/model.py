@@ -1,0 +1,150 @@
+"""The typed configuration: frozen dataclasses, and their JSON form for workers.
+
+``to_json``/``from_json`` hand the validated ``ServerConfig`` to worker
+processes, which therefore never parse HCL (nor import python-hcl2/lark).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from strongroom.config.values import parse_duration
+
+DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
+
+
+# -- the typed configuration -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """``storage "consul" { ... }`` or ``storage "inmem" {}``; Consul is also the
+    HA backend (lock, sessions, service registration).
+
+    https://developer.hashicorp.com/vault/docs/configuration/storage/consul"""
+
+    type: str
+    address: str = "127.0.0.1:8500"
+    path: str = "strongroom/"
+    token: str = ""
+    scheme: str = "http"
+    session_ttl: str = "15s"
+    consistency_mode: str = "default"
+    max_parallel: int = 128
+    check_timeout: str = "500ms"
+    disable_registration: bool = False
+    service: str = "strongroom"
+    service_tags: str = ""
+    service_address: str = ""
+
+    @property
+    def session_ttl_seconds(self) -> float:
+        """``session_ttl`` in seconds."""
+        return parse_duration(self.session_ttl)
+
+    @property
+    def check_timeout_seconds(self) -> float:
+        """``check_timeout`` in seconds."""
+        return parse_duration(self.check_timeout)
+
+    @property
+    def service_tag_list(self) -> tuple[str, ...]:
+        """``service_tags`` (comma-separated, as in Vault) as a tuple."""
+        return tuple(tag.strip() for tag in self.service_tags.split(",") if tag.strip())
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    """``listener "tcp" { ... }``.
+
+    ``max_request_size`` follows Vault: unset or 0 means 32 MiB, a negative
+    value turns the limit off and is stored as -1 (the API reads <= 0 as "no
+    limit").  https://developer.hashicorp.com/vault/docs/configuration/listener/tcp"""
+
+    type: str = "tcp"
+    address: str = "127.0.0.1:8200"
+    tls_disable: bool = False
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+    unauthenticated_metrics_access: bool = False
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    """The top-level ``telemetry { ... }`` block: Vault's common keys.  Strongroom
+    exports Prometheus only, so sinks (statsd, circonus, ...) are refused.
+
+    https://developer.hashicorp.com/vault/docs/configuration/telemetry"""
+
+    prometheus_retention_time: str = "24h"
+    disable_hostname: bool = True
+    usage_gauge_period: str = "10m"  # "none" turns the usage gauges off
+    maximum_gauge_cardinality: int = 500
+    enable_hostname_label: bool = False
+    lease_metrics_epsilon: str = "1h"
+    num_lease_metrics_buckets: int = 168
+    add_lease_metrics_namespace_labels: bool = False
+    filter_default: bool = True
+    prefix_filter: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """The whole server configuration, as ``load``/``loads`` return it: every
+    default filled in (``api_addr``, ``node_id``, ``workers``) and validated.
+
+    https://developer.hashicorp.com/vault/docs/configuration"""
+
+    storage: StorageConfig
+    listeners: tuple[ListenerConfig, ...]
+    api_addr: str = ""
+    cluster_addr: str = ""
+    cluster_name: str = ""
+    ui: bool = False
+    disable_mlock: bool = True  # accepted for Vault compatibility; Strongroom never mlocks
+    log_level: str = "info"
+    workers: int = 1
+    disable_performance_standby: bool = False
+    default_lease_ttl: str = "768h"
+    max_lease_ttl: str = "768h"
+    node_id: str = ""
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    raw_storage_endpoint: bool = False
+    pid_file: str = ""
+    # After sys/step-down the node stays out of the election this long, so another node wins.
+    step_down_holdoff: str = "2s"
+    # The active node's per-worker read cache, in entries (Vault's setting); see storage/cache.py.
+    cache_size: int = 16384
+    disable_cache: bool = False
+
+    @property
+    def default_lease_ttl_seconds(self) -> float:
+        """``default_lease_ttl`` in seconds."""
+        return parse_duration(self.default_lease_ttl)
+
+    @property
+    def max_lease_ttl_seconds(self) -> float:
+        """``max_lease_ttl`` in seconds."""
+        return parse_duration(self.max_lease_ttl)
+
+
+# -- handing the configuration to workers ------------------------------------
+
+
+def to_json(config: ServerConfig) -> str:
+    """The validated configuration as JSON, for ``from_json`` in another process."""
+    return json.dumps(asdict(config))
+
+
+def from_json(text: str) -> ServerConfig:
+    """What ``to_json`` wrote, as the same ``ServerConfig`` (no validation: it was validated)."""
+    doc = json.loads(text)
+    telemetry = doc["telemetry"]
+    return ServerConfig(**{
+        **doc,
+        "storage": StorageConfig(**doc["storage"]),
+        "listeners": tuple(ListenerConfig(**listener) for listener in doc["listeners"]),
+        "telemetry": TelemetryConfig(**{**telemetry, "prefix_filter": tuple(telemetry["prefix_filter"])}),
+    })

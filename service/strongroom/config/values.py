@@ -1,0 +1,220 @@
+"""What a single configuration key may hold: ``ConfigError``, ``parse_duration``
+and the coercers the block key tables (``strongroom.config.loading``) are made of.
+
+Each coercer takes ``(value, key path)`` and returns the typed value, or raises
+``ConfigError`` naming the key path.  ``parse_duration`` is also the API's TTL
+syntax, so it raises ``ValueError`` rather than ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.parse
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; raised at start-up, never mapped to HTTP.
+
+    ``str(error)`` names the key path and the problem; ``key`` holds the path
+    alone (``listener "tcp".address``), empty when no single key is at fault."""
+
+    def __init__(self, message: str, key: str = ""):
+        super().__init__(message)
+        self.key = key
+
+
+# -- durations ---------------------------------------------------------------
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in a Vault duration: ``"500ms"``, ``"10s"``, ``"1h30m"``, ``"7d"``,
+    a plain integer (``3600`` or ``"3600"``: seconds) or a number of seconds.
+
+    The empty string is 0 (Vault's "unset").  Raises ``ValueError`` for anything
+    else, and for negative or non-finite values."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"invalid duration {_show(value)}: expected a string like \"10s\" or a number of seconds")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0.0
+        if re.fullmatch(r"\+?\d+", text):
+            seconds = float(int(text))
+        else:
+            seconds, pos, body = 0.0, 0, text.lstrip("+")
+            while pos < len(body):
+                match = _DURATION_PART.match(body, pos)
+                if match is None:
+                    raise ValueError(f'invalid duration {_show(value)}: expected seconds or a sequence of '
+                                     f'number+unit such as "500ms", "10s", "5m", "1h30m", "7d"')
+                seconds += float(match[1]) * _UNITS[match[2]]
+                pos = match.end()
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {_show(value)}: must be a finite, non-negative time")
+    return seconds
+
+
+# -- value coercion: each takes (value, key path) and returns the typed value --
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return "null" if value is None else str(value)
+
+
+def _literal(value, path):
+    if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
+        raise ConfigError(f"{path}: expressions are not supported, write a literal value (got {_show(value)})", path)
+    if isinstance(value, (dict, list)) or value is None:
+        got = "null" if value is None else ("a list" if isinstance(value, list) else "a block")
+        raise ConfigError(f"{path}: expected a single value, got {got}", path)
+    return value
+
+
+def _string(value, path) -> str:
+    value = _literal(value, path)
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: expected a string, got {_show(value)}", path)
+    return value
+
+
+def _trimmed(value, path) -> str:
+    return _string(value, path).strip()
+
+
+def _nonempty(value, path) -> str:
+    text = _string(value, path).strip()
+    if not text:
+        raise ConfigError(f"{path}: must not be empty", path)
+    return text
+
+
+def _bool(value, path) -> bool:
+    value = _literal(value, path)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "t", "1", "false", "f", "0"):
+        return value.strip().lower() in ("true", "t", "1")
+    raise ConfigError(f"{path}: invalid boolean {_show(value)}: use true or false", path)
+
+
+def _integer(minimum: int | None = None):
+    def coerce(value, path) -> int:
+        value = _literal(value, path)
+        if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            value = int(value)
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: invalid integer {_show(value)}", path)
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{path}: must be at least {minimum}, got {value}", path)
+        return value
+    return coerce
+
+
+def _choice(*choices: str):
+    def coerce(value, path) -> str:
+        text = _string(value, path).strip().lower()
+        if text not in choices:
+            allowed = ", ".join(f'"{c}"' for c in choices)
+            raise ConfigError(f"{path}: invalid value {_show(value)}: must be one of {allowed}", path)
+        return text
+    return coerce
+
+
+def _format_seconds(seconds: float) -> str:
+    if seconds.is_integer():
+        return str(int(seconds))
+    return f"{seconds:.9f}".rstrip("0") + "s"
+
+
+def _duration(minimum: str = "", maximum: str = "", why: str = "", allow_none: bool = False):
+    low = parse_duration(minimum) if minimum else 0.0
+    high = parse_duration(maximum) if maximum else math.inf
+
+    def coerce(value, path) -> str:
+        value = _literal(value, path)
+        if allow_none and isinstance(value, str) and value.strip().lower() == "none":
+            return "none"
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {exc}", path) from None
+        if not low <= seconds <= high:
+            bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+            raise ConfigError(f"{path}: must be {bounds}{why}, got {_show(value)}", path)
+        return value.strip() if isinstance(value, str) else _format_seconds(seconds)
+    return coerce
+
+
+def _url(value, path) -> str:
+    text = _string(value, path).strip()
+    if not text:
+        return ""
+    parts = urllib.parse.urlsplit(text)
+    try:
+        parts.port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f'{path}: invalid URL {_show(value)}: expected "https://host:port"', path)
+    return text.rstrip("/")
+
+
+def _host_port(address: str, path: str) -> tuple[str, int]:
+    match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]\s]*):(\d+)", address)
+    port = int(match[2] or match[4]) if match else 0
+    if not match or not 0 < port < 65536:
+        raise ConfigError(f'{path}: invalid address {_show(address)}: expected "host:port" '
+                          f'(IPv6 as "[::1]:8200")', path)
+    return (match[1] or match[3] or ""), port
+
+
+def _address(value, path) -> str:
+    text = _nonempty(value, path)
+    _host_port(text, path)
+    return text
+
+
+def _consul_path(value, path) -> str:
+    # As Vault does: no leading slash, always a trailing one.
+    text = _nonempty(value, path).lstrip("/")
+    if not text:
+        raise ConfigError(f"{path}: must name a key prefix, not the root of Consul's KV store", path)
+    return text if text.endswith("/") else text + "/"
+
+
+def _service_tags(value, path) -> str:
+    if isinstance(value, list):
+        return ",".join(_nonempty(tag, f"{path}[{i}]") for i, tag in enumerate(value))
+    return _string(value, path).strip()
+
+
+def _prefix_filter(value, path) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f'{path}: expected a list such as ["+vault.token", "-vault.expire"]', path)
+    entries = tuple(_nonempty(entry, f"{path}[{i}]") for i, entry in enumerate(value))
+    for i, entry in enumerate(entries):
+        if entry[0] not in "+-":
+            raise ConfigError(f'{path}[{i}]: {_show(entry)} must start with "+" or "-"', f"{path}[{i}]")
+    return entries
+
+
+def _node_id(value, path) -> str:
+    text = _string(value, path).strip()
+    if text and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", text):
+        raise ConfigError(f"{path}: invalid node id {_show(value)}: use letters, digits, '.', '_' and '-'", path)
+    return text
