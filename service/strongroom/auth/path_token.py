@@ -2,21 +2,29 @@
 
 https://developer.hashicorp.com/vault/api-docs/auth/token
 
-Parses parameters the way Vault's framework does, applies Vault's rules for who
-may create what (policy subsets, orphans, ids, periods need sudo) and renders
-responses in Vault's exact shapes; the ``TokenStore`` does the storage.  The
-ACL check on the path itself is the core's; the rules here are the ones Vault
-enforces inside the handler.
+Each handler parses its parameters the way Vault's framework does
+(``field_data.py``), applies Vault's rules for who may create what (policy
+subsets, orphans, ids, periods need sudo), calls the ``TokenStore``, which does
+the storage, and renders the response in Vault's exact shapes
+(``token_response.py``).  The ACL check on the path itself is the core's; the
+rules here are the ones Vault enforces inside the handler.
 """
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Callable
 
-from strongroom.auth.token_store import REVOCATION_PENDING, TokenEntry, TokenStore, sanitize_policies
-from strongroom.config import parse_duration
+from strongroom.auth.field_data import (
+    bool_field,
+    int_field,
+    kv_pairs_field,
+    parse_ttl,
+    string_field,
+    string_list_field,
+)
+from strongroom.auth.token_entry import REVOCATION_PENDING, TokenEntry, sanitize_policies
+from strongroom.auth.token_response import auth_block, lookup_data
+from strongroom.auth.token_store import TokenStore
 from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.errors import InvalidRequest, MethodNotAllowed, PermissionDenied, UnsupportedPath
@@ -26,31 +34,6 @@ _WRITE = frozenset({logical.CREATE, logical.UPDATE})
 _LIST = frozenset({logical.LIST})
 # Vault keeps these for its own machinery (response wrapping, control groups).
 NON_ASSIGNABLE_POLICIES = ("response-wrapping", "control-group")
-
-
-def parse_ttl(value, name: str = "ttl") -> int:
-    """Whole seconds in a Vault duration (``"1h"``, ``"30m"``, ``"10s"``, ``3600``,
-    ``"3600"``); None and ``""`` are 0.  Negative values raise ``InvalidRequest``
-    in Vault's words ("ttl must be positive"), garbage names the field."""
-    if value is None:
-        return 0
-    negative = (isinstance(value, str) and value.strip().startswith("-")) or (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0)
-    if negative:
-        raise InvalidRequest(f"{name} must be positive")
-    try:
-        return int(parse_duration(value))
-    except ValueError as exc:
-        raise InvalidRequest(f'invalid value for "{name}": {exc}') from None
-
-
-def rfc3339(timestamp: float) -> str:
-    """A unix time in Go's RFC 3339 (UTC, fractional seconds without trailing zeros)."""
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
 
 
 def display_name(name: str) -> str:
@@ -134,18 +117,18 @@ class TokenAuthBackend:
             raise InvalidRequest("restricted use token cannot generate child tokens")
         is_sudo = self._has_sudo(req)
 
-        token_type = _string(data, "type")
+        token_type = string_field(data, "type")
         if token_type == "batch":
             raise InvalidRequest("batch tokens are not supported")
         if token_type not in ("", "service"):
             raise InvalidRequest("invalid 'token_type' value")
-        renewable = _bool(data, "renewable", True)
-        num_uses = _int(data, "num_uses")
+        renewable = bool_field(data, "renewable", True)
+        num_uses = int_field(data, "num_uses")
         if num_uses < 0:
             raise InvalidRequest("number of uses cannot be negative")
-        meta = _kv_pairs(data, "meta")
-        name = display_name(_string(data, "display_name"))
-        token_id = _string(data, "id")
+        meta = kv_pairs_field(data, "meta")
+        name = display_name(string_field(data, "display_name"))
+        token_id = string_field(data, "id")
         if token_id and not is_sudo:
             raise InvalidRequest("root or sudo privileges required to specify token id")
 
@@ -156,7 +139,7 @@ class TokenAuthBackend:
         if "root" in policies and "root" not in parent.policies:
             raise InvalidRequest("root tokens may not be created without parent token being root")
 
-        if _bool(data, "no_parent", False):
+        if bool_field(data, "no_parent", False):
             if not is_sudo:
                 raise InvalidRequest("root or sudo privileges required to create orphan token")
             orphan = True
@@ -188,13 +171,13 @@ class TokenAuthBackend:
         if self._policy_exists is not None:
             warnings += [f'Policy "{p}" does not exist' for p in entry.policies
                          if p != "root" and not self._policy_exists(p)]
-        return Response(auth=self._auth(entry, token_id), warnings=warnings)
+        return Response(auth=auth_block(entry, token_id), warnings=warnings)
 
     @staticmethod
     def _child_policies(parent: TokenEntry, data: dict, is_sudo: bool) -> list[str]:
         """Vault's policy rules for a token created without a role."""
-        requested = _string_list(data, "policies")
-        no_default = _bool(data, "no_default_policy", False)
+        requested = string_list_field(data, "policies")
+        no_default = bool_field(data, "no_default_policy", False)
         if not requested:
             # Inherit the parent's policies; "default" only if the parent has it.
             policies = sanitize_policies(parent.policies, add_default=False)
@@ -214,13 +197,13 @@ class TokenAuthBackend:
 
     def _lookup(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#lookup-a-token"""
-        token_id = _string(req.data, "token")
+        token_id = string_field(req.data, "token")
         if not token_id:
             return self._lookup_self(req)
         entry = self._store.lookup(token_id)
         if entry is None:
             raise PermissionDenied("bad token")
-        return Response(data=self._lookup_data(entry))
+        return Response(data=lookup_data(entry, self._store.clock().timestamp()))
 
     def _lookup_self(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#lookup-a-token-self"""
@@ -228,12 +211,12 @@ class TokenAuthBackend:
         # its last use still sees itself, with num_uses -1 as in Vault.
         if req.token is None:
             raise InvalidRequest("missing token ID")
-        return Response(data=self._lookup_data(req.token))
+        return Response(data=lookup_data(req.token, self._store.clock().timestamp()))
 
     def _lookup_accessor(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#lookup-a-token-accessor"""
         entry = self._by_accessor(req)
-        data = self._lookup_data(entry)
+        data = lookup_data(entry, self._store.clock().timestamp())
         data["id"] = ""
         return Response(data=data)
 
@@ -247,7 +230,7 @@ class TokenAuthBackend:
 
     def _renew(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#renew-a-token"""
-        token_id = _string(req.data, "token")
+        token_id = string_field(req.data, "token")
         if not token_id:
             raise InvalidRequest("missing token ID")
         entry = self._store.lookup(token_id)
@@ -268,13 +251,13 @@ class TokenAuthBackend:
     def _renewed(self, entry: TokenEntry, req: Request, client_token: str) -> Response:
         increment = parse_ttl(req.data.get("increment"), "increment")
         renewed, warnings = self._store.renew(entry, increment)
-        return Response(auth=self._auth(renewed, client_token), warnings=warnings)
+        return Response(auth=auth_block(renewed, client_token), warnings=warnings)
 
     # --- revoke ----------------------------------------------------------------
 
     def _revoke(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#revoke-a-token"""
-        token_id = _string(req.data, "token")
+        token_id = string_field(req.data, "token")
         if not token_id:
             raise InvalidRequest("missing token ID")
         if self._store.lookup(token_id) is not None:
@@ -289,7 +272,7 @@ class TokenAuthBackend:
 
     def _revoke_accessor(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#revoke-a-token-accessor"""
-        accessor = _string(req.data, "accessor")
+        accessor = string_field(req.data, "accessor")
         if not accessor:
             raise InvalidRequest("missing accessor")
         if not self._store.revoke_accessor(accessor):
@@ -298,7 +281,7 @@ class TokenAuthBackend:
 
     def _revoke_orphan(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#revoke-token-and-orphan-children"""
-        token_id = _string(req.data, "token")
+        token_id = string_field(req.data, "token")
         if not token_id:
             raise InvalidRequest("missing token ID")
         if not self._has_sudo(req):
@@ -314,154 +297,13 @@ class TokenAuthBackend:
         return Response(status=202, warnings=[f"Tidy operation completed: {revoked} dead tokens revoked, "
                                               "dangling index entries removed."])
 
-    # --- rendering -------------------------------------------------------------
+    # --- shared ----------------------------------------------------------------
 
     def _by_accessor(self, req: Request) -> TokenEntry:
-        accessor = _string(req.data, "accessor")
+        accessor = string_field(req.data, "accessor")
         if not accessor:
             raise InvalidRequest("missing accessor")
         entry = self._store.lookup_accessor(accessor)
         if entry is None:
             raise InvalidRequest("invalid accessor")
         return entry
-
-    @staticmethod
-    def _auth(entry: TokenEntry, client_token: str) -> dict[str, Any]:
-        """The ``auth`` block of create and renew responses."""
-        auth: dict[str, Any] = {
-            "client_token": client_token,
-            "accessor": entry.accessor,
-            "policies": list(entry.policies),
-            "token_policies": list(entry.policies),
-            "metadata": entry.meta,
-            "lease_duration": entry.lease_ttl,
-            "renewable": entry.renewable and entry.expire_at is not None,
-            "entity_id": entry.entity_id,
-            "token_type": entry.type,
-            "orphan": entry.orphan,
-            "mfa_requirement": None,
-            "num_uses": entry.num_uses,
-        }
-        if not entry.policies:
-            del auth["token_policies"]  # Go's omitempty
-        return auth
-
-    def _lookup_data(self, entry: TokenEntry) -> dict[str, Any]:
-        """The ``data`` block of the lookup endpoints (the parent is never shown)."""
-        now = self._store.clock().timestamp()
-        data: dict[str, Any] = {
-            "accessor": entry.accessor,
-            "creation_time": entry.creation_time,
-            "creation_ttl": entry.ttl,
-            "display_name": entry.display_name,
-            "entity_id": entry.entity_id,
-            "expire_time": rfc3339(entry.expire_at) if entry.expire_at is not None else None,
-            "explicit_max_ttl": entry.explicit_max_ttl,
-            "id": entry.id,
-            "issue_time": rfc3339(entry.issue_time),
-            "meta": entry.meta,
-            "num_uses": entry.num_uses,
-            "orphan": entry.orphan,
-            "path": entry.path,
-            "policies": list(entry.policies),
-            "renewable": entry.renewable and entry.expire_at is not None,
-            "ttl": max(0, int(entry.expire_at - now)) if entry.expire_at is not None else 0,
-            "type": entry.type,
-        }
-        if entry.period:
-            data["period"] = entry.period
-        if entry.last_renewal is not None:
-            data["last_renewal_time"] = int(entry.last_renewal)
-            data["last_renewal"] = rfc3339(entry.last_renewal)
-        return data
-
-
-# --- parameter parsing in the way of Vault's framework.FieldData ---------------
-
-
-def _string(data: dict, name: str) -> str:
-    value = data.get(name)
-    if value is None:
-        return ""
-    if isinstance(value, bool) or isinstance(value, (dict, list)):
-        raise InvalidRequest(f'invalid value for "{name}": expected a string')
-    return str(value)
-
-
-def _bool(data: dict, name: str, default: bool) -> bool:
-    value = data.get(name)
-    if value is None or value == "":
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value != 0
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("1", "t", "true"):
-            return True
-        if lowered in ("0", "f", "false"):
-            return False
-    raise InvalidRequest(f'invalid value for "{name}": expected a boolean')
-
-
-def _int(data: dict, name: str) -> int:
-    value = data.get(name)
-    if value is None or value == "":
-        return 0
-    if isinstance(value, bool):
-        raise InvalidRequest(f'invalid value for "{name}": expected an integer')
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise InvalidRequest(f'invalid value for "{name}": expected an integer')
-
-
-def _string_list(data: dict, name: str) -> list[str]:
-    # Vault's TypeStringSlice: a list, or one string taken as a single element.
-    value = data.get(name)
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise InvalidRequest(f'invalid value for "{name}": expected a list of strings')
-
-
-def _kv_pairs(data: dict, name: str) -> dict[str, str] | None:
-    # Vault's TypeKVPairs: an object (values weakly turned into strings), or one
-    # "key=value" string or a list of them, split at the first "=" and kept verbatim.
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if isinstance(item, (dict, list)):
-                raise InvalidRequest(f'invalid value for "{name}": values must be strings')
-            if isinstance(item, bool):
-                out[str(key)] = "1" if item else "0"
-            elif isinstance(item, float) and item == int(item):
-                out[str(key)] = str(int(item))
-            else:
-                out[str(key)] = "" if item is None else str(item)
-        return out
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        out = {}
-        for position, pair in enumerate(value):
-            key, sep, item = pair.partition("=")
-            if not sep:
-                raise InvalidRequest(f'Field validation failed: error converting input for field "{name}": '
-                                     f'invalid key pair at index {position} in field "{name}"')
-            out[key] = item
-        return out
-    raise InvalidRequest(f'invalid value for "{name}": expected key/value pairs')

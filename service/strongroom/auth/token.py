@@ -4,19 +4,25 @@ https://developer.hashicorp.com/vault/docs/concepts/tokens
 https://developer.hashicorp.com/vault/api-docs/auth/token
 
 The store (``token_store.py``) keeps tokens by salted hash and owns expiry,
-use counts and the revocation tree; the mount (``path_token.py``) is the HTTP
-surface.  This module is the import point for the rest of Strongroom.
+use counts and revocation, over the token model (``token_entry.py``), the
+storage layout (``token_records.py``) and the revocation tree
+(``token_tree.py``).  The mount (``path_token.py``) is the HTTP surface, with
+its parameter parsing (``field_data.py``) and response shapes
+(``token_response.py``).  This module is the import point for the rest of
+Strongroom.
 """
 
-from strongroom.auth.path_token import TokenAuthBackend, display_name, parse_ttl, rfc3339
-from strongroom.auth.token_store import (
+from strongroom.auth.field_data import parse_ttl
+from strongroom.auth.path_token import TokenAuthBackend, display_name
+from strongroom.auth.token_entry import (
     DEFAULT_TTL,
     REVOCATION_PENDING,
     TokenEntry,
-    TokenStore,
     format_duration,
     sanitize_policies,
 )
+from strongroom.auth.token_response import rfc3339
+from strongroom.auth.token_store import TokenStore
 
 __all__ = [
     "DEFAULT_TTL",
