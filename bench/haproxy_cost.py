@@ -61,26 +61,26 @@ def variants(cluster: ha.StrongroomHA, haproxy) -> list[Variant]:
 def run_variants(cluster: ha.StrongroomHA, haproxy, all_variants: list[Variant], args) -> None:
     groups = {"nodes": [p for n in cluster.nodes() for p in cluster.pids(n.name)], "haproxy": [haproxy.pid],
               "consul": [cluster.consul.pid]}
-    common = {"BENCH_PATH_PREFIX": ha.KV_PREFIX, "BENCH_KEYS": str(args.keys), "BENCH_TOKEN": cluster.token}
-    settings = {"write": ({**common, "BENCH_METHOD": "POST", "BENCH_BODY": json.dumps({"data": {"value": kv.VALUE}})},
+    body = json.dumps({"data": {"value": kv.VALUE}})
+    settings = {"write": (wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token, method="POST", body=body),
                           args.write_connections),
-                "read": ({**common, "BENCH_METHOD": "GET"}, args.read_connections)}
+                "read": (wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token, method="GET"), args.read_connections)}
     for op in ("write", "read"):
         env, connections = settings[op]
         mine = [v for v in all_variants if v.op == op]
         for variant in mine:  # warm-up, unmeasured
-            wrk.run(variant.url, "spread", {**env, "BENCH_ADDRS": ",".join(variant.addrs)}, connections=connections,
-                    duration_s=args.warmup, threads=args.threads)
+            wrk.spread(variant.url, variant.addrs, env, connections=connections, duration_s=args.warmup,
+                       threads=args.threads)
         for round_ in range(args.rounds):
             order = mine if round_ % 2 == 0 else list(reversed(mine))
             for variant in order:
-                meter = ha_report.CpuMeter(groups).start()
-                result = wrk.run(variant.url, "spread", {**env, "BENCH_ADDRS": ",".join(variant.addrs)},
-                                 connections=connections, duration_s=args.duration, threads=args.threads)
+                meter = procs.CpuMeter(groups).start()
+                result = wrk.spread(variant.url, variant.addrs, env, connections=connections,
+                                    duration_s=args.duration, threads=args.threads)
                 variant.runs.append(result)
                 variant.cpu.append(meter.stop())
                 shown = result.error or (f"{result.requests_per_s:,.0f} req/s p50 {result.p50_ms:.1f} ms "
-                                         f"p99 {result.p99_ms:.1f} ms errors {result.non_2xx + result.socket_errors}")
+                                         f"p99 {result.p99_ms:.1f} ms errors {result.errors}")
                 print(f"  round {round_ + 1} {op} {variant.label}: {shown}", file=sys.stderr, flush=True)
 
 
@@ -129,7 +129,7 @@ def render(all_variants: list[Variant], timers: dict, error: str, args, started:
     lines += ["| Op | Variant | req/s | p50 ms | p99 ms | Errors | CPU % nodes / HAProxy / Consul | p99 per round ms |",
               "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |"]
     for v in all_variants:
-        errors = sum(r.non_2xx + r.socket_errors for r in v.runs if not r.error)
+        errors = sum(r.errors for r in v.runs if not r.error)
         failed = [r.error for r in v.runs if r.error]
         cpu = " / ".join(ha_report.fmt(statistics.median([c[k] for c in v.cpu]) if v.cpu else None)
                          for k in ("nodes", "haproxy", "consul"))
@@ -188,11 +188,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ha_report.stop_on_sigterm()
-    try:
-        wrk.wrk_binary()
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    procs.stop_on_sigterm()
+    if problem := wrk.missing():
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     started = dt.datetime.now(dt.timezone.utc)
     load_before, t0 = kv._loadavg(), time.monotonic()

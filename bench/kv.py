@@ -20,14 +20,11 @@ import json
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import requests
 
 from bench import procs, wrk
 
@@ -115,18 +112,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _vault_env(token: str, keys: int) -> dict[str, dict[str, str]]:
-    common = {"BENCH_PATH_PREFIX": VAULT_PREFIX, "BENCH_KEYS": str(keys), "BENCH_TOKEN": token}
-    return {"write": {**common, "BENCH_METHOD": "POST", "BENCH_BODY": json.dumps({"data": {"value": VALUE}})},
-            "read": common}
+    body = json.dumps({"data": {"value": VALUE}})
+    return {"write": wrk.kv_env(VAULT_PREFIX, keys, token, method="POST", body=body),
+            "read": wrk.kv_env(VAULT_PREFIX, keys, token)}
 
 
 def prepare_consul(consul: procs.Consul, args) -> Target:
-    for index in range(args.keys):
-        response = requests.put(f"{consul.url}{CONSUL_PREFIX}{index}", data=VALUE, timeout=10)
-        response.raise_for_status()
-    common = {"BENCH_PATH_PREFIX": CONSUL_PREFIX, "BENCH_KEYS": str(args.keys), "BENCH_TOKEN": ""}
-    return Target("consul", consul.url, {"write": {**common, "BENCH_METHOD": "PUT", "BENCH_BODY": VALUE},
-                                         "read": common}, root_pid=consul.pid,
+    procs.populate_consul(consul, CONSUL_PREFIX, args.keys, VALUE)
+    return Target("consul", consul.url, {"write": wrk.kv_env(CONSUL_PREFIX, args.keys, method="PUT", body=VALUE),
+                                         "read": wrk.kv_env(CONSUL_PREFIX, args.keys)}, root_pid=consul.pid,
                   note=f"started by {consul.how}")
 
 
@@ -173,7 +167,7 @@ def rss_report(target: Target) -> list[tuple[str, int | None]]:
     if target.root_pid is None:
         return []
     workers = procs.gunicorn_workers(target.root_pid)
-    tree = [target.root_pid, *procs.descendants(target.root_pid)]
+    tree = procs.with_descendants(target.root_pid)
     rows = []
     for pid in tree:
         if pid in workers:
@@ -186,25 +180,17 @@ def rss_report(target: Target) -> list[tuple[str, int | None]]:
     return rows
 
 
-def _cpu_seconds(pids: list[int]) -> dict[int, float]:
-    return {pid: t for pid in pids if (t := procs.cpu_seconds(pid)) is not None}
-
-
 def _measured(target: Target, op: str, connections: int, args) -> Row:
     """One wrk run, with the CPU the target's processes used meanwhile."""
-    tree = [target.root_pid, *procs.descendants(target.root_pid)] if target.root_pid else []
+    tree = procs.with_descendants(target.root_pid) if target.root_pid else []
     workers = procs.gunicorn_workers(target.root_pid) if target.root_pid else []
-    watched = tree + ([target.storage_pid] if target.storage_pid else [])
-    before, started = _cpu_seconds(watched), time.monotonic()
+    storage = [target.storage_pid] if target.storage_pid else []
+    meter = procs.CpuMeter({"own": tree, "storage": storage, **{f"worker {pid}": [pid] for pid in workers}}).start()
     result = wrk.run(target.url, op, target.env[op], connections=connections, duration_s=args.duration,
                      threads=args.threads)
-    after, elapsed = _cpu_seconds(watched), time.monotonic() - started
-
-    def share(pid: int) -> float:
-        return 100 * (after.get(pid, before.get(pid, 0.0)) - before.get(pid, 0.0)) / elapsed
-
-    cpu = CpuShare(own=sum(share(pid) for pid in tree), workers=[share(pid) for pid in workers],
-                   storage=share(target.storage_pid) if target.storage_pid else None) if tree else None
+    share = meter.stop()
+    cpu = CpuShare(own=share["own"], workers=[share[f"worker {pid}"] for pid in workers],
+                   storage=share["storage"] if storage else None) if tree else None
     return Row(target.name, op, connections, result, cpu)
 
 
@@ -231,7 +217,7 @@ def measure(targets: list[Target], args) -> list[Row]:
                 result = row.result
                 print(f"  {target.name:<10} {op:<5} c={connections:<3} " +
                       (result.error or f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
-                                       f"p99 {result.p99_ms:.2f} ms  errors {result.non_2xx + result.socket_errors}"),
+                                       f"p99 {result.p99_ms:.2f} ms  errors {result.errors}"),
                       file=sys.stderr, flush=True)
     order = {name: i for i, name in enumerate(args.targets)}
     return sorted(rows, key=lambda r: (order[r.target], OPS.index(r.op), args.connections.index(r.connections)))
@@ -303,7 +289,7 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
             reported.add(r.error)
             lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | — | — | — | — | — | — | {note} |")
             continue
-        errors = r.non_2xx + r.socket_errors
+        errors = r.errors
         note = f"⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
         cpu, split = "—", "—"
         if row.cpu is not None:
@@ -352,12 +338,9 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so every server started is stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        wrk.wrk_binary()
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    procs.stop_on_sigterm()
+    if problem := wrk.missing():
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     started = dt.datetime.now(dt.timezone.utc)
     load_before = _loadavg()

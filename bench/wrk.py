@@ -1,4 +1,9 @@
-"""Run wrk with a Lua script and read its ``--latency`` report."""
+"""Run wrk with a Lua script and read its ``--latency`` report.
+
+The scripts in ``bench/lua`` take their settings from ``BENCH_*`` environment
+variables: ``kv_env`` builds them, ``spread`` adds the server list of
+``spread.lua``.
+"""
 
 from __future__ import annotations
 
@@ -28,10 +33,15 @@ class WrkResult:
     raw: str = ""
 
     @property
+    def errors(self) -> int:
+        """Requests that failed: non-2xx/3xx answers and socket errors."""
+        return self.non_2xx + self.socket_errors
+
+    @property
     def failed_fraction(self) -> float:
         if not self.requests:
             return 1.0
-        return min(1.0, (self.non_2xx + self.socket_errors) / self.requests)
+        return min(1.0, self.errors / self.requests)
 
 
 def wrk_binary() -> str:
@@ -39,6 +49,28 @@ def wrk_binary() -> str:
     if not found:
         raise FileNotFoundError("wrk not found: run `make deps` (Debian package wrk)")
     return found
+
+
+def missing() -> str:
+    """Why wrk cannot run here, or "" when it can: a scenario's ``main`` checks this before starting servers."""
+    try:
+        wrk_binary()
+    except FileNotFoundError as exc:
+        return str(exc)
+    return ""
+
+
+def kv_env(path_prefix: str, keys: int, token: str = "", *, method: str | None = None,
+           body: str | None = None) -> dict[str, str]:
+    """The settings of ``read.lua``, ``write.lua`` and ``spread.lua``: requests to ``<path_prefix><n>`` for n
+    in 0..keys-1, with ``token`` as X-Vault-Token when set; ``method`` and ``body`` when given (each script has
+    its own default method)."""
+    env = {"BENCH_PATH_PREFIX": path_prefix, "BENCH_KEYS": str(keys), "BENCH_TOKEN": token}
+    if method is not None:
+        env["BENCH_METHOD"] = method
+    if body is not None:
+        env["BENCH_BODY"] = body
+    return env
 
 
 def _duration_ms(text: str) -> float:
@@ -81,3 +113,10 @@ def run(url: str, script: str, env: dict[str, str], *, connections: int, duratio
     if done.returncode != 0:
         return WrkResult(error=f"wrk exited {done.returncode}: {done.stderr.strip()[-300:]}", raw=done.stdout)
     return parse(done.stdout)
+
+
+def spread(url: str, addrs: list[str], env: dict[str, str], *, connections: int, duration_s: float,
+           threads: int) -> WrkResult:
+    """``run`` with ``bench/lua/spread.lua``: wrk thread i sends to ``addrs[i mod len(addrs)]`` (``host:port``)."""
+    return run(url, "spread", {**env, "BENCH_ADDRS": ",".join(addrs)}, connections=connections,
+               duration_s=duration_s, threads=threads)

@@ -1,9 +1,10 @@
-"""Real Consul processes for the integration and cluster tiers.
+"""Real processes for the integration and cluster tiers: Consul agents,
+Strongroom nodes, ``server -dev`` twins (OpenBao, Strongroom) and HAProxy.
 
-Everything here runs on loopback, on free ports, in a private temporary
-directory, and is stopped by its own process id (SIGTERM, then SIGKILL after a
-deadline) — never by name.  Each agent's output goes to ``agent.log`` in its
-directory; startup failures quote its tail.
+Everything here runs on loopback, on free ports, and is stopped by its own
+process id (SIGTERM, then SIGKILL after a deadline) — never by name.  What the
+classes share (start in a session of its own, log to a file, wait until ready,
+stop, quote the log when a start fails) is ``_Process``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Callable, TypeVar
 
 import consul
 import requests
+
+from strongroom import haproxy as _haproxy
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED_CONSUL = REPO / "tools" / "consul" / "usr" / "bin" / "consul"
@@ -111,19 +114,126 @@ def wait_until(
 
 
 class AgentExited(RuntimeError):
-    """The agent process ended while we waited for it."""
+    """The process ended while we waited for it to become ready."""
 
 
-class ConsulAgent:
+class _Process:
+    """One server process of ours: the part every class below shares.
+
+    The process runs in its own session (a Ctrl-C aimed at pytest must not kill
+    it before the fixture's teardown does), stdin closed, its output appended
+    to ``log_path``.  Invariants: it is only ever signalled by its own pid (with
+    ``kill_group``, SIGKILL goes to the process group it leads, whose id is that
+    same pid); ``stop()`` is idempotent and removes ``scratch``, the temporary
+    directory made for it, if any.  Use as a context manager.
+    """
+
+    name = "process"
+    stop_timeout = 10.0
+    # True for servers with children (gunicorn workers) that must die with them.
+    kill_group = False
+
+    def __init__(self, log_path: Path, scratch: Path | None = None):
+        self.log_path = log_path
+        self.scratch = scratch
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int:
+        """Process id of the running process."""
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} not started")
+        return self.proc.pid
+
+    def running(self) -> bool:
+        """True while the process has not exited."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def _spawn(self, argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, cwd=cwd, env=env)
+
+    def _wait_ready(self, ready: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:
+        """Poll ``ready`` until it is truthy.  Raises AgentExited as soon as the
+        process has exited, TimeoutError at the deadline; both quote the log."""
+        def check() -> object:
+            if not self.running():
+                raise AgentExited(f"{self.name} exited with {self.proc.returncode}")
+            return ready()
+
+        try:
+            wait_until(check, timeout, what, interval=interval, fatal=(AgentExited,))
+        except AgentExited as exc:
+            raise AgentExited(f"{exc}; {self._startup_output()}") from None
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; {self._startup_output()}") from None
+
+    def _startup_output(self) -> str:
+        """What a failed start quotes from the log."""
+        return f"log tail:\n{self.log_tail()}"
+
+    def log_text(self) -> str:
+        """Everything the process has printed so far ("" when there is no log file)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the process's output."""
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM to our pid, SIGKILL after ``timeout`` (default ``stop_timeout``),
+        reap, remove ``scratch``.  Idempotent."""
+        timeout = self.stop_timeout if timeout is None else timeout
+        if self.running():
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    if self.kill_group:
+                        os.killpg(self.proc.pid, signal.SIGKILL)
+                    else:
+                        os.kill(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout)
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def start(self) -> "_Process":
+        """Start the process and wait until it is ready; each subclass says what ready is."""
+        raise NotImplementedError
+
+    def __enter__(self):
+        if self.proc is None:
+            try:
+                self.start()
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+class ConsulAgent(_Process):
     """One ``consul agent -server`` on 127.0.0.1 with its own ports and data dir.
 
     Alone (the default) it bootstraps itself; ``ConsulCluster`` starts several with
     ``bootstrap_expect`` and ``retry_join``.  ``extra_hcl`` is appended to the
     agent's configuration (e.g. an ``acl`` block); ``token`` is then the token
-    the readiness check and ``client()`` use.  Invariants: the process is ours
+    the readiness check and ``client()`` use.  Output goes to ``agent.log`` in a
+    private temporary directory.  Invariants (``_Process``): the process is ours
     (``pid``) and is only ever signalled by that id; ``stop()`` is idempotent and
     removes the temporary directory; DNS is off.  Use as a context manager.
     """
+
+    name = "consul agent"
 
     def __init__(
         self,
@@ -146,9 +256,7 @@ class ConsulAgent:
         self.node_name = node_name or f"sr-{uuid.uuid4().hex[:8]}"
         self.ready_timeout = ready_timeout
         self.dir = Path(tempfile.mkdtemp(prefix="strongroom-consul-"))
-        self.log_path = self.dir / "agent.log"
-        self._proc: subprocess.Popen | None = None
-        self._log = None
+        super().__init__(self.dir / "agent.log", scratch=self.dir)
 
     # -- addresses ---------------------------------------------------------
 
@@ -171,13 +279,6 @@ class ConsulAgent:
     def server_addr(self) -> str:
         """``host:port`` of the server RPC, as ``/v1/status/leader`` names it."""
         return f"{self.host}:{self.ports['server']}"
-
-    @property
-    def pid(self) -> int:
-        """Process id of the running agent."""
-        if self._proc is None:
-            raise RuntimeError("agent not started")
-        return self._proc.pid
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -210,25 +311,12 @@ class ConsulAgent:
 
     def start(self, wait: bool = True) -> "ConsulAgent":
         """Start the process; with ``wait`` block until it has a leader and KV works."""
-        if self._proc is not None:
-            raise RuntimeError("agent already started")
-        self._log = open(self.log_path, "ab")
-        self._proc = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            # Its own session: a Ctrl-C aimed at pytest must not kill it before
-            # the fixture's teardown does, by pid.
-            start_new_session=True,
-        )
+        if self.proc is not None:
+            raise RuntimeError(f"{self.name} already started")
+        self._spawn(self.command())
         if wait:
             self.wait_ready()
         return self
-
-    def running(self) -> bool:
-        """True while the process has not exited."""
-        return self._proc is not None and self._proc.poll() is None
 
     def has_leader(self) -> bool:
         """True when this agent knows a raft leader."""
@@ -241,8 +329,6 @@ class ConsulAgent:
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until the agent has a leader and a KV write/read/delete works."""
         def ready() -> bool:
-            if not self.running():
-                raise AgentExited(f"consul agent exited with {self._proc.returncode}")
             if not self.has_leader():
                 return False
             key = f"strongroom-test-ready/{uuid.uuid4().hex}"
@@ -251,15 +337,7 @@ class ConsulAgent:
             requests.delete(f"{self.http_addr}/v1/kv/{key}", headers=self._headers(), timeout=5).raise_for_status()
             return ok
 
-        try:
-            wait_until(
-                ready, timeout or self.ready_timeout, f"consul agent at {self.address}",
-                interval=0.1, fatal=(AgentExited,),
-            )
-        except AgentExited as exc:
-            raise AgentExited(f"{exc}; log tail:\n{self.log_tail()}") from None
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}; log tail:\n{self.log_tail()}") from None
+        self._wait_ready(ready, timeout or self.ready_timeout, f"consul agent at {self.address}", interval=0.1)
 
     def client(self, **kwargs) -> consul.Consul:
         """A py-consul client for this agent's HTTP API."""
@@ -269,46 +347,7 @@ class ConsulAgent:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Send ``sig`` to the agent's own pid (a fault, not a clean stop)."""
         if self.running():
-            os.kill(self._proc.pid, sig)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM, SIGKILL after ``timeout``, reap, remove the temp dir.  Idempotent."""
-        if self._proc is not None and self._proc.poll() is None:
-            os.kill(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(timeout)
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.wait(timeout)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def log_text(self) -> str:
-        """Everything the agent has printed so far ("" once stopped)."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last ``lines`` lines of the agent's output."""
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def __enter__(self) -> "ConsulAgent":
-        if self._proc is None:
-            try:
-                self.start()
-            except BaseException:
-                self.stop()
-                raise
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+            os.kill(self.proc.pid, sig)
 
     # -- plain HTTP for readiness (independent of the code under test) ----
 
@@ -392,7 +431,7 @@ class ConsulCluster:
     def agent_for_pid(self, pid: int) -> ConsulAgent:
         """The agent running as ``pid``; KeyError if it is not one of ours."""
         for agent in self.agents:
-            if agent._proc is not None and agent.pid == pid:
+            if agent.proc is not None and agent.pid == pid:
                 return agent
         raise KeyError(f"pid {pid} is not an agent of this cluster")
 
@@ -464,8 +503,18 @@ def strongroom_binary() -> str:
     raise RuntimeError("strongroom is not installed in this interpreter's environment: run `make deps`")
 
 
-class StrongroomServer:
-    """One node: writes its HCL, starts ``strongroom server -config``, waits until it answers."""
+class StrongroomServer(_Process):
+    """One node: writes its HCL, starts ``strongroom server -config``, waits until it answers.
+
+    Config and log (``<node_id>.hcl``, ``<node_id>.log``) are in ``workdir``,
+    which the caller owns: ``stop()`` leaves it.  A stopped node can be started
+    again.  The SIGKILL after ``stop``'s deadline goes to the process group the
+    node leads, gunicorn included.
+    """
+
+    name = "strongroom"
+    stop_timeout = 15.0
+    kill_group = True
 
     def __init__(self, workdir: Path, consul_address: str | None, port: int, *, workers: int = 2,
                  prefix: str = "strongroom/", node_id: str = "node", tls: tuple[str, str] | None = None,
@@ -488,51 +537,31 @@ class StrongroomServer:
         self.config_path = self.workdir / f"{node_id}.hcl"
         self.config_path.write_text(
             storage + listener + f'api_addr = "{self.url}"\nnode_id = "{node_id}"\nworkers = {workers}\n' + extra)
-        self.log_path = self.workdir / f"{node_id}.log"
-        self.proc: subprocess.Popen | None = None
         self.verify = tls[0] if tls else True
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
+        super().__init__(self.workdir / f"{node_id}.log")
 
     def start(self, timeout: float = 30.0) -> "StrongroomServer":
-        log = open(self.log_path, "ab")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
-        self.proc = subprocess.Popen(prefix + [strongroom_binary(), "server", "-config", str(self.config_path)],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir)
-        log.close()
+        self._spawn(prefix + [strongroom_binary(), "server", "-config", str(self.config_path)], cwd=self.workdir)
 
-        def answering():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"strongroom exited with {self.proc.returncode}:\n{self.log()}")
+        def answering() -> bool:
             return requests.get(self.url + "/v1/sys/health", timeout=1, verify=self.verify).status_code in (200, 429, 473, 501, 503)
 
-        try:
-            wait_until(answering, timeout, f"strongroom on {self.url}", fatal=(RuntimeError,))
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n{self.log()}") from None
+        self._wait_ready(answering, timeout, f"strongroom on {self.url}")
         return self
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def _startup_output(self) -> str:
+        # The whole log: a failed start's first error can be far above its end
+        # (a traceback per gunicorn worker).
+        return f"log:\n{self.log()}"
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(5)
+    def log(self) -> str:
+        """Everything the node has printed (every start since ``workdir`` was made)."""
+        return self.log_text()
 
     def kill(self) -> None:
         """kill -9 the node core (its gunicorn dies with it)."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.running():
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
 
@@ -582,17 +611,19 @@ def _hcl_literal(value: object) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class _DevServer:
+class _DevServer(_Process):
     """A ``<binary> server -dev`` process on 127.0.0.1: in memory, initialised,
     unsealed, KV v2 at ``secret/``, root token ``root_token``.
 
     Started in its own session with its own HOME (dev servers write a token
     helper file there), output in ``server.log`` in a private temporary
-    directory; stopped by its own pid (SIGTERM, SIGKILL after a deadline).
-    Use as a context manager.
+    directory; stopped by its own pid (SIGTERM, SIGKILL to the group it leads
+    after a deadline).  Use as a context manager.
     """
 
     name = "dev server"
+    stop_timeout = 15.0
+    kill_group = True
 
     def __init__(self, *, root_token: str = "root", port: int | None = None, host: str = "127.0.0.1",
                  ready_timeout: float = 60.0):
@@ -602,17 +633,10 @@ class _DevServer:
         self.url = f"http://{host}:{self.port}"
         self.ready_timeout = ready_timeout
         self.dir = Path(tempfile.mkdtemp(prefix="strongroom-dev-"))
-        self.log_path = self.dir / "server.log"
-        self.proc: subprocess.Popen | None = None
+        super().__init__(self.dir / "server.log", scratch=self.dir)
 
     def command(self) -> list[str]:
         raise NotImplementedError
-
-    @property
-    def pid(self) -> int:
-        if self.proc is None:
-            raise RuntimeError(f"{self.name} not started")
-        return self.proc.pid
 
     def start(self) -> "_DevServer":
         if self.proc is not None:
@@ -620,33 +644,16 @@ class _DevServer:
         env = {**os.environ, "HOME": str(self.dir)}
         for var in ("VAULT_ADDR", "VAULT_TOKEN", "BAO_ADDR", "BAO_TOKEN"):
             env.pop(var, None)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir, env=env)
+        self._spawn(self.command(), cwd=self.dir, env=env)
 
         def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise AgentExited(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             if requests.get(self.url + "/v1/sys/health", timeout=2).status_code != 200:
                 return False
             mounts = requests.get(self.url + "/v1/sys/mounts", headers={"X-Vault-Token": self.root_token}, timeout=2)
             return mounts.status_code == 200 and "secret/" in mounts.json()
 
-        try:
-            wait_until(ready, self.ready_timeout, f"{self.name} on {self.url}", interval=0.1, fatal=(AgentExited,))
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n{self.log_tail()}") from None
+        self._wait_ready(ready, self.ready_timeout, f"{self.name} on {self.url}", interval=0.1)
         return self
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     def api(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
         """One raw request to ``/v1/<path>`` (``token=None`` sends the root token, ``""`` none)."""
@@ -655,30 +662,6 @@ class _DevServer:
         if token:
             headers["X-Vault-Token"] = token
         return requests.request(method, f"{self.url}/v1/{path.lstrip('/')}", headers=headers, timeout=10, **kwargs)
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM to our pid, SIGKILL to its process group after ``timeout``; idempotent."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(5)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
 def openbao_binary() -> str:
@@ -730,10 +713,8 @@ class StrongroomDevServer(_DevServer):
 
 # --- HAProxy ------------------------------------------------------------------
 
-from strongroom import haproxy as _haproxy  # noqa: E402  (this section was appended; kept self-contained)
 
-
-class HAProxyProcess:
+class HAProxyProcess(_Process):
     """The real ``haproxy -f <cfg> -db`` in front of ``nodes``, on loopback free ports.
 
     The configuration is ``strongroom.haproxy.render(nodes, **render_options)``
@@ -746,6 +727,8 @@ class HAProxyProcess:
     directory.  Use as a context manager.
     """
 
+    name = "haproxy"
+
     def __init__(self, nodes: list[dict], *, host: str = "127.0.0.1", port: int | None = None,
                  stats_port: int | None = None, ready_timeout: float = 10.0, **render_options):
         self.host = host
@@ -753,12 +736,11 @@ class HAProxyProcess:
         self.stats_port = stats_port or free_port(host)
         self.ready_timeout = ready_timeout
         self.dir = Path(tempfile.mkdtemp(prefix="strongroom-haproxy-"))
+        super().__init__(self.dir / "haproxy.log", scratch=self.dir)
         self.config_path = self.dir / "haproxy.cfg"
-        self.log_path = self.dir / "haproxy.log"
         self.config_text = _haproxy.render(nodes, bind=f"{host}:{self.port}",
                                            stats_bind=f"{host}:{self.stats_port}", **render_options)
         self.config_path.write_text(self.config_text)
-        self._proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
@@ -776,42 +758,23 @@ class HAProxyProcess:
         """The built-in Prometheus exporter."""
         return f"http://{self.host}:{self.stats_port}/metrics"
 
-    @property
-    def pid(self) -> int:
-        """Process id of the running haproxy."""
-        if self._proc is None:
-            raise RuntimeError("haproxy not started")
-        return self._proc.pid
-
     def start(self) -> "HAProxyProcess":
         """Check the configuration, start haproxy, wait until both ports accept connections."""
-        if self._proc is not None:
-            raise RuntimeError("haproxy already started")
+        if self.proc is not None:
+            raise RuntimeError(f"{self.name} already started")
         checked = _haproxy.check(self.config_path)
         if not checked.ok:
             raise RuntimeError(f"haproxy -c rejected {self.config_path}:\n{checked.output}")
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen([_haproxy.haproxy_binary(), "-f", str(self.config_path), "-db"],
-                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True, cwd=self.dir)
+        self._spawn([_haproxy.haproxy_binary(), "-f", str(self.config_path), "-db"], cwd=self.dir)
 
         def accepting() -> bool:
-            if not self.running():
-                raise AgentExited(f"haproxy exited with {self._proc.returncode}:\n{self.log_tail()}")
             for port in (self.port, self.stats_port):
                 with socket.create_connection((self.host, port), timeout=1):
                     pass
             return True
 
-        try:
-            wait_until(accepting, self.ready_timeout, f"haproxy on {self.host}:{self.port}", fatal=(AgentExited,))
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n{self.log_tail()}") from None
+        self._wait_ready(accepting, self.ready_timeout, f"haproxy on {self.host}:{self.port}")
         return self
-
-    def running(self) -> bool:
-        """True while the process has not exited."""
-        return self._proc is not None and self._proc.poll() is None
 
     def server_states(self) -> dict[tuple[str, str], str]:
         """``{(backend, server): status}`` from the stats CSV, e.g.
@@ -843,32 +806,3 @@ class HAProxyProcess:
             wait_until(settled, timeout, f"servers {sorted(servers)} up in {backend}")
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; up: {sorted(seen[0])}") from None
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last ``lines`` lines of haproxy's output."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (haproxy's hard stop), SIGKILL after ``timeout``, reap, remove the directory."""
-        if self._proc is not None and self._proc.poll() is None:
-            os.kill(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(timeout)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> "HAProxyProcess":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

@@ -25,6 +25,7 @@ salt is the one value it caches: it never changes once written.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -86,19 +87,21 @@ class TokenRecords:
         return self._salt
 
     @staticmethod
-    def _seal_key(salt: bytes) -> bytes:
-        return hmac.new(salt, _ACCESSOR_SEAL_CONTEXT, hashlib.sha256).digest()
+    @functools.lru_cache(maxsize=4)
+    def _sealer(salt: bytes) -> AESGCM:
+        """The accessor-sealing cipher for ``salt`` (one salt per store: built once, not per token)."""
+        return AESGCM(hmac.new(salt, _ACCESSOR_SEAL_CONTEXT, hashlib.sha256).digest())
 
     def _seal(self, salt: bytes, key: str, accessor: str) -> str:
         nonce = self._randbytes(12)
-        sealed = AESGCM(self._seal_key(salt)).encrypt(nonce, accessor.encode(), key.encode())
+        sealed = self._sealer(salt).encrypt(nonce, accessor.encode(), key.encode())
         return base64.b64encode(nonce + sealed).decode()
 
     def open_accessor(self, salt: bytes, key: str, sealed: str) -> str:
         """The accessor sealed under ``key``; ``IntegrityError`` if it was tampered with."""
         blob = base64.b64decode(sealed)
         try:
-            return AESGCM(self._seal_key(salt)).decrypt(blob[:12], blob[12:], key.encode()).decode()
+            return self._sealer(salt).decrypt(blob[:12], blob[12:], key.encode()).decode()
         except InvalidTag:
             raise IntegrityError(f"token store entry {key!r} failed its integrity check") from None
 
