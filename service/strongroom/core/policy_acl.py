@@ -307,24 +307,24 @@ def _parameters_allowed(permissions: _Permissions, data: Mapping[str, Any]) -> b
 
 
 def _in_allowed(value: Any, candidates: list) -> bool:
-    if not candidates or _in_list(value, candidates):
-        return True
-    # Lists, and strings read as comma-separated lists, pass when every element does.
     # As in Vault, an empty string splits into no elements and therefore passes.
-    if isinstance(value, list):
-        return all(_in_list(v, candidates) for v in value)
-    if isinstance(value, str):
-        return all(_in_list(v, candidates) for v in _comma_split(value))
-    return False
+    return _matches(value, candidates, all)
 
 
 def _in_denied(value: Any, candidates: list) -> bool:
+    return _matches(value, candidates, any)
+
+
+def _matches(value: Any, candidates: list, combine) -> bool:
+    """``value`` is among ``candidates`` (or they are empty: anything matches); lists,
+    and strings read as comma-separated lists, match when ``combine`` (all for
+    allowed values, any for denied ones) of their elements do."""
     if not candidates or _in_list(value, candidates):
         return True
     if isinstance(value, list):
-        return any(_in_list(v, candidates) for v in value)
+        return combine(_in_list(v, candidates) for v in value)
     if isinstance(value, str):
-        return any(_in_list(v, candidates) for v in _comma_split(value))
+        return combine(_in_list(v, candidates) for v in _comma_split(value))
     return False
 
 
