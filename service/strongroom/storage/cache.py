@@ -99,8 +99,10 @@ class CoherenceTable:
     """The node's shared invalidation table (see the module docstring).
 
     Readers never lock; writers serialise their bumps with ``flock`` on the
-    file (between processes) and a mutex (between threads).  Every word is an
-    aligned 64-bit integer, read and written whole through a ``memoryview``.
+    file (between processes) and a mutex (between threads), so every process
+    opens the file itself (an inherited descriptor would share its lock).
+    Every word is an aligned 64-bit integer, read and written whole through a
+    ``memoryview``.
     """
 
     def __init__(self, path: str, *, create: bool = False):
