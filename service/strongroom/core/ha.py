@@ -31,6 +31,9 @@ from strongroom.errors import LockLost, StrongroomError
 log = logging.getLogger("strongroom.ha")
 
 LOCK_KEY = "core/lock"
+#: How long a confirmation of the lock by Consul's servers is trusted (the
+#: active node's watch answers every second, plus Consul's jitter and latency).
+LOCK_LEASE = 2.5
 
 ACTIVE, STANDBY, PERFSTANDBY, SEALED = "active", "standby", "perfstandby", "sealed"
 
@@ -52,7 +55,8 @@ class HAManager:
                  publish: Callable[[dict], None], check_ttl: float = 0.5, step_down_holdoff: float = 2.0,
                  performance_standby: bool = True, service_name: str = "strongroom",
                  service_tags: tuple[str, ...] = (), register_service: bool = True,
-                 on_role: Callable[[str], None] | None = None, monotonic=time.monotonic):
+                 on_role: Callable[[str], None] | None = None,
+                 on_lease: Callable[[float], None] | None = None, monotonic=time.monotonic):
         self._sessions = sessions
         self._registry = registry
         self._is_unsealed = is_unsealed
@@ -66,6 +70,7 @@ class HAManager:
         self._service_tags = list(service_tags)
         self._register = register_service
         self._on_role = on_role
+        self._on_lease = on_lease
         self._monotonic = monotonic
         self._check_id = f"strongroom:{node_id}:alive"
         self._service_id = f"{service_name}-{node_id}"
@@ -78,6 +83,10 @@ class HAManager:
         self._active_time = ""
         self._holdoff_until = 0.0
         self._last_heartbeat_ok = monotonic()
+        # When the last heartbeat that succeeded was sent, and when Consul's
+        # servers last confirmed (as of sending) that our session holds the lock.
+        self._heartbeat_sent = 0.0
+        self._lock_confirmed = 0.0
         self._initialized = False
 
     # --- state -------------------------------------------------------------------
@@ -236,14 +245,25 @@ class HAManager:
         interval = self._check_ttl / 4
         while not self._stopping:
             try:
+                sent = self._monotonic()
                 self._registry.pass_check(self._check_id)
                 self._last_heartbeat_ok = self._monotonic()
+                self._heartbeat_sent = sent
+                self._renew_lease()
             except StrongroomError:
                 # Consul unreachable: after a TTL our session is gone anyway; stop
                 # claiming to be active so workers forward instead of failing.
                 if self._role == ACTIVE and self._monotonic() - self._last_heartbeat_ok > self._check_ttl:
                     self.lock_lost()
             time.sleep(interval)
+
+    def _renew_lease(self) -> None:
+        """Tell ``on_lease`` until when this node may trust that it still holds
+        the lock: a TTL after the last heartbeat sent (Consul invalidates the
+        session no earlier) and ``LOCK_LEASE`` after the servers last confirmed
+        the lock (a watch answers at least every second while active)."""
+        if self._on_lease:
+            self._on_lease(min(self._heartbeat_sent + self._check_ttl, self._lock_confirmed + LOCK_LEASE))
 
     def _lock_value(self) -> bytes:
         return json.dumps({"node_id": self.node_id, "api_addr": self.api_addr,
@@ -259,7 +279,13 @@ class HAManager:
             try:
                 if self._may_compete() and self._role != ACTIVE:
                     self._try_acquire()
-                index, value, holder = self._sessions.wait_key(LOCK_KEY, index, wait="2s")
+                sent = self._monotonic()
+                # The active node asks more often: each answer renews its lease.
+                index, value, holder = self._sessions.wait_key(LOCK_KEY, index,
+                                                               wait="1s" if self._role == ACTIVE else "2s")
+                if self._role == ACTIVE and holder is not None and holder == self._session:
+                    self._lock_confirmed = sent
+                    self._renew_lease()
                 self._observe_lock(value, holder)
                 if holder is None and self._may_compete():
                     continue  # free: compete at once
@@ -287,7 +313,10 @@ class HAManager:
                                                     lock_delay="0s", behavior="release")
             with self._lock:
                 self._session = session
+        sent = self._monotonic()
         if self._sessions.acquire(LOCK_KEY, self._lock_value(), session):
+            self._lock_confirmed = sent
+            self._renew_lease()
             if self._is_unsealed() and not self._stopping:
                 self._set_role(ACTIVE)
             else:

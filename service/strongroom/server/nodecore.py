@@ -156,7 +156,7 @@ def _start_node_core(config: ServerConfig, socket_path: str, cache_table):
         check_ttl=config.storage.check_timeout_seconds, step_down_holdoff=seconds(config.step_down_holdoff),
         performance_standby=not config.disable_performance_standby, service_name=config.storage.service,
         service_tags=tuple(config.storage.service_tag_list), register_service=not config.storage.disable_registration,
-        on_role=on_role,
+        on_role=on_role, on_lease=cache_table.set_lease,
     )
     parts["ha"] = ha
     server = NodeLinkServer(socket_path, node_core_handlers(seal, ha, parts),

@@ -16,9 +16,14 @@ while
 * the epoch is still the same and non-zero (the node has not stepped down or
   lost the lock since; a new active period starts with an empty cache),
 * no write is in flight on its slot (a write that is not acknowledged yet may
-  already be visible to a reader that went to storage), and
+  already be visible to a reader that went to storage),
 * no write to its slot began after the entry's clock (every write bumps its
-  slots once before and once after it reaches storage).
+  slots once before and once after it reaches storage), and
+* the node's *lease* has not run out: the node core renews it while its
+  heartbeats reach Consul (a TTL after the last one sent: Consul cannot have
+  invalidated the lock session before that) and Consul's servers keep
+  confirming the lock (within 2.5 s).  A hung node core or a node cut off
+  from Consul's servers stops serving from cache by itself.
 
 A write to ``a/b/c`` touches the slots of ``a/b/c``, ``a/b/``, ``a/`` and the
 root, so a cached ``get_prefix("a/b/")`` goes stale with it; ``delete_prefix``
@@ -33,9 +38,7 @@ update) then costs no storage read.
 Failure modes: a write whose outcome is unknown (a timeout: Consul may still
 commit it) and a process killed between the two bumps of a write leave their
 slots marked in flight, so those keys are never served from cache again until
-the node restarts (correct, slower); the active node serves cached reads until
-its node core notices it lost the lock (blocking query on the lock key,
-normally milliseconds; at most the session TTL when it cannot reach Consul).
+the node restarts (correct, slower).
 
 Memory order: readers take no lock and rely on the writer's stores (the
 slot's clock, then its in-flight count) becoming visible in program order, as
@@ -50,6 +53,7 @@ import mmap
 import os
 import platform
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -62,7 +66,7 @@ from strongroom.storage import TxnOp
 SLOTS = 1 << 16
 _MAGIC = 0x5354524F4E47524D  # "STRONGRM"
 # Word offsets in the table (unsigned 64-bit words).
-_W_MAGIC, _W_CLOCK, _W_EPOCH, _W_FLUSH, _W_PENDING_ALL = 0, 1, 2, 3, 4
+_W_MAGIC, _W_CLOCK, _W_EPOCH, _W_FLUSH, _W_PENDING_ALL, _W_LEASE = 0, 1, 2, 3, 4, 5
 _GEN = 8
 _PENDING = _GEN + SLOTS
 _WORDS = _PENDING + SLOTS
@@ -145,6 +149,12 @@ class CoherenceTable:
             w[_W_CLOCK] += 1
             w[_W_EPOCH] = w[_W_CLOCK] if active else 0
 
+    def set_lease(self, until: float) -> None:
+        """Cached entries may be served until ``until`` (``time.monotonic()``
+        seconds, a clock every process shares): the node core renews it while
+        Consul confirms the lock and the node's heartbeats get through."""
+        self._words[_W_LEASE] = max(int(until * 1e9), 0)
+
     def begin_write(self, slots: set[int]) -> tuple[int, int]:
         """Mark a write on ``slots`` in flight; returns (the clock it began at, the epoch)."""
         with self._locked() as w:
@@ -186,7 +196,7 @@ class CoherenceTable:
     def valid(self, s: int, epoch: int, clock: int) -> bool:
         w = self._words
         return (w[_W_EPOCH] == epoch and w[_PENDING + s] == 0 and w[_W_PENDING_ALL] == 0
-                and w[_GEN + s] <= clock and w[_W_FLUSH] <= clock)
+                and w[_GEN + s] <= clock and w[_W_FLUSH] <= clock and time.monotonic_ns() < w[_W_LEASE])
 
 
 class CachedBackend:

@@ -3,9 +3,15 @@ real Consul: every worker answers with the latest acknowledged write at once,
 revoked tokens stop working on every worker at once, and the cache is really
 used (or not, with ``disable_cache``)."""
 
+import os
 import re
+import signal
+import time
+import uuid
 
 import requests
+
+from tests.helpers.procs import wait_until
 
 
 def fresh(node, method: str, path: str, token: str, **kwargs) -> requests.Response:
@@ -20,8 +26,8 @@ def storage_cache(node, token: str, result: str) -> float:
     return float(found[0]) if found else 0.0
 
 
-def ready(node, workers: int = 4, extra: str = ""):
-    node = node(workers=workers, extra=extra)
+def ready(node, workers: int = 4, extra: str = "", prefix: str | None = None):
+    node = node(workers=workers, extra=extra, prefix=prefix)
     init = node.init(1, 1)
     node.unseal(init["keys"])
     token = init["root_token"]
@@ -62,3 +68,23 @@ def test_disable_cache_reads_storage_every_time(make_node):
     for _ in range(20):
         assert fresh(node, "GET", "kv/app", token).json()["data"] == {"v": 1}
     assert storage_cache(node, token, "hit") == 0
+
+
+def test_a_hung_node_core_stops_cache_hits_within_its_ttl(make_node, consul_agent):
+    """The workers trust their caches only while the node core renews its lease
+    (heartbeats reaching Consul, the lock confirmed): with the node core frozen,
+    reads go back to storage within the check TTL (500 ms here)."""
+    prefix = f"sr-{uuid.uuid4().hex[:12]}/"
+    node, token = ready(make_node, workers=2, prefix=prefix)
+    assert fresh(node, "PUT", "kv/app", token, json={"v": 1}).status_code == 204
+    for _ in range(6):  # cached by both workers
+        assert fresh(node, "GET", "kv/app", token).status_code == 200
+    os.kill(node.pid, signal.SIGSTOP)
+    try:
+        # Every secret of every mount goes, behind the node's back.
+        consul_agent.client().kv.delete(prefix + "logical/", recurse=True)
+        stopped = time.monotonic()
+        wait_until(lambda: fresh(node, "GET", "kv/app", token).status_code == 404, 5, "reads from storage")
+        assert time.monotonic() - stopped < 1.5
+    finally:
+        os.kill(node.pid, signal.SIGCONT)

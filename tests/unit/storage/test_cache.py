@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
@@ -104,8 +105,10 @@ def storage() -> CountingBackend:
 
 @pytest.fixture
 def table(tmp_path) -> Iterator[CoherenceTable]:
-    """The node's table, created as the node core creates it (the node not yet active)."""
+    """The node's table, created as the node core creates it (the node not yet
+    active), with a lease the node core keeps renewing (an hour ahead)."""
     table = CoherenceTable.create(str(tmp_path / "t"))
+    table.set_lease(time.monotonic() + 3600)
     yield table
     table.close()
 
@@ -551,3 +554,20 @@ def test_a_write_in_another_process_invalidates_entries_stamped_before_it(table)
 def test_a_write_makes_the_key_and_every_folder_above_it_stale():
     assert write_slots("a/b/c") == {slot("a/b/c"), slot("a/b/"), slot("a/"), slot("")}
     assert write_slots("k") == {slot("k"), slot("")}
+
+
+# -- the lease --------------------------------------------------------------------
+
+
+def test_nothing_is_served_from_cache_once_the_lease_ran_out(storage, table, cache):
+    """A hung node core or a node cut off from Consul's servers stops renewing the
+    lease: cached entries are no longer served, whatever the epoch says."""
+    storage.put("k", b"v")
+    cache.get("k")
+    assert fetch(storage, cache.get, "k") == (b"v", CACHE)
+    table.set_lease(time.monotonic() - 0.001)
+    assert fetch(storage, cache.get, "k") == (b"v", STORAGE)
+    assert fetch(storage, cache.get, "k") == (b"v", STORAGE)
+    table.set_lease(time.monotonic() + 60)  # renewed: what is read from now on is cached again
+    cache.get("k")
+    assert fetch(storage, cache.get, "k") == (b"v", CACHE)
