@@ -227,7 +227,10 @@ class ConsulAgent(_Process):
     Alone (the default) it bootstraps itself; ``ConsulCluster`` starts several with
     ``bootstrap_expect`` and ``retry_join``.  ``extra_hcl`` is appended to the
     agent's configuration (e.g. an ``acl`` block); ``token`` is then the token
-    the readiness check and ``client()`` use.  Output goes to ``agent.log`` in a
+    the readiness check and ``client()`` use.  With ``https`` (or an ``"https"``
+    entry in ``ports``) the API is also served over TLS on ``https_addr``;
+    ``extra_hcl`` must then name ``cert_file`` and ``key_file``, and the
+    readiness check keeps using plain HTTP.  Output goes to ``agent.log`` in a
     private temporary directory.  Invariants (``_Process``): the process is ours
     (``pid``) and is only ever signalled by that id; ``stop()`` is idempotent and
     removes the temporary directory; DNS is off.  Use as a context manager.
@@ -246,6 +249,7 @@ class ConsulAgent(_Process):
         ready_timeout: float = 30.0,
         extra_hcl: str = "",
         token: str = "",
+        https: bool = False,
     ):
         self.host = host
         self.extra_hcl = extra_hcl
@@ -253,6 +257,8 @@ class ConsulAgent(_Process):
         self.bootstrap_expect = bootstrap_expect
         self.retry_join = list(retry_join or [])
         self.ports = ports or {name: free_port(host) for name in ("http", "serf_lan", "serf_wan", "server")}
+        if https and "https" not in self.ports:
+            self.ports = {**self.ports, "https": free_port(host)}
         self.node_name = node_name or f"sr-{uuid.uuid4().hex[:8]}"
         self.ready_timeout = ready_timeout
         self.dir = Path(tempfile.mkdtemp(prefix="strongroom-consul-"))
@@ -269,6 +275,11 @@ class ConsulAgent(_Process):
     def http_addr(self) -> str:
         """``http://host:port`` of the HTTP API."""
         return f"http://{self.address}"
+
+    @property
+    def https_addr(self) -> str:
+        """``https://host:port`` of the HTTP API over TLS (only with ``https``)."""
+        return f"https://{self.host}:{self.ports['https']}"
 
     @property
     def serf_lan_addr(self) -> str:
@@ -298,6 +309,8 @@ class ConsulAgent(_Process):
             "-disable-host-node-id",
             f"-hcl={_AGENT_HCL}{self.extra_hcl}",
         ]
+        if "https" in self.ports:
+            cmd.append(f"-https-port={self.ports['https']}")
         if self.bootstrap_expect == 1:
             cmd.append("-bootstrap")
         else:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from strongroom.config import (
     DEFAULT_MAX_REQUEST_SIZE,
@@ -48,6 +53,42 @@ def tls_files(tmp_path):
     cert.write_text("dummy certificate\n")
     key.write_text("dummy key\n")
     return str(cert), str(key)
+
+
+@pytest.fixture
+def consul_pki(tmp_path):
+    """Real PEM files for storage "consul" TLS: a CA, a client certificate with
+    its key, another key, the same key encrypted, and a file that is no PEM at all."""
+    def key_pem(key, encryption=serialization.NoEncryption()):
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "strongroom-unit-test")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    files = {
+        "ca": cert.public_bytes(serialization.Encoding.PEM),
+        "cert": cert.public_bytes(serialization.Encoding.PEM),
+        "key": key_pem(key),
+        "other_key": key_pem(ec.generate_private_key(ec.SECP256R1())),
+        "encrypted_key": key_pem(key, serialization.BestAvailableEncryption(b"secret")),
+        "not_pem": b"dummy certificate\n",
+    }
+    paths = {}
+    for label, content in files.items():
+        paths[label] = tmp_path / f"{label}.pem"
+        paths[label].write_bytes(content)
+    return {label: str(path) for label, path in paths.items()}
+
+
+def consul_tls(*lines: str) -> str:
+    """A storage "consul" block over https with ``lines`` in it, and a plain listener."""
+    body = "".join(f"  {line}\n" for line in lines)
+    return f'storage "consul" {{\n  scheme = "https"\n{body}}}\n' + PLAIN
 
 
 # -- a full, realistic file ----------------------------------------------------
@@ -418,6 +459,138 @@ def test_default_lease_ttl_above_max():
 def test_check_timeout_minimum():
     assert str(error('storage "consul" {\n check_timeout = "10ms"\n}\n' + PLAIN)).startswith(
         'storage "consul".check_timeout: must be at least 100ms')
+
+
+# -- storage "consul": TLS to Consul -------------------------------------------
+
+
+def test_consul_tls_settings(consul_pki):
+    config = parse(consul_tls(f'tls_ca_file = "{consul_pki["ca"]}"', f'tls_cert_file = " {consul_pki["cert"]} "',
+                              f'tls_key_file = "{consul_pki["key"]}"', 'tls_skip_verify = "false"'))
+    storage = config.storage
+    assert storage.scheme == "https"
+    assert (storage.tls_ca_file, storage.tls_cert_file, storage.tls_key_file, storage.tls_skip_verify) == (
+        consul_pki["ca"], consul_pki["cert"], consul_pki["key"], False)
+    assert parse(consul_tls("tls_skip_verify = true")).storage.tls_skip_verify is True
+    # The CA alone (client certificates are optional), and nothing at all: the system's CAs.
+    assert parse(consul_tls(f'tls_ca_file = "{consul_pki["ca"]}"')).storage.tls_cert_file == ""
+    assert parse(consul_tls()).storage == StorageConfig(type="consul", scheme="https")
+
+
+def test_consul_tls_defaults():
+    storage = parse(MINIMAL).storage
+    assert (storage.scheme, storage.tls_ca_file, storage.tls_cert_file, storage.tls_key_file,
+            storage.tls_skip_verify) == ("http", "", "", "", False)
+
+
+def test_https_address_sets_the_consul_scheme(consul_pki):
+    def storage(*lines):
+        return parse('storage "consul" {\n' + "".join(f"  {line}\n" for line in lines) + "}\n" + PLAIN).storage
+
+    assert storage('address = "https://10.0.0.5:8501"').scheme == "https"
+    assert storage('address = "https://10.0.0.5:8501"').address == "https://10.0.0.5:8501"
+    assert storage('address = "HTTPS://10.0.0.5:8501"', 'scheme = "https"').scheme == "https"
+    assert storage('address = "http://10.0.0.5:8500"').scheme == "http"
+    with_ca = storage('address = "https://127.0.0.1:8501"', f'tls_ca_file = "{consul_pki["ca"]}"')
+    assert (with_ca.scheme, with_ca.tls_ca_file) == ("https", consul_pki["ca"])
+    err = error('storage "consul" {\n  address = "https://10.0.0.5:8501"\n  scheme = "http"\n}\n' + PLAIN)
+    assert str(err) == 'storage "consul".scheme: "http" contradicts the address "https://10.0.0.5:8501"'
+    assert err.key == 'storage "consul".scheme'
+    err = error('storage "consul" {\n  address = "unix:///run/consul.sock"\n}\n' + PLAIN)
+    assert str(err).startswith('storage "consul".address: unsupported scheme "unix"')
+    assert err.key == 'storage "consul".address'
+
+
+@pytest.mark.parametrize("setting", ["tls_ca_file", "tls_cert_file", "tls_key_file", "tls_skip_verify"])
+def test_consul_tls_settings_need_https(consul_pki, setting):
+    """TLS files next to plain HTTP would look secure and send the token in clear: refused."""
+    value = "true" if setting == "tls_skip_verify" else f'"{consul_pki["ca"]}"'
+    err = error(f'storage "consul" {{\n  address = "10.0.0.5:8500"\n  {setting} = {value}\n}}\n' + PLAIN)
+    assert str(err) == (f'storage "consul".{setting}: Consul is reached over plain HTTP: set scheme = "https" '
+                        f'(or an https:// address) to use TLS')
+    assert err.key == f'storage "consul".{setting}'
+    # Written out at its default value it changes nothing, so it is accepted.
+    assert parse('storage "consul" {\n  tls_skip_verify = false\n  tls_ca_file = ""\n}\n' + PLAIN).storage == \
+        StorageConfig(type="consul")
+
+
+def test_consul_tls_cert_and_key_go_together(consul_pki):
+    err = error(consul_tls(f'tls_cert_file = "{consul_pki["cert"]}"'))
+    assert str(err).startswith('storage "consul".tls_key_file: required with tls_cert_file')
+    assert err.key == 'storage "consul".tls_key_file'
+    err = error(consul_tls(f'tls_key_file = "{consul_pki["key"]}"'))
+    assert str(err).startswith('storage "consul".tls_cert_file: required with tls_key_file')
+    assert err.key == 'storage "consul".tls_cert_file'
+
+
+def test_consul_tls_files_must_exist(consul_pki, tmp_path):
+    missing = tmp_path / "absent.pem"
+    err = error(consul_tls(f'tls_ca_file = "{missing}"'))
+    assert str(err) == f'storage "consul".tls_ca_file: file not found: "{missing}"'
+    assert err.key == 'storage "consul".tls_ca_file'
+    err = error(consul_tls(f'tls_ca_file = "{tmp_path}"'))
+    assert str(err) == f'storage "consul".tls_ca_file: file not found: "{tmp_path}"'
+    err = error(consul_tls(f'tls_cert_file = "{missing}"', f'tls_key_file = "{consul_pki["key"]}"'))
+    assert str(err) == f'storage "consul".tls_cert_file: file not found: "{missing}"'
+    err = error(consul_tls(f'tls_cert_file = "{consul_pki["cert"]}"', f'tls_key_file = "{missing}"'))
+    assert str(err) == f'storage "consul".tls_key_file: file not found: "{missing}"'
+
+
+def test_consul_tls_files_must_hold_what_they_name(consul_pki):
+    """Caught at start-up, naming the key, rather than as an ssl error in every worker."""
+    ca, cert, key = consul_pki["ca"], consul_pki["cert"], consul_pki["key"]
+    for line, bad in [(f'tls_ca_file = "{consul_pki["not_pem"]}"', "tls_ca_file"),
+                      (f'tls_ca_file = "{key}"', "tls_ca_file")]:
+        err = error(consul_tls(line))
+        assert str(err).startswith(f'storage "consul".{bad}: no PEM certificate in ')
+        assert err.key == f'storage "consul".{bad}'
+    err = error(consul_tls(f'tls_ca_file = "{ca}"', f'tls_cert_file = "{key}"', f'tls_key_file = "{key}"'))
+    assert err.key == 'storage "consul".tls_cert_file'
+    err = error(consul_tls(f'tls_cert_file = "{cert}"', f'tls_key_file = "{consul_pki["other_key"]}"'))
+    assert str(err).startswith(f'storage "consul".tls_key_file: "{consul_pki["other_key"]}" is not the PEM '
+                               f'private key of tls_cert_file (key values mismatch)')
+    err = error(consul_tls(f'tls_cert_file = "{cert}"', f'tls_key_file = "{consul_pki["not_pem"]}"'))
+    assert err.key == 'storage "consul".tls_key_file'
+    # An encrypted key is refused without asking for a passphrase on the terminal.
+    err = error(consul_tls(f'tls_cert_file = "{cert}"', f'tls_key_file = "{consul_pki["encrypted_key"]}"'))
+    assert str(err) == (f'storage "consul".tls_key_file: "{consul_pki["encrypted_key"]}" is encrypted: '
+                        f'Strongroom needs an unencrypted key')
+
+
+def test_consul_tls_invalid_values_name_the_key(consul_pki):
+    assert str(error(consul_tls('tls_skip_verify = "sometimes"'))).startswith(
+        'storage "consul".tls_skip_verify: invalid boolean "sometimes"')
+    assert str(error(consul_tls("tls_ca_file = 5"))) == 'storage "consul".tls_ca_file: expected a string, got 5'
+    assert str(error(consul_tls('tls_ca_fil = "x"'))).startswith(
+        'storage "consul": unknown key "tls_ca_fil" (did you mean "tls_ca_file"?)')
+    assert 'storage "inmem": unknown key "tls_ca_file"' in str(
+        error(f'storage "inmem" {{\n  tls_ca_file = "{consul_pki["ca"]}"\n}}\n' + PLAIN))
+
+
+def test_json_round_trip_keeps_consul_tls_settings(consul_pki):
+    config = parse(consul_tls(f'tls_ca_file = "{consul_pki["ca"]}"', f'tls_cert_file = "{consul_pki["cert"]}"',
+                              f'tls_key_file = "{consul_pki["key"]}"', "tls_skip_verify = true"))
+    assert from_json(to_json(config)) == config
+    assert from_json(to_json(config)).storage.tls_skip_verify is True
+
+
+def test_make_backend_passes_the_consul_tls_settings(consul_pki):
+    """The settings reach the Consul client the backend uses (nothing connects here)."""
+    from strongroom.server.build import make_backend
+
+    def client_settings(text: str) -> tuple:
+        backend = make_backend(parse(text))
+        http = backend.client.http
+        backend.close()
+        return http.base_uri, http.verify, http.cert
+
+    ca, cert, key = consul_pki["ca"], consul_pki["cert"], consul_pki["key"]
+    assert client_settings(consul_tls('address = "127.0.0.1:8501"', f'tls_ca_file = "{ca}"',
+                                      f'tls_cert_file = "{cert}"', f'tls_key_file = "{key}"')) == (
+        "https://127.0.0.1:8501", ca, (cert, key))
+    assert client_settings(consul_tls('address = "https://127.0.0.1:8501"', "tls_skip_verify = true")) == (
+        "https://127.0.0.1:8501", False, None)
+    assert client_settings(MINIMAL) == ("http://127.0.0.1:8500", True, None)
 
 
 def test_syntax_error_names_the_source():

@@ -33,7 +33,10 @@ from strongroom.config.values import (
     _integer,
     _node_id,
     _nonempty,
+    _pem_certificates,
+    _pem_private_key,
     _prefix_filter,
+    _readable_file,
     _service_tags,
     _show,
     _string,
@@ -136,8 +139,10 @@ _CONSUL_KEYS = {
     "consistency_mode": _choice("default", "strong"), "max_parallel": _integer(1),
     "check_timeout": _duration("100ms", why=" (Consul needs time to run the check)"),
     "disable_registration": _bool, "service": _nonempty, "service_tags": _service_tags,
-    "service_address": _trimmed,
+    "service_address": _trimmed, "tls_ca_file": _trimmed, "tls_cert_file": _trimmed, "tls_key_file": _trimmed,
+    "tls_skip_verify": _bool,
 }
+_CONSUL_TLS_KEYS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_skip_verify")
 _LISTENER_KEYS = {
     "address": _address, "tls_disable": _bool, "tls_cert_file": _string, "tls_key_file": _string,
     "max_request_size": _integer(), "unauthenticated_metrics_access": _bool,
@@ -221,7 +226,51 @@ def _storage(doc: dict) -> StorageConfig:
     if label not in ("consul", "inmem"):
         raise ConfigError(f'{block}: unsupported storage type "{label}" (Strongroom supports "consul" and "inmem")',
                           "storage")
-    return StorageConfig(type=label, **_fields(body, block, _CONSUL_KEYS if label == "consul" else {}))
+    if label == "inmem":
+        return StorageConfig(type=label, **_fields(body, block, {}))
+    values = _fields(body, block, _CONSUL_KEYS)
+    _consul_scheme(values, block)
+    storage = StorageConfig(type=label, **values)
+    _check_consul_tls(storage, block)
+    return storage
+
+
+def _consul_scheme(values: dict, block: str) -> None:
+    """An address written as ``https://host:port`` sets the scheme; a ``scheme``
+    that says otherwise is an error rather than a guess."""
+    address = values.get("address", "")
+    if "://" not in address:
+        return
+    written = address.split("://", 1)[0].lower()
+    if written not in ("http", "https"):
+        raise ConfigError(f'{block}.address: unsupported scheme {_show(written)} in {_show(address)}: '
+                          f'use "http://" or "https://" (or host:port and the scheme key)', f"{block}.address")
+    if values.get("scheme", written) != written:
+        raise ConfigError(f'{block}.scheme: "{values["scheme"]}" contradicts the address {_show(address)}',
+                          f"{block}.scheme")
+    values["scheme"] = written
+
+
+def _check_consul_tls(storage: StorageConfig, block: str) -> None:
+    """The TLS settings for Consul: only with https (a CA file next to plain HTTP
+    would leave the token and the data readable on the wire while looking secure),
+    cert and key together, every file present and loadable."""
+    if storage.scheme != "https":
+        for key in _CONSUL_TLS_KEYS:
+            if getattr(storage, key):
+                raise ConfigError(f'{block}.{key}: Consul is reached over plain HTTP: set scheme = "https" '
+                                  f'(or an https:// address) to use TLS', f"{block}.{key}")
+        return
+    cert, key = storage.tls_cert_file, storage.tls_key_file
+    if bool(cert) != bool(key):
+        missing, given = ("tls_key_file", "tls_cert_file") if cert else ("tls_cert_file", "tls_key_file")
+        raise ConfigError(f"{block}.{missing}: required with {given} (the client certificate and its key "
+                          f"go together)", f"{block}.{missing}")
+    for name in ("tls_ca_file", "tls_cert_file"):
+        if getattr(storage, name):
+            _pem_certificates(getattr(storage, name), f"{block}.{name}")
+    if key:
+        _pem_private_key(key, cert, f"{block}.tls_key_file")
 
 
 def _listeners(doc: dict) -> tuple[ListenerConfig, ...]:
@@ -260,10 +309,7 @@ def _check_tls_files(listener: ListenerConfig, block: str) -> None:
         path, name = f"{block}.{key}", getattr(listener, key)
         if not name:
             raise ConfigError(f"{path}: required when TLS is enabled (or set tls_disable = true)", path)
-        if not os.path.isfile(name):
-            raise ConfigError(f"{path}: file not found: {_show(name)}", path)
-        if not os.access(name, os.R_OK):
-            raise ConfigError(f"{path}: file not readable: {_show(name)}", path)
+        _readable_file(name, path)
 
 
 def _telemetry(doc: dict) -> TelemetryConfig:

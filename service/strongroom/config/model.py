@@ -37,6 +37,11 @@ class StorageConfig:
     service: str = "strongroom"
     service_tags: str = ""
     service_address: str = ""
+    # TLS to Consul (scheme "https" only): empty tls_ca_file means the system's CAs.
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_skip_verify: bool = False
 
     @property
     def session_ttl_seconds(self) -> float:

@@ -2,7 +2,8 @@
 and the coercers the block key tables (``strongroom.config.loading``) are made of.
 
 Each coercer takes ``(value, key path)`` and returns the typed value, or raises
-``ConfigError`` naming the key path.  ``parse_duration`` is also the API's TTL
+``ConfigError`` naming the key path; so do the checks of the files a key names
+(present, readable, PEM that loads).  ``parse_duration`` is also the API's TTL
 syntax, so it raises ``ValueError`` rather than ``ConfigError``.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import ssl
 import urllib.parse
 
 
@@ -218,3 +221,50 @@ def _node_id(value, path) -> str:
     if text and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", text):
         raise ConfigError(f"{path}: invalid node id {_show(value)}: use letters, digits, '.', '_' and '-'", path)
     return text
+
+
+# -- files named by a key ----------------------------------------------------
+
+
+def _readable_file(name: str, path: str) -> None:
+    """The file ``name`` (set at key ``path``) exists and this process may read it."""
+    if not os.path.isfile(name):
+        raise ConfigError(f"{path}: file not found: {_show(name)}", path)
+    if not os.access(name, os.R_OK):
+        raise ConfigError(f"{path}: file not readable: {_show(name)}", path)
+
+
+def _pem_certificates(name: str, path: str) -> None:
+    """``name`` is a readable file holding at least one PEM certificate."""
+    _readable_file(name, path)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=name)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"{path}: no PEM certificate in {_show(name)} ({_ssl_reason(exc)})", path) from None
+
+
+def _pem_private_key(name: str, certificate: str, path: str) -> None:
+    """``name`` is a readable, unencrypted PEM private key that matches the
+    certificate in the file ``certificate`` (already checked)."""
+    _readable_file(name, path)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(certificate, name, password=_refuse_password)
+    except _EncryptedKey:
+        raise ConfigError(f"{path}: {_show(name)} is encrypted: Strongroom needs an unencrypted key", path) from None
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"{path}: {_show(name)} is not the PEM private key of tls_cert_file "
+                          f"({_ssl_reason(exc)})", path) from None
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _refuse_password():
+    # Without a callback OpenSSL would ask for the passphrase on the terminal.
+    raise _EncryptedKey()
+
+
+def _ssl_reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None)
+    return reason.replace("_", " ").lower() if reason else (getattr(exc, "strerror", None) or type(exc).__name__)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import re
 import select
 import socket
@@ -144,15 +145,7 @@ class Transport:
         self._host, self._port = parts.hostname, parts.port
         self._context = None
         if scheme == "https":
-            session = getattr(client.http, "session", None)
-            verify = getattr(session, "verify", True)
-            cert = getattr(session, "cert", None)
-            self._context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
-            if verify is False:
-                self._context.check_hostname = False
-                self._context.verify_mode = ssl.CERT_NONE
-            if cert:
-                self._context.load_cert_chain(*(cert if isinstance(cert, tuple) else (cert,)))
+            self._context = _tls_context(getattr(client.http, "verify", True), getattr(client.http, "cert", None))
         self._timeout = timeout
         self._client = client
         self._local = threading.local()
@@ -169,8 +162,14 @@ class Transport:
                 conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
             self._local.conn = conn
         if conn.sock is None:
-            conn.connect()
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                conn.connect()
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except BaseException:
+                # A failed TLS handshake leaves a closed socket in conn.sock, which
+                # the next call would take for a live connection.
+                conn.close()
+                raise
         return conn
 
     def request(self, method: str, path: str, params: list[tuple[str, str]], body: bytes | None = None) -> Answer:
@@ -191,8 +190,31 @@ class Transport:
         return Answer(answer.status, int(answer.getheader("X-Consul-Index") or 0), data, filtered)
 
 
+def _tls_context(verify: bool | str, cert: str | tuple[str, str] | None) -> ssl.SSLContext:
+    """The TLS settings py-consul hands requests, as an ``ssl.SSLContext``.
+
+    py-consul keeps ``verify`` and ``cert`` on its HTTP client and passes them
+    with every request; its requests session keeps requests' defaults (verify
+    with the system CAs, no client certificate), so they must be read here, not
+    from the session.  ``verify`` as in requests: False, True (system CAs), or
+    the path of a CA bundle file or of a directory of CA certificates."""
+    if isinstance(verify, str):
+        where = {"capath": verify} if os.path.isdir(verify) else {"cafile": verify}
+        context = ssl.create_default_context(**where)
+    else:
+        context = ssl.create_default_context()
+    if verify is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cert:
+        context.load_cert_chain(*(cert if isinstance(cert, tuple) else (cert,)))
+    return context
+
+
 def _closed_by_peer(sock: socket.socket) -> bool:
     """True when a kept-alive connection was closed by Consul (readable with nothing to say)."""
+    if sock.fileno() < 0:
+        return True
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     try:
