@@ -16,9 +16,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from strongroom import config as config_mod
 from strongroom.config import ServerConfig
+from strongroom.errors import StrongroomError
 
 
 def _gunicorn_env(config: ServerConfig, env: dict) -> dict:
@@ -61,7 +63,15 @@ def run(config: ServerConfig, *, dev: bool = False, dev_root_token: str = "") ->
     _ensure_free(listener.address for listener in config.listeners)
     metrics_dir = tempfile.mkdtemp(prefix="strongroom-metrics-")
     socket_dir = tempfile.mkdtemp(prefix="strongroom-node-")  # mkdtemp makes it 0700
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        return _run(config, metrics_dir, socket_dir, dev, dev_root_token)
+    finally:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev_root_token: str) -> int:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before anything imports prometheus_client
     env = _gunicorn_env(config, dict(os.environ))
     if dev:
         env["STRONGROOM_DEV"] = "1"
@@ -75,8 +85,12 @@ def run(config: ServerConfig, *, dev: bool = False, dev_root_token: str = "") ->
     if config.storage.type != "inmem":
         from strongroom.storage.cache import CoherenceTable
 
+        _wait_for_storage(config)
         table = CoherenceTable.create(os.path.join(socket_dir, "cache.table"))
-        server, seal, ha = _start_node_core(config, os.path.join(socket_dir, "node.sock"), table)
+        try:
+            server, seal, ha = _start_node_core(config, os.path.join(socket_dir, "node.sock"), table)
+        except StrongroomError as exc:  # Consul went away again during start-up
+            raise SystemExit(f"error: cannot start the node: {exc}") from None
         env["STRONGROOM_NODE_SOCKET"] = server.path
         env["STRONGROOM_CACHE_TABLE"] = table.path
 
@@ -104,9 +118,29 @@ def run(config: ServerConfig, *, dev: bool = False, dev_root_token: str = "") ->
             seal.seal()
         if server is not None:
             server.close()
-        shutil.rmtree(socket_dir, ignore_errors=True)
-        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0 if rc in (0, -signal.SIGTERM) else rc
+
+
+def _wait_for_storage(config: ServerConfig) -> None:
+    """Consul may come up after the node (boot order, a restart): wait for it,
+    saying why on stderr each time the reason changes, instead of dying."""
+    from strongroom.server.build import make_backend
+
+    def stop_waiting(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop_waiting)
+    backend = make_backend(config)
+    said = ""
+    while True:
+        try:
+            backend.get("core/lock")
+            return
+        except StrongroomError as exc:
+            if str(exc) != said:
+                said = str(exc)
+                print(f"waiting for storage: {said}", file=sys.stderr, flush=True)
+            time.sleep(1)
 
 
 def _start_node_core(config: ServerConfig, socket_path: str, cache_table):

@@ -92,3 +92,24 @@ def test_second_node_on_a_taken_port_refuses_to_start(make_node, tmp_path):
                             timeout=30)
     assert result.returncode != 0
     assert "cannot listen on" in result.stderr
+
+
+def test_node_waits_for_consul_and_starts_when_it_comes(tmp_path):
+    """Boot order is not guaranteed: a node started before its Consul says why it
+    waits (no traceback) and comes up as soon as Consul answers."""
+    from tests.helpers.procs import ConsulAgent
+
+    ports = {name: free_port() for name in ("http", "serf_lan", "serf_wan", "server")}
+    node = StrongroomServer(tmp_path / "node", f"127.0.0.1:{ports['http']}", free_port(), workers=1)
+    node.proc = subprocess.Popen([strongroom_binary(), "server", "-config", str(node.config_path)],
+                                 stdout=open(node.log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: "waiting for storage" in node.log_path.read_text(), 30, "the waiting message")
+        assert node.proc.poll() is None
+        assert "Traceback" not in node.log_path.read_text()
+        with ConsulAgent(ports=ports):
+            wait_until(lambda: node.api("GET", "sys/health").status_code == 501, 30, "the node answering")
+            assert node.api("PUT", "sys/init", json={"secret_shares": 1, "secret_threshold": 1}).status_code == 200
+    finally:
+        node.proc.terminate()
+        node.proc.wait(15)
