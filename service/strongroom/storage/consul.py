@@ -1,7 +1,7 @@
 """Consul KV storage: the production ``Backend``.
 
-Every write is one request to Consul's transaction endpoint (``/v1/txn``), so
-it is atomic, its index is known, and it can be *fenced*: while this node holds
+Every write is one transaction on Consul's transaction endpoint (``/v1/txn``),
+so it is atomic, its index is known, and it can be *fenced*: while this node holds
 the HA lock, the first operation of every transaction is ``check-session`` on
 the lock key, and Consul rejects the whole transaction once the session no
 longer holds it.  A deposed active node therefore never writes, whatever its
@@ -29,6 +29,10 @@ Errors become ``StorageUnavailable``, ``RequestTooLarge``, ``InvalidRequest``
 ``WriteConflict`` (here).  Messages carry status codes and Consul's own error text,
 never values; values are never logged.
 
+Concurrent writes of one process share Consul transactions (group commit,
+``storage/consul_batch.py``); each still succeeds, conflicts or fails exactly
+as it would alone.
+
 Session and lock helpers for the HA layer live in ``storage/consul_session.py``.
 
 See https://developer.hashicorp.com/consul/api-docs/txn and
@@ -49,6 +53,7 @@ import requests
 
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
 from strongroom.storage import CHECK_VERBS, VERBS, WRITE_VERBS, TxnOp, WriteConflict, children
+from strongroom.storage.consul_batch import TxnBatcher
 from strongroom.storage.consul_http import Transport, parse_address, size_connection_pool, consul_errors, error_for_status
 
 log = logging.getLogger(__name__)
@@ -69,7 +74,8 @@ class ConsulBackend:
     Invariants:
 
     * keys are stored under ``prefix`` (normalised to end with ``/`` unless empty);
-    * every write is exactly one Consul transaction: all of it applies or none;
+    * every write applies entirely or not at all (it may share its Consul
+      transaction with concurrent writes of this process: group commit);
     * when ``fence()`` returns ``(lock_key, session_id)`` the transaction starts
       with ``check-session`` on ``prefix + lock_key``; if that check fails the
       write raises ``LockLost`` after calling ``on_lock_lost()`` once, and
@@ -117,6 +123,8 @@ class ConsulBackend:
         self._index_lock = threading.Lock()
         self._address = client.http.base_uri
         self._http = Transport(client)
+        # Concurrent writes of this process share Consul transactions (storage/consul_batch.py).
+        self._batcher = TxnBatcher(self._send_txn, TXN_MAX_OPS, max_txn_bytes)
 
     @classmethod
     def from_config(
@@ -333,21 +341,18 @@ class ConsulBackend:
             raise InvalidRequest(
                 f"transaction has {count} operations; Consul allows at most {TXN_MAX_OPS}"
             )
-        payload = []
+        fence_op = None
         if fence:
             lock_key, session_id = fence
-            payload.append({"KV": {"Verb": "check-session", "Key": self._full_key(lock_key), "Session": session_id}})
-        for op in ops:
-            payload.append({"KV": self._kv_op(op)})
-        body = json.dumps(payload)
+            fence_op = {"KV": {"Verb": "check-session", "Key": self._full_key(lock_key), "Session": session_id}}
+        kv_ops = [{"KV": self._kv_op(op)} for op in ops]
+        body = json.dumps(([fence_op] if fence_op else []) + kv_ops)
         if len(body) > self._max_txn_bytes:
             raise RequestTooLarge(
                 f"transaction of {len(body)} bytes (values base64-encoded) exceeds Consul's "
                 f"limit of {self._max_txn_bytes} bytes"
             )
-        with self._slots, consul_errors(self._address, "a transaction"):
-            status, _, answer, _ = self._http.request("PUT", "/v1/txn", [], body.encode())
-        text = answer.decode(errors="replace")
+        status, text = self._batcher.commit(fence_op, kv_ops, body.encode())
         if status == 409:
             self._raise_rolled_back(text, fence, ops)
         if status != 200:
@@ -370,6 +375,12 @@ class ConsulBackend:
         return index
 
     # -- internals ---------------------------------------------------------
+
+    def _send_txn(self, body: bytes) -> tuple[int, str]:
+        """One ``PUT /v1/txn`` (the batcher's way out)."""
+        with self._slots, consul_errors(self._address, "a transaction"):
+            status, _, answer, _ = self._http.request("PUT", "/v1/txn", [], body)
+        return status, answer.decode(errors="replace")
 
     def _full_key(self, key: str) -> str:
         if key.startswith("/"):

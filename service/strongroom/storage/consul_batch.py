@@ -1,0 +1,189 @@
+"""Group commit: the concurrent transactions of one process go to Consul as one.
+
+Every Consul transaction is a raft commit (a log append and an fsync on the
+leader) and an HTTP round trip; at a few hundred writes per second each commit
+carries one small transaction, and Consul spends several times a plain PUT's
+CPU on each.  ``TxnBatcher`` sends at most one transaction per process at a
+time and puts everything that arrived meanwhile into the next one.
+
+Semantics stay those of separate transactions:
+
+* a batch is the concatenation of its members' operations behind one fence
+  (``check-session``), applied in arrival order: a member's checks see the
+  writes of the members before it, which is the order they would have had
+  one after the other;
+* Consul applies a batch entirely or not at all.  When it rolls one back
+  (409), the members its errors point at get those errors, re-numbered as if
+  they had been sent alone; the others wrote nothing and go into the next
+  batch.  A failed fence or an ACL denial is every member's answer;
+* any other answer, or no answer, is every member's (a timeout leaves every
+  member's outcome unknown, as it would alone);
+* members with different fences (the lock changed hands between them) never
+  share a batch; a batch holds at most ``max_ops`` operations and
+  ``max_bytes`` of JSON, and a member that would not fit alone is refused
+  before it gets here.
+
+Leadership: the first caller to find nothing in flight sends; the others
+wait.  When its own answer is known the sender hands the queue to the oldest
+waiting caller, which sends the next batch.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Callable
+
+#: ``send(body) -> (status, text)``; raises for no answer (``StorageUnavailable``).
+Send = Callable[[bytes], "tuple[int, str]"]
+
+
+class _Member:
+    """One caller's transaction waiting for its answer (or for its turn to send)."""
+
+    __slots__ = ("fence_op", "ops", "body", "_size", "wake", "leads", "finished", "answer", "error")
+
+    def __init__(self, fence_op: dict | None, ops: list[dict], body: bytes):
+        self.fence_op = fence_op
+        self.ops = ops
+        self.body = body
+        self._size: int | None = None
+        self.wake = threading.Event()
+        self.leads = False
+        self.finished = False
+        self.answer: tuple[int, str] | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of JSON its operations add to a batch (computed only when batched)."""
+        if self._size is None:
+            self._size = len(json.dumps(self.ops)) + 2
+        return self._size
+
+    def finish(self, answer: tuple[int, str] | None = None, error: BaseException | None = None) -> None:
+        self.answer, self.error, self.finished = answer, error, True
+        self.wake.set()
+
+
+class TxnBatcher:
+    """See the module docstring.  ``commit`` is the only entry point."""
+
+    def __init__(self, send: Send, max_ops: int, max_bytes: int):
+        self._send = send
+        self._max_ops = max_ops
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._queue: list[_Member] = []
+        self._sending = False
+        #: Transactions sent to Consul and members answered (for tests and metrics).
+        self.batches = 0
+        self.members = 0
+
+    def commit(self, fence_op: dict | None, ops: list[dict], body: bytes) -> tuple[int, str]:
+        """Consul's answer ``(status, JSON text)`` for ``ops`` (with ``fence_op``
+        first when given) as if they had been sent alone; ``body`` is that
+        transaction's JSON, sent as it is when nothing else is waiting."""
+        member = _Member(fence_op, ops, body)
+        with self._lock:
+            self._queue.append(member)
+            if not self._sending:
+                self._sending = member.leads = True
+        if not member.leads:
+            member.wake.wait()  # answered, or handed the queue
+        if not member.finished:
+            try:
+                while not member.finished:
+                    self._send_batch(self._take_batch())
+            finally:
+                self._hand_over()
+        if member.error is not None:
+            raise member.error
+        return member.answer
+
+    # -- the sender ---------------------------------------------------------
+
+    def _take_batch(self) -> list[_Member]:
+        with self._lock:
+            first = self._queue[0]
+            batch, ops, size = [first], len(first.ops) + (1 if first.fence_op else 0), 0
+            for member in self._queue[1:]:
+                if member.fence_op != first.fence_op:
+                    continue
+                if ops + len(member.ops) > self._max_ops or first.size + size + member.size > self._max_bytes:
+                    break
+                batch.append(member)
+                ops += len(member.ops)
+                size += member.size
+            for member in batch:
+                self._queue.remove(member)
+        return batch
+
+    def _hand_over(self) -> None:
+        with self._lock:
+            if not self._queue:
+                self._sending = False
+                return
+            successor = self._queue[0]
+            successor.leads = True
+        successor.wake.set()
+
+    def _send_batch(self, batch: list[_Member]) -> None:
+        try:
+            self._answer(batch)
+        finally:
+            for member in batch:  # whatever went wrong here, nobody waits forever
+                if not member.finished and member not in self._queue:
+                    member.finish(error=RuntimeError("transaction batch failed"))
+
+    def _answer(self, batch: list[_Member]) -> None:
+        fence_op = batch[0].fence_op
+        if len(batch) == 1:
+            body = batch[0].body
+        else:
+            body = json.dumps(([fence_op] if fence_op else []) + [op for member in batch for op in member.ops]).encode()
+        self.batches += 1
+        self.members += len(batch)
+        try:
+            status, text = self._send(body)
+        except BaseException as exc:  # no answer: every member's outcome is unknown
+            for member in batch:
+                member.finish(error=exc)
+            return
+        if status != 409 or len(batch) == 1:
+            # Every set of a transaction carries its commit index, the highest
+            # ModifyIndex in the results: each member reads its index from the
+            # whole answer as it would from its own.
+            for member in batch:
+                member.finish((status, text))
+            return
+        self._split_rollback(batch, status, text)
+
+    def _split_rollback(self, batch: list[_Member], status: int, text: str) -> None:
+        try:
+            errors = json.loads(text).get("Errors") or []
+        except (ValueError, AttributeError):
+            errors = []
+        fenced = 1 if batch[0].fence_op else 0
+        shared = not errors or any((fenced and e.get("OpIndex") == 0)
+                                   or "permission denied" in str(e.get("What", "")).lower() for e in errors)
+        if shared:  # a lost lock, an ACL denial or an unreadable answer is everyone's
+            for member in batch:
+                member.finish((status, text))
+            return
+        retry, position = [], fenced
+        for member in batch:
+            end = position + len(member.ops)
+            own = [{**e, "OpIndex": e["OpIndex"] - position + fenced} for e in errors
+                   if isinstance(e.get("OpIndex"), int) and position <= e["OpIndex"] < end]
+            position = end
+            if own:
+                member.finish((status, json.dumps({"Errors": own})))
+            else:
+                retry.append(member)  # rolled back with the others: nothing of it was written
+        if len(retry) == len(batch):  # errors that name no member's operation: everyone's answer
+            for member in batch:
+                member.finish((status, text))
+            return
+        with self._lock:
+            self._queue[:0] = retry
