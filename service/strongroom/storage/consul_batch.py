@@ -76,7 +76,7 @@ class TxnBatcher:
         self._lock = threading.Lock()
         self._queue: list[_Member] = []
         self._sending = False
-        #: Transactions sent to Consul and members answered (for tests and metrics).
+        #: Transactions sent to Consul, and the members they carried (a re-sent member counts again).
         self.batches = 0
         self.members = 0
 
