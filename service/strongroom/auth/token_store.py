@@ -53,14 +53,10 @@ from strongroom.auth.token_records import TokenRecords, salted_hash
 from strongroom.auth.token_tree import TokenTree
 from strongroom.errors import InvalidRequest
 from strongroom.storage import WriteConflict
-from strongroom.storage.retry import retry_on_conflict
+from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
 
 T = TypeVar("T")
 
-# Attempts of one read-modify-write of an entry before giving up with StorageUnavailable.
-MAX_ATTEMPTS = 10
-# Upper bound of the random pause after the first conflict (seconds); grows linearly per attempt.
-RETRY_DELAY = 0.002
 
 
 class TokenStore:

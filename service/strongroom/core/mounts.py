@@ -21,7 +21,7 @@ from typing import Callable
 from strongroom import metrics
 from strongroom.errors import InvalidRequest
 from strongroom.storage import TxnOp, check_op
-from strongroom.storage.retry import retry_on_conflict
+from strongroom.storage.retry import MAX_ATTEMPTS, retry_on_conflict
 
 MOUNTS_PATH = "sys/mounts"
 AUTH_PATH = "sys/auth"
@@ -178,7 +178,7 @@ class MountTable:
 
         return self._modify(change)
 
-    def _modify(self, change, attempts: int = 10) -> int:
+    def _modify(self, change, attempts: int = MAX_ATTEMPTS) -> int:
         """Read-modify-write of the table with a check on its index, so two writers
         (workers or nodes) never lose each other's change; retried at once on conflict."""
 

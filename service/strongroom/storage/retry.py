@@ -15,6 +15,11 @@ from strongroom.errors import StorageUnavailable, WriteConflict
 
 T = TypeVar("T")
 
+#: Attempts of one read-modify-write before giving up with ``StorageUnavailable``.
+MAX_ATTEMPTS = 10
+#: Upper bound of the random pause after the first conflict (seconds); grows linearly per attempt.
+RETRY_DELAY = 0.002
+
 
 def retry_on_conflict(attempt: Callable[[], T], *, max_attempts: int, give_up_message: str,
                       sleep: Callable[[float], None] | None = None, jitter: Callable[[], float] = random.random,

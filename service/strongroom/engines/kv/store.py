@@ -59,7 +59,7 @@ from strongroom.engines.kv.model import Config, KeyMetadata, decode, encode
 from strongroom.engines.kv.timefmt import seconds_to_ns, to_ns
 from strongroom.errors import StrongroomError
 from strongroom.storage import TxnOp, check_op
-from strongroom.storage.retry import retry_on_conflict
+from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
 
 T = TypeVar("T")
 
@@ -76,10 +76,6 @@ FOLDER_BUDGET = 40 * 1024
 
 # Consul allows 64 operations per transaction; a fenced backend adds check-session.
 MAX_TXN_OPS = 63
-# Attempts of one read-modify-write before giving up with StorageUnavailable.
-MAX_ATTEMPTS = 10
-# Upper bound of the random pause after the first conflict (seconds); grows linearly per attempt.
-RETRY_DELAY = 0.002
 
 
 @dataclass
