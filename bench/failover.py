@@ -263,9 +263,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=60.0, help="give up on a trial after this many seconds")
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="upper bound on the write load's life")
     parser.add_argument("--targets", default="strongroom,openbao", help="comma-separated: strongroom,openbao")
-    parser.add_argument("--out", type=Path, default=procs.REPO / "bench" / "results")
-    parser.add_argument("--no-write", action="store_true", help="print the report only, write no file")
-    parser.add_argument("--keep-workdir", action="store_true", help="keep configs, data and logs under run/bench")
+    procs.add_output_args(parser)
     args = parser.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     if set(args.targets) - set(TITLES):

@@ -95,10 +95,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keys", type=int, default=64, help="distinct keys written and read in turn (default 64)")
     parser.add_argument("--targets", default=",".join(TARGETS),
                         help=f"comma-separated subset of {','.join(TARGETS)} (default all)")
-    parser.add_argument("--out", type=Path, default=procs.REPO / "bench" / "results",
-                        help="folder for kv-<date>.md (default bench/results)")
-    parser.add_argument("--no-write", action="store_true", help="print the report only, write no file")
-    parser.add_argument("--keep-workdir", action="store_true", help="keep configs, data and logs under run/bench")
+    procs.add_output_args(parser)
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",") if c.strip()]
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]

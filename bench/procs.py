@@ -179,6 +179,14 @@ class CpuMeter:
 # --- processes --------------------------------------------------------------------
 
 
+def add_output_args(parser) -> None:
+    """The options every benchmark takes about its report and work folder."""
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results",
+                        help="folder for <name>-<date>.md (default bench/results)")
+    parser.add_argument("--no-write", action="store_true", help="print the report only, write no file")
+    parser.add_argument("--keep-workdir", action="store_true", help="keep configs, data and logs under run/bench")
+
+
 def stop_on_sigterm() -> None:
     """SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so every process started is stopped."""
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -243,9 +243,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per Strongroom node (default 2)")
     parser.add_argument("--keys", type=int, default=64, help="distinct keys read in turn (default 64)")
     parser.add_argument("--no-openbao", action="store_true", help="skip the OpenBao rows")
-    parser.add_argument("--out", type=Path, default=procs.REPO / "bench" / "results")
-    parser.add_argument("--no-write", action="store_true", help="print the report only, write no file")
-    parser.add_argument("--keep-workdir", action="store_true", help="keep configs, data and logs under run/bench")
+    procs.add_output_args(parser)
     args = parser.parse_args(argv)
     args.standbys = [int(n) for n in args.standbys.split(",") if n.strip()]
     return args

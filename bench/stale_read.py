@@ -21,7 +21,6 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import requests
 
@@ -186,9 +185,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--load-threads", type=int, default=4,
                         help="background writers to the active node in the loaded phase (default 4; 0 skips it)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per node (default 2)")
-    parser.add_argument("--out", type=Path, default=procs.REPO / "bench" / "results")
-    parser.add_argument("--no-write", action="store_true", help="print the report only, write no file")
-    parser.add_argument("--keep-workdir", action="store_true", help="keep configs, data and logs under run/bench")
+    procs.add_output_args(parser)
     return parser.parse_args(argv)
 
 
