@@ -135,6 +135,7 @@ def _wait_for_storage(config: ServerConfig) -> None:
     while True:
         try:
             backend.get("core/lock")
+            backend.close()
             return
         except StrongroomError as exc:
             if str(exc) != said:
