@@ -200,6 +200,7 @@ class ConsulBackend:
 
     def close(self) -> None:
         """Close pooled HTTP connections; the backend must not be used afterwards."""
+        self._http.close()
         session = getattr(self._client.http, "session", None)
         if isinstance(session, requests.Session):
             session.close()

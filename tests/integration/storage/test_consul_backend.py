@@ -16,7 +16,7 @@ from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, Storage
 from strongroom.storage import TxnOp
 from strongroom.storage.consul import TXN_MAX_OPS, ConsulBackend
 from strongroom.storage.consul_session import ConsulSessions
-from tests.helpers.procs import ConsulCluster, start_agent, wait_until
+from tests.helpers.procs import ConsulAgent, ConsulCluster, start_agent, wait_until
 
 KIB = 1024
 
@@ -347,6 +347,9 @@ class CountingHTTP:
     def request(self, *args, **kwargs):
         return self._call("request", *args, **kwargs)
 
+    def close(self):
+        self._inner.close()
+
 
 def test_max_parallel_bounds_concurrent_consul_calls(consul_agent):
     backend = ConsulBackend(consul_agent.client(), prefix=f"test-{uuid.uuid4().hex}/", max_parallel=3)
@@ -630,3 +633,70 @@ def test_cluster_elects_a_new_leader_after_the_leader_is_killed():
         assert backend.get("before") == b"1"
         assert backend.get("after") == b"2"
         assert len(cluster.live_agents()) == 2
+
+
+def test_sequential_calls_reuse_one_kept_alive_connection(consul_backend):
+    consul_backend.put("k", b"v")
+    first = consul_backend._http._idle[-1].sock.getsockname()
+    for _ in range(20):
+        assert consul_backend.get("k") == b"v"
+    assert [conn.sock.getsockname() for conn in consul_backend._http._idle] == [first]
+
+
+def test_concurrent_calls_share_a_pool_of_connections(consul_backend):
+    consul_backend.put("k", b"v")
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def reader():
+        try:
+            barrier.wait(10)
+            for _ in range(25):
+                assert consul_backend.get("k") == b"v"
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors
+    idle = consul_backend._http._idle
+    # Every connection went back to the pool; no more were opened than callers.
+    assert 1 <= len(idle) <= 8
+    ports = {conn.sock.getsockname() for conn in idle}
+    assert len(ports) == len(idle)
+    for _ in range(10):
+        consul_backend.get("k")
+    assert {conn.sock.getsockname() for conn in consul_backend._http._idle} == ports
+
+
+def test_a_connection_consul_closed_is_replaced_not_reported():
+    """Consul restarted at the same address: the next write opens a new connection
+    instead of failing on the one Consul closed."""
+    first = start_agent()
+    second = None
+    try:
+        backend = ConsulBackend.from_config(first.address, prefix="restart/", timeout=5.0)
+        backend.put("k", b"before")
+        stale = backend._http._idle[-1]
+        first.stop()
+        second = ConsulAgent(ports=dict(first.ports)).start()
+        wait_until(lambda: stale.sock is None or stale.sock.fileno() < 0 or _peer_gone(stale.sock), 10,
+                   "the old agent's end of the kept-alive connection to close")
+        backend.put("k", b"after")
+        assert backend.get("k") == b"after"
+        assert stale not in backend._http._idle
+        backend.close()
+        assert backend._http._idle == []
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+def _peer_gone(sock) -> bool:
+    from strongroom.storage.consul_http import _closed_by_peer
+
+    return _closed_by_peer(sock)
