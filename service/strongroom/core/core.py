@@ -288,7 +288,7 @@ class Core:
         req.token = self.lookup_token(req.client_token)
         acl = self.policies.acl(req.token.policies)
         operation = req.operation
-        if operation in (logical.CREATE, logical.UPDATE):
+        if operation in (logical.CREATE, logical.UPDATE) and acl.distinguishes_create(req.path):
             exists = backend.exists(req)
             operation = logical.CREATE if exists is False else logical.UPDATE
         acl.check(req.path, operation, req.data)

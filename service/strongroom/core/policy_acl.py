@@ -173,6 +173,17 @@ class ACL:
             return True
         return capability != DENY and capability in self.capabilities(path)
 
+    def distinguishes_create(self, path: str) -> bool:
+        """Whether the policies grant exactly one of ``create`` and ``update`` on
+        ``path``: only then does a write need to know whether its target exists
+        (the existence check costs a storage read)."""
+        if self._root:
+            return False
+        permissions = self._lookup(_clean(path), "create")
+        if permissions is None:
+            return False
+        return ("create" in permissions.capabilities) != ("update" in permissions.capabilities)
+
     def check(self, path: str, operation: str, data: Mapping[str, Any] | None = None, *,
               wrap_ttl: float | None = None) -> None:
         """Raise ``PermissionDenied`` unless the policies allow ``operation`` on

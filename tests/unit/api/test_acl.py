@@ -77,3 +77,26 @@ def test_policy_change_applies_immediately(unsealed):
     assert unsealed.request("GET", "kv/app/readable", token=token).status_code == 200
     unsealed.request("PUT", "sys/policy/reader", json={"policy": 'path "other/*" { capabilities = ["read"] }'})
     assert unsealed.request("GET", "kv/app/readable", token=token).status_code == 403
+
+
+ONE_OF = '''
+path "kv/once" { capabilities = ["create", "read"] }
+path "kv/existing" { capabilities = ["update", "read"] }
+path "kv/both" { capabilities = ["create", "update", "read"] }
+'''
+
+
+def test_create_and_update_capabilities_follow_whether_the_target_exists(unsealed):
+    unsealed.request("POST", "sys/mounts/kv", json={"type": "kv"})
+    unsealed.request("PUT", "sys/policy/one-of", json={"policy": ONE_OF})
+    token = _token(unsealed, ["one-of"])
+
+    assert unsealed.request("PUT", "kv/once", token=token, json={"v": "1"}).status_code == 204
+    assert unsealed.request("PUT", "kv/once", token=token, json={"v": "2"}).status_code == 403
+    assert unsealed.request("PUT", "kv/existing", token=token, json={"v": "1"}).status_code == 403
+    unsealed.request("PUT", "kv/existing", json={"v": "root"})
+    assert unsealed.request("PUT", "kv/existing", token=token, json={"v": "2"}).status_code == 204
+    assert unsealed.request("PUT", "kv/both", token=token, json={"v": "1"}).status_code == 204
+    assert unsealed.request("PUT", "kv/both", token=token, json={"v": "2"}).status_code == 204
+    assert unsealed.request("GET", "kv/once", token=token).json["data"] == {"v": "1"}
+    assert unsealed.request("GET", "kv/existing", token=token).json["data"] == {"v": "2"}

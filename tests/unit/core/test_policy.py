@@ -517,3 +517,20 @@ def test_a_matching_glob_always_decides_a_path_without_exact_rule(path, data):
     globs = data.draw(st.lists(st.sampled_from(_globs_matching(path)), min_size=1, max_size=6, unique=True))
     a = acl(*(f'path "{g}" {{ capabilities = ["read"] }}' for g in globs))
     assert a.capabilities(path) == ["read"]
+
+
+def test_distinguishes_create_only_where_one_of_create_and_update_is_granted():
+    acl = ACL([parse_policy("p", '''
+path "kv/create-only" { capabilities = ["create"] }
+path "kv/update-only" { capabilities = ["update", "read"] }
+path "kv/both" { capabilities = ["create", "update"] }
+path "kv/denied" { capabilities = ["deny"] }
+path "kv/tree/*" { capabilities = ["create", "read"] }
+''')])
+    assert acl.distinguishes_create("kv/create-only")
+    assert acl.distinguishes_create("/kv/update-only")
+    assert acl.distinguishes_create("kv/tree/deep/key")
+    assert not acl.distinguishes_create("kv/both")
+    assert not acl.distinguishes_create("kv/denied")
+    assert not acl.distinguishes_create("kv/unmatched")
+    assert not ACL.root().distinguishes_create("kv/create-only")
