@@ -15,9 +15,18 @@ Two changes to gunicorn's gevent worker, both measured on the KV benchmark:
   the client for every response, a fifth of a worker's time on cached reads.
   The client socket is wrapped so that what a response writes is collected and
   sent once the response is complete (or ``FLUSH_AT`` bytes are waiting).
+
+And one change for shutdown: gevent's worker waits for every connection's
+greenlet to end, and a kept-alive connection between requests (HAProxy's, a
+client's) would hold a SIGTERM'd worker for the whole ``graceful_timeout``.  On
+SIGTERM the worker hangs up on the connections that are between requests with
+nothing sent yet, as gthread did; requests in progress are finished (and their
+connections then closed by gunicorn).
 """
 
 from __future__ import annotations
+
+import socket
 
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
@@ -78,19 +87,57 @@ class CoalescingSocket:
         finally:
             self._sock.close()
 
+    def hang_up_if_quiet(self) -> bool:
+        """Shut the connection down unless the client has started sending;
+        True if it was shut down (its reader then sees the end of the stream)."""
+        try:
+            timeout = self._sock.gettimeout()
+            self._sock.settimeout(0.0)
+            try:
+                if self._sock.recv(1, socket.MSG_PEEK):
+                    return False  # a request is arriving: let it be served
+            except BlockingIOError:
+                pass
+            finally:
+                self._sock.settimeout(timeout)
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed or reset: its reader ends anyway
+        return True
+
     def __getattr__(self, name):
         return getattr(self._sock, name)
 
 
 class FairGeventWorker(GeventWorker):
-    """gunicorn's gevent worker, yielding between requests and sending each response at once."""
+    """gunicorn's gevent worker, yielding between requests, sending each response
+    at once, and not waiting on idle kept-alive connections when told to stop."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: Connections waiting for their next (or first) request.
+        self._between_requests: set[CoalescingSocket] = set()
 
     def handle(self, listener, client, addr):
-        super().handle(listener, CoalescingSocket(client), addr)
+        sock = CoalescingSocket(client)
+        self._between_requests.add(sock)
+        try:
+            super().handle(listener, sock, addr)
+        finally:
+            self._between_requests.discard(sock)
 
     def handle_request(self, listener_name, req, sock, addr):
+        self._between_requests.discard(sock)
         try:
             return super().handle_request(listener_name, req, sock, addr)
         finally:
             sock.flush()
+            self._between_requests.add(sock)
             gevent.sleep(0)
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM: stop, and hang up on the connections between requests (no
+        greenlet switch here: shutting a socket down only wakes its reader)."""
+        super().handle_exit(sig, frame)
+        for sock in list(self._between_requests):
+            sock.hang_up_if_quiet()

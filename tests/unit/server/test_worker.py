@@ -114,3 +114,37 @@ def test_everything_else_is_the_wrapped_socket(wrapped):
     peer.sendall(b"GET / HTTP/1.1\r\n")
     assert sock.recv(100) == b"GET / HTTP/1.1\r\n"
     assert sock.fileno() == recorder.sock.fileno()
+
+
+def test_a_quiet_connection_is_hung_up_and_its_reader_sees_the_end():
+    ours, theirs = socket.socketpair()
+    try:
+        ours.settimeout(7.0)
+        sock = CoalescingSocket(ours)
+        assert sock.hang_up_if_quiet()
+        assert ours.recv(10) == b""  # a reader blocked on it would wake with end of stream
+        theirs.settimeout(5)
+        assert theirs.recv(10) == b""  # the client sees the connection closed
+        assert ours.gettimeout() == 7.0
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_a_connection_with_a_request_arriving_is_left_to_be_served():
+    ours, theirs = socket.socketpair()
+    try:
+        theirs.sendall(b"GET /v1/sys/health HTTP/1.1\r\n")
+        sock = CoalescingSocket(ours)
+        assert not sock.hang_up_if_quiet()
+        assert ours.recv(100).startswith(b"GET /v1/sys/health")  # peeked, not consumed
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def test_hanging_up_a_closed_connection_is_harmless():
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    ours.close()
+    assert CoalescingSocket(ours).hang_up_if_quiet()

@@ -1,4 +1,4 @@
-"""A worker shares itself fairly between its connections (server/worker.py).
+"""The gevent worker (server/worker.py) on a real node: fair turns, prompt stops.
 
 A gevent greenlet runs until it waits on a socket.  Here one client pipelines
 a few hundred reads on one kept-alive connection, so its next request is always
@@ -11,9 +11,16 @@ tells the order the worker served them in, with no clock involved.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
 import threading
 import uuid
+
+import requests
+
+from tests.helpers.procs import StrongroomDevServer
 
 READS = 300
 
@@ -69,3 +76,17 @@ def test_a_pipelining_client_does_not_hold_the_worker(strongroom_dev_server):
     # long before the pipeline was done.
     assert values == sorted(values, key=lambda v: v == "new")
     assert values.count("new") >= READS // 2, f"the write waited behind {values.count('old')} of {READS} reads"
+
+
+def test_sigterm_does_not_wait_for_idle_kept_alive_connections():
+    """gunicorn waits up to graceful_timeout (10 s) for connections to end; a
+    kept-alive connection between requests must not hold the node that long."""
+    with StrongroomDevServer() as server:
+        session = requests.Session()
+        assert session.get(server.url + "/v1/sys/health", timeout=10).status_code == 200
+        os.kill(server.proc.pid, signal.SIGTERM)
+        try:
+            server.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the node was still running 5 s after SIGTERM with one idle connection") from None
+        session.close()
