@@ -20,7 +20,7 @@ And one change for shutdown: gevent's worker waits for every connection's
 greenlet to end, and a kept-alive connection between requests (HAProxy's, a
 client's) would hold a SIGTERM'd worker for the whole ``graceful_timeout``.  On
 SIGTERM the worker hangs up on the connections that are between requests with
-nothing sent yet, as gthread did; requests in progress are finished (and their
+nothing sent yet; requests in progress are finished (and their
 connections then closed by gunicorn).
 """
 
