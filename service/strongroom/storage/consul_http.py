@@ -1,11 +1,12 @@
 """Talking HTTP to Consul: the hot-path transport and the error translation.
 
 ``Transport`` sends KV reads and transactions over plain ``http.client``
-(kept-alive connections, shared by threads or greenlets); sessions, checks and watches use
-py-consul.  ``consul_errors`` and ``error_for_status`` are the one place where
-py-consul, requests, urllib3, http.client and socket errors become
-``StorageUnavailable``, ``RequestTooLarge`` or ``InvalidRequest``.  Messages
-carry status codes and Consul's own error text (capped), never values.
+(a pool of kept-alive connections, shared by threads or greenlets);
+sessions, checks and watches use py-consul.  ``consul_errors`` and
+``error_for_status`` are the one place where py-consul, requests, urllib3,
+http.client and socket errors become ``StorageUnavailable``,
+``RequestTooLarge`` or ``InvalidRequest``.  Messages carry status codes and
+Consul's own error text (capped), never values.
 """
 
 from __future__ import annotations
@@ -135,8 +136,8 @@ class Transport:
     requests (under py-consul) costs more CPU per call than Consul takes to
     answer one, and urllib3's pool adds half again to plain http.client
     (measured: 246 vs 145 µs of CPU per KV read); libcurl would be faster still
-    but adds 10 MiB to every worker.  Connections are kept alive in a
-    pool and replaced when Consul closed them.  It sends the same requests as py-consul
+    but adds 10 MiB to every worker.  Connections are kept alive in a pool and
+    replaced when Consul closed them.  It sends the same requests as py-consul
     would, with the same token and TLS settings.  Sessions, checks and watches
     stay on py-consul."""
 
