@@ -29,9 +29,10 @@ A write to ``a/b/c`` touches the slots of ``a/b/c``, ``a/b/``, ``a/`` and the
 root, so a cached ``get_prefix("a/b/")`` goes stale with it; ``delete_prefix``
 and ``delete-tree`` touch everything.  Slot collisions only cost misses.
 
-Write-through: a process that wrote keys while no other write touched their
-slots (checked under the table lock when its write ends) knows what storage
-holds for them, and caches the values it wrote with the commit index.  The
+Write-through: a process that wrote keys while no other write touched those
+keys' own slots (checked under the table lock when its write ends; writes to
+other keys of the same folders do not count) knows what storage holds for
+them, and caches the values it wrote with the commit index.  The
 next read-modify-write of the same key in that process (a KV v2 metadata
 update) then costs no storage read.
 
@@ -160,16 +161,22 @@ class CoherenceTable:
         with self._locked() as w:
             return self._bump(w, slots, +1), w[_W_EPOCH]
 
-    def end_write(self, slots: set[int], began: int, epoch: int) -> int | None:
+    def end_write(self, slots: set[int], began: int, epoch: int, keys: set[int] | None = None) -> int | None:
         """The write that began at ``began`` in ``epoch`` is over (done, or
         failed with nothing written).  Returns the clock to stamp what it wrote
-        with when it was the only write on its slots from beginning to end, no
-        tree was deleted meanwhile and the node led throughout (so what it wrote
-        is what storage holds), else None."""
+        with when it was the only write on the slots of the keys it wrote
+        (``keys``, a subset of ``slots``; all of them when None) from beginning
+        to end, no tree was deleted meanwhile and the node led throughout (so
+        what it wrote is what storage holds for those keys), else None.
+
+        Writes to other keys of the same folders do not count: they change
+        what a folder read returns (their bumps of the folder slots see to
+        that), not what storage holds for these keys."""
+        keys = slots if keys is None else keys
         with self._locked() as w:
             alone = (epoch != 0 and w[_W_EPOCH] == epoch and _ALL not in slots
                      and w[_W_PENDING_ALL] == 0 and w[_W_FLUSH] < began
-                     and all(w[_GEN + s] == began and w[_PENDING + s] == 1 for s in slots))
+                     and all(w[_GEN + s] == began and w[_PENDING + s] == 1 for s in keys))
             now = self._bump(w, slots, -1)
             return now if alone else None
 
@@ -228,13 +235,13 @@ class CachedBackend:
                 if entry is not None:
                     if self._table.valid(s, entry[1], entry[2]):
                         self._entries.move_to_end(key)
-                        self._hits.inc()
+                        metrics.inc(self._hits)
                         return entry[0]
                     del self._entries[key]
         epoch, clock = self._table.stamp()
         value = load()
         if epoch and self._size:
-            self._misses.inc()
+            metrics.inc(self._misses)
             if _size_of(value) <= MAX_CACHED_VALUE:
                 with self._lock:
                     self._store(key, value, epoch, clock)
@@ -263,11 +270,13 @@ class CachedBackend:
     def _write(self, ops: Sequence[TxnOp], call) -> int:
         """Run ``call`` (the inner write doing ``ops``) between the table's two bumps."""
         slots: set[int] = set()
+        keys: set[int] = set()
         for op in ops:
             if op.verb == "delete-tree":
                 slots.add(_ALL)
             elif op.verb in ("set", "delete"):
                 slots |= write_slots(op.key)
+                keys.add(slot(op.key))
         if not slots:  # checks only: nothing is written
             return call()
         began, epoch = self._table.begin_write(slots)
@@ -278,7 +287,7 @@ class CachedBackend:
             raise
         # Any other failure (a timeout, Consul gone) leaves the write's outcome
         # unknown: it may still commit, so its slots stay marked in flight.
-        stamp = self._table.end_write(slots, began, epoch)
+        stamp = self._table.end_write(slots, began, epoch, keys)
         if stamp is not None:
             self._remember(ops, index, epoch, stamp)
         return index

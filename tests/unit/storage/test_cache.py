@@ -235,6 +235,22 @@ def test_an_own_write_overlapped_by_another_write_is_not_cached(storage, cache, 
     assert fetch(storage, cache.get_with_index, "k") == ((b"theirs", theirs), STORAGE)
 
 
+def test_an_own_write_overlapped_by_a_write_to_a_sibling_key_is_cached(storage, cache, other, background):
+    """Concurrent writes to other keys of the same folder (every KV v2 write
+    shares the mount's folders) change the folder, not this key."""
+    storage.put("f/k", b"v0")
+    cache.get_prefix("f/")
+    after = storage.hold("after")
+    mine = background.submit(cache.put, "f/k", b"mine")
+    assert after.reached.wait(WAIT)
+    theirs = other.put("f/sibling", b"theirs")
+    after.released.set()
+    index = mine.result(WAIT)
+    assert fetch(storage, cache.get_with_index, "f/k") == ((b"mine", index), CACHE)
+    assert fetch(storage, cache.get_prefix, "f/") == ({"f/k": (b"mine", index), "f/sibling": (b"theirs", theirs)},
+                                                      STORAGE)
+
+
 def test_a_failed_own_write_is_not_cached(storage, cache):
     index = storage.put("k", b"v0")
     with pytest.raises(WriteConflict):
