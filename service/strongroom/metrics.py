@@ -4,12 +4,24 @@ In a multi-process node ``PROMETHEUS_MULTIPROC_DIR`` is set by the server before
 anything imports ``prometheus_client`` (DESIGN.md, "Pitfalls"), and ``render()``
 aggregates every worker's files.  Labels carry route templates (mount points,
 ``sys/<endpoint>``), never raw paths.
+
+Request-path updates go through ``inc`` and ``observe``.  A gunicorn worker
+calls ``defer_updates``: from then on they are tallied in memory and written to
+its metric files once per ``FLUSH_SECONDS`` (and before this worker renders
+``sys/metrics``, and when it exits).  A multi-process value costs a lock, a pid
+check and a write to a shared file each time; a KV read made about ten of them.
+Other workers' figures in ``sys/metrics`` can therefore lag by up to
+``FLUSH_SECONDS``.  Without ``defer_updates`` (the node core, tests) every
+update is written at once.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
+import threading
 import time
+from collections import deque
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -53,6 +65,102 @@ def labelled(metric, *labels):
     return child
 
 
+FLUSH_SECONDS = 1.0
+
+
+class Tally:
+    """Metric updates recorded in memory and written to their values by ``flush``.
+
+    ``add`` may be called from any thread (``deque.append`` is atomic) and
+    costs no lock and no file write; past ``max_pending`` waiting updates the
+    recording call flushes them itself."""
+
+    def __init__(self, max_pending: int = 20000):
+        self._pending: deque = deque()
+        self._max_pending = max_pending
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, child, amount: float) -> None:
+        """``child.inc(amount)`` for a counter, ``child.observe(amount)`` for a histogram, later."""
+        self._pending.append((child, amount))
+        if len(self._pending) > self._max_pending:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what was added so far: one update per counter and per histogram bucket."""
+        counts: dict = {}
+        histograms: dict = {}
+        pending = self._pending
+        while True:
+            try:
+                child, amount = pending.popleft()
+            except IndexError:
+                break
+            if isinstance(child, Histogram):
+                tally = histograms.get(child)
+                if tally is None:
+                    tally = histograms[child] = [0.0, [0] * len(child._upper_bounds)]
+                tally[0] += amount
+                tally[1][bisect.bisect_left(child._upper_bounds, amount)] += 1
+            else:
+                counts[child] = counts.get(child, 0.0) + amount
+        for child, amount in counts.items():
+            child.inc(amount)
+        # Histogram.observe has no batch form: add to its sum and buckets as
+        # observe does (the last bound is +Inf, so every value has a bucket).
+        for child, (total, buckets) in histograms.items():
+            child._sum.inc(total)
+            for bucket, number in zip(child._buckets, buckets):
+                if number:
+                    bucket.inc(number)
+
+
+#: This process's tally once ``defer_updates`` was called; None: updates are written at once.
+_tally: Tally | None = None
+
+
+def inc(child, amount: float = 1.0) -> None:
+    """``child.inc(amount)`` (a counter from ``labelled``), deferred when enabled."""
+    tally = _tally
+    if tally is None:
+        child.inc(amount)
+    else:
+        tally.add(child, amount)
+
+
+def observe(child, value: float) -> None:
+    """``child.observe(value)`` (a histogram from ``labelled``), deferred when enabled."""
+    tally = _tally
+    if tally is None:
+        child.observe(value)
+    else:
+        tally.add(child, value)
+
+
+def flush() -> None:
+    """Write this process's deferred updates now."""
+    if _tally is not None:
+        _tally.flush()
+
+
+def defer_updates(interval: float = FLUSH_SECONDS) -> None:
+    """From now on tally ``inc``/``observe`` in memory, flushed every ``interval``
+    seconds by a daemon thread (a greenlet in a gevent worker)."""
+    global _tally
+    if _tally is not None:
+        return
+    tally = _tally = Tally()
+
+    def flush_forever():
+        while True:
+            time.sleep(interval)
+            tally.flush()
+
+    threading.Thread(target=flush_forever, name="metrics-flush", daemon=True).start()
+
+
 @contextmanager
 def timed(histogram, *labels):
     """Observe the duration of the block in ``histogram`` with ``labels``."""
@@ -60,11 +168,12 @@ def timed(histogram, *labels):
     try:
         yield
     finally:
-        labelled(histogram, *labels).observe(time.perf_counter() - start)
+        observe(labelled(histogram, *labels), time.perf_counter() - start)
 
 
 def render() -> bytes:
     """Prometheus text exposition, aggregated over all workers when multi-process."""
+    flush()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -9,6 +9,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.compat.support import read_kv2
+from tests.helpers.procs import wait_until
 
 
 def _scrape(url: str, token: str | None) -> requests.Response:
@@ -32,16 +33,24 @@ def test_metrics_with_token(compat_node, vault, unique):
     for _ in range(reads):
         read_kv2(vault, "m", mount)
 
-    response = _scrape(compat_node.url, compat_node.root_token)
+    route = f"{mount}/"
+
+    def counted():
+        """A scrape once every worker has written its tally (once a second)."""
+        response = _scrape(compat_node.url, compat_node.root_token)
+        samples = _samples(response.text)
+        if (_value(samples, "strongroom_http_requests_total", route=route, method="GET", status="200") == reads
+                and _value(samples, "strongroom_http_request_duration_seconds_count", route=route, method="GET")
+                == reads):
+            return response, samples
+        return None
+
+    response, samples = wait_until(counted, 10, f"{reads} reads counted in sys/metrics")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
-    samples = _samples(response.text)
     assert _value(samples, "strongroom_core_unsealed") == 1
     assert _value(samples, "strongroom_core_active") == 1
     assert _value(samples, "strongroom_core_performance_standby") == 0
-    route = f"{mount}/"
-    assert _value(samples, "strongroom_http_requests_total", route=route, method="GET", status="200") == reads
-    assert _value(samples, "strongroom_http_request_duration_seconds_count", route=route, method="GET") == reads
     assert _value(samples, "strongroom_barrier_operation_duration_seconds_count") > 0
     # Route labels are templates: the secret's own path never appears.
     assert f"{mount}/data/m" not in response.text
@@ -53,8 +62,13 @@ def test_metrics_cover_storage_operations(compat_node, vault, unique):
     vault.sys.enable_secrets_engine("kv", path=mount)
     vault.secrets.kv.v1.create_or_update_secret("s", secret={"a": "b"}, mount_point=mount)
     vault.secrets.kv.v1.read_secret("s", mount_point=mount)
-    samples = _samples(_scrape(compat_node.url, compat_node.root_token).text)
-    assert _value(samples, "strongroom_storage_operation_duration_seconds_count", backend="consul", operation="get") > 0
+
+    def gets_counted():
+        samples = _samples(_scrape(compat_node.url, compat_node.root_token).text)
+        get = _value(samples, "strongroom_storage_operation_duration_seconds_count", backend="consul", operation="get")
+        return samples if get > 0 else None
+
+    samples = wait_until(gets_counted, 10, "storage gets counted in sys/metrics")
     assert _value(samples, "strongroom_storage_operation_duration_seconds_count", backend="consul") > \
         _value(samples, "strongroom_storage_operation_duration_seconds_count", backend="consul", operation="get")
 

@@ -44,8 +44,9 @@ class RequestMetrics:
     def process_response(self, req, resp, resource, req_succeeded):
         route = route_label(req)
         status = resp.status.split()[0] if isinstance(resp.status, str) else str(resp.status)
-        metrics.labelled(metrics.requests_total, route, req.method, status).inc()
-        metrics.labelled(metrics.request_seconds, route, req.method).observe(time.perf_counter() - req.context.started)
+        metrics.inc(metrics.labelled(metrics.requests_total, route, req.method, status))
+        metrics.observe(metrics.labelled(metrics.request_seconds, route, req.method),
+                        time.perf_counter() - req.context.started)
 
 
 def route_label(req) -> str:

@@ -50,7 +50,7 @@ class Forwarder:
                                            timeout=self._timeout, verify=self._verify, allow_redirects=False)
         except requests.RequestException:
             raise StandbyNoLeader("error forwarding request to the active node") from None
-        metrics.labelled(metrics.forwarded_total, reason).inc()
+        metrics.inc(metrics.labelled(metrics.forwarded_total, reason))
         resp.status = falcon.code_to_http_status(answer.status_code)
         for name, value in answer.headers.items():
             if name.lower() not in HOP_BY_HOP and name.lower() != "content-encoding":

@@ -60,12 +60,22 @@ class TokenRecords:
     ``view`` is the store's view (see ``TokenStore``); ``randbytes(n)`` makes
     the salt and the AES-GCM nonces.  Entries are stored under their
     ``salted_id`` and come back with ``id`` empty: the id is never written.
+
+    The last entry decoded from each stored record is kept (``DECODED_MAX``
+    records): reading the same bytes again (every request of a token whose
+    record has not changed) costs a copy instead of a JSON parse and an
+    accessor decryption.  Callers always get an entry of their own.
     """
+
+    #: Records whose decoded entry is kept; past this the memo starts again empty.
+    DECODED_MAX = 16384
 
     def __init__(self, view, randbytes: Callable[[int], bytes]):
         self._view = view
         self._randbytes = randbytes
         self._salt: bytes | None = None
+        #: id hash -> (the record as stored, the salt, its entry), never handed out.
+        self._decoded: dict[str, tuple[bytes, bytes, TokenEntry]] = {}
 
     # --- salt and sealing ------------------------------------------------------
 
@@ -113,10 +123,17 @@ class TokenRecords:
 
     def _decode(self, id_hash: str, raw: bytes) -> TokenEntry:
         salt = self.salt()
-        record = json.loads(raw)
-        accessor = self.open_accessor(salt, ID_PREFIX + id_hash, record.pop("accessor"))
-        known = {name: record[name] for name in _STORED_FIELDS if name in record}
-        return TokenEntry(accessor=accessor, salted_id=id_hash, **known)
+        decoded = self._decoded
+        seen = decoded.get(id_hash)
+        if seen is None or seen[1] is not salt or seen[0] != raw:
+            record = json.loads(raw)
+            accessor = self.open_accessor(salt, ID_PREFIX + id_hash, record.pop("accessor"))
+            known = {name: record[name] for name in _STORED_FIELDS if name in record}
+            seen = (raw, salt, TokenEntry(accessor=accessor, salted_id=id_hash, **known))
+            if len(decoded) >= self.DECODED_MAX:
+                decoded.clear()
+            decoded[id_hash] = seen
+        return _copy(seen[2])
 
     # --- entries ---------------------------------------------------------------
 
@@ -210,3 +227,14 @@ class TokenRecords:
     def unlink(self, parent_hash: str, child_hash: str) -> None:
         """Delete the link of ``child_hash`` under ``parent_hash``."""
         self._view.delete(f"{PARENT_PREFIX}{parent_hash}/{child_hash}")
+
+
+def _copy(entry: TokenEntry) -> TokenEntry:
+    """A copy of ``entry`` sharing nothing mutable with it (dataclasses.replace
+    runs __init__ and is several times slower)."""
+    copy = object.__new__(TokenEntry)
+    copy.__dict__.update(entry.__dict__)
+    copy.policies = list(entry.policies)
+    if entry.meta is not None:
+        copy.meta = dict(entry.meta)
+    return copy

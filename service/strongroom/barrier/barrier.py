@@ -43,17 +43,29 @@ class Barrier:
       ciphertext's key, which is the plaintext's key, and carry no value.
       A failed check surfaces as the backend's ``WriteConflict``.
 
+    The plaintext of the last value read at each path is kept (``OPENED_MAX``
+    paths, in this process's memory only, forgotten with the keyring): a read
+    that finds the same ciphertext at that path again, under the same keyring,
+    is answered without decrypting it twice.  The same bytes under the same
+    key and associated data were authenticated the first time.
+
     Thread-safe: each operation reads the keyring reference once, and
     ``set_keyring`` is a single reference assignment of an immutable keyring.
     """
 
+    #: Paths whose last plaintext is kept; past this the memo starts again empty.
+    OPENED_MAX = 16384
+
     def __init__(self, backend: Backend):
         self._backend = backend
         self._keyring: Keyring | None = None
+        #: path -> (ciphertext, keyring, plaintext) of the last value read there.
+        self._opened: dict[str, tuple[bytes, Keyring, bytes]] = {}
 
     def set_keyring(self, keyring: Keyring | None) -> None:
         """Install the keyring (unseal, rotation) or forget it (None: seal)."""
         self._keyring = keyring
+        self._opened = {}
 
     @property
     def keyring(self) -> Keyring | None:
@@ -76,13 +88,20 @@ class Barrier:
         key = keyring.active_key()
         return aead.encrypt(key.value, key.term, value, path.encode("utf-8"))
 
-    @staticmethod
-    def _decrypt(keyring: Keyring, path: str, blob: bytes) -> bytes:
+    def _decrypt(self, keyring: Keyring, path: str, blob: bytes) -> bytes:
+        opened = self._opened
+        seen = opened.get(path)
+        if seen is not None and seen[1] is keyring and seen[0] == blob:
+            return seen[2]
         term = aead.term_of(blob)
         key = keyring.key(term)
         if key is None:
             raise IntegrityError(f"value at {path!r} is encrypted under unknown keyring term {term}")
-        return aead.decrypt(key.value, blob, path.encode("utf-8"))
+        plaintext = aead.decrypt(key.value, blob, path.encode("utf-8"))
+        if len(opened) >= self.OPENED_MAX:
+            opened.clear()
+        opened[path] = (blob, keyring, plaintext)
+        return plaintext
 
     def get(self, path: str) -> bytes | None:
         """The decrypted value at ``path``, or None if nothing is stored there."""

@@ -108,7 +108,7 @@ class MountTable:
     def entries(self) -> dict[str, MountEntry]:
         """path -> entry, loading from storage when the cache is empty."""
         with self._lock:
-            metrics.labelled(metrics.cache_total, self._key, "miss" if self._entries is None else "hit").inc()
+            metrics.inc(metrics.labelled(metrics.cache_total, self._key, "miss" if self._entries is None else "hit"))
             if self._entries is None:
                 raw = self._storage.get(self._key)
                 self._entries = self._defaults_by_path() if raw is None else self._decode(raw)

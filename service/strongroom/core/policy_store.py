@@ -30,9 +30,9 @@ class PolicyStore:
         name = name.lower()
         with self._lock:
             if name in self._policies:
-                metrics.labelled(metrics.cache_total, "policy", "hit").inc()
+                metrics.inc(metrics.labelled(metrics.cache_total, "policy", "hit"))
                 return self._policies[name]
-        metrics.labelled(metrics.cache_total, "policy", "miss").inc()
+        metrics.inc(metrics.labelled(metrics.cache_total, "policy", "miss"))
         raw = self._view.get(name)
         if raw is not None:
             policy = parse_policy(name, raw.decode())

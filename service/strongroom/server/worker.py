@@ -31,6 +31,8 @@ import socket
 import gevent
 from gunicorn.workers.ggevent import GeventWorker
 
+from strongroom import metrics
+
 #: Bytes collected before they are sent even though the response goes on.
 FLUSH_AT = 256 * 1024
 
@@ -118,6 +120,19 @@ class FairGeventWorker(GeventWorker):
         #: Connections waiting for their next (or first) request.
         self._between_requests: set[CoalescingSocket] = set()
 
+    def init_process(self):
+        freeze_settings(self.cfg)  # this process's copy: the master's stays as it is
+        super().init_process()
+
+    def run(self):
+        # Metric updates are tallied in memory and written once a second
+        # (strongroom.metrics), and what is left when the worker stops.
+        metrics.defer_updates()
+        try:
+            super().run()
+        finally:
+            metrics.flush()
+
     def handle(self, listener, client, addr):
         sock = CoalescingSocket(client)
         self._between_requests.add(sock)
@@ -141,3 +156,16 @@ class FairGeventWorker(GeventWorker):
         super().handle_exit(sig, frame)
         for sock in list(self._between_requests):
             sock.hang_up_if_quiet()
+
+
+def freeze_settings(cfg) -> None:
+    """Make every gunicorn setting a plain attribute of ``cfg``.
+
+    ``Config`` looks each setting up through ``__getattr__`` and its
+    ``Setting.get``; gunicorn reads about 25 of them per request.  A worker
+    never changes its settings (a reload starts new workers), so it keeps the
+    values.  Names that are also properties of ``Config`` (``worker_class``,
+    ``proc_name``, ...) stay computed."""
+    for name, setting in cfg.settings.items():
+        if not hasattr(type(cfg), name):
+            object.__setattr__(cfg, name, setting.get())

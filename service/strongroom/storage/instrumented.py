@@ -26,10 +26,10 @@ class InstrumentedBackend:
         try:
             return fn(*args)
         except Exception as exc:
-            metrics.labelled(metrics.storage_errors_total, self._name, type(exc).__name__).inc()
+            metrics.inc(metrics.labelled(metrics.storage_errors_total, self._name, type(exc).__name__))
             raise
         finally:
-            metrics.labelled(metrics.storage_seconds, self._name, operation).observe(time.perf_counter() - start)
+            metrics.observe(metrics.labelled(metrics.storage_seconds, self._name, operation), time.perf_counter() - start)
 
     def get(self, key: str) -> bytes | None:
         return self._call("get", self._backend.get, key)

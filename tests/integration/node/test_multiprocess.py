@@ -4,6 +4,8 @@ import re
 
 import requests
 
+from tests.helpers.procs import wait_until
+
 
 def test_unseal_and_seal_apply_to_every_worker(make_node):
     node = make_node(workers=4)
@@ -43,9 +45,15 @@ def test_metrics_aggregate_all_workers(make_node):
     for _ in range(40):
         # A fresh connection each time spreads the requests over the workers.
         requests.get(node.url + "/v1/sys/mounts", headers={"X-Vault-Token": token, "Connection": "close"}, timeout=5)
-    text = node.api("GET", "sys/metrics", token=token, params={"format": "prometheus"}).text
-    counts = re.findall(r'strongroom_http_requests_total\{method="GET",route="sys/mounts",status="200"\} (\S+)', text)
-    assert counts and float(counts[0]) == 40.0
+
+    def counted():
+        """The scrape once every worker has written its tally (once a second)."""
+        text = node.api("GET", "sys/metrics", token=token, params={"format": "prometheus"}).text
+        counts = re.findall(r'strongroom_http_requests_total\{method="GET",route="sys/mounts",status="200"\} (\S+)',
+                            text)
+        return text if counts and float(counts[0]) == 40.0 else None
+
+    text = wait_until(counted, 10, "40 requests counted over 4 workers")
     assert re.search(r"^strongroom_core_unsealed(\{[^}]*\})? 1\.0$", text, re.M)
     assert node.api("GET", "sys/metrics", params={"format": "prometheus"}).status_code == 403
 

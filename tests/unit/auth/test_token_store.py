@@ -568,3 +568,25 @@ def test_revocation_tree_matches_a_model(data):
             if found is not None:
                 assert found.orphan == (parents[n] is None)
     assert sorted(store.list_accessors()) == sorted(entries[n].accessor for n in alive)
+
+
+# --- decoded entries are reused (token_records), never shared -----------------------
+
+
+def test_every_lookup_gets_an_entry_of_its_own(store, root):
+    token_id, _ = child(store, root[1], meta={"team": "a"})
+    first = store.lookup(token_id)
+    first.policies.append("injected")
+    first.meta["team"] = "changed"
+    first.num_uses = 99
+    second = store.lookup(token_id)
+    assert second is not first
+    assert second.policies == ["default", "p"] and second.meta == {"team": "a"} and second.num_uses == 0
+    assert second.id == token_id and second.accessor == first.accessor
+
+
+def test_a_lookup_sees_the_record_as_last_written(store, root):
+    token_id, _ = child(store, root[1], num_uses=3)
+    entry = store.lookup(token_id)
+    assert store.use(entry).num_uses == 2
+    assert store.lookup(token_id).num_uses == 2

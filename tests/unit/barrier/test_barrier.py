@@ -524,3 +524,71 @@ class TestBarrierView:
     def test_bad_prefix_is_refused(self, barrier, prefix):
         with pytest.raises(InvalidRequest):
             BarrierView(barrier, prefix)
+
+
+class CountingKeyring:
+    """A keyring that counts decryptions (each looks up the key of its term)."""
+
+    def __init__(self, inner: Keyring):
+        self.inner = inner
+        self.decryptions = 0
+
+    def active_key(self):
+        return self.inner.active_key()
+
+    def key(self, term):
+        self.decryptions += 1
+        return self.inner.key(term)
+
+
+class TestOpenedValues:
+    """The plaintext of the last value read at a path is reused while the
+    ciphertext there and the keyring stay the same."""
+
+    @pytest.fixture
+    def counting(self, barrier, keyring):
+        counting = CountingKeyring(keyring)
+        barrier.set_keyring(counting)
+        return counting
+
+    def test_the_same_ciphertext_is_decrypted_once(self, barrier, counting):
+        barrier.put("a", b"one")
+        for _ in range(3):
+            assert barrier.get("a") == b"one"
+            assert barrier.get_with_index("a")[0] == b"one"
+            assert barrier.get_prefix("")["a"][0] == b"one"
+        assert counting.decryptions == 1
+
+    def test_a_new_value_at_the_path_is_decrypted(self, barrier, counting):
+        barrier.put("a", b"one")
+        assert barrier.get("a") == b"one"
+        barrier.put("a", b"two")
+        assert barrier.get("a") == b"two"
+        assert counting.decryptions == 2
+
+    def test_a_value_read_before_is_authenticated_again_once_tampered(self, barrier, backend, counting):
+        barrier.put("a", b"value")
+        assert barrier.get("a") == b"value"
+        tampered = bytearray(backend.get("a"))
+        tampered[-1] ^= 0x80
+        backend.put("a", bytes(tampered))
+        with pytest.raises(IntegrityError):
+            barrier.get("a")
+
+    def test_a_value_read_at_one_path_is_not_reused_at_another(self, barrier, backend, counting):
+        barrier.put("logical/m/alice", b"alice's secret")
+        assert barrier.get("logical/m/alice") == b"alice's secret"
+        backend.put("logical/m/bob", backend.get("logical/m/alice"))
+        with pytest.raises(IntegrityError):
+            barrier.get("logical/m/bob")
+
+    def test_a_new_keyring_decrypts_again_and_sealing_forgets(self, barrier, keyring, counting):
+        barrier.put("a", b"one")
+        assert barrier.get("a") == b"one"
+        again = CountingKeyring(keyring)
+        barrier.set_keyring(again)
+        assert barrier.get("a") == b"one" and again.decryptions == 1
+        barrier.set_keyring(None)
+        assert barrier._opened == {}
+        with pytest.raises(Sealed):
+            barrier.get("a")

@@ -148,3 +148,24 @@ def test_hanging_up_a_closed_connection_is_harmless():
     theirs.close()
     ours.close()
     assert CoalescingSocket(ours).hang_up_if_quiet()
+
+
+# -- settings read as plain attributes ------------------------------------------------
+
+
+def test_frozen_settings_read_the_same_without_the_settings_lookup():
+    from gunicorn.config import Config
+
+    cfg = Config()
+    cfg.set("keepalive", 30)
+    cfg.set("certfile", "/etc/cert.pem")
+    cfg.set("worker_class", "strongroom.server.worker.FairGeventWorker")
+    plain = [name for name in cfg.settings if not hasattr(Config, name)]  # the rest are properties
+    before = {name: getattr(cfg, name) for name in plain}
+    worker.freeze_settings(cfg)
+    assert cfg.worker_class is worker.FairGeventWorker  # a property: still computed
+    # Lookups no longer reach Config.__getattr__ (and its Setting.get).
+    for name in plain:
+        cfg.settings[name].get = None
+    assert {name: getattr(cfg, name) for name in plain} == before
+    assert cfg.keepalive == 30 and cfg.is_ssl
