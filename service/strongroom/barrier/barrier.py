@@ -10,7 +10,6 @@ engine, an auth method, a core store) to one prefix (Vault's ``BarrierView``,
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Iterator, Mapping, Sequence
 
 from strongroom import metrics
@@ -159,7 +158,7 @@ class Barrier:
         keyring = self._unsealed()
         with metrics.timed(metrics.barrier_seconds, "txn"):
             encrypted_ops = [
-                dataclasses.replace(op, value=self._encrypt(keyring, op.key, op.value or b""))
+                TxnOp(op.verb, op.key, self._encrypt(keyring, op.key, op.value or b""), op.index)
                 if op.verb == "set" else op
                 for op in ops
             ]
@@ -232,7 +231,8 @@ class BarrierView:
     def txn(self, ops: Sequence[TxnOp]) -> int:
         """Apply ``ops`` atomically with every key taken relative to the view
         (checks included; their index and the values are passed on unchanged)."""
-        return self._parent.txn([dataclasses.replace(op, key=self._full(op.key)) for op in ops])
+        # A new TxnOp rather than dataclasses.replace: several times cheaper, for every operation of every write.
+        return self._parent.txn([TxnOp(op.verb, self._full(op.key), op.value, op.index) for op in ops])
 
     def index(self) -> int:
         """The parent's most recent index."""

@@ -50,6 +50,7 @@ then runs without the cache.
 from __future__ import annotations
 
 import fcntl
+import functools
 import mmap
 import os
 import platform
@@ -92,12 +93,19 @@ def slot(key: str) -> int:
 
 def write_slots(key: str) -> set[int]:
     """Slots a write to ``key`` makes stale: the key and every folder above it."""
-    slots = {slot(key), slot("")}
-    end = key.find("/")
+    return {slot(key), *_folder_slots(key[: key.rfind("/") + 1])}
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_slots(folder: str) -> tuple[int, ...]:
+    """The slots of ``folder`` (``""`` or ending in ``/``) and of every folder
+    above it: the same few folders take most writes, so they are kept."""
+    slots = [slot("")]
+    end = folder.find("/")
     while end != -1:
-        slots.add(slot(key[: end + 1]))
-        end = key.find("/", end + 1)
-    return slots
+        slots.append(slot(folder[: end + 1]))
+        end = folder.find("/", end + 1)
+    return tuple(slots)
 
 
 class CoherenceTable:
