@@ -32,7 +32,8 @@ and ``delete-tree`` touch everything.  Slot collisions only cost misses.
 Write-through: a process that wrote keys while no other write touched those
 keys' own slots (checked under the table lock when its write ends; writes to
 other keys of the same folders do not count) knows what storage holds for
-them, and caches the values it wrote with the commit index.  The
+them, and updates the entries it had cached for them with the values it wrote
+and the commit index.  The
 next read-modify-write of the same key in that process (a KV v2 metadata
 update) then costs no storage read.
 
@@ -302,11 +303,15 @@ class CachedBackend:
 
     def _remember(self, ops: Sequence[TxnOp], index: int, epoch: int, stamp: int) -> None:
         """Write-through: keys this process just wrote, alone, are cached as written
-        (every ``set`` of a transaction carries its commit index)."""
+        (every ``set`` of a transaction carries its commit index) if they were
+        cached already.  Keys it never read (each new KV version) would fill the
+        cache with values nobody reads back this way."""
         if not self._size:
             return
         with self._lock:
             for op in ops:
+                if ("k", op.key) not in self._entries:
+                    continue
                 value = bytes(op.value or b"")
                 if op.verb == "set" and len(value) <= MAX_CACHED_VALUE:
                     self._store(("k", op.key), (value, index), epoch, stamp)

@@ -203,6 +203,15 @@ def test_a_backends_own_writes_are_cached_as_written(storage, cache):
         assert cache.get_with_index(key) == InmemBackend.get_with_index(storage, key)
 
 
+def test_an_own_write_of_a_key_never_read_is_not_cached(storage, cache):
+    """New keys (each KV v2 version) would fill the cache with values nobody reads back."""
+    put = cache.put("new", b"v")
+    cache.txn([TxnOp("set", "t/new", b"a"), TxnOp("delete", "t/gone")])
+    assert fetch(storage, cache.get_with_index, "new") == ((b"v", put), STORAGE)
+    assert fetch(storage, cache.get, "t/new") == (b"a", STORAGE)
+    assert fetch(storage, cache.get, "t/gone") == (None, STORAGE)
+
+
 def test_a_backends_own_write_makes_its_folder_reads_stale(storage, cache):
     first = storage.put("a/b/c", b"1")
     cache.get_prefix("a/b/")
@@ -239,6 +248,7 @@ def test_an_own_write_overlapped_by_a_write_to_a_sibling_key_is_cached(storage, 
     """Concurrent writes to other keys of the same folder (every KV v2 write
     shares the mount's folders) change the folder, not this key."""
     storage.put("f/k", b"v0")
+    cache.get("f/k")
     cache.get_prefix("f/")
     after = storage.hold("after")
     mine = background.submit(cache.put, "f/k", b"mine")
