@@ -121,6 +121,10 @@ class TokenRecords:
         record["accessor"] = self._seal(salt, key, entry.accessor)
         return json.dumps(record, sort_keys=True).encode()
 
+    def forget_decoded(self) -> None:
+        """Drop every entry kept decoded."""
+        self._decoded = {}
+
     def _decode(self, id_hash: str, raw: bytes) -> TokenEntry:
         salt = self.salt()
         decoded = self._decoded

@@ -151,6 +151,10 @@ class TokenStore:
 
     # --- lookup ----------------------------------------------------------------
 
+    def forget_decoded(self) -> None:
+        """Drop the entries kept decoded (the keyring changed: sealed, or unsealed again)."""
+        self._records.forget_decoded()
+
     def lookup(self, token_id: str) -> TokenEntry | None:
         """The entry for a client token, or None when it is unknown, expired,
         revoked or pending revocation (an expired token is revoked, with its

@@ -109,6 +109,7 @@ class Core:
         keyring = self.seal.keyring()
         if keyring is not self.barrier.keyring:
             self.barrier.set_keyring(keyring)
+            self.tokens.forget_decoded()
             # Dropped when a keyring arrives, not when it goes: requests still in
             # flight at a seal (the sys/seal request itself) finish with the
             # audit devices they started with, and nothing cached survives the

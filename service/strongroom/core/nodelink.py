@@ -192,7 +192,8 @@ class NodeLink:
     """The worker side: ``SealControl`` backed by the node core.
 
     ``keyring()`` is answered from the pushed copy (no I/O on the request path).
-    ``on_invalidate`` and ``on_ha`` are set by the owner to receive pushes.
+    ``on_invalidate``, ``on_ha`` and ``on_keyring`` are set by the owner to
+    receive pushes (``on_keyring`` also when the node core goes away).
     """
 
     def __init__(self, path: str, connect_timeout: float = 5.0):
@@ -203,6 +204,7 @@ class NodeLink:
         self._ready = threading.Event()
         self.on_invalidate: Callable[[list[str]], None] | None = None
         self.on_ha: Callable[[dict], None] | None = None
+        self.on_keyring: Callable[[], None] | None = None
         threading.Thread(target=self._subscription_loop, name="nodelink-subscribe", daemon=True).start()
         self._ready.wait(connect_timeout)
 
@@ -228,11 +230,15 @@ class NodeLink:
                 pass
             # The node core went away: act sealed until it is back.
             self._keyring = None
+            if self.on_keyring:
+                self.on_keyring()
             time.sleep(0.1)
 
     def _apply(self, event: dict) -> None:
         if "keyring" in event:
             self._keyring = _decode_keyring(event["keyring"])
+            if self.on_keyring:
+                self.on_keyring()
         if event.get("ha") is not None:
             self._ha = event["ha"]
             if self.on_ha:

@@ -44,6 +44,8 @@ def get_app():
                                cache_size=config.cache_size)
         core = Core(backend, link, config=core_config(config), notify=link.notify)
         link.on_invalidate = core.invalidate
+        # A seal reaches the barrier (and drops what it decrypted) at once, not at the next request.
+        link.on_keyring = core.sync_keyring
     else:
         backend = make_backend(config)
         seal = SealManager(backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type,

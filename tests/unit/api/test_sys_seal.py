@@ -125,3 +125,18 @@ def test_rotate_and_key_status(unsealed):
     unsealed.request("PUT", "kv/x", json={"a": "1"})
     assert unsealed.request("GET", "kv/x").json["data"] == {"a": "1"}
     assert unsealed.request("GET", "sys/policy/default").status_code == 200
+
+
+def test_sealing_drops_what_the_barrier_and_token_store_keep_decrypted(unsealed):
+    """Plaintexts kept to save decrypting unchanged values (barrier) and decoded
+    token entries (token store) leave memory with the keyring."""
+    assert unsealed.request("POST", "sys/mounts/kv", json={"type": "kv"}).status_code == 204
+    assert unsealed.request("PUT", "kv/app", json={"password": "s3cret"}).status_code == 204
+    assert unsealed.request("GET", "kv/app").json["data"] == {"password": "s3cret"}
+    opened = [plaintext for _, _, plaintext in unsealed.core.barrier._opened.values()]
+    assert any(b"s3cret" in plaintext for plaintext in opened)
+    assert unsealed.core.tokens._records._decoded
+    assert unsealed.request("PUT", "sys/seal").status_code == 204
+    unsealed.core.sync_keyring()  # what a worker does when the node core pushes the seal
+    assert unsealed.core.barrier._opened == {}
+    assert unsealed.core.tokens._records._decoded == {}
