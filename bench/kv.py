@@ -264,7 +264,9 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
         f"- Machine: {machine()}",
         f"- Load: wrk {args.threads} thread(s), {args.duration:g} s per run after {args.warmup:g} s warm-up, "
         f"connections {', '.join(map(str, args.connections))}; value {len(VALUE)} bytes, {args.keys} keys in turn",
-        f"- Strongroom and the Falcon app: gunicorn, {args.workers} workers (2 × cores), gevent (strongroom.server.worker)",
+        f"- Strongroom and the Falcon app: gunicorn, {args.workers} workers "
+        f"({'2 × cores, the default' if args.workers == 2 * _cores() else 'set with --workers'}), "
+        "gevent (strongroom.server.worker)",
         f"- Versions: Strongroom (work tree at {git_rev}), {_version([procs.consul_binary_or_none() or 'consul', 'version'])}, "
         f"{' '.join(_version([str(procs.VENV_BIN / 'bao'), 'version']).split()[:2])}, Python {platform.python_version()}, "
         f"{_version(['wrk', '--version']).split(' [')[0]}",
