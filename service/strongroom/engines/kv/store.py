@@ -48,6 +48,7 @@ so the config and the metadata are re-read by every request.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import threading
@@ -140,7 +141,9 @@ class VersionedStore:
     # --- keys -------------------------------------------------------------------
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)
     def _digest(path: str) -> str:
+        # Every operation on a secret names its folder several times.
         return hashlib.sha256(path.encode("utf-8")).hexdigest()
 
     def folder(self, path: str) -> str:
