@@ -526,21 +526,6 @@ class TestBarrierView:
             BarrierView(barrier, prefix)
 
 
-class CountingKeyring:
-    """A keyring that counts decryptions (each looks up the key of its term)."""
-
-    def __init__(self, inner: Keyring):
-        self.inner = inner
-        self.decryptions = 0
-
-    def active_key(self):
-        return self.inner.active_key()
-
-    def key(self, term):
-        self.decryptions += 1
-        return self.inner.key(term)
-
-
 class TestOpenedValues:
     """The plaintext of the last value read at a path is reused while the
     ciphertext there and the keyring stay the same."""
