@@ -33,9 +33,8 @@ Write-through: a process that wrote keys while no other write touched those
 keys' own slots (checked under the table lock when its write ends; writes to
 other keys of the same folders do not count) knows what storage holds for
 them, and updates the entries it had cached for them with the values it wrote
-and the commit index.  The
-next read-modify-write of the same key in that process (a KV v2 metadata
-update) then costs no storage read.
+and the commit index.  The next read-modify-write of the same key in that
+process (a KV v2 metadata update) then costs no storage read.
 
 Failure modes: a write whose outcome is unknown (a timeout: Consul may still
 commit it) and a process killed between the two bumps of a write leave their
