@@ -67,8 +67,8 @@ class TokenRecords:
     accessor decryption.  Callers always get an entry of their own.
     """
 
-    #: Records whose decoded entry is kept; past this the memo starts again empty.
-    DECODED_MAX = 16384
+    #: Records whose decoded entry is kept (about 2 KiB each); past this the memo starts again empty.
+    DECODED_MAX = 4096
 
     def __init__(self, view, randbytes: Callable[[int], bytes]):
         self._view = view

@@ -42,29 +42,37 @@ class Barrier:
       ciphertext's key, which is the plaintext's key, and carry no value.
       A failed check surfaces as the backend's ``WriteConflict``.
 
-    The plaintext of the last value read at each path is kept (``OPENED_MAX``
-    paths, in this process's memory only, forgotten with the keyring): a read
-    that finds the same ciphertext at that path again, under the same keyring,
-    is answered without decrypting it twice.  The same bytes under the same
-    key and associated data were authenticated the first time.
+    The plaintext of the last value read at each path is kept (values up to
+    ``OPENED_MAX_VALUE`` bytes, ``OPENED_MAX_BYTES`` in all, in this process's
+    memory only, forgotten with the keyring): a read that finds the same
+    ciphertext at that path again, under the same keyring, is answered without
+    decrypting it twice.  The same bytes under the same key and associated
+    data were authenticated the first time.
 
     Thread-safe: each operation reads the keyring reference once, and
     ``set_keyring`` is a single reference assignment of an immutable keyring.
     """
 
-    #: Paths whose last plaintext is kept; past this the memo starts again empty.
-    OPENED_MAX = 16384
+    #: Larger values are decrypted at every read.
+    OPENED_MAX_VALUE = 64 * 1024
+    #: Ciphertext and plaintext bytes kept in all; past this the memo starts again empty.
+    OPENED_MAX_BYTES = 16 * 1024 * 1024
 
     def __init__(self, backend: Backend):
         self._backend = backend
         self._keyring: Keyring | None = None
         #: path -> (ciphertext, keyring, plaintext) of the last value read there.
         self._opened: dict[str, tuple[bytes, Keyring, bytes]] = {}
+        self._opened_bytes = 0
 
     def set_keyring(self, keyring: Keyring | None) -> None:
         """Install the keyring (unseal, rotation) or forget it (None: seal)."""
         self._keyring = keyring
+        self._forget_opened()
+
+    def _forget_opened(self) -> None:
         self._opened = {}
+        self._opened_bytes = 0
 
     @property
     def keyring(self) -> Keyring | None:
@@ -97,9 +105,14 @@ class Barrier:
         if key is None:
             raise IntegrityError(f"value at {path!r} is encrypted under unknown keyring term {term}")
         plaintext = aead.decrypt(key.value, blob, path.encode("utf-8"))
-        if len(opened) >= self.OPENED_MAX:
-            opened.clear()
-        opened[path] = (blob, keyring, plaintext)
+        if len(blob) <= self.OPENED_MAX_VALUE:
+            # An approximate count (a path read again adds twice): it only
+            # decides when to start again, and errs towards starting early.
+            self._opened_bytes += len(blob) + len(plaintext)
+            if self._opened_bytes > self.OPENED_MAX_BYTES:
+                self._forget_opened()
+                opened = self._opened
+            opened[path] = (blob, keyring, plaintext)
         return plaintext
 
     def get(self, path: str) -> bytes | None:

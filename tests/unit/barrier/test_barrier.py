@@ -577,3 +577,22 @@ class TestOpenedValues:
         assert barrier._opened == {}
         with pytest.raises(Sealed):
             barrier.get("a")
+
+    def test_large_values_are_decrypted_at_every_read(self, barrier, counting):
+        barrier.put("big", b"x" * (Barrier.OPENED_MAX_VALUE + 1))
+        for _ in range(2):
+            assert len(barrier.get("big")) == Barrier.OPENED_MAX_VALUE + 1
+        assert counting.decryptions == 2
+
+    def test_past_its_byte_budget_the_memo_starts_again(self, backend, keyring):
+        class Small(Barrier):
+            OPENED_MAX_BYTES = 400  # a few small values
+
+        barrier = Small(backend)
+        counting = CountingKeyring(keyring)
+        barrier.set_keyring(counting)
+        for n in range(10):
+            barrier.put(f"k{n}", b"v" * 20)
+            barrier.get(f"k{n}")
+        assert sum(len(c) + len(p) for c, _, p in barrier._opened.values()) <= Small.OPENED_MAX_BYTES
+        assert 0 < len(barrier._opened) < 10
