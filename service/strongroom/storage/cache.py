@@ -79,6 +79,8 @@ _NOT_WRITTEN = (WriteConflict, LockLost, ReadOnly, RequestTooLarge, InvalidReque
 
 DEFAULT_CACHE_SIZE = 16384
 MAX_CACHED_VALUE = 64 * 1024
+#: Bytes of values (and folder keys) one process caches in all, whatever ``size`` allows.
+DEFAULT_CACHE_BYTES = 32 * 1024 * 1024
 
 
 def caching_supported() -> bool:
@@ -220,13 +222,18 @@ class CachedBackend:
     nothing changed; every write bumps the table around the real write.
 
     ``size`` 0 caches nothing but still announces writes (the node core's own
-    writes: root token, keyring)."""
+    writes: root token, keyring).  Besides ``size`` entries, the values held
+    stay under ``max_bytes`` (least recently used go first)."""
 
-    def __init__(self, backend, table: CoherenceTable, size: int = DEFAULT_CACHE_SIZE):
+    def __init__(self, backend, table: CoherenceTable, size: int = DEFAULT_CACHE_SIZE,
+                 max_bytes: int = DEFAULT_CACHE_BYTES):
         self._backend = backend
         self._table = table
         self._size = size
+        self._max_bytes = max_bytes
+        #: key -> (value, epoch, clock, bytes), least recently used first.
         self._entries: OrderedDict = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
         self._hits = metrics.cache_total.labels("storage", "hit")
         self._misses = metrics.cache_total.labels("storage", "miss")
@@ -245,7 +252,7 @@ class CachedBackend:
                         self._entries.move_to_end(key)
                         metrics.inc(self._hits)
                         return entry[0]
-                    del self._entries[key]
+                    self._drop(key)
         epoch, clock = self._table.stamp()
         value = load()
         if epoch and self._size:
@@ -318,10 +325,17 @@ class CachedBackend:
                     self._store(("k", op.key), (None, 0), epoch, stamp)
 
     def _store(self, key: tuple, value, epoch: int, clock: int) -> None:
-        self._entries[key] = (value, epoch, clock)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self._drop(key)
+        size = _size_of(value)
+        self._entries[key] = (value, epoch, clock, size)
+        self._bytes += size
+        while len(self._entries) > self._size or self._bytes > self._max_bytes:
+            self._bytes -= self._entries.popitem(last=False)[1][3]
+
+    def _drop(self, key: tuple) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry[3]
 
     def put(self, key: str, value: bytes) -> int:
         return self._write([TxnOp("set", key, value)], lambda: self._backend.put(key, value))

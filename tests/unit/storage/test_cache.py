@@ -533,6 +533,22 @@ def test_values_larger_than_the_limit_are_not_cached(storage, cache):
     assert fetch(storage, cache.get, "fits") == (b"x" * MAX_CACHED_VALUE, CACHE)
 
 
+def test_the_least_recently_used_values_go_past_the_byte_budget(storage, table):
+    table.set_active(True)
+    cache = CachedBackend(storage, table, max_bytes=3 * 1000)
+    for key in ("a", "b", "c", "d"):
+        storage.put(key, key.encode() * 1000)
+    for key in ("a", "b", "c"):
+        cache.get(key)
+    cache.get("a")  # now the most recently used
+    cache.get("d")  # 4,000 bytes: "b", the least recently used, goes
+    assert fetch(storage, cache.get, "a") == (b"a" * 1000, CACHE)
+    assert fetch(storage, cache.get, "b") == (b"b" * 1000, STORAGE)
+    cache.put("a", b"A" * 2500)  # cached, rewritten: its new size counts
+    assert fetch(storage, cache.get, "a")[1] == CACHE
+    assert fetch(storage, cache.get, "c")[1] == STORAGE
+
+
 # -- the table across processes --------------------------------------------------------
 
 
