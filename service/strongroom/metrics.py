@@ -21,7 +21,6 @@ import bisect
 import os
 import threading
 import time
-from collections import deque
 from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -69,43 +68,38 @@ FLUSH_SECONDS = 1.0
 
 
 class Tally:
-    """Metric updates recorded in memory and written to their values by ``flush``.
+    """Metric updates summed in memory and written to their values by ``flush``.
 
-    ``add`` may be called from any thread (``deque.append`` is atomic) and
-    costs no lock and no file write; past ``max_pending`` waiting updates the
-    recording call flushes them itself."""
+    Made for a gevent worker, where greenlets switch only where they wait:
+    ``add`` and ``flush`` run whole, so they take no lock (with preemptive
+    threads two ``add`` calls could lose one).  Updates are summed as they
+    come (a counter's amount, a histogram's sum and bucket counts), so a flush
+    writes one value per counter and bucket however many requests there were,
+    and never holds up the worker for long."""
 
-    def __init__(self, max_pending: int = 20000):
-        self._pending: deque = deque()
-        self._max_pending = max_pending
+    def __init__(self):
+        self._counts: dict = {}
+        self._histograms: dict = {}
 
     def __len__(self) -> int:
-        return len(self._pending)
+        """Metric children with updates waiting."""
+        return len(self._counts) + len(self._histograms)
 
     def add(self, child, amount: float) -> None:
         """``child.inc(amount)`` for a counter, ``child.observe(amount)`` for a histogram, later."""
-        self._pending.append((child, amount))
-        if len(self._pending) > self._max_pending:
-            self.flush()
+        if isinstance(child, Histogram):
+            tally = self._histograms.get(child)
+            if tally is None:
+                tally = self._histograms[child] = [0.0, [0] * len(child._upper_bounds)]
+            tally[0] += amount
+            tally[1][bisect.bisect_left(child._upper_bounds, amount)] += 1
+        else:
+            self._counts[child] = self._counts.get(child, 0.0) + amount
 
     def flush(self) -> None:
         """Write what was added so far: one update per counter and per histogram bucket."""
-        counts: dict = {}
-        histograms: dict = {}
-        pending = self._pending
-        while True:
-            try:
-                child, amount = pending.popleft()
-            except IndexError:
-                break
-            if isinstance(child, Histogram):
-                tally = histograms.get(child)
-                if tally is None:
-                    tally = histograms[child] = [0.0, [0] * len(child._upper_bounds)]
-                tally[0] += amount
-                tally[1][bisect.bisect_left(child._upper_bounds, amount)] += 1
-            else:
-                counts[child] = counts.get(child, 0.0) + amount
+        counts, self._counts = self._counts, {}
+        histograms, self._histograms = self._histograms, {}
         for child, amount in counts.items():
             child.inc(amount)
         # Histogram.observe has no batch form: add to its sum and buckets as

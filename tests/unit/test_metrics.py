@@ -46,14 +46,15 @@ def test_a_flush_writes_what_each_update_would_have():
     assert len(tally) == 0
 
 
-def test_a_long_backlog_is_flushed_by_the_recording_call():
+def test_updates_are_summed_as_they_come():
     registry = CollectorRegistry()
-    counter = Counter("strongroom_unit_backlog_total", "c", registry=registry)
-    tally = metrics.Tally(max_pending=100)
-    for _ in range(101):
-        tally.add(counter, 1)
-    assert registry.get_sample_value("strongroom_unit_backlog_total") == 101
-    assert len(tally) == 0
+    counter = Counter("strongroom_unit_summed_total", "c", ["route"], registry=registry)
+    tally = metrics.Tally()
+    for _ in range(10_000):
+        tally.add(counter.labels("a"), 1)
+    assert len(tally) == 1
+    tally.flush()
+    assert registry.get_sample_value("strongroom_unit_summed_total", {"route": "a"}) == 10_000
 
 
 def test_updates_are_written_at_once_unless_the_process_defers_them():
