@@ -171,18 +171,17 @@ class CoherenceTable:
         with self._locked() as w:
             return self._bump(w, slots, +1), w[_W_EPOCH]
 
-    def end_write(self, slots: set[int], began: int, epoch: int, keys: set[int] | None = None) -> int | None:
+    def end_write(self, slots: set[int], began: int, epoch: int, keys: set[int]) -> int | None:
         """The write that began at ``began`` in ``epoch`` is over (done, or
         failed with nothing written).  Returns the clock to stamp what it wrote
         with when it was the only write on the slots of the keys it wrote
-        (``keys``, a subset of ``slots``; all of them when None) from beginning
-        to end, no tree was deleted meanwhile and the node led throughout (so
-        what it wrote is what storage holds for those keys), else None.
+        (``keys``, a subset of ``slots``) from beginning to end, no tree was
+        deleted meanwhile and the node led throughout (so what it wrote is what
+        storage holds for those keys), else None.
 
         Writes to other keys of the same folders do not count: they change
         what a folder read returns (their bumps of the folder slots see to
         that), not what storage holds for these keys."""
-        keys = slots if keys is None else keys
         with self._locked() as w:
             alone = (epoch != 0 and w[_W_EPOCH] == epoch and _ALL not in slots
                      and w[_W_PENDING_ALL] == 0 and w[_W_FLUSH] < began
@@ -298,7 +297,7 @@ class CachedBackend:
         try:
             index = call()
         except _NOT_WRITTEN:
-            self._table.end_write(slots, began, epoch)
+            self._table.end_write(slots, began, epoch, keys)
             raise
         # Any other failure (a timeout, Consul gone) leaves the write's outcome
         # unknown: it may still commit, so its slots stay marked in flight.

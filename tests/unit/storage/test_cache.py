@@ -560,7 +560,7 @@ def write_in_child(path: str, key: str, begun, finish) -> None:
     began, epoch = table.begin_write(slots)
     begun.set()
     assert finish.wait(WAIT)
-    table.end_write(slots, began, epoch)
+    table.end_write(slots, began, epoch, {slot(key)})
     table.close()
 
 
