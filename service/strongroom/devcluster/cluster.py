@@ -1,21 +1,9 @@
-"""``strongroom dev-cluster``: Consul, N nodes and HAProxy on loopback, ready to use.
+"""One dev cluster: start Consul, the nodes and HAProxy, initialise and unseal,
+keep ``cluster.json`` current, stop what was started.
 
-A development and test cluster, never a production one: every process runs on
-127.0.0.1, the unseal keys and the root token are written to
-``DIR/cluster.json`` (mode 0600) and Consul's data is wiped at every start.
-
-``start(options)`` starts Consul (one server, or several that bootstrap one
-raft cluster), the nodes (``strongroom server -config DIR/nodeI.hcl``, storage
-"consul" under one shared ``strongroom/`` prefix; node I talks to Consul server
-I mod M) and HAProxy (``DIR/haproxy.cfg`` rendered by ``strongroom.haproxy``);
-then it initialises the cluster through node1, mounts KV v2 at ``secret/``
-(as ``server -dev`` does), unseals every node and waits until HAProxy routes to
-them.  Every process runs in a session of its own with its output in
-``DIR/<name>.log`` and is stopped only by its own pid, after checking that the
-pid still runs a command line naming DIR (pids get reused).
-
-With ``--base-port P`` the ports are P (HAProxy), P+1 (stats and /metrics),
-P+2.. (one per node), then four per Consul server; otherwise free ports.
+``DevCluster(options).start()`` does it all and returns what ``cluster.json``
+holds; ``children_from(path)`` reads back the processes a ``cluster.json``
+names, for ``--stop`` and to refuse a second cluster in the same directory.
 """
 
 from __future__ import annotations
@@ -23,30 +11,30 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
 
 import requests
 
 from strongroom import haproxy
+from strongroom.devcluster.processes import (
+    HOST,
+    Child,
+    DevClusterError,
+    Ports,
+    consul_binary,
+    runs,
+    stop_children,
+    strongroom_command,
+    wait,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-BUNDLED_CONSUL = REPO / "tools" / "consul" / "usr" / "bin" / "consul"
-HOST = "127.0.0.1"
 STATE_FILE = "cluster.json"
 STORAGE_PREFIX = "strongroom/"
 HEALTH_CODES = (200, 429, 473, 501, 503)
 _CONSUL_HCL = "performance { raft_multiplier = 1 }\ndisable_update_check = true\n"
-
-
-class DevClusterError(Exception):
-    """The cluster could not be started or stopped; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -61,119 +49,6 @@ class Options:
     shares: int = 5
     threshold: int = 3
     timeout: float = 120.0
-
-
-@dataclass
-class Child:
-    """One process this cluster started: ``marker`` is a string its command line contains."""
-
-    name: str
-    pid: int
-    marker: str
-    popen: subprocess.Popen | None = field(default=None, repr=False)
-
-
-def consul_binary() -> str:
-    """``$CONSUL_BIN``, else ``consul`` on PATH, else the repository's ``tools/`` copy."""
-    env = os.environ.get("CONSUL_BIN")
-    if env:
-        if os.access(env, os.X_OK):
-            return env
-        raise DevClusterError(f"CONSUL_BIN={env!r} is not an executable file: run `make deps`")
-    found = shutil.which("consul") or (str(BUNDLED_CONSUL) if os.access(BUNDLED_CONSUL, os.X_OK) else None)
-    if found is None:
-        raise DevClusterError("consul binary not found (CONSUL_BIN, PATH, tools/consul): run `make deps`")
-    return found
-
-
-def strongroom_command() -> list[str]:
-    """The ``strongroom`` entry point of this interpreter's environment."""
-    script = Path(sys.executable).parent / "strongroom"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "strongroom.cli"]
-
-
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` runs; a zombie (exited, not reaped by its new parent) counts as gone."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def _runs(child: Child) -> bool:
-    """``child.pid`` is alive and still the process we started (its command line names our directory)."""
-    if child.popen is not None:
-        return child.popen.poll() is None
-    if not pid_alive(child.pid):
-        return False
-    try:
-        cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return True  # no /proc: trust the pid
-    return child.marker in cmdline
-
-
-def _wait(predicate: Callable[[], object], deadline: float, what: str, interval: float = 0.1):
-    """Poll until ``predicate`` is truthy; DevClusterError naming ``what`` at the deadline.
-    DevClusterError from the predicate propagates at once, other errors mean "not yet"."""
-    last: Exception | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except DevClusterError:
-            raise
-        except Exception as exc:  # a process that is still starting refuses connections
-            last = exc
-        if time.monotonic() >= deadline:
-            raise DevClusterError(f"timed out waiting for {what} (last error: {last!r})")
-        time.sleep(interval)
-
-
-class _Ports:
-    """Consecutive ports from ``base``, or free ones (TCP and UDP, as Serf needs), never twice."""
-
-    def __init__(self, base: int | None):
-        self._next = base
-        self._given: set[int] = set()
-
-    def take(self) -> int:
-        for _ in range(200):
-            if self._next is not None:
-                port, self._next = self._next, self._next + 1
-            else:
-                port = 0
-            port = self._probe(port)
-            if port is None:
-                continue
-            if port not in self._given:
-                self._given.add(port)
-                return port
-        raise DevClusterError("no free port found on 127.0.0.1")
-
-    def _probe(self, port: int) -> int | None:
-        fixed = port != 0
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-                    socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                # Connections of a previous run in TIME_WAIT do not make a port busy.
-                tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                tcp.bind((HOST, port))
-                port = tcp.getsockname()[1]
-                udp.bind((HOST, port))
-        except OSError:
-            if fixed:
-                raise DevClusterError(f"port {port} on {HOST} is in use: choose another --base-port") from None
-            return None
-        return port
 
 
 class DevCluster:
@@ -198,7 +73,7 @@ class DevCluster:
         consul_binary(), haproxy.haproxy_binary()  # fail before starting anything
         deadline = time.monotonic() + opts.timeout
         self._prepare_directory()
-        ports = _Ports(opts.base_port)
+        ports = Ports(opts.base_port)
         front, stats = ports.take(), ports.take()
         node_ports = [ports.take() for _ in range(opts.nodes)]
         consul_ports = [{k: ports.take() for k in ("http", "serf_lan", "serf_wan", "server")}
@@ -219,7 +94,7 @@ class DevCluster:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         previous = self.dir / STATE_FILE
         if previous.exists():
-            running = [c.name for c in _children_from(previous) if _runs(c)]
+            running = [c.name for c in children_from(previous) if runs(c)]
             if running:
                 raise DevClusterError(f"a dev cluster is already running in {self.dir} ({', '.join(running)}): "
                                       f"stop it with `strongroom dev-cluster --stop --dir {self.dir}`")
@@ -263,7 +138,7 @@ class DevCluster:
         self.state["consul"] = dict(self.state["consul_servers"][0])
         self._save()
         for child, address in zip(self.children, started):
-            _wait(lambda: self._consul_ready(child, address), deadline, f"consul at {address}")
+            wait(lambda: self._consul_ready(child, address), deadline, f"consul at {address}")
         return started
 
     def _consul_ready(self, child: Child, address: str) -> bool:
@@ -295,7 +170,7 @@ class DevCluster:
         self.state["nodes"] = [{k: v for k, v in n.items() if k != "_child"} for n in nodes]
         self._save()
         for node in nodes:
-            _wait(lambda: self._health(node)[0] in HEALTH_CODES, deadline, f"{node['name']} at {node['api_addr']}")
+            wait(lambda: self._health(node)[0] in HEALTH_CODES, deadline, f"{node['name']} at {node['api_addr']}")
         return nodes
 
     def _health(self, node: dict, query: str = "") -> tuple[int, dict]:
@@ -324,7 +199,7 @@ class DevCluster:
         # table that has it, whether or not table invalidation reaches them.
         self._unseal(first, init["keys"], deadline)
         # Unsealed alone, the first node takes the lock; writes need it active.
-        _wait(lambda: self._health(first)[0] == 200, deadline, f"{first['name']} to become the active node")
+        wait(lambda: self._health(first)[0] == 200, deadline, f"{first['name']} to become the active node")
         if "secret/" not in self._call(first, "GET", "sys/mounts", token=token).get("data", {}):
             self._call(first, "POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"},
                                                             "description": "key/value secret storage"}, token)
@@ -332,11 +207,11 @@ class DevCluster:
             self._unseal(node, init["keys"], deadline)
 
     def _unseal(self, node: dict, keys: list[str], deadline: float) -> None:
-        _wait(lambda: self._health(node)[1].get("initialized"), deadline, f"{node['name']} to see the seal config")
+        wait(lambda: self._health(node)[1].get("initialized"), deadline, f"{node['name']} to see the seal config")
         for key in keys[: self.options.threshold]:
             if not self._call(node, "PUT", "sys/unseal", {"key": key}).get("sealed", True):
                 break
-        _wait(lambda: self._health(node)[0] in (200, 429, 473), deadline, f"{node['name']} to be unsealed")
+        wait(lambda: self._health(node)[0] in (200, 429, 473), deadline, f"{node['name']} to be unsealed")
 
     def _start_haproxy(self, nodes: list[dict], front: int, stats: int, deadline: float) -> dict:
         socket_path = self.dir / "haproxy.sock"
@@ -363,7 +238,7 @@ class DevCluster:
             readers = {n["name"] for n in nodes if self._health(n, "?perfstandbyok=true")[0] == 200}
             return bool(writers) and up["strongroom_write"] == writers and up["strongroom_read"] == readers
 
-        _wait(routing, deadline, "haproxy to mark the nodes up", interval=0.2)
+        wait(routing, deadline, "haproxy to mark the nodes up", interval=0.2)
         return state
 
     # -- state file --------------------------------------------------------
@@ -417,7 +292,7 @@ def _servers_up(http: requests.Session, stats_url: str) -> dict[str, set[str]]:
     return up
 
 
-def _children_from(path: Path) -> list[Child]:
+def children_from(path: Path) -> list[Child]:
     """The processes a ``cluster.json`` names, in stopping order (HAProxy, nodes, Consul)."""
     state = json.loads(path.read_text())
     children = []
@@ -427,73 +302,3 @@ def _children_from(path: Path) -> list[Child]:
     data = Path(state["dir"])
     children += [Child(c["name"], c["pid"], str(data / c["name"] / "data")) for c in state.get("consul_servers", [])]
     return children
-
-
-def stop_children(children: list[Child], timeout: float = 15.0) -> list[str]:
-    """SIGTERM each group in turn (HAProxy, then the nodes together, then Consul), SIGKILL
-    to the process group of any still running after ``timeout``; returns the names stopped."""
-    stopped = []
-    groups: list[list[Child]] = []
-    for child in children:
-        kind = child.name.rstrip("0123456789")
-        if groups and groups[-1][0].name.rstrip("0123456789") == kind:
-            groups[-1].append(child)
-        else:
-            groups.append([child])
-    for group in groups:
-        running = [c for c in group if _runs(c)]
-        for child in running:
-            os.kill(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for child in running:
-            while _runs(child) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _runs(child):
-                try:  # each child leads its own session and process group
-                    os.killpg(child.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            if child.popen is not None:
-                child.popen.wait(5)
-            stopped.append(child.name)
-    return stopped
-
-
-def stop_directory(directory: Path, out: TextIO = sys.stdout) -> int:
-    """``--stop``: stop the processes ``DIR/cluster.json`` names that still run."""
-    path = directory.resolve() / STATE_FILE
-    if not path.exists():
-        raise DevClusterError(f"no {path}: nothing to stop")
-    stopped = stop_children(_children_from(path))
-    print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}", file=out)
-    return 0
-
-
-def run(options: Options, *, detach: bool = False, out: TextIO = sys.stdout) -> int:
-    """Start the cluster; with ``detach`` return once it is ready, else run until SIGINT/SIGTERM."""
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
-    cluster = DevCluster(options)
-    try:
-        cluster.start()
-        print(cluster.usage(), file=out, flush=True)
-        if detach:
-            return 0
-        while True:
-            for child in list(cluster.children):
-                if child.popen.poll() is not None:
-                    print(f"warning: {child.name} (pid {child.pid}) exited with {child.popen.returncode}; "
-                          f"see {cluster.dir / (child.name + '.log')}", file=out, flush=True)
-                    cluster.children.remove(child)
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the clean-up short
-            signal.signal(signum, signal.SIG_IGN)
-        print("\nstopping the dev cluster...", file=out, flush=True)
-        cluster.stop()
-        return 0
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
