@@ -34,7 +34,11 @@ keys' own slots (checked under the table lock when its write ends; writes to
 other keys of the same folders do not count) knows what storage holds for
 them, and updates the entries it had cached for them with the values it wrote
 and the commit index.  The next read-modify-write of the same key in that
-process (a KV v2 metadata update) then costs no storage read.
+process (a KV v2 metadata update) then costs no storage read.  It also leaves
+them in the table file's shared area (storage/written.py), where another
+process that misses its own cache finds them, checked against the table like
+one of its own entries: the next change of the same secret through another
+worker costs no storage read either.
 
 Failure modes: a write whose outcome is unknown (a timeout: Consul may still
 commit it) and a process killed between the two bumps of a write leave their
@@ -64,6 +68,7 @@ from typing import Mapping, Sequence
 from strongroom import metrics
 from strongroom.errors import InvalidRequest, LockLost, ReadOnly, RequestTooLarge, WriteConflict
 from strongroom.storage import TxnOp
+from strongroom.storage import written
 
 SLOTS = 1 << 16
 _MAGIC = 0x5354524F4E47524D  # "STRONGRM"
@@ -125,9 +130,10 @@ class CoherenceTable:
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
         self._fd = os.open(path, flags, 0o600)
         if create:
-            os.ftruncate(self._fd, _WORDS * 8)
-        self._map = mmap.mmap(self._fd, _WORDS * 8)
-        self._words = memoryview(self._map).cast("Q")
+            os.ftruncate(self._fd, _WORDS * 8 + written.SIZE)
+        self._map = mmap.mmap(self._fd, _WORDS * 8 + written.SIZE)
+        self._words = memoryview(self._map)[: _WORDS * 8].cast("Q")
+        self._written = written.WrittenValues(memoryview(self._map)[_WORDS * 8:])
         self._mutex = threading.Lock()
         if create:
             self._words[_W_MAGIC] = _MAGIC
@@ -140,6 +146,7 @@ class CoherenceTable:
 
     def close(self) -> None:
         self._words.release()
+        self._written.release()
         self._map.close()
         os.close(self._fd)
 
@@ -189,6 +196,13 @@ class CoherenceTable:
             now = self._bump(w, slots, -1)
             return now if alone else None
 
+    def publish(self, values: Sequence[tuple[str, bytes | None]], index: int, epoch: int, stamp: int) -> None:
+        """Show the node's other processes what a write stamped ``stamp`` by
+        ``end_write`` left at these keys (see storage/written.py)."""
+        with self._locked():
+            for key, value in values:
+                self._written.put(key, value, index, epoch, stamp)
+
     @staticmethod
     def _bump(w, slots: set[int], pending: int) -> int:
         w[_W_CLOCK] += 1
@@ -208,6 +222,14 @@ class CoherenceTable:
         """(epoch, clock) to record before a storage read; epoch 0: do not cache."""
         w = self._words
         return w[_W_EPOCH], w[_W_CLOCK]
+
+    def recent(self, key: str, s: int) -> tuple[bytes | None, int, int, int] | None:
+        """(value, index, epoch, clock) another process published for ``key``
+        (slot ``s``) if no write touched it since: served like a cached entry."""
+        found = self._written.get(key)
+        if found is None or not self.valid(s, found[2], found[3]):
+            return None
+        return found
 
     def valid(self, s: int, epoch: int, clock: int) -> bool:
         w = self._words
@@ -252,6 +274,14 @@ class CachedBackend:
                         metrics.inc(self._hits)
                         return entry[0]
                     self._drop(key)
+            if key[0] == "k":
+                found = self._table.recent(key[1], s)
+                if found is not None:  # another process's write, still the latest
+                    value, index, epoch, clock = found
+                    with self._lock:
+                        self._store(key, (value, index), epoch, clock)
+                    metrics.inc(self._hits)
+                    return value, index
         epoch, clock = self._table.stamp()
         value = load()
         if epoch and self._size:
@@ -309,10 +339,12 @@ class CachedBackend:
     def _remember(self, ops: Sequence[TxnOp], index: int, epoch: int, stamp: int) -> None:
         """Write-through: keys this process just wrote, alone, are cached as written
         (every ``set`` of a transaction carries its commit index) if they were
-        cached already.  Keys it never read (each new KV version) would fill the
-        cache with values nobody reads back this way."""
+        cached already, and published for the node's other processes.  Keys it
+        never read (each new KV version) would fill the cache with values nobody
+        reads back this way."""
         if not self._size:
             return
+        wrote: list[tuple[str, bytes | None]] = []
         with self._lock:
             for op in ops:
                 if ("k", op.key) not in self._entries:
@@ -320,8 +352,12 @@ class CachedBackend:
                 value = bytes(op.value or b"")
                 if op.verb == "set" and len(value) <= MAX_CACHED_VALUE:
                     self._store(("k", op.key), (value, index), epoch, stamp)
+                    wrote.append((op.key, value))
                 elif op.verb == "delete":
                     self._store(("k", op.key), (None, 0), epoch, stamp)
+                    wrote.append((op.key, None))
+        if wrote:
+            self._table.publish(wrote, index, epoch, stamp)
 
     def _store(self, key: tuple, value, epoch: int, clock: int) -> None:
         self._drop(key)

@@ -26,7 +26,7 @@ from prometheus_client import REGISTRY
 
 from strongroom import metrics
 from strongroom.errors import StorageUnavailable, WriteConflict
-from strongroom.storage import TxnOp
+from strongroom.storage import TxnOp, written
 from strongroom.storage.cache import MAX_CACHED_VALUE, CachedBackend, CoherenceTable, slot, write_slots
 from strongroom.storage.inmem import InmemBackend
 
@@ -317,6 +317,81 @@ def test_another_workers_write_makes_the_entry_stale(storage, cache, other, writ
     expected = (value, index if value is not None else 0)
     assert fetch(storage, cache.get_with_index, "k") == (expected, STORAGE)
     assert fetch(storage, cache.get_with_index, "k") == (expected, CACHE)
+
+
+# -- another worker's write-through (storage/written.py) ------------------------------
+
+
+@pytest.mark.parametrize("write, value", WRITES.values(), ids=WRITES.keys())
+def test_a_key_another_worker_wrote_alone_is_served_as_it_wrote_it(storage, cache, other, write, value):
+    """The next read-modify-write of a secret often runs in another worker:
+    what the writer wrote is taken from the node's shared area, not storage."""
+    storage.put("k", b"v0")
+    cache.get("k")
+    other.get("k")
+    index = write(other)
+    expected = (value, index if value is not None else 0)
+    assert fetch(storage, cache.get_with_index, "k") == (expected, CACHE)
+    assert InmemBackend.get_with_index(storage, "k") == expected
+    assert fetch(storage, cache.get_with_index, "k") == (expected, CACHE)
+
+
+@pytest.fixture
+def third(storage: CountingBackend, table: CoherenceTable) -> Iterator[CachedBackend]:
+    """A third worker, which never read the key the tests write: it publishes nothing."""
+    handle = CoherenceTable(table.path)
+    yield CachedBackend(storage, handle)
+    handle.close()
+
+
+def test_a_shared_value_is_not_served_once_another_write_touched_the_key(storage, cache, other, third):
+    storage.put("k", b"v0")
+    other.get("k")
+    other.put("k", b"v1")
+    index = third.put("k", b"v2")
+    assert fetch(storage, cache.get_with_index, "k") == ((b"v2", index), STORAGE)
+
+
+def test_no_shared_value_is_served_while_a_write_on_the_key_is_in_flight(storage, cache, other, third, background):
+    storage.put("k", b"v0")
+    other.get("k")
+    other.put("k", b"v1")
+    after = storage.hold("after")
+    theirs = background.submit(third.put, "k", b"v2")
+    assert after.reached.wait(WAIT)  # in storage, not acknowledged yet
+    assert fetch(storage, cache.get, "k") == (b"v2", STORAGE)
+    after.released.set()
+    theirs.result(WAIT)
+
+
+def test_a_shared_value_from_an_earlier_active_period_is_not_served(storage, other_table, cache, other):
+    storage.put("k", b"v0")
+    other.get("k")
+    other.put("k", b"v1")
+    other_table.set_active(False)
+    storage.put("k", b"theirs")  # another node led meanwhile
+    other_table.set_active(True)
+    assert fetch(storage, cache.get, "k") == (b"theirs", STORAGE)
+
+
+def test_a_value_too_large_to_share_is_read_from_storage(storage, cache, other):
+    storage.put("k", b"v0")
+    other.get("k")
+    index = other.put("k", b"x" * written.CAPACITY)
+    assert fetch(storage, cache.get_with_index, "k") == ((b"x" * written.CAPACITY, index), STORAGE)
+
+
+def test_keys_sharing_a_bucket_are_never_mistaken_for_each_other(storage, cache, other):
+    first = "a"
+    second = next(f"b{n}" for n in range(100_000)
+                  if written.bucket_of(f"b{n}".encode()) == written.bucket_of(first.encode()))
+    for key in (first, second):
+        storage.put(key, b"v0")
+        other.get(key)
+    one = other.put(first, b"one")
+    two = other.put(second, b"two")  # takes the bucket over
+    assert fetch(storage, cache.get_with_index, first) == ((b"one", one), STORAGE)
+    assert fetch(storage, cache.get_with_index, second) == ((b"two", two), CACHE)
 
 
 # -- folder reads ---------------------------------------------------------------

@@ -42,8 +42,9 @@ pruned by ``max_versions`` or destroyed) is deleted in the same transaction
 when it fits in ``MAX_TXN_OPS``; the rest follows in later transactions and
 is, at worst, left unreachable.
 
-Nothing is cached between requests: several processes serve the same mount,
-so the config and the metadata are re-read by every request.
+Nothing is kept here between requests: several processes serve the same
+mount, so the config and the metadata are re-read by every request (from the
+node's read cache, storage/cache.py, while no write changed them).
 """
 
 from __future__ import annotations

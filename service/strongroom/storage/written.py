@@ -1,0 +1,102 @@
+"""Values a node's processes wrote, shown to its other processes.
+
+Every gunicorn worker caches what it read and what it wrote itself
+(storage/cache.py), but a key one worker wrote is stale in every other
+worker's cache: the next read-modify-write of that key in another worker (a
+KV v2 metadata update: a secret's writes land on any worker) went to storage
+to read back what the node itself had just written.  ``WrittenValues`` is a
+small area in the coherence table's shared file where a worker leaves the last
+value it wrote, alone, at a key it had cached; another worker that misses its
+own cache takes the value from there instead of storage, if the coherence
+table says no write touched the key since (the entry carries the epoch and the
+table clock of its write, and is checked exactly like a cached entry).
+
+Layout: ``BUCKETS`` buckets of ``BUCKET_BYTES``, one per key hash (two keys in
+one bucket: the later write wins, the other key misses).  A bucket is
+
+    seq | epoch | stamp | index | key length | value length + 1 (0: deleted) | key | value
+
+``seq`` makes it a seqlock: the writer makes it odd, writes, makes it even
+again (writers are serialised by the table's lock, held around ``put``); a
+reader copies the bucket and keeps the copy only if ``seq`` was the same even
+number before and after.  Like the table, this relies on x86-64 keeping
+stores and loads in program order.  The values are the ciphertexts storage
+holds (below the barrier), never plaintext.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+BUCKETS = 1024
+BUCKET_BYTES = 4096
+SIZE = BUCKETS * BUCKET_BYTES
+_HEADER_WORDS = 6
+_HEADER = _HEADER_WORDS * 8
+#: Key and value bytes together must fit in a bucket to be shared.
+CAPACITY = BUCKET_BYTES - _HEADER
+
+
+def bucket_of(key: bytes) -> int:
+    return zlib.crc32(key) % BUCKETS
+
+
+class WrittenValues:
+    """The shared area, over ``SIZE`` bytes of a mapped file (``view``)."""
+
+    def __init__(self, view: memoryview):
+        self._bytes = view
+        self._words = view.cast("Q")
+
+    def release(self) -> None:
+        self._words.release()
+        self._bytes.release()
+
+    def put(self, key: str, value: bytes | None, index: int, epoch: int, stamp: int) -> bool:
+        """Leave ``value`` (None: deleted) as ``key``'s value at commit ``index``,
+        written in ``epoch`` at table clock ``stamp``; False if it does not fit
+        or the bucket holds a later write of the same key.  Callers hold the
+        table's lock."""
+        if value is None:
+            index = 0  # what storage reports for an absent key
+        name = key.encode()
+        data = value or b""
+        if len(name) + len(data) > CAPACITY:
+            return False
+        bucket = bucket_of(name)
+        w, base = self._words, bucket * (BUCKET_BYTES // 8)
+        start = bucket * BUCKET_BYTES + _HEADER
+        if (w[base + 4] == len(name) and w[base + 2] > stamp and w[base + 1] == epoch
+                and self._bytes[start:start + len(name)] == name):
+            return False
+        seq = w[base]
+        w[base] = seq + 1
+        w[base + 1] = epoch
+        w[base + 2] = stamp
+        w[base + 3] = index
+        w[base + 4] = len(name)
+        w[base + 5] = 0 if value is None else len(data) + 1
+        self._bytes[start:start + len(name)] = name
+        self._bytes[start + len(name):start + len(name) + len(data)] = data
+        w[base] = seq + 2
+        return True
+
+    def get(self, key: str) -> tuple[bytes | None, int, int, int] | None:
+        """(value, index, epoch, stamp) last left for ``key``, or None: nothing
+        there, another key's value, or a write in progress."""
+        name = key.encode()
+        bucket = bucket_of(name)
+        w, base = self._words, bucket * (BUCKET_BYTES // 8)
+        seq = w[base]
+        if seq & 1 or seq == 0:
+            return None
+        epoch, stamp, index, key_len, value_len = w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5]
+        start = bucket * BUCKET_BYTES + _HEADER
+        if key_len != len(name) or key_len + max(value_len - 1, 0) > CAPACITY:
+            return None
+        if self._bytes[start:start + key_len] != name:
+            return None
+        value = bytes(self._bytes[start + key_len:start + key_len + value_len - 1]) if value_len else None
+        if w[base] != seq:
+            return None
+        return value, index, epoch, stamp

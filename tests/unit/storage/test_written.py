@@ -1,0 +1,72 @@
+"""The area where a node's processes leave the values they wrote (storage/written.py).
+
+How the cache uses it is tested in test_cache.py; here: a reader never takes
+half of one write and half of another, whatever the writer is doing.
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+
+from strongroom.storage.written import BUCKET_BYTES, SIZE, WrittenValues
+
+WRITES = 20_000
+
+
+def value_of(index: int) -> bytes:
+    """A value whose length and bytes both name its index (a torn read shows)."""
+    return str(index).encode() * (1 + index % 97)
+
+
+def area() -> tuple[mmap.mmap, WrittenValues]:
+    shared = mmap.mmap(-1, SIZE)  # anonymous and shared: a forked child writes the same pages
+    return shared, WrittenValues(memoryview(shared))
+
+
+def test_what_was_put_is_got_back_for_that_key_only():
+    _, values = area()
+    assert values.get("k") is None
+    assert values.put("k", b"v", 7, 1, 3)
+    assert values.get("k") == (b"v", 7, 1, 3)
+    assert values.put("k", None, 9, 1, 4)
+    assert values.get("k") == (None, 0, 1, 4)  # deleted: storage reports index 0
+    assert values.get("kk") is None
+
+
+def test_an_older_write_does_not_replace_a_later_one_of_the_same_key():
+    _, values = area()
+    assert values.put("k", b"new", 9, 1, 20)
+    assert not values.put("k", b"old", 8, 1, 10)
+    assert values.get("k") == (b"new", 9, 1, 20)
+
+
+def test_a_bucket_being_written_is_not_read():
+    shared, values = area()
+    values.put("k", b"v", 7, 1, 3)
+    bucket = next(b for b in range(SIZE // BUCKET_BYTES) if shared[b * BUCKET_BYTES] == 2)
+    words = memoryview(shared).cast("Q")
+    words[bucket * BUCKET_BYTES // 8] += 1  # a writer has begun
+    assert values.get("k") is None
+
+
+def write_many(shared: mmap.mmap) -> None:
+    values = WrittenValues(memoryview(shared))
+    for index in range(1, WRITES + 1):
+        values.put("k", value_of(index), index, 1, index)
+
+
+def test_a_reader_racing_a_writer_only_ever_sees_whole_writes():
+    shared, values = area()
+    writer = multiprocessing.get_context("fork").Process(target=write_many, args=(shared,))
+    writer.start()
+    seen = 0
+    while writer.is_alive() or seen == 0:
+        found = values.get("k")
+        if found is not None:
+            value, index, _, stamp = found
+            assert (value, stamp) == (value_of(index), index)
+            seen += 1
+    writer.join()
+    assert writer.exitcode == 0
+    assert values.get("k") == (value_of(WRITES), WRITES, 1, WRITES)
