@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -21,7 +22,7 @@ from typing import Callable
 from strongroom import metrics
 from strongroom.errors import InvalidRequest
 from strongroom.storage import TxnOp, check_op
-from strongroom.storage.retry import MAX_ATTEMPTS, retry_on_conflict
+from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
 
 MOUNTS_PATH = "sys/mounts"
 AUTH_PATH = "sys/auth"
@@ -89,15 +90,18 @@ class MountTable:
     ``storage`` is the barrier; ``data_prefix`` is ``logical/`` or ``auth/``.
     Writers call ``add``/``remove``/``update`` (one atomic write each); readers
     call ``match``.  ``invalidate()`` drops the cache so the next read reloads it.
+    ``randbytes(n)`` makes uuids and accessors and the jitter of the pause
+    ``sleep(seconds)`` between attempts of a write that met a conflict.
     """
 
     def __init__(self, storage, key: str, data_prefix: str, defaults: Callable[[], list[MountEntry]] = list,
-                 randbytes=os.urandom):
+                 randbytes=os.urandom, *, sleep: Callable[[float], None] = time.sleep):
         self._storage = storage
         self._key = key
         self._data_prefix = data_prefix
         self._defaults = defaults
         self._randbytes = randbytes
+        self._sleep = sleep
         self._lock = threading.Lock()
         self._entries: dict[str, MountEntry] | None = None
 
@@ -180,7 +184,8 @@ class MountTable:
 
     def _modify(self, change, attempts: int = MAX_ATTEMPTS) -> int:
         """Read-modify-write of the table with a check on its index, so two writers
-        (workers or nodes) never lose each other's change; retried at once on conflict."""
+        (workers or nodes) never lose each other's change; retried on conflict after
+        a random few milliseconds, so that contending writers spread out."""
 
         def attempt() -> int:
             raw, index = self._storage.get_with_index(self._key)
@@ -192,8 +197,13 @@ class MountTable:
                 self._entries = entries
             return written
 
-        return retry_on_conflict(attempt, max_attempts=attempts,
+        return retry_on_conflict(attempt, max_attempts=attempts, sleep=self._sleep, jitter=self._jitter,
+                                 delay=RETRY_DELAY,
                                  give_up_message="too many concurrent changes to the mount table; try again")
+
+    def _jitter(self) -> float:
+        """A float in [0, 1) from ``randbytes``, the table's one source of randomness."""
+        return int.from_bytes(self._randbytes(2), "big") / 65536
 
     def _defaults_by_path(self) -> dict[str, MountEntry]:
         return {e.path: e for e in self._defaults()}
