@@ -819,3 +819,51 @@ class HAProxyProcess(_Process):
             wait_until(settled, timeout, f"servers {sorted(servers)} up in {backend}")
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}; up: {sorted(seen[0])}") from None
+
+
+class HAProxyTLSFront(_Process):
+    """The real ``haproxy`` ending TLS on a free loopback port and passing each
+    connection on to ``upstream`` (``host:port``) in TCP mode.
+
+    ``pem`` holds the server certificate followed by its key; ``bind_options``
+    go on the ``bind`` line (``ssl-max-ver TLSv1.2`` makes a front that speaks
+    no TLS 1.3).  The configuration is checked with ``haproxy -c`` first.  Same
+    invariants as ``HAProxyProcess``: own session, signalled only by its pid,
+    ``stop()`` idempotent and removing the private directory.
+    """
+
+    name = "haproxy TLS front"
+
+    def __init__(self, upstream: str, pem: str, *, bind_options: str = "", host: str = "127.0.0.1",
+                 ready_timeout: float = 10.0):
+        self.host = host
+        self.port = free_port(host)
+        self.ready_timeout = ready_timeout
+        self.dir = Path(tempfile.mkdtemp(prefix="strongroom-tls-front-"))
+        super().__init__(self.dir / "haproxy.log", scratch=self.dir)
+        self.config_path = self.dir / "haproxy.cfg"
+        self.config_path.write_text(
+            "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n"
+            f"frontend tls\n  bind {host}:{self.port} ssl crt {pem} {bind_options}\n  default_backend upstream\n"
+            f"backend upstream\n  server upstream {upstream}\n")
+
+    @property
+    def address(self) -> str:
+        """``https://host:port`` of the front."""
+        return f"https://{self.host}:{self.port}"
+
+    def start(self) -> "HAProxyTLSFront":
+        """Check the configuration, start haproxy, wait until the port accepts connections."""
+        if self.proc is not None:
+            raise RuntimeError(f"{self.name} already started")
+        checked = _haproxy.check(self.config_path)
+        if not checked.ok:
+            raise RuntimeError(f"haproxy -c rejected {self.config_path}:\n{checked.output}")
+        self._spawn([_haproxy.haproxy_binary(), "-f", str(self.config_path), "-db"], cwd=self.dir)
+
+        def accepting() -> bool:
+            with socket.create_connection((self.host, self.port), timeout=1):
+                return True
+
+        self._wait_ready(accepting, self.ready_timeout, f"{self.name} on {self.host}:{self.port}")
+        return self

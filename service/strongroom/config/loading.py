@@ -140,9 +140,10 @@ _CONSUL_KEYS = {
     "check_timeout": _duration("100ms", why=" (Consul needs time to run the check)"),
     "disable_registration": _bool, "service": _nonempty, "service_tags": _service_tags,
     "service_address": _trimmed, "tls_ca_file": _trimmed, "tls_cert_file": _trimmed, "tls_key_file": _trimmed,
-    "tls_skip_verify": _bool,
+    "tls_skip_verify": _bool, "tls_min_version": _choice("tls10", "tls11", "tls12", "tls13"),
 }
-_CONSUL_TLS_KEYS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_skip_verify")
+_CONSUL_DEFAULTS = StorageConfig(type="consul")
+_CONSUL_TLS_KEYS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_skip_verify", "tls_min_version")
 _LISTENER_KEYS = {
     "address": _address, "tls_disable": _bool, "tls_cert_file": _string, "tls_key_file": _string,
     "max_request_size": _integer(), "unauthenticated_metrics_access": _bool,
@@ -257,7 +258,8 @@ def _check_consul_tls(storage: StorageConfig, block: str) -> None:
     cert and key together, every file present and loadable."""
     if storage.scheme != "https":
         for key in _CONSUL_TLS_KEYS:
-            if getattr(storage, key):
+            # Written out at its default a key changes nothing, so it is let through.
+            if getattr(storage, key) != getattr(_CONSUL_DEFAULTS, key):
                 raise ConfigError(f'{block}.{key}: Consul is reached over plain HTTP: set scheme = "https" '
                                   f'(or an https:// address) to use TLS', f"{block}.{key}")
         return

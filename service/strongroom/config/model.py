@@ -42,6 +42,7 @@ class StorageConfig:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     tls_skip_verify: bool = False
+    tls_min_version: str = "tls12"  # Vault's values: tls10, tls11, tls12, tls13
 
     @property
     def session_ttl_seconds(self) -> float:

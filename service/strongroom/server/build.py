@@ -27,6 +27,7 @@ def make_backend(config: ServerConfig, fence=None, on_lock_lost=None, cache_tabl
         tls_cert_file=storage.tls_cert_file or None,
         tls_key_file=storage.tls_key_file or None,
         tls_skip_verify=storage.tls_skip_verify,
+        tls_min_version=storage.tls_min_version,
         prefix=storage.path,
         consistency_mode=storage.consistency_mode,
         max_parallel=storage.max_parallel,

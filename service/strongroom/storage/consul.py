@@ -54,7 +54,8 @@ import requests
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
 from strongroom.storage import CHECK_VERBS, VERBS, WRITE_VERBS, TxnOp, WriteConflict, children
 from strongroom.storage.consul_batch import TxnBatcher
-from strongroom.storage.consul_http import Transport, parse_address, size_connection_pool, consul_errors, error_for_status
+from strongroom.storage.consul_http import (TLS_VERSIONS, Transport, configure_session, consul_errors, error_for_status,
+                                            parse_address, quiet_unverified_requests)
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class ConsulBackend:
         tls_cert_file: str | None = None,
         tls_key_file: str | None = None,
         tls_skip_verify: bool = False,
+        tls_min_version: str = "tls12",
         timeout: float = 10.0,
         datacenter: str | None = None,
         prefix: str = "strongroom/",
@@ -151,11 +153,14 @@ class ConsulBackend:
 
         ``address`` is ``host:port`` or ``scheme://host:port``.  An explicit
         ``token`` wins over ``CONSUL_HTTP_TOKEN`` (py-consul lets the environment
-        win otherwise).  ``timeout`` bounds connecting and each read, in seconds;
-        blocking queries add their wait to it.  Raises ``ValueError`` on a bad
-        address or scheme.
+        win otherwise).  ``tls_min_version`` (``tls10`` .. ``tls13``) is the
+        lowest TLS version any connection to Consul may negotiate.  ``timeout``
+        bounds connecting and each read, in seconds; blocking queries add their
+        wait to it.  Raises ``ValueError`` on a bad address, scheme or TLS version.
         """
         final_scheme, host, port = parse_address(address, scheme)
+        if tls_min_version not in TLS_VERSIONS:
+            raise ValueError(f"tls_min_version must be one of {', '.join(TLS_VERSIONS)}, not {tls_min_version!r}")
         verify: bool | str = False if tls_skip_verify else (tls_ca_file or True)
         cert = (tls_cert_file, tls_key_file) if tls_cert_file and tls_key_file else tls_cert_file
         client = consul.Consul(
@@ -176,7 +181,9 @@ class ConsulBackend:
             # the environment on every call cost a quarter of a read's CPU.
             session.trust_env = False
         # Blocking queries of the HA layer share this client but not the slots.
-        size_connection_pool(client, max_parallel + 16)
+        configure_session(client, max_parallel + 16, TLS_VERSIONS[tls_min_version])
+        if final_scheme == "https" and tls_skip_verify:
+            quiet_unverified_requests(host)
         return cls(
             client,
             prefix=prefix,

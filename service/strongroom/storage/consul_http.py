@@ -19,6 +19,7 @@ import select
 import socket
 import ssl
 import urllib.parse
+import warnings
 from typing import Iterator, NamedTuple
 
 import consul
@@ -31,6 +32,15 @@ from strongroom.errors import InvalidRequest, RequestTooLarge, StorageUnavailabl
 _STATUS_PREFIX = re.compile(r"^(\d{3}) ")
 #: Idle Consul connections a ``Transport`` keeps open for reuse.
 MAX_IDLE = 64
+#: Vault's ``tls_min_version`` values (go-secure-stdlib's ``tlsutil.TLSLookup``)
+#: as Python names the TLS versions; Vault's default is ``tls12``.
+TLS_VERSIONS: dict[str, ssl.TLSVersion] = {
+    "tls10": ssl.TLSVersion.TLSv1,
+    "tls11": ssl.TLSVersion.TLSv1_1,
+    "tls12": ssl.TLSVersion.TLSv1_2,
+    "tls13": ssl.TLSVersion.TLSv1_3,
+}
+DEFAULT_TLS_MIN_VERSION = TLS_VERSIONS["tls12"]
 
 
 def raw_response(response):
@@ -85,17 +95,51 @@ def consul_errors(address: str, what: str) -> Iterator[None]:
         raise StorageUnavailable(f"consul at {address} unreachable during {what} ({type(exc).__name__})") from exc
 
 
-def size_connection_pool(client: consul.Consul, connections: int) -> None:
-    """Let ``connections`` concurrent calls each keep a pooled HTTP connection.
+class ConsulAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter for py-consul's session: its HTTPS connections never
+    negotiate a TLS version below ``minimum_version`` (``tls_min_version``).
+
+    ``Transport`` reads ``minimum_version`` from here, so both paths to Consul
+    hold to the one floor the client was configured with."""
+
+    __attrs__ = [*requests.adapters.HTTPAdapter.__attrs__, "minimum_version"]
+
+    def __init__(self, minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION, **kwargs):
+        self.minimum_version = minimum_version
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, connections, maxsize, block=requests.adapters.DEFAULT_POOLBLOCK, **pool_kwargs):
+        """urllib3 builds each connection's SSL context itself; ``ssl_minimum_version`` sets its floor."""
+        pool_kwargs["ssl_minimum_version"] = self.minimum_version
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+def configure_session(client: consul.Consul, connections: int,
+                      minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION) -> None:
+    """Let ``connections`` concurrent py-consul calls each keep a pooled HTTP
+    connection, none of them below TLS ``minimum_version``.
 
     requests' default pool keeps 10 connections per host and discards the rest
     (with a warning each time), which defeats connection reuse under load.
     """
     session = getattr(client.http, "session", None)
     if isinstance(session, requests.Session):
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=connections)
+        adapter = ConsulAdapter(minimum_version, pool_connections=4, pool_maxsize=connections)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+
+
+def quiet_unverified_requests(host: str) -> None:
+    """Silence urllib3's ``InsecureRequestWarning`` for requests to Consul at ``host``.
+
+    With ``tls_skip_verify`` the operator chose not to verify Consul's
+    certificate; urllib3 would print the warning on every py-consul request
+    (session renewals, watches) into the node's output.  Requests to any other
+    host keep the warning.
+    """
+    name = re.escape(host.strip("[]"))
+    warnings.filterwarnings("ignore", message=rf"Unverified HTTPS request is being made to host '\[?{name}\]?'",
+                            category=urllib3.exceptions.InsecureRequestWarning)
 
 
 def parse_address(address: str, scheme: str | None) -> tuple[str, str, int]:
@@ -138,8 +182,9 @@ class Transport:
     (measured: 246 vs 145 µs of CPU per KV read); libcurl would be faster still
     but adds 10 MiB to every worker.  Connections are kept alive in a pool and
     replaced when Consul closed them.  It sends the same requests as py-consul
-    would, with the same token and TLS settings.  Sessions, checks and watches
-    stay on py-consul."""
+    would, with the same token and TLS settings (the minimum TLS version is the
+    one ``configure_session`` gave py-consul's session).  Sessions, checks and
+    watches stay on py-consul."""
 
     def __init__(self, client: consul.Consul, timeout: float = 10.0):
         scheme, _, rest = client.http.base_uri.partition("://")
@@ -147,7 +192,8 @@ class Transport:
         self._host, self._port = parts.hostname, parts.port
         self._context = None
         if scheme == "https":
-            self._context = _tls_context(getattr(client.http, "verify", True), getattr(client.http, "cert", None))
+            self._context = _tls_context(getattr(client.http, "verify", True), getattr(client.http, "cert", None),
+                                         _minimum_version(client))
         self._timeout = timeout
         self._client = client
         # Idle kept-alive connections, the most recently used last.  A request
@@ -155,6 +201,11 @@ class Transport:
         # in full; a connection that failed is closed instead.  list.pop and
         # list.append are atomic, so threads and greenlets share it unlocked.
         self._idle: list[http.client.HTTPConnection] = []
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The SSL context of every connection to Consul over HTTPS (None over plain HTTP)."""
+        return self._context
 
     def _connection(self) -> http.client.HTTPConnection:
         while self._idle:
@@ -210,19 +261,32 @@ class Transport:
         return Answer(answer.status, int(answer.getheader("X-Consul-Index") or 0), data, filtered)
 
 
-def _tls_context(verify: bool | str, cert: str | tuple[str, str] | None) -> ssl.SSLContext:
+def _minimum_version(client: consul.Consul) -> ssl.TLSVersion:
+    """The TLS floor of ``client``'s session (``configure_session``); Vault's default otherwise."""
+    session = getattr(client.http, "session", None)
+    if isinstance(session, requests.Session):
+        adapter = session.get_adapter(client.http.base_uri)
+        if isinstance(adapter, ConsulAdapter):
+            return adapter.minimum_version
+    return DEFAULT_TLS_MIN_VERSION
+
+
+def _tls_context(verify: bool | str, cert: str | tuple[str, str] | None,
+                 minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION) -> ssl.SSLContext:
     """The TLS settings py-consul hands requests, as an ``ssl.SSLContext``.
 
     py-consul keeps ``verify`` and ``cert`` on its HTTP client and passes them
     with every request; its requests session keeps requests' defaults (verify
     with the system CAs, no client certificate), so they must be read here, not
     from the session.  ``verify`` as in requests: False, True (system CAs), or
-    the path of a CA bundle file or of a directory of CA certificates."""
+    the path of a CA bundle file or of a directory of CA certificates;
+    ``minimum_version`` is ``tls_min_version``."""
     if isinstance(verify, str):
         where = {"capath": verify} if os.path.isdir(verify) else {"cafile": verify}
         context = ssl.create_default_context(**where)
     else:
         context = ssl.create_default_context()
+    context.minimum_version = minimum_version
     if verify is False:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
