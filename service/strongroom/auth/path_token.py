@@ -260,8 +260,8 @@ class TokenAuthBackend:
         token_id = string_field(req.data, "token")
         if not token_id:
             raise InvalidRequest("missing token ID")
-        if self._store.lookup(token_id) is not None:
-            self._store.revoke(token_id)
+        # An unknown, expired or pending token answers 204 as well, as in Vault.
+        self._store.revoke_live(token_id)
         return Response(status=204)
 
     def _revoke_self(self, req: Request) -> Response:
@@ -286,9 +286,8 @@ class TokenAuthBackend:
             raise InvalidRequest("missing token ID")
         if not self._has_sudo(req):
             raise InvalidRequest("root or sudo privileges required to revoke and orphan")
-        if self._store.lookup(token_id) is None:
+        if not self._store.revoke_orphan(token_id):
             raise InvalidRequest("token to revoke not found")
-        self._store.revoke_orphan(token_id)
         return Response(status=204)
 
     def _tidy(self, req: Request) -> Response:

@@ -187,10 +187,12 @@ class TokenRecords:
         self._view.txn([check_op(key, index), TxnOp("set", key, self._encode(salt, child)),
                         TxnOp("delete", f"{PARENT_PREFIX}{parent_hash}/{child.salted_id}")])
 
-    def delete(self, id_hash: str, parent_hint: str) -> None:
+    def delete(self, id_hash: str, parent_hint: str, entry: TokenEntry | None = None) -> None:
         """Delete an entry with its accessor index, its links to its children and
-        its link under its parent (stored, and ``parent_hint``), in one transaction."""
-        entry = self.load(id_hash)
+        its link under its parent (stored, and ``parent_hint``), in one transaction.
+        ``entry`` is the stored entry if the caller holds it; otherwise it is read."""
+        if entry is None:
+            entry = self.load(id_hash)
         ops = [TxnOp("delete", ID_PREFIX + id_hash), TxnOp("delete-tree", f"{PARENT_PREFIX}{id_hash}/")]
         parents = {parent_hint, entry.parent if entry is not None else ""} - {""}
         ops += [TxnOp("delete", f"{PARENT_PREFIX}{p}/{id_hash}") for p in sorted(parents)]

@@ -50,7 +50,7 @@ from strongroom.auth.token_entry import (
     sanitize_policies,
 )
 from strongroom.auth.token_records import TokenRecords, salted_hash
-from strongroom.auth.token_tree import TokenTree
+from strongroom.auth.token_tree import ANCESTOR_REVOKED, DEAD, LIVE, TokenTree
 from strongroom.errors import InvalidRequest
 from strongroom.storage import WriteConflict
 from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
@@ -159,12 +159,7 @@ class TokenStore:
         """The entry for a client token, or None when it is unknown, expired,
         revoked or pending revocation (an expired token is revoked, with its
         children, on the way).  The returned entry carries ``id``."""
-        if not token_id or not isinstance(token_id, str):
-            return None
-        salt = self._records.salt()
-        if salt is None:
-            return None
-        entry = self._tree.live(salted_hash(salt, token_id))
+        entry = self._live(token_id)[0]
         if entry is not None:
             entry.id = token_id
         return entry
@@ -292,6 +287,16 @@ class TokenStore:
         self._tree.revoke(id_hash)
         return True
 
+    def revoke_live(self, token_id: str) -> bool:
+        """Revoke a token and its tree if ``lookup`` would find it (``auth/token/revoke``),
+        reading its entry once.  False when it would not: nothing is done beyond
+        what ``lookup`` does (an expired token is revoked, a pending one left)."""
+        entry, index = self._live(token_id)
+        if entry is None:
+            return False
+        self._tree.revoke(entry.salted_id, (entry, index))
+        return True
+
     def revoke_accessor(self, accessor: str) -> bool:
         """Revoke (tree) the token behind an accessor.  False if there is no live one."""
         entry = self.lookup_accessor(accessor)
@@ -301,44 +306,81 @@ class TokenStore:
         return True
 
     def revoke_orphan(self, token_id: str) -> bool:
-        """Revoke a token but keep its children, which become orphans.  False if unknown."""
-        salt = self._records.salt()
-        if not token_id or salt is None:
+        """Revoke a token but keep its children, which become orphans
+        (``auth/token/revoke-orphan``), reading its entry once.  False when
+        ``lookup`` would not find it: nothing is done beyond what ``lookup``
+        does.  True also when a concurrent revocation removed it first."""
+        entry, index = self._live(token_id)
+        if entry is None:
             return False
-        id_hash = salted_hash(salt, token_id)
-        if self._tree.mark_pending(id_hash) is None:
-            return False
-        for child_hash in self._records.children(id_hash):
-            self._tree.orphan(salt, id_hash, child_hash)
-        self._records.delete(id_hash, "")
+        id_hash = entry.salted_id
+        marked = self._tree.mark_pending(id_hash, (entry, index))
+        if marked is not None:
+            salt = self._records.salt()
+            children = self._records.children(id_hash)
+            for child_hash in children:
+                self._tree.orphan(salt, id_hash, child_hash)
+            # Listed as its own child (a corrupted tree), it was just orphaned: read it again.
+            self._records.delete(id_hash, "", None if id_hash in children else marked)
         return True
 
     def tidy(self) -> int:
         """Revoke expired tokens nobody looked up, finish interrupted revocations
         and drop dangling index entries (Vault's ``auth/token/tidy``); returns how
         many dead tokens it found.  Reads every entry: run it now and then, not per
-        request."""
+        request.
+
+        Each pass reads an entry once, whether for itself or as an ancestor of
+        others, until it changes something: what it read may then be stale, so
+        it reads again from there on."""
         revoked = 0
+        reads: dict[str, tuple[TokenEntry | None, int]] = {}
+
+        def read(id_hash: str) -> tuple[TokenEntry | None, int]:
+            if id_hash not in reads:
+                reads[id_hash] = self._records.load_with_index(id_hash)
+            return reads[id_hash]
+
         for key, index in self._records.accessor_index():
             id_hash = index["id_hash"]
-            if self._records.load(id_hash) is None:
+            entry, modify_index = read(id_hash)
+            if entry is None:
                 self._records.drop_accessor_index(key)
-            elif self._tree.live(id_hash) is None:
-                # Expired (revoked just now), or left pending by an interrupted revocation.
-                if self._records.load(id_hash) is not None:
-                    self._tree.revoke(id_hash)
-                revoked += 1
+                continue
+            verdict = self._tree.judge(id_hash, entry, modify_index, lambda ancestor: read(ancestor)[0])
+            if verdict is LIVE:
+                continue
+            reads.clear()
+            if verdict is DEAD:
+                # Left pending by an interrupted revocation, or under such a token.
+                self._tree.revoke(id_hash, (entry, modify_index))
+            elif verdict is ANCESTOR_REVOKED and read(id_hash)[0] is not None:
+                self._tree.revoke(id_hash, reads.pop(id_hash))
+            revoked += 1
+        reads.clear()
         for parent_hash in self._records.parents():
-            parent_exists = self._records.load(parent_hash) is not None
+            parent_exists = read(parent_hash)[0] is not None
             for child_hash in self._records.children(parent_hash):
-                if self._records.load(child_hash) is None:
+                child = read(child_hash)
+                if child[0] is None:
                     self._records.unlink(parent_hash, child_hash)
                 elif not parent_exists:
-                    self._tree.revoke(child_hash)
+                    reads.clear()
+                    self._tree.revoke(child_hash, child)
                     revoked += 1
         return revoked
 
     # --- internals -------------------------------------------------------------
+
+    def _live(self, token_id: str) -> tuple[TokenEntry | None, int]:
+        """The live entry (see ``TokenTree.live``) for a client token and its modify
+        index, ``(None, 0)`` for anything else."""
+        if not token_id or not isinstance(token_id, str):
+            return None, 0
+        salt = self._records.salt()
+        if salt is None:
+            return None, 0
+        return self._tree.live_with_index(salted_hash(salt, token_id))
 
     def _now(self) -> float:
         return self.clock().timestamp()

@@ -24,6 +24,16 @@ from strongroom.auth.token_records import TokenRecords
 
 T = TypeVar("T")
 
+# Verdicts of ``TokenTree.judge``.
+#: Usable.
+LIVE = "live"
+#: Expired, or under a missing ancestor: revoked (with its tree) by the judging.
+REVOKED = "revoked"
+#: Pending revocation, under a pending ancestor, or in a cyclic chain: unusable, left as stored.
+DEAD = "dead"
+#: An ancestor had expired and was revoked with its tree, which normally took the entry with it.
+ANCESTOR_REVOKED = "ancestor revoked"
+
 
 class TokenTree:
     """Liveness and revocation over ``records``, for the ``TokenStore``.
@@ -46,39 +56,54 @@ class TokenTree:
     def live_with_index(self, id_hash: str) -> tuple[TokenEntry | None, int]:
         """``live`` and the entry's modify index, for a checked write of the entry."""
         entry, index = self._records.load_with_index(id_hash)
-        if entry is None or entry.num_uses < 0:
+        if entry is None or self.judge(id_hash, entry, index, self._records.load) is not LIVE:
             return None, 0
+        return entry, index
+
+    def judge(self, id_hash: str, entry: TokenEntry, index: int,
+              load: Callable[[str], TokenEntry | None]) -> str:
+        """Whether the stored ``entry`` (just read, with its modify ``index``) may be
+        used: ``LIVE``, ``REVOKED``, ``DEAD`` or ``ANCESTOR_REVOKED`` (see their
+        comments).  ``load(id_hash)`` reads an ancestor; the entry itself is not
+        read again."""
+        if entry.num_uses < 0:
+            return DEAD
         now = self._now()
         if entry.expired(now):
-            self.revoke(id_hash)
-            return None, 0
+            self.revoke(id_hash, (entry, index))
+            return REVOKED
         seen = {id_hash}
         ancestor_hash = entry.parent
         while ancestor_hash:
             if ancestor_hash in seen:  # a corrupted, cyclic chain
-                return None, 0
+                return DEAD
             seen.add(ancestor_hash)
-            ancestor = self._records.load(ancestor_hash)
+            ancestor = load(ancestor_hash)
             if ancestor is None:
                 # The parent is gone but its child is not: a revocation raced with
                 # this child's creation.  Fail closed.
-                self.revoke(id_hash)
-                return None, 0
+                self.revoke(id_hash, (entry, index))
+                return REVOKED
             if ancestor.num_uses < 0:
-                return None, 0
+                return DEAD
             if ancestor.expired(now):
                 self.revoke(ancestor_hash)
-                return None, 0
+                return ANCESTOR_REVOKED
             ancestor_hash = ancestor.parent
-        return entry, index
+        return LIVE
 
-    def mark_pending(self, id_hash: str) -> TokenEntry | None:
+    def mark_pending(self, id_hash: str, read: tuple[TokenEntry | None, int] | None = None) -> TokenEntry | None:
         """Mark the entry pending revocation (unusable from then on); returns it, or
         None when there is no such entry.  Checked, so that it can neither be undone
-        by a concurrent use or renewal nor re-create an entry deleted meanwhile."""
+        by a concurrent use or renewal nor re-create an entry deleted meanwhile.
+
+        ``read`` is ``(entry, modify index)`` as the caller has just read them
+        (``load_with_index``): the first attempt writes on that read instead of
+        reading again (the check makes that safe), a retry reads afresh."""
+        reads = [read] if read is not None else []
 
         def attempt() -> TokenEntry | None:
-            entry, index = self._records.load_with_index(id_hash)
+            entry, index = reads.pop() if reads else self._records.load_with_index(id_hash)
             if entry is not None and entry.num_uses != REVOCATION_PENDING:
                 entry.num_uses = REVOCATION_PENDING
                 self._records.store_checked(entry, index)
@@ -100,10 +125,11 @@ class TokenTree:
 
         self._retry(attempt)
 
-    def revoke(self, root_hash: str) -> None:
+    def revoke(self, root_hash: str, read: tuple[TokenEntry | None, int] | None = None) -> None:
         """Revoke a token and its descendants: depth first, leaves before their
-        parent, one transaction per token."""
-        root = self.mark_pending(root_hash)
+        parent, one transaction per token.  ``read`` is the root's entry and modify
+        index if the caller has just read them (see ``mark_pending``)."""
+        root = self.mark_pending(root_hash, read)
         stack = [(root_hash, root.parent if root is not None else "")]
         seen = {root_hash}
         while stack:
@@ -118,5 +144,8 @@ class TokenTree:
             if fresh:
                 stack.extend(fresh)
             else:
-                self._records.delete(id_hash, parent_hash)
+                # The root as marked pending needs no second read: once pending,
+                # an entry changes only by being orphaned (parent "", its link
+                # deleted with it) or deleted, and deleting what is gone is harmless.
+                self._records.delete(id_hash, parent_hash, root if id_hash == root_hash else None)
                 stack.pop()

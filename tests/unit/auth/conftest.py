@@ -1,7 +1,10 @@
-"""Fixtures for the token store and the ``auth/token/`` mount: an in-memory view,
-a clock the test moves by hand, and a helper to call endpoints like the core does."""
+"""Fixtures for the token store and the ``auth/token/`` mount: an in-memory view
+that counts reads, a clock the test moves by hand, and a helper to call endpoints
+like the core does."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import pytest
 
@@ -17,9 +20,25 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+class ReadCountingBackend(InmemBackend):
+    """In-memory storage that counts the reads of each key (``reads[key]``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads: Counter[str] = Counter()
+
+    def get(self, key):
+        self.reads[key] += 1
+        return super().get(key)
+
+    def get_with_index(self, key):
+        self.reads[key] += 1
+        return super().get_with_index(key)
+
+
 @pytest.fixture
-def view() -> InmemBackend:
-    return InmemBackend()
+def view() -> ReadCountingBackend:
+    return ReadCountingBackend()
 
 
 @pytest.fixture

@@ -374,6 +374,16 @@ def test_revoke_orphan(call, root, store):
         call("revoke-orphan", user(call, root[0]), token=kid)
 
 
+@pytest.mark.parametrize("path", ["revoke", "revoke-orphan"])
+def test_revoke_handlers_read_the_token_entry_once(call, root, store, view, path):
+    parent, _ = create(call, root[0], policies=["x"])
+    create(call, parent, policies=["x"])
+    key = "id/" + store.lookup(parent).salted_id
+    view.reads.clear()
+    assert call(path, root[0], token=parent).status == 204
+    assert view.reads[key] == 1
+
+
 # --- accessors, tidy, routing ----------------------------------------------------------------------------
 
 

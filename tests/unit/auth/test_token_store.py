@@ -412,6 +412,33 @@ def test_tidy_sweeps_expired_tokens_nobody_looked_up(store, view, root, clock):
     assert view.list("parent/") == []
 
 
+def test_tidy_reads_each_entry_once_per_pass(store, view, root):
+    a_id, _ = child(store, root[1])
+    child(store, store.lookup(a_id))
+    child(store, store.lookup(a_id))
+    child(store, root[1])
+    view.reads.clear()
+    assert store.tidy() == 0
+    # Once while checking tokens (for itself and as an ancestor), once while checking links.
+    assert {key: n for key, n in view.reads.items() if key.startswith("id/")} == {
+        "id/" + name: 2 for name in view.list("id/")}
+
+
+def test_tidy_reads_a_dead_entry_once(store, view, root, clock):
+    pending_id, pending = child(store, root[1])
+    _, expired = child(store, root[1], ttl=30)
+    live_id, _ = child(store, root[1], ttl=3600)
+    record = json.loads(view.get("id/" + pending.salted_id))
+    record["num_uses"] = REVOCATION_PENDING  # as an interrupted revocation leaves it
+    view.put("id/" + pending.salted_id, json.dumps(record).encode())
+    clock.advance(31)
+    view.reads.clear()
+    assert store.tidy() == 2
+    assert view.reads["id/" + pending.salted_id] == view.reads["id/" + expired.salted_id] == 1
+    assert sorted(store.list_accessors()) == sorted([root[1].accessor, store.lookup(live_id).accessor])
+    assert store.lookup(pending_id) is None
+
+
 # --- renewal and TTL rules ------------------------------------------------------------
 
 
