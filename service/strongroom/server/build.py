@@ -36,7 +36,8 @@ def make_backend(config: ServerConfig, fence=None, on_lock_lost=None, cache_tabl
     ), "consul")
     if cache_table is None:
         return backend
-    from strongroom.storage.cache import CachedBackend, caching_supported
+    from strongroom.storage.cache import CachedBackend
+    from strongroom.storage.coherence import caching_supported
 
     caching = caching_supported() and not config.disable_cache
     return CachedBackend(backend, cache_table, cache_size if caching else 0)

@@ -83,7 +83,7 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
 
     server = seal = ha = None
     if config.storage.type != "inmem":
-        from strongroom.storage.cache import CoherenceTable
+        from strongroom.storage.coherence import CoherenceTable
 
         _wait_for_storage(config)
         table = CoherenceTable.create(os.path.join(socket_dir, "cache.table"))

@@ -35,7 +35,7 @@ def get_app():
     if socket_path:
         from strongroom.core.nodelink import NodeLink
 
-        from strongroom.storage.cache import CoherenceTable
+        from strongroom.storage.coherence import CoherenceTable
 
         link = NodeLink(socket_path)
         # Opened here, in the worker: flock only excludes other open files.

@@ -27,7 +27,8 @@ from prometheus_client import REGISTRY
 from strongroom import metrics
 from strongroom.errors import StorageUnavailable, WriteConflict
 from strongroom.storage import TxnOp, written
-from strongroom.storage.cache import MAX_CACHED_VALUE, CachedBackend, CoherenceTable, slot, write_slots
+from strongroom.storage.cache import MAX_CACHED_VALUE, CachedBackend
+from strongroom.storage.coherence import CoherenceTable, slot, write_slots
 from strongroom.storage.inmem import InmemBackend
 
 WAIT = 10  # seconds; only reached when a test is already failing
@@ -466,6 +467,73 @@ def test_no_cache_hit_while_another_workers_write_is_in_flight(storage, cache, o
     write.result(WAIT)
     assert fetch(storage, cache.get, "k") == (b"v1", STORAGE)
     assert fetch(storage, cache.get, "k") == (b"v1", CACHE)
+
+
+class Waits:
+    """The pause a read-for-check-and-set takes while a write on its key is in
+    flight: records every call (and says so) before pausing for real."""
+
+    def __init__(self):
+        self.calls = 0
+        self.waiting = threading.Event()
+
+    def __call__(self, seconds: float) -> None:
+        self.calls += 1
+        self.waiting.set()
+        time.sleep(seconds)
+
+
+def test_a_read_for_check_and_set_waits_for_the_write_in_flight_on_its_key(storage, table, other, background):
+    """Read at once, the old value would make the caller's commit conflict
+    once the other worker's write lands; read after it, the value is the one
+    that write left, taken from the node's shared area, not from storage."""
+    table.set_active(True)
+    waits = Waits()
+    cache = CachedBackend(storage, table, write_wait=WAIT, sleep=waits)
+    storage.put("k", b"v0")
+    other.get("k")
+    before = storage.hold("before")
+    write = background.submit(other.put, "k", b"v1")
+    assert before.reached.wait(WAIT)
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        read = reader.submit(fetch, storage, cache.get_with_index, "k")
+        assert waits.waiting.wait(WAIT), "the read did not wait for the write in flight"
+        before.released.set()
+        index = write.result(WAIT)
+        assert read.result(WAIT) == ((b"v1", index), CACHE)
+
+
+def test_a_plain_read_does_not_wait_for_a_write_in_flight(storage, table, other, background):
+    table.set_active(True)
+    waits = Waits()
+    cache = CachedBackend(storage, table, write_wait=WAIT, sleep=waits)
+    storage.put("k", b"v0")
+    before = storage.hold("before")
+    write = background.submit(other.put, "k", b"v1")
+    assert before.reached.wait(WAIT)
+    assert cache.get("k") == b"v0"
+    assert waits.calls == 0
+    before.released.set()
+    write.result(WAIT)
+
+
+def test_a_key_whose_write_stays_in_flight_is_waited_on_once_only(storage, table, other, background):
+    """A write with an unknown outcome stays in flight for good: after one
+    whole wait the process reads that key at once."""
+    table.set_active(True)
+    waits = Waits()
+    cache = CachedBackend(storage, table, write_wait=0.01, sleep=waits)
+    storage.put("k", b"v0")
+    before = storage.hold("before")
+    write = background.submit(other.put, "k", b"v1")
+    assert before.reached.wait(WAIT)
+    assert cache.get_with_index("k")[0] == b"v0"
+    assert waits.calls > 0
+    waited = waits.calls
+    assert cache.get_with_index("k")[0] == b"v0"
+    assert waits.calls == waited
+    before.released.set()
+    write.result(WAIT)
 
 
 IN_FLIGHT = {

@@ -1,0 +1,192 @@
+"""The table that keeps one node's read caches coherent (see storage/cache.py).
+
+The table holds a clock, the *active epoch* (non-zero only while the node is
+active; a new value every time it becomes active) and, for each of 65,536
+slots (a CRC of a key or of a folder prefix), the clock of the last write that
+touched it and the number of writes in flight on it; after them, in the same
+file, the area where processes leave the values they wrote
+(storage/written.py).  It lives in the node's private socket directory; the
+node core creates it, every worker opens it.
+
+Memory order: readers take no lock and rely on the writer's stores (the
+slot's clock, then its in-flight count) becoming visible in program order, as
+x86-64 guarantees; ``caching_supported()`` is False elsewhere, and the node
+then runs without the cache.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import mmap
+import os
+import platform
+import threading
+import time
+import zlib
+from contextlib import contextmanager
+from typing import Sequence
+
+from strongroom.storage import written
+
+SLOTS = 1 << 16
+_MAGIC = 0x5354524F4E47524D  # "STRONGRM"
+# Word offsets in the table (unsigned 64-bit words).
+_W_MAGIC, _W_CLOCK, _W_EPOCH, _W_FLUSH, _W_PENDING_ALL, _W_LEASE = 0, 1, 2, 3, 4, 5
+_GEN = 8
+_PENDING = _GEN + SLOTS
+_WORDS = _PENDING + SLOTS
+ALL = -1  # pseudo-slot: the write touches every key
+
+
+def caching_supported() -> bool:
+    """The lock-free reads above are sound on x86-64 (stores are seen in order)."""
+    return platform.machine().lower() in ("x86_64", "amd64")
+
+
+def slot(key: str) -> int:
+    """The table slot of a key or folder prefix (stable across processes)."""
+    return zlib.crc32(key.encode()) & (SLOTS - 1)
+
+
+def write_slots(key: str) -> set[int]:
+    """Slots a write to ``key`` makes stale: the key and every folder above it."""
+    return {slot(key), *_folder_slots(key[: key.rfind("/") + 1])}
+
+
+@functools.lru_cache(maxsize=4096)
+def _folder_slots(folder: str) -> tuple[int, ...]:
+    """The slots of ``folder`` (``""`` or ending in ``/``) and of every folder
+    above it: the same few folders take most writes, so they are kept."""
+    slots = [slot("")]
+    end = folder.find("/")
+    while end != -1:
+        slots.append(slot(folder[: end + 1]))
+        end = folder.find("/", end + 1)
+    return tuple(slots)
+
+
+class CoherenceTable:
+    """The node's shared invalidation table (see the module docstring).
+
+    Readers never lock; writers serialise their bumps with ``flock`` on the
+    file (between processes) and a mutex (between threads), so every process
+    opens the file itself (an inherited descriptor would share its lock).
+    Every word is an aligned 64-bit integer, read and written whole through a
+    ``memoryview``.
+    """
+
+    def __init__(self, path: str, *, create: bool = False):
+        self.path = path
+        flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+        self._fd = os.open(path, flags, 0o600)
+        if create:
+            os.ftruncate(self._fd, _WORDS * 8 + written.SIZE)
+        self._map = mmap.mmap(self._fd, _WORDS * 8 + written.SIZE)
+        self._words = memoryview(self._map)[: _WORDS * 8].cast("Q")
+        self._written = written.WrittenValues(memoryview(self._map)[_WORDS * 8:])
+        self._mutex = threading.Lock()
+        if create:
+            self._words[_W_MAGIC] = _MAGIC
+        elif self._words[_W_MAGIC] != _MAGIC:
+            raise ValueError(f"{path} is not a Strongroom coherence table")
+
+    @classmethod
+    def create(cls, path: str) -> "CoherenceTable":
+        return cls(path, create=True)
+
+    def close(self) -> None:
+        self._words.release()
+        self._written.release()
+        self._map.close()
+        os.close(self._fd)
+
+    # -- writers ------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self):
+        with self._mutex:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield self._words
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def set_active(self, active: bool) -> None:
+        """The node became active (a new epoch: nothing cached before counts) or stopped being so."""
+        with self._locked() as w:
+            w[_W_CLOCK] += 1
+            w[_W_EPOCH] = w[_W_CLOCK] if active else 0
+
+    def set_lease(self, until: float) -> None:
+        """Cached entries may be served until ``until`` (``time.monotonic()``
+        seconds, a clock every process shares): the node core renews it while
+        Consul confirms the lock and the node's heartbeats get through."""
+        self._words[_W_LEASE] = max(int(until * 1e9), 0)
+
+    def begin_write(self, slots: set[int]) -> tuple[int, int]:
+        """Mark a write on ``slots`` in flight; returns (the clock it began at, the epoch)."""
+        with self._locked() as w:
+            return self._bump(w, slots, +1), w[_W_EPOCH]
+
+    def end_write(self, slots: set[int], began: int, epoch: int, keys: set[int]) -> int | None:
+        """The write that began at ``began`` in ``epoch`` is over (done, or
+        failed with nothing written).  Returns the clock to stamp what it wrote
+        with when it was the only write on the slots of the keys it wrote
+        (``keys``, a subset of ``slots``) from beginning to end, no tree was
+        deleted meanwhile and the node led throughout (so what it wrote is what
+        storage holds for those keys), else None.
+
+        Writes to other keys of the same folders do not count: they change
+        what a folder read returns (their bumps of the folder slots see to
+        that), not what storage holds for these keys."""
+        with self._locked() as w:
+            alone = (epoch != 0 and w[_W_EPOCH] == epoch and ALL not in slots
+                     and w[_W_PENDING_ALL] == 0 and w[_W_FLUSH] < began
+                     and all(w[_GEN + s] == began and w[_PENDING + s] == 1 for s in keys))
+            now = self._bump(w, slots, -1)
+            return now if alone else None
+
+    def publish(self, values: Sequence[tuple[str, bytes | None]], index: int, epoch: int, stamp: int) -> None:
+        """Show the node's other processes what a write stamped ``stamp`` by
+        ``end_write`` left at these keys (see storage/written.py)."""
+        with self._locked():
+            for key, value in values:
+                self._written.put(key, value, index, epoch, stamp)
+
+    @staticmethod
+    def _bump(w, slots: set[int], pending: int) -> int:
+        w[_W_CLOCK] += 1
+        now = w[_W_CLOCK]
+        if ALL in slots:
+            w[_W_FLUSH] = now
+            w[_W_PENDING_ALL] += pending
+        for s in slots:
+            if s != ALL:
+                w[_GEN + s] = now
+                w[_PENDING + s] += pending
+        return now
+
+    # -- readers ------------------------------------------------------------
+
+    def stamp(self) -> tuple[int, int]:
+        """(epoch, clock) to record before a storage read; epoch 0: do not cache."""
+        w = self._words
+        return w[_W_EPOCH], w[_W_CLOCK]
+
+    def recent(self, key: str, s: int) -> tuple[bytes | None, int, int, int] | None:
+        """(value, index, epoch, clock) another process published for ``key``
+        (slot ``s``) if no write touched it since: served like a cached entry."""
+        found = self._written.get(key)
+        if found is None or not self.valid(s, found[2], found[3]):
+            return None
+        return found
+
+    def writing(self, s: int) -> bool:
+        """A write on slot ``s`` is in flight (in any process)."""
+        return self._words[_PENDING + s] != 0
+
+    def valid(self, s: int, epoch: int, clock: int) -> bool:
+        w = self._words
+        return (w[_W_EPOCH] == epoch and w[_PENDING + s] == 0 and w[_W_PENDING_ALL] == 0
+                and w[_GEN + s] <= clock and w[_W_FLUSH] <= clock and time.monotonic_ns() < w[_W_LEASE])
