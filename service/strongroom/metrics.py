@@ -21,7 +21,6 @@ import bisect
 import os
 import threading
 import time
-from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
@@ -155,14 +154,24 @@ def defer_updates(interval: float = FLUSH_SECONDS) -> None:
     threading.Thread(target=flush_forever, name="metrics-flush", daemon=True).start()
 
 
-@contextmanager
-def timed(histogram, *labels):
-    """Observe the duration of the block in ``histogram`` with ``labels``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        observe(labelled(histogram, *labels), time.perf_counter() - start)
+class timed:  # noqa: N801 - used like a function: ``with timed(...)``
+    """Observe the duration of the ``with`` block in ``histogram`` with ``labels``.
+
+    A class rather than a ``@contextmanager`` generator: a request enters
+    several, and a generator costs three times as much CPU each."""
+
+    __slots__ = ("_child", "_start")
+
+    def __init__(self, histogram, *labels):
+        self._child = labelled(histogram, *labels)
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc) -> bool:
+        observe(self._child, time.perf_counter() - self._start)
+        return False
 
 
 def render() -> bytes:
