@@ -313,11 +313,10 @@ class Reply:
 class Connection:
     """One kept-alive HTTP/1.1 connection to Consul: one request, one answer at a time."""
 
-    __slots__ = ("sock", "_buffer")
+    __slots__ = ("sock",)
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
-        self._buffer = bytearray(_RECV_BYTES)
 
     def close(self) -> None:
         self.sock.close()
@@ -327,13 +326,14 @@ class Connection:
         self.sock.sendall(message)
         reply = Reply()
         parser = httptools.HttpResponseParser(reply)
-        view = memoryview(self._buffer)
         while not reply.complete:
-            size = self.sock.recv_into(self._buffer)
-            if not size:
+            # A fresh buffer per read (trimmed to what came): one kept per
+            # connection would hold 64 KiB for each of dozens of idle connections.
+            data = self.sock.recv(_RECV_BYTES)
+            if not data:
                 raise http.client.RemoteDisconnected("consul closed the connection without a whole answer")
             try:
-                parser.feed_data(view[:size])
+                parser.feed_data(data)
             except httptools.HttpParserError as exc:
                 raise http.client.HTTPException(f"unreadable answer from consul ({type(exc).__name__})") from None
         reply.status = parser.get_status_code()
