@@ -83,6 +83,10 @@ class CoherenceTable:
         if create:
             os.ftruncate(self._fd, _WORDS * 8 + written.SIZE)
         self._map = mmap.mmap(self._fd, _WORDS * 8 + written.SIZE)
+        # Map only the pages this process touches: by default a fault maps the
+        # neighbours other processes wrote too, and every worker's RSS would
+        # count most of the shared area.
+        self._map.madvise(mmap.MADV_RANDOM)
         self._words = memoryview(self._map)[: _WORDS * 8].cast("Q")
         self._written = written.WrittenValues(memoryview(self._map)[_WORDS * 8:])
         self._mutex = threading.Lock()

@@ -11,10 +11,15 @@ own cache takes the value from there instead of storage, if the coherence
 table says no write touched the key since (the entry carries the epoch and the
 table clock of its write, and is checked exactly like a cached entry).
 
-Layout: ``BUCKETS`` buckets of ``BUCKET_BYTES``, one per key hash (two keys in
-one bucket: the later write wins, the other key misses).  A bucket is
+Layout: ``BUCKETS`` buckets, one per key hash (two keys in one bucket: the
+later write wins, the other key misses).  A bucket's header sits with the
+others at the start of the area and holds
 
-    seq | epoch | stamp | index | key length | value length + 1 (0: deleted) | key | value
+    seq | epoch | stamp | index | key length | value length + 1 (0: deleted) | key CRC
+
+and its key and value bytes are in a page of their own further on, so a
+lookup that misses (most do: every cache miss looks here first) touches only
+the small header region, not one page per key ever looked up.
 
 ``seq`` makes it a seqlock: the writer makes it odd, writes, makes it even
 again (writers are serialised by the table's lock, held around ``put``); a
@@ -30,11 +35,11 @@ import zlib
 
 BUCKETS = 1024
 BUCKET_BYTES = 4096
-SIZE = BUCKETS * BUCKET_BYTES
-_HEADER_WORDS = 6
-_HEADER = _HEADER_WORDS * 8
+HEADER_WORDS = 8
+_DATA = BUCKETS * HEADER_WORDS * 8
+SIZE = _DATA + BUCKETS * BUCKET_BYTES
 #: Key and value bytes together must fit in a bucket to be shared.
-CAPACITY = BUCKET_BYTES - _HEADER
+CAPACITY = BUCKET_BYTES
 
 
 def bucket_of(key: bytes) -> int:
@@ -63,40 +68,42 @@ class WrittenValues:
         data = value or b""
         if len(name) + len(data) > CAPACITY:
             return False
-        bucket = bucket_of(name)
-        w, base = self._words, bucket * (BUCKET_BYTES // 8)
-        start = bucket * BUCKET_BYTES + _HEADER
-        if (w[base + 4] == len(name) and w[base + 2] > stamp and w[base + 1] == epoch
+        crc = zlib.crc32(name)
+        bucket = crc % BUCKETS
+        w, h = self._words, bucket * HEADER_WORDS
+        start = _DATA + bucket * BUCKET_BYTES
+        if (w[h + 6] == crc and w[h + 4] == len(name) and w[h + 2] > stamp and w[h + 1] == epoch
                 and self._bytes[start:start + len(name)] == name):
             return False
-        seq = w[base]
-        w[base] = seq + 1
-        w[base + 1] = epoch
-        w[base + 2] = stamp
-        w[base + 3] = index
-        w[base + 4] = len(name)
-        w[base + 5] = 0 if value is None else len(data) + 1
+        seq = w[h]
+        w[h] = seq + 1
+        w[h + 1] = epoch
+        w[h + 2] = stamp
+        w[h + 3] = index
+        w[h + 4] = len(name)
+        w[h + 5] = 0 if value is None else len(data) + 1
+        w[h + 6] = crc
         self._bytes[start:start + len(name)] = name
         self._bytes[start + len(name):start + len(name) + len(data)] = data
-        w[base] = seq + 2
+        w[h] = seq + 2
         return True
 
     def get(self, key: str) -> tuple[bytes | None, int, int, int] | None:
         """(value, index, epoch, stamp) last left for ``key``, or None: nothing
         there, another key's value, or a write in progress."""
         name = key.encode()
-        bucket = bucket_of(name)
-        w, base = self._words, bucket * (BUCKET_BYTES // 8)
-        seq = w[base]
-        if seq & 1 or seq == 0:
+        crc = zlib.crc32(name)
+        w, h = self._words, (crc % BUCKETS) * HEADER_WORDS
+        seq = w[h]
+        if seq & 1 or seq == 0 or w[h + 6] != crc:
             return None
-        epoch, stamp, index, key_len, value_len = w[base + 1], w[base + 2], w[base + 3], w[base + 4], w[base + 5]
-        start = bucket * BUCKET_BYTES + _HEADER
+        epoch, stamp, index, key_len, value_len = w[h + 1], w[h + 2], w[h + 3], w[h + 4], w[h + 5]
         if key_len != len(name) or key_len + max(value_len - 1, 0) > CAPACITY:
             return None
+        start = _DATA + (crc % BUCKETS) * BUCKET_BYTES
         if self._bytes[start:start + key_len] != name:
             return None
         value = bytes(self._bytes[start + key_len:start + key_len + value_len - 1]) if value_len else None
-        if w[base] != seq:
+        if w[h] != seq:
             return None
         return value, index, epoch, stamp

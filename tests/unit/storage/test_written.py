@@ -9,7 +9,7 @@ from __future__ import annotations
 import mmap
 import multiprocessing
 
-from strongroom.storage.written import BUCKET_BYTES, SIZE, WrittenValues
+from strongroom.storage.written import BUCKETS, HEADER_WORDS, SIZE, WrittenValues
 
 WRITES = 20_000
 
@@ -44,9 +44,9 @@ def test_an_older_write_does_not_replace_a_later_one_of_the_same_key():
 def test_a_bucket_being_written_is_not_read():
     shared, values = area()
     values.put("k", b"v", 7, 1, 3)
-    bucket = next(b for b in range(SIZE // BUCKET_BYTES) if shared[b * BUCKET_BYTES] == 2)
     words = memoryview(shared).cast("Q")
-    words[bucket * BUCKET_BYTES // 8] += 1  # a writer has begun
+    seq = next(w for w in range(0, BUCKETS * HEADER_WORDS, HEADER_WORDS) if words[w] == 2)  # the one written
+    words[seq] += 1  # a writer has begun
     assert values.get("k") is None
 
 
