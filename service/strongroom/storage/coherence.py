@@ -36,6 +36,11 @@ _W_MAGIC, _W_CLOCK, _W_EPOCH, _W_FLUSH, _W_PENDING_ALL, _W_LEASE = 0, 1, 2, 3, 4
 _GEN = 8
 _PENDING = _GEN + SLOTS
 _WORDS = _PENDING + SLOTS
+#: Where the written values start: on a 64 KiB boundary.  A page fault maps
+#: the neighbours (in the same aligned 64 KiB) other processes wrote too, so
+#: the 64 KiB of bucket headers every lookup reads must not share one with a
+#: value's page (see storage/written.py).
+_AREA = -(-_WORDS * 8 // 65536) * 65536
 ALL = -1  # pseudo-slot: the write touches every key
 
 
@@ -81,14 +86,10 @@ class CoherenceTable:
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
         self._fd = os.open(path, flags, 0o600)
         if create:
-            os.ftruncate(self._fd, _WORDS * 8 + written.SIZE)
-        self._map = mmap.mmap(self._fd, _WORDS * 8 + written.SIZE)
-        # Map only the pages this process touches: by default a fault maps the
-        # neighbours other processes wrote too, and every worker's RSS would
-        # count most of the shared area.
-        self._map.madvise(mmap.MADV_RANDOM)
+            os.ftruncate(self._fd, _AREA + written.SIZE)
+        self._map = mmap.mmap(self._fd, _AREA + written.SIZE)
         self._words = memoryview(self._map)[: _WORDS * 8].cast("Q")
-        self._written = written.WrittenValues(memoryview(self._map)[_WORDS * 8:])
+        self._written = written.WrittenValues(memoryview(self._map)[_AREA:])
         self._mutex = threading.Lock()
         if create:
             self._words[_W_MAGIC] = _MAGIC

@@ -19,7 +19,10 @@ others at the start of the area and holds
 
 and its key and value bytes are in a page of their own further on, so a
 lookup that misses (most do: every cache miss looks here first) touches only
-the small header region, not one page per key ever looked up.
+the 64 KiB of headers, not one page per key ever looked up.  (A page fault
+also maps the neighbours in the same 64 KiB that other processes wrote, so
+each worker's RSS may count up to the whole area, 4 MiB of page cache the
+node holds once.)
 
 ``seq`` makes it a seqlock: the writer makes it odd, writes, makes it even
 again (writers are serialised by the table's lock, held around ``put``); a

@@ -6,10 +6,14 @@ half of one write and half of another, whatever the writer is doing.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import multiprocessing
+import os
+import time
 
-from strongroom.storage.written import BUCKETS, HEADER_WORDS, SIZE, WrittenValues
+from strongroom.storage.coherence import CoherenceTable, slot
+from strongroom.storage.written import BUCKET_BYTES, BUCKETS, HEADER_WORDS, SIZE, WrittenValues
 
 WRITES = 20_000
 
@@ -70,3 +74,37 @@ def test_a_reader_racing_a_writer_only_ever_sees_whole_writes():
     writer.join()
     assert writer.exitcode == 0
     assert values.get("k") == (value_of(WRITES), WRITES, 1, WRITES)
+
+
+
+def resident_pages(mapped: mmap.mmap, first: int) -> int:
+    """Pages of ``mapped`` from byte ``first`` on that are in this process's
+    page table (what its RSS counts), from /proc/self/pagemap."""
+    start = ctypes.addressof(ctypes.c_char.from_buffer(mapped))
+    pages = len(mapped) // mmap.PAGESIZE
+    with open("/proc/self/pagemap", "rb") as pagemap:
+        pagemap.seek(start // mmap.PAGESIZE * 8)
+        entries = memoryview(pagemap.read(pages * 8)).cast("Q")
+    return sum(1 for page in range(first // mmap.PAGESIZE, pages) if entries[page] >> 63)
+
+
+def test_a_worker_maps_only_the_pages_of_the_values_it_uses(tmp_path):
+    """Every worker's RSS counts the pages of the shared file it has mapped: a
+    miss (every cache miss looks here first) must map no value page, and a hit
+    at most the kernel's fault-around window (64 KiB) around its own."""
+    table = CoherenceTable.create(str(tmp_path / "t"))
+    table.set_lease(time.monotonic() + 3600)
+    table.set_active(True)
+    epoch, clock = table.stamp()
+    table.publish([(f"k{n}", b"v" * 100) for n in range(64)], 7, epoch, clock)
+    reader = CoherenceTable(table.path)
+    try:
+        values = os.path.getsize(table.path) - BUCKETS * BUCKET_BYTES
+        for n in range(1000):
+            assert reader.recent(f"absent{n}", slot(f"absent{n}")) is None
+        assert resident_pages(reader._map, values) == 0
+        assert reader.recent("k3", slot("k3")) == (b"v" * 100, 7, epoch, clock)
+        assert 1 <= resident_pages(reader._map, values) <= 65536 // mmap.PAGESIZE
+    finally:
+        reader.close()
+        table.close()
