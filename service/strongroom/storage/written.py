@@ -78,8 +78,10 @@ class WrittenValues:
         if (w[h + 6] == crc and w[h + 4] == len(name) and w[h + 2] > stamp and w[h + 1] == epoch
                 and self._bytes[start:start + len(name)] == name):
             return False
-        seq = w[h]
-        w[h] = seq + 1
+        # Odd while writing, even when done: from an odd value too, which a
+        # process killed in the middle of a write leaves behind.
+        seq = w[h] + 1 | 1
+        w[h] = seq
         w[h + 1] = epoch
         w[h + 2] = stamp
         w[h + 3] = index
@@ -88,7 +90,7 @@ class WrittenValues:
         w[h + 6] = crc
         self._bytes[start:start + len(name)] = name
         self._bytes[start + len(name):start + len(name) + len(data)] = data
-        w[h] = seq + 2
+        w[h] = seq + 1
         return True
 
     def get(self, key: str) -> tuple[bytes | None, int, int, int] | None:

@@ -54,6 +54,18 @@ def test_a_bucket_being_written_is_not_read():
     assert values.get("k") is None
 
 
+def test_a_bucket_a_killed_writer_left_half_written_is_readable_after_the_next_write():
+    shared, values = area()
+    values.put("k", b"v", 7, 1, 3)
+    words = memoryview(shared).cast("Q")
+    seq = next(w for w in range(0, BUCKETS * HEADER_WORDS, HEADER_WORDS) if words[w] == 2)
+    words[seq] += 1  # the writer died here
+    assert values.get("k") is None
+    assert values.put("k", b"w", 8, 1, 4)
+    assert words[seq] % 2 == 0
+    assert values.get("k") == (b"w", 8, 1, 4)
+
+
 def write_many(shared: mmap.mmap) -> None:
     values = WrittenValues(memoryview(shared))
     for index in range(1, WRITES + 1):
