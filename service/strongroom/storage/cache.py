@@ -200,33 +200,34 @@ class CachedBackend:
             raise
         # Any other failure (a timeout, Consul gone) leaves the write's outcome
         # unknown: it may still commit, so its slots stay marked in flight.
-        stamp = self._table.end_write(slots, began, epoch, keys)
+        wrote = self._read_before(ops)
+        stamp = self._table.end_write(slots, began, epoch, keys, wrote, index)
         if stamp is not None:
-            self._remember(ops, index, epoch, stamp)
+            self._remember(wrote, index, epoch, stamp)
         return index
 
-    def _remember(self, ops: Sequence[TxnOp], index: int, epoch: int, stamp: int) -> None:
-        """Write-through: keys this process just wrote, alone, are cached as written
-        (every ``set`` of a transaction carries its commit index) if they were
-        cached already, and published for the node's other processes.  Keys it
-        never read (each new KV version) would fill the cache with values nobody
-        reads back this way."""
+    def _read_before(self, ops: Sequence[TxnOp]) -> list[tuple[str, bytes | None]]:
+        """(key, value or None) of what ``ops`` leave at keys this process had
+        cached: the keys read-modify-writes come back to.  Keys it never read
+        (each new KV version) would fill caches with values nobody reads back."""
         if not self._size:
-            return
-        wrote: list[tuple[str, bytes | None]] = []
-        with self._lock:
-            for op in ops:
-                if ("k", op.key) not in self._entries:
-                    continue
-                value = bytes(op.value or b"")
-                if op.verb == "set" and len(value) <= MAX_CACHED_VALUE:
-                    self._store(("k", op.key), (value, index), epoch, stamp)
-                    wrote.append((op.key, value))
+            return []
+        wrote = []
+        for op in ops:
+            if ("k", op.key) in self._entries:
+                if op.verb == "set" and len(op.value or b"") <= MAX_CACHED_VALUE:
+                    wrote.append((op.key, bytes(op.value or b"")))
                 elif op.verb == "delete":
-                    self._store(("k", op.key), (None, 0), epoch, stamp)
                     wrote.append((op.key, None))
-        if wrote:
-            self._table.publish(wrote, index, epoch, stamp)
+        return wrote
+
+    def _remember(self, wrote: Sequence[tuple[str, bytes | None]], index: int, epoch: int, stamp: int) -> None:
+        """Write-through: what this process just wrote, alone, at keys it had
+        cached is cached as written (every ``set`` of a transaction carries its
+        commit index); ``end_write`` showed it to the node's other processes."""
+        with self._lock:
+            for key, value in wrote:
+                self._store(("k", key), (value, index if value is not None else 0), epoch, stamp)
 
     def _store(self, key: tuple, value, epoch: int, clock: int) -> None:
         self._drop(key)

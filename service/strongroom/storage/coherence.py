@@ -24,7 +24,6 @@ import platform
 import threading
 import time
 import zlib
-from contextlib import contextmanager
 from typing import Sequence
 
 from strongroom.storage import written
@@ -108,20 +107,30 @@ class CoherenceTable:
 
     # -- writers ------------------------------------------------------------
 
-    @contextmanager
-    def _locked(self):
-        with self._mutex:
+    # Writers lock with a mutex (threads) and then flock (processes); plain
+    # calls rather than a context manager: a write takes the lock twice.
+
+    def _lock(self) -> None:
+        self._mutex.acquire()
+        try:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield self._words
-            finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        except BaseException:
+            self._mutex.release()
+            raise
+
+    def _unlock(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._mutex.release()
 
     def set_active(self, active: bool) -> None:
         """The node became active (a new epoch: nothing cached before counts) or stopped being so."""
-        with self._locked() as w:
+        w = self._words
+        self._lock()
+        try:
             w[_W_CLOCK] += 1
             w[_W_EPOCH] = w[_W_CLOCK] if active else 0
+        finally:
+            self._unlock()
 
     def set_lease(self, until: float) -> None:
         """Cached entries may be served until ``until`` (``time.monotonic()``
@@ -131,33 +140,40 @@ class CoherenceTable:
 
     def begin_write(self, slots: set[int]) -> tuple[int, int]:
         """Mark a write on ``slots`` in flight; returns (the clock it began at, the epoch)."""
-        with self._locked() as w:
-            return self._bump(w, slots, +1), w[_W_EPOCH]
+        self._lock()
+        try:
+            return self._bump(self._words, slots, +1), self._words[_W_EPOCH]
+        finally:
+            self._unlock()
 
-    def end_write(self, slots: set[int], began: int, epoch: int, keys: set[int]) -> int | None:
+    def end_write(self, slots: set[int], began: int, epoch: int, keys: set[int],
+                  written: Sequence[tuple[str, bytes | None]] = (), index: int = 0) -> int | None:
         """The write that began at ``began`` in ``epoch`` is over (done, or
         failed with nothing written).  Returns the clock to stamp what it wrote
         with when it was the only write on the slots of the keys it wrote
         (``keys``, a subset of ``slots``) from beginning to end, no tree was
         deleted meanwhile and the node led throughout (so what it wrote is what
-        storage holds for those keys), else None.
+        storage holds for those keys), else None.  Then ``written``, (key,
+        value or None) pairs that write left at commit ``index``, are shown to
+        the node's other processes (storage/written.py).
 
         Writes to other keys of the same folders do not count: they change
         what a folder read returns (their bumps of the folder slots see to
         that), not what storage holds for these keys."""
-        with self._locked() as w:
+        w = self._words
+        self._lock()
+        try:
             alone = (epoch != 0 and w[_W_EPOCH] == epoch and ALL not in slots
                      and w[_W_PENDING_ALL] == 0 and w[_W_FLUSH] < began
                      and all(w[_GEN + s] == began and w[_PENDING + s] == 1 for s in keys))
             now = self._bump(w, slots, -1)
-            return now if alone else None
-
-    def publish(self, values: Sequence[tuple[str, bytes | None]], index: int, epoch: int, stamp: int) -> None:
-        """Show the node's other processes what a write stamped ``stamp`` by
-        ``end_write`` left at these keys (see storage/written.py)."""
-        with self._locked():
-            for key, value in values:
-                self._written.put(key, value, index, epoch, stamp)
+            if not alone:
+                return None
+            for key, value in written:
+                self._written.put(key, value, index, epoch, now)
+            return now
+        finally:
+            self._unlock()
 
     @staticmethod
     def _bump(w, slots: set[int], pending: int) -> int:

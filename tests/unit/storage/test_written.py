@@ -107,8 +107,10 @@ def test_a_worker_maps_only_the_pages_of_the_values_it_uses(tmp_path):
     table = CoherenceTable.create(str(tmp_path / "t"))
     table.set_lease(time.monotonic() + 3600)
     table.set_active(True)
-    epoch, clock = table.stamp()
-    table.publish([(f"k{n}", b"v" * 100) for n in range(64)], 7, epoch, clock)
+    keys = {f"k{n}": b"v" * 100 for n in range(64)}
+    slots = {slot(key) for key in keys}
+    began, epoch = table.begin_write(slots)
+    clock = table.end_write(slots, began, epoch, slots, list(keys.items()), 7)
     reader = CoherenceTable(table.path)
     try:
         values = os.path.getsize(table.path) - BUCKETS * BUCKET_BYTES
