@@ -4,16 +4,15 @@ Every server runs in its own session with its log in the run's work folder, and
 is stopped by its own process id: SIGTERM, then SIGKILL after a deadline, and
 then SIGKILL for any of its descendants (gunicorn workers) still alive.  No
 process is ever looked up by name.  The /proc readers below serve both that
-and the measuring (``CpuMeter``, ``rss_kib``).
+and the measuring (``CpuMeter``, ``rss_kib``).  Finding consul, free ports,
+polling and command lines come from the product's dev cluster
+(``strongroom.devcluster.processes``), raising ``BenchSetupError`` here.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Callable
 
 import requests
+
+from strongroom.devcluster import processes as _processes
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -33,28 +34,22 @@ class BenchSetupError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 free for TCP and UDP right now, never handed out twice in this process
+    (the test helpers' ``free_port`` draws from the same set)."""
+    try:
+        return _processes.free_port(LOOPBACK)
+    except _processes.DevClusterError as exc:
+        raise BenchSetupError(str(exc)) from None
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    """Poll ``predicate`` until it returns something truthy; raise with the last error at the deadline."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-            if value:
-                return value
-            last = value
-        except BenchSetupError:
-            raise
-        except Exception as exc:  # a starting server refuses connections for a while
-            last = exc
-        time.sleep(interval)
-    raise BenchSetupError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    """Poll ``predicate`` until it returns something truthy; raise with the last outcome at the deadline.
+    BenchSetupError from the predicate propagates at once; any other error means "not yet"."""
+    try:
+        return _processes.wait(predicate, time.monotonic() + timeout, what, interval=interval,
+                               fatal=(BenchSetupError,))
+    except _processes.WaitTimedOut as exc:
+        raise BenchSetupError(f"timed out after {timeout:.0f}s waiting for {what} (last: {exc.last!r})") from None
 
 
 # --- /proc ------------------------------------------------------------------------
@@ -122,10 +117,8 @@ def kill_survivors(tree: list[tuple[int, int | None]]) -> None:
 
 
 def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
+    """The command line of ``pid``, arguments joined by spaces ("" once it is gone)."""
+    return _processes.cmdline(pid) or ""
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -270,13 +263,12 @@ def _http_json(method: str, url: str, *, token: str | None = None, body: dict | 
 
 
 def consul_binary() -> str:
-    """CONSUL_BIN, else consul on PATH, else the binary scripts/install-consul.sh puts in tools/."""
-    candidates = [os.environ.get("CONSUL_BIN"), shutil.which("consul"),
-                  str(REPO / "tools/consul/usr/bin/consul")]
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise BenchSetupError("no consul binary: run `make deps` (scripts/install-consul.sh) or set CONSUL_BIN")
+    """CONSUL_BIN (an error if it is not executable), else consul on PATH, else the binary
+    scripts/install-consul.sh puts in tools/: the lookup the test suite and the dev cluster use."""
+    try:
+        return _processes.consul_binary()
+    except _processes.DevClusterError as exc:
+        raise BenchSetupError(str(exc)) from None
 
 
 def consul_binary_or_none() -> str | None:
@@ -312,26 +304,10 @@ def start_consul(workdir: Path, timeout: float = 30.0) -> Consul:
 
 def _start_consul_directly(workdir: Path, timeout: float) -> Consul:
     workdir.mkdir(parents=True, exist_ok=True)
-    http_port = free_port()
-    config = {
-        "node_name": "strongroom-bench",
-        "server": True,
-        "bootstrap": True,
-        "data_dir": str(workdir / "data"),
-        "bind_addr": LOOPBACK,
-        "advertise_addr": LOOPBACK,
-        "client_addr": LOOPBACK,
-        "ports": {"http": http_port, "dns": -1, "grpc": -1, "serf_lan": free_port(), "serf_wan": free_port(),
-                  "server": free_port()},
-        "performance": {"raft_multiplier": 1},
-        "disable_update_check": True,
-        "log_level": "warn",
-    }
-    config_path = workdir / "consul.json"
-    config_path.write_text(json.dumps(config, indent=2))
-    service = Service("consul", [consul_binary(), "agent", "-config-file", str(config_path)],
-                      workdir / "consul.log").start()
-    consul = Consul(f"{LOOPBACK}:{http_port}", service.pid, service.stop, "bench/procs.py")
+    ports = {name: free_port() for name in ("http", "serf_lan", "serf_wan", "server")}
+    argv = _processes.consul_agent_command(consul_binary(), "strongroom-bench", workdir / "data", ports, host=LOOPBACK)
+    service = Service("consul", argv, workdir / "consul.log").start()
+    consul = Consul(f"{LOOPBACK}:{ports['http']}", service.pid, service.stop, "bench/procs.py")
 
     def has_leader():
         service.check_alive()

@@ -7,6 +7,7 @@ everything else to a write backend (the active node alone, checked with
 ``/v1/sys/health``), plus a stats page and HAProxy's built-in Prometheus
 exporter.  ``strongroom dev-cluster`` renders it today; the Ansible role renders
 the same template with the same variable names (``haproxy/README.md``).
+``server_states`` reads back what the running HAProxy thinks of each server.
 
 https://developer.hashicorp.com/vault/api-docs/system/health
 https://docs.haproxy.org/2.6/configuration.html
@@ -164,6 +165,26 @@ def check(path: str | os.PathLike, *, strict: bool = True, binary: str | None = 
         cmd.insert(1, "-dW")
     proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
     return CheckResult(proc.returncode == 0, (proc.stdout + proc.stderr).strip())
+
+
+def server_states(stats_csv: str) -> dict[tuple[str, str], str]:
+    """``{(backend, server): status}`` from the stats page's CSV (``<stats>;csv``), e.g.
+    ``{("strongroom_write", "node1"): "UP", ("strongroom_read", "BACKEND"): "DOWN", ...}``;
+    frontends are left out.  https://docs.haproxy.org/2.6/management.html#9.1"""
+    header, *rows = [line for line in stats_csv.splitlines() if line.strip()]
+    columns = header.lstrip("# ").split(",")
+    states = {}
+    for row in rows:
+        record = dict(zip(columns, row.split(",")))
+        if record.get("svname") != "FRONTEND":
+            states[(record["pxname"], record["svname"])] = record["status"]
+    return states
+
+
+def servers_up(states: Mapping[tuple[str, str], str], backend: str) -> set[str]:
+    """The servers of ``backend`` that ``states`` (from ``server_states``) shows up, by HAProxy's checks."""
+    return {server for (proxy, server), status in states.items()
+            if proxy == backend and server != "BACKEND" and status.startswith("UP")}
 
 
 #: The cluster ``haproxy/haproxy.cfg.example`` is rendered for.

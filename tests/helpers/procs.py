@@ -4,7 +4,10 @@ Strongroom nodes, ``server -dev`` twins (OpenBao, Strongroom) and HAProxy.
 Everything here runs on loopback, on free ports, and is stopped by its own
 process id (SIGTERM, then SIGKILL after a deadline) — never by name.  What the
 classes share (start in a session of its own, log to a file, wait until ready,
-stop, quote the log when a start fails) is ``_Process``.
+stop, quote the log when a start fails) is ``_Process``.  Finding consul,
+free ports, polling, Consul's command line and HAProxy's stats come from the
+product (``strongroom.devcluster.processes``, ``strongroom.haproxy``), which
+its dev cluster uses too; here they raise the built-in errors tests expect.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -26,20 +28,9 @@ import consul
 import requests
 
 from strongroom import haproxy as _haproxy
-
-REPO = Path(__file__).resolve().parents[2]
-BUNDLED_CONSUL = REPO / "tools" / "consul" / "usr" / "bin" / "consul"
+from strongroom.devcluster import processes as _processes
 
 T = TypeVar("T")
-
-# Ports handed out by free_port, so two agents started back to back in one
-# process never get the same one before either has bound it.
-_given_ports: set[int] = set()
-_given_lock = threading.Lock()
-
-# Consul's defaults are tuned for WANs; these make elections and startup take
-# about a second on loopback and keep the agent from phoning home.
-_AGENT_HCL = "performance { raft_multiplier = 1 }\ndisable_update_check = true\n"
 
 
 def consul_binary() -> str:
@@ -48,40 +39,19 @@ def consul_binary() -> str:
 
     Raises RuntimeError (telling how to install it) when there is none.
     """
-    env = os.environ.get("CONSUL_BIN")
-    if env:
-        if os.access(env, os.X_OK):
-            return env
-        raise RuntimeError(f"CONSUL_BIN={env!r} is not an executable file: run `make deps`")
-    on_path = shutil.which("consul")
-    if on_path:
-        return on_path
-    if os.access(BUNDLED_CONSUL, os.X_OK):
-        return str(BUNDLED_CONSUL)
-    raise RuntimeError(
-        "consul binary not found (CONSUL_BIN, PATH, tools/consul): run `make deps` "
-        "or `bash scripts/install-consul.sh`"
-    )
+    try:
+        return _processes.consul_binary()
+    except _processes.DevClusterError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port free for both TCP and UDP on ``host`` right now (Serf uses both),
-    never returned twice by this process."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-        with _given_lock:
-            if port in _given_ports:
-                continue
-            _given_ports.add(port)
-        return port
-    raise RuntimeError(f"no free TCP+UDP port on {host}")
+    never returned twice by this process (RuntimeError if there is none)."""
+    try:
+        return _processes.free_port(host)
+    except _processes.DevClusterError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 def wait_until(
@@ -97,20 +67,11 @@ def wait_until(
     ``fatal`` type, which propagate at once.  Raises TimeoutError naming
     ``what`` and the last exception once ``timeout`` seconds have passed.
     """
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except fatal:
-            raise
-        except Exception as exc:  # a process that is still starting refuses connections
-            last = exc
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {last!r})")
-        time.sleep(interval)
+    try:
+        return _processes.wait(predicate, time.monotonic() + timeout, what, interval=interval, fatal=fatal)
+    except _processes.WaitTimedOut as exc:
+        raise TimeoutError(f"timed out after {timeout}s waiting for {what} "
+                           f"(last error: {exc.last_error!r})") from None
 
 
 class AgentExited(RuntimeError):
@@ -295,32 +256,9 @@ class ConsulAgent(_Process):
 
     def command(self) -> list[str]:
         """The ``consul agent`` command line (Consul 1.8 flags)."""
-        cmd = [
-            consul_binary(), "agent", "-server",
-            f"-node={self.node_name}",
-            f"-bind={self.host}", f"-client={self.host}",
-            f"-http-port={self.ports['http']}",
-            f"-serf-lan-port={self.ports['serf_lan']}",
-            f"-serf-wan-port={self.ports['serf_wan']}",
-            f"-server-port={self.ports['server']}",
-            "-dns-port=-1",
-            f"-data-dir={self.dir / 'data'}",
-            "-log-level=warn",
-            "-disable-host-node-id",
-            f"-hcl={_AGENT_HCL}{self.extra_hcl}",
-        ]
-        if "https" in self.ports:
-            cmd.append(f"-https-port={self.ports['https']}")
-        if self.bootstrap_expect == 1:
-            cmd.append("-bootstrap")
-        else:
-            cmd.append(f"-bootstrap-expect={self.bootstrap_expect}")
-        if self.retry_join:
-            # The default retry interval is 30 s: far too slow when the peers
-            # are starting at the same moment.
-            cmd.append("-retry-interval=200ms")
-            cmd.extend(f"-retry-join={addr}" for addr in self.retry_join)
-        return cmd
+        return _processes.consul_agent_command(
+            consul_binary(), self.node_name, self.dir / "data", self.ports, host=self.host,
+            bootstrap_expect=self.bootstrap_expect, retry_join=self.retry_join, extra_hcl=self.extra_hcl)
 
     def start(self, wait: bool = True) -> "ConsulAgent":
         """Start the process; with ``wait`` block until it has a leader and KV works."""
@@ -792,20 +730,11 @@ class HAProxyProcess(_Process):
     def server_states(self) -> dict[tuple[str, str], str]:
         """``{(backend, server): status}`` from the stats CSV, e.g.
         ``{("strongroom_write", "node1"): "UP", ("strongroom_read", "BACKEND"): "DOWN", ...}``."""
-        text = requests.get(self.stats_url + ";csv", timeout=5).text
-        header, *rows = [line for line in text.splitlines() if line.strip()]
-        columns = header.lstrip("# ").split(",")
-        states = {}
-        for row in rows:
-            record = dict(zip(columns, row.split(",")))
-            if record.get("svname") != "FRONTEND":
-                states[(record["pxname"], record["svname"])] = record["status"]
-        return states
+        return _haproxy.server_states(requests.get(self.stats_url + ";csv", timeout=5).text)
 
     def servers_up(self, backend: str) -> set[str]:
         """Names of the servers of ``backend`` HAProxy currently considers up."""
-        return {server for (proxy, server), status in self.server_states().items()
-                if proxy == backend and server != "BACKEND" and status.startswith("UP")}
+        return _haproxy.servers_up(self.server_states(), backend)
 
     def wait_servers_up(self, backend: str, servers: set[str], timeout: float = 10.0) -> None:
         """Block until exactly ``servers`` are up in ``backend`` (by HAProxy's checks)."""

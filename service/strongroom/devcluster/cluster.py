@@ -24,6 +24,7 @@ from strongroom.devcluster.processes import (
     Child,
     DevClusterError,
     Ports,
+    consul_agent_command,
     consul_binary,
     runs,
     stop_children,
@@ -34,7 +35,6 @@ from strongroom.devcluster.processes import (
 STATE_FILE = "cluster.json"
 STORAGE_PREFIX = "strongroom/"
 HEALTH_CODES = (200, 429, 473, 501, 503)
-_CONSUL_HCL = "performance { raft_multiplier = 1 }\ndisable_update_check = true\n"
 
 
 @dataclass(frozen=True)
@@ -122,15 +122,8 @@ class DevCluster:
         started = []
         for i, mine in enumerate(ports, start=1):
             data = self.dir / f"consul{i}" / "data"
-            cmd = [binary, "agent", "-server", f"-node=dev-consul{i}", f"-bind={HOST}", f"-client={HOST}",
-                   f"-http-port={mine['http']}", f"-serf-lan-port={mine['serf_lan']}",
-                   f"-serf-wan-port={mine['serf_wan']}", f"-server-port={mine['server']}", "-dns-port=-1",
-                   f"-data-dir={data}", "-log-level=warn", "-disable-host-node-id", f"-hcl={_CONSUL_HCL}"]
-            if len(ports) == 1:
-                cmd.append("-bootstrap")
-            else:
-                cmd += [f"-bootstrap-expect={len(ports)}", "-retry-interval=200ms"]
-                cmd += [f"-retry-join={peer}" for peer in serf if peer != serf[i - 1]]
+            cmd = consul_agent_command(binary, f"dev-consul{i}", data, mine, bootstrap_expect=len(ports),
+                                       retry_join=[peer for peer in serf if peer != serf[i - 1]])
             child = self._spawn(f"consul{i}", cmd, str(data))
             address = f"{HOST}:{mine['http']}"
             started.append(address)
@@ -233,10 +226,11 @@ class DevCluster:
                 raise self._exited(child)
             # HAProxy starts every server UP and only its checks take them
             # out: ready once both backends agree with what the nodes say.
-            up = _servers_up(self.http, state["stats"])
+            states = haproxy.server_states(self.http.get(state["stats"] + ";csv", timeout=2).text)
             writers = {n["name"] for n in nodes if self._health(n)[0] == 200}
             readers = {n["name"] for n in nodes if self._health(n, "?perfstandbyok=true")[0] == 200}
-            return bool(writers) and up["strongroom_write"] == writers and up["strongroom_read"] == readers
+            return (bool(writers) and haproxy.servers_up(states, "strongroom_write") == writers
+                    and haproxy.servers_up(states, "strongroom_read") == readers)
 
         wait(routing, deadline, "haproxy to mark the nodes up", interval=0.2)
         return state
@@ -277,19 +271,6 @@ class DevCluster:
                   "KV v2 is mounted at secret/. This cluster is for development only: its keys are on disk.",
                   f"Stop it with Ctrl-C, or `strongroom dev-cluster --stop --dir {self.dir}`."]
         return "\n".join(lines)
-
-
-def _servers_up(http: requests.Session, stats_url: str) -> dict[str, set[str]]:
-    """``{backend: {server names HAProxy has up}}`` from the stats CSV."""
-    header, *rows = http.get(stats_url + ";csv", timeout=2).text.strip().splitlines()
-    columns = header.lstrip("# ").split(",")
-    up: dict[str, set[str]] = {"strongroom_write": set(), "strongroom_read": set()}
-    for row in rows:
-        record = dict(zip(columns, row.split(",")))
-        if record["pxname"] in up and record["svname"] not in ("BACKEND", "FRONTEND") \
-                and record["status"].startswith("UP"):
-            up[record["pxname"]].add(record["svname"])
-    return up
 
 
 def children_from(path: Path) -> list[Child]:
