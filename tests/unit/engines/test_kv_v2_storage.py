@@ -12,6 +12,7 @@ from strongroom.barrier import Barrier, BarrierView, Keyring
 from strongroom.core import logical
 from strongroom.engines import create_engine
 from strongroom.engines.kv import KVv2
+from strongroom.engines.kv.model import KeyMetadata, encode
 from strongroom.storage import ReadOnlyView
 from strongroom.storage.inmem import InmemBackend
 from tests.unit.engines.kv_support import FlakyBackend, make_request
@@ -260,6 +261,47 @@ def test_blobs_are_patched_pruned_destroyed_and_deleted(clock):
     put(engine, "cert", {"pem": large})
     call(engine, logical.DELETE, "metadata/cert")
     assert backend.snapshot() == {}
+
+
+def deletes(backend: FlakyBackend) -> list[str]:
+    """The keys the last transaction deleted."""
+    return [op.key for op in backend.txns[-1] if op.verb == "delete"]
+
+
+def test_pruning_and_destroying_delete_a_versions_data_only_where_it_is(clock):
+    """Each write of a secret past ``max_versions`` prunes one version: its
+    data is deleted from the folder or as a blob, not both (a delete of an
+    absent key still costs Consul an operation)."""
+    backend = FlakyBackend()
+    engine = KVv2(backend, clock)
+    store = engine.store
+    call(engine, logical.UPDATE, "metadata/cert", {"max_versions": 2})
+    put(engine, "cert", {"pem": "x" * 25_000})  # a blob
+    put(engine, "cert", {"pem": "y"})  # in the folder
+    put(engine, "cert", {"pem": "z"})  # prunes version 1
+    assert deletes(backend) == [store.blob_key("cert", 1)]
+    put(engine, "cert", {"pem": "w"})  # prunes version 2
+    assert deletes(backend) == [store.version_key("cert", 2)]
+    call(engine, logical.UPDATE, "destroy/cert", {"versions": [3]})
+    assert deletes(backend) == [store.version_key("cert", 3)]
+    assert sorted(backend.snapshot()) == sorted(["paths/cert", store.meta_key("cert"), store.version_key("cert", 4)])
+
+
+def test_metadata_written_before_data_locations_were_kept_deletes_both_places(clock):
+    """Metadata from before (three fields per version) says nothing of where
+    a version's data is: pruning it deletes the folder key and the blob key."""
+    backend = FlakyBackend()
+    engine = KVv2(backend, clock)
+    store = engine.store
+    call(engine, logical.UPDATE, "metadata/old", {"max_versions": 1})
+    put(engine, "old", {"v": 1})
+    meta = store.load("old").meta
+    stored = meta.to_json()
+    stored["versions"] = {n: fields[:3] for n, fields in stored["versions"].items()}
+    assert KeyMetadata.from_json(stored).versions[1].blob is None
+    backend.put(store.meta_key("old"), encode(stored))
+    put(engine, "old", {"v": 2})
+    assert deletes(backend) == [store.version_key("old", 1), store.blob_key("old", 1)]
 
 
 # --- fixtures ------------------------------------------------------------------------

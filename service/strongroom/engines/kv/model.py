@@ -68,6 +68,9 @@ class VersionMetadata:
     created_time: int
     deletion_time: int | None = None
     destroyed: bool = False
+    #: Where its data was written: a blob (True), the secret's folder (False),
+    #: or not recorded (None: metadata written before this was kept).
+    blob: bool | None = None
 
     def is_deleted(self, now: int) -> bool:
         """Soft-deleted: its deletion time (explicit or from delete_version_after) has come."""
@@ -94,12 +97,13 @@ class KeyMetadata:
     delete_version_after: int = 0
     custom_metadata: dict[str, str] | None = None
 
-    def add_version(self, created: int, deletion: int | None, config_max_versions: int) -> tuple[VersionMetadata, list[int]]:
+    def add_version(self, created: int, deletion: int | None,
+                    config_max_versions: int) -> tuple[VersionMetadata, list[tuple[int, bool | None]]]:
         """Append a version and slide the ``max_versions`` window (Vault's AddVersion).
 
         The limit is the larger of the key's and the mount's ``max_versions``,
         else 10.  Returns the new version and the numbers of the pruned versions
-        whose data is still stored."""
+        whose data is still stored, with where it is (``VersionMetadata.blob``)."""
         version = VersionMetadata(created_time=created, deletion_time=deletion)
         self.current_version += 1
         self.versions[self.current_version] = version
@@ -107,12 +111,13 @@ class KeyMetadata:
         if self.created_time is None:
             self.created_time = created
         limit = self.retained_versions(config_max_versions)
-        pruned: list[int] = []
+        pruned: list[tuple[int, bool | None]] = []
         if self.current_version - self.oldest_version >= limit:
             last_to_delete = self.current_version - limit
             for number in sorted(n for n in self.versions if n <= last_to_delete):
-                if not self.versions.pop(number).destroyed:
-                    pruned.append(number)
+                gone = self.versions.pop(number)
+                if not gone.destroyed:
+                    pruned.append((number, gone.blob))
             self.oldest_version = last_to_delete + 1
         return version, pruned
 
@@ -157,7 +162,8 @@ class KeyMetadata:
             "cas_required": self.cas_required,
             "delete_version_after": self.delete_version_after,
             "custom_metadata": self.custom_metadata,
-            "versions": {str(n): [v.created_time, v.deletion_time, v.destroyed] for n, v in self.versions.items()},
+            "versions": {str(n): [v.created_time, v.deletion_time, v.destroyed, *([] if v.blob is None else [v.blob])]
+                         for n, v in self.versions.items()},
         }
 
     @classmethod
@@ -165,7 +171,8 @@ class KeyMetadata:
         """From the stored form."""
         return cls(
             path=raw["path"],
-            versions={int(n): VersionMetadata(created_time=v[0], deletion_time=v[1], destroyed=v[2])
+            versions={int(n): VersionMetadata(created_time=v[0], deletion_time=v[1], destroyed=v[2],
+                                              blob=v[3] if len(v) > 3 else None)
                       for n, v in raw.get("versions", {}).items()},
             current_version=raw.get("current_version", 0),
             oldest_version=raw.get("oldest_version", 0),

@@ -157,10 +157,10 @@ class DataPath(PathHandler):
         """Commit ``data`` as the next version of ``meta``, the state of ``secret`` as read."""
         key = secret.path
         now = self.store.now()
-        _, pruned = meta.add_version(now, self.store.deletion_time(now, config, meta), config.max_versions)
-        new_version = self.store.version_op(key, meta.current_version, data,
-                                            retained=meta.retained_versions(config.max_versions))
-        index, warnings = self.store.commit_secret(secret, meta, [new_version],
-                                                   [k for n in pruned for k in self.store.data_keys(key, n)])
+        version, pruned = meta.add_version(now, self.store.deletion_time(now, config, meta), config.max_versions)
+        new_version, version.blob = self.store.version_op(key, meta.current_version, data,
+                                                          retained=meta.retained_versions(config.max_versions))
+        index, warnings = self.store.commit_secret(
+            secret, meta, [new_version], [k for n, blob in pruned for k in self.store.data_keys(key, n, blob)])
         return Response(data=meta.version_summary(meta.current_version), index=index,
                         warnings=unknown_fields_warning(req.data, DATA_FIELDS) + warnings)

@@ -100,5 +100,5 @@ class DestroyPath(_VersionsPath):
             if version is None or version.destroyed:
                 continue
             version.destroyed = True
-            garbage.extend(self.store.data_keys(meta.path, number))
+            garbage.extend(self.store.data_keys(meta.path, number, version.blob))
         return garbage or None

@@ -163,9 +163,12 @@ class VersionedStore:
         """The storage key of version ``number`` of secret ``path`` when it is too large for the folder."""
         return f"{BLOBS_PREFIX}{self._digest(path)}/{number}"
 
-    def data_keys(self, path: str, number: int) -> list[str]:
-        """Every key the data of version ``number`` may be stored at (to delete it)."""
-        return [self.version_key(path, number), self.blob_key(path, number)]
+    def data_keys(self, path: str, number: int, blob: bool | None = None) -> list[str]:
+        """The keys to delete to remove the data of version ``number``: where it
+        is (``blob``, from its metadata), or both places when that is not known."""
+        if blob is None:
+            return [self.version_key(path, number), self.blob_key(path, number)]
+        return [self.blob_key(path, number) if blob else self.version_key(path, number)]
 
     # --- reads --------------------------------------------------------------------
 
@@ -250,12 +253,14 @@ class VersionedStore:
         """The check that the config is still the one ``load_config`` returned with ``index``."""
         return check_op(CONFIG_KEY, index)
 
-    def version_op(self, path: str, number: int, data: Any, *, retained: int) -> TxnOp:
-        """The transaction operation writing the data of a version: in the folder
-        when ``retained`` versions of its size fit in the folder's budget, else as a blob."""
+    def version_op(self, path: str, number: int, data: Any, *, retained: int) -> tuple[TxnOp, bool]:
+        """The transaction operation writing the data of a version, and whether
+        it is a blob: in the folder when ``retained`` versions of its size fit
+        in the folder's budget, else as a blob."""
         value = encode({"data": data})
         in_folder = len(value) * retained <= self._folder_budget
-        return TxnOp("set", self.version_key(path, number) if in_folder else self.blob_key(path, number), value)
+        return TxnOp("set", self.version_key(path, number) if in_folder else self.blob_key(path, number), value), \
+            not in_folder
 
     def secret_ops(self, secret: Secret, meta: KeyMetadata, ops: Iterable[TxnOp] = ()) -> list[TxnOp]:
         """The transaction committing ``meta`` as the new state of ``secret``:
