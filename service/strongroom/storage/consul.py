@@ -7,27 +7,17 @@ the lock key, and Consul rejects the whole transaction once the session no
 longer holds it.  A deposed active node therefore never writes, whatever its
 own idea of its state.
 
-Consul limits that shape this module (Consul 1.8 defaults):
-
-* a transaction holds at most 64 operations; more are refused here with
-  ``InvalidRequest`` rather than split, since splitting would break atomicity;
-* a KV value holds at most ``kv_max_value_size`` (512 KiB) and, separately, the
-  whole JSON body of a transaction at most ``txn_max_req_len`` (512 KiB).
-  Values travel base64-encoded, so through ``/v1/txn`` a single value tops out
-  near 384 KiB.  Both limits are checked before sending (``RequestTooLarge``)
-  because Consul answers 413 before reading the body and may reset the
-  connection while a large body is still being sent.
-
-Optimistic concurrency uses Consul's own transaction verbs: ``check-index``
-(the key's ``ModifyIndex``) and ``check-not-exists``.  A rolled-back
-transaction (HTTP 409) names its failing operations by position; a failure of
-the fence's ``check-session`` (position 0) is ``LockLost``, a failure of one of
-the caller's checks is ``WriteConflict``.
+Consul's limits (64 operations, 512 KiB per value and per transaction body)
+are checked before sending, and a rolled-back transaction (HTTP 409) is read
+back into ``LockLost`` (the fence failed) or ``WriteConflict`` (a
+``check-index`` / ``check-not-exists`` failed): that translation between
+``TxnOp`` and Consul's transaction JSON lives in ``storage/consul_txn.py``.
 
 Errors become ``StorageUnavailable``, ``RequestTooLarge``, ``InvalidRequest``
-(``storage/consul_http.py``, with the HTTP transport), ``LockLost`` or
-``WriteConflict`` (here).  Messages carry status codes and Consul's own error text,
-never values; values are never logged.
+(``storage/consul_http.py``, with the HTTP transport; the limits, in
+``storage/consul_txn.py``), ``LockLost`` or ``WriteConflict`` (also
+``storage/consul_txn.py``).  Messages carry status codes and Consul's own error
+text, never values; values are never logged.
 
 Concurrent writes of one process share Consul transactions (group commit,
 ``storage/consul_batch.py``); each still succeeds, conflicts or fails exactly
@@ -51,16 +41,14 @@ from typing import Callable, Sequence
 import consul
 import requests
 
-from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
-from strongroom.storage import CHECK_VERBS, VERBS, WRITE_VERBS, TxnOp, WriteConflict, children
+from strongroom.errors import InvalidRequest, LockLost, StorageUnavailable
+from strongroom.storage import WRITE_VERBS, TxnOp, children
 from strongroom.storage.consul_batch import TxnBatcher
 from strongroom.storage.consul_http import (TLS_VERSIONS, Transport, configure_session, consul_errors, error_for_status,
                                             parse_address, quiet_unverified_requests)
+from strongroom.storage.consul_txn import TXN_MAX_OPS, check_ops, commit_index, encode_txn, rolled_back_error
 
 log = logging.getLogger(__name__)
-
-#: Consul refuses transactions with more operations than this (``maxTxnOps``).
-TXN_MAX_OPS = 64
 
 _CONSISTENCY = {"default": "default", "strong": "consistent"}
 
@@ -332,51 +320,23 @@ class ConsulBackend:
         checks only, writes nothing and returns ``index()``.
         """
         ops = list(ops)
-        for op in ops:
-            if op.verb not in VERBS:
-                raise InvalidRequest(f"unknown transaction verb {op.verb!r}")
-            if op.verb == "check-index" and (not isinstance(op.index, int) or op.index < 0):
-                raise InvalidRequest(f"check-index on {op.key!r} needs a non-negative index")
-            if op.verb == "set" and len(op.value or b"") > self._max_value_size:
-                raise RequestTooLarge(
-                    f"value for {op.key!r} exceeds the storage limit of {self._max_value_size} bytes"
-                )
+        check_ops(ops, self._max_value_size)
         if not ops:
             return self.index()
         fence = self._fence() if self._fence is not None else None
-        count = len(ops) + (1 if fence else 0)
-        if count > TXN_MAX_OPS:
-            raise InvalidRequest(
-                f"transaction has {count} operations; Consul allows at most {TXN_MAX_OPS}"
-            )
-        fence_op = None
-        if fence:
-            lock_key, session_id = fence
-            fence_op = {"KV": {"Verb": "check-session", "Key": self._full_key(lock_key), "Session": session_id}}
-        kv_ops = [{"KV": self._kv_op(op)} for op in ops]
-        body = json.dumps(([fence_op] if fence_op else []) + kv_ops)
-        if len(body) > self._max_txn_bytes:
-            raise RequestTooLarge(
-                f"transaction of {len(body)} bytes (values base64-encoded) exceeds Consul's "
-                f"limit of {self._max_txn_bytes} bytes"
-            )
-        status, text = self._batcher.commit(fence_op, kv_ops, body.encode())
+        fence_op, kv_ops, body = encode_txn(ops, fence, self._full_key, self._max_txn_bytes)
+        status, text = self._batcher.commit(fence_op, kv_ops, body)
         if status == 409:
-            self._raise_rolled_back(text, fence, ops)
+            error = rolled_back_error(text, bool(fence), ops)
+            if isinstance(error, LockLost):
+                self._lost_lock(fence)
+            raise error
         if status != 200:
             raise error_for_status(status, text, "a transaction")
-        try:
-            results = json.loads(text).get("Results") or []
-        except (ValueError, AttributeError):
-            raise StorageUnavailable(f"consul at {self._address} returned an unreadable transaction result") from None
+        index = commit_index(text, self._address, ops)
         writes = [op for op in ops if op.verb in WRITE_VERBS]
         if not writes:
             return self.index()
-        index = 0
-        if any(op.verb == "set" for op in writes):
-            # Every set of one transaction carries the commit index; check
-            # results carry the checked keys' older indexes, hence max.
-            index = max((r["KV"]["ModifyIndex"] for r in results if "KV" in r), default=0)
         if not index:
             index = self._index_after_delete(self._full_key(writes[0].key))
         self.observe_index(index)
@@ -398,51 +358,14 @@ class ConsulBackend:
     def _dc_params(self) -> list[tuple[str, str]]:
         return [("dc", self._client.dc)] if self._client.dc else []
 
-    def _kv_op(self, op: TxnOp) -> dict:
-        """Consul's JSON for one KV operation of ``/v1/txn``."""
-        key = self._full_key(op.key)
-        if op.verb == "set":
-            return {"Verb": "set", "Key": key, "Value": base64.b64encode(bytes(op.value or b"")).decode("ascii")}
-        if op.verb == "check-index" and op.index:
-            return {"Verb": "check-index", "Key": key, "Index": op.index}
-        if op.verb in CHECK_VERBS:
-            # Consul's check-index fails on a missing key whatever the index,
-            # while the contract reads index 0 as "absent": same as check-not-exists.
-            return {"Verb": "check-not-exists", "Key": key}
-        return {"Verb": op.verb, "Key": key}
-
-    def _raise_rolled_back(self, body: str, fence: tuple[str, str] | None, ops: list[TxnOp]) -> None:
-        """Consul rolled the transaction back (409): ACL denial, fencing failure,
-        a failed check (``WriteConflict``) or a bad op.
-
-        Consul reports every failing operation with its position in the
-        payload; the fence, when present, is position 0 and the caller's
-        operations follow it."""
-        try:
-            errors = json.loads(body).get("Errors") or []
-        except (ValueError, AttributeError):
-            errors = []
-        # ACL denials come back the same way, per operation; with a fence the
-        # first operation is denied too, and that must not read as a lost lock.
-        if any("permission denied" in str(e.get("What", "")).lower() for e in errors):
-            raise error_for_status(403, "", "a transaction")
-        if fence and any(e.get("OpIndex") == 0 for e in errors):
-            log.warning("fenced write rejected: session %s no longer holds %s", fence[1], fence[0])
-            if self._on_lock_lost is not None:
-                try:
-                    self._on_lock_lost()
-                except Exception:
-                    log.exception("on_lock_lost callback failed")
-            raise LockLost()
-        offset = 1 if fence else 0
-        for error in errors:
-            position = error.get("OpIndex")
-            if isinstance(position, int) and 0 <= position - offset < len(ops):
-                op = ops[position - offset]
-                if op.verb in CHECK_VERBS:
-                    raise WriteConflict(f"storage write conflict on {op.key!r}", key=op.key)
-        reasons = "; ".join(str(e.get("What", ""))[:200] for e in errors) or "no reason given"
-        raise InvalidRequest(f"consul rolled back the transaction: {reasons}")
+    def _lost_lock(self, fence: tuple[str, str]) -> None:
+        """The fence failed: Consul no longer sees this node's session on the lock."""
+        log.warning("fenced write rejected: session %s no longer holds %s", fence[1], fence[0])
+        if self._on_lock_lost is not None:
+            try:
+                self._on_lock_lost()
+            except Exception:
+                log.exception("on_lock_lost callback failed")
 
     def _index_after_delete(self, full_key: str) -> int:
         """An index at or after a delete-only commit.

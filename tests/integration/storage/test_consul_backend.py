@@ -14,8 +14,9 @@ import pytest
 
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
 from strongroom.storage import TxnOp
-from strongroom.storage.consul import TXN_MAX_OPS, ConsulBackend
+from strongroom.storage.consul import ConsulBackend
 from strongroom.storage.consul_session import ConsulSessions
+from strongroom.storage.consul_txn import TXN_MAX_OPS
 from tests.helpers.procs import ConsulAgent, ConsulCluster, start_agent, wait_until
 
 KIB = 1024

@@ -1,0 +1,139 @@
+"""Consul's transaction JSON: ``TxnOp`` lists in, ``/v1/txn`` answers out.
+
+Pure translation for ``ConsulBackend.txn`` (``storage/consul.py``): no I/O and
+no state, so the backend keeps the sending, the fence, the index and the
+lock-lost callback.
+
+Consul limits checked here, before anything is sent (Consul 1.8 defaults):
+
+* a transaction holds at most 64 operations; more are refused with
+  ``InvalidRequest`` rather than split, since splitting would break atomicity;
+* a KV value holds at most ``kv_max_value_size`` (512 KiB) and, separately, the
+  whole JSON body of a transaction at most ``txn_max_req_len`` (512 KiB).
+  Values travel base64-encoded, so through ``/v1/txn`` a single value tops out
+  near 384 KiB.  Both limits raise ``RequestTooLarge`` because Consul answers
+  413 before reading the body and may reset the connection while a large body
+  is still being sent.
+
+Optimistic concurrency uses Consul's own transaction verbs: ``check-index``
+(the key's ``ModifyIndex``) and ``check-not-exists``.  A rolled-back
+transaction (HTTP 409) names its failing operations by position; a failure of
+the fence's ``check-session`` (position 0) is ``LockLost``, a failure of one of
+the caller's checks is ``WriteConflict``.
+
+See https://developer.hashicorp.com/consul/api-docs/txn.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Callable, Sequence
+
+from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
+from strongroom.storage import CHECK_VERBS, VERBS, TxnOp, WriteConflict
+from strongroom.storage.consul_http import error_for_status
+
+#: Consul refuses transactions with more operations than this (``maxTxnOps``).
+TXN_MAX_OPS = 64
+
+
+def check_ops(ops: Sequence[TxnOp], max_value_size: int) -> None:
+    """Refuse an unknown verb or a bad ``check-index`` (``InvalidRequest``) and a
+    value over ``max_value_size`` bytes (``RequestTooLarge``), op by op in order."""
+    for op in ops:
+        if op.verb not in VERBS:
+            raise InvalidRequest(f"unknown transaction verb {op.verb!r}")
+        if op.verb == "check-index" and (not isinstance(op.index, int) or op.index < 0):
+            raise InvalidRequest(f"check-index on {op.key!r} needs a non-negative index")
+        if op.verb == "set" and len(op.value or b"") > max_value_size:
+            raise RequestTooLarge(
+                f"value for {op.key!r} exceeds the storage limit of {max_value_size} bytes"
+            )
+
+
+def encode_txn(
+    ops: Sequence[TxnOp],
+    fence: tuple[str, str] | None,
+    full_key: Callable[[str], str],
+    max_txn_bytes: int,
+) -> tuple[dict | None, list[dict], bytes]:
+    """The ``check-session`` operation (None unfenced), the KV operations and the
+    whole ``/v1/txn`` body for ``ops`` behind ``fence`` (``(lock_key, session_id)``).
+
+    ``full_key`` maps a backend key to its Consul key.  Raises ``InvalidRequest``
+    over ``TXN_MAX_OPS`` operations (counting the fence) and ``RequestTooLarge``
+    for a body over ``max_txn_bytes``."""
+    count = len(ops) + (1 if fence else 0)
+    if count > TXN_MAX_OPS:
+        raise InvalidRequest(
+            f"transaction has {count} operations; Consul allows at most {TXN_MAX_OPS}"
+        )
+    fence_op = None
+    if fence:
+        lock_key, session_id = fence
+        fence_op = {"KV": {"Verb": "check-session", "Key": full_key(lock_key), "Session": session_id}}
+    kv_ops = [{"KV": _kv_op(op, full_key(op.key))} for op in ops]
+    body = json.dumps(([fence_op] if fence_op else []) + kv_ops)
+    if len(body) > max_txn_bytes:
+        raise RequestTooLarge(
+            f"transaction of {len(body)} bytes (values base64-encoded) exceeds Consul's "
+            f"limit of {max_txn_bytes} bytes"
+        )
+    return fence_op, kv_ops, body.encode()
+
+
+def _kv_op(op: TxnOp, key: str) -> dict:
+    """Consul's JSON for one KV operation of ``/v1/txn`` on the Consul key ``key``."""
+    if op.verb == "set":
+        return {"Verb": "set", "Key": key, "Value": base64.b64encode(bytes(op.value or b"")).decode("ascii")}
+    if op.verb == "check-index" and op.index:
+        return {"Verb": "check-index", "Key": key, "Index": op.index}
+    if op.verb in CHECK_VERBS:
+        # Consul's check-index fails on a missing key whatever the index,
+        # while the contract reads index 0 as "absent": same as check-not-exists.
+        return {"Verb": "check-not-exists", "Key": key}
+    return {"Verb": op.verb, "Key": key}
+
+
+def commit_index(text: str, address: str, ops: Sequence[TxnOp]) -> int:
+    """The commit index in Consul's answer (200) to ``ops``, or 0 when it carries
+    none (no ``set``: delete and check results have no commit index).
+
+    Raises ``StorageUnavailable`` naming ``address`` when the answer is unreadable."""
+    try:
+        results = json.loads(text).get("Results") or []
+    except (ValueError, AttributeError):
+        raise StorageUnavailable(f"consul at {address} returned an unreadable transaction result") from None
+    if not any(op.verb == "set" for op in ops):
+        return 0
+    # Every set of one transaction carries the commit index; check
+    # results carry the checked keys' older indexes, hence max.
+    return max((r["KV"]["ModifyIndex"] for r in results if "KV" in r), default=0)
+
+
+def rolled_back_error(text: str, fenced: bool, ops: Sequence[TxnOp]) -> Exception:
+    """The error for Consul's rollback (409) of ``ops``: an ACL denial, a failed
+    fence (``LockLost``), a failed check (``WriteConflict``) or a bad op.
+
+    Consul reports every failing operation with its position in the payload;
+    the fence, when ``fenced``, is position 0 and ``ops`` follow it."""
+    try:
+        errors = json.loads(text).get("Errors") or []
+    except (ValueError, AttributeError):
+        errors = []
+    # ACL denials come back the same way, per operation; with a fence the
+    # first operation is denied too, and that must not read as a lost lock.
+    if any("permission denied" in str(e.get("What", "")).lower() for e in errors):
+        return error_for_status(403, "", "a transaction")
+    if fenced and any(e.get("OpIndex") == 0 for e in errors):
+        return LockLost()
+    offset = 1 if fenced else 0
+    for error in errors:
+        position = error.get("OpIndex")
+        if isinstance(position, int) and 0 <= position - offset < len(ops):
+            op = ops[position - offset]
+            if op.verb in CHECK_VERBS:
+                return WriteConflict(f"storage write conflict on {op.key!r}", key=op.key)
+    reasons = "; ".join(str(e.get("What", ""))[:200] for e in errors) or "no reason given"
+    return InvalidRequest(f"consul rolled back the transaction: {reasons}")
