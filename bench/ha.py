@@ -5,8 +5,9 @@ suite's ``StrongroomCluster``: initialised, unsealed, one active, the rest
 performance standbys) with KV v2 at ``secret/``.  ``OpenBaoHA`` is N real
 ``bao server`` processes with integrated raft storage that find each other with
 ``retry_join``, initialised and unsealed over HTTP.  Either can have the real
-HAProxy in front (``tests/helpers/procs.py``'s ``HAProxyProcess``, configuration
-rendered by ``strongroom.haproxy.render``: the same template for both).
+HAProxy in front (``HAProxyProcess`` of ``tests/helpers/procs/haproxy_fronts.py``,
+configuration rendered by ``strongroom.haproxy.render``: the same template for
+both).
 
 Every process is started in its own session and stopped by its own pid
 (``bench/procs.py``); everything listens on 127.0.0.1.

@@ -293,13 +293,13 @@ class Consul:
 
 
 def start_consul(workdir: Path, timeout: float = 30.0) -> Consul:
-    """The test suite's ``ConsulAgent`` (tests/helpers/procs.py) when it imports, else a direct launch."""
+    """The test suite's ``ConsulAgent`` (tests/helpers/procs/) when it imports, else a direct launch."""
     try:
         from tests.helpers.procs import start_agent
     except ImportError:
         return _start_consul_directly(workdir, timeout)
     agent = start_agent(ready_timeout=timeout)
-    return Consul(agent.address, agent.pid, agent.stop, "tests/helpers/procs.py ConsulAgent")
+    return Consul(agent.address, agent.pid, agent.stop, "tests/helpers/procs ConsulAgent")
 
 
 def _start_consul_directly(workdir: Path, timeout: float) -> Consul:

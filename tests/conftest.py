@@ -1,5 +1,5 @@
 """Fixtures shared by every test tier.  Only fixtures live here; the code that
-starts real processes is in ``tests/helpers/procs.py``.
+starts real processes is in ``tests/helpers/procs/``.
 
 ``tests.helpers`` is importable because setup.cfg sets ``pythonpath = .``.
 """

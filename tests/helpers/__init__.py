@@ -1,2 +1,3 @@
-"""Test helpers shared by every tier.  ``procs`` is the one module that starts
-real processes (Consul agents) and stops them by process id."""
+"""Test helpers shared by every tier.  ``procs`` is the one package that starts
+real processes (Consul agents, Strongroom nodes, HAProxy) and stops them by
+process id."""

@@ -5,7 +5,7 @@ Every process runs in a session of its own and is stopped only by its own pid,
 after checking that the pid still runs a command line naming the cluster's
 directory (pids get reused).
 
-The test helpers (``tests/helpers/procs.py``) and the benchmarks
+The test helpers (``tests/helpers/procs/``) and the benchmarks
 (``bench/procs.py``) start the same processes and use these pieces too; the
 product never imports from them.
 """
