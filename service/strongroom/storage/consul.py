@@ -324,10 +324,10 @@ class ConsulBackend:
         if not ops:
             return self.index()
         fence = self._fence() if self._fence is not None else None
-        fence_op, kv_ops, body = encode_txn(ops, fence, self._full_key, self._max_txn_bytes)
+        fence_op, kv_ops, body, sources = encode_txn(ops, fence, self._full_key, self._max_txn_bytes)
         status, text = self._batcher.commit(fence_op, kv_ops, body)
         if status == 409:
-            error = rolled_back_error(text, bool(fence), ops)
+            error = rolled_back_error(text, bool(fence), ops, sources)
             if isinstance(error, LockLost):
                 self._lost_lock(fence)
             raise error

@@ -16,10 +16,14 @@ Consul limits checked here, before anything is sent (Consul 1.8 defaults):
   is still being sent.
 
 Optimistic concurrency uses Consul's own transaction verbs: ``check-index``
-(the key's ``ModifyIndex``) and ``check-not-exists``.  A rolled-back
+(the key's ``ModifyIndex``) and ``check-not-exists``.  A check whose key is
+next touched by a ``set`` (every read-modify-write: check what was read, then
+write it back) travels as one ``cas`` operation with the checked index (0:
+only if absent), which Consul applies as the check and the set together: one
+operation fewer, each costing Consul ≈ 30 µs of CPU.  A rolled-back
 transaction (HTTP 409) names its failing operations by position; a failure of
 the fence's ``check-session`` (position 0) is ``LockLost``, a failure of one of
-the caller's checks is ``WriteConflict``.
+the caller's checks (a ``cas`` included) is ``WriteConflict``.
 
 See https://developer.hashicorp.com/consul/api-docs/txn.
 """
@@ -57,9 +61,11 @@ def encode_txn(
     fence: tuple[str, str] | None,
     full_key: Callable[[str], str],
     max_txn_bytes: int,
-) -> tuple[dict | None, list[dict], bytes]:
-    """The ``check-session`` operation (None unfenced), the KV operations and the
-    whole ``/v1/txn`` body for ``ops`` behind ``fence`` (``(lock_key, session_id)``).
+) -> tuple[dict | None, list[dict], bytes, list[int]]:
+    """The ``check-session`` operation (None unfenced), the KV operations, the
+    whole ``/v1/txn`` body for ``ops`` behind ``fence`` (``(lock_key, session_id)``)
+    and, for each KV operation, the position in ``ops`` it answers for (for a
+    ``cas``, its check's).
 
     ``full_key`` maps a backend key to its Consul key.  Raises ``InvalidRequest``
     over ``TXN_MAX_OPS`` operations (counting the fence) and ``RequestTooLarge``
@@ -73,14 +79,49 @@ def encode_txn(
     if fence:
         lock_key, session_id = fence
         fence_op = {"KV": {"Verb": "check-session", "Key": full_key(lock_key), "Session": session_id}}
-    kv_ops = [{"KV": _kv_op(op, full_key(op.key))} for op in ops]
+    absorbed = _checks_absorbed(ops)  # position of a set -> position of the check it carries
+    skipped = set(absorbed.values())
+    kv_ops: list[dict] = []
+    sources: list[int] = []
+    for position, op in enumerate(ops):
+        if position in skipped:
+            continue
+        if position in absorbed:
+            check = ops[absorbed[position]]
+            index = check.index if check.verb == "check-index" and check.index else 0
+            kv_ops.append({"KV": {"Verb": "cas", "Key": full_key(op.key), "Index": index,
+                                  "Value": base64.b64encode(bytes(op.value or b"")).decode("ascii")}})
+            sources.append(absorbed[position])
+        else:
+            kv_ops.append({"KV": _kv_op(op, full_key(op.key))})
+            sources.append(position)
     body = json.dumps(([fence_op] if fence_op else []) + kv_ops)
     if len(body) > max_txn_bytes:
         raise RequestTooLarge(
             f"transaction of {len(body)} bytes (values base64-encoded) exceeds Consul's "
             f"limit of {max_txn_bytes} bytes"
         )
-    return fence_op, kv_ops, body.encode()
+    return fence_op, kv_ops, body.encode(), sources
+
+
+def _checks_absorbed(ops: Sequence[TxnOp]) -> dict[int, int]:
+    """Which ``set`` can carry which check as a ``cas``: a check and the next
+    operation on its key, when that is a ``set`` and no tree deleted in
+    between covers the key (moved past that delete, the check would see its
+    effect)."""
+    absorbed: dict[int, int] = {}
+    for position, op in enumerate(ops):
+        if op.verb not in CHECK_VERBS:
+            continue
+        for later in range(position + 1, len(ops)):
+            other = ops[later]
+            if other.verb == "delete-tree" and op.key.startswith(other.key):
+                break
+            if other.key == op.key:
+                if other.verb == "set" and later not in absorbed:
+                    absorbed[later] = position
+                break
+    return absorbed
 
 
 def _kv_op(op: TxnOp, key: str) -> dict:
@@ -112,12 +153,13 @@ def commit_index(text: str, address: str, ops: Sequence[TxnOp]) -> int:
     return max((r["KV"]["ModifyIndex"] for r in results if "KV" in r), default=0)
 
 
-def rolled_back_error(text: str, fenced: bool, ops: Sequence[TxnOp]) -> Exception:
+def rolled_back_error(text: str, fenced: bool, ops: Sequence[TxnOp], sources: Sequence[int]) -> Exception:
     """The error for Consul's rollback (409) of ``ops``: an ACL denial, a failed
     fence (``LockLost``), a failed check (``WriteConflict``) or a bad op.
 
     Consul reports every failing operation with its position in the payload;
-    the fence, when ``fenced``, is position 0 and ``ops`` follow it."""
+    the fence, when ``fenced``, is position 0 and the KV operations follow it,
+    each answering for ``ops[sources[i]]`` (``encode_txn``)."""
     try:
         errors = json.loads(text).get("Errors") or []
     except (ValueError, AttributeError):
@@ -131,8 +173,8 @@ def rolled_back_error(text: str, fenced: bool, ops: Sequence[TxnOp]) -> Exceptio
     offset = 1 if fenced else 0
     for error in errors:
         position = error.get("OpIndex")
-        if isinstance(position, int) and 0 <= position - offset < len(ops):
-            op = ops[position - offset]
+        if isinstance(position, int) and 0 <= position - offset < len(sources):
+            op = ops[sources[position - offset]]
             if op.verb in CHECK_VERBS:
                 return WriteConflict(f"storage write conflict on {op.key!r}", key=op.key)
     reasons = "; ".join(str(e.get("What", ""))[:200] for e in errors) or "no reason given"

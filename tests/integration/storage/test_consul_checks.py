@@ -88,6 +88,15 @@ def test_check_not_exists(consul_backend):
     assert consul_backend.get("k") == b"first"
 
 
+def test_a_check_before_a_tree_delete_sees_the_key_as_it_was(consul_backend):
+    """The check is not carried past the tree delete by the set that follows
+    (as one ``cas`` it would find the key deleted by then)."""
+    written = consul_backend.put("a/k", b"1")
+    index = consul_backend.txn([TxnOp("check-index", "a/k", index=written), TxnOp("delete-tree", "a/"),
+                                TxnOp("set", "a/k", b"2")])
+    assert consul_backend.get_with_index("a/k") == (b"2", index)
+
+
 def test_checks_alone_write_nothing(consul_backend, consul_agent):
     written = consul_backend.put("k", b"v")
     assert consul_backend.txn([check_op("k", written), TxnOp("check-not-exists", "absent")]) >= written
