@@ -41,11 +41,11 @@ from typing import Callable, Sequence
 import consul
 import requests
 
-from strongroom.errors import InvalidRequest, LockLost, StorageUnavailable
+from strongroom.errors import LockLost, StorageUnavailable
 from strongroom.storage import WRITE_VERBS, TxnOp, children
 from strongroom.storage.consul_batch import TxnBatcher
-from strongroom.storage.consul_http import (TLS_VERSIONS, Transport, configure_session, consul_errors, error_for_status,
-                                            parse_address, quiet_unverified_requests)
+from strongroom.storage.consul_http import (TLS_VERSIONS, Transport, configure_session, consul_errors, consul_key,
+                                            error_for_status, parse_address, quiet_unverified_requests)
 from strongroom.storage.consul_txn import TXN_MAX_OPS, check_ops, commit_index, encode_txn, rolled_back_error
 
 log = logging.getLogger(__name__)
@@ -351,12 +351,7 @@ class ConsulBackend:
         return status, answer.decode(errors="replace")
 
     def _full_key(self, key: str) -> str:
-        if key.startswith("/"):
-            raise InvalidRequest(f"storage key {key!r} must not start with '/'")
-        return self._prefix + key
-
-    def _dc_params(self) -> list[tuple[str, str]]:
-        return [("dc", self._client.dc)] if self._client.dc else []
+        return consul_key(self._prefix, key)
 
     def _lost_lock(self, fence: tuple[str, str]) -> None:
         """The fence failed: Consul no longer sees this node's session on the lock."""

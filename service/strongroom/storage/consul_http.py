@@ -144,6 +144,13 @@ def quiet_unverified_requests(host: str) -> None:
                             category=urllib3.exceptions.InsecureRequestWarning)
 
 
+def consul_key(prefix: str, key: str) -> str:
+    """The Consul key of storage ``key`` under ``prefix`` (the storage ``path``)."""
+    if key.startswith("/"):
+        raise InvalidRequest(f"storage key {key!r} must not start with '/'")
+    return prefix + key
+
+
 def parse_address(address: str, scheme: str | None) -> tuple[str, str, int]:
     """(scheme, host, port) from ``host:port``, ``host`` or ``scheme://host:port``."""
     text = address.strip()

@@ -22,7 +22,7 @@ import consul
 
 from strongroom.errors import InvalidRequest, LockLost, StorageUnavailable
 from strongroom.storage.consul import ConsulBackend
-from strongroom.storage.consul_http import consul_errors, error_for_status, raw_response
+from strongroom.storage.consul_http import consul_errors, consul_key, error_for_status, raw_response
 
 
 class ConsulSessions:
@@ -152,9 +152,7 @@ class ConsulSessions:
         return new_index, entry.get("Value") or b"", entry.get("Session") or None
 
     def _full_key(self, key: str) -> str:
-        if key.startswith("/"):
-            raise InvalidRequest(f"storage key {key!r} must not start with '/'")
-        return self._prefix + key
+        return consul_key(self._prefix, key)
 
     def _dc_params(self) -> list[tuple[str, str]]:
         return [("dc", self._client.dc)] if self._client.dc else []
