@@ -7,6 +7,8 @@ waits poll a condition with a deadline.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import uuid
 
@@ -671,6 +673,24 @@ def test_concurrent_calls_share_a_pool_of_connections(consul_backend):
     for _ in range(10):
         consul_backend.get("k")
     assert {conn.sock.getsockname() for conn in consul_backend._http._idle} == ports
+
+
+def test_an_answer_that_comes_too_late_is_never_taken_for_the_next_one(consul_agent):
+    """Consul frozen mid-request: the call times out as unavailable, and its
+    connection is dropped, so the late answer (for another key) can never be
+    read as the answer to a later request."""
+    backend = ConsulBackend.from_config(consul_agent.address, prefix=f"late-{uuid.uuid4().hex}/", timeout=0.5)
+    backend.put("first", b"1")
+    backend.put("second", b"2")
+    os.kill(consul_agent.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(StorageUnavailable):
+            backend.get("first")
+    finally:
+        os.kill(consul_agent.pid, signal.SIGCONT)
+    assert backend.get("second") == b"2"
+    assert backend.get("first") == b"1"
+    backend.close()
 
 
 def test_a_connection_consul_closed_is_replaced_not_reported():
