@@ -6,6 +6,7 @@ used (or not, with ``disable_cache``)."""
 import os
 import re
 import signal
+import threading
 import time
 import uuid
 
@@ -47,6 +48,33 @@ def test_every_worker_reads_the_latest_write_at_once(make_node):
     assert fresh(node, "DELETE", "kv/app", token).status_code == 204
     assert {fresh(node, "GET", "kv/app", token).status_code for _ in range(12)} == {404}
     wait_until(lambda: storage_cache(node, token, "hit") > 100, 10, "cache hits counted in sys/metrics")
+
+
+def test_concurrent_writes_through_every_worker_lose_and_repeat_no_version(make_node):
+    """Writers on new connections (spread over the workers) change one secret
+    at once: each write's metadata read comes from the worker's cache, the
+    values another worker left, or Consul, and must be the latest every time:
+    a stale one would conflict again and again (503) or repeat a version."""
+    node, token = ready(make_node)
+    versions, failures = [], []
+
+    def writer(n: int) -> None:
+        for i in range(25):
+            answer = fresh(node, "POST", "secret/data/shared", token, json={"data": {"writer": n, "i": i}})
+            if answer.status_code == 200:
+                versions.append(answer.json()["data"]["version"])
+            else:
+                failures.append((answer.status_code, answer.text[:200]))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert failures == []
+    assert sorted(versions) == list(range(1, 201))
+    meta = fresh(node, "GET", "secret/metadata/shared", token).json()["data"]
+    assert meta["current_version"] == 200
 
 
 def test_a_revoked_token_fails_on_every_worker_at_once(make_node):
