@@ -249,13 +249,13 @@ def test_client_certificate_when_consul_requires_one(pki, backends):
 # -- a whole node --------------------------------------------------------------
 
 
-def test_node_on_consul_over_https(https_agent, pki, tmp_path):
-    """A node whose storage block names an https:// address and tls_ca_file
-    initialises, unseals, becomes active and keeps a KV secret in Consul."""
+def node_keeps_a_secret_over_https(agent: ConsulAgent, settings: str, folder: Path) -> str:
+    """A node with ``settings`` (lines of its storage block besides address and
+    path) on ``agent`` over HTTPS initialises, unseals, becomes active, keeps a
+    KV secret in Consul and registers as active; its output is returned."""
     prefix = f"sr-tls-{uuid.uuid4().hex[:12]}/"
-    storage = (f'storage "consul" {{\n  address = "{https_agent.https_addr}"\n  path = "{prefix}"\n'
-               f'  tls_ca_file = "{pki.ca}"\n}}\n')
-    with StrongroomServer(tmp_path / "node", None, free_port(), workers=2, storage=storage) as node:
+    storage = f'storage "consul" {{\n  address = "{agent.https_addr}"\n  path = "{prefix}"\n{settings}}}\n'
+    with StrongroomServer(folder, None, free_port(), workers=2, storage=storage) as node:
         init = node.init(1, 1)
         token = init["root_token"]
         assert node.unseal(init["keys"])["sealed"] is False
@@ -265,13 +265,21 @@ def test_node_on_consul_over_https(https_agent, pki, tmp_path):
         assert written.status_code == 200, written.text
         assert node.api("GET", "secret/data/app", token=token).json()["data"]["data"] == {"password": "s3cret"}
         # The node's data and its service registration went over TLS into Consul.
-        _, keys = https_agent.client().kv.get(prefix, keys=True)
+        _, keys = agent.client().kv.get(prefix, keys=True)
         assert prefix + "core/seal-config" in keys and any(key.startswith(prefix + "logical/") for key in keys)
 
         def registered_active() -> bool:
-            _, instances = https_agent.client().catalog.service("strongroom")
+            _, instances = agent.client().catalog.service("strongroom")
             return any("active" in instance["ServiceTags"] for instance in instances)
 
         wait_until(registered_active, 10, "the node registered as active in Consul")
-        assert "Traceback" not in node.log()
-    https_agent.client().kv.delete(prefix, recurse=True)
+        log = node.log()
+    agent.client().kv.delete(prefix, recurse=True)
+    assert "Traceback" not in log
+    return log
+
+
+def test_node_on_consul_over_https(https_agent, pki, tmp_path):
+    """A node whose storage block names an https:// address and tls_ca_file
+    initialises, unseals, becomes active and keeps a KV secret in Consul."""
+    node_keeps_a_secret_over_https(https_agent, f'  tls_ca_file = "{pki.ca}"\n', tmp_path / "node")

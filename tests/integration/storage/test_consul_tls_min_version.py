@@ -21,12 +21,13 @@ import pytest
 
 from strongroom.storage.consul import ConsulBackend
 from strongroom.storage.consul_session import ConsulSessions
-from tests.helpers.procs import HAProxyTLSFront, StrongroomServer, free_port, start_agent, wait_until
+from tests.helpers.procs import HAProxyTLSFront, start_agent
 from tests.integration.storage.test_consul_tls import (
     _tls_hcl,
     assert_every_request_unavailable,
     exercise,
     in_consul,
+    node_keeps_a_secret_over_https,
     pki,  # noqa: F401  (the module-scoped certificates fixture)
 )
 
@@ -84,27 +85,6 @@ def test_node_with_tls13_floor_and_tls_skip_verify_on_a_tls13_consul(tls13_agent
     """A whole node, ``tls_min_version = "tls13"``, against Consul requiring TLS 1.3:
     it initialises, unseals, becomes active, keeps a KV secret and registers
     itself; and ``tls_skip_verify`` puts no urllib3 InsecureRequestWarning in its output."""
-    prefix = f"sr-tlsmin-{uuid.uuid4().hex[:12]}/"
-    storage = (f'storage "consul" {{\n  address = "{tls13_agent.https_addr}"\n  path = "{prefix}"\n'
-               f'  tls_min_version = "tls13"\n  tls_skip_verify = true\n}}\n')
-    with StrongroomServer(tmp_path / "node", None, free_port(), workers=2, storage=storage) as node:
-        init = node.init(1, 1)
-        token = init["root_token"]
-        assert node.unseal(init["keys"])["sealed"] is False
-        wait_until(lambda: node.api("GET", "sys/health").status_code == 200, 30, "the node to become active")
-        assert node.api("POST", "sys/mounts/secret", token=token, json={"type": "kv-v2"}).status_code == 204
-        written = node.api("POST", "secret/data/app", token=token, json={"data": {"password": "s3cret"}})
-        assert written.status_code == 200, written.text
-        assert node.api("GET", "secret/data/app", token=token).json()["data"]["data"] == {"password": "s3cret"}
-        _, keys = tls13_agent.client().kv.get(prefix, keys=True)
-        assert prefix + "core/seal-config" in keys and any(key.startswith(prefix + "logical/") for key in keys)
-
-        def registered_active() -> bool:
-            _, instances = tls13_agent.client().catalog.service("strongroom")
-            return any("active" in instance["ServiceTags"] for instance in instances)
-
-        wait_until(registered_active, 10, "the node registered as active in Consul")
-        log = node.log()
-        assert "Traceback" not in log
-        assert "InsecureRequestWarning" not in log and "Unverified HTTPS request" not in log
-    tls13_agent.client().kv.delete(prefix, recurse=True)
+    log = node_keeps_a_secret_over_https(tls13_agent, '  tls_min_version = "tls13"\n  tls_skip_verify = true\n',
+                                         tmp_path / "node")
+    assert "InsecureRequestWarning" not in log and "Unverified HTTPS request" not in log

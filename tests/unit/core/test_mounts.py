@@ -10,26 +10,7 @@ from strongroom.core.mounts import MOUNTS_PATH, MountTable
 from strongroom.errors import StorageUnavailable
 from strongroom.storage.inmem import InmemBackend
 from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY
-
-
-class SharedStorage:
-    """One process's view of a shared backend; ``before_txn`` hooks run (one per
-    transaction) between this process's read and its write."""
-
-    def __init__(self, inner: InmemBackend):
-        self.inner = inner
-        self.before_txn = []
-
-    def get(self, key):
-        return self.inner.get(key)
-
-    def get_with_index(self, key):
-        return self.inner.get_with_index(key)
-
-    def txn(self, ops):
-        if self.before_txn:
-            self.before_txn.pop(0)()
-        return self.inner.txn(ops)
+from tests.unit.engines.kv_support import RaceView  # one process's view of shared storage, with before_txn hooks
 
 
 def table(storage, pauses: list[float]) -> MountTable:
@@ -38,9 +19,9 @@ def table(storage, pauses: list[float]) -> MountTable:
 
 def test_a_write_that_meets_a_conflict_pauses_then_keeps_both_changes():
     backend = InmemBackend()
-    a_storage = SharedStorage(backend)
+    a_storage = RaceView(backend)
     a_pauses, b_pauses = [], []
-    a, b = table(a_storage, a_pauses), table(SharedStorage(backend), b_pauses)
+    a, b = table(a_storage, a_pauses), table(RaceView(backend), b_pauses)
     a_storage.before_txn.append(lambda: b.add(b.new_entry("from-b/", "kv")))
     a.add(a.new_entry("from-a/", "kv"))
     assert len(a_pauses) == 1 and 0 < a_pauses[0] < RETRY_DELAY
@@ -51,9 +32,9 @@ def test_a_write_that_meets_a_conflict_pauses_then_keeps_both_changes():
 
 def test_a_write_that_always_conflicts_gives_up_after_bounded_pauses():
     backend = InmemBackend()
-    a_storage = SharedStorage(backend)
+    a_storage = RaceView(backend)
     pauses = []
-    a, b = table(a_storage, pauses), table(SharedStorage(backend), [])
+    a, b = table(a_storage, pauses), table(RaceView(backend), [])
     a_storage.before_txn.extend(lambda n=n: b.add(b.new_entry(f"b{n}/", "kv")) for n in range(MAX_ATTEMPTS))
     with pytest.raises(StorageUnavailable, match="too many concurrent changes to the mount table"):
         a.add(a.new_entry("from-a/", "kv"))
