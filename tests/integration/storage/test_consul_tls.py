@@ -12,11 +12,13 @@ https://developer.hashicorp.com/vault/docs/configuration/storage/consul
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import ipaddress
 import uuid
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 from cryptography import x509
@@ -125,22 +127,32 @@ def https_agent(pki):
         agent.stop()
 
 
-@pytest.fixture
-def backends(https_agent):
-    """Build ``ConsulBackend``s on the HTTPS port (``tls_*`` keyword arguments as given),
-    each under its own prefix; the prefixes are removed afterwards over plain HTTP."""
+@contextlib.contextmanager
+def consul_backends(cleanup: ConsulAgent) -> Iterator[Callable[..., ConsulBackend]]:
+    """``make(address, **tls)`` builds a ``ConsulBackend`` at ``address`` under a
+    prefix of its own; afterwards each is closed and its prefix removed through
+    ``cleanup`` over plain HTTP."""
     made: list[ConsulBackend] = []
 
-    def make(agent: ConsulAgent | None = None, **tls) -> ConsulBackend:
-        agent = agent or https_agent
-        backend = ConsulBackend.from_config(agent.https_addr, prefix=f"tls-{uuid.uuid4().hex}/", timeout=5.0, **tls)
+    def make(address: str, **tls) -> ConsulBackend:
+        backend = ConsulBackend.from_config(address, prefix=f"tls-{uuid.uuid4().hex}/", timeout=5.0, **tls)
         made.append(backend)
         return backend
 
-    yield make
-    for backend in made:
-        backend.close()
-        https_agent.client().kv.delete(backend.prefix, recurse=True)
+    try:
+        yield make
+    finally:
+        for backend in made:
+            backend.close()
+            cleanup.client().kv.delete(backend.prefix, recurse=True)
+
+
+@pytest.fixture
+def backends(https_agent):
+    """Build ``ConsulBackend``s on the HTTPS port of ``agent`` (default: ``https_agent``;
+    ``tls_*`` keyword arguments as given), each under its own prefix."""
+    with consul_backends(https_agent) as make:
+        yield lambda agent=None, **tls: make((agent or https_agent).https_addr, **tls)
 
 
 def in_consul(agent: ConsulAgent, key: str) -> bytes | None:

@@ -14,17 +14,16 @@ https://developer.hashicorp.com/vault/docs/configuration/storage/consul#tls_min_
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
-from strongroom.storage.consul import ConsulBackend
 from strongroom.storage.consul_session import ConsulSessions
 from tests.helpers.procs import HAProxyTLSFront, start_agent
 from tests.integration.storage.test_consul_tls import (
     _tls_hcl,
     assert_every_request_unavailable,
+    consul_backends,
     exercise,
     in_consul,
     node_keeps_a_secret_over_https,
@@ -55,17 +54,8 @@ def tls12_front(pki, tls13_agent, tmp_path_factory):  # noqa: F811
 @pytest.fixture
 def backends(tls13_agent):
     """``ConsulBackend``s at ``address`` under a prefix of their own; removed afterwards over plain HTTP."""
-    made: list[ConsulBackend] = []
-
-    def make(address: str, **tls) -> ConsulBackend:
-        backend = ConsulBackend.from_config(address, prefix=f"tlsmin-{uuid.uuid4().hex}/", timeout=5.0, **tls)
-        made.append(backend)
-        return backend
-
-    yield make
-    for backend in made:
-        backend.close()
-        tls13_agent.client().kv.delete(backend.prefix, recurse=True)
+    with consul_backends(tls13_agent) as make:
+        yield make
 
 
 def test_tls13_floor_refuses_a_consul_front_that_stops_at_tls12(backends, tls12_front, tls13_agent, pki):  # noqa: F811
