@@ -17,6 +17,7 @@ import socket
 
 from strongroom.config.model import (
     DEFAULT_MAX_REQUEST_SIZE,
+    AuditDeviceConfig,
     ListenerConfig,
     ServerConfig,
     StorageConfig,
@@ -24,6 +25,7 @@ from strongroom.config.model import (
 )
 from strongroom.config.values import (
     ConfigError,
+    _absolute_dir,
     _address,
     _bool,
     _choice,
@@ -31,6 +33,7 @@ from strongroom.config.values import (
     _duration,
     _host_port,
     _integer,
+    _literal,
     _node_id,
     _nonempty,
     _pem_certificates,
@@ -147,6 +150,9 @@ _CONSUL_TLS_KEYS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_skip_ve
 _LISTENER_KEYS = {
     "address": _address, "tls_disable": _bool, "tls_cert_file": _string, "tls_key_file": _string,
     "max_request_size": _integer(), "unauthenticated_metrics_access": _bool,
+    "max_json_depth": _integer(), "max_json_string_value_length": _integer(),
+    "max_json_object_entry_count": _integer(), "max_json_array_element_count": _integer(),
+    "http_read_header_timeout": _duration(), "http_read_timeout": _duration(),
 }
 _LISTENER_TELEMETRY_KEYS = {"unauthenticated_metrics_access": _bool}
 _TELEMETRY_KEYS = {
@@ -165,8 +171,11 @@ _TOP_KEYS = {
     "default_lease_ttl": _duration(), "max_lease_ttl": _duration(), "node_id": _node_id,
     "raw_storage_endpoint": _bool, "pid_file": _trimmed, "step_down_holdoff": _duration(),
     "cache_size": _integer(0), "disable_cache": _bool,
+    "unsafe_allow_api_audit_creation": _bool, "audit_file_directory": _absolute_dir,
 }
-_TOP_BLOCKS = ("storage", "listener", "telemetry")
+_TOP_BLOCKS = ("storage", "listener", "telemetry", "audit")
+_AUDIT_KEYS = {"description": _string, "local": _bool}
+_AUDIT_TYPES = ("file",)
 _UNSUPPORTED_TOP = {
     "ha_storage": 'storage "consul" is also the HA backend',
     "service_registration": 'service registration is configured in storage "consul"',
@@ -326,12 +335,53 @@ def _telemetry(doc: dict) -> TelemetryConfig:
     return TelemetryConfig(**_fields(body, "telemetry", _TELEMETRY_KEYS))
 
 
+def _audit_devices(doc: dict) -> tuple[AuditDeviceConfig, ...]:
+    """``audit "<type>" "<path>" { ... }`` blocks, in file order; paths are unique."""
+    if "audit" not in doc:
+        return ()
+    devices, seen = [], set()
+    for device_type, named in _labelled(doc["audit"], "audit", 'audit "file" "name" { ... }'):
+        block = f'audit "{device_type}"'
+        if device_type not in _AUDIT_TYPES:
+            raise ConfigError(f'{block}: unsupported audit device type "{device_type}" (only "file")', "audit")
+        if not named or not all(isinstance(body, (dict, list)) for body in named.values()):
+            raise ConfigError(f'{block}: expected a path label, e.g. audit "file" "to-file" {{ ... }}', "audit")
+        for label, bodies in named.items():
+            for body in _bodies(bodies, f'{block} "{label}"'):
+                where = f'{block} "{label}"'
+                path = label.strip("/")
+                if not path or ".." in path.split("/"):
+                    raise ConfigError(f"{where}: invalid audit device path {_show(label)}", "audit")
+                if path in seen:
+                    raise ConfigError(f"{where}: the path is already used by another audit block", "audit")
+                seen.add(path)
+                values = _fields(body, where, _AUDIT_KEYS, extra=("options",))
+                options = {}
+                for sub in _bodies(body.get("options", {}), f"{where}.options"):
+                    for key, value in sub.items():
+                        options[key] = str(_literal(value, f"{where}.options.{key}")).lower() \
+                            if isinstance(value, bool) else str(_literal(value, f"{where}.options.{key}"))
+                if not options.get("file_path"):
+                    raise ConfigError(f"{where}.options.file_path: required for a file audit device",
+                                      f"{where}.options.file_path")
+                devices.append(AuditDeviceConfig(type=device_type, path=path + "/",
+                                                 options=tuple(sorted(options.items())), **values))
+    return tuple(devices)
+
+
 def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     for key in doc:
         if key in _UNSUPPORTED_TOP:
             raise ConfigError(f'top-level key "{key}": {_UNSUPPORTED_TOP[key]}', key)
     values = _fields(doc, "", _TOP_KEYS, extra=_TOP_BLOCKS)
     storage, listeners, telemetry = _storage(doc), _listeners(doc), _telemetry(doc)
+    values["audit"] = _audit_devices(doc)
+    directory = values.get("audit_file_directory", "")
+    for device in values["audit"]:
+        if directory and not _inside(device.options_dict["file_path"], directory):
+            raise ConfigError(f'audit "{device.type}" "{device.path.rstrip("/")}".options.file_path: '
+                              f'{_show(device.options_dict["file_path"])} is outside audit_file_directory '
+                              f'{_show(directory)}', "audit")
 
     if storage.type == "inmem":
         if values.get("workers", 1) != 1:
@@ -354,6 +404,14 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     if not values.get("node_id"):
         values["node_id"] = _derive_node_id(hostname, host, port)
     return ServerConfig(storage=storage, listeners=listeners, telemetry=telemetry, **values)
+
+
+def _inside(file_path: str, directory: str) -> bool:
+    """Whether ``file_path`` names a file inside ``directory`` (lexically: no ``..``)."""
+    if file_path in ("stdout", "discard"):
+        return True
+    normalized = os.path.normpath(file_path)
+    return os.path.isabs(file_path) and normalized.startswith(directory.rstrip("/") + "/")
 
 
 def _derive_api_addr(scheme: str, host: str, port: int, hostname: str) -> str:

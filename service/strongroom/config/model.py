@@ -75,6 +75,24 @@ class ListenerConfig:
     tls_key_file: str = ""
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     unauthenticated_metrics_access: bool = False
+    # Vault 1.20.3's bounds on a JSON request body (0 or less: no bound), checked before it is parsed.
+    max_json_depth: int = 300
+    max_json_string_value_length: int = 1024 * 1024
+    max_json_object_entry_count: int = 10000
+    max_json_array_element_count: int = 10000
+    # How long a client may take to send its request headers, and its whole request ("0": no limit).
+    http_read_header_timeout: str = "10s"
+    http_read_timeout: str = "30s"
+
+    @property
+    def http_read_header_timeout_seconds(self) -> float:
+        """``http_read_header_timeout`` in seconds (0: no limit)."""
+        return parse_duration(self.http_read_header_timeout)
+
+    @property
+    def http_read_timeout_seconds(self) -> float:
+        """``http_read_timeout`` in seconds (0: no limit)."""
+        return parse_duration(self.http_read_timeout)
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,27 @@ class TelemetryConfig:
     add_lease_metrics_namespace_labels: bool = False
     filter_default: bool = True
     prefix_filter: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuditDeviceConfig:
+    """``audit "file" "<path>" { description, local, options { ... } }``: an audit
+    device declared in the configuration (OpenBao's declarative audit devices),
+    enabled by the active node at start.  ``options`` is a tuple of (key, value)
+    string pairs so that the configuration stays hashable and frozen.
+
+    https://openbao.org/docs/configuration/audit"""
+
+    type: str
+    path: str
+    description: str = ""
+    local: bool = False
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def options_dict(self) -> dict[str, str]:
+        """``options`` as a dict."""
+        return dict(self.options)
 
 
 @dataclass(frozen=True)
@@ -124,6 +163,12 @@ class ServerConfig:
     # The active node's per-worker read cache, in entries (Vault's setting); see storage/cache.py.
     cache_size: int = 16384
     disable_cache: bool = False
+    # Audit devices: those declared here, and whether sys/audit may create more (CVE-2025-6000 class:
+    # an API-created file device writes as the server's user wherever file_path points).
+    audit: tuple[AuditDeviceConfig, ...] = ()
+    unsafe_allow_api_audit_creation: bool = False
+    # When set, every file audit device's file_path must lie in this directory.
+    audit_file_directory: str = ""
 
     @property
     def default_lease_ttl_seconds(self) -> float:
@@ -153,4 +198,6 @@ def from_json(text: str) -> ServerConfig:
         "storage": StorageConfig(**doc["storage"]),
         "listeners": tuple(ListenerConfig(**listener) for listener in doc["listeners"]),
         "telemetry": TelemetryConfig(**{**telemetry, "prefix_filter": tuple(telemetry["prefix_filter"])}),
+        "audit": tuple(AuditDeviceConfig(**{**device, "options": tuple(tuple(pair) for pair in device["options"])})
+                       for device in doc.get("audit", ())),
     })

@@ -95,6 +95,13 @@ def _trimmed(value, path) -> str:
     return _string(value, path).strip()
 
 
+def _absolute_dir(value, path) -> str:
+    text = _trimmed(value, path)
+    if text and not os.path.isabs(text):
+        raise ConfigError(f"{path}: must be an absolute directory, got {_show(text)}", path)
+    return os.path.normpath(text) if text else ""
+
+
 def _nonempty(value, path) -> str:
     text = _string(value, path).strip()
     if not text:

@@ -56,6 +56,10 @@ class CoreConfig:
     cluster_name: str = "strongroom-cluster"
     storage_type: str = "consul"
     unauthenticated_metrics_access: bool = False
+    # sys/audit may create audit devices only when the server's configuration says so.
+    unsafe_allow_api_audit_creation: bool = False
+    # When set, a file audit device's file_path must lie inside this directory.
+    audit_file_directory: str = ""
 
 
 class Core:

@@ -57,4 +57,6 @@ def core_config(config: ServerConfig) -> CoreConfig:
         cluster_name=config.cluster_name or "strongroom-cluster",
         storage_type=config.storage.type,
         unauthenticated_metrics_access=bool(listener.unauthenticated_metrics_access),
+        unsafe_allow_api_audit_creation=config.unsafe_allow_api_audit_creation,
+        audit_file_directory=config.audit_file_directory,
     )
