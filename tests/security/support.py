@@ -1,0 +1,171 @@
+"""Plain HTTP for the security tier: paths go out exactly as spelled.
+
+``requests`` and ``urllib`` may normalise ``//``, ``/./`` or ``%2F`` before a
+request leaves the client, which would hide the very spellings this tier
+attacks with; ``send`` uses ``http.client`` with the raw path, ``exchange``
+a raw socket for requests no HTTP client would send (malformed chunking, a
+``1xx`` final status, headers sent one byte at a time).  ``Prober`` measures
+how long ``sys/seal-status`` takes on fresh connections while an attack runs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+@dataclass
+class Answer:
+    """One HTTP answer: status, headers (lower-cased names), body, seconds taken."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    elapsed: float
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def errors(self) -> list[str]:
+        """Vault's ``{"errors": [...]}`` envelope; AssertionError when the body is not one."""
+        try:
+            document = self.json()
+        except ValueError:
+            raise AssertionError(f"not a JSON body ({self.status}): {self.text[:300]!r}") from None
+        assert isinstance(document, dict) and isinstance(document.get("errors"), list), document
+        return [str(e) for e in document["errors"]]
+
+    def __repr__(self) -> str:
+        return f"Answer({self.status}, {self.text[:300]!r})"
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
+
+
+def send(url: str, method: str, raw_path: str, *, token: str | None = None, headers: dict | None = None,
+         body: bytes | str | dict | None = None, timeout: float = 10.0) -> Answer:
+    """One request on a fresh connection to ``url`` (``http://host:port``) with
+    ``raw_path`` sent byte for byte (no normalisation, no re-quoting)."""
+    host, port = host_port(url)
+    if isinstance(body, dict):
+        body = json.dumps(body)
+    if isinstance(body, str):
+        body = body.encode()
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    started = time.monotonic()
+    try:
+        conn.putrequest(method, raw_path, skip_accept_encoding=True)
+        all_headers = {"Connection": "close", **(headers or {})}
+        if token:
+            all_headers["X-Vault-Token"] = token
+        if body is not None:
+            all_headers.setdefault("Content-Type", "application/json")
+            all_headers["Content-Length"] = str(len(body))
+        for name, value in all_headers.items():
+            conn.putheader(name, value)
+        conn.endheaders(body)
+        response = conn.getresponse()
+        data = response.read()
+        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data,
+                      time.monotonic() - started)
+    finally:
+        conn.close()
+
+
+def exchange(url: str, raw: bytes, timeout: float = 5.0) -> bytes:
+    """Send ``raw`` on a fresh TCP connection and read until the server closes
+    it or ``timeout`` passes; everything the server sent (maybe ``b""``)."""
+    host, port = host_port(url)
+    received = bytearray()
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        try:
+            sock.sendall(raw)
+        except OSError:
+            pass  # the server may refuse and close before reading everything
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                break
+            except OSError:
+                break
+            if not chunk:
+                break
+            received += chunk
+    return bytes(received)
+
+
+def status_of(raw_response: bytes) -> int | None:
+    """The status code of the first status line in ``raw_response`` (None when there is none)."""
+    match = re.match(rb"HTTP/1\.[01] (\d{3})", raw_response)
+    return int(match.group(1)) if match else None
+
+
+@dataclass
+class Prober:
+    """Times ``GET /v1/sys/seal-status`` on a fresh connection every ``interval``
+    seconds, from ``start()`` to ``stop()``; ``latencies`` in seconds (a request
+    that fails or times out counts as its timeout)."""
+
+    url: str
+    interval: float = 0.02
+    timeout: float = 5.0
+    latencies: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                answer = send(self.url, "GET", "/v1/sys/seal-status", timeout=self.timeout)
+                if answer.status != 200:
+                    self.failures.append(f"status {answer.status}")
+                self.latencies.append(answer.elapsed)
+            except OSError as exc:
+                self.failures.append(repr(exc))
+                self.latencies.append(time.monotonic() - started)
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def start(self) -> "Prober":
+        self._thread.start()
+        return self
+
+    def stop(self) -> "Prober":
+        self._stop.set()
+        self._thread.join(self.timeout + 1)
+        return self
+
+    def __enter__(self) -> "Prober":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def worst(self) -> float:
+        return max(self.latencies, default=0.0)
+
+
+def series_count(metrics_text: str) -> int:
+    """Sample lines in a Prometheus text exposition (comments and blanks excluded)."""
+    return sum(1 for line in metrics_text.splitlines() if line.strip() and not line.startswith("#"))
