@@ -103,7 +103,7 @@ class Barrier:
         term = aead.term_of(blob)
         key = keyring.key(term)
         if key is None:
-            raise IntegrityError(f"value at {path!r} is encrypted under unknown keyring term {term}")
+            raise IntegrityError(f"a stored value is encrypted under unknown keyring term {term}")
         plaintext = aead.decrypt(key.value, blob, path.encode("utf-8"))
         if len(blob) <= self.OPENED_MAX_VALUE:
             # An approximate count (a path read again adds twice): it only

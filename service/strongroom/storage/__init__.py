@@ -39,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
-from strongroom.errors import ReadOnly, WriteConflict  # noqa: F401  (WriteConflict re-exported for storage users)
+from strongroom.errors import ReadOnly, RequestTooLarge, WriteConflict  # noqa: F401  (WriteConflict re-exported for storage users)
 
 #: Verbs that change storage.
 WRITE_VERBS = ("set", "delete", "delete-tree")
@@ -148,6 +148,18 @@ class ReadOnlyView:
 
     def txn(self, ops: Sequence[TxnOp]) -> int:
         raise ReadOnly()
+
+
+def value_too_large(size: int, limit: int) -> RequestTooLarge:
+    """The 413 for a value over the storage limit.
+
+    It says what the client can act on (the size and the limit) and never the
+    storage key: that names the mount's UUID and, for KV v2, the SHA-256 of the
+    secret's path, which are the storage layout's business, not the client's."""
+    return RequestTooLarge(
+        f"the value to store is {size} bytes once encoded and encrypted; storage accepts at most "
+        f"{limit} bytes per value: store a smaller value"
+    )
 
 
 def children(keys, prefix: str) -> list[str]:

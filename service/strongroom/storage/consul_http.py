@@ -55,7 +55,9 @@ def error_for_status(code: int, body: str, what: str) -> Exception:
     """The Strongroom error for a non-2xx Consul answer to ``what``."""
     # Consul's error bodies name keys and limits, never values; cap them anyway
     # so an unexpected body cannot flood logs or client responses.
-    detail = " ".join((body or "").split())[:200]
+    # Keys are quoted in them, and a key names a mount's UUID and a secret's
+    # path or its hash: those are redacted, as they reach the client.
+    detail = redact_keys(" ".join((body or "").split()))[:200]
     if code == 413:
         return RequestTooLarge(f"consul rejected {what} as too large: {detail}")
     if code in (401, 403):
@@ -68,6 +70,15 @@ def error_for_status(code: int, body: str, what: str) -> Exception:
     if code >= 500:
         return StorageUnavailable(f"consul failed {what} (HTTP {code}): {detail}")
     return StorageUnavailable(f"consul answered {what} with HTTP {code}")
+
+
+_QUOTED = re.compile(r'"[^"]*"|\'[^\']*\'')
+
+
+def redact_keys(text: str) -> str:
+    """``text`` (an error from Consul) with every quoted string, a storage key in
+    Consul's messages, replaced by ``"..."``: messages reach clients."""
+    return _QUOTED.sub('"..."', text)
 
 
 @contextlib.contextmanager

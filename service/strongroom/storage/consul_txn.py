@@ -35,8 +35,8 @@ import json
 from typing import Callable, Sequence
 
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
-from strongroom.storage import CHECK_VERBS, VERBS, TxnOp, WriteConflict
-from strongroom.storage.consul_http import error_for_status
+from strongroom.storage import CHECK_VERBS, VERBS, TxnOp, WriteConflict, value_too_large
+from strongroom.storage.consul_http import error_for_status, redact_keys
 
 #: Consul refuses transactions with more operations than this (``maxTxnOps``).
 TXN_MAX_OPS = 64
@@ -49,11 +49,9 @@ def check_ops(ops: Sequence[TxnOp], max_value_size: int) -> None:
         if op.verb not in VERBS:
             raise InvalidRequest(f"unknown transaction verb {op.verb!r}")
         if op.verb == "check-index" and (not isinstance(op.index, int) or op.index < 0):
-            raise InvalidRequest(f"check-index on {op.key!r} needs a non-negative index")
+            raise InvalidRequest("check-index needs a non-negative index")
         if op.verb == "set" and len(op.value or b"") > max_value_size:
-            raise RequestTooLarge(
-                f"value for {op.key!r} exceeds the storage limit of {max_value_size} bytes"
-            )
+            raise value_too_large(len(op.value or b""), max_value_size)
 
 
 def encode_txn(
@@ -98,8 +96,8 @@ def encode_txn(
     body = json.dumps(([fence_op] if fence_op else []) + kv_ops)
     if len(body) > max_txn_bytes:
         raise RequestTooLarge(
-            f"transaction of {len(body)} bytes (values base64-encoded) exceeds Consul's "
-            f"limit of {max_txn_bytes} bytes"
+            f"the write needs a storage transaction of {len(body)} bytes (values base64-encoded); "
+            f"Consul accepts at most {max_txn_bytes} bytes: store a smaller value"
         )
     return fence_op, kv_ops, body.encode(), sources
 
@@ -176,6 +174,6 @@ def rolled_back_error(text: str, fenced: bool, ops: Sequence[TxnOp], sources: Se
         if isinstance(position, int) and 0 <= position - offset < len(sources):
             op = ops[sources[position - offset]]
             if op.verb in CHECK_VERBS:
-                return WriteConflict(f"storage write conflict on {op.key!r}", key=op.key)
-    reasons = "; ".join(str(e.get("What", ""))[:200] for e in errors) or "no reason given"
+                return WriteConflict(key=op.key)
+    reasons = "; ".join(redact_keys(str(e.get("What", "")))[:200] for e in errors) or "no reason given"
     return InvalidRequest(f"consul rolled back the transaction: {reasons}")

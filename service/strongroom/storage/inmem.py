@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Sequence
 
-from strongroom.errors import InvalidRequest, RequestTooLarge
-from strongroom.storage import VERBS, WRITE_VERBS, TxnOp, WriteConflict, children
+from strongroom.errors import InvalidRequest
+from strongroom.storage import VERBS, WRITE_VERBS, TxnOp, WriteConflict, children, value_too_large
 
 
 class InmemBackend:
@@ -62,7 +62,7 @@ class InmemBackend:
             if op.verb not in VERBS:
                 raise InvalidRequest(f"unknown transaction verb {op.verb!r}")
             if op.verb == "set" and len(op.value or b"") > self._max_value_size:
-                raise RequestTooLarge(f"value for {op.key!r} exceeds the storage limit of {self._max_value_size} bytes")
+                raise value_too_large(len(op.value or b""), self._max_value_size)
         writes = any(op.verb in WRITE_VERBS for op in ops) or not ops
         with self._lock:
             commit = self._index + 1
