@@ -2,8 +2,10 @@
 
 In a multi-process node ``PROMETHEUS_MULTIPROC_DIR`` is set by the server before
 anything imports ``prometheus_client`` (DESIGN.md, "Pitfalls"), and ``render()``
-aggregates every worker's files.  Labels carry route templates (mount points,
-``sys/<endpoint>``), never raw paths.
+aggregates every worker's files.  Every label value comes from a bounded set,
+whatever clients send: routes are mount points and known ``sys/<endpoint>``
+names (never raw paths; ``api/app.py``, ``route_label``), methods and status
+codes are mapped by ``method_label`` and ``status_label``.
 
 Request-path updates go through ``inc`` and ``observe``.  A gunicorn worker
 calls ``defer_updates``: from then on they are tallied in memory and written to
@@ -18,6 +20,7 @@ update is written at once.
 from __future__ import annotations
 
 import bisect
+import http
 import os
 import threading
 import time
@@ -48,6 +51,32 @@ core_active = Gauge(PREFIX + "core_active", "1 when the node is the active node"
 core_performance_standby = Gauge(PREFIX + "core_performance_standby", "1 when the node is a performance standby",
                                  multiprocess_mode="max")
 ha_lock_held = Gauge(PREFIX + "ha_lock_held", "1 while this node holds the HA lock", multiprocess_mode="max")
+
+
+#: HTTP methods with a label of their own (Vault's LIST included); every other
+#: method name a client sends is counted as ``OTHER_METHOD``.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "LIST", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+#: Status codes with a label of their own: the registered ones and Vault's
+#: 472 and 473; any other code (``sys/health?activecode=...`` lets a client pick
+#: one) is counted by its class, ``"2xx"`` .. ``"5xx"``, or ``"other"``.
+KNOWN_STATUSES = frozenset(status.value for status in http.HTTPStatus) | {472, 473}
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label of a request: one of ``KNOWN_METHODS`` or ``OTHER_METHOD``.
+
+    Labels must come from a fixed set: each new value is a new series in every
+    worker's metric files and in Prometheus, and request labels are chosen
+    by whoever sends the request, token or not."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
+def status_label(code: int) -> str:
+    """The ``status`` label of a response code (a fixed set, see ``KNOWN_STATUSES``)."""
+    if code in KNOWN_STATUSES:
+        return str(code)
+    return f"{code // 100}xx" if 100 <= code < 600 else "other"
 
 
 _children: dict = {}
