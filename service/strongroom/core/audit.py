@@ -12,6 +12,17 @@ means two workers enabling different devices at once cannot overwrite each
 other, and every worker and every node (and a restarted one) loads the same
 devices with the same salt, so a value hashes the same everywhere.
 
+Devices come from two places.  Declared devices (``audit "file" "<path>" {}``
+in the server configuration, OpenBao's declarative audit devices) are written
+to the table by the active node at start (``sync_declared``): created, updated
+in place (same uuid and salt), or removed when their block is gone; their
+record says ``declared`` and the API can neither disable nor overwrite them.
+API-created devices exist only where the server allows it
+(``unsafe_allow_api_audit_creation``, checked by ``sys/audit``): an audit
+device writes as the server's user wherever ``file_path`` points, which is
+why files are opened so warily (``audit_device``) and may be confined to
+``audit_file_directory``.
+
 Failure semantics are Vault's: with devices enabled, an entry that no device
 could write raises ``AuditFailed`` - for the request entry the request is then
 refused before it runs, for the response entry the response is withheld; one
@@ -28,7 +39,7 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import Callable, Collection
+from typing import TYPE_CHECKING, Callable, Collection, Iterable
 
 from strongroom.core.audit_device import FileDevice, UnusableDevice, normalize_options, parse_options
 from strongroom.core.audit_format import encode, request_entry, response_entry, test_entry
@@ -36,11 +47,17 @@ from strongroom.core.logical import Request, Response
 from strongroom.core.mounts import normalize_path
 from strongroom.errors import AuditFailed, InvalidRequest
 
+if TYPE_CHECKING:
+    from strongroom.config.model import AuditDeviceConfig
+
 logger = logging.getLogger(__name__)
 
 DEVICE_PREFIX = "device/"
 SALT_BYTES = 32
 DEVICE_TYPES = ("file",)
+# OpenBao's words, so clients and scripts that know them recognise the refusal.
+API_CREATION_REFUSED = ("cannot enable audit device via API; use declarative, config-based audit device "
+                        "management instead")
 
 
 @dataclass(frozen=True)
@@ -54,6 +71,7 @@ class AuditEntry:
     description: str = ""
     options: dict = field(default_factory=dict)
     local: bool = False
+    declared: bool = False  # from the server configuration: only the configuration changes it
 
     def render(self) -> dict:
         """The entry as ``GET sys/audit`` shows it (never the salt)."""
@@ -86,17 +104,20 @@ class AuditBroker:
     ``view`` is the barrier view of ``sys/audit/`` (get/put/delete/list);
     ``clock`` returns an aware ``datetime``; ``randbytes`` makes salts and ids.
     ``allow_prefix`` mirrors Vault's ``allow_audit_log_prefixing`` server
-    setting.  The table is read lazily on first use and again after
-    ``reload()``; open files survive a reload when their device did not change.
+    setting; ``file_directory`` is the server's ``audit_file_directory`` (every
+    file device, however created, must write inside it; "" for no limit).
+    The table is read lazily on first use and again after ``reload()``; open
+    files survive a reload when their device did not change.
     """
 
     def __init__(self, view, clock: Callable[[], datetime], randbytes: Callable[[int], bytes] = os.urandom, *,
-                 allow_prefix: bool = False, stdout_fd: int = 1):
+                 allow_prefix: bool = False, stdout_fd: int = 1, file_directory: str = ""):
         self._view = view
         self._clock = clock
         self._randbytes = randbytes
         self._allow_prefix = allow_prefix
         self._stdout_fd = stdout_fd
+        self._file_directory = file_directory
         self._lock = threading.RLock()
         self._devices: dict[str, _Loaded] = {}
         self._stale = True
@@ -117,13 +138,17 @@ class AuditBroker:
                 self._stale = False
             return dict(self._devices)
 
-    def _load(self) -> None:
+    def _stored(self) -> dict[str, AuditEntry]:
         entries = {}
         for name in self._view.list(DEVICE_PREFIX):
             raw = self._view.get(DEVICE_PREFIX + name)
             if raw is not None:
                 entry = AuditEntry.from_json(raw)
                 entries[entry.path] = entry
+        return entries
+
+    def _load(self) -> None:
+        entries = self._stored()
         loaded: dict[str, _Loaded] = {}
         for path, entry in entries.items():
             old = self._devices.get(path)
@@ -148,7 +173,7 @@ class AuditBroker:
         self._devices = loaded
 
     def _device(self, entry: AuditEntry, *, allow_prefix: bool) -> FileDevice:
-        options = parse_options(entry.options, allow_prefix=allow_prefix)
+        options = parse_options(entry.options, allow_prefix=allow_prefix, directory=self._file_directory)
         return FileDevice(entry.path, options, bytes.fromhex(entry.salt), stdout_fd=self._stdout_fd)
 
     def enable(self, path: str, type: str, description: str = "", options: dict | None = None,
@@ -157,13 +182,19 @@ class AuditBroker:
 
         https://developer.hashicorp.com/vault/api-docs/system/audit#enable-audit-device
 
-        Raises ``InvalidRequest`` for a path that is taken or overlaps another
-        device, an unknown type, bad options, or a file that cannot be opened
-        or written (Vault writes a test entry for ``sys/audit/test`` first)."""
+        Whether the API may create devices at all is the caller's decision
+        (``sys/audit`` checks ``unsafe_allow_api_audit_creation``).  Raises
+        ``InvalidRequest`` for a path that is taken or overlaps another device
+        (a declared one included), an unknown type, bad options, a file outside
+        ``audit_file_directory``, or a file that cannot be opened or written
+        (Vault writes a test entry for ``sys/audit/test`` first)."""
         path = normalize_path(path)
         with self._lock:
             self._stale = True  # decide on the stored table, not on a cache
-            for existing in self._table():
+            for existing, loaded in self._table().items():
+                if existing == path and loaded.entry.declared:
+                    raise InvalidRequest(f'audit device "{path}" is declared in the server configuration; '
+                                         "change it there")
                 if existing.startswith(path) or path.startswith(existing):
                     raise InvalidRequest("path already in use")
             if type not in DEVICE_TYPES:
@@ -193,13 +224,60 @@ class AuditBroker:
         https://developer.hashicorp.com/vault/api-docs/system/audit#disable-audit-device"""
         path = normalize_path(path)
         with self._lock:
-            existed = self._view.get(_storage_key(path)) is not None
+            raw = self._view.get(_storage_key(path))
+            existed = raw is not None
+            if existed and AuditEntry.from_json(raw).declared:
+                raise InvalidRequest(f'cannot disable audit device "{path}": it is declared in the server '
+                                     "configuration; remove its audit block there")
             if existed:
                 self._view.delete(_storage_key(path))
             loaded = self._devices.pop(path, None)
             if loaded is not None:
                 loaded.device.close()
             return existed or loaded is not None
+
+    def sync_declared(self, declared: Iterable[AuditDeviceConfig]) -> bool:
+        """Make the table hold exactly the ``declared`` devices among those the
+        configuration declares (OpenBao's semantics); True when it changed.
+
+        Called by the active node when it becomes active.  A declared device
+        already stored with the same settings is left alone; one whose settings
+        changed is rewritten with its uuid and salt (hashes stay comparable);
+        a device stored as declared but no longer in ``declared`` is removed.
+        API-created devices are never touched: a declared device whose path
+        overlaps one is not enabled (logged as an error), as in OpenBao.
+        Files are not opened here: every process opens them when it loads the
+        table, and a file that cannot be used fails requests closed there."""
+        wanted = {normalize_path(device.path): device for device in declared}
+        changed = False
+        with self._lock:
+            stored = self._stored()
+            for path, entry in stored.items():
+                if entry.declared and path not in wanted:
+                    self._view.delete(_storage_key(path))
+                    changed = True
+            for path, device in wanted.items():
+                old = stored.get(path)
+                clash = [p for p, e in stored.items() if not e.declared and (p.startswith(path) or path.startswith(p))]
+                if clash:
+                    logger.error("declared audit device %s not enabled: its path overlaps the API-created "
+                                 "device %s", path, clash[0])
+                    continue
+                if device.type not in DEVICE_TYPES:
+                    logger.error("declared audit device %s not enabled: unknown type %r", path, device.type)
+                    continue
+                entry = AuditEntry(path=path, type=device.type,
+                                   uuid=old.uuid if old else str(uuid.UUID(bytes=self._randbytes(16))),
+                                   salt=old.salt if old else self._randbytes(SALT_BYTES).hex(),
+                                   description=device.description or "",
+                                   options=normalize_options(dict(device.options)), local=bool(device.local),
+                                   declared=True)
+                if entry == old:
+                    continue
+                self._view.put(_storage_key(path), entry.to_json())
+                changed = True
+            self._stale = True
+        return changed
 
     def list(self) -> dict:
         """``GET sys/audit``: ``{"file/": {"type", "description", "options", "local", "path"}}``.

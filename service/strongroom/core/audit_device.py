@@ -15,6 +15,15 @@ Where Strongroom is stricter than Vault, on purpose:
 * execute bits are dropped from ``mode``, as OpenBao does;
 * missing parent directories are not created (Vault creates them, with the
   file's mode) - an audit device is not a way to make directories;
+* the file is never a way to write elsewhere (CVE-2025-6000 class): a symbolic
+  link at ``file_path`` is never followed (``O_NOFOLLOW``), only a regular file
+  with a single link is written (a FIFO, device, directory or hard link is
+  refused), and ``mode`` applies only to a file this process creates
+  (``O_CREAT | O_EXCL``), never to an existing one;
+* with the server's ``audit_file_directory`` set, ``file_path`` must be an
+  absolute path inside it without ``..``, and the file is opened component by
+  component below that directory with ``O_NOFOLLOW``, so a symbolic link in a
+  subdirectory cannot lead out of it either;
 * a device notices when its file was moved or deleted (log rotation without
   SIGHUP, or a removed directory) and reopens the path before the next line,
   instead of writing on into an unlinked file.
@@ -49,9 +58,10 @@ class FileOptions:
     """The parsed options of a ``file`` device."""
 
     file_path: str
-    mode: int = DEFAULT_MODE  # permission bits enforced on open; 0 leaves an existing file's mode
+    mode: int = DEFAULT_MODE  # permission bits of a file the device creates; an existing file keeps its own
     format: FormatConfig = FormatConfig()
     prefix: str = ""
+    directory: str = ""  # the server's audit_file_directory: file_path is opened below it only
 
 
 def normalize_options(options: dict | None) -> dict[str, str]:
@@ -92,13 +102,27 @@ def _parse_mode(raw: str | None) -> int:
     return int(raw, 8) & 0o666
 
 
-def parse_options(options: dict[str, str], *, allow_prefix: bool) -> FileOptions:
-    """Validate ``file`` device options (already ``normalize_options``'d) with Vault's messages."""
+def check_inside(file_path: str, directory: str) -> None:
+    """Refuse a ``file_path`` that is not an absolute path inside ``directory``
+    (no ``..`` component at all, so the check is lexical and exact)."""
+    root = os.path.normpath(directory)
+    if (not os.path.isabs(file_path) or ".." in file_path.split("/")
+            or os.path.commonpath([root, os.path.normpath(file_path)]) != root
+            or os.path.normpath(file_path) == root):
+        raise InvalidRequest(f'file_path "{file_path}" must be a file inside audit_file_directory "{root}"')
+
+
+def parse_options(options: dict[str, str], *, allow_prefix: bool, directory: str = "") -> FileOptions:
+    """Validate ``file`` device options (already ``normalize_options``'d) with Vault's messages;
+    ``directory`` is the server's ``audit_file_directory`` ("" when unset)."""
     file_path = options.get("file_path", options.get("path"))
     if not file_path:
         raise InvalidRequest("file_path is required")
     if file_path.lower() in (STDOUT, DISCARD):
         file_path = file_path.lower()
+    elif directory:
+        check_inside(file_path, directory)
+        file_path = os.path.normpath(file_path)
     fmt = options.get("format", "json")
     if fmt == "jsonx":
         raise InvalidRequest('jsonx formatting has been removed, consider switching to json by omitting '
@@ -119,7 +143,94 @@ def parse_options(options: dict[str, str], *, allow_prefix: bool) -> FileOptions
             elide_list_responses=_parse_bool(options, "elide_list_responses", False),
         ),
         prefix=prefix,
+        directory=os.path.normpath(directory) if directory else "",
     )
+
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def _refuse(file_path: str, reason: str) -> OSError:
+    return OSError(errno.EPERM, reason, file_path)
+
+
+def _parent(file_path: str, directory: str) -> tuple[int | None, str]:
+    """The descriptor of ``file_path``'s directory and the file's name in it.
+
+    Without ``directory``: (None, file_path) - only the last component is
+    protected by ``O_NOFOLLOW``.  With it: the directory is opened (the
+    operator's choice, symbolic link or not) and every component below it with
+    ``O_NOFOLLOW``, so nothing below ``directory`` can point out of it."""
+    if not directory:
+        return None, file_path
+    parts = os.path.relpath(file_path, directory).split("/")
+    fd = os.open(directory, _DIR_FLAGS)
+    try:
+        for part in parts[:-1]:
+            try:
+                child = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _refuse(file_path, f'"{part}" is not a directory (symbolic links are never followed)') \
+                        from None
+                raise
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
+def open_audit_file(file_path: str, mode: int, directory: str = "") -> int:
+    """Open ``file_path`` for appending and return the descriptor (see the
+    module docstring for what is refused); raises OSError.
+
+    An existing file keeps its mode.  A missing one is created with
+    ``O_EXCL`` and given ``mode`` (or 0600) with ``fchmod``, so the umask does
+    not weaken it and only a file this call created is ever chmod'ed; if
+    another process creates it first, that file is opened instead."""
+    dir_fd, name = _parent(file_path, directory)
+    try:
+        for _ in range(3):
+            try:
+                before = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                before = None
+            if before is not None:
+                if stat.S_ISLNK(before.st_mode):
+                    raise _refuse(file_path, "is a symbolic link (audit devices never follow symbolic links)")
+                if not stat.S_ISREG(before.st_mode):
+                    raise _refuse(file_path, "is not a regular file")
+                try:
+                    fd, created = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd), False
+                except FileNotFoundError:
+                    continue  # removed meanwhile: look again
+            else:
+                try:
+                    fd, created = os.open(name, _OPEN_FLAGS | os.O_CREAT | os.O_EXCL, mode or DEFAULT_MODE,
+                                          dir_fd=dir_fd), True
+                except FileExistsError:
+                    continue  # another worker created it meanwhile: open that one
+            try:
+                st = os.fstat(fd)
+                # Checked again on the descriptor: the name may have been swapped since the lstat.
+                if not stat.S_ISREG(st.st_mode):
+                    raise _refuse(file_path, "is not a regular file")
+                if st.st_nlink != 1:
+                    raise _refuse(file_path, "has more than one hard link")
+                if created:
+                    os.fchmod(fd, mode or DEFAULT_MODE)
+                os.set_blocking(fd, True)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        raise OSError(errno.EAGAIN, "the file kept changing while it was opened", file_path)
+    finally:
+        if dir_fd is not None:
+            os.close(dir_fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -173,17 +284,8 @@ class FileDevice:
                 self._open_locked()
 
     def _open_locked(self) -> None:
-        mode = self.options.mode
-        fd = os.open(self.options.file_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                     mode or DEFAULT_MODE)
-        try:
-            st = os.fstat(fd)
-            # Like Vault, enforce the mode on an existing file too, but never on /dev/null and friends.
-            if mode and stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != mode:
-                os.fchmod(fd, mode)
-        except OSError:
-            os.close(fd)
-            raise
+        fd = open_audit_file(self.options.file_path, self.options.mode, self.options.directory)
+        st = os.fstat(fd)
         self._fd, self._ident = fd, (st.st_dev, st.st_ino)
 
     def _close_locked(self) -> None:
@@ -198,7 +300,8 @@ class FileDevice:
         """The descriptor for the file now at ``file_path``, reopening after rotation or removal."""
         if self._fd is not None:
             try:
-                st = os.stat(self.options.file_path)
+                # lstat: a symbolic link put in the file's place is a move, reopened (and refused).
+                st = os.lstat(self.options.file_path)
                 moved = (st.st_dev, st.st_ino) != self._ident
             except FileNotFoundError:
                 moved = True

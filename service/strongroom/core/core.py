@@ -60,6 +60,9 @@ class CoreConfig:
     unsafe_allow_api_audit_creation: bool = False
     # When set, a file audit device's file_path must lie inside this directory.
     audit_file_directory: str = ""
+    # The audit devices the server's configuration declares (config.AuditDeviceConfig), written to the
+    # audit table by the active node at start (sync_declared_audit).
+    audit_devices: tuple = ()
 
 
 class Core:
@@ -91,7 +94,8 @@ class Core:
             has_sudo=lambda r: self.policies.acl(r.token.policies).allowed(r.path, "sudo"),
             policy_exists=lambda name: self.policies.get(name) is not None,
         )
-        self.audit = AuditBroker(BarrierView(self.barrier, "sys/audit/"), clock, randbytes=randbytes)
+        self.audit = AuditBroker(BarrierView(self.barrier, "sys/audit/"), clock, randbytes=randbytes,
+                                 file_directory=config.audit_file_directory)
         self._engines: dict[str, object] = {}
         self._engines_lock = threading.Lock()
         from strongroom.core.system import SystemBackend  # the system backend calls back into the core
@@ -139,6 +143,16 @@ class Core:
                 self.policies.invalidate(None if key == "*" else key[len("policy/"):])
             if key in ("*", "audit"):
                 self.audit.reload()
+
+    def sync_declared_audit(self) -> None:
+        """Make the audit table match ``config.audit_devices`` (see ``AuditBroker.sync_declared``).
+
+        For nodes without a node core (in-memory storage): called once the node
+        is unsealed, which makes it active; the node core does the same for HA
+        nodes when it becomes active."""
+        self.require_unsealed()
+        if self.audit.sync_declared(self.config.audit_devices):
+            self.changed(["audit"])
 
     def changed(self, keys: list[str]) -> None:
         """This process changed shared tables: apply locally, tell the node."""

@@ -15,6 +15,7 @@ import dataclasses
 
 from strongroom.config import parse_duration
 from strongroom.core import logical
+from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.logical import Request, Response
 from strongroom.core.mounts import RESERVED, normalize_path
 from strongroom.engines import create_engine
@@ -274,6 +275,9 @@ class SystemBackend:
             return Response(data=broker.list(), data_at_top_level=True)
         path = normalize_path(rest)
         if op in WRITE:
+            # CVE-2025-6000 class: a device writes as the server's user wherever file_path points.
+            if not self.core.config.unsafe_allow_api_audit_creation:
+                raise InvalidRequest(API_CREATION_REFUSED)
             data = req.data
             options = data.get("options") or {}
             if not isinstance(options, dict):

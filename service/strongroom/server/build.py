@@ -59,4 +59,5 @@ def core_config(config: ServerConfig) -> CoreConfig:
         unauthenticated_metrics_access=bool(listener.unauthenticated_metrics_access),
         unsafe_allow_api_audit_creation=config.unsafe_allow_api_audit_creation,
         audit_file_directory=config.audit_file_directory,
+        audit_devices=config.audit,
     )

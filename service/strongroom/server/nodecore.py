@@ -9,6 +9,7 @@ forwards SIGTERM/SIGINT to it.  When gunicorn exits, so does the node core.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import shutil
 import signal
@@ -144,6 +145,28 @@ def _wait_for_storage(config: ServerConfig) -> None:
             time.sleep(1)
 
 
+def _sync_declared_audit(config: ServerConfig, backend, seal, announce) -> None:
+    """The active node writes the configuration's audit devices to the audit
+    table (``AuditBroker.sync_declared``) through a private barrier holding the
+    node's keyring, and tells its workers; the other nodes' table watches
+    tell theirs.  A failure is logged: the table keeps what it had."""
+    from strongroom.barrier import Barrier, BarrierView
+    from strongroom.core.audit import AuditBroker
+    from strongroom.core.core import utcnow
+
+    keyring = seal.keyring()
+    if keyring is None:
+        return
+    barrier = Barrier(backend)
+    barrier.set_keyring(keyring)
+    broker = AuditBroker(BarrierView(barrier, "sys/audit/"), utcnow, file_directory=config.audit_file_directory)
+    try:
+        if broker.sync_declared(config.audit):
+            announce()
+    except Exception:  # never in the way of the workers hearing that the node is active
+        logging.getLogger("strongroom.audit").exception("declared audit devices not written")
+
+
 def _start_node_core(config: ServerConfig, socket_path: str, cache_table):
     """The node-wide state: seal, HA election, table watches, and the socket workers use.
 
@@ -176,6 +199,8 @@ def _start_node_core(config: ServerConfig, socket_path: str, cache_table):
         metrics.ha_lock_held.set(1 if active else 0)
         metrics.core_performance_standby.set(1 if role == PERFSTANDBY else 0)
         if active:
+            # Before the workers hear they are active: the configured audit devices are in place first.
+            _sync_declared_audit(config, backend, seal, lambda: parts["server"].publish({"invalidate": ["audit"]}))
             metrics.leadership_acquired_total.inc()
         elif parts.get("was_active"):
             metrics.leadership_lost_total.inc()

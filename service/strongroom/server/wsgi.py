@@ -48,8 +48,14 @@ def get_app():
         link.on_keyring = core.sync_keyring
     else:
         backend = make_backend(config)
+
+        def on_change(keyring) -> None:
+            single_node_gauges(keyring)
+            if keyring is not None:  # unsealed is active here: the declared audit devices go in first
+                core.sync_declared_audit()
+
         seal = SealManager(backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type,
-                           on_change=single_node_gauges)
+                           on_change=on_change)
         core = Core(backend, seal, config=core_config(config))
         if os.environ.get("STRONGROOM_DEV"):
             dev_initialize(core, os.environ.get("STRONGROOM_DEV_ROOT_TOKEN", ""), config.api_addr)

@@ -109,7 +109,7 @@ def test_enable_writes_vaults_probe_entry(broker, tmp_path):
     ("", "file", {"file_path": "/dev/null"}, "path cannot be empty"),
 ])
 def test_enable_refuses_like_vault(broker, path, type_, options, message):
-    broker.enable("file", "file", "", {"file_path": "/dev/null"})
+    broker.enable("file", "file", "", {"file_path": "discard"})
     with pytest.raises(InvalidRequest) as exc:
         broker.enable(path, type_, "", options)
     assert message in str(exc.value)
@@ -149,22 +149,38 @@ def test_prefix_when_the_server_allows_it(backend, tmp_path):
     broker.close()
 
 
-@pytest.mark.parametrize("mode, expected", [(None, 0o600), ("0640", 0o640), ("0755", 0o644), ("0600", 0o600)])
-def test_file_mode(broker, tmp_path, mode, expected):
+@pytest.mark.parametrize("mode, expected", [(None, 0o600), ("0640", 0o640), ("0755", 0o644), ("0666", 0o666),
+                                           ("0000", 0o600)])
+def test_file_mode_applies_to_a_file_the_device_creates(broker, tmp_path, mode, expected):
     log = tmp_path / "audit.log"
-    log.write_text("")
-    os.chmod(log, 0o666)  # an existing file gets the configured mode, as in Vault
-    options = {"file_path": str(log)} | ({"mode": mode} if mode else {})
-    broker.enable("file", "file", "", options)
+    old_umask = os.umask(0o077)  # the mode is the device's, whatever the umask
+    try:
+        options = {"file_path": str(log)} | ({"mode": mode} if mode else {})
+        broker.enable("file", "file", "", options)
+    finally:
+        os.umask(old_umask)
     assert stat.S_IMODE(os.stat(log).st_mode) == expected
 
 
-def test_mode_zero_leaves_an_existing_file_alone(broker, tmp_path):
+@pytest.mark.parametrize("mode", [None, "0777", "0666", "0640", "0000"])
+def test_an_existing_file_keeps_its_mode_and_content(broker, tmp_path, mode):
+    """CVE-2025-6000 class: ``mode`` never chmods a file the device did not create."""
     log = tmp_path / "audit.log"
-    log.write_text("")
-    os.chmod(log, 0o640)
-    broker.enable("file", "file", "", {"file_path": str(log), "mode": "0000"})
-    assert stat.S_IMODE(os.stat(log).st_mode) == 0o640
+    log.write_text("precious\n")
+    os.chmod(log, 0o600)
+    broker.enable("file", "file", "", {"file_path": str(log)} | ({"mode": mode} if mode else {}))
+    broker.log_request(kv_write(), AUTH)
+    broker.reopen()
+    broker.reload()
+    broker.log_request(kv_write(), AUTH)
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    assert log.read_text().startswith("precious\n")  # appended to, never truncated
+    assert len(entries_after_first_line(log)) == 2
+
+
+def entries_after_first_line(path) -> list[dict]:
+    return [e for e in (json.loads(line) for line in path.read_text().splitlines()[1:])
+            if e["request"]["path"] != "sys/audit/test"]
 
 
 # --- persistence and reload ----------------------------------------------------------
@@ -566,3 +582,248 @@ def test_path_is_vaults_alias_for_file_path(broker, tmp_path):
     broker.enable("file", "file", "", {"path": str(log)})
     broker.log_request(kv_write(), AUTH)
     assert len(entries(log)) == 1
+
+
+# --- file safety (CVE-2025-6000 class) ---------------------------------------------------
+
+
+def _victim(tmp_path):
+    """A file the audit device must never touch: 0600, with content."""
+    victim = tmp_path / "victim"
+    victim.write_text("root:x:0:0\n")
+    os.chmod(victim, 0o600)
+    return victim
+
+
+def _untouched(victim) -> bool:
+    return victim.read_text() == "root:x:0:0\n" and stat.S_IMODE(os.stat(victim).st_mode) == 0o600
+
+
+def test_a_symlink_at_file_path_is_never_followed(broker, backend, tmp_path):
+    victim = _victim(tmp_path)
+    link = tmp_path / "audit.log"
+    link.symlink_to(victim)
+    with pytest.raises(InvalidRequest) as exc:
+        broker.enable("file", "file", "", {"file_path": str(link), "mode": "0777"})
+    assert "symbolic link" in str(exc.value)
+    assert _untouched(victim)
+    assert broker.list() == {} and backend.list("") == []
+
+
+def test_a_file_swapped_for_a_symlink_after_enable_is_not_followed(broker, tmp_path):
+    victim = _victim(tmp_path)
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log), "mode": "0666"})
+    log.unlink()
+    log.symlink_to(victim)
+    with pytest.raises(AuditFailed):  # the device is unusable: fail closed, write nowhere
+        broker.log_request(kv_write(), AUTH)
+    broker.reopen()
+    with pytest.raises(AuditFailed):
+        broker.log_request(kv_write(), AUTH)
+    assert _untouched(victim)
+
+
+def test_a_stored_device_pointing_at_a_symlink_fails_closed_on_load(backend, tmp_path):
+    victim = _victim(tmp_path)
+    log = tmp_path / "audit.log"
+    first = AuditBroker(backend, Clock())
+    first.enable("file", "file", "", {"file_path": str(log)})
+    first.close()
+    log.unlink()
+    log.symlink_to(victim)
+    other_worker = AuditBroker(backend, Clock())
+    with pytest.raises(AuditFailed):
+        other_worker.log_request(kv_write(), AUTH)
+    assert _untouched(victim)
+    other_worker.close()
+
+
+def test_a_fifo_is_refused_without_blocking(broker, tmp_path):
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # with a reader, opening it for writing would succeed
+    try:
+        with pytest.raises(InvalidRequest) as exc:
+            broker.enable("file", "file", "", {"file_path": str(fifo)})
+        assert "not a regular file" in str(exc.value)
+        assert os.read(reader, 100) == b""
+    finally:
+        os.close(reader)
+    with pytest.raises(InvalidRequest):  # and without a reader it neither blocks nor opens
+        broker.enable("file", "file", "", {"file_path": str(fifo)})
+    assert broker.list() == {}
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "directory"])
+def test_devices_and_directories_are_refused(broker, tmp_path, target):
+    if target == "directory":
+        target = str(tmp_path)
+    with pytest.raises(InvalidRequest) as exc:
+        broker.enable("file", "file", "", {"file_path": target, "mode": "0777"})
+    assert "not a regular file" in str(exc.value)
+    assert broker.list() == {}
+
+
+def test_a_hard_link_to_another_file_is_refused(broker, tmp_path):
+    victim = _victim(tmp_path)
+    link = tmp_path / "audit.log"
+    os.link(victim, link)
+    with pytest.raises(InvalidRequest) as exc:
+        broker.enable("file", "file", "", {"file_path": str(link), "mode": "0777"})
+    assert "hard link" in str(exc.value)
+    assert _untouched(victim)
+
+
+@pytest.fixture
+def audit_dir(tmp_path):
+    directory = tmp_path / "audit"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def confined(backend, audit_dir):
+    b = AuditBroker(backend, Clock(), file_directory=str(audit_dir))
+    yield b
+    b.close()
+
+
+@pytest.mark.parametrize("file_path", ["{tmp}/victim", "{dir}/../victim", "{dir}/sub/../../victim", "{dir}",
+                                       "{dir}x/audit.log", "relative.log", "{dir}/a/../b.log"])
+def test_file_path_outside_audit_file_directory_is_refused(confined, tmp_path, audit_dir, file_path):
+    victim = _victim(tmp_path)
+    (audit_dir / "sub").mkdir()
+    with pytest.raises(InvalidRequest) as exc:
+        confined.enable("file", "file", "", {"file_path": file_path.format(tmp=tmp_path, dir=audit_dir)})
+    assert f'audit_file_directory "{audit_dir}"' in str(exc.value)
+    assert _untouched(victim)
+    assert confined.list() == {}
+
+
+def test_file_path_inside_audit_file_directory_works(confined, audit_dir):
+    (audit_dir / "team").mkdir()
+    confined.enable("file", "file", "", {"file_path": str(audit_dir / "team" / "audit.log")})
+    confined.enable("out", "file", "", {"file_path": "discard"})  # stdout and discard are not files
+    confined.log_request(kv_write(), AUTH)
+    assert len(entries(audit_dir / "team" / "audit.log")) == 1
+
+
+def test_a_symlinked_subdirectory_cannot_lead_out_of_audit_file_directory(confined, tmp_path, audit_dir):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (audit_dir / "logs").symlink_to(outside)
+    with pytest.raises(InvalidRequest) as exc:
+        confined.enable("file", "file", "", {"file_path": str(audit_dir / "logs" / "audit.log")})
+    assert "symbolic links are never followed" in str(exc.value)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_device_stored_before_the_directory_was_set_fails_closed(backend, tmp_path, audit_dir):
+    log = tmp_path / "audit.log"
+    unconfined = AuditBroker(backend, Clock())
+    unconfined.enable("file", "file", "", {"file_path": str(log)})
+    unconfined.close()
+    confined = AuditBroker(backend, Clock(), file_directory=str(audit_dir))
+    with pytest.raises(AuditFailed):
+        confined.log_request(kv_write(), AUTH)
+    assert entries(log) == []
+    confined.close()
+
+
+# --- declared devices (the server configuration's audit blocks) ---------------------------
+
+
+def declared(path: str, file_path: str, **kwargs):
+    from strongroom.config.model import AuditDeviceConfig
+
+    options = kwargs.pop("options", {})
+    return AuditDeviceConfig(type="file", path=path, options=tuple(sorted({"file_path": file_path, **options}.items())),
+                             **kwargs)
+
+
+def test_declared_devices_are_enabled_and_log(backend, broker, tmp_path):
+    log = tmp_path / "declared.log"
+    assert broker.sync_declared([declared("to-file/", str(log), description="from config", local=True)]) is True
+    assert broker.list() == {"to-file/": {"type": "file", "description": "from config", "local": True,
+                                          "options": {"file_path": str(log)}, "path": "to-file/"}}
+    worker = AuditBroker(backend, Clock())  # every worker and node loads it from the table
+    worker.log_request(kv_write(), AUTH)
+    assert [e["request"]["path"] for e in lines(log)] == ["secret/data/app"]
+    assert stat.S_IMODE(os.stat(log).st_mode) == 0o600
+    worker.close()
+
+
+def test_declaring_again_is_idempotent_and_keeps_the_salt(backend, broker, tmp_path):
+    devices = [declared("a/", str(tmp_path / "a.log")), declared("b/", "discard")]
+    assert broker.sync_declared(devices) is True
+    stored = {key: backend.get(key) for key in backend.list("device/")}
+    salt = broker.hash("a", SECRET)
+    another_node = AuditBroker(backend, Clock())  # another node, or this one restarted
+    assert another_node.sync_declared(devices) is False
+    assert {key: backend.get(key) for key in backend.list("device/")} == stored
+    assert another_node.hash("a", SECRET) == salt
+    another_node.close()
+
+
+def test_a_changed_declaration_is_updated_in_place(broker, tmp_path):
+    broker.sync_declared([declared("a/", str(tmp_path / "a.log"))])
+    salt = broker.hash("a", SECRET)
+    assert broker.sync_declared([declared("a/", str(tmp_path / "b.log"), description="moved")]) is True
+    assert broker.list()["a/"]["options"] == {"file_path": str(tmp_path / "b.log")}
+    assert broker.list()["a/"]["description"] == "moved"
+    assert broker.hash("a", SECRET) == salt
+    broker.log_request(kv_write(), AUTH)
+    assert len(lines(tmp_path / "b.log")) == 1
+
+
+def test_a_device_no_longer_declared_is_removed_and_api_devices_stay(broker, tmp_path):
+    broker.enable("by-api", "file", "", {"file_path": "discard"})
+    broker.sync_declared([declared("a/", "discard"), declared("b/", "discard")])
+    assert sorted(broker.list()) == ["a/", "b/", "by-api/"]
+    assert broker.sync_declared([declared("b/", "discard")]) is True
+    assert sorted(broker.list()) == ["b/", "by-api/"]
+    assert broker.sync_declared([]) is True
+    assert sorted(broker.list()) == ["by-api/"]
+
+
+def test_declared_devices_cannot_be_disabled_or_overwritten_over_the_api(backend, broker, tmp_path):
+    log = tmp_path / "declared.log"
+    broker.sync_declared([declared("to-file/", str(log))])
+    with pytest.raises(InvalidRequest) as exc:
+        broker.disable("to-file")
+    assert "declared in the server configuration" in str(exc.value)
+    with pytest.raises(InvalidRequest) as exc:
+        broker.enable("to-file", "file", "", {"file_path": str(tmp_path / "elsewhere.log")})
+    assert "declared in the server configuration" in str(exc.value)
+    assert broker.list()["to-file/"]["options"] == {"file_path": str(log)}
+    assert list(AuditBroker(backend, Clock()).list()) == ["to-file/"]
+
+
+def test_a_declared_device_does_not_replace_an_api_created_one(broker, caplog):
+    broker.enable("shared", "file", "by the api", {"file_path": "discard"})
+    assert broker.sync_declared([declared("shared/", "stdout")]) is False
+    assert broker.list()["shared/"]["description"] == "by the api"
+    assert "overlaps the API-created device shared/" in caplog.text
+    broker.disable("shared")  # still the API's to disable
+    assert broker.list() == {}
+
+
+def test_a_declared_symlink_is_stored_but_never_followed(broker, tmp_path):
+    victim = _victim(tmp_path)
+    link = tmp_path / "audit.log"
+    link.symlink_to(victim)
+    broker.sync_declared([declared("to-file/", str(link), options={"mode": "0777"})])
+    with pytest.raises(AuditFailed):  # declared but unusable: requests fail closed
+        broker.log_request(kv_write(), AUTH)
+    assert _untouched(victim)
+
+
+def test_declared_devices_respect_audit_file_directory(backend, tmp_path, audit_dir):
+    victim = _victim(tmp_path)
+    confined = AuditBroker(backend, Clock(), file_directory=str(audit_dir))
+    confined.sync_declared([declared("out/", str(victim))])
+    with pytest.raises(AuditFailed):
+        confined.log_request(kv_write(), AUTH)
+    assert _untouched(victim)
+    confined.close()
