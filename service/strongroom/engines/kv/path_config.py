@@ -9,10 +9,9 @@ from __future__ import annotations
 from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import to_bool, to_duration_seconds, to_int
+from strongroom.engines.kv.fields import UINT32_MAX, to_bool, to_count, to_duration_seconds
 from strongroom.engines.kv.model import DELETE_VERSION_AFTER_DISABLED
 from strongroom.engines.kv.store import CONFIG_KEY
-from strongroom.errors import InvalidRequest
 
 CONFIG_FIELDS = ("max_versions", "cas_required", "delete_version_after")
 
@@ -35,10 +34,9 @@ class ConfigPath(PathHandler):
         data = req.data
         if not any(name in data for name in CONFIG_FIELDS):
             return Response()
-        max_versions = to_int("max_versions", data["max_versions"], validated=True) if "max_versions" in data else None
-        if max_versions is not None and max_versions < 0:
-            # Vault stores it as uint32 and wraps -1 to 4294967295; refuse instead.
-            raise InvalidRequest("max_versions must not be negative")
+        # Vault stores it as a uint32 and wraps what does not fit; refused here instead.
+        max_versions = (to_count("max_versions", data["max_versions"], maximum=UINT32_MAX, validated=True)
+                        if "max_versions" in data else None)
         cas_required = to_bool("cas_required", data["cas_required"], validated=True) if "cas_required" in data else None
         delete_after = (to_duration_seconds("delete_version_after", data["delete_version_after"], signed=True,
                                             validated=True) if "delete_version_after" in data else None)

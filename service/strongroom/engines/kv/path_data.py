@@ -14,7 +14,7 @@ from typing import Any
 from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import to_int, to_map, unknown_fields_warning, weak_int
+from strongroom.engines.kv.fields import to_count, to_map, unknown_fields_warning, weak_int
 from strongroom.engines.kv.model import Config, KeyMetadata
 from strongroom.engines.kv.store import Secret
 from strongroom.errors import CheckAndSetMismatch, InvalidRequest
@@ -77,7 +77,7 @@ class DataPath(PathHandler):
         """``GET data/<path>?version=N``; None (404) when the key or version is unknown.
 
         One storage read: the secret's metadata and version data come together."""
-        found = self.store.read_version(key, to_int("version", req.data.get("version"), validated=True))
+        found = self.store.read_version(key, to_count("version", req.data.get("version"), validated=True))
         if found is None:
             return None
         secret, number, version = found

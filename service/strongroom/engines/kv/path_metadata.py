@@ -15,7 +15,7 @@ from typing import Any
 from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import to_bool, to_duration_seconds, to_int, to_map, weak_string
+from strongroom.engines.kv.fields import UINT32_MAX, to_bool, to_count, to_duration_seconds, to_map, weak_string
 from strongroom.engines.kv.model import Config, KeyMetadata
 from strongroom.errors import InvalidRequest
 
@@ -77,11 +77,8 @@ def validate_custom_metadata(custom: dict[str, str]) -> None:
 
 
 def _max_versions(value: Any, *, validated: bool) -> int:
-    number = to_int("max_versions", value, validated=validated)
-    if number < 0:
-        # Vault stores it as uint32 and wraps -1 to 4294967295; refuse instead.
-        raise InvalidRequest("max_versions must not be negative")
-    return number
+    # Vault stores it as a uint32 and wraps what does not fit (-1 becomes 4294967295); refused here instead.
+    return to_count("max_versions", value, maximum=UINT32_MAX, validated=validated)
 
 
 class MetadataPath(PathHandler):

@@ -10,7 +10,7 @@ from typing import Any
 from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import to_int
+from strongroom.engines.kv.fields import to_count, to_int
 
 
 def strip_values(data: Any, max_depth: int, depth: int = 1) -> dict:
@@ -38,7 +38,7 @@ class SubkeysPath(PathHandler):
 
     def read(self, req: Request, key: str) -> Response | None:
         depth = to_int("depth", req.data.get("depth"), validated=True)
-        found = self.store.read_version(key, to_int("version", req.data.get("version"), validated=True))
+        found = self.store.read_version(key, to_count("version", req.data.get("version"), validated=True))
         if found is None:
             return None
         secret, number, version = found

@@ -1,0 +1,353 @@
+"""Request fields converted the way Vault converts them: one home for every layer.
+
+https://github.com/hashicorp/vault/blob/main/sdk/framework/field_data.go
+https://github.com/hashicorp/go-secure-stdlib/blob/main/parseutil/parseutil.go
+
+Vault decodes a JSON body with ``UseNumber``, so a number reaches a field as
+its text (``json.Number``), and converts each field "weakly" (mapstructure's
+``WeakDecode``: ``"5"`` is an int, ``true`` is the int 1, ``1`` is a bool).
+Durations go through ``parseutil.ParseDurationSecond``: a plain integer is
+seconds, ``<n>d`` is days, anything else is Go's ``time.ParseDuration``; the
+result is a Go ``time.Duration``, an int64 of nanoseconds (about 292 years),
+and integers are Go ints (int64).  A value outside those types, a fraction
+where an integer is wanted, and NaN or Infinity (which no JSON number spells,
+but a string can, and other code paths may hand over as a float) are refused
+with Vault's words, as ``InvalidRequest`` for a field or ``ValueError`` for
+the bare parsers.  Pure functions, importing nothing above ``errors``: the
+engines, the auth methods and the core all convert through here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from strongroom.errors import InvalidRequest
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+UINT32_MAX = 2**32 - 1
+SECOND_NS = 1_000_000_000
+
+PARSE_INT = "cannot parse value as 'int': strconv.ParseInt: invalid syntax"
+PARSE_INT_RANGE = "cannot parse value as 'int': strconv.ParseInt: value out of range"
+PARSE_BOOL = "cannot parse value as 'bool': strconv.ParseBool: invalid syntax"
+DURATION_OVERFLOW = "multiplication of durations resulted in overflow, one operand may be too large"
+NOT_A_DURATION = "could not parse duration from input"
+
+# Go's strconv.ParseBool, which Vault applies to a string or a JSON number's text.
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+# Go's time.ParseDuration units, in nanoseconds.
+_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
+          "s": SECOND_NS, "m": 60 * SECOND_NS, "h": 3_600 * SECOND_NS}
+_DURATION_PART = re.compile(r"(\d*\.?\d*)([^\d.]*)", re.ASCII)
+_DECIMAL = re.compile(r"[+-]?\d+", re.ASCII)
+# strconv.ParseInt with base 0: a sign, then decimal, 0x / 0o / 0 (octal) / 0b, with Go's digit separators.
+_GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[0-7_]*|[1-9][0-9_]*)")
+
+
+def go_type(value: Any) -> str:
+    """The Go type name Vault's decoder reports for a JSON value."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "json.Number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]interface {}"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    return "interface {}"
+
+
+def number_text(value: int | float) -> str:
+    """The text of a JSON number as Vault's ``json.Number`` holds it (``1e30``, ``1.5``).
+
+    Python forgets the spelling; this is the shortest one that reads back the
+    same, with Go's exponent form.  A non-finite float (only reachable from
+    code, never from JSON) shows as ``NaN`` / ``+Inf`` / ``-Inf`` and converts to nothing."""
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(value).replace("e+", "e")
+
+
+def field_error(name: str, detail: str, *, validated: bool = False) -> InvalidRequest:
+    """Vault's message for a field that failed conversion (``Field validation failed:``
+    in front when the endpoint validates its fields strictly)."""
+    prefix = "Field validation failed: " if validated else ""
+    return InvalidRequest(f'{prefix}error converting input for field "{name}": {detail}')
+
+
+# -- integers ------------------------------------------------------------------
+
+
+def parse_go_int(text: str) -> int:
+    """Go's ``strconv.ParseInt(text, 0, 64)``; ValueError ``invalid syntax`` or ``value out of range``."""
+    match = _GO_INT.fullmatch(text)
+    if match is None:
+        raise ValueError("invalid syntax")
+    sign, body = match.groups()
+    if body.endswith("_") or "__" in body:
+        raise ValueError("invalid syntax")  # Go's underscoreOK: one underscore between digits
+    if body[0] == "0" and len(body) > 1 and body[1] not in "xXbBoO":
+        number = int(body, 8)
+    else:
+        try:
+            number = int(body, 0)
+        except ValueError:
+            raise ValueError("invalid syntax") from None
+    number = -number if sign == "-" else number
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError("value out of range")
+    return number
+
+
+def weak_int(value: Any, where: str = "''") -> int:
+    """mapstructure's ``WeakDecode`` of a JSON value into a Go int (int64);
+    ValueError with its message (``where`` names the element, ``''`` the field)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        # A JSON number with a fraction or exponent fails json.Number.Int64.
+        raise ValueError(f"{where} {PARSE_INT}")
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{where} {PARSE_INT_RANGE}")
+        return value
+    if isinstance(value, str):
+        if value == "":
+            return 0
+        try:
+            return parse_go_int(value)
+        except ValueError as exc:
+            message = PARSE_INT_RANGE if str(exc) == "value out of range" else PARSE_INT
+            raise ValueError(f"{where} {message}") from None
+    raise ValueError(f"{where} expected type 'int', got unconvertible type '{go_type(value)}'")
+
+
+def to_int(name: str, value: Any, *, validated: bool = False) -> int:
+    """A ``TypeInt`` field."""
+    try:
+        return weak_int(value)
+    except ValueError as exc:
+        raise field_error(name, str(exc), validated=validated) from None
+
+
+def to_count(name: str, value: Any, *, maximum: int = INT64_MAX, validated: bool = False) -> int:
+    """A ``TypeInt`` field that counts or numbers something (``version``,
+    ``max_versions``): never negative, at most ``maximum``.  Vault reads a
+    negative version as "the latest" and wraps ``max_versions`` into a uint32
+    (4294967296 becomes 0, the default); both are refused here."""
+    number = to_int(name, value, validated=validated)
+    if number < 0:
+        raise InvalidRequest(f"{name} must not be negative")
+    if number > maximum:
+        raise InvalidRequest(f"{name} must not be greater than {maximum}")
+    return number
+
+
+def to_comma_int_slice(name: str, value: Any) -> list[int]:
+    """A ``TypeCommaIntSlice`` field: ``[1, "2"]``, ``"1,2"`` or ``3``."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        items: list = value.split(",")
+    elif isinstance(value, list):
+        items = value
+    else:
+        items = [value]
+    result = []
+    for position, item in enumerate(items):
+        try:
+            result.append(weak_int(item, f"'[{position}]'"))
+        except ValueError as exc:
+            raise field_error(name, f"decoding failed due to the following error(s):\n\n{exc}",
+                              validated=True) from None
+    return result
+
+
+# -- booleans, strings, maps -----------------------------------------------------
+
+
+def to_bool(name: str, value: Any, *, validated: bool = False) -> bool:
+    """A ``TypeBool`` field: a boolean, or a string or JSON number that Go's
+    ``strconv.ParseBool`` reads (so ``1`` and ``0`` but not ``2`` or ``1.0``); "" is false."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) or isinstance(value, str):
+        text = number_text(value) if not isinstance(value, str) else value
+        if text in _TRUE:
+            return True
+        if text in _FALSE or text == "":
+            return False
+        raise field_error(name, f"'' {PARSE_BOOL}", validated=validated)
+    raise field_error(name, f"'' expected type 'bool', got unconvertible type '{go_type(value)}'",
+                      validated=validated)
+
+
+def weak_string(value: Any) -> str:
+    """mapstructure's ``WeakDecode`` of a JSON scalar into a string (a number as
+    its text, a boolean as ``"1"``/``"0"``); ValueError for objects and arrays."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return number_text(value)
+        text = format(Decimal(repr(value)), "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    raise ValueError(f"'' expected type 'string', got unconvertible type '{go_type(value)}'")
+
+
+def to_string(name: str, value: Any, *, validated: bool = False) -> str:
+    """A ``TypeString`` field."""
+    try:
+        return weak_string(value)
+    except ValueError as exc:
+        raise field_error(name, str(exc), validated=validated) from None
+
+
+def to_map(name: str, value: Any, *, validated: bool = False) -> dict | None:
+    """A ``TypeMap`` field: a JSON object, or None for JSON null."""
+    if value is None or isinstance(value, dict):
+        return value
+    raise field_error(name, f"'' expected type 'map[string]interface {{}}', got unconvertible type "
+                            f"'{go_type(value)}'", validated=validated)
+
+
+# -- durations -------------------------------------------------------------------
+
+
+def parse_go_duration(text: str) -> int:
+    """Go's ``time.ParseDuration``, in nanoseconds; ValueError with Go's message
+    (``time: invalid duration "..."`` also beyond the int64 range)."""
+    body, sign = text, 1
+    if body[:1] in ("-", "+"):
+        sign, body = (-1 if body[0] == "-" else 1), body[1:]
+    if body == "0":
+        return 0
+    if not body:
+        raise ValueError(f'time: invalid duration "{text}"')
+    total = Decimal(0)
+    position = 0
+    while position < len(body):
+        match = _DURATION_PART.match(body, position)
+        number, unit = match.group(1), match.group(2)
+        if not number or number == ".":
+            raise ValueError(f'time: invalid duration "{text}"')
+        if int(number.split(".")[0] or "0") > INT64_MAX:
+            raise ValueError(f'time: invalid duration "{text}"')  # Go's leadingInt overflows first
+        if not unit:
+            raise ValueError(f'time: missing unit in duration "{text}"')
+        if unit not in _UNITS:
+            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
+        try:
+            total += Decimal(number) * _UNITS[unit]
+        except InvalidOperation:
+            raise ValueError(f'time: invalid duration "{text}"') from None
+        position = match.end()
+    ns = sign * int(total)
+    if not INT64_MIN <= ns <= INT64_MAX:
+        raise ValueError(f'time: invalid duration "{text}"')
+    return ns
+
+
+def _times(count: int, unit_ns: int) -> int:
+    ns = count * unit_ns
+    if not INT64_MIN <= ns <= INT64_MAX:
+        raise ValueError(DURATION_OVERFLOW)
+    return ns
+
+
+def duration_ns(value: Any) -> int:
+    """``parseutil.ParseDurationSecond``: nanoseconds, negative allowed; ValueError
+    with Vault's message.  None and "" are 0; an int or a numeric string is
+    seconds, ``<n>d`` days; a float goes by its JSON text (``1.5`` has no unit)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        raise ValueError(NOT_A_DURATION)
+    if isinstance(value, (int, float)):
+        value = number_text(value)
+    if not isinstance(value, str):
+        raise ValueError(NOT_A_DURATION)
+    if value == "":
+        return 0
+    if _DECIMAL.fullmatch(value):
+        seconds = int(value)
+        if INT64_MIN <= seconds <= INT64_MAX:
+            return _times(seconds, SECOND_NS)
+    elif value.endswith("d"):
+        days = value[:-1]
+        if not _DECIMAL.fullmatch(days):
+            raise ValueError(f'strconv.ParseInt: parsing "{days}": invalid syntax')
+        if not INT64_MIN <= int(days) <= INT64_MAX:
+            raise ValueError(f'strconv.ParseInt: parsing "{days}": value out of range')
+        return _times(int(days), 24 * _UNITS["h"])
+    return parse_go_duration(value)
+
+
+def whole_seconds(ns: int) -> int:
+    """Nanoseconds to seconds, truncated toward zero like Go's ``int(d.Seconds())``."""
+    seconds = abs(ns) // SECOND_NS
+    return -seconds if ns < 0 else seconds
+
+
+def duration_seconds(value: Any) -> int:
+    """``parseutil.ParseDurationSecond`` in whole seconds (negative allowed); ValueError."""
+    return whole_seconds(duration_ns(value))
+
+
+def to_duration_seconds(name: str, value: Any, *, signed: bool = False, validated: bool = False) -> int:
+    """A ``TypeDurationSecond`` (``signed``: ``TypeSignedDurationSecond``) field, in whole seconds."""
+    if value is None or value == "":
+        return 0
+    try:
+        seconds = duration_seconds(value)
+    except ValueError as exc:
+        raise field_error(name, str(exc), validated=validated) from None
+    if seconds < 0 and not signed:
+        raise field_error(name, f"cannot provide negative value '{seconds}'", validated=validated)
+    return seconds
+
+
+def ttl_seconds(value: Any, name: str, *, system: bool = False) -> int:
+    """A TTL that Vault takes as a string and parses itself (token ``ttl``, a
+    mount's ``default_lease_ttl``): weakly a string, then ``ParseDurationSecond``;
+    the bare parser message on failure, ``<name> must be positive`` when negative.
+    ``system`` accepts Vault's ``"system"`` (0: the system default), as mount tuning does."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        text = number_text(value)
+    else:
+        try:
+            text = weak_string(value)
+        except ValueError as exc:
+            raise field_error(name, str(exc), validated=True) from None
+    if system and text == "system":
+        return 0
+    try:
+        seconds = duration_seconds(text)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+    if seconds < 0:
+        raise InvalidRequest(f"{name} must be positive")
+    return seconds
