@@ -5,8 +5,10 @@ sends GET, HEAD and LIST to a read backend (the active node and every
 performance standby, checked with ``/v1/sys/health?perfstandbyok=true``) and
 everything else to a write backend (the active node alone, checked with
 ``/v1/sys/health``), plus a stats page and HAProxy's built-in Prometheus
-exporter.  ``strongroom dev-cluster`` renders it today; the Ansible role renders
-the same template with the same variable names (``haproxy/README.md``).
+exporter.  The front door deletes the nodes' internal headers
+(``INTERNAL_REQUEST_HEADERS``) from every client request.  ``strongroom
+dev-cluster`` renders it today; the Ansible role renders the same template
+with the same variable names (``haproxy/README.md``).
 ``server_states`` reads back what the running HAProxy thinks of each server.
 
 https://developer.hashicorp.com/vault/api-docs/system/health
@@ -45,6 +47,14 @@ DEFAULT_TIMEOUTS: Mapping[str, str] = {
     # fall 2 it leaves the backends within about 2.5 s.
     "check": "1s",
 }
+
+#: Request headers the nodes set for each other and trust, which no client may
+#: send: ``X-Strongroom-Forwarded`` (``api/forward.py``) marks a request a
+#: standby already forwarded, and a node that sees it never forwards again, so
+#: a client's copy would turn that client's writes on a standby into 503s.
+#: The front door deletes them from every request (one ``http-request
+#: del-header`` line each in the template, which Ansible renders too).
+INTERNAL_REQUEST_HEADERS = ("X-Strongroom-Forwarded",)
 
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 _HOST = re.compile(r"\*|[A-Za-z0-9_.:\[\]-]+")  # "*", a name, an IPv4 or IPv6 address; no scheme, no path

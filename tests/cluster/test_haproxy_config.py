@@ -91,6 +91,22 @@ def test_routing_and_checks_are_as_designed():
     assert haproxy.READ_CHECK_PATH == "/v1/sys/health?perfstandbyok=true"
 
 
+def test_the_front_door_drops_every_internal_header():
+    """X-Strongroom-Forwarded from a client would stop its standby-forwarded
+    requests (api/forward.py): the front door deletes it before any routing."""
+    from strongroom.api.forward import FORWARDED_MARK
+
+    assert FORWARDED_MARK in haproxy.INTERNAL_REQUEST_HEADERS
+    for options in ({}, {"route_header": False}):
+        text = haproxy.render(THREE, **options)
+        front = text[text.index("\nfrontend strongroom\n"):text.index("\nbackend strongroom_write\n")]
+        for header in haproxy.INTERNAL_REQUEST_HEADERS:
+            deleted = f"    http-request del-header {header}\n"
+            assert deleted in front
+            assert front.index(deleted) < front.index("use_backend")
+    assert f"http-request del-header {FORWARDED_MARK}\n" in (REPO / "haproxy" / "haproxy.cfg.example").read_text()
+
+
 def test_checked_in_example_is_a_fresh_rendering(tmp_path):
     example = REPO / "haproxy" / "haproxy.cfg.example"
     assert example.read_text() == haproxy.example(), (

@@ -54,7 +54,10 @@ class StandInNode:
                         code = 200
                     return self.reply(code, {"role": node.role})
                 node.seen.append({"method": self.command, "path": self.path, "body": body,
-                                  "xff": self.headers.get("X-Forwarded-For")})
+                                  "xff": self.headers.get("X-Forwarded-For"),
+                                  "internal": {name: self.headers.get_all(name)
+                                               for name in haproxy.INTERNAL_REQUEST_HEADERS
+                                               if self.headers.get_all(name)}})
                 if node.drop:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -135,6 +138,19 @@ def test_everything_else_goes_to_the_active_node(front, stand_ins, method):
     seen = stand_ins["node1"].seen[-1]
     assert seen["method"] == method and seen["body"] == b'{"data": {"a": "b"}}'
     assert seen["xff"] == "127.0.0.1"  # option forwardfor
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_a_clients_internal_headers_never_reach_a_node(front, stand_ins, method):
+    """X-Strongroom-Forwarded is for nodes only (api/forward.py): HAProxy drops
+    a client's, however it is spelled or repeated."""
+    for spelling in ("X-Strongroom-Forwarded", "x-strongroom-forwarded", "X-STRONGROOM-FORWARDED"):
+        response = requests.request(method, front.url + "/v1/secret/data/x", timeout=10,
+                                    headers={spelling: "evil", "X-Other": "kept"})
+        assert response.status_code == 200
+    seen = [entry for node in stand_ins.values() for entry in node.seen if entry["method"] == method]
+    assert len(seen) == 3
+    assert [entry["internal"] for entry in seen] == [{}, {}, {}]
 
 
 def test_x_vault_forward_active_node_sends_a_read_to_the_active_node(front):

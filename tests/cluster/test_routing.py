@@ -58,6 +58,52 @@ def test_reads_are_served_by_the_performance_standbys(cluster, front):
     assert listed.headers["X-Strongroom-Route"].startswith("strongroom_read/")
 
 
+def test_a_clients_forwarded_mark_does_not_break_its_forwarded_requests(cluster, front):
+    """A read that has to write (a token with limited uses) lands on a
+    performance standby through the read backend; the standby forwards it to
+    the active node.  A client's own X-Strongroom-Forwarded (the nodes' loop
+    guard, api/forward.py) would make the standby refuse with 503: HAProxy
+    drops it, so every such request succeeds."""
+    active = cluster.active().config_path.stem
+    standbys = {n.config_path.stem for n in cluster.standbys()}
+    _through(front, cluster, "POST", "secret/data/marked", json={"data": {"v": "x"}})
+    created = _through(front, cluster, "POST", "auth/token/create", json={"policies": ["root"], "num_uses": 100})
+    token = created.json()["auth"]["client_token"]
+    forwarded_by = set()
+    for _ in range(60):
+        answer = requests.get(f"{front.url}/v1/secret/data/marked", timeout=10,
+                              headers={"X-Vault-Token": token, "X-Strongroom-Forwarded": "evil",
+                                       "Connection": "close"})
+        assert answer.status_code == 200, (answer.status_code, answer.text[:300], answer.headers)
+        assert answer.json()["data"]["data"] == {"v": "x"}
+        route = answer.headers["X-Strongroom-Route"]
+        assert route.startswith("strongroom_read/")
+        # executed by the active node whoever HAProxy chose: a standby forwarded it
+        assert answer.headers["X-Strongroom-Node"] == active
+        if route.split("/", 1)[1] in standbys:
+            forwarded_by.add(route.split("/", 1)[1])
+        if forwarded_by == standbys:
+            break
+    assert forwarded_by == standbys, forwarded_by
+
+
+def test_a_forwarded_mark_sent_straight_to_a_node_costs_the_sender_a_503_at_worst(cluster, front):
+    """Past HAProxy a client can still send the mark to a node: it only stops a
+    forward (503 for that request); the active node ignores it, and a standby
+    still serves its local reads and hands writes to the active node when
+    asked for a redirect."""
+    active, standby = cluster.active(), cluster.standbys()[0]
+    mark = {"X-Strongroom-Forwarded": "evil"}
+    assert cluster.api(active, "POST", "secret/data/direct", json={"data": {"v": "1"}}, headers=mark).status_code == 200
+    refused = cluster.api(standby, "POST", "secret/data/direct", json={"data": {"v": "2"}}, headers=mark)
+    assert refused.status_code == 503 and refused.json()["errors"]
+    read = cluster.api(standby, "GET", "secret/data/direct", headers=mark)
+    assert read.status_code == 200 and read.json()["data"]["data"] == {"v": "1"}
+    redirected = cluster.api(standby, "POST", "secret/data/direct", json={"data": {"v": "3"}},
+                             headers={**mark, "X-Vault-No-Request-Forwarding": "true"}, allow_redirects=False)
+    assert redirected.status_code == 307 and redirected.headers["Location"].startswith(active.url)
+
+
 @pytest.mark.slow
 def test_rolling_restart_fails_no_read(cluster, front):
     _through(front, cluster, "POST", "secret/data/rolling", json={"data": {"v": "steady"}})

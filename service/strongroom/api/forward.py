@@ -8,6 +8,13 @@ buffered body) to the active node's ``api_addr`` and relays the answer, adding
 active node instead.  A request already forwarded once is never forwarded again
 (``X-Strongroom-Forwarded``), so two nodes that disagree about the leader during
 a failover cannot bounce a request between them.
+
+The mark is trusted for that alone: it can only stop a forward.  HAProxy
+deletes a client's copy (``strongroom.haproxy.INTERNAL_REQUEST_HEADERS``); a
+client that reaches a standby directly and sends it gets a 503 for its own
+request instead of a forward, and nothing else changes (the active node
+ignores it; local reads and the 307 of ``X-Vault-No-Request-Forwarding`` do
+not look at it).  tests/cluster/test_routing.py holds both to it.
 """
 
 from __future__ import annotations
