@@ -630,3 +630,86 @@ def test_dev_config():
 def test_dev_config_rejects_a_bad_address():
     with pytest.raises(ConfigError, match="invalid address"):
         dev_config("nowhere")
+
+
+# -- audit devices (declarative, OpenBao's audit blocks) ----------------------------
+
+
+def audit_block(label: str = "to-file", options: str = 'file_path = "/var/log/strongroom/audit.log"',
+                body: str = "") -> str:
+    return f'audit "file" "{label}" {{\n{body}  options {{\n    {options}\n  }}\n}}\n'
+
+
+def test_audit_blocks_are_parsed_in_order():
+    config = parse(MINIMAL + 'audit_file_directory = "/var/log/strongroom/"\n'
+                   + audit_block(body='  description = "the audit log"\n  local = true\n',
+                                 options='file_path = "/var/log/strongroom/audit.log"\n    log_raw = true\n'
+                                         '    mode = "0640"')
+                   + audit_block("out", 'file_path = "stdout"'))
+    first, second = config.audit
+    assert (first.type, first.path, first.description, first.local) == ("file", "to-file/", "the audit log", True)
+    assert first.options_dict == {"file_path": "/var/log/strongroom/audit.log", "log_raw": "true", "mode": "0640"}
+    assert (second.path, second.options_dict) == ("out/", {"file_path": "stdout"})
+    assert config.audit_file_directory == "/var/log/strongroom"
+    assert from_json(to_json(config)) == config  # workers and the node core see the same devices
+
+
+def test_audit_defaults_refuse_api_creation_and_declare_nothing():
+    config = parse(MINIMAL)
+    assert (config.audit, config.unsafe_allow_api_audit_creation, config.audit_file_directory) == ((), False, "")
+    assert parse(MINIMAL + "unsafe_allow_api_audit_creation = true\n").unsafe_allow_api_audit_creation is True
+
+
+def test_server_config_reaches_the_core():
+    from strongroom.server.build import core_config
+
+    config = parse(MINIMAL + 'unsafe_allow_api_audit_creation = true\naudit_file_directory = "/srv/audit"\n'
+                   + audit_block(options='file_path = "/srv/audit/a.log"'))
+    core = core_config(config)
+    assert core.unsafe_allow_api_audit_creation is True
+    assert core.audit_file_directory == "/srv/audit"
+    assert core.audit_devices == config.audit and core.audit_devices[0].path == "to-file/"
+
+
+@pytest.mark.parametrize("options", ['log_raw = true', 'file_path = ""'])
+def test_audit_file_path_is_required(options):
+    err = error(MINIMAL + audit_block(options=options))
+    assert str(err) == 'audit "file" "to-file".options.file_path: required for a file audit device'
+    assert err.key == 'audit "file" "to-file".options.file_path'
+
+
+@pytest.mark.parametrize("file_path", ["/etc/shadow", "/var/log/strongroom/../../etc/shadow",
+                                       "/var/log/strongroom/a/../audit.log", "/var/log/strongroomx/audit.log",
+                                       "/var/log/strongroom", "audit.log"])
+def test_audit_file_path_outside_audit_file_directory(file_path):
+    err = error(MINIMAL + 'audit_file_directory = "/var/log/strongroom"\n'
+                + audit_block(options=f'file_path = "{file_path}"'))
+    assert "outside audit_file_directory" in str(err) and '"/var/log/strongroom"' in str(err)
+    assert str(err).startswith('audit "file" "to-file".options.file_path')
+
+
+def test_stdout_and_discard_are_allowed_with_audit_file_directory():
+    config = parse(MINIMAL + 'audit_file_directory = "/var/log/strongroom"\n'
+                   + audit_block("a", 'file_path = "stdout"') + audit_block("b", 'file_path = "discard"'))
+    assert [device.path for device in config.audit] == ["a/", "b/"]
+
+
+def test_audit_paths_are_unique():
+    err = error(MINIMAL + audit_block("x") + audit_block("x/", 'file_path = "discard"'))
+    assert "already used by another audit block" in str(err)
+
+
+def test_audit_file_directory_must_be_absolute():
+    err = error(MINIMAL + 'audit_file_directory = "var/log/strongroom"\n')
+    assert err.key == "audit_file_directory"
+    assert "must be an absolute directory" in str(err)
+
+
+@pytest.mark.parametrize("block, message", [
+    ('audit "socket" "x" {\n  options {\n    address = "127.0.0.1:9090"\n  }\n}\n', 'unsupported audit device type'),
+    (audit_block("x", body='  format = "json"\n'), 'unknown key "format"'),
+    (audit_block("a/../b"), "invalid audit device path"),
+])
+def test_bad_audit_blocks_name_the_block(block, message):
+    err = error(MINIMAL + block)
+    assert message in str(err) and str(err).startswith('audit "')

@@ -407,11 +407,13 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
 
 
 def _inside(file_path: str, directory: str) -> bool:
-    """Whether ``file_path`` names a file inside ``directory`` (lexically: no ``..``)."""
-    if file_path in ("stdout", "discard"):
+    """Whether ``file_path`` names a file inside ``directory`` (lexically: no ``..`` at all,
+    as the audit device itself checks, core/audit_device.py)."""
+    if file_path.lower() in ("stdout", "discard"):
         return True
     normalized = os.path.normpath(file_path)
-    return os.path.isabs(file_path) and normalized.startswith(directory.rstrip("/") + "/")
+    return (os.path.isabs(file_path) and ".." not in file_path.split("/")
+            and normalized.startswith(directory.rstrip("/") + "/"))
 
 
 def _derive_api_addr(scheme: str, host: str, port: int, hostname: str) -> str:
