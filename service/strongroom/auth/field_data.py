@@ -8,31 +8,24 @@ converts it (``"true"`` and ``1`` are booleans, ``"3"`` is an integer);
 ``parse_ttl`` does the same for one duration value (``"1h"`` is 3600 seconds).
 An absent field is the type's zero value or the given default; a value that
 does not convert raises ``InvalidRequest`` naming the field, in Vault's words
-where clients match on them.  Pure functions: no state, no I/O.
+where clients match on them.  The numeric and boolean conversions are
+``strongroom.fields``' (shared with the engines and the system backend); the
+shapes only the token store uses are here.  Pure functions: no state, no I/O.
 """
 
 from __future__ import annotations
 
-import math
-
-from strongroom.config import parse_duration
 from strongroom.errors import InvalidRequest
+from strongroom.fields import to_bool, to_int, ttl_seconds
 
 
 def parse_ttl(value, name: str = "ttl") -> int:
     """Whole seconds in a Vault duration (``"1h"``, ``"30m"``, ``"10s"``, ``3600``,
-    ``"3600"``); None and ``""`` are 0.  Negative values raise ``InvalidRequest``
-    in Vault's words ("ttl must be positive"), garbage names the field."""
-    if value is None:
-        return 0
-    negative = (isinstance(value, str) and value.strip().startswith("-")) or (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0)
-    if negative:
-        raise InvalidRequest(f"{name} must be positive")
-    try:
-        return int(parse_duration(value))
-    except ValueError as exc:
-        raise InvalidRequest(f'invalid value for "{name}": {exc}') from None
+    ``"3600"``, ``"7d"``) as Vault's token store parses ``ttl``, ``period`` and
+    ``explicit_max_ttl``: None and ``""`` are 0, a fraction needs a unit, nothing
+    beyond Go's int64 nanoseconds; negative values raise ``InvalidRequest`` in
+    Vault's words ("ttl must be positive"), garbage with ``parseutil``'s message."""
+    return ttl_seconds(value, name)
 
 
 def string_field(data: dict, name: str) -> str:
@@ -46,41 +39,18 @@ def string_field(data: dict, name: str) -> str:
 
 
 def bool_field(data: dict, name: str, default: bool) -> bool:
-    """Vault's ``TypeBool``: a boolean, a number (non-zero is true) or Go's
-    ``strconv.ParseBool`` spellings; ``default`` when absent or ""."""
+    """Vault's ``TypeBool``: a boolean, or what Go's ``strconv.ParseBool`` reads in a
+    string or a JSON number (``1``/``0``, ``"t"``, ``"False"``); ``default`` when absent or ""."""
     value = data.get(name)
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return value != 0
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("1", "t", "true"):
-            return True
-        if lowered in ("0", "f", "false"):
-            return False
-    raise InvalidRequest(f'invalid value for "{name}": expected a boolean')
+    return to_bool(name, value, validated=True)
 
 
 def int_field(data: dict, name: str) -> int:
-    """Vault's ``TypeInt``: an integer, a whole float or a decimal string; 0 when absent or ""."""
-    value = data.get(name)
-    if value is None or value == "":
-        return 0
-    if isinstance(value, bool):
-        raise InvalidRequest(f'invalid value for "{name}": expected an integer')
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise InvalidRequest(f'invalid value for "{name}": expected an integer')
+    """Vault's ``TypeInt``: a Go int (int64) from an integer, a boolean or a
+    ``strconv.ParseInt`` string; no fractions, exponents, NaN or Infinity; 0 when absent."""
+    return to_int(name, data.get(name), validated=True)
 
 
 def string_list_field(data: dict, name: str) -> list[str]:

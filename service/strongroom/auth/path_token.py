@@ -28,6 +28,7 @@ from strongroom.auth.token_store import TokenStore
 from strongroom.core import logical
 from strongroom.core.logical import Request, Response
 from strongroom.errors import InvalidRequest, MethodNotAllowed, PermissionDenied, UnsupportedPath
+from strongroom.fields import to_duration_seconds
 
 _READ = frozenset({logical.READ})
 _WRITE = frozenset({logical.CREATE, logical.UPDATE})
@@ -109,6 +110,9 @@ class TokenAuthBackend:
     def _create(self, req: Request, orphan: bool) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#create-token"""
         data = req.data
+        if data.get("wrap_ttl") not in (None, "", 0):
+            # A client that asked for a wrapped token must never get it in plain text.
+            raise InvalidRequest("response wrapping (wrap_ttl) is not supported by Strongroom; no token was created")
         parent = self._store.refresh(req.token) if req.token is not None and req.token.num_uses >= 0 else None
         if parent is None:
             raise InvalidRequest("parent token lookup failed: no parent found")
@@ -249,7 +253,7 @@ class TokenAuthBackend:
         return self._renewed(self._by_accessor(req), req, "")
 
     def _renewed(self, entry: TokenEntry, req: Request, client_token: str) -> Response:
-        increment = parse_ttl(req.data.get("increment"), "increment")
+        increment = to_duration_seconds("increment", req.data.get("increment"), validated=True)
         renewed, warnings = self._store.renew(entry, increment)
         return Response(auth=auth_block(renewed, client_token), warnings=warnings)
 

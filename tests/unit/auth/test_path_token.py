@@ -158,14 +158,14 @@ def test_meta_forms(call, root, meta, stored):
     ({"type": "bogus"}, "invalid 'token_type' value"),
     ({"type": "batch"}, "batch tokens are not supported"),
     ({"ttl": "-5s"}, "ttl must be positive"),
-    ({"ttl": "abc"}, 'invalid value for "ttl"'),
+    ({"ttl": "abc"}, 'time: invalid duration "abc"'),
     ({"explicit_max_ttl": -1}, "explicit_max_ttl must be positive"),
     ({"period": "-1m"}, "period must be positive"),
     ({"policies": ["response-wrapping"]}, 'cannot assign policy "response-wrapping"'),
     ({"id": "a.b"}, "custom token ID cannot have a '.' in the value"),
     ({"meta": "novalue"}, 'invalid key pair at index 0 in field "meta"'),
-    ({"renewable": "maybe"}, 'invalid value for "renewable"'),
-    ({"num_uses": "x"}, 'invalid value for "num_uses"'),
+    ({"renewable": "maybe"}, 'error converting input for field "renewable"'),
+    ({"num_uses": "x"}, 'error converting input for field "num_uses"'),
     ({"policies": {"a": 1}}, 'invalid value for "policies"'),
 ])
 def test_create_rejects_bad_parameters(call, root, data, message):
@@ -323,7 +323,7 @@ def test_renew_errors(call, root):
     last, _ = create(call, root[0], policies=["x"], num_uses=1)
     with pytest.raises(InvalidRequest, match="token not found"):
         call("renew-self", last)
-    with pytest.raises(InvalidRequest, match='invalid value for "increment"'):
+    with pytest.raises(InvalidRequest, match='error converting input for field "increment": time: invalid duration'):
         call("renew", root[0], token=token, increment="soon")
 
 
@@ -419,7 +419,7 @@ def test_routing(call, root, backend):
 
 @pytest.mark.parametrize("value, seconds", [
     (None, 0), ("", 0), (60, 60), ("60", 60), ("10s", 10), ("30m", 1800), ("1h", 3600), ("1h30m", 5400),
-    (1.9, 1),
+    ("1.9s", 1), ("7d", 604800),
 ])
 def test_parse_ttl(value, seconds):
     assert parse_ttl(value) == seconds
