@@ -14,6 +14,7 @@ import falcon
 from strongroom import metrics
 from strongroom.api import errors
 from strongroom.api.forward import Forwarder
+from strongroom.api.json_limits import JsonLimits
 from strongroom.api.logical import LogicalResource
 from strongroom.api.sys_health import HealthResource, LeaderResource
 from strongroom.api.sys_metrics import MetricsResource
@@ -95,8 +96,8 @@ def sys_route_label(endpoint: str) -> str:
 
 
 def create_app(core, *, node_id: str = "", max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
-               unauthenticated_metrics: bool = False) -> falcon.App:
-    """Wire the resources around ``core``."""
+               unauthenticated_metrics: bool = False, json_limits: JsonLimits = JsonLimits()) -> falcon.App:
+    """Wire the resources around ``core``; ``json_limits`` bound every JSON body (the listener's)."""
     app = falcon.App(middleware=[NodeHeader(node_id or "strongroom"), RequestMetrics()], cors_enable=False)
     app.req_options.auto_parse_qs_csv = False
     app.req_options.keep_blank_qs_values = True
@@ -108,5 +109,6 @@ def create_app(core, *, node_id: str = "", max_request_size: int = DEFAULT_MAX_R
     app.add_route("/v1/sys/health", HealthResource(core))
     app.add_route("/v1/sys/leader", LeaderResource(core))
     app.add_route("/v1/sys/metrics", MetricsResource(core, unauthenticated_metrics))
-    app.add_sink(LogicalResource(core, max_request_size, Forwarder(node_id or "strongroom")), prefix="/v1/")
+    app.add_sink(LogicalResource(core, max_request_size, Forwarder(node_id or "strongroom"), json_limits),
+                 prefix="/v1/")
     return app

@@ -1,22 +1,34 @@
-"""Reading request bodies safely: size limits, JSON objects only."""
+"""Reading request bodies safely: size limits, bounded JSON objects only.
+
+A body is read only when something needs it and parsed only once the client
+is known (``Body.data(authenticated)`` is called by the core after the token
+check), so a stranger's body costs at most the bytes on the wire.  Bodies for
+paths that need no token are held to ``UNAUTHENTICATED_MAX_BODY`` before they
+are parsed: no unauthenticated request costs more than a small, bounded amount
+of CPU.
+"""
 
 from __future__ import annotations
 
-import json
-
+from strongroom.api.json_limits import JsonLimits, loads_bounded
 from strongroom.errors import InvalidRequest, RequestTooLarge
 
+# sys/init, sys/unseal and login bodies are a few kilobytes (PGP keys included).
+UNAUTHENTICATED_MAX_BODY = 1024 * 1024
 
-def read_json(req, max_size: int) -> dict:
+
+def read_json(req, max_size: int, limits: JsonLimits = JsonLimits(), *, authenticated: bool = False) -> dict:
     """The request body as a JSON object ({} when empty)."""
-    return parse_json(read_raw(req, max_size))
+    return Body(req, max_size, limits).data(authenticated)
 
 
 def read_raw(req, max_size: int) -> bytes:
     """The request body's bytes, within ``max_size``.
 
     Refuses bodies over ``max_size`` before reading them when Content-Length says
-    so, and stops reading at ``max_size + 1`` bytes otherwise (chunked bodies)."""
+    so, and stops reading at ``max_size + 1`` bytes otherwise (chunked bodies).
+    A body the server cannot de-chunk (a bad chunk size, a connection cut short)
+    is a 400, never an unhandled error."""
     length = req.content_length
     if length is not None and max_size > 0 and length > max_size:
         raise RequestTooLarge(f"http: request body too large (limit {max_size} bytes)")
@@ -24,23 +36,48 @@ def read_raw(req, max_size: int) -> bytes:
     # Without Content-Length (chunked), bounded_stream reads nothing; the server
     # (gunicorn) de-chunks wsgi.input, which ends at the last chunk.
     stream = req.bounded_stream if length is not None else req.stream
-    raw = stream.read(limit) if limit > 0 else stream.read()
+    try:
+        raw = stream.read(limit) if limit > 0 else stream.read()
+    except (OSError, ValueError):  # gunicorn's InvalidChunkSize, NoMoreData ... are IOErrors
+        raise InvalidRequest("malformed request body") from None
     if max_size > 0 and len(raw) > max_size:
         raise RequestTooLarge(f"http: request body too large (limit {max_size} bytes)")
     return raw
 
 
-def parse_json(raw: bytes) -> dict:
-    """A JSON object from a request body; InvalidRequest for anything else."""
+def parse_json(raw: bytes, limits: JsonLimits = JsonLimits()) -> dict:
+    """A JSON object from a request body, within ``limits``; InvalidRequest for anything else."""
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("failed to decode JSON input: invalid JSON in request body") from None
+    data = loads_bounded(raw, limits)
     if not isinstance(data, dict):
         raise InvalidRequest("failed to decode JSON input: body must be a JSON object")
     return data
+
+
+class Body:
+    """One request's body: read at most once, parsed at most once, each only when asked."""
+
+    def __init__(self, req, max_size: int, limits: JsonLimits):
+        self._req = req
+        self._max_size = max_size
+        self._limits = limits
+        self._raw: bytes | None = None
+
+    def raw(self) -> bytes:
+        """The bytes (read now if not yet), within the listener's ``max_request_size``."""
+        if self._raw is None:
+            self._raw = read_raw(self._req, self._max_size)
+        return self._raw
+
+    def data(self, authenticated: bool) -> dict:
+        """The body as a JSON object; an unauthenticated one only up to ``UNAUTHENTICATED_MAX_BODY``."""
+        if not authenticated and self._raw is None:
+            bound = UNAUTHENTICATED_MAX_BODY if self._max_size <= 0 else min(self._max_size, UNAUTHENTICATED_MAX_BODY)
+            self._raw = read_raw(self._req, bound)
+        elif not authenticated and len(self._raw or b"") > UNAUTHENTICATED_MAX_BODY:
+            raise RequestTooLarge(f"http: request body too large (limit {UNAUTHENTICATED_MAX_BODY} bytes)")
+        return parse_json(self.raw(), self._limits)
 
 
 def query_data(req) -> dict:

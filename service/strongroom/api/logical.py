@@ -7,8 +7,10 @@ decides which), PATCH is patch, DELETE is delete.
 
 from __future__ import annotations
 
-from strongroom.api.body import parse_json, query_data, read_raw
+from strongroom.api.body import Body, query_data
 from strongroom.api.forward import Forwarder
+from strongroom.api.json_limits import JsonLimits
+from strongroom.api.paths import logical_path
 from strongroom.api.render import render_response
 from strongroom.core import logical
 from strongroom.core.logical import Request
@@ -38,24 +40,23 @@ def client_token(req) -> str:
     return ""
 
 
-def build_request(req, path: str, raw_body: bytes) -> Request:
-    """The logical request for an HTTP request on ``/v1/<path>``."""
+def build_request(req, path: str) -> Request:
+    """The logical request for an HTTP request on ``/v1/<path>``, without its
+    body: the core parses that (``Body.data``) once the client is known."""
     operation = METHOD_OPERATIONS.get(req.method)
     if operation is None:
         raise MethodNotAllowed()
+    refuse_wrapping(req)
     if operation == logical.READ and req.get_param_as_bool("list", default=False):
         operation = logical.LIST
+    data = {}
     if operation in (logical.READ, logical.LIST):
         data = query_data(req)
         data.pop("list", None)
-    else:
-        data = parse_json(raw_body)
-        if operation == logical.PATCH:
-            content_type = (req.content_type or "").split(";")[0].strip()
-            if content_type != "application/merge-patch+json":
-                raise UnsupportedMediaType("PATCH requires Content-Type of application/merge-patch+json")
-    if "\x00" in path or any(segment == ".." for segment in path.split("/")):
-        raise InvalidRequest("invalid path")
+    elif operation == logical.PATCH:
+        content_type = (req.content_type or "").split(";")[0].strip()
+        if content_type != "application/merge-patch+json":
+            raise UnsupportedMediaType("PATCH requires Content-Type of application/merge-patch+json")
     return Request(
         operation=operation,
         path=path,
@@ -64,6 +65,14 @@ def build_request(req, path: str, raw_body: bytes) -> Request:
         headers={k.lower(): v for k, v in req.headers.items()},
         remote_addr=req.remote_addr or "",
     )
+
+
+def refuse_wrapping(req) -> None:
+    """A client that asks for a wrapped response must never get the secret in
+    plain text (response wrapping is not built yet): refuse, before anything runs."""
+    if (req.get_header("X-Vault-Wrap-TTL") or "").strip():
+        raise InvalidRequest("response wrapping (X-Vault-Wrap-TTL) is not supported by Strongroom; "
+                             "the request was not run")
 
 
 class LogicalResource:
@@ -77,40 +86,43 @@ class LogicalResource:
     write that produced the index.
     """
 
-    def __init__(self, core, max_request_size: int, forwarder: Forwarder):
+    def __init__(self, core, max_request_size: int, forwarder: Forwarder, json_limits: JsonLimits = JsonLimits()):
         self._core = core
         self._max_request_size = max_request_size
         self._forwarder = forwarder
+        self._json_limits = json_limits
         self._seen_index = 0
 
     def __call__(self, req, resp, path: str = ""):
-        path = req.path[len("/v1/"):]
-        raw_body = b"" if req.method in ("GET", "HEAD", "LIST") else read_raw(req, self._max_request_size)
-        lreq = build_request(req, path, raw_body)
+        path = logical_path(req.env.get("PATH_INFO", ""))
+        lreq = build_request(req, path)
         req.context.lreq = lreq
+        body = Body(req, self._max_request_size, self._json_limits)
+        parse = None if lreq.operation in (logical.READ, logical.LIST) else body.data
         ha = self._core.ha_state()
         role = ha["role"]
         if role in ("active", "sealed") or path in LOCAL_PATHS:
-            render_response(resp, lreq, self._core.handle(lreq))
+            render_response(resp, lreq, self._core.handle(lreq, parse))
             return
         leader = ha.get("leader_address", "")
         redirect = bool(req.get_header("X-Vault-No-Request-Forwarding"))
         if role != "perfstandby" or (req.get_header("X-Vault-Forward") or "").lower() == "active-node":
-            self._send_to_active(req, resp, raw_body, leader, redirect, "standby")
+            self._send_to_active(req, resp, body, leader, redirect, "standby")
             return
         self._catch_up(req)
         try:
-            lresp = self._core.handle(lreq)
+            lresp = self._core.handle(lreq, parse)
         except ReadOnly:
-            self._send_to_active(req, resp, raw_body, leader, redirect, "write")
+            self._send_to_active(req, resp, body, leader, redirect, "write")
             return
         render_response(resp, lreq, lresp)
 
-    def _send_to_active(self, req, resp, raw_body: bytes, leader: str, redirect: bool, reason: str) -> None:
+    def _send_to_active(self, req, resp, body: Body, leader: str, redirect: bool, reason: str) -> None:
         if redirect:
             self._forwarder.redirect(req, resp, leader)
         else:
-            self._forwarder.forward(req, resp, raw_body, leader, reason)
+            raw = b"" if req.method in ("GET", "HEAD", "LIST") else body.raw()
+            self._forwarder.forward(req, resp, raw, leader, reason)
 
     def _catch_up(self, req) -> None:
         header = req.get_header("X-Vault-Index")

@@ -151,7 +151,7 @@ _LISTENER_KEYS = {
     "address": _address, "tls_disable": _bool, "tls_cert_file": _string, "tls_key_file": _string,
     "max_request_size": _integer(), "unauthenticated_metrics_access": _bool,
     "max_json_depth": _integer(), "max_json_string_value_length": _integer(),
-    "max_json_object_entry_count": _integer(), "max_json_array_element_count": _integer(),
+    "max_json_object_entry_count": _integer(), "max_json_array_element_count": _integer(), "max_json_token": _integer(),
     "http_read_header_timeout": _duration(), "http_read_timeout": _duration(),
 }
 _LISTENER_TELEMETRY_KEYS = {"unauthenticated_metrics_access": _bool}

@@ -80,6 +80,7 @@ class ListenerConfig:
     max_json_string_value_length: int = 1024 * 1024
     max_json_object_entry_count: int = 10000
     max_json_array_element_count: int = 10000
+    max_json_token: int = 500000  # Vault 2.0: strings, numbers, brackets and commas of one body
     # How long a client may take to send its request headers, and its whole request ("0": no limit).
     http_read_header_timeout: str = "10s"
     http_read_timeout: str = "30s"

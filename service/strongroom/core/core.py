@@ -254,14 +254,31 @@ class Core:
 
     # --- the request pipeline --------------------------------------------------
 
-    def handle(self, req: Request) -> Response:
-        """Run one logical request through routing, ACL, audit and the engine."""
+    def handle(self, req: Request, body: Callable[[bool], dict] | None = None) -> Response:
+        """Run one logical request through routing, ACL, audit and the engine.
+
+        ``body(authenticated)``, when given, parses the request body into
+        ``req.data``: it is called only once the client token is known to be
+        valid (or the path needs none), so a stranger's body is never parsed;
+        ``authenticated`` tells the parser which bound applies."""
         self.require_unsealed()
         if not req.request_id:
             req.request_id = str(uuid.UUID(bytes=self.randbytes(16)))
         backend = self.route(req)
+        self.canonicalize(backend, req)
+        unauthenticated = self._is_unauthenticated(backend, req)
         try:
-            if not self._is_unauthenticated(backend, req):
+            if not unauthenticated:
+                req.token = self.lookup_token(req.client_token)
+        except PermissionDenied as exc:
+            # Refused before authentication: the entry carries the request's metadata, never its body.
+            self.audit.log_request(req, None, error=str(exc))
+            self.audit.log_response(req, None, None, error=str(exc))
+            raise
+        if body is not None:
+            req.data = body(not unauthenticated)
+        try:
+            if not unauthenticated:
                 self._authorize(backend, req)
         except PermissionDenied as exc:
             auth = self._audit_auth(req.token)
@@ -284,6 +301,21 @@ class Core:
         self.audit.log_response(req, auth, resp)
         return resp
 
+    def canonicalize(self, backend, req: Request) -> None:
+        """Rewrite ``req.path`` to the spelling the handler will act on, before
+        anything judges it: the system backend normalises policy names and
+        mount, auth and audit paths exactly as its handlers store them."""
+        if backend is self.system:
+            req.relative_path = self.system.canonical_path(req.relative_path)
+            req.path = req.mount_point + req.relative_path
+
+    def _acl_paths(self, backend, req: Request) -> list[str]:
+        """The canonical path, then the other spellings that name the same
+        target (``sys/mounts/x`` and ``sys/mounts/x/``)."""
+        if backend is self.system:
+            return [req.path] + [req.mount_point + alias for alias in self.system.acl_aliases(req.relative_path)]
+        return [req.path]
+
     def _is_unauthenticated(self, backend, req: Request) -> bool:
         if backend is self.system:
             return req.relative_path in UNAUTHENTICATED_SYS_PATHS
@@ -304,14 +336,23 @@ class Core:
         return entry
 
     def _authorize(self, backend, req: Request) -> None:
-        req.token = self.lookup_token(req.client_token)
+        """The ACL check, on every spelling of the target: allowed when one
+        spelling is allowed and no spelling is explicitly denied (deny wins)."""
         acl = self.policies.acl(req.token.policies)
+        paths = self._acl_paths(backend, req)
         operation = req.operation
-        if operation in (logical.CREATE, logical.UPDATE) and acl.distinguishes_create(req.path):
+        if operation in (logical.CREATE, logical.UPDATE) and any(acl.distinguishes_create(p) for p in paths):
             exists = backend.exists(req)
             operation = logical.CREATE if exists is False else logical.UPDATE
-        acl.check(req.path, operation, req.data)
-        if backend is self.system and self._needs_sudo(req.relative_path) and not acl.allowed(req.path, "sudo"):
+        if len(paths) == 1:
+            permitted = acl.permits(req.path, operation, req.data)
+        else:
+            permitted = not any(acl.denies(p, operation) for p in paths) and any(
+                acl.permits(p, operation, req.data) for p in paths)
+        if not permitted:
+            raise PermissionDenied("permission denied")
+        if backend is self.system and self._needs_sudo(req.relative_path) and not any(
+                acl.allowed(p, "sudo") for p in paths):
             raise PermissionDenied("permission denied")
 
     @staticmethod

@@ -199,6 +199,21 @@ class ACL:
         if not self._allows(path, operation, data or {}, wrap_ttl):
             raise PermissionDenied("permission denied")
 
+    def permits(self, path: str, operation: str, data: Mapping[str, Any] | None = None, *,
+                wrap_ttl: float | None = None) -> bool:
+        """``check`` as a boolean."""
+        return self._allows(path, operation, data or {}, wrap_ttl)
+
+    def denies(self, path: str, operation: str) -> bool:
+        """Whether the rule that decides ``operation`` on ``path`` is an explicit ``deny``."""
+        if self._root:
+            return False
+        path = _clean(path)
+        if operation == "list" and not path.endswith("/"):
+            path += "/"
+        permissions = self._lookup(path, operation)
+        return permissions is not None and DENY in permissions.capabilities
+
     def _allows(self, path: str, operation: str, data: Mapping[str, Any], wrap_ttl: float | None) -> bool:
         if self._root or operation == "help":
             return True

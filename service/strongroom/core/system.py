@@ -76,6 +76,21 @@ def _require_str(data: dict, key: str, required: bool = True) -> str:
     return value
 
 
+# Endpoints whose last segments are a policy name, and those whose rest is a mount-like path.
+_NAMED_PREFIXES = ("policies/acl/", "policy/")
+_MOUNT_PREFIXES = ("mounts/", "auth/", "audit/", "audit-hash/")
+_TUNABLE = ("mounts/", "auth/")
+
+
+def canonical_policy_name(name: str) -> str:
+    """A policy name as the store keeps it: trimmed, lower-cased; no ``/``
+    (a name is one storage key, never a folder)."""
+    canonical = name.strip().lower()
+    if "/" in canonical:
+        raise InvalidRequest("policy names cannot contain '/'")
+    return canonical
+
+
 class SystemBackend:
     """Dispatches ``sys/<relative path>`` to one handler per endpoint group."""
 
@@ -88,6 +103,34 @@ class SystemBackend:
     def exists(self, req: Request) -> bool | None:
         return None
 
+    @staticmethod
+    def canonical_path(relative_path: str) -> str:
+        """The spelling of ``sys/<relative_path>`` that the handlers act on:
+        policy names trimmed and lower-cased (as the policy store keeps them),
+        mount, auth and audit paths without leading or trailing slashes.  The
+        core rewrites the request to it before the ACL check, so a rule on
+        ``sys/policies/acl/deleg`` also covers ``.../DELEG`` and ``.../deleg%20``."""
+        for prefix in _NAMED_PREFIXES:
+            if relative_path.startswith(prefix) and len(relative_path) > len(prefix):
+                return prefix + canonical_policy_name(relative_path[len(prefix):])
+        for prefix in _MOUNT_PREFIXES:
+            if relative_path.startswith(prefix):
+                rest = relative_path[len(prefix):]
+                if prefix in _TUNABLE and rest.endswith("/tune") and rest[: -len("/tune")].strip("/"):
+                    return prefix + rest[: -len("/tune")].strip("/") + "/tune"
+                return (prefix + rest.strip("/")).rstrip("/")
+        return relative_path
+
+    @staticmethod
+    def acl_aliases(canonical: str) -> list[str]:
+        """Other spellings of a canonical mount, auth or audit path that policies
+        may be written for: the mount path with its trailing slash (the vault
+        CLI sends ``sys/mounts/x/``).  A deny on either spelling denies."""
+        head = canonical.split("/", 1)[0] + "/"
+        if head in _MOUNT_PREFIXES and not canonical.endswith("/tune"):
+            return [canonical + "/"]
+        return []
+
     def handle(self, req: Request) -> Response | None:
         path, op = req.relative_path, req.operation
         head, _, rest = path.partition("/")
@@ -97,8 +140,8 @@ class SystemBackend:
             return self._auth(rest, op, req)
         if head == "policy":
             return self._policy(rest, op, req, legacy=True)
-        if path.startswith("policies/acl"):
-            return self._policy(path[len("policies/acl"):].lstrip("/"), op, req, legacy=False)
+        if path == "policies/acl" or path.startswith("policies/acl/"):
+            return self._policy(path[len("policies/acl/"):], op, req, legacy=False)
         if head == "audit":
             return self._audit(rest, op, req)
         if head == "audit-hash":
@@ -128,8 +171,8 @@ class SystemBackend:
             return Response(data=self.core.ha_status(), data_at_top_level=True)
         if path in ("capabilities-self", "capabilities", "capabilities-accessor"):
             return self._capabilities(path, op, req)
-        if path.startswith("internal/ui/mounts"):
-            return self._ui_mounts(path[len("internal/ui/mounts"):].lstrip("/"), op, req)
+        if path == "internal/ui/mounts" or path.startswith("internal/ui/mounts/"):
+            return self._ui_mounts(path[len("internal/ui/mounts/"):], op, req)
         raise UnsupportedPath(f'no handler for route "sys/{path}". route entry not found.')
 
     @staticmethod
@@ -146,7 +189,7 @@ class SystemBackend:
             listing = {e.path: e.render() for e in table.entries().values()}
             listing["sys/"] = self._sys_mount()
             return Response(data=listing, data_at_top_level=True)
-        if rest.endswith("/tune") or rest == "tune":
+        if rest.endswith("/tune"):
             return self._tune(table, rest[: -len("tune")], op, req)
         path = normalize_path(rest)
         if op == logical.READ:

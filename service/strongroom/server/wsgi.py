@@ -16,6 +16,7 @@ import strongroom.api  # noqa: F401  (LIST before Falcon)
 
 from strongroom import config as config_mod
 from strongroom.api.app import create_app
+from strongroom.api.json_limits import JsonLimits
 from strongroom.core.core import Core, utcnow
 from strongroom.core.seal import SealManager
 from strongroom.server.build import core_config, make_backend
@@ -60,7 +61,8 @@ def get_app():
         if os.environ.get("STRONGROOM_DEV"):
             dev_initialize(core, os.environ.get("STRONGROOM_DEV_ROOT_TOKEN", ""), config.api_addr)
     return create_app(core, node_id=config.node_id, max_request_size=listener.max_request_size,
-                      unauthenticated_metrics=bool(listener.unauthenticated_metrics_access))
+                      unauthenticated_metrics=bool(listener.unauthenticated_metrics_access),
+                      json_limits=JsonLimits.of(listener))
 
 
 def single_node_gauges(keyring) -> None:
