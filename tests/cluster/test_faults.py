@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.helpers.cluster import StrongroomCluster
-from tests.helpers.faults import Harness
+from tests.helpers.faults import AUDIT_TO_OUTPUT, Harness
 from tests.helpers.procs import ConsulCluster, wait_until
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def harness(consul_agent, tmp_path):
-    cluster = StrongroomCluster(tmp_path, consul_agent.address, n=3)
+    cluster = StrongroomCluster(tmp_path, consul_agent.address, n=3, extra=AUDIT_TO_OUTPUT)
     try:
         cluster.start()
         h = Harness(cluster, consul_agent.client())
@@ -114,7 +114,8 @@ def test_kill_consul_leader(tmp_path):
     consul = ConsulCluster(n=3).start()
     try:
         addresses = [agent.address for agent in consul.agents]
-        cluster = StrongroomCluster(tmp_path, addresses[0], n=3, consul_addresses=addresses).start()
+        cluster = StrongroomCluster(tmp_path, addresses[0], n=3, consul_addresses=addresses,
+                                    extra=AUDIT_TO_OUTPUT).start()
         try:
             h = Harness(cluster, consul.agents[0].client())
         except BaseException:

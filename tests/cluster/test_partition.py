@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.helpers.cluster import StrongroomCluster
-from tests.helpers.faults import Harness
+from tests.helpers.faults import AUDIT_TO_OUTPUT, Harness
 from tests.helpers.netns import NetnsHost
 from tests.helpers.procs import ConsulAgent, wait_until
 
@@ -20,7 +20,8 @@ def test_active_cut_off_from_consul(tmp_path):
         # Consul listens on the root side of the link, so only the namespaced node loses it.
         with ConsulAgent(host=host.root_address) as consul:
             placement = [(host.address, host.name), ("127.0.0.1", None), ("127.0.0.1", None)]
-            cluster = StrongroomCluster(tmp_path, consul.address, n=3, placement=placement).start()
+            cluster = StrongroomCluster(tmp_path, consul.address, n=3, placement=placement,
+                                        extra=AUDIT_TO_OUTPUT).start()
             try:
                 h = Harness(cluster, consul.client())
             except BaseException:

@@ -10,6 +10,10 @@ from tests.helpers.cluster import StrongroomCluster
 from tests.helpers.load import LockHistory, WriteLoad
 from tests.helpers.procs import HAProxyProcess, wait_until
 
+#: The node configuration the harness needs (``StrongroomCluster(..., extra=AUDIT_TO_OUTPUT)``): every
+#: node audits to its own output through a device declared in the configuration.
+AUDIT_TO_OUTPUT = 'audit "file" "stdout" {\n  options {\n    file_path = "stdout"\n  }\n}\n'
+
 
 class Harness:
     """A cluster, HAProxy in front, audit to each node's own output, and the lock history."""
@@ -30,8 +34,12 @@ class Harness:
         active = cluster.active()
         self.haproxy.wait_servers_up("strongroom_write", {active.config_path.stem})
         token = cluster.root_token
-        assert cluster.api(active, "PUT", "sys/audit/stdout", json={"type": "file",
-                                                                    "options": {"file_path": "stdout"}}).status_code == 204
+
+        def audits(node) -> bool:
+            return "stdout/" in cluster.api(node, "GET", "sys/audit").json().get("data", {})
+
+        for node in cluster.nodes:  # declared, so written by the active node and loaded by every node
+            wait_until(lambda node=node: audits(node), 10, f"the declared audit device on {node.config_path.stem}")
         assert cluster.api(active, "POST", "sys/mounts/kv", json={"type": "kv"}).status_code == 204
         self.history = LockHistory(consul_client, cluster.prefix + "core/lock").start()
         self.load = WriteLoad(self.haproxy.url, token).start()

@@ -5,6 +5,8 @@ import glob
 import os
 import tempfile
 
+from tests.helpers.procs import wait_until
+
 SECRETS = ["correct-horse-battery-staple-v1", "Tr0ub4dor&3-kv2-secret", "patched-in-secret-9f3a"]
 
 
@@ -18,13 +20,14 @@ def _needles(values):
 
 def test_secrets_tokens_and_keys_never_stored_or_logged_in_plaintext(make_node, consul_agent, tmp_path):
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "strongroom-*")))
-    node = make_node(workers=2, prefix="sr-scan/")
+    audit_log = tmp_path / "audit.log"
+    node = make_node(workers=2, prefix="sr-scan/",
+                     extra=f'audit "file" "file" {{\n  options {{\n    file_path = "{audit_log}"\n  }}\n}}\n')
     init = node.init(3, 2)
     token = init["root_token"]
     node.unseal(init["keys"][:2])
-    audit_log = tmp_path / "audit.log"
-    assert node.api("PUT", "sys/audit/file", token=token,
-                    json={"type": "file", "options": {"file_path": str(audit_log)}}).status_code == 204
+    wait_until(lambda: "file/" in node.api("GET", "sys/audit", token=token).json().get("data", {}), 10,
+               "the declared audit device")
     node.api("POST", "sys/mounts/kv", token=token, json={"type": "kv"})
     node.api("POST", "sys/mounts/secret", token=token, json={"type": "kv-v2"})
     assert node.api("PUT", "kv/app", token=token, json={"password": SECRETS[0]}).status_code == 204
