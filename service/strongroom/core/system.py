@@ -13,45 +13,93 @@ from __future__ import annotations
 
 import dataclasses
 
-from strongroom.config import parse_duration
 from strongroom.core import logical
 from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.logical import Request, Response
 from strongroom.core.mounts import RESERVED, normalize_path
 from strongroom.engines import create_engine
 from strongroom.errors import InvalidRequest, MethodNotAllowed, NotFound, PermissionDenied, UnsupportedPath
+from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string
 from strongroom.storage.inmem import InmemBackend
 
 READ, LIST, WRITE, DELETE = (logical.READ,), (logical.LIST,), (logical.CREATE, logical.UPDATE), (logical.DELETE,)
 
 
-def _ttl_seconds(value, name: str) -> int:
-    if value in (None, "", 0, "0"):
+def _ttl_seconds(value, name: str, *, enabling: bool = False) -> int | None:
+    """A mount's ``default_lease_ttl`` / ``max_lease_ttl`` as Vault reads it: a
+    string (a JSON number counts as its text), ``""`` or null for "not given"
+    (None), ``"system"`` for the system default (0), else
+    ``parseutil.ParseDurationSecond`` (``strongroom.fields``: no exponents, NaN,
+    Infinity, fractions without a unit, nothing beyond Go's 292 years).
+    ``enabling``: Vault's mount enable, which decodes the config strictly and
+    wraps the parse error.  Negative values, which Vault stores as they are
+    (a negative lease is meaningless), are refused."""
+    if value is None or value == "":
+        return None
+    if enabling and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+        raise InvalidRequest("unable to convert given mount config information")
+    text = number_text(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else \
+        to_string(name, value, validated=True)
+    if text == "system":
         return 0
-    if isinstance(value, bool):
-        raise InvalidRequest(f"invalid value for {name}")
     try:
-        return int(parse_duration(value))
-    except (ValueError, TypeError):
-        raise InvalidRequest(f"invalid duration for {name}: {value!r}") from None
+        seconds = duration_seconds(text)
+    except ValueError as exc:
+        if enabling:
+            which = "default" if name == "default_lease_ttl" else "max"
+            raise InvalidRequest(f"unable to parse {which} TTL of {text}: {exc}") from None
+        raise InvalidRequest(str(exc)) from None
+    if seconds < 0:
+        raise InvalidRequest(f"{name} must be positive")
+    return seconds
 
 
-def _mount_config(raw) -> dict:
+_LISTING_VISIBILITY = ("", "unauth", "hidden")
+_LIST_KEYS = ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "passthrough_request_headers",
+              "allowed_response_headers")
+
+
+def _mount_config(raw, *, current: dict | None = None) -> dict:
+    """The ``config`` of a mount enable (``current`` None), or the settings a
+    tune changes in the ``current`` config, validated as Vault validates them;
+    raises before anything is stored.
+
+    Enable: the lease TTLs must satisfy default <= max when max is set (Vault's
+    "given default lease TTL greater than given max lease TTL").  Tune: a TTL
+    not given keeps its value, and the resulting pair must satisfy the same
+    (Vault's "backend max lease TTL of ... would be less than ...")."""
+    enabling = current is None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise InvalidRequest("'config' must be an object")
+        to_map("config", raw, validated=True)
     config = {}
-    for key in ("default_lease_ttl", "max_lease_ttl"):
-        if key in raw:
-            config[key] = _ttl_seconds(raw[key], key)
+    ttls = {key: _ttl_seconds(raw.get(key), key, enabling=enabling) for key in ("default_lease_ttl", "max_lease_ttl")}
+    if enabling:
+        config.update({key: seconds or 0 for key, seconds in ttls.items() if key in raw})
+        if config.get("max_lease_ttl") and config.get("default_lease_ttl", 0) > config["max_lease_ttl"]:
+            raise InvalidRequest("given default lease TTL greater than given max lease TTL")
+    else:
+        config.update({key: seconds for key, seconds in ttls.items() if seconds is not None})
+        if config:
+            default = config.get("default_lease_ttl", current.get("default_lease_ttl", 0))
+            maximum = config.get("max_lease_ttl", current.get("max_lease_ttl", 0))
+            if default and maximum and maximum < default:
+                raise InvalidRequest(f"backend max lease TTL of {maximum} would be less than backend default "
+                                     f"lease TTL of {default}")
     if "force_no_cache" in raw:
-        config["force_no_cache"] = bool(raw["force_no_cache"])
-    for key in ("listing_visibility",):
-        if key in raw:
-            config[key] = str(raw[key])
-    for key in ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "passthrough_request_headers",
-                "allowed_response_headers"):
+        if enabling and not isinstance(raw["force_no_cache"], bool):
+            raise InvalidRequest("unable to convert given mount config information")
+        config["force_no_cache"] = to_bool("force_no_cache", raw["force_no_cache"], validated=True)
+    if raw.get("listing_visibility") is not None:
+        visibility = raw["listing_visibility"]
+        if enabling and not isinstance(visibility, str):
+            raise InvalidRequest("unable to convert given mount config information")
+        text = to_string("listing_visibility", visibility, validated=True)
+        if text not in _LISTING_VISIBILITY:
+            raise InvalidRequest(f"invalid listing_visibility {text}")
+        config["listing_visibility"] = text
+    for key in _LIST_KEYS:
         if key in raw:
             config[key] = list(raw[key]) if isinstance(raw[key], list) else [str(raw[key])]
     return config
@@ -247,7 +295,8 @@ class SystemBackend:
         data = req.data
         # Work on a copy: the cached entry must not change unless the write succeeds.
         entry = dataclasses.replace(entry, config=dict(entry.config), options=dict(entry.options))
-        entry.config.update(_mount_config({k: v for k, v in data.items() if k not in ("description", "options")}))
+        entry.config.update(_mount_config({k: v for k, v in data.items() if k not in ("description", "options")},
+                                          current=entry.config))
         if "description" in data:
             entry.description = _require_str(data, "description", required=False)
         if "options" in data:
