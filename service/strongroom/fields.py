@@ -49,6 +49,15 @@ _DECIMAL = re.compile(r"[+-]?\d+", re.ASCII)
 _GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[0-7_]*|[1-9][0-9_]*)")
 
 
+def _bounded_int(digits: str, base: int = 10) -> int:
+    """``int(digits, base)`` for a string already known to be digits, without
+    Python's 4300-digit limit getting in the way: anything that long is far
+    beyond int64 whatever its sign, so it stands for a value far out of range."""
+    if len(digits) > 80:
+        return -(10**100) if digits.startswith("-") else 10**100
+    return int(digits, base)
+
+
 def go_type(value: Any) -> str:
     """The Go type name Vault's decoder reports for a JSON value."""
     if isinstance(value, bool):
@@ -100,12 +109,14 @@ def parse_go_int(text: str) -> int:
     if body.endswith("_") or "__" in body:
         raise ValueError("invalid syntax")  # Go's underscoreOK: one underscore between digits
     if body[0] == "0" and len(body) > 1 and body[1] not in "xXbBoO":
-        number = int(body, 8)
+        number = _bounded_int(body.replace("_", ""), 8)
+    elif body[:2].lower() in ("0x", "0b", "0o"):
+        digits = body[2:].replace("_", "")
+        if not digits:
+            raise ValueError("invalid syntax")
+        number = _bounded_int(digits, {"x": 16, "b": 2, "o": 8}[body[1].lower()])
     else:
-        try:
-            number = int(body, 0)
-        except ValueError:
-            raise ValueError("invalid syntax") from None
+        number = _bounded_int(body.replace("_", ""))
     number = -number if sign == "-" else number
     if not INT64_MIN <= number <= INT64_MAX:
         raise ValueError("value out of range")
@@ -254,7 +265,7 @@ def parse_go_duration(text: str) -> int:
         number, unit = match.group(1), match.group(2)
         if not number or number == ".":
             raise ValueError(f'time: invalid duration "{text}"')
-        if int(number.split(".")[0] or "0") > INT64_MAX:
+        if _bounded_int(number.split(".")[0] or "0") > INT64_MAX:
             raise ValueError(f'time: invalid duration "{text}"')  # Go's leadingInt overflows first
         if not unit:
             raise ValueError(f'time: missing unit in duration "{text}"')
@@ -293,16 +304,16 @@ def duration_ns(value: Any) -> int:
     if value == "":
         return 0
     if _DECIMAL.fullmatch(value):
-        seconds = int(value)
+        seconds = _bounded_int(value)
         if INT64_MIN <= seconds <= INT64_MAX:
             return _times(seconds, SECOND_NS)
     elif value.endswith("d"):
         days = value[:-1]
         if not _DECIMAL.fullmatch(days):
             raise ValueError(f'strconv.ParseInt: parsing "{days}": invalid syntax')
-        if not INT64_MIN <= int(days) <= INT64_MAX:
+        if not INT64_MIN <= _bounded_int(days) <= INT64_MAX:
             raise ValueError(f'strconv.ParseInt: parsing "{days}": value out of range')
-        return _times(int(days), 24 * _UNITS["h"])
+        return _times(_bounded_int(days), 24 * _UNITS["h"])
     return parse_go_duration(value)
 
 

@@ -187,3 +187,17 @@ def test_ttl_seconds_messages():
         ttl_seconds({}, "ttl")
     assert info.value.messages == ['Field validation failed: error converting input for field "ttl": '
                                    "'' expected type 'string', got unconvertible type 'map[string]interface {}'"]
+
+
+def test_thousands_of_digits_are_out_of_range_not_a_crash():
+    """Python refuses int() of more than 4300 digits; Go says "out of range"."""
+    digits = "9" * 5000
+    with pytest.raises(ValueError, match="^time: invalid duration"):
+        duration_ns(digits)
+    with pytest.raises(ValueError, match="^time: invalid duration"):
+        duration_ns(digits + "s")
+    with pytest.raises(ValueError, match="value out of range$"):
+        duration_ns(digits + "d")
+    for text in (digits, "-" + digits, "0x" + "f" * 5000):
+        with pytest.raises(ValueError, match="value out of range$"):
+            weak_int(text)

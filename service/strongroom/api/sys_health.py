@@ -6,7 +6,9 @@ https://developer.hashicorp.com/vault/api-docs/system/leader
 
 from __future__ import annotations
 
+import re
 import time
+
 import falcon
 
 from strongroom.errors import InvalidRequest
@@ -15,10 +17,18 @@ DEFAULT_CODES = {
     "activecode": 200,
     "standbycode": 429,
     "drsecondarycode": 472,
+    "haunhealthycode": 474,
     "performancestandbycode": 473,
+    "removedcode": 530,
     "sealedcode": 503,
     "uninitcode": 501,
 }
+
+# A code must be a final HTTP status.  Vault takes any integer: 1xx goes out as an
+# informational response followed by an implicit 200 (HAProxy answers 502), and
+# Go's server drops the connection for anything outside 100-999.
+MIN_CODE, MAX_CODE = 200, 599
+_ATOI = re.compile(r"[+-]?[0-9]+")  # Go's strconv.Atoi: no spaces, no other digits
 
 
 def _flag(req, name: str) -> bool:
@@ -35,16 +45,17 @@ def _flag(req, name: str) -> bool:
 
 
 def _code(req, name: str) -> int:
+    """The status code a ``*code`` parameter asks for, or its default; a code
+    that is not an integer, or not a final status (200-599), is a 400."""
     if name not in req.params:
         return DEFAULT_CODES[name]
     value = req.params[name]
     value = value[0] if isinstance(value, list) else value
-    try:
-        code = int(value)
-    except ValueError:
-        raise InvalidRequest(f"unable to parse {name} code: {value}") from None
-    if code < 1 or code > 999:
-        raise InvalidRequest(f"invalid {name} code: {value}")
+    if not _ATOI.fullmatch(value):
+        raise InvalidRequest(f"unable to parse {name} code: {value}")
+    code = int(value) if len(value) <= 10 else MAX_CODE + 1  # no int() of a 5000-digit string
+    if not MIN_CODE <= code <= MAX_CODE:
+        raise InvalidRequest(f"invalid {name} code: {value}: must be a status code from {MIN_CODE} to {MAX_CODE}")
     return code
 
 
@@ -77,6 +88,8 @@ class HealthResource:
         health = self._core.health()
         status = health_status(health, req)
         resp.status = falcon.code_to_http_status(status)
+        if status in (204, 304):
+            return  # a response that must not carry a body (Go drops it too)
         resp.media = {
             "initialized": health["initialized"],
             "sealed": health["sealed"],

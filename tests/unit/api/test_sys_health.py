@@ -63,3 +63,43 @@ def test_standby_codes_follow_vault():
 
 def test_leader_without_ha(unsealed):
     assert unsealed.client.simulate_get("/v1/sys/leader").json["ha_enabled"] is False
+
+
+CODE_PARAMETERS = ("activecode", "standbycode", "drsecondarycode", "haunhealthycode", "performancestandbycode",
+                   "removedcode", "sealedcode", "uninitcode")
+
+
+@pytest.mark.parametrize("name", CODE_PARAMETERS)
+@pytest.mark.parametrize("value", ["100", "101", "199", "0", "-1", "600", "999", "1000", "9" * 5000])
+def test_a_code_that_is_no_final_status_is_400_never_sent(unsealed, name, value):
+    """Vault sends ``100 Continue`` as the answer to ``activecode=100`` (HAProxy turns it
+    into a 502) and drops the connection for 1000; every code parameter is checked."""
+    result = unsealed.client.simulate_get("/v1/sys/health", params={name: value})
+    assert result.status_code == 400
+    assert result.json == {"errors": [f"invalid {name} code: {value}: must be a status code from 200 to 599"]}
+    assert unsealed.client.simulate_head("/v1/sys/health", params={name: value}).status_code == 400
+
+
+@pytest.mark.parametrize("name", CODE_PARAMETERS)
+@pytest.mark.parametrize("value", ["abc", "", " 200", "200 ", "2e2", "200.0", "0x100", "\u0662\u0660\u0660", "NaN"])
+def test_a_code_that_is_not_an_integer_is_400(node, name, value):
+    """Go's ``strconv.Atoi``: no spaces, exponents, fractions, hex or non-ASCII digits."""
+    result = node.client.simulate_get("/v1/sys/health", params={name: value})
+    assert result.status_code == 400
+    assert result.json == {"errors": [f"unable to parse {name} code: {value}"]}
+    assert node.client.simulate_head("/v1/sys/health", params={name: value}).status_code == 400
+
+
+@pytest.mark.parametrize("params, status", [
+    ({"activecode": "200"}, 200), ({"activecode": "+204"}, 204), ({"activecode": "599"}, 599),
+    ({"perfstandbyok": "true", "standbycode": "200"}, 200),  # HAProxy's read-backend check
+    ({"standbycode": "200", "sealedcode": "500", "uninitcode": "500"}, 200),
+])
+def test_valid_codes_still_work(unsealed, params, status):
+    assert unsealed.client.simulate_get("/v1/sys/health", params=params).status_code == status
+    assert unsealed.client.simulate_head("/v1/sys/health", params=params).status_code == status
+
+
+def test_sealed_node_answers_a_valid_custom_code_and_refuses_a_bad_one(node):
+    assert node.client.simulate_get("/v1/sys/health", params={"sealedcode": "299"}).status_code == 299
+    assert node.client.simulate_get("/v1/sys/health", params={"sealedcode": "100"}).status_code == 400
