@@ -10,7 +10,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="strongroom", description="A highly available secrets service with Vault's API")
     commands = parser.add_subparsers(dest="command", required=True)
     server = commands.add_parser("server", help="run a Strongroom node")
-    server.add_argument("-config", "--config", dest="config", help="path to the HCL configuration file")
+    server.add_argument("-config", "--config", dest="config",
+                        help="path to the HCL configuration file (with -dev: settings added to the dev node's, "
+                             "e.g. audit blocks; storage and listener stay the dev ones)")
     server.add_argument("-dev", "--dev", dest="dev", action="store_true", help="in-memory, initialised, unsealed node")
     server.add_argument("-dev-root-token-id", "--dev-root-token-id", dest="dev_root_token_id", default="")
     server.add_argument("-dev-listen-address", "--dev-listen-address", dest="dev_listen_address",
@@ -46,6 +48,12 @@ def _server(args) -> int:
 
     if args.dev:
         config = config_mod.dev_config(args.dev_listen_address)
+        if args.config:
+            try:
+                config = _dev_with_file(config, args.config)
+            except (config_mod.ConfigError, OSError) as exc:
+                print(f"error loading configuration from {args.config}: {exc}", file=sys.stderr)
+                return 1
         return nodecore.run(config, dev=True, dev_root_token=args.dev_root_token_id)
     if not args.config:
         print("error: -config is required (or -dev)", file=sys.stderr)
@@ -56,6 +64,22 @@ def _server(args) -> int:
         print(f"error loading configuration from {args.config}: {exc}", file=sys.stderr)
         return 1
     return nodecore.run(config)
+
+
+def _dev_with_file(dev, path: str):
+    """``server -dev -config FILE``, as Vault and OpenBao do it: the file's
+    settings (audit blocks, ``unsafe_allow_api_audit_creation``, ...) on the dev
+    node's in-memory storage and plain-HTTP listener.  The file holds neither."""
+    import dataclasses
+
+    from strongroom import config as config_mod
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    dev_blocks = 'storage "inmem" {}\nlistener "tcp" {\n  tls_disable = true\n}\n'
+    parsed = config_mod.loads(dev_blocks + text, source=path)
+    return dataclasses.replace(parsed, storage=dev.storage, listeners=dev.listeners, api_addr=dev.api_addr,
+                               node_id=dev.node_id, workers=1)
 
 
 def _dev_cluster(args) -> int:

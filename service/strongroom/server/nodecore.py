@@ -78,9 +78,9 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
         env["STRONGROOM_DEV"] = "1"
         env["STRONGROOM_DEV_LISTEN"] = config.listeners[0].address
         env["STRONGROOM_DEV_ROOT_TOKEN"] = dev_root_token
-    else:
-        # Parsed once here: workers rebuild it from JSON and never load the HCL parser (~4 MiB each).
-        env["STRONGROOM_CONFIG_JSON"] = config_mod.to_json(config)
+    # Parsed once here (dev mode too: -dev -config adds settings): workers rebuild it from JSON and never
+    # load the HCL parser (~4 MiB each).
+    env["STRONGROOM_CONFIG_JSON"] = config_mod.to_json(config)
 
     server = seal = ha = None
     if config.storage.type != "inmem":

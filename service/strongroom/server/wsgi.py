@@ -1,8 +1,8 @@
 """The WSGI entry point gunicorn calls in each worker: ``strongroom.server.wsgi:get_app()``.
 
 Reads what the node core left in the environment: ``STRONGROOM_CONFIG_JSON``
-(the parsed configuration, ``config.to_json``) or ``STRONGROOM_DEV`` (dev
-mode), and ``STRONGROOM_NODE_SOCKET`` (the node core's socket, absent for
+(the parsed configuration, ``config.to_json``), ``STRONGROOM_DEV`` (dev mode:
+initialise, unseal and mount ``secret/`` at start), and ``STRONGROOM_NODE_SOCKET`` (the node core's socket, absent for
 single-process in-memory nodes) with ``STRONGROOM_CACHE_TABLE`` (the node's
 ``CoherenceTable``, see storage/cache.py).
 """
@@ -23,9 +23,9 @@ from strongroom.server.build import core_config, make_backend
 
 
 def load_config() -> config_mod.ServerConfig:
-    if os.environ.get("STRONGROOM_DEV"):
-        return config_mod.dev_config(os.environ.get("STRONGROOM_DEV_LISTEN", "127.0.0.1:8200"))
-    return config_mod.from_json(os.environ["STRONGROOM_CONFIG_JSON"])
+    if os.environ.get("STRONGROOM_CONFIG_JSON"):
+        return config_mod.from_json(os.environ["STRONGROOM_CONFIG_JSON"])
+    return config_mod.dev_config(os.environ.get("STRONGROOM_DEV_LISTEN", "127.0.0.1:8200"))
 
 
 def get_app():

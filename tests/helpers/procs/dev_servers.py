@@ -87,8 +87,8 @@ class OpenBaoDevServer(_DevServer):
     """``bao server -dev`` — the reference implementation for differential tests.
 
     ``config_hcl`` is written to a file passed with ``-config`` next to
-    ``-dev``; the default allows enabling audit devices through the API (OpenBao
-    refuses that unless told, Vault and Strongroom allow it)."""
+    ``-dev``; the default allows enabling audit devices through the API (OpenBao,
+    Vault >= 1.20.1 and Strongroom refuse that unless told)."""
 
     name = "openbao dev server"
 
@@ -107,10 +107,20 @@ class OpenBaoDevServer(_DevServer):
 
 
 class StrongroomDevServer(_DevServer):
-    """``strongroom server -dev`` — the closest Strongroom twin of ``bao server -dev``."""
+    """``strongroom server -dev`` — the closest Strongroom twin of ``bao server -dev``,
+    with the same ``config_hcl`` default (audit devices allowed through the API)."""
 
     name = "strongroom dev server"
 
+    def __init__(self, *, config_hcl: str = "unsafe_allow_api_audit_creation = true\n", **kwargs):
+        super().__init__(**kwargs)
+        self.config_hcl = config_hcl
+
     def command(self) -> list[str]:
-        return [strongroom_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
-                f"-dev-listen-address={self.host}:{self.port}"]
+        cmd = [strongroom_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
+               f"-dev-listen-address={self.host}:{self.port}"]
+        if self.config_hcl:
+            config = self.dir / "extra.hcl"
+            config.write_text(self.config_hcl)
+            cmd.append(f"-config={config}")
+        return cmd

@@ -81,3 +81,31 @@ def test_declared_device_on_every_worker_and_node_and_removed_with_its_block(mak
     before = len(_logged_paths(audit_log))
     first.api("GET", "sys/mounts", token=token)
     assert len(_logged_paths(audit_log)) == before
+
+
+def test_in_memory_node_enables_its_declared_device_when_unsealed(make_node, tmp_path):
+    """A node without a node core (storage "inmem") is active once unsealed: its one worker writes the devices."""
+    audit_log = tmp_path / "audit.log"
+    node = make_node(workers=1, storage='storage "inmem" {}\n', extra=_block(audit_log))
+    init = node.init(1, 1)
+    token = init["root_token"]
+    node.unseal(init["keys"][:1])
+    assert list(_devices(node, token)) == ["to-file/"]
+    node.api("GET", "sys/mounts", token=token)
+    assert "sys/mounts" in _logged_paths(audit_log)
+    created = node.api("PUT", "sys/audit/x", token=token, json={"type": "file", "options": {"file_path": "discard"}})
+    assert (created.status_code, created.json()) == (400, {"errors": [REFUSED]})
+
+
+def test_dev_server_refuses_api_audit_devices_unless_its_config_allows_them(tmp_path):
+    """``server -dev`` refuses like ``bao server -dev``; ``-dev -config FILE`` adds the file's settings."""
+    from tests.helpers.procs import StrongroomDevServer
+
+    with StrongroomDevServer(config_hcl="") as dev:
+        created = dev.api("PUT", "sys/audit/x", json={"type": "file", "options": {"file_path": "discard"}})
+        assert (created.status_code, created.json()) == (400, {"errors": [REFUSED]})
+    audit_log = tmp_path / "dev.log"
+    with StrongroomDevServer(config_hcl=_block(audit_log)) as dev:
+        assert list(dev.api("GET", "sys/audit").json()["data"]) == ["to-file/"]
+        assert "sys/mounts" in _logged_paths(audit_log)  # the readiness check asked for it
+        assert dev.api("DELETE", "sys/audit/to-file").status_code == 400
