@@ -63,14 +63,27 @@ def host_port(url: str) -> tuple[str, int]:
 def send(url: str, method: str, raw_path: str, *, token: str | None = None, headers: dict | None = None,
          body: bytes | str | dict | None = None, timeout: float = 10.0) -> Answer:
     """One request on a fresh connection to ``url`` (``http://host:port``) with
-    ``raw_path`` sent byte for byte (no normalisation, no re-quoting)."""
+    ``raw_path`` sent byte for byte (no normalisation, no re-quoting).
+
+    The body is sent by a thread while the answer is read, as a browser does:
+    a server may answer (403, 413) and close before it has read a large body,
+    and that answer must not be lost to a broken pipe.  ``Answer.elapsed``
+    runs from the end of the headers to the answer's status line."""
+    return send_timed(url, method, raw_path, token=token, headers=headers, body=body, timeout=timeout)[0]
+
+
+def send_timed(url: str, method: str, raw_path: str, *, token: str | None = None, headers: dict | None = None,
+               body: bytes | str | dict | None = None, timeout: float = 10.0) -> tuple[Answer, float]:
+    """``send``, and the seconds from the last byte of the body sent (or from the
+    answer, if it came first) to the answer."""
     host, port = host_port(url)
     if isinstance(body, dict):
         body = json.dumps(body)
     if isinstance(body, str):
         body = body.encode()
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    started = time.monotonic()
+    sent_at: list[float] = []
+    sender = None
     try:
         conn.putrequest(method, raw_path, skip_accept_encoding=True)
         all_headers = {"Connection": "close", **(headers or {})}
@@ -81,13 +94,30 @@ def send(url: str, method: str, raw_path: str, *, token: str | None = None, head
             all_headers["Content-Length"] = str(len(body))
         for name, value in all_headers.items():
             conn.putheader(name, value)
-        conn.endheaders(body)
+        conn.endheaders()
+        started = time.monotonic()
+
+        def send_body() -> None:
+            try:
+                if body:
+                    conn.sock.sendall(body)
+            except OSError:
+                pass  # refused before the end of the body: the answer says why
+            sent_at.append(time.monotonic())
+
+        sender = threading.Thread(target=send_body, daemon=True)
+        sender.start()
         response = conn.getresponse()
+        answered = time.monotonic()
         data = response.read()
-        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data,
-                      time.monotonic() - started)
+        answer = Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data,
+                        answered - started)
     finally:
         conn.close()
+        if sender is not None:
+            sender.join(timeout)
+    last_byte = min(sent_at[0] if sent_at else answered, answered)
+    return answer, answered - last_byte
 
 
 def exchange(url: str, raw: bytes, timeout: float = 5.0, until_answered: bool = False) -> tuple[bytes, bool]:

@@ -1,0 +1,72 @@
+"""Finding 5 (medium): unauthenticated requests had an unbounded cost.
+
+Every random ``sys/<x>`` path and every method name became a metric label of
+its own (300 token-less requests added 3,434 series), and a 1.5 MB token-less
+body was written, parsed, to the audit log (17.6 MB).  Route labels now come
+from the route table (unknown paths and methods share one label each), and a
+request refused before authentication is audited by its metadata only.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+
+from tests.security.conftest import SecNode
+from tests.security.support import send, series_count
+
+SERIES_GROWTH_BOUND = 20
+AUDIT_GROWTH_BOUND = 16 * 1024
+
+
+def _word(rng: random.Random, letters: str = string.ascii_lowercase + string.digits) -> str:
+    return "".join(rng.choice(letters) for _ in range(rng.randint(6, 12)))
+
+
+def _series(node: SecNode) -> int:
+    return series_count(node.ok("GET", "sys/metrics?format=prometheus").text)
+
+
+def _token_less_traffic(node: SecNode, rng: random.Random, each: int, methods: list[str]) -> None:
+    """``each`` GETs of ``sys/<random>``, ``each`` of ``<random>/<random>``, and
+    ``each`` requests with the given method names, all without a token."""
+    for _ in range(each):
+        send(node.url, "GET", f"/v1/sys/{_word(rng)}", timeout=5)
+        send(node.url, "GET", f"/v1/{_word(rng)}/{_word(rng)}", timeout=5)
+    for i in range(each):
+        send(node.url, methods[i % len(methods)], f"/v1/{_word(rng)}/{_word(rng)}", timeout=5)
+
+
+def test_token_less_requests_add_a_bounded_number_of_metric_series(sec_node):
+    """Finding 5: 300 token-less requests on random paths and with 20 random
+    method names add at most a small constant number of series."""
+    rng = random.Random(uuid.uuid4().int)
+    methods = sorted({_word(rng, string.ascii_uppercase) for _ in range(20)})
+    # The labels an unknown path or method shares exist after one request of each kind.
+    _token_less_traffic(sec_node, rng, 1, methods[:1])
+    before = _series(sec_node)
+    _token_less_traffic(sec_node, rng, 100, methods)
+    after = _series(sec_node)
+    assert after - before <= SERIES_GROWTH_BOUND, f"{after - before} new series ({before} -> {after})"
+
+
+def test_a_token_less_body_is_not_written_to_the_audit_log(unsafe_node, tmp_path):
+    """Finding 5: a 1.5 MB token-less request added 17.6 MB to the audit log;
+    now it adds less than 16 KiB."""
+    mount, device = f"kv-{uuid.uuid4().hex[:8]}", f"cost-{uuid.uuid4().hex[:8]}"
+    audit_log = tmp_path / "cost-audit.log"
+    unsafe_node.ok("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "2"}})
+    unsafe_node.ok("PUT", f"sys/audit/{device}", {"type": "file", "options": {"file_path": str(audit_log)}})
+    try:
+        unsafe_node.ok("PUT", f"{mount}/data/known", {"data": {"v": "1"}})
+        assert audit_log.exists() and audit_log.stat().st_size > 0, "the audit device logs nothing"
+        body = b"{" + b",".join(b'"k%d":0' % i for i in range(135_000)) + b"}"
+        assert len(body) >= 1_500_000
+        before = audit_log.stat().st_size
+        answer = unsafe_node.send("PUT", f"/v1/{mount}/data/bomb", token="", body=body, timeout=60)
+        assert answer.status == 403, answer
+        growth = audit_log.stat().st_size - before
+        assert growth < AUDIT_GROWTH_BOUND, f"the audit log grew by {growth} bytes"
+    finally:
+        unsafe_node.ok("DELETE", f"sys/audit/{device}")
