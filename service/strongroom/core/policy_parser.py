@@ -17,6 +17,7 @@ nothing else.  Evaluating the rules is ``policy_acl``'s job.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,6 +26,7 @@ from typing import Any, Mapping
 import hcl2
 
 from strongroom.errors import InvalidRequest
+from strongroom.fields import DURATION_OVERFLOW, INT64_MAX, SECOND_NS, duration_ns
 
 DENY = "deny"
 SUDO = "sudo"
@@ -250,27 +252,15 @@ def _validate_parameter_key(name: str, path: str, key: str) -> None:
         raise _ParseError(f'path "{path}": {key}: parameter key "{name}" cannot contain non-tail wildcards')
 
 
-_GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+|[0-9]+\.)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
 def _duration(value: Any, key: str) -> float:
-    """Seconds from Vault's ``ParseDurationSecond`` forms: a number, ``"90"``, ``"5d"``, ``"1h30m"``."""
-    if value is None or value == "":
-        return 0
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, str):
-        raise _ParseError(f"error parsing {key}: unsupported type {type(value).__name__}")
-    text = value.strip()
-    if re.fullmatch(r"-?[0-9]+", text):
-        return float(int(text))
-    if re.fullmatch(r"-?[0-9]+d", text):
-        return float(int(text[:-1]) * 86400)
-    body = text[1:] if text[:1] in "+-" else text
-    if body == "0":
-        return 0
-    if body and _GO_DURATION.sub("", body) == "":
-        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _GO_DURATION.findall(body))
-        return -seconds if text.startswith("-") else seconds
-    raise _ParseError(f'error parsing {key}: time: invalid duration "{value}"')
+    """Seconds (with their fraction) from Vault's ``parseutil.ParseDurationSecond``
+    (``strongroom.fields``): ``"90"``, ``"5d"``, ``"1h30m"``, an HCL integer; an HCL
+    float is whole seconds as Go converts it.  Nothing a Go duration cannot hold."""
+    if isinstance(value, float):
+        if not math.isfinite(value) or abs(value) * SECOND_NS > INT64_MAX:
+            raise _ParseError(f"error parsing {key}: {DURATION_OVERFLOW}")
+        return float(int(value))
+    try:
+        return duration_ns(value) / SECOND_NS
+    except ValueError as exc:
+        raise _ParseError(f"error parsing {key}: {exc}") from None
