@@ -2,7 +2,7 @@
 
 import json
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from tests.helpers.unit_node import Node
 
@@ -87,3 +87,95 @@ def fuzz_node():
                                                            'path "kv2/*" { capabilities = ["read", "list"] }'})
     node.reader_token = node.request("POST", "auth/token/create", json={"policies": ["fuzz"]}).json["auth"]["client_token"]
     return node
+
+
+# --- hostile values and spellings (issue 10, finding 4) ----------------------------------------
+
+HOSTILE_SCALARS = [float("nan"), float("inf"), float("-inf"), 1e30, -1e30, -1, 2**63, 2**64, -(2**63) - 1, 0.5,
+                   "\ud800", "\udfff", "a\ud83d", "1e30", "NaN", "Infinity", "-1", "9223372036854775808s",
+                   "1e999h", "0x10", " 5 ", True, None, "", [], {}]
+FIELDS = ["max_versions", "version", "versions", "cas", "ttl", "num_uses", "default_lease_ttl", "max_lease_ttl",
+          "explicit_max_ttl", "period", "delete_version_after", "cas_required", "renewable", "increment"]
+hostile_values = st.recursive(
+    st.sampled_from(HOSTILE_SCALARS) | st.integers() | st.text(max_size=6),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.sampled_from(FIELDS), children, max_size=3),
+    max_leaves=6,
+)
+hostile_objects = st.fixed_dictionaries({}, optional={
+    **{name: hostile_values for name in FIELDS},
+    "data": st.dictionaries(st.text(max_size=4), hostile_values, max_size=3),
+    "options": st.dictionaries(st.sampled_from(["cas", "version"]), hostile_values, max_size=2),
+    "config": st.dictionaries(st.sampled_from(["default_lease_ttl", "max_lease_ttl"]), hostile_values, max_size=2),
+    "type": st.sampled_from(["kv", "kv-v2", "file"]),
+})
+hostile_bodies = (hostile_objects.map(lambda v: json.dumps(v, allow_nan=True).encode())
+                  | st.integers(min_value=250, max_value=1200).map(
+                      lambda depth: b'{"data": {"a": ' + b"[" * depth + b"]" * depth + b"}}"))
+
+
+def spelled(path: str, how: str) -> str:
+    if how == "double":
+        return path.replace("/", "//", 1)
+    if how == "dot":
+        return path.replace("/", "/./", 1)
+    if how == "encoded":
+        return path.replace("/", "%2F", 1)
+    if how == "upper":
+        return path[:-1] + path[-1].upper()
+    if how == "space":
+        return path + "%20"
+    return path
+
+
+def strict_json(text: str, opaque: bool = False):
+    """A response as a Go client reads it: no NaN/Infinity, every integer within int64
+    (except in ``opaque`` responses, whose numbers are a user's data, kept exactly)."""
+    def refuse(name):
+        raise ValueError(f"{name} in a response")
+
+    def walk(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, int) and not isinstance(value, bool) and not opaque:
+            assert -(2**63) <= value < 2**63, f"{value} overflows a Go int64"
+    walk(json.loads(text, parse_constant=refuse))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(method="POST", path="sys/mounts/kv/tune", how="plain", body=b'{"default_lease_ttl": 1e30}', query={})
+@example(method="POST", path="sys/mounts/kv/tune", how="plain", body=b'{"max_lease_ttl": NaN}', query={})
+@example(method="POST", path="kv2/config", how="plain", body=b'{"max_versions": 1e30}', query={})
+@example(method="POST", path="kv2/data/a", how="plain", body=b'{"data": {"a": "\\ud800"}}', query={})
+@example(method="POST", path="kv2/data/a", how="plain", body=b'{"data": {"a": Infinity}}', query={})
+@example(method="GET", path="kv2/data/a", how="plain", body=b"", query={"version": "-1"})
+@example(method="POST", path="kv/a", how="double", body=b'{"a": 1}', query={})
+@example(method="POST", path="auth/token/create", how="plain", body=b'{"num_uses": 1e30, "ttl": "1e999h"}', query={})
+@given(method=st.sampled_from(["PUT", "POST", "PATCH", "GET"]),
+       path=st.sampled_from(["sys/mounts/kv/tune", "sys/mounts/new", "kv/a", "kv2/data/a", "kv2/metadata/a",
+                             "kv2/config", "kv2/delete/a", "kv2/undelete/a", "kv2/destroy/a", "auth/token/create",
+                             "sys/policy/p", "sys/auth/token/tune"]),
+       how=st.sampled_from(["plain", "plain", "double", "dot", "encoded", "upper", "space"]),
+       body=hostile_bodies, query=st.sampled_from([{}, {"version": "-1"}, {"version": "1e30"}, {"version": "NaN"}]))
+def test_fuzz_hostile_values_never_5xx_never_stored_unreadable(fuzz_node, method, path, how, body, query):
+    """NaN, Infinity, 1e30 TTLs and counts, lone surrogates, deep nesting, through every spelling:
+    a 4xx with nothing changed, or a success after which everything still reads as strict JSON."""
+    before = fuzz_node.snapshot()
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+    result = fuzz_node.request(method, spelled(path, how), body=None if method == "GET" else body,
+                               params=query if method == "GET" else None, headers=headers)
+    assert result.status_code < 500, (method, path, how, body[:80], result.text)
+    if result.status_code >= 400:
+        # Vault's errors without an envelope: a KV v2 read of a deleted version, a PATCH of nothing (404s).
+        assert result.status_code == 404 and (not result.text or "data" in result.json) or isinstance(
+            result.json.get("errors"), list), (result.status_code, result.text)
+        assert fuzz_node.snapshot() == before
+    for read in ("sys/mounts", "sys/auth", "kv/a", "kv2/data/a", "kv2/metadata/a", "kv2/config",
+                 "sys/mounts/kv/tune", "auth/token/lookup-self"):
+        answer = fuzz_node.request("GET", read)
+        assert answer.status_code < 500, (read, answer.text)
+        if answer.text:
+            strict_json(answer.text, opaque=read in ("kv/a", "kv2/data/a"))
