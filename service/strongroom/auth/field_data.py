@@ -16,7 +16,7 @@ shapes only the token store uses are here.  Pure functions: no state, no I/O.
 from __future__ import annotations
 
 from strongroom.errors import InvalidRequest
-from strongroom.fields import to_bool, to_int, ttl_seconds
+from strongroom.fields import to_bool, to_int, ttl_seconds, weak_string
 
 
 def parse_ttl(value, name: str = "ttl") -> int:
@@ -77,12 +77,7 @@ def kv_pairs_field(data: dict, name: str) -> dict[str, str] | None:
         for key, item in value.items():
             if isinstance(item, (dict, list)):
                 raise InvalidRequest(f'invalid value for "{name}": values must be strings')
-            if isinstance(item, bool):
-                out[str(key)] = "1" if item else "0"
-            elif isinstance(item, float) and item == int(item):
-                out[str(key)] = str(int(item))
-            else:
-                out[str(key)] = "" if item is None else str(item)
+            out[str(key)] = weak_string(item)
         return out
     if isinstance(value, str):
         value = [value]

@@ -80,3 +80,11 @@ def test_renew_refuses_increments_vault_cannot_hold(call, root, value, detail):
     with pytest.raises(InvalidRequest) as info:
         call("renew", root[0], token=token, increment=value)
     assert info.value.messages == [f'Field validation failed: error converting input for field "increment": {detail}']
+
+
+def test_meta_numbers_become_text_without_crashing(call, root):
+    """A float that is no integer (NaN, Infinity from code paths that allow them) used to
+    crash ``int(item)``: metadata values are weakly strings, as in Vault."""
+    meta = {"n": float("nan"), "i": float("inf"), "f": 1.5, "w": 2.0, "b": True, "z": None}
+    stored = call("create", root[0], policies=["x"], meta=meta).auth["metadata"]
+    assert stored == {"n": "NaN", "i": "+Inf", "f": "1.5", "w": "2", "b": "1", "z": ""}
