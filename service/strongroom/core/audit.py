@@ -156,7 +156,8 @@ class AuditBroker:
                 loaded[path] = old
                 continue
             try:
-                device = self._device(entry, allow_prefix=True)  # the prefix was allowed when it was enabled
+                # An API-created prefix was allowed when it was enabled; a declared one is judged now.
+                device = self._device(entry, allow_prefix=self._allow_prefix if entry.declared else True)
             except InvalidRequest as exc:
                 # Written by another version of Strongroom: fail closed rather than skip the device.
                 logger.error("audit device %s has options this node cannot use: %s", path, exc)
@@ -246,8 +247,10 @@ class AuditBroker:
         a device stored as declared but no longer in ``declared`` is removed.
         API-created devices are never touched: a declared device whose path
         overlaps one is not enabled (logged as an error), as in OpenBao.
-        Files are not opened here: every process opens them when it loads the
-        table, and a file that cannot be used fails requests closed there."""
+        Neither options nor files are checked here: every process checks and
+        opens them when it loads the table, and a declared device it cannot
+        use (bad options, a symlink, a file outside ``audit_file_directory``)
+        fails requests closed there, as Vault does when no device can log."""
         wanted = {normalize_path(device.path): device for device in declared}
         changed = False
         with self._lock:

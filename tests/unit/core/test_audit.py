@@ -827,3 +827,13 @@ def test_declared_devices_respect_audit_file_directory(backend, tmp_path, audit_
         confined.log_request(kv_write(), AUTH)
     assert _untouched(victim)
     confined.close()
+
+
+@pytest.mark.parametrize("options", [{"prefix": "#!/bin/sh\n"}, {"prefix": "x"}, {"log_raw": "maybe"},
+                                     {"format": "xml"}])
+def test_a_declared_device_with_options_this_node_refuses_fails_closed(broker, tmp_path, options):
+    log = tmp_path / "audit.log"
+    broker.sync_declared([declared("to-file/", str(log), options=options)])
+    with pytest.raises(AuditFailed):
+        broker.log_request(kv_write(), AUTH)
+    assert not log.exists() or log.read_text() == ""
