@@ -56,7 +56,8 @@ def openbao_dev_server() -> Iterator["OpenBaoDevServer"]:
 @pytest.fixture(scope="session")
 def strongroom_dev_server() -> Iterator["StrongroomDevServer"]:
     """A real ``strongroom server -dev`` (root token ``root``, KV v2 at
-    ``secret/``), stopped by pid at the end."""
+    ``secret/``, audit devices allowed through the API like its OpenBao twin),
+    stopped by pid at the end."""
     from tests.helpers.procs import StrongroomDevServer
 
     with StrongroomDevServer() as server:
