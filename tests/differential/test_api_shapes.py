@@ -38,7 +38,16 @@ ALLOWED = [
             "OpenBao-only policy fields (policy CAS and versioning, identity template options); not in Vault"),
     Allowed("kv2 read metadata*", "missing body.data.current_metadata_version|missing body.data.metadata_cas_required",
             "OpenBao-only KV v2 metadata CAS; not in Vault"),
-    Allowed("kv2 read config", "missing body.data.metadata_cas_required", "OpenBao-only KV v2 metadata CAS"),
+    Allowed("kv2 read config*", "missing body.data.metadata_cas_required", "OpenBao-only KV v2 metadata CAS"),
+    Allowed("health * informational", "status 200 != 400|missing body.*|extra body.errors",
+            "a 1xx health code is no final status (Vault sends 100 Continue as the answer, HAProxy answers 502); "
+            "Strongroom refuses every code outside 200-599, used by the node's state or not"),
+    Allowed("tune negative ttl", "status 204 != 400|body empty != json",
+            "OpenBao stores a negative default_lease_ttl as it is; a negative lease is meaningless, refused"),
+    Allowed("kv2 read version negative", "status 200 != 400|missing body.*|extra body.errors",
+            "OpenBao reads version=-1 as the latest version; Strongroom refuses a negative version (issue 10)"),
+    Allowed("kv2 configure max_versions beyond uint32", "status 204 != 400|body empty != json",
+            "OpenBao wraps max_versions into a uint32 (4294967296 becomes 0, the default); Strongroom refuses it"),
     Allowed("metrics without token", "status 200 != 403|body text != json",
             "bao -dev serves sys/metrics without a token; Strongroom's dev listener keeps metrics token-protected"),
 ]
