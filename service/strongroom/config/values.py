@@ -30,6 +30,8 @@ class ConfigError(Exception):
 
 # -- durations ---------------------------------------------------------------
 
+# The longest Go time.Duration (int64 nanoseconds), the most any Vault duration can hold.
+MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)")
 
@@ -61,6 +63,9 @@ def parse_duration(value: str | int | float) -> float:
         seconds = float(value)
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"invalid duration {_show(value)}: must be a finite, non-negative time")
+    if seconds > MAX_DURATION_SECONDS:
+        # Vault's durations are Go int64 nanoseconds; a longer one would break every client reading it back.
+        raise ValueError(f"invalid duration {_show(value)}: longer than {int(MAX_DURATION_SECONDS)}s (about 292 years)")
     return seconds
 
 
