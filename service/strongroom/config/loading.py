@@ -154,6 +154,8 @@ _LISTENER_KEYS = {
     "max_json_object_entry_count": _integer(), "max_json_array_element_count": _integer(), "max_json_token": _integer(),
     "http_read_header_timeout": _duration(), "http_read_timeout": _duration(),
 }
+# Measured: 400 levels of nesting go through the audit devices and KV v2, 500 do not.
+MAX_JSON_DEPTH = 350
 _LISTENER_TELEMETRY_KEYS = {"unauthenticated_metrics_access": _bool}
 _TELEMETRY_KEYS = {
     "prometheus_retention_time": _duration(), "disable_hostname": _bool,
@@ -302,6 +304,11 @@ def _listeners(doc: dict) -> tuple[ListenerConfig, ...]:
                 raise ConfigError(f"{block}.unauthenticated_metrics_access: set it either here or in the "
                                   f"telemetry sub-block, not both", f"{block}.unauthenticated_metrics_access")
             values.update(nested)
+        depth = values.get("max_json_depth", MAX_JSON_DEPTH)
+        if not 1 <= depth <= MAX_JSON_DEPTH:
+            raise ConfigError(f"{block}.max_json_depth: must be between 1 and {MAX_JSON_DEPTH}, got {depth} "
+                              f"(deeper bodies would exhaust the interpreter's recursion limit in the audit "
+                              f"and KV code; Vault's default is 300)", f"{block}.max_json_depth")
         size = values.get("max_request_size", 0)
         values["max_request_size"] = DEFAULT_MAX_REQUEST_SIZE if size == 0 else max(size, -1)
         listener = ListenerConfig(type=label, **values)

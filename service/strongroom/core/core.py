@@ -264,7 +264,12 @@ class Core:
         self.require_unsealed()
         if not req.request_id:
             req.request_id = str(uuid.UUID(bytes=self.randbytes(16)))
-        backend = self.route(req)
+        try:
+            backend = self.route(req)
+        except UnsupportedPath:
+            # As in Vault, a stranger learns nothing about what is mounted: 403 before 404.
+            self.lookup_token(req.client_token)
+            raise
         self.canonicalize(backend, req)
         unauthenticated = self._is_unauthenticated(backend, req)
         try:

@@ -101,3 +101,12 @@ def test_a_wrap_request_is_refused_and_nothing_runs(tmp_path):
     assert node.request("LIST", "auth/token/accessors").json["data"]["keys"] == accessors
     # An empty header asks for nothing.
     assert node.request("GET", "secret/data/x", headers={"X-Vault-Wrap-TTL": ""}).status_code == 200
+
+
+def test_a_stranger_learns_nothing_about_what_is_mounted(tmp_path):
+    node = AuditedNode(tmp_path)
+    for path in ("/v1/nowhere/x", "/v1/secret/data/x"):
+        for headers in ({}, {"X-Vault-Token": "bogus"}):
+            result = node.client.simulate_get(path, headers=headers)
+            assert result.status_code == 403 and result.json == {"errors": ["permission denied"]}, (path, headers)
+    assert node.request("GET", "nowhere/x").status_code == 404
