@@ -63,17 +63,22 @@ class SecNode(Target):
     workdir: Path
     audit_log: Path
 
+    @property
+    def audit_dir(self) -> Path:
+        """Where this node's file audit logs may be (``audit_file_directory`` on ``unsafe_node``)."""
+        return self.audit_log.parent
+
     def log(self) -> str:
         """Everything the node (gunicorn and its workers included) has printed."""
         return self.server.log()
 
 
-def _start_node(consul: ConsulAgent, workdir: Path, name: str, extra: str) -> SecNode:
+def _start_node(consul: ConsulAgent, workdir: Path, name: str, extra: str, audit_dir: Path | None = None) -> SecNode:
     uid = uuid.uuid4().hex[:10]
     prefix = f"sec-{uid}/"
     storage = (f'storage "consul" {{\n  address = "{consul.address}"\n  path = "{prefix}"\n'
                f'  service = "strongroom-sec-{uid}"\n}}\n')
-    audit_log = workdir / "audit.log"
+    audit_log = (audit_dir or workdir) / "audit.log"
     extra = (f'audit "file" "sec" {{\n  options {{\n    file_path = "{audit_log}"\n  }}\n}}\n' + extra)
     server = StrongroomServerWithListener(workdir, None, free_port(), workers=2, node_id=name, storage=storage,
                                           extra=extra, listener_options=LISTENER_OPTIONS)
@@ -109,11 +114,16 @@ def sec_node(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[SecNode]:
 
 @pytest.fixture(scope="session")
 def unsafe_node(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[SecNode]:
-    """A node whose operator allowed audit devices to be created over the API."""
+    """A node whose operator allowed audit devices to be created over the API,
+    with file audit logs confined to ``audit_dir`` (``audit_file_directory``)."""
     workdir = tmp_path_factory.mktemp("unsafe-node")
+    audit_dir = workdir / "audit"
+    audit_dir.mkdir(mode=0o700)
     node = None
     try:
-        node = _start_node(consul_agent, workdir, "unsafe", "unsafe_allow_api_audit_creation = true\n")
+        node = _start_node(consul_agent, workdir, "unsafe",
+                           f'unsafe_allow_api_audit_creation = true\naudit_file_directory = "{audit_dir}"\n',
+                           audit_dir=audit_dir)
         yield node
     finally:
         _stop_node(node, consul_agent, _prefix_of(node))

@@ -94,9 +94,10 @@ def test_the_configured_audit_device_logs_requests(sec_node, unique):
 
 
 def test_an_api_device_never_follows_a_symlink(unsafe_node, tmp_path):
-    """Finding 2: a ``file_path`` that is a symlink was followed to its target."""
+    """Finding 2: a ``file_path`` that is a symlink was followed to its target
+    (the link is inside ``audit_file_directory``, its target outside)."""
     victim, content = _victim(tmp_path)
-    link = tmp_path / "audit-link.log"
+    link = unsafe_node.audit_dir / f"link-{uuid.uuid4().hex[:8]}.log"
     link.symlink_to(victim)
     with _device(unsafe_node, {"file_path": str(link)}) as answer:
         assert answer is not None and 400 <= answer.status < 500, answer
@@ -105,9 +106,9 @@ def test_an_api_device_never_follows_a_symlink(unsafe_node, tmp_path):
     assert _mode(victim) == 0o600
 
 
-def test_an_api_device_never_changes_the_mode_of_an_existing_file(unsafe_node, tmp_path):
+def test_an_api_device_never_changes_the_mode_of_an_existing_file(unsafe_node):
     """Finding 2: ``mode`` = 0777 on an existing 0600 file made it 0666."""
-    existing, _ = _victim(tmp_path)
+    existing, _ = _victim(unsafe_node.audit_dir)
     with _device(unsafe_node, {"file_path": str(existing), "mode": "0777"}) as answer:
         assert answer is not None, "the request timed out"
         _audited_traffic(unsafe_node)
@@ -115,19 +116,19 @@ def test_an_api_device_never_changes_the_mode_of_an_existing_file(unsafe_node, t
     assert _mode(existing) == 0o600
 
 
-def test_an_api_device_refuses_a_directory(unsafe_node, tmp_path):
+def test_an_api_device_refuses_a_directory(unsafe_node):
     """Finding 2: only regular files are audit logs."""
-    directory = tmp_path / "a-directory"
+    directory = unsafe_node.audit_dir / f"dir-{uuid.uuid4().hex[:8]}"
     directory.mkdir(mode=0o700)
     with _device(unsafe_node, {"file_path": str(directory)}) as answer:
         assert answer is not None and 400 <= answer.status < 500, answer
     assert _mode(directory) == 0o700 and list(directory.iterdir()) == []
 
 
-def test_an_api_device_refuses_a_fifo(unsafe_node, tmp_path):
+def test_an_api_device_refuses_a_fifo(unsafe_node):
     """Finding 2: only regular files are audit logs; a FIFO with no reader would
     also block the worker that opens it."""
-    fifo = tmp_path / "audit.fifo"
+    fifo = unsafe_node.audit_dir / f"fifo-{uuid.uuid4().hex[:8]}"
     os.mkfifo(fifo, 0o600)
     reader: list[int] = []
     drained = threading.Event()
@@ -153,3 +154,20 @@ def test_an_api_device_refuses_a_fifo(unsafe_node, tmp_path):
         drained.set()
         if reader:
             os.close(reader[0])
+
+
+def test_an_api_device_stays_inside_the_audit_file_directory(unsafe_node, tmp_path):
+    """Finding 2: with ``audit_file_directory`` set, ``file_path`` may not point
+    outside it, however spelled; a new file inside it is fine."""
+    outside = tmp_path / "outside.log"
+    for spelling in (str(outside), f"{unsafe_node.audit_dir}/../outside.log"):
+        with _device(unsafe_node, {"file_path": spelling}) as answer:
+            assert answer is not None and 400 <= answer.status < 500, (spelling, answer)
+            _audited_traffic(unsafe_node)
+    assert not outside.exists() and not (unsafe_node.audit_dir.parent / "outside.log").exists()
+    inside = unsafe_node.audit_dir / f"inside-{uuid.uuid4().hex[:8]}.log"
+    with _device(unsafe_node, {"file_path": str(inside)}) as answer:
+        assert answer is not None and answer.status == 204, answer
+        _audited_traffic(unsafe_node)
+        assert inside.exists() and inside.stat().st_size > 0
+        assert _mode(inside) == 0o600

@@ -51,11 +51,11 @@ def test_token_less_requests_add_a_bounded_number_of_metric_series(sec_node):
     assert after - before <= SERIES_GROWTH_BOUND, f"{after - before} new series ({before} -> {after})"
 
 
-def test_a_token_less_body_is_not_written_to_the_audit_log(unsafe_node, tmp_path):
+def test_a_token_less_body_is_not_written_to_the_audit_log(unsafe_node):
     """Finding 5: a 1.5 MB token-less request added 17.6 MB to the audit log;
     now it adds less than 16 KiB."""
     mount, device = f"kv-{uuid.uuid4().hex[:8]}", f"cost-{uuid.uuid4().hex[:8]}"
-    audit_log = tmp_path / "cost-audit.log"
+    audit_log = unsafe_node.audit_dir / f"{device}.log"
     unsafe_node.ok("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "2"}})
     unsafe_node.ok("PUT", f"sys/audit/{device}", {"type": "file", "options": {"file_path": str(audit_log)}})
     try:
