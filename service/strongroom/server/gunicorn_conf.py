@@ -14,6 +14,9 @@ workers = int(os.environ.get("STRONGROOM_WORKERS", "1"))
 # and one send per response.
 worker_class = "strongroom.server.worker.FairGeventWorker"
 worker_connections = 1000
+# How long a kept-alive connection may stay idle between requests.  A request's
+# own headers and body have the listener's http_read_header_timeout and
+# http_read_timeout, counted from its first byte (server/worker.py).
 keepalive = 30
 timeout = 60
 graceful_timeout = 10
