@@ -10,6 +10,8 @@ into an allowed one either.
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.security.conftest import Target
 
@@ -88,3 +90,63 @@ def test_a_denied_mount_cannot_be_removed_under_another_spelling(target, delegat
     assert answer.status in (400, 403), answer
     assert answer.errors()
     assert "prot/" in target.ok("GET", "sys/mounts").json()
+
+
+def _spelled_segment(draw, segment: str) -> str:
+    """``segment`` with each character kept, upper-cased or percent-encoded, and
+    maybe wrapped in (encoded) whitespace or control characters."""
+    out = []
+    for char in segment:
+        how = draw(st.sampled_from(["keep", "upper", "encode", "encode-lower"]))
+        if how == "upper":
+            out.append(char.upper())
+        elif how == "encode":
+            out.append(f"%{ord(char):02X}")
+        elif how == "encode-lower":
+            out.append(f"%{ord(char):02x}")
+        else:
+            out.append(char)
+    around = st.sampled_from(["", "", "", "%20", "%09", "%0A", "%00", "%C2%A0", "%E2%80%8B"])
+    return draw(around) + "".join(out) + draw(around)
+
+
+@st.composite
+def spellings(draw, path: str) -> str:
+    """Another way to write ``/v1/<path>``: one or two places of it (a segment,
+    a separator, the end) respelled with case, percent-encoding, whitespace,
+    control characters, empty / ``.`` / ``..`` segments or encoded slashes;
+    the rest kept, so that the spelling still reaches the handler it aims at."""
+    segments = path.split("/")
+    places = 2 * len(segments)  # segments, the separators between them, the end
+    chosen = set(draw(st.lists(st.integers(0, places - 1), min_size=1, max_size=2)))
+    separators = st.sampled_from(["//", "/./", "/x/../", "%2F", "%2f", "/%2E/", "/.%2F", "/%2e/"])
+    spelled = ""
+    for i, segment in enumerate(segments):
+        if i:
+            spelled += draw(separators) if 2 * i - 1 in chosen else "/"
+        spelled += _spelled_segment(draw, segment) if 2 * i in chosen else segment
+    if places - 1 in chosen:
+        spelled += draw(st.sampled_from(["/", "/.", "%2F", "//", "%20", "/%00"]))
+    return "/v1/" + spelled
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_spelling_of_a_denied_path_is_carried_out(target, delegated, data):
+    """Finding 1, fuzzed: whatever the spelling of ``sys/policies/acl/deleg`` or
+    ``sys/mounts/prot``, the denied policy is never rewritten, the denied mount
+    never removed, and no spelling gets a 5xx."""
+    if data.draw(st.booleans(), label="policy"):
+        raw_path = data.draw(spellings("sys/policies/acl/deleg"), label="path")
+        answer = target.send("PUT", raw_path, token=delegated, body=TAKEOVER)
+    else:
+        raw_path = data.draw(spellings("sys/mounts/prot"), label="path")
+        answer = target.send("DELETE", raw_path, token=delegated)
+    assert answer.status < 500, (raw_path, answer)
+    rewritten = _policy_text(target) != DELEG_POLICY
+    removed = "prot/" not in target.ok("GET", "sys/mounts").json()
+    if rewritten:
+        target.ok("PUT", "sys/policies/acl/deleg", {"policy": DELEG_POLICY})
+    if removed:
+        target.ok("POST", "sys/mounts/prot", {"type": "kv", "options": {"version": "1"}})
+    assert not rewritten and not removed, (raw_path, answer)
