@@ -271,8 +271,12 @@ class SystemBackend:
         if any(path.startswith(r) for r in RESERVED):
             raise InvalidRequest(f"cannot mount '{path}' of type '{mount_type}': reserved path")
         create_engine(mount_type, options, InmemBackend(), self.core.clock)  # rejects unknown types
+        config = _mount_config(data.get("config"))
+        system_max = self.core.config.max_lease_ttl
+        if config.get("default_lease_ttl", 0) > system_max and not config.get("max_lease_ttl"):
+            raise InvalidRequest(f"given default lease TTL greater than system max lease TTL of {system_max}")
         entry = self.core.mounts.new_entry(path, mount_type, _require_str(data, "description", required=False),
-                                           _mount_config(data.get("config")), options,
+                                           config, options,
                                            local=bool(data.get("local", False)), seal_wrap=bool(data.get("seal_wrap", False)))
         index = self.core.mounts.add(entry)
         self.core.changed(["mounts"])

@@ -129,3 +129,14 @@ def test_enable_takes_numbers_as_seconds_and_system(unsealed):
     assert unsealed.request("POST", "sys/mounts/new", json=body).status_code == 204
     config = unsealed.request("GET", "sys/mounts/new").json["data"]["config"]
     assert config["default_lease_ttl"] == 3600 and config["max_lease_ttl"] == 0 and config["force_no_cache"] is True
+
+
+def test_a_default_above_the_system_max_is_refused_when_no_max_is_given(unsealed):
+    """Vault's handleMount: default_lease_ttl alone may not exceed the system max (768h here)."""
+    before = unsealed.snapshot()
+    result = unsealed.request("POST", "sys/mounts/long", json={"type": "kv", "config": {"default_lease_ttl": "769h"}})
+    assert result.status_code == 400
+    assert result.json["errors"] == ["given default lease TTL greater than system max lease TTL of 2764800"]
+    assert unsealed.snapshot() == before
+    ok = unsealed.request("POST", "sys/mounts/long", json={"type": "kv", "config": {"default_lease_ttl": "768h"}})
+    assert ok.status_code == 204
