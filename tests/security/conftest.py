@@ -9,8 +9,8 @@ its own):
   within 3 s, a file audit device ``sec/`` is declared in its configuration,
   and ``unsafe_allow_api_audit_creation`` keeps its default (false);
 * ``unsafe_node``: a second node whose configuration sets
-  ``unsafe_allow_api_audit_creation = true``, for what an operator who opted in
-  may still not do with an audit device;
+  ``unsafe_allow_api_audit_creation = true`` and ``audit_file_directory``, for
+  what an operator who opted in may still not do with an audit device;
 * ``sec_cluster``: two nodes (one active, one performance standby) behind the
   real HAProxy rendered by ``strongroom.haproxy``, KV v2 at ``secret/``.
 

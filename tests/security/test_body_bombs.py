@@ -93,6 +93,7 @@ def _nested(depth: int) -> str:
 
 @pytest.mark.parametrize("body", [
     pytest.param(_nested(100_000), id="nesting-100000-deep"),
+    pytest.param("[" * 100_000 + "]" * 100_000, id="bare-nesting-100000-deep"),
     pytest.param(_nested(600), id="nesting-600-deep"),
     pytest.param('{"data": {"a": "' + "x" * (2 * 1024 * 1024) + '"}}', id="string-2MiB"),
     pytest.param('{"data": {"a": [' + ",".join(["0"] * 20_000) + "]}}", id="array-20000"),

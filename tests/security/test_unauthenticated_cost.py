@@ -12,6 +12,10 @@ from __future__ import annotations
 import random
 import string
 import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
 
 from tests.security.conftest import SecNode
 from tests.security.support import send, series_count
@@ -51,22 +55,36 @@ def test_token_less_requests_add_a_bounded_number_of_metric_series(sec_node):
     assert after - before <= SERIES_GROWTH_BOUND, f"{after - before} new series ({before} -> {after})"
 
 
-def test_a_token_less_body_is_not_written_to_the_audit_log(unsafe_node):
+@pytest.fixture(params=["declared", "api"])
+def audited(request) -> Iterator[tuple[SecNode, Path, str]]:
+    """A node, the audit log one of its devices writes, and a KV v2 mount on it:
+    the device declared in ``sec_node``'s configuration, or one that
+    ``unsafe_node`` enabled over the API."""
+    if request.param == "declared":
+        yield request.getfixturevalue("sec_node"), request.getfixturevalue("sec_node").audit_log, "secret"
+        return
+    node: SecNode = request.getfixturevalue("unsafe_node")
+    mount, device = f"kv-{uuid.uuid4().hex[:8]}", f"cost-{uuid.uuid4().hex[:8]}"
+    audit_log = node.audit_dir / f"{device}.log"
+    node.ok("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "2"}})
+    node.ok("PUT", f"sys/audit/{device}", {"type": "file", "options": {"file_path": str(audit_log)}})
+    try:
+        yield node, audit_log, mount
+    finally:
+        node.ok("DELETE", f"sys/audit/{device}")
+
+
+def test_a_token_less_body_is_not_written_to_the_audit_log(audited):
     """Finding 5: a 1.5 MB token-less request added 17.6 MB to the audit log;
     now it adds less than 16 KiB."""
-    mount, device = f"kv-{uuid.uuid4().hex[:8]}", f"cost-{uuid.uuid4().hex[:8]}"
-    audit_log = unsafe_node.audit_dir / f"{device}.log"
-    unsafe_node.ok("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "2"}})
-    unsafe_node.ok("PUT", f"sys/audit/{device}", {"type": "file", "options": {"file_path": str(audit_log)}})
-    try:
-        unsafe_node.ok("PUT", f"{mount}/data/known", {"data": {"v": "1"}})
-        assert audit_log.exists() and audit_log.stat().st_size > 0, "the audit device logs nothing"
-        body = b"{" + b",".join(b'"k%d":0' % i for i in range(135_000)) + b"}"
-        assert len(body) >= 1_500_000
-        before = audit_log.stat().st_size
-        answer = unsafe_node.send("PUT", f"/v1/{mount}/data/bomb", token="", body=body, timeout=60)
-        assert answer.status == 403, answer
-        growth = audit_log.stat().st_size - before
-        assert growth < AUDIT_GROWTH_BOUND, f"the audit log grew by {growth} bytes"
-    finally:
-        unsafe_node.ok("DELETE", f"sys/audit/{device}")
+    node, audit_log, mount = audited
+    known = f"known-{uuid.uuid4().hex[:8]}"
+    node.send("GET", f"/v1/{mount}/data/{known}")
+    assert audit_log.exists() and known in audit_log.read_text(), "the audit device logs nothing"
+    body = b"{" + b",".join(b'"k%d":0' % i for i in range(135_000)) + b"}"
+    assert len(body) >= 1_500_000
+    before = audit_log.stat().st_size
+    answer = node.send("PUT", f"/v1/{mount}/data/bomb", token="", body=body, timeout=60)
+    assert answer.status == 403, answer
+    growth = audit_log.stat().st_size - before
+    assert growth < AUDIT_GROWTH_BOUND, f"the audit log grew by {growth} bytes"
