@@ -50,10 +50,11 @@ def test_a_mount_tune_ttl_of_1e30_is_refused(sec_node, clean_log, unique, tmp_pa
     then ``bao secrets list`` broke."""
     mount = unique("tuned")
     sec_node.ok("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "1"}})
-    before = sec_node.ok("GET", f"sys/mounts/{mount}/tune").json()
+    tuned_before = sec_node.ok("GET", f"sys/mounts/{mount}/tune").json()[field]
+    listed_before = sec_node.ok("GET", "sys/mounts").json()[f"{mount}/"]["config"][field]
     _refused(sec_node.send("POST", f"/v1/sys/mounts/{mount}/tune", body='{"%s": 1e30}' % field))
-    assert sec_node.ok("GET", f"sys/mounts/{mount}/tune").json()[field] == before[field]
-    assert sec_node.ok("GET", "sys/mounts").json()[f"{mount}/"]["config"][field] == before[field]
+    assert sec_node.ok("GET", f"sys/mounts/{mount}/tune").json()[field] == tuned_before
+    assert sec_node.ok("GET", "sys/mounts").json()[f"{mount}/"]["config"][field] == listed_before
     listed = bao(sec_node.url, sec_node.root_token, "secrets", "list", home=str(tmp_path))
     assert listed.returncode == 0, listed.stderr
     assert f"{mount}/" in listed.stdout
