@@ -1,7 +1,6 @@
-"""The worker's read deadlines (server/worker.py ``CoalescingSocket``,
-``GuardedBody``, ``listener_limits``) on real socket pairs: idle time between
-requests is not a request's time; headers and body each have their deadline;
-gunicorn's body errors become 400s."""
+"""Read deadlines (server/deadlines.py, kept by the worker's ``CoalescingSocket``)
+on real socket pairs: idle time between requests is not a request's time;
+headers and body each have their deadline; gunicorn's body errors become 400s."""
 
 from __future__ import annotations
 
@@ -14,10 +13,11 @@ from gunicorn.http import errors as http_errors
 
 from strongroom.config import ListenerConfig, ServerConfig, StorageConfig
 from strongroom.errors import InvalidRequest
-from strongroom.server.worker import (
-    RESPONSE_408, BodyTimedOut, CoalescingSocket, GuardedBody, MalformedBody, ReadLimits, RequestTimedOut,
-    finish_body, listener_limits,
+from strongroom.server.deadlines import (
+    RESPONSE_408, BodyTimedOut, GuardedBody, MalformedBody, ReadDeadlines, ReadLimits, RequestTimedOut, finish_body,
+    listener_limits,
 )
+from strongroom.server.worker import CoalescingSocket
 
 LIMITS = ReadLimits(header=0.3, request=0.6, idle=2.0)
 
@@ -47,11 +47,11 @@ def timed(call):
 def test_a_silent_first_request_times_out_at_the_header_deadline_with_nothing_to_answer(pair):
     server, client = pair
     sock = CoalescingSocket(server, LIMITS)
-    sock.awaiting_request()
+    sock.deadlines.awaiting_request()
     error, took = timed(lambda: sock.recv(100))
     assert isinstance(error, RequestTimedOut) and not error.started
     assert 0.25 <= took <= 0.6
-    sock.timed_out_before_headers(error)
+    sock.answer_late_headers(error)
     sock.close()
     assert client.recv(1000) == b""  # hung up on, no answer to a request never made
 
@@ -59,12 +59,12 @@ def test_a_silent_first_request_times_out_at_the_header_deadline_with_nothing_to
 def test_headers_started_and_not_finished_get_a_408(pair):
     server, client = pair
     sock = CoalescingSocket(server, LIMITS)
-    sock.awaiting_request()
+    sock.deadlines.awaiting_request()
     client.sendall(b"GET / HT")
     assert sock.recv(100) == b"GET / HT"
     error, took = timed(lambda: sock.recv(100))
     assert isinstance(error, RequestTimedOut) and error.started
-    sock.timed_out_before_headers(error)
+    sock.answer_late_headers(error)
     sock.close()
     assert client.recv(1000) == RESPONSE_408
 
@@ -72,11 +72,11 @@ def test_headers_started_and_not_finished_get_a_408(pair):
 def test_idle_time_between_requests_is_not_the_next_requests_time(pair):
     server, client = pair
     sock = CoalescingSocket(server, LIMITS)
-    sock.awaiting_request()
+    sock.deadlines.awaiting_request()
     client.sendall(b"GET / HTTP/1.1\r\n\r\n")
     sock.recv(100)
-    sock.headers_read()
-    sock.awaiting_request()  # the next request: idle until its first byte
+    sock.deadlines.headers_read()
+    sock.deadlines.awaiting_request()  # the next request: idle until its first byte
     later(0.7, lambda: client.sendall(b"G"))  # longer than both request deadlines
     data, took = timed(lambda: sock.recv(100))
     assert data == b"G" and took >= 0.6
@@ -88,8 +88,8 @@ def test_idle_time_between_requests_is_not_the_next_requests_time(pair):
 def test_an_idle_connection_ends_quietly_after_keepalive(pair):
     server, client = pair
     sock = CoalescingSocket(server, ReadLimits(header=0.3, request=0.6, idle=0.4))
-    sock.headers_read()
-    sock.awaiting_request()
+    sock.deadlines.headers_read()
+    sock.deadlines.awaiting_request()
     error, took = timed(lambda: sock.recv(100))
     assert isinstance(error, RequestTimedOut) and not error.started and took >= 0.35
 
@@ -97,20 +97,20 @@ def test_an_idle_connection_ends_quietly_after_keepalive(pair):
 def test_a_late_body_is_an_invalid_request_and_fails_the_connection(pair):
     server, client = pair
     sock = CoalescingSocket(server, LIMITS)
-    sock.awaiting_request()
-    sock.headers_read()  # the body deadline counts from the request's start
+    sock.deadlines.awaiting_request()
+    sock.deadlines.headers_read()  # the body deadline counts from the request's start
     client.sendall(b"ab")
     assert sock.recv(100) == b"ab"
     error, took = timed(lambda: sock.recv(100))
     assert isinstance(error, BodyTimedOut) and isinstance(error, InvalidRequest)
     assert "http_read_timeout" in str(error) and took <= 0.7
-    assert sock.body_failed
+    assert sock.deadlines.body_failed
 
 
 def test_no_limits_means_no_deadline(pair):
     server, client = pair
     sock = CoalescingSocket(server, ReadLimits(0, 0, 0))
-    sock.awaiting_request()
+    sock.deadlines.awaiting_request()
     later(0.5, lambda: client.sendall(b"x"))
     assert sock.recv(10) == b"x"
 
@@ -127,15 +127,15 @@ class Failing:
 
 @pytest.mark.parametrize("exc", [http_errors.InvalidChunkSize(b"zz"), http_errors.ChunkMissingTerminator(b"XX"),
                                  http_errors.NoMoreData(b""), ConnectionResetError()])
-def test_gunicorn_body_errors_reach_the_app_as_invalid_requests(pair, exc):
-    sock = CoalescingSocket(pair[0], LIMITS)
-    body = GuardedBody(Failing(exc), sock)
+def test_gunicorn_body_errors_reach_the_app_as_invalid_requests(exc):
+    deadlines = ReadDeadlines(LIMITS)
+    body = GuardedBody(Failing(exc), deadlines)
     with pytest.raises(MalformedBody) as caught:
         body.read(10)
     assert isinstance(caught.value, InvalidRequest)
     assert "zz" not in str(caught.value) and "XX" not in str(caught.value)  # the client's bytes are not echoed
-    assert sock.body_failed
-    assert finish_body(type("Req", (), {"body": body})(), sock) is False
+    assert deadlines.body_failed
+    assert finish_body(type("Req", (), {"body": body})(), deadlines) is False
 
 
 def test_listener_limits_by_port():
