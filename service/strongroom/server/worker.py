@@ -23,192 +23,56 @@ SIGTERM the worker hangs up on the connections that are between requests with
 nothing sent yet; requests in progress are finished (and their
 connections then closed by gunicorn).
 
-Read deadlines (the listener's ``http_read_header_timeout`` and
-``http_read_timeout``, Vault's names; Go's ``ReadHeaderTimeout`` and
-``ReadTimeout``), so a client that sends its request a byte at a time
-(slowloris) holds a connection for a bounded time, whatever it costs the
-worker in greenlets and descriptors:
-
-* a request starts when the connection is accepted (its first request) or
-  when the first byte of the next one arrives; its headers must be complete
-  ``http_read_header_timeout`` after that start, its body
-  ``http_read_timeout`` after it.  A client silent since it connected is
-  hung up on; one that sent part of its headers gets a 408 first.  A body
-  that is late gets a 400 in Vault's envelope from the app (``BodyTimedOut``
-  is an ``InvalidRequest``), and the connection is closed;
-* between requests a kept-alive connection may stay idle for gunicorn's
-  ``keepalive`` (30 s) as before: idle time never counts towards the next
-  request's deadlines.  (gunicorn bounded idle time plus headers together by
-  ``keepalive``; a request's bytes already buffered when the previous one
-  ended start it when its parsing starts.)
-* a body gunicorn cannot read (a malformed chunk size or terminator, a client
-  gone mid-body) reaches the app as ``MalformedBody``, an ``InvalidRequest``
-  (400, no traceback); what the app left unread of a body is read, within the
-  same deadline, after the response, and if that fails the connection is
-  closed instead of gunicorn answering a second time with its own 500.
-
-Other connections of the worker are not affected: each waits in its own
-greenlet with its own deadline (a socket timeout, no timer thread).
+And read deadlines (``server/deadlines.py``): the listener's
+``http_read_header_timeout`` and ``http_read_timeout`` bound how long a client
+may take to send a request; idle time between requests stays bounded by
+gunicorn's ``keepalive`` alone.  A body gunicorn cannot read (a malformed
+chunk) is a 400 from the app, and the connection is then closed rather than
+answered a second time by gunicorn with a 500 and a traceback.
 """
 
 from __future__ import annotations
 
-import json
 import socket
-import time
-from dataclasses import dataclass
 
 import gevent
 import gevent.local
-from gunicorn.http import errors as http_errors
 from gunicorn.workers.ggevent import GeventWorker
 
 from strongroom import metrics
-from strongroom.errors import InvalidRequest
+from strongroom.server.deadlines import (
+    RESPONSE_408, GuardedBody, ReadDeadlines, ReadLimits, RequestTimedOut, finish_body, listener_limits,
+)
 
 #: Bytes collected before they are sent even though the response goes on.
 FLUSH_AT = 256 * 1024
 
 
-@dataclass(frozen=True)
-class ReadLimits:
-    """How long a client may take to send a request, in seconds (0: no limit).
-
-    ``header``: from the request's start (the connection's accept for its
-    first request, the first byte of the next one after that) to the end of
-    its headers; ``request``: from the same start to the end of its body;
-    ``idle``: between requests, until the first byte of the next one."""
-
-    header: float = 10.0
-    request: float = 30.0
-    idle: float = 30.0
-
-
-class RequestTimedOut(TimeoutError):
-    """The request's headers (or the next request) did not arrive in time; the
-    connection is closed.  ``started``: some of the request had arrived."""
-
-    def __init__(self, started: bool):
-        super().__init__("request headers not received in time")
-        self.started = started
-
-
-class BodyTimedOut(InvalidRequest):
-    """The request's body did not arrive within ``http_read_timeout`` (400)."""
-
-
-class MalformedBody(InvalidRequest):
-    """gunicorn could not read the request's body: a malformed chunk, or the
-    client closed the connection before the end of the body (400)."""
-
-
-# Request phases of a connection (what the next ``recv`` is waiting for).
-_IDLE, _HEADERS, _BODY = 0, 1, 2
-
-_HEADER_TIMEOUT_BODY = json.dumps(
-    {"errors": ["request headers not received within http_read_header_timeout"]}).encode()
-#: Sent to a client that started a request but did not finish its headers in time.
-RESPONSE_408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-                b"Connection: close\r\nContent-Length: " + str(len(_HEADER_TIMEOUT_BODY)).encode()
-                + b"\r\n\r\n" + _HEADER_TIMEOUT_BODY)
-
-
 class CoalescingSocket:
     """A connected client socket whose ``sendall`` data waits for ``flush``,
-    and whose ``recv`` keeps the read deadlines of ``limits`` (``ReadLimits``).
+    and whose ``recv`` keeps the read deadlines of ``limits`` (``deadlines``,
+    a ``ReadDeadlines``).
 
     Everything that sends otherwise (``send``, ``sendfile``), shuts the socket
     down or closes it flushes first, so bytes never change order or get lost on
-    a clean close.  Everything else is the wrapped socket's.
+    a clean close.  Everything else is the wrapped socket's."""
 
-    Deadlines: the worker calls ``awaiting_request`` before gunicorn parses
-    each request and ``headers_read`` once it has; ``recv`` raises
-    ``RequestTimedOut`` while waiting for a request or its headers, and
-    ``BodyTimedOut`` while the body is read, once its deadline has passed."""
+    __slots__ = ("_sock", "_pending", "_size", "deadlines")
 
-    __slots__ = ("_sock", "_pending", "_size", "_limits", "_phase", "_started", "_deadline", "_requests",
-                 "_received", "body_failed")
-
-    def __init__(self, sock, limits: ReadLimits | None = None, clock=time.monotonic):
+    def __init__(self, sock, limits: ReadLimits | None = None):
         self._sock = sock
         self._pending: list[bytes] = []
         self._size = 0
-        self._limits = limits or ReadLimits(0.0, 0.0, 0.0)
-        self._requests = 0
-        #: The current request's body could not be read whole: the connection cannot go on.
-        self.body_failed = False
-        # The first request starts at the accept: a client that connects and
-        # says nothing is held for the header timeout at most.
-        self._start_request(clock())
-        self._received = False
-        if not self._limits.header:
-            self._phase = _IDLE
+        self.deadlines = ReadDeadlines(limits or ReadLimits(0.0, 0.0, 0.0))
 
-    # --- read deadlines ------------------------------------------------------------
+    def recv(self, *args):
+        return self.deadlines.recv(self._sock, args)
 
-    def _start_request(self, now: float) -> None:
-        self._phase, self._started, self._received = _HEADERS, now, True
-        self._deadline = now + self._limits.header if self._limits.header else None
-
-    def awaiting_request(self) -> None:
-        """gunicorn is about to parse the next request: after the first, the
-        connection is idle until a byte of it arrives."""
-        if self._requests:
-            self._phase, self._deadline, self._received = _IDLE, None, False
-        self.body_failed = False
-
-    def headers_read(self) -> None:
-        """gunicorn has parsed the request's headers: from now on its body is read."""
-        if self._phase == _IDLE:  # parsed from bytes buffered with the previous request
-            self._started = time.monotonic()
-        self._requests += 1
-        self._phase = _BODY
-        self._deadline = self._started + self._limits.request if self._limits.request else None
-
-    def timed_out_before_headers(self, exc: RequestTimedOut) -> None:
+    def answer_late_headers(self, exc: RequestTimedOut) -> None:
         """Answer a request whose headers came too late with a 408 (sent when
         the connection closes); a connection that sent nothing is just closed."""
         if exc.started:
             self._pending, self._size = [RESPONSE_408], len(RESPONSE_408)
-
-    def recv(self, *args):
-        phase = self._phase
-        if phase == _IDLE:
-            data = self._recv_within(self._limits.idle or None, args)
-            if data:
-                self._start_request(time.monotonic())
-            return data
-        if self._deadline is None:
-            data = self._sock.recv(*args)
-        else:
-            data = self._recv_within(self._deadline - time.monotonic(), args)
-        if data and phase == _HEADERS:
-            self._received = True
-        return data
-
-    def _recv_within(self, timeout: float | None, args):
-        if timeout is None:
-            return self._sock.recv(*args)
-        if timeout <= 0:
-            raise self._timeout_error()
-        # A socket timeout: gevent waits on this socket alone, other
-        # connections of the worker go on as before.
-        self._sock.settimeout(timeout)
-        try:
-            return self._sock.recv(*args)
-        except socket.timeout:
-            raise self._timeout_error() from None
-        finally:
-            try:
-                self._sock.settimeout(None)
-            except OSError:
-                pass  # closed meanwhile (a SIGTERM's hang-up): its reader ends anyway
-
-    def _timeout_error(self) -> Exception:
-        if self._phase == _BODY:
-            self.body_failed = True
-            return BodyTimedOut(f"request body not received within http_read_timeout ({self._limits.request:g}s)")
-        return RequestTimedOut(self._phase == _HEADERS and self._received)
 
     def sendall(self, data) -> None:
         self._pending.append(bytes(data))
@@ -267,55 +131,6 @@ class CoalescingSocket:
         return getattr(self._sock, name)
 
 
-class GuardedBody:
-    """A request's ``wsgi.input``: gunicorn's body reader, whose failures reach
-    the app as ``InvalidRequest`` (a 400 in Vault's envelope, no traceback).
-
-    gunicorn raises its own ``InvalidChunkSize``, ``ChunkMissingTerminator``,
-    ``NoMoreData`` (or a parse error in the trailers) from the app's read;
-    the app would answer 500.  The client's bytes are never quoted back."""
-
-    __slots__ = ("_body", "_sock")
-
-    def __init__(self, body, sock: CoalescingSocket):
-        self._body = body
-        self._sock = sock
-
-    def read(self, size=None):
-        return self._guard(self._body.read, size)
-
-    def readline(self, size=None):
-        return self._guard(self._body.readline, size)
-
-    def readlines(self, size=None):
-        return self._guard(self._body.readlines, size)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def _guard(self, read, size):
-        try:
-            return read(size)
-        except InvalidRequest:
-            self._sock.body_failed = True
-            raise
-        except (http_errors.InvalidChunkSize, http_errors.ChunkMissingTerminator, http_errors.ParseException):
-            self._sock.body_failed = True
-            raise MalformedBody("malformed request body: invalid chunked encoding") from None
-        except http_errors.NoMoreData:
-            self._sock.body_failed = True
-            raise MalformedBody("request body ended before it was complete") from None
-        except OSError:
-            self._sock.body_failed = True
-            raise MalformedBody("connection failed while reading the request body") from None
-
-
 class _NextRequest:
     """What gunicorn's keep-alive loop enters around parsing each request
     (``timeout_ctx``): the connection's deadlines, and a quiet end of the
@@ -327,11 +142,11 @@ class _NextRequest:
         self._sock = sock
 
     def __enter__(self):
-        self._sock.awaiting_request()
+        self._sock.deadlines.awaiting_request()
 
     def __exit__(self, kind, exc, tb) -> bool:
         if isinstance(exc, RequestTimedOut):
-            self._sock.timed_out_before_headers(exc)
+            self._sock.answer_late_headers(exc)
             return True
         return False
 
@@ -385,12 +200,12 @@ class FairGeventWorker(GeventWorker):
 
     def handle_request(self, listener_name, req, sock, addr):
         self._between_requests.discard(sock)
-        sock.headers_read()
-        req.body = GuardedBody(req.body, sock)
+        sock.deadlines.headers_read()
+        req.body = GuardedBody(req.body, sock.deadlines)
         try:
             served = super().handle_request(listener_name, req, sock, addr)
             sock.flush()
-            if not finish_body(req, sock):
+            if not finish_body(req, sock.deadlines):
                 raise StopIteration()  # gunicorn closes the connection quietly
             return served
         finally:
@@ -404,41 +219,6 @@ class FairGeventWorker(GeventWorker):
         super().handle_exit(sig, frame)
         for sock in list(self._between_requests):
             sock.hang_up_if_quiet()
-
-
-def finish_body(req, sock: CoalescingSocket) -> bool:
-    """Read what the app left of ``req``'s body, within its deadline, so the
-    connection can carry the next request; False when it cannot (the body
-    failed or failed now: late, malformed, cut short)."""
-    if sock.body_failed:
-        return False
-    try:
-        while req.body.read(8192):
-            pass
-    except InvalidRequest:
-        return False
-    return not sock.body_failed
-
-
-def listener_limits(keepalive: float, config=None) -> dict[int | None, ReadLimits]:
-    """``ReadLimits`` for each listener of the node's configuration, by port
-    (``None``: the first listener's, for any other socket).  ``config`` is
-    what the node core left in the environment (``server/wsgi.py``) unless given."""
-    if config is None:
-        from strongroom.server.wsgi import load_config
-
-        try:
-            config = load_config()
-        except KeyError:  # not started by a node core (a bare gunicorn in a test)
-            return {None: ReadLimits(idle=keepalive)}
-    limits: dict[int | None, ReadLimits] = {}
-    for listener in config.listeners:
-        found = ReadLimits(listener.http_read_header_timeout_seconds, listener.http_read_timeout_seconds, keepalive)
-        port = listener.address.rpartition(":")[2]
-        if port.isdigit():
-            limits.setdefault(int(port), found)
-        limits.setdefault(None, found)
-    return limits or {None: ReadLimits(idle=keepalive)}
 
 
 def freeze_settings(cfg) -> None:

@@ -1,0 +1,249 @@
+"""Read deadlines for a node's client connections (used by ``server/worker.py``).
+
+The listener's ``http_read_header_timeout`` and ``http_read_timeout``
+(Vault's names; Go's ``ReadHeaderTimeout`` and ``ReadTimeout``), so a client
+that sends its request a byte at a time (slowloris) holds a connection for a
+bounded time, whatever it costs the worker in greenlets and descriptors:
+
+* a request starts when the connection is accepted (its first request) or
+  when the first byte of the next one arrives; its headers must be complete
+  ``http_read_header_timeout`` after that start, its body
+  ``http_read_timeout`` after it.  A client silent since it connected is
+  hung up on; one that sent part of its headers gets a 408 first.  A body
+  that is late gets a 400 in Vault's envelope from the app (``BodyTimedOut``
+  is an ``InvalidRequest``), and the connection is closed;
+* between requests a kept-alive connection may stay idle for gunicorn's
+  ``keepalive`` (30 s) as before: idle time never counts towards the next
+  request's deadlines.  (gunicorn bounded idle time plus headers together by
+  ``keepalive``; a request's bytes already buffered when the previous one
+  ended start it when its parsing starts.)
+* a body gunicorn cannot read (a malformed chunk size or terminator, a client
+  gone mid-body) reaches the app as ``MalformedBody``, an ``InvalidRequest``
+  (400, no traceback); what the app left unread of a body is read, within the
+  same deadline, after the response, and if that fails the connection is
+  closed instead of gunicorn answering a second time with its own 500.
+
+Other connections of the worker are not affected: each waits in its own
+greenlet with its own deadline (a socket timeout, no timer thread).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from dataclasses import dataclass
+
+from gunicorn.http import errors as http_errors
+
+from strongroom.errors import InvalidRequest
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How long a client may take to send a request, in seconds (0: no limit).
+
+    ``header``: from the request's start (the connection's accept for its
+    first request, the first byte of the next one after that) to the end of
+    its headers; ``request``: from the same start to the end of its body;
+    ``idle``: between requests, until the first byte of the next one."""
+
+    header: float = 10.0
+    request: float = 30.0
+    idle: float = 30.0
+
+
+class RequestTimedOut(TimeoutError):
+    """The request's headers (or the next request) did not arrive in time; the
+    connection is closed.  ``started``: some of the request had arrived."""
+
+    def __init__(self, started: bool):
+        super().__init__("request headers not received in time")
+        self.started = started
+
+
+class BodyTimedOut(InvalidRequest):
+    """The request's body did not arrive within ``http_read_timeout`` (400)."""
+
+
+class MalformedBody(InvalidRequest):
+    """gunicorn could not read the request's body: a malformed chunk, or the
+    client closed the connection before the end of the body (400)."""
+
+
+# Request phases of a connection (what the next ``recv`` is waiting for).
+_IDLE, _HEADERS, _BODY = 0, 1, 2
+
+_HEADER_TIMEOUT_BODY = json.dumps(
+    {"errors": ["request headers not received within http_read_header_timeout"]}).encode()
+#: Sent to a client that started a request but did not finish its headers in time.
+RESPONSE_408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+                b"Connection: close\r\nContent-Length: " + str(len(_HEADER_TIMEOUT_BODY)).encode()
+                + b"\r\n\r\n" + _HEADER_TIMEOUT_BODY)
+
+
+class ReadDeadlines:
+    """The read deadlines of one connection, kept by its ``recv``.
+
+    The worker calls ``awaiting_request`` before gunicorn parses each request
+    and ``headers_read`` once it has; ``recv(sock, args)`` raises
+    ``RequestTimedOut`` while waiting for a request or its headers, and
+    ``BodyTimedOut`` while the body is read, once its deadline has passed.
+    ``body_failed``: the current request's body could not be read whole (late,
+    malformed, cut short), so the connection cannot carry another request."""
+
+    __slots__ = ("_limits", "_phase", "_started", "_deadline", "_requests", "_received", "body_failed")
+
+    def __init__(self, limits: ReadLimits, clock=time.monotonic):
+        self._limits = limits
+        self._requests = 0
+        self.body_failed = False
+        # The first request starts at the accept: a client that connects and
+        # says nothing is held for the header timeout at most.
+        self._start_request(clock())
+        self._received = False
+        if not limits.header:
+            self._phase = _IDLE
+
+    def _start_request(self, now: float) -> None:
+        self._phase, self._started, self._received = _HEADERS, now, True
+        self._deadline = now + self._limits.header if self._limits.header else None
+
+    def awaiting_request(self) -> None:
+        """gunicorn is about to parse the next request: after the first, the
+        connection is idle until a byte of it arrives."""
+        if self._requests:
+            self._phase, self._deadline, self._received = _IDLE, None, False
+        self.body_failed = False
+
+    def headers_read(self) -> None:
+        """gunicorn has parsed the request's headers: from now on its body is read."""
+        if self._phase == _IDLE:  # parsed from bytes buffered with the previous request
+            self._started = time.monotonic()
+        self._requests += 1
+        self._phase = _BODY
+        self._deadline = self._started + self._limits.request if self._limits.request else None
+
+    def recv(self, sock, args):
+        """``sock.recv(*args)`` within the deadline of what it waits for."""
+        phase = self._phase
+        if phase == _IDLE:
+            data = self._recv_within(sock, self._limits.idle or None, args)
+            if data:
+                self._start_request(time.monotonic())
+            return data
+        if self._deadline is None:
+            data = sock.recv(*args)
+        else:
+            data = self._recv_within(sock, self._deadline - time.monotonic(), args)
+        if data and phase == _HEADERS:
+            self._received = True
+        return data
+
+    def _recv_within(self, sock, timeout: float | None, args):
+        if timeout is None:
+            return sock.recv(*args)
+        if timeout <= 0:
+            raise self._timeout_error()
+        # A socket timeout: gevent waits on this socket alone, other
+        # connections of the worker go on as before.
+        sock.settimeout(timeout)
+        try:
+            return sock.recv(*args)
+        except socket.timeout:
+            raise self._timeout_error() from None
+        finally:
+            try:
+                sock.settimeout(None)
+            except OSError:
+                pass  # closed meanwhile (a SIGTERM's hang-up): its reader ends anyway
+
+    def _timeout_error(self) -> Exception:
+        if self._phase == _BODY:
+            self.body_failed = True
+            return BodyTimedOut(f"request body not received within http_read_timeout ({self._limits.request:g}s)")
+        return RequestTimedOut(self._phase == _HEADERS and self._received)
+
+
+class GuardedBody:
+    """A request's ``wsgi.input``: gunicorn's body reader, whose failures reach
+    the app as ``InvalidRequest`` (a 400 in Vault's envelope, no traceback).
+
+    gunicorn raises its own ``InvalidChunkSize``, ``ChunkMissingTerminator``,
+    ``NoMoreData`` (or a parse error in the trailers) from the app's read;
+    the app would answer 500.  The client's bytes are never quoted back."""
+
+    __slots__ = ("_body", "_deadlines")
+
+    def __init__(self, body, deadlines: ReadDeadlines):
+        self._body = body
+        self._deadlines = deadlines
+
+    def read(self, size=None):
+        return self._guard(self._body.read, size)
+
+    def readline(self, size=None):
+        return self._guard(self._body.readline, size)
+
+    def readlines(self, size=None):
+        return self._guard(self._body.readlines, size)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def _guard(self, read, size):
+        try:
+            return read(size)
+        except InvalidRequest:
+            self._deadlines.body_failed = True
+            raise
+        except (http_errors.InvalidChunkSize, http_errors.ChunkMissingTerminator, http_errors.ParseException):
+            self._deadlines.body_failed = True
+            raise MalformedBody("malformed request body: invalid chunked encoding") from None
+        except http_errors.NoMoreData:
+            self._deadlines.body_failed = True
+            raise MalformedBody("request body ended before it was complete") from None
+        except OSError:
+            self._deadlines.body_failed = True
+            raise MalformedBody("connection failed while reading the request body") from None
+
+
+def finish_body(req, deadlines: ReadDeadlines) -> bool:
+    """Read what the app left of ``req``'s body, within its deadline, so the
+    connection can carry the next request; False when it cannot (the body
+    failed or failed now: late, malformed, cut short)."""
+    if deadlines.body_failed:
+        return False
+    try:
+        while req.body.read(8192):
+            pass
+    except InvalidRequest:
+        return False
+    return not deadlines.body_failed
+
+
+def listener_limits(keepalive: float, config=None) -> dict[int | None, ReadLimits]:
+    """``ReadLimits`` for each listener of the node's configuration, by port
+    (``None``: the first listener's, for any other socket).  ``config`` is
+    what the node core left in the environment (``server/wsgi.py``) unless given."""
+    if config is None:
+        from strongroom.server.wsgi import load_config
+
+        try:
+            config = load_config()
+        except KeyError:  # not started by a node core (a bare gunicorn in a test)
+            return {None: ReadLimits(idle=keepalive)}
+    limits: dict[int | None, ReadLimits] = {}
+    for listener in config.listeners:
+        found = ReadLimits(listener.http_read_header_timeout_seconds, listener.http_read_timeout_seconds, keepalive)
+        port = listener.address.rpartition(":")[2]
+        if port.isdigit():
+            limits.setdefault(int(port), found)
+        limits.setdefault(None, found)
+    return limits or {None: ReadLimits(idle=keepalive)}
