@@ -10,11 +10,17 @@ of CPU.
 
 from __future__ import annotations
 
+import time
+
 from strongroom.api.json_limits import JsonLimits, loads_bounded
 from strongroom.errors import InvalidRequest, RequestTooLarge
 
 # sys/init, sys/unseal and login bodies are a few kilobytes (PGP keys included).
 UNAUTHENTICATED_MAX_BODY = 1024 * 1024
+# A body is read a chunk at a time; past COOPERATE_AFTER bytes the worker's other
+# connections get a turn after each chunk (time.sleep(0) is a switch under gevent).
+READ_CHUNK = 64 * 1024
+COOPERATE_AFTER = 256 * 1024
 
 
 def read_json(req, max_size: int, limits: JsonLimits = JsonLimits(), *, authenticated: bool = False) -> dict:
@@ -36,13 +42,24 @@ def read_raw(req, max_size: int) -> bytes:
     # Without Content-Length (chunked), bounded_stream reads nothing; the server
     # (gunicorn) de-chunks wsgi.input, which ends at the last chunk.
     stream = req.bounded_stream if length is not None else req.stream
+    chunks: list[bytes] = []
+    total = 0
     try:
-        raw = stream.read(limit) if limit > 0 else stream.read()
+        while limit < 0 or total < limit:
+            chunk = stream.read(READ_CHUNK if limit < 0 else min(READ_CHUNK, limit - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > COOPERATE_AFTER:
+                # Bytes that arrived faster than they are copied are read without a wait, so
+                # without this a large body would hold the worker's other connections.
+                time.sleep(0)
     except (OSError, ValueError):  # gunicorn's InvalidChunkSize, NoMoreData ... are IOErrors
         raise InvalidRequest("malformed request body") from None
-    if max_size > 0 and len(raw) > max_size:
+    if max_size > 0 and total > max_size:
         raise RequestTooLarge(f"http: request body too large (limit {max_size} bytes)")
-    return raw
+    return b"".join(chunks)
 
 
 def parse_json(raw: bytes, limits: JsonLimits = JsonLimits()) -> dict:
