@@ -30,13 +30,15 @@ export CONSUL_BIN := $(CONSUL_TOOL)
 endif
 endif
 
-.PHONY: help deps debs venv consul python-check run dev test test-quick bench clean distclean
+.PHONY: help deps debs venv consul python-check run dev check format test test-quick bench clean distclean
 
 help:
 	@echo "make deps        install Debian packages, .venv and consul (idempotent)"
 	@echo "make run         3-node dev cluster in run/cluster"
 	@echo "make dev         one in-memory, unsealed dev node on 127.0.0.1:8200"
-	@echo "make test        the whole test suite"
+	@echo "make check       lint (ruff), format check (ruff format), types (mypy), layer contracts (lint-imports)"
+	@echo "make format      rewrite the tree in ruff's format and apply ruff's safe fixes"
+	@echo "make test        make check, then the whole test suite"
 	@echo "make test-quick  the suite without tests marked slow"
 	@echo "make bench       every benchmark in bench/ (results in bench/results/)"
 	@echo "make clean       caches and run/;  make distclean  also .venv and tools/"
@@ -61,7 +63,7 @@ $(VENV_PY): | python-check
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV_STAMP): setup.cfg pyproject.toml | $(VENV_PY)
-	$(VENV_PY) -m pip install -q -e '.[test,bench]'
+	$(VENV_PY) -m pip install -q -e '.[test,bench,check]'
 	touch $@
 
 consul: | debs
@@ -72,6 +74,17 @@ run: deps
 
 dev: deps
 	$(VENV)/bin/strongroom server -dev
+
+# The same checks as .pre-commit-config.yaml; `make test` (and so CI) runs them first.
+check: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 test: deps
 	$(VENV)/bin/pytest -q tests $(PYTEST_ARGS)

@@ -56,7 +56,7 @@ class WriteLoad:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
 
-    def start(self) -> "WriteLoad":
+    def start(self) -> WriteLoad:
         for thread in self._threads:
             thread.start()
         return self
@@ -76,8 +76,9 @@ class WriteLoad:
             n += 1
             sent = time.monotonic()
             try:
-                answer = session.post(f"{self.url}/v1/secret/data/failover/w{index}-{n % 64}", data=BODY,
-                                      headers=headers, timeout=5)
+                answer = session.post(
+                    f"{self.url}/v1/secret/data/failover/w{index}-{n % 64}", data=BODY, headers=headers, timeout=5
+                )
                 ok = 200 <= answer.status_code < 300
                 server = answer.headers.get("X-Strongroom-Route", "").rpartition("/")[2]
             except requests.RequestException:
@@ -188,8 +189,10 @@ def run_target(name: str, workdir: Path, args) -> Outcome:
         print(f"  {name}: {outcome.error}", file=sys.stderr, flush=True)
     finally:
         if getattr(cluster, "rescues", 0):
-            outcome.note = (f"{cluster.rescues} restarted node(s) stayed unhealthy in raft autopilot for 30 s "
-                            "and were restarted again between trials")
+            outcome.note = (
+                f"{cluster.rescues} restarted node(s) stayed unhealthy in raft autopilot for 30 s "
+                "and were restarted again between trials"
+            )
         if load is not None:
             load.stop()
         if haproxy is not None:
@@ -212,52 +215,87 @@ def _summary_row(outcome: Outcome) -> str:
         return f"| {title} | {len(outcome.trials)} | — | — | — | — | — | {outcome.error or 'no trial recovered'} |"
     elected = [t.active_after for t in outcome.trials if t.active_after is not None]
     note = "; ".join(x for x in (outcome.error, f"{lost} trial(s) never recovered" if lost else "", outcome.note) if x)
-    return (f"| {title} | {len(times)} | {ha_report.percentile(times, 50):.3f} | {ha_report.percentile(times, 99):.3f} | "
-            f"{max(times):.3f} | {min(times):.3f} | {ha_report.fmt(ha_report.percentile(elected, 50), 3)} | {note} |")
+    return (
+        f"| {title} | {len(times)} | {ha_report.percentile(times, 50):.3f} | {ha_report.percentile(times, 99):.3f} | "
+        f"{max(times):.3f} | {min(times):.3f} | {ha_report.fmt(ha_report.percentile(elected, 50), 3)} | {note} |"
+    )
 
 
 def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, load_before: str) -> str:
-    lines = ha_report.header("Failover benchmark", started, load_before, elapsed, [
-        f"Load: {args.writers} client threads writing KV v2 (64-byte value) through HAProxy back to back; "
-        f"Strongroom nodes with {args.workers} gunicorn workers each",
-        "Fault: SIGKILL of the active node's main process (Strongroom: the node core, whose gunicorn dies with it; "
-        "OpenBao: `bao server`); then restart, unseal, and wait for one active node, HAProxy agreeing and writes "
-        "flowing before the next trial",
-        "Measured: from the kill to the first write acknowledged (2xx) by another node, as the client sees it "
-        "through HAProxy (the same template and check timing in front of both clusters)",
-    ])
-    lines += ["| Cluster | Trials | p50 s | p99 s | max s | min s | new active after (p50 s) | Note |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = ha_report.header(
+        "Failover benchmark",
+        started,
+        load_before,
+        elapsed,
+        [
+            f"Load: {args.writers} client threads writing KV v2 (64-byte value) through HAProxy back to back; "
+            f"Strongroom nodes with {args.workers} gunicorn workers each",
+            "Fault: SIGKILL of the active node's main process (Strongroom: the node core, whose gunicorn dies with it; "
+            "OpenBao: `bao server`); then restart, unseal, and wait for one active node, HAProxy agreeing and writes "
+            "flowing before the next trial",
+            "Measured: from the kill to the first write acknowledged (2xx) by another node, as the client sees it "
+            "through HAProxy (the same template and check timing in front of both clusters)",
+        ],
+    )
+    lines += [
+        "| Cluster | Trials | p50 s | p99 s | max s | min s | new active after (p50 s) | Note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     lines += [_summary_row(o) for o in outcomes]
-    lines += ["", "p99 is the nearest-rank percentile: with 20 trials or fewer it is the slowest trial. "
-              "\"New active after\" is when a survivor's own `sys/health` first answered 200 (polled every 25 ms): "
-              "the rest of the time to the first write is HAProxy's check noticing it.", ""]
+    lines += [
+        "",
+        "p99 is the nearest-rank percentile: with 20 trials or fewer it is the slowest trial. "
+        '"New active after" is when a survivor\'s own `sys/health` first answered 200 (polled every 25 ms): '
+        "the rest of the time to the first write is HAProxy's check noticing it.",
+        "",
+    ]
     for outcome in outcomes:
         if not outcome.trials:
             continue
-        lines += [f"## {TITLES[outcome.target]}: every trial", "",
-                  f"Setup (start, init, unseal, HAProxy): {outcome.setup_s:.0f} s.", "",
-                  "| # | killed | new active | active after s | first write s | failed writes | write gap s | "
-                  "killed node's last process gone s | Note |",
-                  "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        lines += [
+            f"## {TITLES[outcome.target]}: every trial",
+            "",
+            f"Setup (start, init, unseal, HAProxy): {outcome.setup_s:.0f} s.",
+            "",
+            "| # | killed | new active | active after s | first write s | failed writes | write gap s | "
+            "killed node's last process gone s | Note |",
+            "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
         for i, t in enumerate(outcome.trials, 1):
-            note = t.error or (f"{t.lingering_ok} write(s) sent after the kill acknowledged by the killed node"
-                               if t.lingering_ok else "")
-            lines.append(f"| {i} | {t.killed} | {t.new_active or '—'} | {ha_report.fmt(t.active_after, 3)} | "
-                         f"{ha_report.fmt(t.first_write, 3)} | {t.failed} | {ha_report.fmt(t.gap, 3)} | {ha_report.fmt(t.lingered, 2)} | "
-                         f"{note} |")
+            note = t.error or (
+                f"{t.lingering_ok} write(s) sent after the kill acknowledged by the killed node"
+                if t.lingering_ok
+                else ""
+            )
+            lines.append(
+                f"| {i} | {t.killed} | {t.new_active or '—'} | {ha_report.fmt(t.active_after, 3)} | "
+                f"{ha_report.fmt(t.first_write, 3)} | {t.failed} | {ha_report.fmt(t.gap, 3)} | {ha_report.fmt(t.lingered, 2)} | "
+                f"{note} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.failover", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=int(os.environ.get("BENCH_FAILOVER_TRIALS", "20")),
-                        help="kills of the Strongroom active node (default 20)")
-    parser.add_argument("--openbao-trials", type=int, default=int(os.environ.get("BENCH_FAILOVER_BAO_TRIALS", "5")),
-                        help="kills of the OpenBao active node (default 5: each takes ~30 s; 0 skips OpenBao)")
-    parser.add_argument("--openbao-multiplier", type=int, default=None,
-                        help="raft performance_multiplier for OpenBao (default: unset, OpenBao's own default)")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=int(os.environ.get("BENCH_FAILOVER_TRIALS", "20")),
+        help="kills of the Strongroom active node (default 20)",
+    )
+    parser.add_argument(
+        "--openbao-trials",
+        type=int,
+        default=int(os.environ.get("BENCH_FAILOVER_BAO_TRIALS", "5")),
+        help="kills of the OpenBao active node (default 5: each takes ~30 s; 0 skips OpenBao)",
+    )
+    parser.add_argument(
+        "--openbao-multiplier",
+        type=int,
+        default=None,
+        help="raft performance_multiplier for OpenBao (default: unset, OpenBao's own default)",
+    )
     parser.add_argument("--writers", type=int, default=4, help="client threads writing through HAProxy (default 4)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per Strongroom node (default 2)")
     parser.add_argument("--timeout", type=float, default=60.0, help="give up on a trial after this many seconds")
@@ -276,7 +314,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     procs.stop_on_sigterm()
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     load_before, t0 = kv._loadavg(), time.monotonic()
     workdir = ha_report.workdir_for("failover", started)
     outcomes = []

@@ -53,8 +53,12 @@ def mount_kv2(url: str, token: str, timeout: float = 20.0) -> None:
     """KV v2 at ``secret/`` (already mounted is fine)."""
 
     def mounted():
-        answer = requests.post(f"{url}/v1/sys/mounts/secret", json={"type": "kv", "options": {"version": "2"}},
-                               headers={"X-Vault-Token": token}, timeout=5)
+        answer = requests.post(
+            f"{url}/v1/sys/mounts/secret",
+            json={"type": "kv", "options": {"version": "2"}},
+            headers={"X-Vault-Token": token},
+            timeout=5,
+        )
         if answer.status_code in (200, 204) or (answer.status_code == 400 and "already in use" in answer.text):
             return True
         raise RuntimeError(f"mounting kv-v2 answered {answer.status_code}: {answer.text[:200]}")
@@ -89,12 +93,13 @@ class StrongroomHA:
         self.cluster: StrongroomCluster | None = None
         self.token = ""
 
-    def start(self, keys: int = 64, value: str = kv.VALUE) -> "StrongroomHA":
+    def start(self, keys: int = 64, value: str = kv.VALUE) -> StrongroomHA:
         try:
             if self.consul is None:
                 self.consul = procs.start_consul(self.workdir / "consul")
-            self.cluster = StrongroomCluster(self.workdir / "strongroom", self.consul.address, n=self.n,
-                                             workers=self.workers)
+            self.cluster = StrongroomCluster(
+                self.workdir / "strongroom", self.consul.address, n=self.n, workers=self.workers
+            )
             self.cluster.start()
             self.token = self.cluster.root_token
             active = self.cluster.active()
@@ -111,6 +116,7 @@ class StrongroomHA:
     def wait_standbys_read(self, path: str, value: str, timeout: float = 20.0) -> None:
         """Every performance standby serves ``path`` with ``value`` (its mount table includes secret/)."""
         for node in self.standbys():
+
             def fresh():
                 answer = requests.get(node.url + path, headers={"X-Vault-Token": self.token}, timeout=5)
                 return answer.status_code == 200 and answer.json()["data"]["data"]["value"] == value
@@ -167,8 +173,9 @@ class StrongroomHA:
         return Node(self.name(active), active.url)
 
     def metrics(self, node: Node) -> str:
-        return requests.get(f"{node.url}/v1/sys/metrics?format=prometheus", headers={"X-Vault-Token": self.token},
-                            timeout=10).text
+        return requests.get(
+            f"{node.url}/v1/sys/metrics?format=prometheus", headers={"X-Vault-Token": self.token}, timeout=10
+        ).text
 
     def stop(self) -> None:
         if self.cluster is not None:
@@ -207,8 +214,11 @@ class OpenBaoHA:
         data = self.workdir / name / "raft"
         data.mkdir(parents=True, exist_ok=True)
         joins = "".join(f'  retry_join {{\n    leader_api_addr = "{peer}"\n  }}\n' for peer in peers)
-        multiplier = (f"  performance_multiplier = {self.performance_multiplier}\n"
-                      if self.performance_multiplier is not None else "")
+        multiplier = (
+            f"  performance_multiplier = {self.performance_multiplier}\n"
+            if self.performance_multiplier is not None
+            else ""
+        )
         path = self.workdir / name / "openbao.hcl"
         path.write_text(f"""\
 storage "raft" {{
@@ -228,7 +238,7 @@ log_level     = "warn"
 {self.extra}""")
         return path
 
-    def start(self, keys: int = 64, value: str = kv.VALUE, timeout: float = 90.0) -> "OpenBaoHA":
+    def start(self, keys: int = 64, value: str = kv.VALUE, timeout: float = 90.0) -> OpenBaoHA:
         bao = procs.bao_binary()
         names = [f"bao{i + 1}" for i in range(self.n)]
         ports = {name: (procs.free_port(), procs.free_port()) for name in names}
@@ -237,20 +247,23 @@ log_level     = "warn"
         try:
             for name in names:
                 config = self._config(name, *ports[name], [self.urls[p] for p in names if p != name])
-                self.services[name] = procs.Service(name, [bao, "server", "-config", str(config)],
-                                                    self.workdir / name / "openbao.log", env=env).start()
+                self.services[name] = procs.Service(
+                    name, [bao, "server", "-config", str(config)], self.workdir / name / "openbao.log", env=env
+                ).start()
             for name in names:
                 self._wait_answering(name, timeout)
             first = names[0]
-            init = requests.put(f"{self.urls[first]}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1},
-                                timeout=30).json()
+            init = requests.put(
+                f"{self.urls[first]}/v1/sys/init", json={"secret_shares": 1, "secret_threshold": 1}, timeout=30
+            ).json()
             self.token, self.unseal_key = init["root_token"], init["keys_base64"][0]
             self.unseal(first)
             procs.wait_for(lambda: health(self.urls[first]) == 200, timeout, f"{first} to become active")
             mount_kv2(self.urls[first], self.token)
             if keys:
-                procs.populate_kv2(procs.VaultAPIServer(self.services[first], self.urls[first], self.token),
-                                   KV_PREFIX, keys, value)
+                procs.populate_kv2(
+                    procs.VaultAPIServer(self.services[first], self.urls[first], self.token), KV_PREFIX, keys, value
+                )
             for name in names[1:]:
                 self.unseal(name)
             self.wait_settled(timeout)
@@ -260,8 +273,9 @@ log_level     = "warn"
         return self
 
     def _wait_answering(self, name: str, timeout: float) -> None:
-        procs.wait_health(self.services[name], self.urls[name], (200, 429, 473, 501, 503), timeout,
-                          f"{name} on {self.urls[name]}")
+        procs.wait_health(
+            self.services[name], self.urls[name], (200, 429, 473, 501, 503), timeout, f"{name} on {self.urls[name]}"
+        )
 
     def unseal(self, name: str, timeout: float = 60.0) -> None:
         """Unseal ``name``; a node joining the raft cluster takes a few tries before it accepts the key."""
@@ -312,8 +326,9 @@ log_level     = "warn"
             if list(codes.values()).count(200) != 1 or not all(c in HEALTH_UP for c in codes.values()):
                 raise RuntimeError(f"health {codes}")
             active = next(n for n in self.nodes() if codes[n.name] == 200)
-            state = requests.get(f"{active.url}/v1/sys/storage/raft/autopilot/state",
-                                 headers={"X-Vault-Token": self.token}, timeout=5).json()
+            state = requests.get(
+                f"{active.url}/v1/sys/storage/raft/autopilot/state", headers={"X-Vault-Token": self.token}, timeout=5
+            ).json()
             data = state.get("data") or state
             servers = data.get("servers", {})
             unhealthy.extend(k for k, s in servers.items() if not s.get("healthy") and k != active.name)
@@ -321,13 +336,14 @@ log_level     = "warn"
             # leader before that and the survivors have no quorum at all.
             voters = [s for s in servers.values() if s.get("status") in ("leader", "voter") and s.get("healthy")]
             if not data.get("healthy") or len(voters) != self.n:
-                raise RuntimeError(f"autopilot healthy={data.get('healthy')}, "
-                                   f"{ {k: (s.get('status'), s.get('healthy')) for k, s in servers.items()} }")
+                raise RuntimeError(
+                    f"autopilot healthy={data.get('healthy')}, "
+                    f"{ {k: (s.get('status'), s.get('healthy')) for k, s in servers.items()} }"
+                )
             return active
 
         try:
-            return procs.wait_for(settled, min(rescue_after, timeout), "the OpenBao cluster to settle",
-                                  interval=0.25)
+            return procs.wait_for(settled, min(rescue_after, timeout), "the OpenBao cluster to settle", interval=0.25)
         except procs.BenchSetupError:
             if not unhealthy or rescue_after >= timeout:
                 raise

@@ -27,13 +27,16 @@ def header(title: str, started: dt.datetime, load_before: str, elapsed: float, e
     consul = kv._version([procs.consul_binary_or_none() or "consul", "version"])
     bao = " ".join(kv._version([str(procs.VENV_BIN / "bao"), "version"]).split()[:2])
     haproxy = kv._version(["/usr/sbin/haproxy", "-v"]).split(" - ")[0]
-    return [f"# {title}, {started:%Y-%m-%d %H:%M} UTC", "",
-            f"- Machine: {kv.machine()}",
-            f"- Versions: Strongroom (work tree at {git_rev}), {consul}, {bao}, {haproxy}, "
-            f"Python {sys.version.split()[0]}",
-            f"- Whole run: {elapsed:.0f} s; load average (1/5/15 min) {load_before} before, {kv._loadavg()} after "
-            f"(anything above ~0.5 before means other work shared the {kv._cores()} cores)",
-            *[f"- {line}" for line in extra], ""]
+    return [
+        f"# {title}, {started:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"- Machine: {kv.machine()}",
+        f"- Versions: Strongroom (work tree at {git_rev}), {consul}, {bao}, {haproxy}, Python {sys.version.split()[0]}",
+        f"- Whole run: {elapsed:.0f} s; load average (1/5/15 min) {load_before} before, {kv._loadavg()} after "
+        f"(anything above ~0.5 before means other work shared the {kv._cores()} cores)",
+        *[f"- {line}" for line in extra],
+        "",
+    ]
 
 
 def workdir_for(name: str, started: dt.datetime) -> Path:

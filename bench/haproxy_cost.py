@@ -59,28 +59,41 @@ def variants(cluster: ha.StrongroomHA, haproxy) -> list[Variant]:
 
 
 def run_variants(cluster: ha.StrongroomHA, haproxy, all_variants: list[Variant], args) -> None:
-    groups = {"nodes": [p for n in cluster.nodes() for p in cluster.pids(n.name)], "haproxy": [haproxy.pid],
-              "consul": [cluster.consul.pid]}
+    groups = {
+        "nodes": [p for n in cluster.nodes() for p in cluster.pids(n.name)],
+        "haproxy": [haproxy.pid],
+        "consul": [cluster.consul.pid],
+    }
     body = json.dumps({"data": {"value": kv.VALUE}})
-    settings = {"write": (wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token, method="POST", body=body),
-                          args.write_connections),
-                "read": (wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token, method="GET"), args.read_connections)}
+    settings = {
+        "write": (wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token, method="POST", body=body), args.write_connections),
+        "read": (wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token, method="GET"), args.read_connections),
+    }
     for op in ("write", "read"):
         env, connections = settings[op]
         mine = [v for v in all_variants if v.op == op]
         for variant in mine:  # warm-up, unmeasured
-            wrk.spread(variant.url, variant.addrs, env, connections=connections, duration_s=args.warmup,
-                       threads=args.threads)
+            wrk.spread(
+                variant.url, variant.addrs, env, connections=connections, duration_s=args.warmup, threads=args.threads
+            )
         for round_ in range(args.rounds):
             order = mine if round_ % 2 == 0 else list(reversed(mine))
             for variant in order:
                 meter = procs.CpuMeter(groups).start()
-                result = wrk.spread(variant.url, variant.addrs, env, connections=connections,
-                                    duration_s=args.duration, threads=args.threads)
+                result = wrk.spread(
+                    variant.url,
+                    variant.addrs,
+                    env,
+                    connections=connections,
+                    duration_s=args.duration,
+                    threads=args.threads,
+                )
                 variant.runs.append(result)
                 variant.cpu.append(meter.stop())
-                shown = result.error or (f"{result.requests_per_s:,.0f} req/s p50 {result.p50_ms:.1f} ms "
-                                         f"p99 {result.p99_ms:.1f} ms errors {result.errors}")
+                shown = result.error or (
+                    f"{result.requests_per_s:,.0f} req/s p50 {result.p50_ms:.1f} ms "
+                    f"p99 {result.p99_ms:.1f} ms errors {result.errors}"
+                )
                 print(f"  round {round_ + 1} {op} {variant.label}: {shown}", file=sys.stderr, flush=True)
 
 
@@ -114,31 +127,49 @@ def _cost(ours: float | None, base: float | None, higher_is_worse: bool = True) 
     return f"{change:+.1f} %"
 
 
-def render(all_variants: list[Variant], timers: dict, error: str, args, started: dt.datetime, elapsed: float,
-           load_before: str) -> str:
-    lines = ha_report.header("HAProxy cost benchmark", started, load_before, elapsed, [
-        f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; HAProxy from "
-        "Strongroom's template (strongroom.haproxy.render, defaults: checks every 500 ms, httplog to stdout)",
-        f"Load: wrk {args.threads} threads (bench/lua/spread.lua: thread i talks to address i mod n), "
-        f"{args.write_connections} connections for writes, {args.read_connections} for reads; {args.rounds} rounds "
-        f"of {args.duration:g} s per variant, interleaved (odd rounds in reverse order), after {args.warmup:g} s "
-        f"warm-up each; KV v2, 64-byte value, {args.keys} keys in turn",
-        "Figures are medians over the rounds; \"cost\" compares through-HAProxy with the direct variant on the line "
-        "(p99: how much higher; req/s: how much lower)",
-    ])
-    lines += ["| Op | Variant | req/s | p50 ms | p99 ms | Errors | CPU % nodes / HAProxy / Consul | p99 per round ms |",
-              "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |"]
+def render(
+    all_variants: list[Variant], timers: dict, error: str, args, started: dt.datetime, elapsed: float, load_before: str
+) -> str:
+    lines = ha_report.header(
+        "HAProxy cost benchmark",
+        started,
+        load_before,
+        elapsed,
+        [
+            f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; HAProxy from "
+            "Strongroom's template (strongroom.haproxy.render, defaults: checks every 500 ms, httplog to stdout)",
+            f"Load: wrk {args.threads} threads (bench/lua/spread.lua: thread i talks to address i mod n), "
+            f"{args.write_connections} connections for writes, {args.read_connections} for reads; {args.rounds} rounds "
+            f"of {args.duration:g} s per variant, interleaved (odd rounds in reverse order), after {args.warmup:g} s "
+            f"warm-up each; KV v2, 64-byte value, {args.keys} keys in turn",
+            'Figures are medians over the rounds; "cost" compares through-HAProxy with the direct variant on the line '
+            "(p99: how much higher; req/s: how much lower)",
+        ],
+    )
+    lines += [
+        "| Op | Variant | req/s | p50 ms | p99 ms | Errors | CPU % nodes / HAProxy / Consul | p99 per round ms |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
     for v in all_variants:
         errors = sum(r.errors for r in v.runs if not r.error)
         failed = [r.error for r in v.runs if r.error]
-        cpu = " / ".join(ha_report.fmt(statistics.median([c[k] for c in v.cpu]) if v.cpu else None)
-                         for k in ("nodes", "haproxy", "consul"))
+        cpu = " / ".join(
+            ha_report.fmt(statistics.median([c[k] for c in v.cpu]) if v.cpu else None)
+            for k in ("nodes", "haproxy", "consul")
+        )
         rounds = ", ".join(f"{r.p99_ms:.0f}" if not r.error else "err" for r in v.runs)
-        lines.append(f"| {v.op} | {v.label} | {ha_report.fmt(v.median('requests_per_s'))} | {ha_report.fmt(v.median('p50_ms'), 1)} | "
-                     f"{ha_report.fmt(v.median('p99_ms'), 1)} | {errors}{' ⚠ ' + failed[0] if failed else ''} | {cpu} | "
-                     f"{rounds} |")
-    lines += ["", "## HAProxy's cost", "",
-              "| Op | Compared with | p99 | p50 | req/s | Target (p99 ≤ +10 %) |", "| --- | --- | ---: | ---: | ---: | --- |"]
+        lines.append(
+            f"| {v.op} | {v.label} | {ha_report.fmt(v.median('requests_per_s'))} | {ha_report.fmt(v.median('p50_ms'), 1)} | "
+            f"{ha_report.fmt(v.median('p99_ms'), 1)} | {errors}{' ⚠ ' + failed[0] if failed else ''} | {cpu} | "
+            f"{rounds} |"
+        )
+    lines += [
+        "",
+        "## HAProxy's cost",
+        "",
+        "| Op | Compared with | p99 | p50 | req/s | Target (p99 ≤ +10 %) |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
+    ]
     for op in ("write", "read"):
         front = next((v for v in all_variants if v.op == op and v.via_haproxy), None)
         for direct in (v for v in all_variants if v.op == op and not v.via_haproxy):
@@ -146,24 +177,33 @@ def render(all_variants: list[Variant], timers: dict, error: str, args, started:
                 continue
             p99 = (front.median("p99_ms") or 0) / (direct.median("p99_ms") or float("inf")) - 1
             verdict = "met" if p99 <= 0.10 else "MISSED"
-            lines.append(f"| {op} | {direct.label} | {_cost(front.median('p99_ms'), direct.median('p99_ms'))} | "
-                         f"{_cost(front.median('p50_ms'), direct.median('p50_ms'))} | "
-                         f"{_cost(front.median('requests_per_s'), direct.median('requests_per_s'), False)} | "
-                         f"{verdict} |")
+            lines.append(
+                f"| {op} | {direct.label} | {_cost(front.median('p99_ms'), direct.median('p99_ms'))} | "
+                f"{_cost(front.median('p50_ms'), direct.median('p50_ms'))} | "
+                f"{_cost(front.median('requests_per_s'), direct.median('requests_per_s'), False)} | "
+                f"{verdict} |"
+            )
     if timers:
-        lines += ["", "## Inside HAProxy (its request log, every request through it, warm-ups included)", "",
-                  "HAProxy's timers have 1 ms resolution. *Queue + connect* (Tw + Tc) is time HAProxy itself "
-                  "added; *node* (Tr) is the node's time to its response headers; *rest of response* "
-                  "(Ta − TR − Tw − Tc − Tr) is relaying the body, including any wait for the node to send it.", "",
-                  "| Backend | Requests | Queue + connect p50 / p99 / max ms | Node p50 / p99 ms | "
-                  "Rest of response p50 / p99 / max ms | Rest of response ≥ 30 ms |",
-                  "| --- | ---: | --- | --- | --- | ---: |"]
+        lines += [
+            "",
+            "## Inside HAProxy (its request log, every request through it, warm-ups included)",
+            "",
+            "HAProxy's timers have 1 ms resolution. *Queue + connect* (Tw + Tc) is time HAProxy itself "
+            "added; *node* (Tr) is the node's time to its response headers; *rest of response* "
+            "(Ta − TR − Tw − Tc − Tr) is relaying the body, including any wait for the node to send it.",
+            "",
+            "| Backend | Requests | Queue + connect p50 / p99 / max ms | Node p50 / p99 ms | "
+            "Rest of response p50 / p99 / max ms | Rest of response ≥ 30 ms |",
+            "| --- | ---: | --- | --- | --- | ---: |",
+        ]
         p = ha_report.percentile
         for backend, t in sorted(timers.items()):
             slow = sum(1 for x in t["transfer"] if x >= 30)
-            lines.append(f"| {backend} | {len(t['wait'])} | {p(t['wait'], 50)} / {p(t['wait'], 99)} / {max(t['wait'])} | "
-                         f"{p(t['server'], 50)} / {p(t['server'], 99)} | {p(t['transfer'], 50)} / "
-                         f"{p(t['transfer'], 99)} / {max(t['transfer'])} | {slow} |")
+            lines.append(
+                f"| {backend} | {len(t['wait'])} | {p(t['wait'], 50)} / {p(t['wait'], 99)} / {max(t['wait'])} | "
+                f"{p(t['server'], 50)} / {p(t['server'], 99)} | {p(t['transfer'], 50)} / "
+                f"{p(t['transfer'], 99)} / {max(t['transfer'])} | {slow} |"
+            )
     if error:
         lines += ["", f"**Error:** {error}"]
     return "\n".join(lines) + "\n"
@@ -174,8 +214,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per measured wrk run (default 6)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load per variant (default 2)")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per variant (default 4)")
-    parser.add_argument("--threads", type=int, default=6,
-                        help="wrk threads, a multiple of 2 and 3 so every server gets as many (default 6)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=6,
+        help="wrk threads, a multiple of 2 and 3 so every server gets as many (default 6)",
+    )
     parser.add_argument("--write-connections", type=int, default=18, help="wrk connections for writes (default 18)")
     parser.add_argument("--read-connections", type=int, default=60, help="wrk connections for reads (default 60)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per node (default 2)")
@@ -190,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem := wrk.missing():
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     load_before, t0 = kv._loadavg(), time.monotonic()
     workdir = ha_report.workdir_for("haproxy_cost", started)
     cluster = haproxy = None

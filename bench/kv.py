@@ -63,7 +63,7 @@ class Row:
     op: str
     connections: int
     result: wrk.WrkResult
-    cpu: "CpuShare | None" = None
+    cpu: CpuShare | None = None
 
 
 @dataclass
@@ -82,19 +82,39 @@ def _cores() -> int:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.kv", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "10")),
-                        help="seconds per measured wrk run (default 10, env BENCH_DURATION)")
-    parser.add_argument("--warmup", type=float, default=float(os.environ.get("BENCH_WARMUP", "2")),
-                        help="seconds of unmeasured load per target and operation before measuring (default 2)")
-    parser.add_argument("--connections", default=os.environ.get("BENCH_CONNECTIONS", "16,64"),
-                        help="comma-separated wrk connection counts (default 16,64)")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_WRK_THREADS", "1")),
-                        help="wrk threads (default 1: wrk shares the machine with the servers)")
-    parser.add_argument("--workers", type=int, default=2 * _cores(),
-                        help="gunicorn workers for Strongroom and the Falcon app (default 2 x cores)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("BENCH_DURATION", "10")),
+        help="seconds per measured wrk run (default 10, env BENCH_DURATION)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=float(os.environ.get("BENCH_WARMUP", "2")),
+        help="seconds of unmeasured load per target and operation before measuring (default 2)",
+    )
+    parser.add_argument(
+        "--connections",
+        default=os.environ.get("BENCH_CONNECTIONS", "16,64"),
+        help="comma-separated wrk connection counts (default 16,64)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("BENCH_WRK_THREADS", "1")),
+        help="wrk threads (default 1: wrk shares the machine with the servers)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2 * _cores(),
+        help="gunicorn workers for Strongroom and the Falcon app (default 2 x cores)",
+    )
     parser.add_argument("--keys", type=int, default=64, help="distinct keys written and read in turn (default 64)")
-    parser.add_argument("--targets", default=",".join(TARGETS),
-                        help=f"comma-separated subset of {','.join(TARGETS)} (default all)")
+    parser.add_argument(
+        "--targets", default=",".join(TARGETS), help=f"comma-separated subset of {','.join(TARGETS)} (default all)"
+    )
     procs.add_output_args(parser)
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",") if c.strip()]
@@ -110,21 +130,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _vault_env(token: str, keys: int) -> dict[str, dict[str, str]]:
     body = json.dumps({"data": {"value": VALUE}})
-    return {"write": wrk.kv_env(VAULT_PREFIX, keys, token, method="POST", body=body),
-            "read": wrk.kv_env(VAULT_PREFIX, keys, token)}
+    return {
+        "write": wrk.kv_env(VAULT_PREFIX, keys, token, method="POST", body=body),
+        "read": wrk.kv_env(VAULT_PREFIX, keys, token),
+    }
 
 
 def prepare_consul(consul: procs.Consul, args) -> Target:
     procs.populate_consul(consul, CONSUL_PREFIX, args.keys, VALUE)
-    return Target("consul", consul.url, {"write": wrk.kv_env(CONSUL_PREFIX, args.keys, method="PUT", body=VALUE),
-                                         "read": wrk.kv_env(CONSUL_PREFIX, args.keys)}, root_pid=consul.pid,
-                  note=f"started by {consul.how}")
+    return Target(
+        "consul",
+        consul.url,
+        {
+            "write": wrk.kv_env(CONSUL_PREFIX, args.keys, method="PUT", body=VALUE),
+            "read": wrk.kv_env(CONSUL_PREFIX, args.keys),
+        },
+        root_pid=consul.pid,
+        note=f"started by {consul.how}",
+    )
 
 
 def prepare_vault_api(name: str, server: procs.VaultAPIServer, args, storage_pid: int | None = None) -> Target:
     procs.populate_kv2(server, VAULT_PREFIX, args.keys, VALUE)
-    return Target(name, server.url, _vault_env(server.token, args.keys), stop=server.service.stop,
-                  root_pid=server.service.pid, storage_pid=storage_pid)
+    return Target(
+        name,
+        server.url,
+        _vault_env(server.token, args.keys),
+        stop=server.service.stop,
+        root_pid=server.service.pid,
+        storage_pid=storage_pid,
+    )
 
 
 def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Target:
@@ -137,8 +172,14 @@ def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Targ
             return prepare_consul(consul, args)
         if name == "falcon":
             service, url = procs.start_trivial(workdir / "falcon", args.workers)
-            return Target(name, url, _vault_env("", args.keys), stop=service.stop, root_pid=service.pid,
-                          note="gunicorn settings: strongroom.server.gunicorn_conf")
+            return Target(
+                name,
+                url,
+                _vault_env("", args.keys),
+                stop=service.stop,
+                root_pid=service.pid,
+                note="gunicorn settings: strongroom.server.gunicorn_conf",
+            )
         if name == "openbao":
             server = procs.start_openbao(workdir / "openbao")
         elif name == "strongroom":
@@ -183,11 +224,19 @@ def _measured(target: Target, op: str, connections: int, args) -> Row:
     workers = procs.gunicorn_workers(target.root_pid) if target.root_pid else []
     storage = [target.storage_pid] if target.storage_pid else []
     meter = procs.CpuMeter({"own": tree, "storage": storage, **{f"worker {pid}": [pid] for pid in workers}}).start()
-    result = wrk.run(target.url, op, target.env[op], connections=connections, duration_s=args.duration,
-                     threads=args.threads)
+    result = wrk.run(
+        target.url, op, target.env[op], connections=connections, duration_s=args.duration, threads=args.threads
+    )
     share = meter.stop()
-    cpu = CpuShare(own=share["own"], workers=[share[f"worker {pid}"] for pid in workers],
-                   storage=share["storage"] if storage else None) if tree else None
+    cpu = (
+        CpuShare(
+            own=share["own"],
+            workers=[share[f"worker {pid}"] for pid in workers],
+            storage=share["storage"] if storage else None,
+        )
+        if tree
+        else None
+    )
     return Row(target.name, op, connections, result, cpu)
 
 
@@ -201,21 +250,32 @@ def measure(targets: list[Target], args) -> list[Row]:
     rows = []
     for op in OPS:
         ready = [t for t in targets if not t.error]
-        rows += [Row(t.name, op, c, wrk.WrkResult(error=t.error)) for t in targets if t.error
-                 for c in args.connections]
+        rows += [Row(t.name, op, c, wrk.WrkResult(error=t.error)) for t in targets if t.error for c in args.connections]
         if args.warmup > 0:
             for target in ready:
-                wrk.run(target.url, op, target.env[op], connections=max(args.connections), duration_s=args.warmup,
-                        threads=args.threads)
+                wrk.run(
+                    target.url,
+                    op,
+                    target.env[op],
+                    connections=max(args.connections),
+                    duration_s=args.warmup,
+                    threads=args.threads,
+                )
         for connections in args.connections:
             for target in ready:
                 row = _measured(target, op, connections, args)
                 rows.append(row)
                 result = row.result
-                print(f"  {target.name:<10} {op:<5} c={connections:<3} " +
-                      (result.error or f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
-                                       f"p99 {result.p99_ms:.2f} ms  errors {result.errors}"),
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {target.name:<10} {op:<5} c={connections:<3} "
+                    + (
+                        result.error
+                        or f"{result.requests_per_s:9.1f} req/s  p50 {result.p50_ms:.2f} ms  "
+                        f"p99 {result.p99_ms:.2f} ms  errors {result.errors}"
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
     order = {name: i for i, name in enumerate(args.targets)}
     return sorted(rows, key=lambda r: (order[r.target], OPS.index(r.op), args.connections.index(r.connections)))
 
@@ -237,8 +297,9 @@ def machine() -> str:
         if line.startswith("model name"):
             model = line.split(":", 1)[1].strip()
             break
-    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                   if line.startswith("MemTotal:"))
+    mem_kib = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")
+    )
     return f"{model}, {_cores()} cores (nproc), {mem_kib / 1024 / 1024:.1f} GiB RAM, Linux {platform.release()}"
 
 
@@ -254,8 +315,15 @@ def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, started: dt.datetime,
-           elapsed: float, load_before: str) -> str:
+def render(
+    rows: list[Row],
+    rss: dict[str, list],
+    notes: list[str],
+    args,
+    started: dt.datetime,
+    elapsed: float,
+    load_before: str,
+) -> str:
     by_key = {(r.target, r.op, r.connections): r.result for r in rows}
     git_rev = _version(["git", "-C", str(procs.REPO), "rev-parse", "--short", "HEAD"])
     lines = [
@@ -294,12 +362,18 @@ def render(rows: list[Row], rss: dict[str, list], notes: list[str], args, starte
         if row.cpu is not None:
             cpu = f"{row.cpu.own:.0f}" + (f" + Consul {row.cpu.storage:.0f}" if row.cpu.storage is not None else "")
             split = "/".join(f"{w:.0f}" for w in row.cpu.workers) or "—"
-        lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | {_fmt(r.requests_per_s, 0)} | "
-                     f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {cpu} | {split} | {note} |")
+        lines.append(
+            f"| {TITLES[row.target]} | {row.op} | {row.connections} | {_fmt(r.requests_per_s, 0)} | "
+            f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {cpu} | {split} | {note} |"
+        )
 
-    lines += ["", "## Ratios (req/s)", "",
-              "| Op | Conns | Strongroom / OpenBao | Strongroom / raw Consul | Strongroom / Falcon floor |",
-              "| --- | ---: | ---: | ---: | ---: |"]
+    lines += [
+        "",
+        "## Ratios (req/s)",
+        "",
+        "| Op | Conns | Strongroom / OpenBao | Strongroom / raw Consul | Strongroom / Falcon floor |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for op in OPS:
         for connections in args.connections:
             ours = by_key.get(("strongroom", op, connections))
@@ -341,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem := wrk.missing():
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     load_before = _loadavg()
     t0 = time.monotonic()
     workdir = procs.REPO / "run" / "bench" / f"kv-{started:%Y%m%dT%H%M%S}-{os.getpid()}"

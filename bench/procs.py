@@ -16,9 +16,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import requests
 
@@ -46,8 +46,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
     """Poll ``predicate`` until it returns something truthy; raise with the last outcome at the deadline.
     BenchSetupError from the predicate propagates at once; any other error means "not yet"."""
     try:
-        return _processes.wait(predicate, time.monotonic() + timeout, what, interval=interval,
-                               fatal=(BenchSetupError,))
+        return _processes.wait(predicate, time.monotonic() + timeout, what, interval=interval, fatal=(BenchSetupError,))
     except _processes.WaitTimedOut as exc:
         raise BenchSetupError(f"timed out after {timeout:.0f}s waiting for {what} (last: {exc.last!r})") from None
 
@@ -61,7 +60,7 @@ def _stat_fields(pid: int) -> list[str] | None:
     except OSError:
         return None
     # comm (field 2) may hold spaces and parentheses: split after its last ')'.
-    return raw[raw.rindex(")") + 2:].split()
+    return raw[raw.rindex(")") + 2 :].split()
 
 
 def start_time(pid: int) -> int | None:
@@ -152,9 +151,8 @@ class CpuMeter:
         self._t0 = 0.0
         self.share: dict[str, float] = {}
 
-    def start(self) -> "CpuMeter":
-        self._before = {pid: t for pids in self.groups.values() for pid in pids
-                        if (t := cpu_seconds(pid)) is not None}
+    def start(self) -> CpuMeter:
+        self._before = {pid: t for pids in self.groups.values() for pid in pids if (t := cpu_seconds(pid)) is not None}
         self._t0 = time.monotonic()
         return self
 
@@ -174,8 +172,12 @@ class CpuMeter:
 
 def add_output_args(parser) -> None:
     """The options every benchmark takes about its report and work folder."""
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results",
-                        help="folder for <name>-<date>.md (default bench/results)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "bench" / "results",
+        help="folder for <name>-<date>.md (default bench/results)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the report only, write no file")
     parser.add_argument("--keep-workdir", action="store_true", help="keep configs, data and logs under run/bench")
 
@@ -196,10 +198,17 @@ class Service:
     cwd: Path | None = None
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
-    def start(self) -> "Service":
+    def start(self) -> Service:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         start_new_session=True, env=self.env, cwd=self.cwd)
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=self.env,
+                cwd=self.cwd,
+            )
         return self
 
     @property
@@ -253,8 +262,9 @@ def wait_health(service: Service, url: str, codes: tuple[int, ...], timeout: flo
     wait_for(answering, timeout, what)
 
 
-def _http_json(method: str, url: str, *, token: str | None = None, body: dict | None = None,
-               timeout: float = 10.0) -> requests.Response:
+def _http_json(
+    method: str, url: str, *, token: str | None = None, body: dict | None = None, timeout: float = 10.0
+) -> requests.Response:
     headers = {"X-Vault-Token": token} if token else {}
     return requests.request(method, url, json=body, headers=headers, timeout=timeout)
 
@@ -369,8 +379,12 @@ def _enable_kv2(server: VaultAPIServer, timeout: float) -> None:
 
     def mounted():
         server.service.check_alive()
-        mount = _http_json("POST", server.url + "/v1/sys/mounts/secret", token=server.token,
-                           body={"type": "kv", "options": {"version": "2"}})
+        mount = _http_json(
+            "POST",
+            server.url + "/v1/sys/mounts/secret",
+            token=server.token,
+            body={"type": "kv", "options": {"version": "2"}},
+        )
         if mount.status_code in (200, 204):
             return True
         if mount.status_code == 400 and "already in use" in mount.text:
@@ -391,8 +405,9 @@ def populate_kv2(server: VaultAPIServer, path_prefix: str, keys: int, value: str
 
     def first_write():
         server.service.check_alive()
-        response = _http_json("POST", f"{server.url}{path_prefix}0", token=server.token,
-                              body={"data": {"value": value}})
+        response = _http_json(
+            "POST", f"{server.url}{path_prefix}0", token=server.token, body={"data": {"value": value}}
+        )
         if response.status_code in (200, 204):
             return True
         message = f"KV v2 write answered {response.status_code}: {response.text[:300]}"
@@ -402,14 +417,18 @@ def populate_kv2(server: VaultAPIServer, path_prefix: str, keys: int, value: str
 
     wait_for(first_write, timeout, f"{server.service.name} KV v2 to accept writes", interval=0.25)
     for index in range(1, keys):
-        response = _http_json("POST", f"{server.url}{path_prefix}{index}", token=server.token,
-                              body={"data": {"value": value}})
+        response = _http_json(
+            "POST", f"{server.url}{path_prefix}{index}", token=server.token, body={"data": {"value": value}}
+        )
         if response.status_code not in (200, 204):
-            raise BenchSetupError(f"{server.service.name}: KV v2 write answered {response.status_code}: "
-                                  f"{response.text[:300]}")
+            raise BenchSetupError(
+                f"{server.service.name}: KV v2 write answered {response.status_code}: {response.text[:300]}"
+            )
     check = _http_json("GET", f"{server.url}{path_prefix}{keys - 1}", token=server.token)
     if check.status_code != 200 or check.json()["data"]["data"]["value"] != value:
-        raise BenchSetupError(f"{server.service.name}: KV v2 read-back answered {check.status_code}: {check.text[:300]}")
+        raise BenchSetupError(
+            f"{server.service.name}: KV v2 read-back answered {check.status_code}: {check.text[:300]}"
+        )
 
 
 def bao_binary() -> str:
@@ -433,7 +452,7 @@ def start_openbao(workdir: Path, timeout: float = 60.0) -> VaultAPIServer:
     config_path = workdir / "openbao.hcl"
     config_path.write_text(f"""\
 storage "raft" {{
-  path    = "{workdir / 'raft'}"
+  path    = "{workdir / "raft"}"
   node_id = "bench"
 }}
 
@@ -448,8 +467,9 @@ cluster_addr  = "http://{LOOPBACK}:{cluster_port}"
 disable_mlock = true
 log_level     = "warn"
 """)
-    service = Service("openbao", [bao_binary(), "server", "-config", str(config_path)], workdir / "openbao.log",
-                      env=bao_env()).start()
+    service = Service(
+        "openbao", [bao_binary(), "server", "-config", str(config_path)], workdir / "openbao.log", env=bao_env()
+    ).start()
     server = VaultAPIServer(service, f"http://{LOOPBACK}:{port}")
     try:
         wait_health(service, server.url, (501, 503), timeout, f"openbao on {server.url}")
@@ -483,8 +503,9 @@ workers  = {workers}
     binary = VENV_BIN / "strongroom"
     if not binary.exists():
         raise BenchSetupError(f"{binary} not found: run `make deps`")
-    service = Service("strongroom", [str(binary), "server", "-config", str(config_path)], workdir / "strongroom.log",
-                      cwd=workdir).start()
+    service = Service(
+        "strongroom", [str(binary), "server", "-config", str(config_path)], workdir / "strongroom.log", cwd=workdir
+    ).start()
     server = VaultAPIServer(service, f"http://{LOOPBACK}:{port}")
     try:
         wait_health(service, server.url, (200, 429, 473, 501, 503), timeout, f"strongroom on {server.url}")
@@ -505,12 +526,21 @@ def start_trivial(workdir: Path, workers: int, timeout: float = 30.0) -> tuple[S
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = dict(os.environ)
-    env.update(STRONGROOM_BIND=f"{LOOPBACK}:{port}", STRONGROOM_WORKERS=str(workers),
-               STRONGROOM_NODE_ID="trivial", PYTHONPATH=str(REPO))
+    env.update(
+        STRONGROOM_BIND=f"{LOOPBACK}:{port}",
+        STRONGROOM_WORKERS=str(workers),
+        STRONGROOM_NODE_ID="trivial",
+        PYTHONPATH=str(REPO),
+    )
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     settings = "python:strongroom.server.gunicorn_conf"
-    service = Service("falcon-trivial", [sys.executable, "-m", "gunicorn", "-c", settings, "bench.trivial_app:app"],
-                      workdir / "trivial.log", env=env, cwd=REPO).start()
+    service = Service(
+        "falcon-trivial",
+        [sys.executable, "-m", "gunicorn", "-c", settings, "bench.trivial_app:app"],
+        workdir / "trivial.log",
+        env=env,
+        cwd=REPO,
+    ).start()
     url = f"http://{LOOPBACK}:{port}"
     try:
         wait_health(service, url, (200,), timeout, f"trivial Falcon app on {url}")

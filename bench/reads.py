@@ -54,7 +54,7 @@ class MachineBusy:
         idle = fields[3] + fields[4]
         return sum(fields), idle
 
-    def start(self) -> "MachineBusy":
+    def start(self) -> MachineBusy:
         self._t0 = self._read()
         return self
 
@@ -81,8 +81,10 @@ def measure(label: str, url: str, addrs: list[str], env: dict, groups: dict[str,
     result = wrk.spread(url, addrs, env, connections=connections, duration_s=args.duration, threads=threads)
     row = Row(label, threads, result, meter.stop(), machine_busy=busy.stop())
     row.per_server = [int(n) for n in re.findall(r"^thread \d+ \S+ requests (\d+)$", result.raw, re.MULTILINE)]
-    shown = result.error or (f"{result.requests_per_s:,.0f} req/s p99 {result.p99_ms:.1f} ms, CPU "
-                             + ", ".join(f"{k} {v:.0f}%" for k, v in row.cpu.items()))
+    shown = result.error or (
+        f"{result.requests_per_s:,.0f} req/s p99 {result.p99_ms:.1f} ms, CPU "
+        + ", ".join(f"{k} {v:.0f}%" for k, v in row.cpu.items())
+    )
     print(f"  {label}: {shown}", file=sys.stderr, flush=True)
     return row
 
@@ -93,27 +95,37 @@ def strongroom_rows(consul: procs.Consul, workdir: Path, args) -> list[Row]:
         label = f"Strongroom, {standbys} perf standby" + ("s" if standbys > 1 else "")
         cluster = None
         try:
-            cluster = ha.StrongroomHA(workdir / f"strongroom{standbys}", n=standbys + 1, workers=args.workers,
-                                      consul=consul).start(keys=args.keys)
+            cluster = ha.StrongroomHA(
+                workdir / f"strongroom{standbys}", n=standbys + 1, workers=args.workers, consul=consul
+            ).start(keys=args.keys)
             active, nodes = cluster.wait_settled(), cluster.standbys()
             if len(nodes) != standbys:
                 raise procs.BenchSetupError(f"{len(nodes)} performance standbys answer, expected {standbys}")
             env = wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token)
-            groups = {"standbys": [p for n in nodes for p in cluster.pids(n.name)],
-                      "active": cluster.pids(active.name), "consul": [consul.pid]}
+            groups = {
+                "standbys": [p for n in nodes for p in cluster.pids(n.name)],
+                "active": cluster.pids(active.name),
+                "consul": [consul.pid],
+            }
             before = [cluster.metrics(n) for n in nodes]
             row = measure(label, nodes[0].url, [n.address for n in nodes], env, groups, args)
             after = [cluster.metrics(n) for n in nodes]
-            gets = sum(_metric_sum(a, "strongroom_storage_operation_duration_seconds_count", 'operation="get"')
-                       - _metric_sum(b, "strongroom_storage_operation_duration_seconds_count", 'operation="get"')
-                       for a, b in zip(after, before))
-            served = sum(_metric_sum(a, "strongroom_http_requests_total", 'route="secret/"')
-                         - _metric_sum(b, "strongroom_http_requests_total", 'route="secret/"')
-                         for a, b in zip(after, before))
+            gets = sum(
+                _metric_sum(a, "strongroom_storage_operation_duration_seconds_count", 'operation="get"')
+                - _metric_sum(b, "strongroom_storage_operation_duration_seconds_count", 'operation="get"')
+                for a, b in zip(after, before)
+            )
+            served = sum(
+                _metric_sum(a, "strongroom_http_requests_total", 'route="secret/"')
+                - _metric_sum(b, "strongroom_http_requests_total", 'route="secret/"')
+                for a, b in zip(after, before)
+            )
             row.consul_gets_per_read = gets / served if served else None
-            row.forwarded = sum(_metric_sum(a, "strongroom_ha_forwarded_requests_total")
-                                - _metric_sum(b, "strongroom_ha_forwarded_requests_total")
-                                for a, b in zip(after, before))
+            row.forwarded = sum(
+                _metric_sum(a, "strongroom_ha_forwarded_requests_total")
+                - _metric_sum(b, "strongroom_ha_forwarded_requests_total")
+                for a, b in zip(after, before)
+            )
             rows.append(row)
         except Exception as exc:
             rows.append(Row(label, standbys, wrk.WrkResult(), error=" ".join(str(exc).split())[:300]))
@@ -127,8 +139,7 @@ def consul_row(consul: procs.Consul, args) -> Row:
     try:
         procs.populate_consul(consul, kv.CONSUL_PREFIX, args.keys, kv.VALUE)
         env = wrk.kv_env(kv.CONSUL_PREFIX, args.keys)
-        return measure("raw Consul KV GET (1 agent)", consul.url, [consul.address], env, {"consul": [consul.pid]},
-                       args)
+        return measure("raw Consul KV GET (1 agent)", consul.url, [consul.address], env, {"consul": [consul.pid]}, args)
     except Exception as exc:
         return Row("raw Consul KV GET (1 agent)", 1, wrk.WrkResult(), error=" ".join(str(exc).split())[:300])
 
@@ -152,13 +163,16 @@ def openbao_rows(workdir: Path, args) -> list[Row]:
             env = wrk.kv_env(ha.KV_PREFIX, args.keys, cluster.token)
             for count in counts:
                 nodes = standbys[:count]
-                groups = {"standbys": [p for n in nodes for p in cluster.pids(n.name)],
-                          "active": cluster.pids(active.name)}
+                groups = {
+                    "standbys": [p for n in nodes for p in cluster.pids(n.name)],
+                    "active": cluster.pids(active.name),
+                }
                 label = f"OpenBao (raft, 3 nodes), {count} standby" + ("s" if count > 1 else "") + suffix
                 rows.append(measure(label, nodes[0].url, [n.address for n in nodes], env, groups, args))
         except Exception as exc:
-            rows.append(Row(f"OpenBao (raft, 3 nodes){suffix}", 1, wrk.WrkResult(),
-                            error=" ".join(str(exc).split())[:300]))
+            rows.append(
+                Row(f"OpenBao (raft, 3 nodes){suffix}", 1, wrk.WrkResult(), error=" ".join(str(exc).split())[:300])
+            )
         finally:
             if cluster is not None:
                 cluster.stop()
@@ -175,18 +189,26 @@ def _per_core(row: Row, cpu: float) -> str:
 
 
 def render(rows: list[Row], args, started: dt.datetime, elapsed: float, load_before: str) -> str:
-    lines = ha_report.header("Read scaling benchmark", started, load_before, elapsed, [
-        f"Load: wrk, {args.connections} connections in total (rounded down to a multiple of the servers), one wrk "
-        f"thread per server read, {args.duration:g} s after {args.warmup:g} s warm-up; KV v2 GET of {args.keys} keys "
-        f"(64-byte values); Strongroom nodes with {args.workers} gunicorn workers each, one Consul agent for all",
-        "CPU in % of one core during the run: the standbys read, the active node, the Consul agent; "
-        "\"per core\" divides req/s by the CPU of the serving nodes (standbys + active), then also by that plus "
-        "Consul's; \"machine busy\" is all cores, wrk and any other work on the machine included",
-    ])
-    lines += ["| Target | req/s | per server | split by server | p50 ms | p99 ms | Errors | CPU % standbys / active / "
-              "Consul | req/s per core (nodes) | req/s per core (nodes + Consul) | Machine busy % | Consul GETs per "
-              "read | Forwarded |",
-              "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ha_report.header(
+        "Read scaling benchmark",
+        started,
+        load_before,
+        elapsed,
+        [
+            f"Load: wrk, {args.connections} connections in total (rounded down to a multiple of the servers), one wrk "
+            f"thread per server read, {args.duration:g} s after {args.warmup:g} s warm-up; KV v2 GET of {args.keys} keys "
+            f"(64-byte values); Strongroom nodes with {args.workers} gunicorn workers each, one Consul agent for all",
+            "CPU in % of one core during the run: the standbys read, the active node, the Consul agent; "
+            '"per core" divides req/s by the CPU of the serving nodes (standbys + active), then also by that plus '
+            'Consul\'s; "machine busy" is all cores, wrk and any other work on the machine included',
+        ],
+    )
+    lines += [
+        "| Target | req/s | per server | split by server | p50 ms | p99 ms | Errors | CPU % standbys / active / "
+        "Consul | req/s per core (nodes) | req/s per core (nodes + Consul) | Machine busy % | Consul GETs per "
+        "read | Forwarded |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for row in rows:
         r = row.result
         if row.error or r.error:
@@ -195,11 +217,13 @@ def render(rows: list[Row], args, started: dt.datetime, elapsed: float, load_bef
         errors = r.errors
         cpu = " / ".join(ha_report.fmt(row.cpu.get(k)) for k in ("standbys", "active", "consul"))
         split = " / ".join(f"{n / args.duration:,.0f}" for n in row.per_server) or "—"
-        lines.append(f"| {row.label} | {r.requests_per_s:,.0f} | {r.requests_per_s / row.servers:,.0f} | {split} | "
-                     f"{r.p50_ms:.1f} | {r.p99_ms:.1f} | {errors} | {cpu} | {_per_core(row, row.serving_cpu())} | "
-                     f"{_per_core(row, row.serving_cpu() + row.cpu.get('consul', 0.0))} | "
-                     f"{ha_report.fmt(row.machine_busy)} | {ha_report.fmt(row.consul_gets_per_read, 2)} | "
-                     f"{ha_report.fmt(row.forwarded)} |")
+        lines.append(
+            f"| {row.label} | {r.requests_per_s:,.0f} | {r.requests_per_s / row.servers:,.0f} | {split} | "
+            f"{r.p50_ms:.1f} | {r.p99_ms:.1f} | {errors} | {cpu} | {_per_core(row, row.serving_cpu())} | "
+            f"{_per_core(row, row.serving_cpu() + row.cpu.get('consul', 0.0))} | "
+            f"{ha_report.fmt(row.machine_busy)} | {ha_report.fmt(row.consul_gets_per_read, 2)} | "
+            f"{ha_report.fmt(row.forwarded)} |"
+        )
     lines += ["", *model(rows)]
     return "\n".join(lines) + "\n"
 
@@ -215,28 +239,39 @@ def model(rows: list[Row]) -> list[str]:
     consul_cost = (best.cpu["consul"] / 100) / best.result.requests_per_s  # Consul core-seconds per read
     raw_per_core = raw.result.requests_per_s / (raw.cpu["consul"] / 100)
     gets = best.consul_gets_per_read or 0
-    lines = ["## Scaling model", "",
-             f"- Strongroom: {per_core:,.0f} reads/s per core of node CPU (best row: {best.label}).",
-             f"- Each read costs Consul {1000 * consul_cost:.3f} ms of CPU ({gets:.1f} Consul GETs per read), so one "
-             f"Consul core carries {1 / consul_cost:,.0f} Strongroom reads/s.",
-             f"- Raw Consul: {raw_per_core:,.0f} GET/s per core of Consul CPU "
-             f"(÷ {gets:.1f} GETs per read = {raw_per_core / gets if gets else 0:,.0f} Strongroom reads/s per Consul core "
-             "if Strongroom's GETs cost what wrk's do).",
-             "- Reads ≈ min(standbys × cores per standby × reads/s per core, Consul leader cores × reads/s per "
-             "Consul core): default-consistency reads are all answered by the Consul leader.", "",
-             "| Standbys × cores | Strongroom-bound reads/s | Consul leader 4 cores | Consul leader 8 cores | "
-             "Expected reads/s (8-core leader) |", "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "## Scaling model",
+        "",
+        f"- Strongroom: {per_core:,.0f} reads/s per core of node CPU (best row: {best.label}).",
+        f"- Each read costs Consul {1000 * consul_cost:.3f} ms of CPU ({gets:.1f} Consul GETs per read), so one "
+        f"Consul core carries {1 / consul_cost:,.0f} Strongroom reads/s.",
+        f"- Raw Consul: {raw_per_core:,.0f} GET/s per core of Consul CPU "
+        f"(÷ {gets:.1f} GETs per read = {raw_per_core / gets if gets else 0:,.0f} Strongroom reads/s per Consul core "
+        "if Strongroom's GETs cost what wrk's do).",
+        "- Reads ≈ min(standbys × cores per standby × reads/s per core, Consul leader cores × reads/s per "
+        "Consul core): default-consistency reads are all answered by the Consul leader.",
+        "",
+        "| Standbys × cores | Strongroom-bound reads/s | Consul leader 4 cores | Consul leader 8 cores | "
+        "Expected reads/s (8-core leader) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for standbys, cores in ((1, 2), (3, 2), (3, 4), (3, 8), (3, 16), (6, 16)):
         bound = standbys * cores * per_core
-        lines.append(f"| {standbys} × {cores} | {bound:,.0f} | {4 / consul_cost:,.0f} | {8 / consul_cost:,.0f} | "
-                     f"{min(bound, 8 / consul_cost):,.0f} |")
+        lines.append(
+            f"| {standbys} × {cores} | {bound:,.0f} | {4 / consul_cost:,.0f} | {8 / consul_cost:,.0f} | "
+            f"{min(bound, 8 / consul_cost):,.0f} |"
+        )
     return lines
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.reads", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_DURATION", "10")),
-                        help="seconds per measured wrk run (default 10)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=float(os.environ.get("BENCH_DURATION", "10")),
+        help="seconds per measured wrk run (default 10)",
+    )
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (default 2)")
     parser.add_argument("--connections", type=int, default=64, help="total wrk connections (default 64)")
     parser.add_argument("--standbys", default="1,2,3", help="performance standby counts (default 1,2,3)")
@@ -255,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem := wrk.missing():
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     load_before, t0 = kv._loadavg(), time.monotonic()
     workdir = ha_report.workdir_for("reads", started)
     rows: list[Row] = []

@@ -53,8 +53,9 @@ def _value_of(answer: requests.Response) -> str | None:
     return answer.json()["data"]["data"]["value"]
 
 
-def sample_series(active: ha.Node, standbys: list[ha.Node], token: str, series: Series, count: int,
-                  bound: float) -> None:
+def sample_series(
+    active: ha.Node, standbys: list[ha.Node], token: str, series: Series, count: int, bound: float
+) -> None:
     headers = {"X-Vault-Token": token}
     writer = requests.Session()
     readers = {node.name: requests.Session() for node in standbys}
@@ -74,13 +75,16 @@ def sample_series(active: ha.Node, standbys: list[ha.Node], token: str, series: 
         series.write_ms.append(1000 * (acked - t_write))
         if series.mode == "X-Vault-Index":
             sent = time.monotonic()
-            read = reader.get(standby.url + path, headers={**headers, "X-Vault-Index": answer.headers["X-Vault-Index"]},
-                              timeout=10)
+            read = reader.get(
+                standby.url + path, headers={**headers, "X-Vault-Index": answer.headers["X-Vault-Index"]}, timeout=10
+            )
             series.read_ms.append(1000 * (time.monotonic() - sent))
             series.non_200 += read.status_code != 200
             series.misses += _value_of(read) != value
-            series.forwarded += read.headers.get("X-Strongroom-Node", standby.name) != standby.name \
+            series.forwarded += (
+                read.headers.get("X-Strongroom-Node", standby.name) != standby.name
                 or "X-Vault-Inconsistent" in read.headers
+            )
             continue
         last_stale_sent = None
         deadline = acked + bound
@@ -112,8 +116,9 @@ def run(args) -> tuple[list[Series], str, float]:
         active = cluster.wait_settled()
         standbys = cluster.standbys()
         setup = time.monotonic() - started
-        phases = [("idle", 0)] + ([(f"under load ({args.load_threads} writers)", args.load_threads)]
-                                  if args.load_threads else [])
+        phases = [("idle", 0)] + (
+            [(f"under load ({args.load_threads} writers)", args.load_threads)] if args.load_threads else []
+        )
         for phase, threads in phases:
             if threads:
                 load = WriteLoad(active.url, cluster.token, threads, max_seconds=600).start()
@@ -140,39 +145,61 @@ def run(args) -> tuple[list[Series], str, float]:
 
 def render(series: list[Series], error: str, args, started: dt.datetime, elapsed: float, load_before: str) -> str:
     p = ha_report.percentile
-    lines = ha_report.header("Stale-read benchmark", started, load_before, elapsed, [
-        f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; writes straight to "
-        f"the active node, reads straight to the two performance standbys in turn",
-        f"Samples: {args.writes} writes per series (64-byte hex values, 16 keys in turn); a value not seen within "
-        f"{args.bound:g} s counts as never seen",
-        "Window: from the write's acknowledgement (its response received) to the response of the first standby read "
-        "that returned the new value (upper bound: it includes one read's round trip); the lower bound is the "
-        "request time of the last read that still returned an older value (0 when the first read was fresh)",
-    ])
-    lines += ["## Without X-Vault-Index", "",
-              "| Phase | Samples | Window p50 ms | Window p99 ms | max ms | Lower bound p99 ms | "
-              "First read stale | Never seen | Forwarded | Write p50 ms |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ha_report.header(
+        "Stale-read benchmark",
+        started,
+        load_before,
+        elapsed,
+        [
+            f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; writes straight to "
+            f"the active node, reads straight to the two performance standbys in turn",
+            f"Samples: {args.writes} writes per series (64-byte hex values, 16 keys in turn); a value not seen within "
+            f"{args.bound:g} s counts as never seen",
+            "Window: from the write's acknowledgement (its response received) to the response of the first standby read "
+            "that returned the new value (upper bound: it includes one read's round trip); the lower bound is the "
+            "request time of the last read that still returned an older value (0 when the first read was fresh)",
+        ],
+    )
+    lines += [
+        "## Without X-Vault-Index",
+        "",
+        "| Phase | Samples | Window p50 ms | Window p99 ms | max ms | Lower bound p99 ms | "
+        "First read stale | Never seen | Forwarded | Write p50 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for s in (s for s in series if s.mode == "no index"):
-        lines.append(f"| {s.phase} | {len(s.upper) + s.never} | {ha_report.fmt(p(s.upper, 50), 1)} | {ha_report.fmt(p(s.upper, 99), 1)} | "
-                     f"{ha_report.fmt(max(s.upper, default=None), 1)} | {ha_report.fmt(p(s.lower, 99), 1)} | {s.stale_first} | "
-                     f"{s.never} | {s.forwarded} | {ha_report.fmt(p(s.write_ms, 50), 1)} |")
-    lines += ["", "## With X-Vault-Index (one read per write)", "",
-              "| Phase | Reads | Misses (older value) | Non-200 | Forwarded or X-Vault-Inconsistent | "
-              "Read p50 ms | Read p99 ms |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines.append(
+            f"| {s.phase} | {len(s.upper) + s.never} | {ha_report.fmt(p(s.upper, 50), 1)} | {ha_report.fmt(p(s.upper, 99), 1)} | "
+            f"{ha_report.fmt(max(s.upper, default=None), 1)} | {ha_report.fmt(p(s.lower, 99), 1)} | {s.stale_first} | "
+            f"{s.never} | {s.forwarded} | {ha_report.fmt(p(s.write_ms, 50), 1)} |"
+        )
+    lines += [
+        "",
+        "## With X-Vault-Index (one read per write)",
+        "",
+        "| Phase | Reads | Misses (older value) | Non-200 | Forwarded or X-Vault-Inconsistent | "
+        "Read p50 ms | Read p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for s in (s for s in series if s.mode == "X-Vault-Index"):
-        lines.append(f"| {s.phase} | {len(s.read_ms)} | {s.misses} | {s.non_200} | {s.forwarded} | "
-                     f"{ha_report.fmt(p(s.read_ms, 50), 1)} | {ha_report.fmt(p(s.read_ms, 99), 1)} |")
+        lines.append(
+            f"| {s.phase} | {len(s.read_ms)} | {s.misses} | {s.non_200} | {s.forwarded} | "
+            f"{ha_report.fmt(p(s.read_ms, 50), 1)} | {ha_report.fmt(p(s.read_ms, 99), 1)} |"
+        )
     loaded = [s for s in series if s.background]
     if loaded:
-        lines += ["", f"The background writers had {loaded[-1].background} writes acknowledged by the end of the "
-                      "loaded phase."]
+        lines += [
+            "",
+            f"The background writers had {loaded[-1].background} writes acknowledged by the end of the loaded phase.",
+        ]
     worst = max((p(s.upper, 99) or 0 for s in series if s.mode == "no index"), default=None)
     misses = sum(s.misses for s in series)
-    lines += ["", f"Target: window p99 ≤ 100 ms — worst series {ha_report.fmt(worst, 1)} ms: "
-                  f"{'met' if worst is not None and worst <= 100 else 'MISSED'}; X-Vault-Index misses: {misses} "
-                  f"(target 0: {'met' if misses == 0 and series else 'MISSED'})."]
+    lines += [
+        "",
+        f"Target: window p99 ≤ 100 ms — worst series {ha_report.fmt(worst, 1)} ms: "
+        f"{'met' if worst is not None and worst <= 100 else 'MISSED'}; X-Vault-Index misses: {misses} "
+        f"(target 0: {'met' if misses == 0 and series else 'MISSED'}).",
+    ]
     if error:
         lines += ["", f"**Error:** {error}"]
     return "\n".join(lines) + "\n"
@@ -182,8 +209,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.stale_read", description=__doc__.split("\n\n")[0])
     parser.add_argument("--writes", type=int, default=500, help="writes per series (default 500)")
     parser.add_argument("--bound", type=float, default=2.0, help="seconds a standby is polled per write (default 2)")
-    parser.add_argument("--load-threads", type=int, default=4,
-                        help="background writers to the active node in the loaded phase (default 4; 0 skips it)")
+    parser.add_argument(
+        "--load-threads",
+        type=int,
+        default=4,
+        help="background writers to the active node in the loaded phase (default 4; 0 skips it)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per node (default 2)")
     procs.add_output_args(parser)
     return parser.parse_args(argv)
@@ -192,7 +223,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     procs.stop_on_sigterm()
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     load_before, t0 = kv._loadavg(), time.monotonic()
     args.workdir = ha_report.workdir_for("stale_read", started)
     series, error, _ = run(args)

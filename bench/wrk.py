@@ -60,8 +60,9 @@ def missing() -> str:
     return ""
 
 
-def kv_env(path_prefix: str, keys: int, token: str = "", *, method: str | None = None,
-           body: str | None = None) -> dict[str, str]:
+def kv_env(
+    path_prefix: str, keys: int, token: str = "", *, method: str | None = None, body: str | None = None
+) -> dict[str, str]:
     """The settings of ``read.lua``, ``write.lua`` and ``spread.lua``: requests to ``<path_prefix><n>`` for n
     in 0..keys-1, with ``token`` as X-Vault-Token when set; ``method`` and ``body`` when given (each script has
     its own default method)."""
@@ -100,14 +101,36 @@ def parse(output: str) -> WrkResult:
     return result
 
 
-def run(url: str, script: str, env: dict[str, str], *, connections: int, duration_s: float, threads: int,
-        timeout_s: float = 10.0) -> WrkResult:
+def run(
+    url: str,
+    script: str,
+    env: dict[str, str],
+    *,
+    connections: int,
+    duration_s: float,
+    threads: int,
+    timeout_s: float = 10.0,
+) -> WrkResult:
     """``wrk --latency`` against ``url`` with ``bench/lua/<script>.lua``; bounded by ``duration_s`` plus a margin."""
-    argv = [wrk_binary(), "--latency", "-t", str(max(1, min(threads, connections))), "-c", str(connections),
-            "-d", f"{duration_s:g}s", "--timeout", f"{timeout_s:g}s", "-s", str(LUA / f"{script}.lua"), url]
+    argv = [
+        wrk_binary(),
+        "--latency",
+        "-t",
+        str(max(1, min(threads, connections))),
+        "-c",
+        str(connections),
+        "-d",
+        f"{duration_s:g}s",
+        "--timeout",
+        f"{timeout_s:g}s",
+        "-s",
+        str(LUA / f"{script}.lua"),
+        url,
+    ]
     try:
-        done = subprocess.run(argv, env={**os.environ, **env}, capture_output=True, text=True,
-                              timeout=duration_s + timeout_s + 30)
+        done = subprocess.run(
+            argv, env={**os.environ, **env}, capture_output=True, text=True, timeout=duration_s + timeout_s + 30
+        )
     except subprocess.TimeoutExpired:
         return WrkResult(error=f"wrk did not finish within {duration_s + timeout_s + 30:.0f}s")
     if done.returncode != 0:
@@ -115,8 +138,15 @@ def run(url: str, script: str, env: dict[str, str], *, connections: int, duratio
     return parse(done.stdout)
 
 
-def spread(url: str, addrs: list[str], env: dict[str, str], *, connections: int, duration_s: float,
-           threads: int) -> WrkResult:
+def spread(
+    url: str, addrs: list[str], env: dict[str, str], *, connections: int, duration_s: float, threads: int
+) -> WrkResult:
     """``run`` with ``bench/lua/spread.lua``: wrk thread i sends to ``addrs[i mod len(addrs)]`` (``host:port``)."""
-    return run(url, "spread", {**env, "BENCH_ADDRS": ",".join(addrs)}, connections=connections,
-               duration_s=duration_s, threads=threads)
+    return run(
+        url,
+        "spread",
+        {**env, "BENCH_ADDRS": ",".join(addrs)},
+        connections=connections,
+        duration_s=duration_s,
+        threads=threads,
+    )

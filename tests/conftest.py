@@ -7,7 +7,7 @@ starts real processes is in ``tests/helpers/procs/``.
 from __future__ import annotations
 
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -44,7 +44,7 @@ def consul_backend(consul_agent: ConsulAgent) -> Iterator[ConsulBackend]:
 
 
 @pytest.fixture(scope="session")
-def openbao_dev_server() -> Iterator["OpenBaoDevServer"]:
+def openbao_dev_server() -> Iterator[OpenBaoDevServer]:
     """A real ``bao server -dev`` (root token ``root``, KV v2 at ``secret/``,
     audit devices allowed through the API), stopped by pid at the end."""
     from tests.helpers.procs import OpenBaoDevServer
@@ -54,7 +54,7 @@ def openbao_dev_server() -> Iterator["OpenBaoDevServer"]:
 
 
 @pytest.fixture(scope="session")
-def strongroom_dev_server() -> Iterator["StrongroomDevServer"]:
+def strongroom_dev_server() -> Iterator[StrongroomDevServer]:
     """A real ``strongroom server -dev`` (root token ``root``, KV v2 at
     ``secret/``, audit devices allowed through the API like its OpenBao twin),
     stopped by pid at the end."""

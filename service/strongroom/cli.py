@@ -7,24 +7,36 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="strongroom", description="A highly available secrets service with Vault's API")
+    parser = argparse.ArgumentParser(
+        prog="strongroom", description="A highly available secrets service with Vault's API"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     server = commands.add_parser("server", help="run a Strongroom node")
-    server.add_argument("-config", "--config", dest="config",
-                        help="path to the HCL configuration file (with -dev: settings added to the dev node's, "
-                             "e.g. audit blocks; storage and listener stay the dev ones)")
+    server.add_argument(
+        "-config",
+        "--config",
+        dest="config",
+        help="path to the HCL configuration file (with -dev: settings added to the dev node's, "
+        "e.g. audit blocks; storage and listener stay the dev ones)",
+    )
     server.add_argument("-dev", "--dev", dest="dev", action="store_true", help="in-memory, initialised, unsealed node")
     server.add_argument("-dev-root-token-id", "--dev-root-token-id", dest="dev_root_token_id", default="")
-    server.add_argument("-dev-listen-address", "--dev-listen-address", dest="dev_listen_address",
-                        default="127.0.0.1:8200")
-    cluster = commands.add_parser("dev-cluster",
-                                  help="Consul, several nodes and HAProxy on loopback (development only)")
+    server.add_argument(
+        "-dev-listen-address", "--dev-listen-address", dest="dev_listen_address", default="127.0.0.1:8200"
+    )
+    cluster = commands.add_parser(
+        "dev-cluster", help="Consul, several nodes and HAProxy on loopback (development only)"
+    )
     cluster.add_argument("--dir", required=True, help="working directory: configs, logs, cluster.json (keys!)")
     cluster.add_argument("--nodes", type=int, default=3, help="number of Strongroom nodes (default 3)")
     cluster.add_argument("--consul-servers", type=int, default=1, help="number of Consul servers (default 1)")
     cluster.add_argument("--workers", type=int, default=2, help="gunicorn workers per node (default 2)")
-    cluster.add_argument("--base-port", type=int, default=None,
-                         help="HAProxy on P, its stats on P+1, nodes from P+2, then Consul (default: free ports)")
+    cluster.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        help="HAProxy on P, its stats on P+1, nodes from P+2, then Consul (default: free ports)",
+    )
     cluster.add_argument("--shares", type=int, default=5, help="unseal key shares (default 5)")
     cluster.add_argument("--threshold", type=int, default=3, help="unseal key threshold (default 3)")
     cluster.add_argument("--timeout", type=float, default=120.0, help="seconds allowed for the start (default 120)")
@@ -78,8 +90,9 @@ def _dev_with_file(dev, path: str):
         text = f.read()
     dev_blocks = 'storage "inmem" {}\nlistener "tcp" {\n  tls_disable = true\n}\n'
     parsed = config_mod.loads(dev_blocks + text, source=path)
-    return dataclasses.replace(parsed, storage=dev.storage, listeners=dev.listeners, api_addr=dev.api_addr,
-                               node_id=dev.node_id, workers=1)
+    return dataclasses.replace(
+        parsed, storage=dev.storage, listeners=dev.listeners, api_addr=dev.api_addr, node_id=dev.node_id, workers=1
+    )
 
 
 def _dev_cluster(args) -> int:
@@ -90,9 +103,16 @@ def _dev_cluster(args) -> int:
     try:
         if args.stop:
             return devcluster.stop_directory(Path(args.dir))
-        options = devcluster.Options(directory=Path(args.dir), nodes=args.nodes, consul_servers=args.consul_servers,
-                                     workers=args.workers, base_port=args.base_port, shares=args.shares,
-                                     threshold=args.threshold, timeout=args.timeout)
+        options = devcluster.Options(
+            directory=Path(args.dir),
+            nodes=args.nodes,
+            consul_servers=args.consul_servers,
+            workers=args.workers,
+            base_port=args.base_port,
+            shares=args.shares,
+            threshold=args.threshold,
+            timeout=args.timeout,
+        )
         return devcluster.run(options, detach=args.detach)
     except (devcluster.DevClusterError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

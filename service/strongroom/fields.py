@@ -41,8 +41,16 @@ _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 # Go's time.ParseDuration units, in nanoseconds.
-_UNITS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "\u03bcs": 1_000, "ms": 1_000_000,
-          "s": SECOND_NS, "m": 60 * SECOND_NS, "h": 3_600 * SECOND_NS}
+_UNITS = {
+    "ns": 1,
+    "us": 1_000,
+    "\u00b5s": 1_000,
+    "\u03bcs": 1_000,
+    "ms": 1_000_000,
+    "s": SECOND_NS,
+    "m": 60 * SECOND_NS,
+    "h": 3_600 * SECOND_NS,
+}
 _DURATION_PART = re.compile(r"(\d*\.?\d*)([^\d.]*)", re.ASCII)
 _DECIMAL = re.compile(r"[+-]?\d+", re.ASCII)
 # strconv.ParseInt with base 0: a sign, then decimal, 0x / 0o / 0 (octal) / 0b, with Go's digit separators.
@@ -184,8 +192,9 @@ def to_comma_int_slice(name: str, value: Any) -> list[int]:
         try:
             result.append(weak_int(item, f"'[{position}]'"))
         except ValueError as exc:
-            raise field_error(name, f"decoding failed due to the following error(s):\n\n{exc}",
-                              validated=True) from None
+            raise field_error(
+                name, f"decoding failed due to the following error(s):\n\n{exc}", validated=True
+            ) from None
     return result
 
 
@@ -206,8 +215,7 @@ def to_bool(name: str, value: Any, *, validated: bool = False) -> bool:
         if text in _FALSE or text == "":
             return False
         raise field_error(name, f"'' {PARSE_BOOL}", validated=validated)
-    raise field_error(name, f"'' expected type 'bool', got unconvertible type '{go_type(value)}'",
-                      validated=validated)
+    raise field_error(name, f"'' expected type 'bool', got unconvertible type '{go_type(value)}'", validated=validated)
 
 
 def weak_string(value: Any) -> str:
@@ -241,8 +249,11 @@ def to_map(name: str, value: Any, *, validated: bool = False) -> dict | None:
     """A ``TypeMap`` field: a JSON object, or None for JSON null."""
     if value is None or isinstance(value, dict):
         return value
-    raise field_error(name, f"'' expected type 'map[string]interface {{}}', got unconvertible type "
-                            f"'{go_type(value)}'", validated=validated)
+    raise field_error(
+        name,
+        f"'' expected type 'map[string]interface {{}}', got unconvertible type '{go_type(value)}'",
+        validated=validated,
+    )
 
 
 # -- durations -------------------------------------------------------------------

@@ -21,8 +21,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import jinja2
 
@@ -128,15 +128,32 @@ def render(
         if not _DURATION.fullmatch(str(value)):
             raise ValueError(f"timeouts.{key}: {value!r} is not an HAProxy duration such as 500ms or 30s")
         merged[key] = str(value)
-    for key, value, minimum in (("check_interval_ms", check_interval_ms, 20), ("fall", fall, 1), ("rise", rise, 1),
-                                ("retries", retries, 0), ("maxconn", maxconn, 1)):
+    for key, value, minimum in (
+        ("check_interval_ms", check_interval_ms, 20),
+        ("fall", fall, 1),
+        ("rise", rise, 1),
+        ("retries", retries, 0),
+        ("maxconn", maxconn, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{key}: must be an integer of at least {minimum}, got {value!r}")
     return _ENV.get_template(TEMPLATE).render(
-        nodes=nodes, bind=bind, stats_bind=stats_bind, prometheus_bind=prometheus_bind, tls_cert=tls_cert,
-        backend_tls=backend_tls, backend_ca_file=backend_ca_file, check_interval_ms=check_interval_ms,
-        fall=fall, rise=rise, retries=retries, timeouts=merged, maxconn=maxconn, stats_socket=stats_socket,
-        log_target=log_target, route_header=route_header,
+        nodes=nodes,
+        bind=bind,
+        stats_bind=stats_bind,
+        prometheus_bind=prometheus_bind,
+        tls_cert=tls_cert,
+        backend_tls=backend_tls,
+        backend_ca_file=backend_ca_file,
+        check_interval_ms=check_interval_ms,
+        fall=fall,
+        rise=rise,
+        retries=retries,
+        timeouts=merged,
+        maxconn=maxconn,
+        stats_socket=stats_socket,
+        log_target=log_target,
+        route_header=route_header,
     )
 
 
@@ -193,14 +210,19 @@ def server_states(stats_csv: str) -> dict[tuple[str, str], str]:
 
 def servers_up(states: Mapping[tuple[str, str], str], backend: str) -> set[str]:
     """The servers of ``backend`` that ``states`` (from ``server_states``) shows up, by HAProxy's checks."""
-    return {server for (proxy, server), status in states.items()
-            if proxy == backend and server != "BACKEND" and status.startswith("UP")}
+    return {
+        server
+        for (proxy, server), status in states.items()
+        if proxy == backend and server != "BACKEND" and status.startswith("UP")
+    }
 
 
 #: The cluster ``haproxy/haproxy.cfg.example`` is rendered for.
-EXAMPLE_NODES = ({"name": "node1", "address": "127.0.0.1:8201"},
-                 {"name": "node2", "address": "127.0.0.1:8202"},
-                 {"name": "node3", "address": "127.0.0.1:8203"})
+EXAMPLE_NODES = (
+    {"name": "node1", "address": "127.0.0.1:8201"},
+    {"name": "node2", "address": "127.0.0.1:8202"},
+    {"name": "node3", "address": "127.0.0.1:8203"},
+)
 
 
 def example() -> str:

@@ -25,8 +25,10 @@ def dev_cluster(*args: str) -> list[str]:
 
 
 def logs(directory: Path) -> str:
-    return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-                     for log in sorted(directory.glob("*.log")))
+    return "\n".join(
+        f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        for log in sorted(directory.glob("*.log"))
+    )
 
 
 def pids_of(state: dict) -> dict[str, int]:
@@ -74,8 +76,12 @@ def check_cluster(state: dict, output: str) -> None:
 
 def test_detached_cluster_is_ready_usable_and_stops(tmp_path):
     directory = tmp_path / "cluster"
-    started = subprocess.run(dev_cluster("--nodes", "3", "--detach", "--dir", str(directory)),
-                             capture_output=True, text=True, timeout=START_TIMEOUT)
+    started = subprocess.run(
+        dev_cluster("--nodes", "3", "--detach", "--dir", str(directory)),
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
     state = {}
     try:
         assert started.returncode == 0, f"{started.stdout}\n{started.stderr}\n{logs(directory)}"
@@ -89,12 +95,14 @@ def test_detached_cluster_is_ready_usable_and_stops(tmp_path):
             config = Path(node["config"]).read_text()
             assert f'node_id      = "{node["name"]}"' in config and 'path    = "strongroom/"' in config
 
-        again = subprocess.run(dev_cluster("--detach", "--dir", str(directory)), capture_output=True, text=True,
-                               timeout=60)
+        again = subprocess.run(
+            dev_cluster("--detach", "--dir", str(directory)), capture_output=True, text=True, timeout=60
+        )
         assert again.returncode == 1 and "already running" in again.stderr
     finally:
-        stopped = subprocess.run(dev_cluster("--stop", "--dir", str(directory)), capture_output=True, text=True,
-                                 timeout=120)
+        stopped = subprocess.run(
+            dev_cluster("--stop", "--dir", str(directory)), capture_output=True, text=True, timeout=120
+        )
     assert stopped.returncode == 0, stopped.stderr
     assert_all_gone(pids_of(state))
 
@@ -119,23 +127,31 @@ def consecutive_free_ports(count: int) -> int:
 def test_foreground_cluster_on_fixed_ports_stops_everything_on_sigterm(tmp_path):
     directory = tmp_path / "cluster"
     base = consecutive_free_ports(2 + 2 + 4)
-    proc = subprocess.Popen(dev_cluster("--nodes", "2", "--workers", "1", "--base-port", str(base),
-                                        "--dir", str(directory)),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        dev_cluster("--nodes", "2", "--workers", "1", "--base-port", str(base), "--dir", str(directory)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     state_file = directory / "cluster.json"
     try:
+
         def ready() -> bool:
             if proc.poll() is not None:
-                raise AssertionError(f"dev-cluster exited with {proc.returncode}:\n{proc.stdout.read()}\n"
-                                     f"{logs(directory)}")
+                raise AssertionError(
+                    f"dev-cluster exited with {proc.returncode}:\n{proc.stdout.read()}\n{logs(directory)}"
+                )
             return state_file.exists() and json.loads(state_file.read_text())["ready"]
 
         wait_until(ready, START_TIMEOUT, "the dev cluster to be ready", interval=0.2, fatal=(AssertionError,))
         state = json.loads(state_file.read_text())
         assert state["haproxy"]["address"] == f"http://127.0.0.1:{base}"
         assert state["haproxy"]["stats"] == f"http://127.0.0.1:{base + 1}/stats"
-        assert [n["api_addr"] for n in state["nodes"]] == [f"http://127.0.0.1:{base + 2}",
-                                                          f"http://127.0.0.1:{base + 3}"]
+        assert [n["api_addr"] for n in state["nodes"]] == [
+            f"http://127.0.0.1:{base + 2}",
+            f"http://127.0.0.1:{base + 3}",
+        ]
         assert state["consul"]["address"] == f"127.0.0.1:{base + 4}"
         pids = pids_of(state)
         os.kill(proc.pid, signal.SIGTERM)
@@ -152,14 +168,14 @@ def test_foreground_cluster_on_fixed_ports_stops_everything_on_sigterm(tmp_path)
 
 
 def test_stop_without_a_cluster_says_so(tmp_path):
-    result = subprocess.run(dev_cluster("--stop", "--dir", str(tmp_path)), capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(dev_cluster("--stop", "--dir", str(tmp_path)), capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "nothing to stop" in result.stderr
 
 
 def test_an_unusable_consul_binary_names_the_fix(tmp_path):
     env = {**os.environ, "CONSUL_BIN": str(tmp_path / "no-such-consul")}
-    result = subprocess.run(dev_cluster("--detach", "--dir", str(tmp_path / "c")), capture_output=True, text=True,
-                            timeout=60, env=env)
+    result = subprocess.run(
+        dev_cluster("--detach", "--dir", str(tmp_path / "c")), capture_output=True, text=True, timeout=60, env=env
+    )
     assert result.returncode == 1 and "run `make deps`" in result.stderr
     assert not list((tmp_path / "c").glob("*.log")), "nothing may be started without consul"

@@ -60,8 +60,14 @@ def test_sigstop_active_is_fenced(harness):
 
     def write_direct(i):
         try:
-            direct.append(requests.put(f"{old.url}/v1/kv/direct-{i}", json={"value": "stale"},
-                                       headers={"X-Vault-Token": cluster.root_token}, timeout=30))
+            direct.append(
+                requests.put(
+                    f"{old.url}/v1/kv/direct-{i}",
+                    json={"value": "stale"},
+                    headers={"X-Vault-Token": cluster.root_token},
+                    timeout=30,
+                )
+            )
         except requests.RequestException as exc:
             direct.append(exc)
 
@@ -80,8 +86,12 @@ def test_sigstop_active_is_fenced(harness):
     for answer in direct:
         # Refused, or (once it knew it was a standby) forwarded: a 2xx must come
         # from another node (a KV v1 write answers 204).
-        assert isinstance(answer, Exception) or answer.status_code >= 500 or 200 <= answer.status_code < 300 and \
-            answer.headers.get("X-Strongroom-Node") != old.config_path.stem, (answer, dict(answer.headers))
+        assert (
+            isinstance(answer, Exception)
+            or answer.status_code >= 500
+            or 200 <= answer.status_code < 300
+            and answer.headers.get("X-Strongroom-Node") != old.config_path.stem
+        ), (answer, dict(answer.headers))
     new_active = cluster.active()
     for i in range(4):
         assert cluster.api(new_active, "GET", f"kv/direct-{i}").status_code in (404, 200)
@@ -114,8 +124,9 @@ def test_kill_consul_leader(tmp_path):
     consul = ConsulCluster(n=3).start()
     try:
         addresses = [agent.address for agent in consul.agents]
-        cluster = StrongroomCluster(tmp_path, addresses[0], n=3, consul_addresses=addresses,
-                                    extra=AUDIT_TO_OUTPUT).start()
+        cluster = StrongroomCluster(
+            tmp_path, addresses[0], n=3, consul_addresses=addresses, extra=AUDIT_TO_OUTPUT
+        ).start()
         try:
             h = Harness(cluster, consul.agents[0].client())
         except BaseException:
@@ -136,7 +147,9 @@ def test_kill_consul_leader(tmp_path):
             live_reader = survivors[0]
             bad = h.load.unacknowledged_or_wrong(
                 lambda key: (lambda r: r.json()["data"]["value"] if r.status_code == 200 else None)(
-                    cluster.api(live_reader, "GET", f"kv/{key}")))
+                    cluster.api(live_reader, "GET", f"kv/{key}")
+                )
+            )
             assert bad == []
         finally:
             h.close()

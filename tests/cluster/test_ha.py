@@ -1,10 +1,7 @@
 """HA behaviour a user relies on: one active node, standbys that forward,
 performance standbys that read locally, and fast, clean hand-overs."""
 
-import json
 import time
-
-import requests
 
 from tests.helpers.procs import wait_until
 
@@ -31,8 +28,9 @@ def test_writes_forwarded_reads_local(cluster):
     active = cluster.active()
     standby = cluster.standbys()[0]
     assert cluster.api(standby, "POST", "sys/mounts/secret", json={"type": "kv-v2"}).status_code == 204
-    write = cluster.api(standby, "POST", "secret/data/app", json={"data": {"v": "1"}},
-                        headers={"X-Forwarded-For": "10.9.9.9"})
+    write = cluster.api(
+        standby, "POST", "secret/data/app", json={"data": {"v": "1"}}, headers={"X-Forwarded-For": "10.9.9.9"}
+    )
     assert write.status_code == 200
     assert write.headers["X-Strongroom-Node"] == active.config_path.stem
     assert int(write.headers["X-Vault-Index"]) > 0
@@ -47,8 +45,14 @@ def test_no_request_forwarding_gives_307(cluster):
     active = cluster.active()
     standby = cluster.standbys()[0]
     cluster.api(active, "POST", "sys/mounts/kv", json={"type": "kv"})
-    result = cluster.api(standby, "PUT", "kv/x?a=b", json={"v": "1"},
-                         headers={"X-Vault-No-Request-Forwarding": "true"}, allow_redirects=False)
+    result = cluster.api(
+        standby,
+        "PUT",
+        "kv/x?a=b",
+        json={"v": "1"},
+        headers={"X-Vault-No-Request-Forwarding": "true"},
+        allow_redirects=False,
+    )
     assert result.status_code == 307
     assert result.headers["Location"] == active.url + "/v1/kv/x?a=b"
 
@@ -107,10 +111,17 @@ def test_read_your_writes_with_index(cluster):
         read = cluster.api(standby, "GET", "secret/data/ryw", headers={"X-Vault-Index": index})
         assert read.json()["data"]["data"] == {"i": i}
     # A policy created on the active node is usable at once on a standby with the index.
-    write = cluster.api(active, "PUT", "sys/policy/fresh", json={"policy": 'path "secret/*" { capabilities = ["read"] }'})
+    write = cluster.api(
+        active, "PUT", "sys/policy/fresh", json={"policy": 'path "secret/*" { capabilities = ["read"] }'}
+    )
     token = cluster.api(active, "POST", "auth/token/create", json={"policies": ["fresh"]})
-    read = cluster.api(standby, "GET", "secret/data/ryw", token=token.json()["auth"]["client_token"],
-                       headers={"X-Vault-Index": token.headers.get("X-Vault-Index") or write.headers["X-Vault-Index"]})
+    read = cluster.api(
+        standby,
+        "GET",
+        "secret/data/ryw",
+        token=token.json()["auth"]["client_token"],
+        headers={"X-Vault-Index": token.headers.get("X-Vault-Index") or write.headers["X-Vault-Index"]},
+    )
     assert read.status_code == 200
 
 

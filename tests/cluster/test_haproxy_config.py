@@ -56,9 +56,18 @@ def test_tls_to_the_nodes(tmp_path):
 def test_custom_ports_socket_separate_exporter_and_timeouts(tmp_path):
     text = haproxy.render(
         [{"name": "a", "address": "10.1.2.3:9200"}, {"name": "b", "address": "localhost:9200"}],
-        bind="0.0.0.0:18200", stats_bind="127.0.0.2:18404", prometheus_bind="127.0.0.3:18405",
-        stats_socket=str(tmp_path / "admin.sock"), check_interval_ms=200, fall=1, rise=2,
-        timeouts={"server": "90s", "check": "400ms"}, maxconn=100, log_target="/dev/log local0", route_header=False)
+        bind="0.0.0.0:18200",
+        stats_bind="127.0.0.2:18404",
+        prometheus_bind="127.0.0.3:18405",
+        stats_socket=str(tmp_path / "admin.sock"),
+        check_interval_ms=200,
+        fall=1,
+        rise=2,
+        timeouts={"server": "90s", "check": "400ms"},
+        maxconn=100,
+        log_target="/dev/log local0",
+        route_header=False,
+    )
     assert "bind 0.0.0.0:18200\n" in text and "bind 127.0.0.3:18405\n" in text
     assert "inter 200ms fastinter 100ms downinter 100ms fall 1 rise 2" in text
     assert "timeout server 90s\n" in text and "timeout check 400ms\n" in text
@@ -72,8 +81,8 @@ def test_routing_and_checks_are_as_designed():
     assert "acl is_read method GET HEAD LIST\n" in text
     assert "use_backend strongroom_read if is_read\n" in text
     assert "default_backend strongroom_write\n" in text
-    write = text[text.index("\nbackend strongroom_write\n"):text.index("\nbackend strongroom_read\n")]
-    read = text[text.index("\nbackend strongroom_read\n"):text.index("\nfrontend stats\n")]
+    write = text[text.index("\nbackend strongroom_write\n") : text.index("\nbackend strongroom_read\n")]
+    read = text[text.index("\nbackend strongroom_read\n") : text.index("\nfrontend stats\n")]
     assert "uri /v1/sys/health ver" in write and "http-check expect status 200" in write
     assert "uri /v1/sys/health?perfstandbyok=true ver" in read and "http-check expect status 200" in read
     assert "balance leastconn" in read
@@ -99,7 +108,7 @@ def test_the_front_door_drops_every_internal_header():
     assert FORWARDED_MARK in haproxy.INTERNAL_REQUEST_HEADERS
     for options in ({}, {"route_header": False}):
         text = haproxy.render(THREE, **options)
-        front = text[text.index("\nfrontend strongroom\n"):text.index("\nbackend strongroom_write\n")]
+        front = text[text.index("\nfrontend strongroom\n") : text.index("\nbackend strongroom_write\n")]
         for header in haproxy.INTERNAL_REQUEST_HEADERS:
             deleted = f"    http-request del-header {header}\n"
             assert deleted in front
@@ -111,22 +120,26 @@ def test_checked_in_example_is_a_fresh_rendering(tmp_path):
     example = REPO / "haproxy" / "haproxy.cfg.example"
     assert example.read_text() == haproxy.example(), (
         "haproxy/haproxy.cfg.example is stale: regenerate it with "
-        "`.venv/bin/python -m strongroom.haproxy > haproxy/haproxy.cfg.example`")
+        "`.venv/bin/python -m strongroom.haproxy > haproxy/haproxy.cfg.example`"
+    )
     assert_valid(example.read_text(), tmp_path)
 
 
-@pytest.mark.parametrize("nodes, options, message", [
-    ([], {}, "at least one node"),
-    ([{"name": "a", "address": "127.0.0.1:1"}, {"name": "a", "address": "127.0.0.1:2"}], {}, "appears twice"),
-    ([{"name": "bad name", "address": "127.0.0.1:1"}], {}, "not a valid HAProxy server name"),
-    ([{"name": "a", "address": "http://127.0.0.1:1"}], {}, "expected host:port"),
-    ([{"name": "a", "address": "127.0.0.1"}], {}, "expected host:port"),
-    (THREE, {"bind": "8200"}, "bind: expected host:port"),
-    (THREE, {"timeouts": {"sever": "1s"}}, "unknown timeout 'sever'"),
-    (THREE, {"timeouts": {"server": "thirty"}}, "not an HAProxy duration"),
-    (THREE, {"fall": 0}, "fall: must be an integer of at least 1"),
-    (THREE, {"check_interval_ms": "500"}, "check_interval_ms"),
-])
+@pytest.mark.parametrize(
+    "nodes, options, message",
+    [
+        ([], {}, "at least one node"),
+        ([{"name": "a", "address": "127.0.0.1:1"}, {"name": "a", "address": "127.0.0.1:2"}], {}, "appears twice"),
+        ([{"name": "bad name", "address": "127.0.0.1:1"}], {}, "not a valid HAProxy server name"),
+        ([{"name": "a", "address": "http://127.0.0.1:1"}], {}, "expected host:port"),
+        ([{"name": "a", "address": "127.0.0.1"}], {}, "expected host:port"),
+        (THREE, {"bind": "8200"}, "bind: expected host:port"),
+        (THREE, {"timeouts": {"sever": "1s"}}, "unknown timeout 'sever'"),
+        (THREE, {"timeouts": {"server": "thirty"}}, "not an HAProxy duration"),
+        (THREE, {"fall": 0}, "fall: must be an integer of at least 1"),
+        (THREE, {"check_interval_ms": "500"}, "check_interval_ms"),
+    ],
+)
 def test_invalid_input_is_refused_with_the_key(nodes, options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         haproxy.render(nodes, **options)

@@ -53,11 +53,19 @@ class StandInNode:
                     if code == 473 and query.get("perfstandbyok") == ["true"]:
                         code = 200
                     return self.reply(code, {"role": node.role})
-                node.seen.append({"method": self.command, "path": self.path, "body": body,
-                                  "xff": self.headers.get("X-Forwarded-For"),
-                                  "internal": {name: self.headers.get_all(name)
-                                               for name in haproxy.INTERNAL_REQUEST_HEADERS
-                                               if self.headers.get_all(name)}})
+                node.seen.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "body": body,
+                        "xff": self.headers.get("X-Forwarded-For"),
+                        "internal": {
+                            name: self.headers.get_all(name)
+                            for name in haproxy.INTERNAL_REQUEST_HEADERS
+                            if self.headers.get_all(name)
+                        },
+                    }
+                )
                 if node.drop:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -79,8 +87,7 @@ class StandInNode:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.address = f"127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
@@ -91,8 +98,11 @@ class StandInNode:
 
 @pytest.fixture
 def stand_ins():
-    nodes = [StandInNode("node1", "active"), StandInNode("node2", "performance_standby"),
-             StandInNode("node3", "standby")]
+    nodes = [
+        StandInNode("node1", "active"),
+        StandInNode("node2", "performance_standby"),
+        StandInNode("node3", "standby"),
+    ]
     yield {n.name: n for n in nodes}
     for node in nodes:
         node.close()
@@ -113,8 +123,12 @@ def send(proxy: HAProxyProcess, method: str, path: str = "/v1/secret/data/x", **
 def test_write_backend_admits_the_active_node_only_and_read_backend_the_performance_standbys_too(front):
     states = front.server_states()
     assert {k: v for k, v in states.items() if k[1] != "BACKEND"} == {
-        (WRITE, "node1"): "UP", (WRITE, "node2"): "DOWN", (WRITE, "node3"): "DOWN",
-        (READ, "node1"): "UP", (READ, "node2"): "UP", (READ, "node3"): "DOWN",
+        (WRITE, "node1"): "UP",
+        (WRITE, "node2"): "DOWN",
+        (WRITE, "node3"): "DOWN",
+        (READ, "node1"): "UP",
+        (READ, "node2"): "UP",
+        (READ, "node3"): "DOWN",
     }
 
 
@@ -145,8 +159,9 @@ def test_a_clients_internal_headers_never_reach_a_node(front, stand_ins, method)
     """X-Strongroom-Forwarded is for nodes only (api/forward.py): HAProxy drops
     a client's, however it is spelled or repeated."""
     for spelling in ("X-Strongroom-Forwarded", "x-strongroom-forwarded", "X-STRONGROOM-FORWARDED"):
-        response = requests.request(method, front.url + "/v1/secret/data/x", timeout=10,
-                                    headers={spelling: "evil", "X-Other": "kept"})
+        response = requests.request(
+            method, front.url + "/v1/secret/data/x", timeout=10, headers={spelling: "evil", "X-Other": "kept"}
+        )
         assert response.status_code == 200
     seen = [entry for node in stand_ins.values() for entry in node.seen if entry["method"] == method]
     assert len(seen) == 3

@@ -20,8 +20,9 @@ def test_active_cut_off_from_consul(tmp_path):
         # Consul listens on the root side of the link, so only the namespaced node loses it.
         with ConsulAgent(host=host.root_address) as consul:
             placement = [(host.address, host.name), ("127.0.0.1", None), ("127.0.0.1", None)]
-            cluster = StrongroomCluster(tmp_path, consul.address, n=3, placement=placement,
-                                        extra=AUDIT_TO_OUTPUT).start()
+            cluster = StrongroomCluster(
+                tmp_path, consul.address, n=3, placement=placement, extra=AUDIT_TO_OUTPUT
+            ).start()
             try:
                 h = Harness(cluster, consul.client())
             except BaseException:

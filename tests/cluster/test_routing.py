@@ -11,14 +11,14 @@ import time
 import pytest
 import requests
 
-from tests.helpers.cluster import StrongroomCluster
 from tests.helpers.procs import HAProxyProcess, wait_until
 
 
 @pytest.fixture
 def front(cluster):
-    proxy = HAProxyProcess([{"name": n.config_path.stem, "address": f"127.0.0.1:{n.port}"}
-                            for n in cluster.nodes]).start()
+    proxy = HAProxyProcess(
+        [{"name": n.config_path.stem, "address": f"127.0.0.1:{n.port}"} for n in cluster.nodes]
+    ).start()
     active = cluster.active()
     proxy.wait_servers_up("strongroom_write", {active.config_path.stem})
     proxy.wait_servers_up("strongroom_read", {n.config_path.stem for n in cluster.nodes})
@@ -28,8 +28,13 @@ def front(cluster):
 
 
 def _through(proxy, cluster, method, path, headers=None, **kwargs):
-    return requests.request(method, f"{proxy.url}/v1/{path}",
-                            headers={"X-Vault-Token": cluster.root_token, **(headers or {})}, timeout=10, **kwargs)
+    return requests.request(
+        method,
+        f"{proxy.url}/v1/{path}",
+        headers={"X-Vault-Token": cluster.root_token, **(headers or {})},
+        timeout=10,
+        **kwargs,
+    )
 
 
 def test_writes_land_on_the_active_node(cluster, front):
@@ -71,9 +76,11 @@ def test_a_clients_forwarded_mark_does_not_break_its_forwarded_requests(cluster,
     token = created.json()["auth"]["client_token"]
     forwarded_by = set()
     for _ in range(60):
-        answer = requests.get(f"{front.url}/v1/secret/data/marked", timeout=10,
-                              headers={"X-Vault-Token": token, "X-Strongroom-Forwarded": "evil",
-                                       "Connection": "close"})
+        answer = requests.get(
+            f"{front.url}/v1/secret/data/marked",
+            timeout=10,
+            headers={"X-Vault-Token": token, "X-Strongroom-Forwarded": "evil", "Connection": "close"},
+        )
         assert answer.status_code == 200, (answer.status_code, answer.text[:300], answer.headers)
         assert answer.json()["data"]["data"] == {"v": "x"}
         route = answer.headers["X-Strongroom-Route"]
@@ -99,8 +106,14 @@ def test_a_forwarded_mark_sent_straight_to_a_node_costs_the_sender_a_503_at_wors
     assert refused.status_code == 503 and refused.json()["errors"]
     read = cluster.api(standby, "GET", "secret/data/direct", headers=mark)
     assert read.status_code == 200 and read.json()["data"]["data"] == {"v": "1"}
-    redirected = cluster.api(standby, "POST", "secret/data/direct", json={"data": {"v": "3"}},
-                             headers={**mark, "X-Vault-No-Request-Forwarding": "true"}, allow_redirects=False)
+    redirected = cluster.api(
+        standby,
+        "POST",
+        "secret/data/direct",
+        json={"data": {"v": "3"}},
+        headers={**mark, "X-Vault-No-Request-Forwarding": "true"},
+        allow_redirects=False,
+    )
     assert redirected.status_code == 307 and redirected.headers["Location"].startswith(active.url)
 
 
@@ -116,11 +129,14 @@ def test_rolling_restart_fails_no_read(cluster, front):
         deadline = time.monotonic() + 180
         while not stop.is_set() and time.monotonic() < deadline:
             try:
-                answer = session.get(f"{front.url}/v1/secret/data/rolling",
-                                     headers={"X-Vault-Token": cluster.root_token}, timeout=10)
+                answer = session.get(
+                    f"{front.url}/v1/secret/data/rolling", headers={"X-Vault-Token": cluster.root_token}, timeout=10
+                )
                 if answer.status_code != 200 or answer.json()["data"]["data"] != {"v": "steady"}:
-                    failures.append(f"{answer.status_code} from {answer.headers.get('X-Strongroom-Node')} "
-                                    f"via {answer.headers.get('X-Strongroom-Route')}: {answer.text[:200]}")
+                    failures.append(
+                        f"{answer.status_code} from {answer.headers.get('X-Strongroom-Node')} "
+                        f"via {answer.headers.get('X-Strongroom-Route')}: {answer.text[:200]}"
+                    )
             except requests.RequestException as exc:
                 failures.append(repr(exc))
             reads[0] += 1

@@ -9,8 +9,8 @@ again before they return; tests that change shared tables use unique names.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import hvac
 import pytest
@@ -61,10 +61,16 @@ def compat_node(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[CompatN
     """A real, initialised and unsealed node on Consul for the whole compat tier."""
     prefix = f"compat-{uuid.uuid4().hex[:12]}/"
     server = StrongroomServerWithListener(
-        tmp_path_factory.mktemp("compat-node"), consul_agent.address, free_port(), workers=2, prefix=prefix,
-        node_id="compat", listener_options={"max_request_size": MAX_REQUEST_SIZE},
+        tmp_path_factory.mktemp("compat-node"),
+        consul_agent.address,
+        free_port(),
+        workers=2,
+        prefix=prefix,
+        node_id="compat",
+        listener_options={"max_request_size": MAX_REQUEST_SIZE},
         # hvac's enable_audit_device is part of the surface under test (OpenBao needs the same setting).
-        extra="unsafe_allow_api_audit_creation = true\n")
+        extra="unsafe_allow_api_audit_creation = true\n",
+    )
     try:
         server.start()
         init = server.init(shares=3, threshold=2)

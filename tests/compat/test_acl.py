@@ -80,8 +80,11 @@ def test_capabilities_self(restricted):
     caps = client.sys.get_capabilities([f"{mount}/data/app/one"])
     assert caps["capabilities"] == ["read"] and caps[f"{mount}/data/app/one"] == ["read"]
     many = client.sys.get_capabilities([f"{mount}/data/app/one", f"{mount}/data/app/secret", "sys/mounts"])
-    assert many["data"] == {f"{mount}/data/app/one": ["read"], f"{mount}/data/app/secret": ["deny"],
-                            "sys/mounts": ["deny"]}
+    assert many["data"] == {
+        f"{mount}/data/app/one": ["read"],
+        f"{mount}/data/app/secret": ["deny"],
+        "sys/mounts": ["deny"],
+    }
 
 
 def test_policy_changes_apply_to_live_tokens(vault, restricted):

@@ -37,8 +37,7 @@ def _errors(response: requests.Response) -> list:
 
 @pytest.mark.parametrize("body", [b"{not json", b'{"data": ', b"[1, 2]", b'"text"', b"\xff\xfe"])
 def test_malformed_json_is_400(compat_node, kv2, body):
-    response = _request(compat_node, "POST", f"{kv2}/data/x", data=body,
-                        headers={"Content-Type": "application/json"})
+    response = _request(compat_node, "POST", f"{kv2}/data/x", data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert _errors(response)
     with pytest.raises(hvac.exceptions.InvalidPath):
@@ -53,7 +52,7 @@ def test_oversized_body_is_413_and_writes_nothing(compat_node, kv2):
 
     def chunks():  # no Content-Length: the limit must hold while reading
         for start in range(0, len(big), 8192):
-            yield big[start:start + 8192].encode()
+            yield big[start : start + 8192].encode()
 
     response = _request(compat_node, "POST", f"{kv2}/data/big", data=chunks())
     assert response.status_code == 413
@@ -67,8 +66,9 @@ def test_oversized_body_is_413_and_writes_nothing(compat_node, kv2):
 def test_chunked_body_is_read(compat_node, kv2):
     """A body sent with Transfer-Encoding: chunked (no Content-Length) is a body."""
     pieces = [b'{"data": ', b'{"user": "u", ', b'"password": "p"}}']
-    response = _request(compat_node, "POST", f"{kv2}/data/chunked", data=iter(pieces),
-                        headers={"Content-Type": "application/json"})
+    response = _request(
+        compat_node, "POST", f"{kv2}/data/chunked", data=iter(pieces), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 200, response.text
     assert read_kv2(compat_node.client(), "chunked", kv2) == {"user": "u", "password": "p"}
 
@@ -89,14 +89,19 @@ def test_wrong_method_is_405(compat_node):
 def test_token_problems_are_403(compat_node, vault, kv2):
     vault.secrets.kv.v2.create_or_update_secret("t", secret={"a": "b"}, mount_point=kv2)
     expiring = vault.auth.token.create(policies=["default"], ttl="1s")["auth"]["client_token"]
-    wait_until(lambda: _request(compat_node, "GET", "auth/token/lookup-self", token=expiring).status_code == 403,
-               15.0, "a 1s token to expire", interval=0.2)
+    wait_until(
+        lambda: _request(compat_node, "GET", "auth/token/lookup-self", token=expiring).status_code == 403,
+        15.0,
+        "a 1s token to expire",
+        interval=0.2,
+    )
     for token in (None, "not-a-token", expiring):
         response = _request(compat_node, "GET", f"{kv2}/data/t", token=token)
         assert response.status_code == 403, token
         assert _errors(response) == ["permission denied"]
-    bearer = _request(compat_node, "GET", f"{kv2}/data/t", token=None,
-                      headers={"Authorization": f"Bearer {compat_node.root_token}"})
+    bearer = _request(
+        compat_node, "GET", f"{kv2}/data/t", token=None, headers={"Authorization": f"Bearer {compat_node.root_token}"}
+    )
     assert bearer.status_code == 200
 
 
@@ -105,8 +110,9 @@ def test_secret_over_consul_value_limit_is_refused_cleanly(consul_agent, tmp_pat
     the default 32 MiB request limit) gets a clear 413, or is chunked and
     reads back whole; never a 5xx and never a half-written version."""
     prefix = f"compat-big-{uuid.uuid4().hex[:8]}/"
-    node = StrongroomServer(tmp_path / "big-node", consul_agent.address, free_port(), workers=1, prefix=prefix,
-                            node_id="big")
+    node = StrongroomServer(
+        tmp_path / "big-node", consul_agent.address, free_port(), workers=1, prefix=prefix, node_id="big"
+    )
     try:
         node.start()
         init = node.init(shares=1, threshold=1)

@@ -58,13 +58,18 @@ def test_patch(vault, kv2):
     assert read_kv2(vault, "p", kv2) == {"user": "u", "password": "new", "drop": "me"}
 
     # Vault's own PATCH: a JSON merge patch, where null removes a key.
-    response = vault.adapter.request("PATCH", f"/v1/{kv2}/data/p", headers=MERGE_PATCH,
-                                     json={"data": {"drop": None, "added": "yes"}, "options": {"cas": 2}})
+    response = vault.adapter.request(
+        "PATCH",
+        f"/v1/{kv2}/data/p",
+        headers=MERGE_PATCH,
+        json={"data": {"drop": None, "added": "yes"}, "options": {"cas": 2}},
+    )
     assert response["data"]["version"] == 3
     assert read_kv2(vault, "p", kv2) == {"user": "u", "password": "new", "added": "yes"}
     with pytest.raises(hvac.exceptions.InvalidRequest):
-        vault.adapter.request("PATCH", f"/v1/{kv2}/data/p", headers=MERGE_PATCH,
-                              json={"data": {"x": "y"}, "options": {"cas": 1}})
+        vault.adapter.request(
+            "PATCH", f"/v1/{kv2}/data/p", headers=MERGE_PATCH, json={"data": {"x": "y"}, "options": {"cas": 1}}
+        )
     with pytest.raises(hvac.exceptions.InvalidPath):
         kv.patch("absent", secret={"x": "y"}, mount_point=kv2)
 
@@ -73,8 +78,9 @@ def test_patch_requires_merge_patch_content_type(vault, kv2):
     """Vault answers a PATCH with another Content-Type with 415 Unsupported Media Type."""
     vault.secrets.kv.v2.create_or_update_secret("ct", secret={"a": "b"}, mount_point=kv2)
     with pytest.raises(hvac.exceptions.UnexpectedError) as refused:  # hvac has no class for 415
-        vault.adapter.request("PATCH", f"/v1/{kv2}/data/ct", headers={"Content-Type": "application/json"},
-                              json={"data": {"a": "c"}})
+        vault.adapter.request(
+            "PATCH", f"/v1/{kv2}/data/ct", headers={"Content-Type": "application/json"}, json={"data": {"a": "c"}}
+        )
     assert "merge-patch+json" in str(refused.value)
     assert read_kv2(vault, "ct", kv2) == {"a": "b"}
 
@@ -127,8 +133,17 @@ def test_metadata(vault, kv2):
     assert meta["created_time"] == meta["versions"]["1"]["created_time"]
     assert meta["updated_time"] == meta["versions"]["2"]["created_time"]
 
-    assert kv.update_metadata("m", max_versions=3, cas_required=True, delete_version_after="1h",
-                              custom_metadata={"owner": "ops", "tier": "1"}, mount_point=kv2).status_code == 204
+    assert (
+        kv.update_metadata(
+            "m",
+            max_versions=3,
+            cas_required=True,
+            delete_version_after="1h",
+            custom_metadata={"owner": "ops", "tier": "1"},
+            mount_point=kv2,
+        ).status_code
+        == 204
+    )
     meta = kv.read_secret_metadata("m", mount_point=kv2)["data"]
     assert (meta["max_versions"], meta["cas_required"], meta["delete_version_after"]) == (3, True, "1h0m0s")
     assert meta["custom_metadata"] == {"owner": "ops", "tier": "1"}
@@ -188,8 +203,9 @@ def test_delete_metadata_and_all_versions(vault, kv2):
 
 def test_configure_and_read_configuration(vault, kv2):
     kv = vault.secrets.kv.v2
-    assert kv.configure(max_versions=4, cas_required=False, delete_version_after="2h",
-                        mount_point=kv2).status_code == 204
+    assert (
+        kv.configure(max_versions=4, cas_required=False, delete_version_after="2h", mount_point=kv2).status_code == 204
+    )
     config = kv.read_configuration(mount_point=kv2)["data"]
     assert (config["max_versions"], config["cas_required"], config["delete_version_after"]) == (4, False, "2h0m0s")
 
@@ -203,7 +219,8 @@ def test_configure_and_read_configuration(vault, kv2):
 def test_subkeys(vault, kv2):
     """hvac 2.4 has no subkeys method: GET <mount>/subkeys/<path> through its adapter."""
     vault.secrets.kv.v2.create_or_update_secret(
-        "sub", secret={"a": "1", "nested": {"b": "2", "deeper": {"c": "3"}}}, mount_point=kv2)
+        "sub", secret={"a": "1", "nested": {"b": "2", "deeper": {"c": "3"}}}, mount_point=kv2
+    )
     body = vault.adapter.get(f"/v1/{kv2}/subkeys/sub")
     assert body["data"]["subkeys"] == {"a": None, "nested": {"b": None, "deeper": {"c": None}}}
     assert body["data"]["metadata"]["version"] == 1

@@ -23,8 +23,12 @@ def test_file_device_logs_hmacs_never_plaintext(vault, unique, tmp_path):
     device, mount = unique("file"), unique("audited")
     log_path = tmp_path / "audit.log"
     vault.sys.enable_secrets_engine("kv", path=mount, options={"version": "2"})
-    assert vault.sys.enable_audit_device("file", path=device, description="compat",
-                                         options={"file_path": str(log_path)}).status_code == 204
+    assert (
+        vault.sys.enable_audit_device(
+            "file", path=device, description="compat", options={"file_path": str(log_path)}
+        ).status_code
+        == 204
+    )
     try:
         listed = vault.sys.list_enabled_audit_devices()["data"][f"{device}/"]
         assert listed["type"] == "file" and listed["options"]["file_path"] == str(log_path)
@@ -48,13 +52,23 @@ def test_file_device_logs_hmacs_never_plaintext(vault, unique, tmp_path):
     entries = _entries(log_path)
     assert {e["type"] for e in entries} == {"request", "response"}
 
-    writes = [e for e in entries if e["type"] == "request" and e["request"]["path"] == f"{mount}/data/app"
-              and e["request"]["operation"] in ("create", "update")]
+    writes = [
+        e
+        for e in entries
+        if e["type"] == "request"
+        and e["request"]["path"] == f"{mount}/data/app"
+        and e["request"]["operation"] in ("create", "update")
+    ]
     assert writes and writes[0]["request"]["data"]["data"]["password"] == hashed
     assert writes[0]["auth"]["client_token"].startswith("hmac-sha256:")
 
-    read_responses = [e for e in entries if e["type"] == "response" and e["request"]["path"] == f"{mount}/data/app"
-                      and e["request"]["operation"] == "read"]
+    read_responses = [
+        e
+        for e in entries
+        if e["type"] == "response"
+        and e["request"]["path"] == f"{mount}/data/app"
+        and e["request"]["operation"] == "read"
+    ]
     assert len(read_responses) == reads
     assert {e["response"]["data"]["data"]["password"] for e in read_responses} == {hashed}
 
@@ -81,7 +95,8 @@ def test_audit_errors(vault, unique, tmp_path):
 def test_audit_needs_sudo(compat_node, vault, unique, tmp_path):
     token = vault.auth.token.create(policies=["default"], ttl="5m")["auth"]["client_token"]
     with pytest.raises(hvac.exceptions.Forbidden):
-        compat_node.client(token).sys.enable_audit_device("file", path=unique("f"),
-                                                          options={"file_path": str(tmp_path / "x.log")})
+        compat_node.client(token).sys.enable_audit_device(
+            "file", path=unique("f"), options={"file_path": str(tmp_path / "x.log")}
+        )
     with pytest.raises(hvac.exceptions.Forbidden):
         compat_node.client(token).sys.list_enabled_audit_devices()

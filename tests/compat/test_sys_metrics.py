@@ -39,9 +39,10 @@ def test_metrics_with_token(compat_node, vault, unique):
         """A scrape once every worker has written its tally (once a second)."""
         response = _scrape(compat_node.url, compat_node.root_token)
         samples = _samples(response.text)
-        if (_value(samples, "strongroom_http_requests_total", route=route, method="GET", status="200") == reads
-                and _value(samples, "strongroom_http_request_duration_seconds_count", route=route, method="GET")
-                == reads):
+        if (
+            _value(samples, "strongroom_http_requests_total", route=route, method="GET", status="200") == reads
+            and _value(samples, "strongroom_http_request_duration_seconds_count", route=route, method="GET") == reads
+        ):
             return response, samples
         return None
 
@@ -69,8 +70,9 @@ def test_metrics_cover_storage_operations(compat_node, vault, unique):
         return samples if get > 0 else None
 
     samples = wait_until(gets_counted, 10, "storage gets counted in sys/metrics")
-    assert _value(samples, "strongroom_storage_operation_duration_seconds_count", backend="consul") > \
-        _value(samples, "strongroom_storage_operation_duration_seconds_count", backend="consul", operation="get")
+    assert _value(samples, "strongroom_storage_operation_duration_seconds_count", backend="consul") > _value(
+        samples, "strongroom_storage_operation_duration_seconds_count", backend="consul", operation="get"
+    )
 
 
 def test_metrics_need_a_token_with_read(compat_node, vault):

@@ -11,8 +11,10 @@ import pytest
 
 def test_enable_list_read_disable(vault, unique):
     path = unique("kv")
-    assert vault.sys.enable_secrets_engine("kv", path=path, description="compat kv",
-                                           options={"version": "2"}).status_code == 204
+    assert (
+        vault.sys.enable_secrets_engine("kv", path=path, description="compat kv", options={"version": "2"}).status_code
+        == 204
+    )
 
     mounts = vault.sys.list_mounted_secrets_engines()
     entry = mounts["data"][f"{path}/"]
@@ -53,8 +55,9 @@ def test_tune_and_read_configuration(vault, unique):
     assert config["data"]["default_lease_ttl"] > 0 and config["data"]["max_lease_ttl"] > 0
     assert config["data"]["force_no_cache"] is False
 
-    response = vault.sys.tune_mount_configuration(path, default_lease_ttl="1h", max_lease_ttl="2h",
-                                                  description="tuned", listing_visibility="unauth")
+    response = vault.sys.tune_mount_configuration(
+        path, default_lease_ttl="1h", max_lease_ttl="2h", description="tuned", listing_visibility="unauth"
+    )
     assert response.status_code == 204
     config = vault.sys.read_mount_configuration(path)
     assert (config["data"]["default_lease_ttl"], config["data"]["max_lease_ttl"]) == (3600, 7200)

@@ -38,8 +38,9 @@ def test_health_get_and_head(compat_node, vault):
     assert head.status_code == 200 and head.content == b""
     custom = vault.sys.read_health_status(method="GET", standby_ok=True, active_code=299)
     assert custom.status_code == 299 and custom.json()["sealed"] is False
-    head_custom = requests.head(f"{compat_node.url}/v1/sys/health", params={"activecode": 204, "standbyok": "true"},
-                                timeout=10)
+    head_custom = requests.head(
+        f"{compat_node.url}/v1/sys/health", params={"activecode": 204, "standbyok": "true"}, timeout=10
+    )
     assert head_custom.status_code == 204
 
 

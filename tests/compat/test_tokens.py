@@ -31,8 +31,15 @@ def _gone(client: hvac.Client) -> bool:
 
 
 def test_create_with_every_parameter(vault, maker_policy):
-    created = vault.auth.token.create(policies=[maker_policy], ttl="1h", explicit_max_ttl="2h", num_uses=5,
-                                      renewable=True, display_name="compat app", meta={"team": "ops"})
+    created = vault.auth.token.create(
+        policies=[maker_policy],
+        ttl="1h",
+        explicit_max_ttl="2h",
+        num_uses=5,
+        renewable=True,
+        display_name="compat app",
+        meta={"team": "ops"},
+    )
     auth = created["auth"]
     assert auth["policies"] == ["default", maker_policy] and auth["token_policies"] == ["default", maker_policy]
     assert auth["metadata"] == {"team": "ops"}

@@ -85,7 +85,8 @@ class Allowed:
 
     def covers(self, case: str, difference: str) -> bool:
         return fnmatch.fnmatchcase(case, self.case) and any(
-            fnmatch.fnmatchcase(difference, pattern) for pattern in self.difference.split("|"))
+            fnmatch.fnmatchcase(difference, pattern) for pattern in self.difference.split("|")
+        )
 
 
 def unexplained(case: str, differences: list[str], allowed: list[Allowed]) -> list[str]:

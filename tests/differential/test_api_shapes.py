@@ -24,32 +24,64 @@ pytestmark = pytest.mark.openbao
 # the case name and one line of the diff ("status <bao> != <strongroom>",
 # "missing <path>" = only OpenBao has it, "extra <path>" = only Strongroom).
 ALLOWED = [
-    Allowed("seal status", "missing body.commit_date|extra body.build_date",
-            "OpenBao renamed Vault's build_date to commit_date; Strongroom follows Vault"),
-    Allowed("health*", "extra body.clock_skew_ms|extra body.echo_duration_ms|extra body.enterprise|"
-            "extra body.performance_standby",
-            "Vault's sys/health carries these (HAProxy and clients read performance_standby); OpenBao dropped them"),
-    Allowed("leader", "extra body.*",
-            "without HA Vault still returns every sys/leader field; OpenBao returns only ha_enabled"),
-    Allowed("list mounts", "missing body*.cubbyhole/|missing body*.identity/",
-            "Strongroom has no cubbyhole or identity engine"),
-    Allowed("read*policy*", "missing body*.modified|missing body*.version|missing body*.cas_required|"
-            "missing body*.allow_*_in_identity_templates",
-            "OpenBao-only policy fields (policy CAS and versioning, identity template options); not in Vault"),
-    Allowed("kv2 read metadata*", "missing body.data.current_metadata_version|missing body.data.metadata_cas_required",
-            "OpenBao-only KV v2 metadata CAS; not in Vault"),
+    Allowed(
+        "seal status",
+        "missing body.commit_date|extra body.build_date",
+        "OpenBao renamed Vault's build_date to commit_date; Strongroom follows Vault",
+    ),
+    Allowed(
+        "health*",
+        "extra body.clock_skew_ms|extra body.echo_duration_ms|extra body.enterprise|extra body.performance_standby",
+        "Vault's sys/health carries these (HAProxy and clients read performance_standby); OpenBao dropped them",
+    ),
+    Allowed(
+        "leader",
+        "extra body.*",
+        "without HA Vault still returns every sys/leader field; OpenBao returns only ha_enabled",
+    ),
+    Allowed(
+        "list mounts",
+        "missing body*.cubbyhole/|missing body*.identity/",
+        "Strongroom has no cubbyhole or identity engine",
+    ),
+    Allowed(
+        "read*policy*",
+        "missing body*.modified|missing body*.version|missing body*.cas_required|"
+        "missing body*.allow_*_in_identity_templates",
+        "OpenBao-only policy fields (policy CAS and versioning, identity template options); not in Vault",
+    ),
+    Allowed(
+        "kv2 read metadata*",
+        "missing body.data.current_metadata_version|missing body.data.metadata_cas_required",
+        "OpenBao-only KV v2 metadata CAS; not in Vault",
+    ),
     Allowed("kv2 read config*", "missing body.data.metadata_cas_required", "OpenBao-only KV v2 metadata CAS"),
-    Allowed("health * informational", "status 200 != 400|missing body.*|extra body.errors",
-            "a 1xx health code is no final status (Vault sends 100 Continue as the answer, HAProxy answers 502); "
-            "Strongroom refuses every code outside 200-599, used by the node's state or not"),
-    Allowed("tune negative ttl", "status 204 != 400|body empty != json",
-            "OpenBao stores a negative default_lease_ttl as it is; a negative lease is meaningless, refused"),
-    Allowed("kv2 read version negative", "status 200 != 400|missing body.*|extra body.errors",
-            "OpenBao reads version=-1 as the latest version; Strongroom refuses a negative version (issue 10)"),
-    Allowed("kv2 configure max_versions beyond uint32", "status 204 != 400|body empty != json",
-            "OpenBao wraps max_versions into a uint32 (4294967296 becomes 0, the default); Strongroom refuses it"),
-    Allowed("metrics without token", "status 200 != 403|body text != json",
-            "bao -dev serves sys/metrics without a token; Strongroom's dev listener keeps metrics token-protected"),
+    Allowed(
+        "health * informational",
+        "status 200 != 400|missing body.*|extra body.errors",
+        "a 1xx health code is no final status (Vault sends 100 Continue as the answer, HAProxy answers 502); "
+        "Strongroom refuses every code outside 200-599, used by the node's state or not",
+    ),
+    Allowed(
+        "tune negative ttl",
+        "status 204 != 400|body empty != json",
+        "OpenBao stores a negative default_lease_ttl as it is; a negative lease is meaningless, refused",
+    ),
+    Allowed(
+        "kv2 read version negative",
+        "status 200 != 400|missing body.*|extra body.errors",
+        "OpenBao reads version=-1 as the latest version; Strongroom refuses a negative version (issue 10)",
+    ),
+    Allowed(
+        "kv2 configure max_versions beyond uint32",
+        "status 204 != 400|body empty != json",
+        "OpenBao wraps max_versions into a uint32 (4294967296 becomes 0, the default); Strongroom refuses it",
+    ),
+    Allowed(
+        "metrics without token",
+        "status 200 != 403|body text != json",
+        "bao -dev serves sys/metrics without a token; Strongroom's dev listener keeps metrics token-protected",
+    ),
 ]
 
 
@@ -92,8 +124,10 @@ def _explain(case: Case, reference: Outcome, candidate: Outcome, problems: list[
         text = json.dumps(outcome.body, sort_keys=True) if outcome.body is not None else outcome.text
         return f"{outcome.status} {text[:600]}"
 
-    return (f"{case.method} {case.path} body={case.body!r}\n  differences: {problems}\n"
-            f"  openbao:    {show(reference)}\n  strongroom: {show(candidate)}")
+    return (
+        f"{case.method} {case.path} body={case.body!r}\n  differences: {problems}\n"
+        f"  openbao:    {show(reference)}\n  strongroom: {show(candidate)}"
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -112,8 +146,13 @@ def test_case_names_are_unique():
 def test_allow_list_has_no_stale_entries(outcomes):
     """Every allowed difference still happens; an entry that no longer matches
     anything is dead weight that could hide a future regression."""
-    used = {a for case in CASES for d in differences(outcomes["openbao"][case.name], outcomes["strongroom"][case.name])
-            for a in ALLOWED if a.covers(case.name, d)}
+    used = {
+        a
+        for case in CASES
+        for d in differences(outcomes["openbao"][case.name], outcomes["strongroom"][case.name])
+        for a in ALLOWED
+        if a.covers(case.name, d)
+    }
     assert [a for a in ALLOWED if a not in used] == []
 
 

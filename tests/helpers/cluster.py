@@ -17,9 +17,17 @@ from tests.helpers.procs import StrongroomServer, free_port, wait_until
 class StrongroomCluster:
     """``n`` nodes sharing one prefix: start, initialise, unseal, find the active node."""
 
-    def __init__(self, workdir: Path, consul_address: str, n: int = 3, workers: int = 2, extra_storage: str = "",
-                 extra: str = "", consul_addresses: list[str] | None = None,
-                 placement: list[tuple[str, str | None]] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        consul_address: str,
+        n: int = 3,
+        workers: int = 2,
+        extra_storage: str = "",
+        extra: str = "",
+        consul_addresses: list[str] | None = None,
+        placement: list[tuple[str, str | None]] | None = None,
+    ):
         """``placement`` gives each node its ``(listen host, network namespace or None)``."""
         self.uid = uuid.uuid4().hex[:8]
         self.prefix = f"sr-{self.uid}/"
@@ -27,16 +35,28 @@ class StrongroomCluster:
         self.nodes: list[StrongroomServer] = []
         for i in range(n):
             address = consul_addresses[i % len(consul_addresses)] if consul_addresses else consul_address
-            storage = (f'storage "consul" {{\n  address = "{address}"\n  path = "{self.prefix}"\n'
-                       f'  service = "{self.service}"\n{extra_storage}}}\n')
+            storage = (
+                f'storage "consul" {{\n  address = "{address}"\n  path = "{self.prefix}"\n'
+                f'  service = "{self.service}"\n{extra_storage}}}\n'
+            )
             host, netns = placement[i] if placement else ("127.0.0.1", None)
-            self.nodes.append(StrongroomServer(Path(workdir) / f"node{i}", None, free_port(), workers=workers,
-                                               node_id=f"n{i}-{self.uid}", storage=storage, extra=extra,
-                                               host=host, netns=netns))
+            self.nodes.append(
+                StrongroomServer(
+                    Path(workdir) / f"node{i}",
+                    None,
+                    free_port(),
+                    workers=workers,
+                    node_id=f"n{i}-{self.uid}",
+                    storage=storage,
+                    extra=extra,
+                    host=host,
+                    netns=netns,
+                )
+            )
         self.root_token = ""
         self.keys: list[str] = []
 
-    def start(self) -> "StrongroomCluster":
+    def start(self) -> StrongroomCluster:
         """Start every node, initialise through the first and unseal the first
         before the others, so the first node becomes the active one."""
         try:

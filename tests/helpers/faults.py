@@ -21,8 +21,9 @@ class Harness:
     def __init__(self, cluster: StrongroomCluster, consul_client, haproxy_host: str = "127.0.0.1"):
         self.cluster = cluster
         self.consul = consul_client
-        self.haproxy = HAProxyProcess([{"name": n.config_path.stem, "address": f"{n.host}:{n.port}"}
-                                       for n in cluster.nodes], host=haproxy_host).start()
+        self.haproxy = HAProxyProcess(
+            [{"name": n.config_path.stem, "address": f"{n.host}:{n.port}"} for n in cluster.nodes], host=haproxy_host
+        ).start()
         self.history = self.load = None
         try:
             self._prepare(cluster, consul_client)
@@ -95,12 +96,13 @@ def writes_outside_lock(cluster: StrongroomCluster, history: LockHistory, consul
     for node in cluster.nodes:
         name = node.config_path.stem
         for path in successful_writes(node):
-            _, entry = consul_client.kv.get(f"{cluster.prefix}logical/{uuid}/{path[len('kv/'):]}")
+            _, entry = consul_client.kv.get(f"{cluster.prefix}logical/{uuid}/{path[len('kv/') :]}")
             if entry is None:
                 violations.append(f"{name} acknowledged {path} but it is not in Consul")
                 continue
             holder = history.holder_at(int(entry["CreateIndex"]))
             if holder != name:
-                violations.append(f"{name} acknowledged {path} committed at index {entry['CreateIndex']} "
-                                  f"while {holder} held the lock")
+                violations.append(
+                    f"{name} acknowledged {path} committed at index {entry['CreateIndex']} while {holder} held the lock"
+                )
     return violations

@@ -31,7 +31,7 @@ class WriteLoad:
         self._thread = threading.Thread(target=self._run, name="write-load", daemon=True)
         self._run_id = uuid.uuid4().hex[:6]
 
-    def start(self) -> "WriteLoad":
+    def start(self) -> WriteLoad:
         self._thread.start()
         return self
 
@@ -51,8 +51,12 @@ class WriteLoad:
             key = f"load/{self._run_id}-{n}"
             value = uuid.uuid4().hex
             try:
-                answer = session.put(f"{self.url}/v1/{self.mount}/{key}", json={"value": value},
-                                     headers={"X-Vault-Token": self.token}, timeout=5)
+                answer = session.put(
+                    f"{self.url}/v1/{self.mount}/{key}",
+                    json={"value": value},
+                    headers={"X-Vault-Token": self.token},
+                    timeout=5,
+                )
                 if 200 <= answer.status_code < 300:
                     self.acked.append((key, value, answer.headers.get("X-Strongroom-Node", ""), time.monotonic()))
                 else:
@@ -89,7 +93,7 @@ class LockHistory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> "LockHistory":
+    def start(self) -> LockHistory:
         self._thread.start()
         return self
 
@@ -108,8 +112,9 @@ class LockHistory:
                 continue
             holder = entry.get("Session") if entry else None
             if holder != last:
-                self.changes.append((int(entry["ModifyIndex"]) if entry else int(index),
-                                     holder, entry.get("Value") if entry else None))
+                self.changes.append(
+                    (int(entry["ModifyIndex"]) if entry else int(index), holder, entry.get("Value") if entry else None)
+                )
                 last = holder
 
     def holder_at(self, index: int) -> str | None:

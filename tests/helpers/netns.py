@@ -33,7 +33,7 @@ class NetnsHost:
         self.root_address = f"10.231.{subnet}.1"
         self.address = f"10.231.{subnet}.2"
 
-    def __enter__(self) -> "NetnsHost":
+    def __enter__(self) -> NetnsHost:
         _ip("netns", "add", self.name)
         try:
             _ip("link", "add", self.root_link, "type", "veth", "peer", "name", self.inner_link)

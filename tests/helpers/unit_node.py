@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-import strongroom.api  # noqa: F401  (LIST before Falcon)
 from falcon import testing
 
+import strongroom.api  # noqa: F401  (LIST before Falcon)
 from strongroom.api.app import create_app
 from strongroom.core.core import Core
 from strongroom.core.seal import SealManager
@@ -17,7 +17,7 @@ class FakeClock:
     """A clock the test moves by hand."""
 
     def __init__(self, start: datetime | None = None):
-        self.now = start or datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        self.now = start or datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

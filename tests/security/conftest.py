@@ -21,9 +21,9 @@ prefixes are deleted afterwards.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
@@ -76,12 +76,22 @@ class SecNode(Target):
 def _start_node(consul: ConsulAgent, workdir: Path, name: str, extra: str, audit_dir: Path | None = None) -> SecNode:
     uid = uuid.uuid4().hex[:10]
     prefix = f"sec-{uid}/"
-    storage = (f'storage "consul" {{\n  address = "{consul.address}"\n  path = "{prefix}"\n'
-               f'  service = "strongroom-sec-{uid}"\n}}\n')
+    storage = (
+        f'storage "consul" {{\n  address = "{consul.address}"\n  path = "{prefix}"\n'
+        f'  service = "strongroom-sec-{uid}"\n}}\n'
+    )
     audit_log = (audit_dir or workdir) / "audit.log"
-    extra = (f'audit "file" "sec" {{\n  options {{\n    file_path = "{audit_log}"\n  }}\n}}\n' + extra)
-    server = StrongroomServerWithListener(workdir, None, free_port(), workers=2, node_id=name, storage=storage,
-                                          extra=extra, listener_options=LISTENER_OPTIONS)
+    extra = f'audit "file" "sec" {{\n  options {{\n    file_path = "{audit_log}"\n  }}\n}}\n' + extra
+    server = StrongroomServerWithListener(
+        workdir,
+        None,
+        free_port(),
+        workers=2,
+        node_id=name,
+        storage=storage,
+        extra=extra,
+        listener_options=LISTENER_OPTIONS,
+    )
     server.start()
     init = server.init(shares=3, threshold=2)
     status = server.unseal(init["keys"][:2])
@@ -121,9 +131,13 @@ def unsafe_node(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[SecNode
     audit_dir.mkdir(mode=0o700)
     node = None
     try:
-        node = _start_node(consul_agent, workdir, "unsafe",
-                           f'unsafe_allow_api_audit_creation = true\naudit_file_directory = "{audit_dir}"\n',
-                           audit_dir=audit_dir)
+        node = _start_node(
+            consul_agent,
+            workdir,
+            "unsafe",
+            f'unsafe_allow_api_audit_creation = true\naudit_file_directory = "{audit_dir}"\n',
+            audit_dir=audit_dir,
+        )
         yield node
     finally:
         _stop_node(node, consul_agent, _prefix_of(node))
@@ -158,8 +172,9 @@ def sec_cluster(consul_agent: ConsulAgent, tmp_path_factory) -> Iterator[SecClus
     proxy = None
     try:
         cluster.start()
-        proxy = HAProxyProcess([{"name": n.config_path.stem, "address": f"127.0.0.1:{n.port}"}
-                                for n in cluster.nodes]).start()
+        proxy = HAProxyProcess(
+            [{"name": n.config_path.stem, "address": f"127.0.0.1:{n.port}"} for n in cluster.nodes]
+        ).start()
         active = cluster.active()
         proxy.wait_servers_up("strongroom_write", {active.config_path.stem})
         proxy.wait_servers_up("strongroom_read", {n.config_path.stem for n in cluster.nodes})

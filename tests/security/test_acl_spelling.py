@@ -64,8 +64,12 @@ def test_the_rules_hold_for_the_canonical_spelling(target, delegated):
     so the spellings below are refused for their spelling, not for lack of rights."""
     assert target.send("PUT", "/v1/sys/policies/acl/deleg", token=delegated, body=TAKEOVER).status == 403
     assert target.send("DELETE", "/v1/sys/mounts/prot", token=delegated).status == 403
-    assert target.send("PUT", "/v1/sys/policies/acl/other-deleg", token=delegated,
-                       body={"policy": 'path "secret/*" { capabilities = ["read"] }'}).status in (200, 204)
+    assert target.send(
+        "PUT",
+        "/v1/sys/policies/acl/other-deleg",
+        token=delegated,
+        body={"policy": 'path "secret/*" { capabilities = ["read"] }'},
+    ).status in (200, 204)
     assert target.send("DELETE", "/v1/sys/policies/acl/other-deleg", token=delegated).status in (200, 204)
 
 

@@ -46,8 +46,9 @@ def _device(node: SecNode, options: dict, timeout: float = 10.0):
 
     try:
         try:
-            answer = node.send("PUT", f"/v1/sys/audit/{name}", body={"type": "file", "options": options},
-                               timeout=timeout)
+            answer = node.send(
+                "PUT", f"/v1/sys/audit/{name}", body={"type": "file", "options": options}, timeout=timeout
+            )
         except TimeoutError:
             pass
         yield answer

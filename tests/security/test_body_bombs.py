@@ -34,8 +34,12 @@ def responsive(sec_node):
     """After the test, wait until the node answers promptly again, so that a
     stalled worker (today's code) does not fail the tests that follow."""
     yield
-    wait_until(lambda: sec_node.send("GET", "/v1/sys/seal-status", timeout=2).elapsed < 0.5, 120,
-               "the node to answer promptly again", interval=0.2)
+    wait_until(
+        lambda: sec_node.send("GET", "/v1/sys/seal-status", timeout=2).elapsed < 0.5,
+        120,
+        "the node to answer promptly again",
+        interval=0.2,
+    )
 
 
 def _bomb(url: str, path: str, body: bytes, token: str | None) -> tuple[Answer, float]:
@@ -91,13 +95,16 @@ def _nested(depth: int) -> str:
     return '{"data": {"a": ' + "[" * depth + "]" * depth + "}}"
 
 
-@pytest.mark.parametrize("body", [
-    pytest.param(_nested(100_000), id="nesting-100000-deep"),
-    pytest.param("[" * 100_000 + "]" * 100_000, id="bare-nesting-100000-deep"),
-    pytest.param(_nested(600), id="nesting-600-deep"),
-    pytest.param('{"data": {"a": "' + "x" * (2 * 1024 * 1024) + '"}}', id="string-2MiB"),
-    pytest.param('{"data": {"a": [' + ",".join(["0"] * 20_000) + "]}}", id="array-20000"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_nested(100_000), id="nesting-100000-deep"),
+        pytest.param("[" * 100_000 + "]" * 100_000, id="bare-nesting-100000-deep"),
+        pytest.param(_nested(600), id="nesting-600-deep"),
+        pytest.param('{"data": {"a": "' + "x" * (2 * 1024 * 1024) + '"}}', id="string-2MiB"),
+        pytest.param('{"data": {"a": [' + ",".join(["0"] * 20_000) + "]}}", id="array-20000"),
+    ],
+)
 def test_an_over_limit_body_is_refused_with_400(sec_node, responsive, unique, body):
     """Finding 3 (and 4: 100,000-deep nesting gave 500 RecursionError, 500-900
     deep 500 "failed to log request to any audit device"): depth over 300, a

@@ -28,12 +28,15 @@ def _refused(answer, status: int = 400) -> None:
     assert answer.errors()
 
 
-@pytest.mark.parametrize("value", [
-    pytest.param(r'"\ud800"', id="lone-surrogate"),
-    pytest.param("NaN", id="NaN"),
-    pytest.param("Infinity", id="Infinity"),
-    pytest.param("-Infinity", id="minus-Infinity"),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(r'"\ud800"', id="lone-surrogate"),
+        pytest.param("NaN", id="NaN"),
+        pytest.param("Infinity", id="Infinity"),
+        pytest.param("-Infinity", id="minus-Infinity"),
+    ],
+)
 def test_a_value_json_cannot_carry_is_refused_and_not_stored(sec_node, clean_log, unique, value):
     """Finding 4: a lone surrogate gave 500; NaN and Infinity were stored and served
     back as invalid JSON (then ``bao kv get`` failed for everyone reading it)."""
@@ -60,11 +63,14 @@ def test_a_mount_tune_ttl_of_1e30_is_refused(sec_node, clean_log, unique, tmp_pa
     assert f"{mount}/" in listed.stdout
 
 
-@pytest.mark.parametrize("number", [
-    pytest.param("1e30", id="1e30"),
-    pytest.param("1" + "0" * 30, id="10**30"),
-    pytest.param('"1' + '0' * 30 + '"', id="10**30-as-text"),
-])
+@pytest.mark.parametrize(
+    "number",
+    [
+        pytest.param("1e30", id="1e30"),
+        pytest.param("1" + "0" * 30, id="10**30"),
+        pytest.param('"1' + "0" * 30 + '"', id="10**30-as-text"),
+    ],
+)
 @pytest.mark.parametrize("endpoint", ["config", "metadata/app"])
 def test_a_kv_max_versions_of_1e30_is_refused(sec_node, clean_log, unique, endpoint, number):
     """Finding 4: KV v2 ``max_versions = 1e30`` was accepted (mount config and key
@@ -101,8 +107,10 @@ def test_kv1_paths_with_empty_or_dot_segments_are_refused(sec_node, clean_log, u
 def test_a_malformed_chunked_body_is_a_400_or_a_closed_connection(sec_node, clean_log, unique):
     """Finding 4: a malformed chunked body straight to a node got 500 with a gunicorn traceback."""
     name = unique("chunked")
-    request = (f"PUT /v1/secret/data/{name} HTTP/1.1\r\nHost: strongroom\r\nX-Vault-Token: {sec_node.root_token}\r\n"
-               "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").encode()
+    request = (
+        f"PUT /v1/secret/data/{name} HTTP/1.1\r\nHost: strongroom\r\nX-Vault-Token: {sec_node.root_token}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    ).encode()
     received, closed = exchange(sec_node.url, request, timeout=6, until_answered=True)
     if received:
         assert status_of(received) == 400, received[:300]

@@ -45,8 +45,9 @@ def test_a_client_cannot_forge_the_forwarding_mark_through_haproxy(sec_cluster):
     front.ok("PUT", f"secret/data/{name}", {"data": {"v": value}})
     # A limited-use token: a performance standby cannot count its use locally
     # (that is a storage write), so it forwards the read to the active node.
-    token = front.ok("POST", "auth/token/create",
-                     {"policies": ["fwd-reader"], "num_uses": 100, "ttl": "10m"}).json()["auth"]["client_token"]
+    token = front.ok("POST", "auth/token/create", {"policies": ["fwd-reader"], "num_uses": 100, "ttl": "10m"}).json()[
+        "auth"
+    ]["client_token"]
     standby_names = {n.config_path.stem for n in sec_cluster.nodes.standbys()}
     assert standby_names
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import random
 import string
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -58,8 +58,7 @@ def test_a_wrapped_token_create_is_refused_and_creates_no_token(sec_node, how):
 def test_bao_kv_get_with_wrap_ttl_fails_and_prints_no_secret(sec_node, secret, tmp_path):
     """Finding 6, as a user meets it: ``bao kv get -wrap-ttl=60s`` printed the secret."""
     name, value = secret
-    result = bao(sec_node.url, sec_node.root_token, "kv", "get", "-wrap-ttl=60s", f"secret/{name}",
-                 home=str(tmp_path))
+    result = bao(sec_node.url, sec_node.root_token, "kv", "get", "-wrap-ttl=60s", f"secret/{name}", home=str(tmp_path))
     assert result.returncode != 0, result.stdout
     assert value not in result.stdout and value not in result.stderr
     # The same command without wrapping works: the failure above is the refusal, not a broken CLI.

@@ -18,6 +18,7 @@ from strongroom.config import (
     ServerConfig,
     StorageConfig,
     TelemetryConfig,
+    _clean,  # the python-hcl2 compatibility shim
     dev_config,
     from_json,
     load,
@@ -25,7 +26,6 @@ from strongroom.config import (
     parse_duration,
     to_json,
 )
-from strongroom.config import _clean  # the python-hcl2 compatibility shim
 
 HOST = "node1"
 
@@ -59,17 +59,24 @@ def tls_files(tmp_path):
 def consul_pki(tmp_path):
     """Real PEM files for storage "consul" TLS: a CA, a client certificate with
     its key, another key, the same key encrypted, and a file that is no PEM at all."""
+
     def key_pem(key, encryption=serialization.NoEncryption()):
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "strongroom-unit-test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     files = {
         "ca": cert.public_bytes(serialization.Encoding.PEM),
         "cert": cert.public_bytes(serialization.Encoding.PEM),
@@ -154,25 +161,44 @@ telemetry {{
     config = load(path, hostname=HOST, cpu_count=4)
 
     assert config.storage == StorageConfig(
-        type="consul", address="10.0.0.5:8501", path="secrets/prod/", token="c0ffee", scheme="https",
-        session_ttl="10s", consistency_mode="strong", max_parallel=64, check_timeout="250ms",
-        disable_registration=False, service="strongroom-prod", service_tags="blue, eu-west",
+        type="consul",
+        address="10.0.0.5:8501",
+        path="secrets/prod/",
+        token="c0ffee",
+        scheme="https",
+        session_ttl="10s",
+        consistency_mode="strong",
+        max_parallel=64,
+        check_timeout="250ms",
+        disable_registration=False,
+        service="strongroom-prod",
+        service_tags="blue, eu-west",
         service_address="10.0.1.1",
     )
     assert config.storage.service_tag_list == ("blue", "eu-west")
     assert config.storage.session_ttl_seconds == 10.0
     assert config.storage.check_timeout_seconds == 0.25
     assert config.listeners == (
-        ListenerConfig(address="0.0.0.0:8200", tls_cert_file=cert, tls_key_file=key,
-                       max_request_size=1048576, unauthenticated_metrics_access=True),
+        ListenerConfig(
+            address="0.0.0.0:8200",
+            tls_cert_file=cert,
+            tls_key_file=key,
+            max_request_size=1048576,
+            unauthenticated_metrics_access=True,
+        ),
         ListenerConfig(address="127.0.0.1:8210", tls_disable=True),
     )
     assert config.telemetry == TelemetryConfig(
-        prometheus_retention_time="30s", usage_gauge_period="none", maximum_gauge_cardinality=100,
+        prometheus_retention_time="30s",
+        usage_gauge_period="none",
+        maximum_gauge_cardinality=100,
         prefix_filter=("+strongroom.core", "-strongroom.expire"),
     )
     assert (config.api_addr, config.cluster_addr, config.cluster_name) == (
-        "https://sr1.example.com:8200", "https://sr1.example.com:8201", "prod")
+        "https://sr1.example.com:8200",
+        "https://sr1.example.com:8201",
+        "prod",
+    )
     assert (config.ui, config.disable_mlock, config.log_level, config.workers) == (True, True, "warn", 8)
     assert (config.node_id, config.pid_file) == ("sr1", "/run/strongroom/strongroom.pid")
     assert (config.disable_performance_standby, config.raw_storage_endpoint) == (False, False)
@@ -188,8 +214,10 @@ def test_configuration_is_frozen():
 
 
 def test_vault_json_form_is_accepted():
-    config = parse('{"storage": {"consul": {"path": "sr"}}, '
-                   '"listener": [{"tcp": {"address": "127.0.0.1:9200", "tls_disable": true}}], "ui": true}')
+    config = parse(
+        '{"storage": {"consul": {"path": "sr"}}, '
+        '"listener": [{"tcp": {"address": "127.0.0.1:9200", "tls_disable": true}}], "ui": true}'
+    )
     assert config.storage.path == "sr/"
     assert config.listeners[0].address == "127.0.0.1:9200"
     assert config.ui is True
@@ -202,9 +230,15 @@ def test_defaults():
     config = parse(MINIMAL, cpu_count=3)
     assert config.storage == StorageConfig(type="consul")
     assert (config.storage.address, config.storage.path, config.storage.session_ttl) == (
-        "127.0.0.1:8500", "strongroom/", "15s")
+        "127.0.0.1:8500",
+        "strongroom/",
+        "15s",
+    )
     assert (config.storage.max_parallel, config.storage.check_timeout, config.storage.service) == (
-        128, "500ms", "strongroom")
+        128,
+        "500ms",
+        "strongroom",
+    )
     assert config.listeners == (ListenerConfig(address="127.0.0.1:8200", tls_disable=True),)
     assert config.listeners[0].max_request_size == DEFAULT_MAX_REQUEST_SIZE == 33554432
     assert config.telemetry == TelemetryConfig()
@@ -236,8 +270,11 @@ def test_node_ids_differ_for_nodes_sharing_a_host():
 
 def test_max_request_size_zero_is_default_and_negative_disables():
     def size(value):
-        return parse(CONSUL + f'listener "tcp" {{\n tls_disable = true\n max_request_size = {value}\n}}\n'
-                     ).listeners[0].max_request_size
+        return (
+            parse(CONSUL + f'listener "tcp" {{\n tls_disable = true\n max_request_size = {value}\n}}\n')
+            .listeners[0]
+            .max_request_size
+        )
 
     assert size(0) == DEFAULT_MAX_REQUEST_SIZE
     assert size(-5) == -1
@@ -259,9 +296,12 @@ def test_read_cache_settings():
 def test_json_round_trip_gives_the_same_configuration(tls_files):
     """Workers rebuild the node core's parsed configuration from JSON."""
     cert, key = tls_files
-    config = parse(CONSUL + f'listener "tcp" {{\n  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n}}\n'
-                   + 'listener "tcp" {\n  address = "127.0.0.1:8300"\n  tls_disable = true\n}\n'
-                   + 'telemetry {\n  prefix_filter = ["+vault.token"]\n}\ncache_size = 7\n')
+    config = parse(
+        CONSUL
+        + f'listener "tcp" {{\n  tls_cert_file = "{cert}"\n  tls_key_file = "{key}"\n}}\n'
+        + 'listener "tcp" {\n  address = "127.0.0.1:8300"\n  tls_disable = true\n}\n'
+        + 'telemetry {\n  prefix_filter = ["+vault.token"]\n}\ncache_size = 7\n'
+    )
     assert from_json(to_json(config)) == config
 
 
@@ -286,8 +326,10 @@ def test_metrics_access_flat_in_listener():
 
 
 def test_metrics_access_both_places_is_an_error():
-    listener = ('listener "tcp" {\n tls_disable = true\n unauthenticated_metrics_access = true\n'
-                ' telemetry {\n unauthenticated_metrics_access = true\n }\n}\n')
+    listener = (
+        'listener "tcp" {\n tls_disable = true\n unauthenticated_metrics_access = true\n'
+        " telemetry {\n unauthenticated_metrics_access = true\n }\n}\n"
+    )
     assert "unauthenticated_metrics_access" in str(error(CONSUL + listener))
 
 
@@ -299,11 +341,26 @@ def test_listener_telemetry_unknown_key():
 # -- durations -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("500ms", 0.5), ("10s", 10), ("5m", 300), ("1h", 3600), ("768h", 768 * 3600), ("1h30m", 5400),
-    ("1.5h", 5400), ("7d", 7 * 86400), ("250us", 0.00025), ("3600", 3600), (" 42 ", 42), ("0", 0),
-    ("", 0), (90, 90), (2.5, 2.5),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("500ms", 0.5),
+        ("10s", 10),
+        ("5m", 300),
+        ("1h", 3600),
+        ("768h", 768 * 3600),
+        ("1h30m", 5400),
+        ("1.5h", 5400),
+        ("7d", 7 * 86400),
+        ("250us", 0.00025),
+        ("3600", 3600),
+        (" 42 ", 42),
+        ("0", 0),
+        ("", 0),
+        (90, 90),
+        (2.5, 2.5),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -321,12 +378,13 @@ def test_invalid_duration_names_the_key():
 
 
 def test_session_ttl_within_consul_limits():
-    assert "session_ttl: must be between 10s and 24h" in str(error('storage "consul" {\n session_ttl = "5s"\n}\n'
-                                                                     + PLAIN))
+    assert "session_ttl: must be between 10s and 24h" in str(
+        error('storage "consul" {\n session_ttl = "5s"\n}\n' + PLAIN)
+    )
 
 
 def test_numeric_durations_are_kept_as_seconds():
-    config = parse('default_lease_ttl = 60\nmax_lease_ttl = 90.5\n' + MINIMAL)
+    config = parse("default_lease_ttl = 60\nmax_lease_ttl = 90.5\n" + MINIMAL)
     assert (config.default_lease_ttl, config.max_lease_ttl) == ("60", "90.5s")
     assert config.max_lease_ttl_seconds == 90.5
 
@@ -342,12 +400,13 @@ def test_unknown_listener_key():
 
 def test_unknown_storage_key():
     assert str(error('storage "consul" {\n lock_wait_time = "15s"\n}\n' + PLAIN)).startswith(
-        'storage "consul": unknown key "lock_wait_time"')
+        'storage "consul": unknown key "lock_wait_time"'
+    )
     assert 'storage "inmem": unknown key "path"' in str(error('storage "inmem" {\n path = "x"\n}\n' + PLAIN))
 
 
 def test_unknown_top_level_key():
-    err = error('uii = true\n' + MINIMAL)
+    err = error("uii = true\n" + MINIMAL)
     assert str(err) == 'unknown top-level key "uii" (did you mean "ui"?)'
     assert err.key == "uii"
 
@@ -355,9 +414,11 @@ def test_unknown_top_level_key():
 def test_unsupported_vault_keys_are_named():
     assert str(error('ha_storage "consul" {}\n' + MINIMAL)).startswith('top-level key "ha_storage"')
     assert str(error('telemetry {\n statsd_address = "x:8125"\n}\n' + MINIMAL)).startswith(
-        "telemetry.statsd_address: not supported")
+        "telemetry.statsd_address: not supported"
+    )
     assert str(error('telemetry {\n prometheus_retention = "1h"\n}\n' + MINIMAL)).startswith(
-        'telemetry: unknown key "prometheus_retention"')
+        'telemetry: unknown key "prometheus_retention"'
+    )
 
 
 def test_exactly_one_storage_block():
@@ -381,7 +442,8 @@ def test_at_least_one_listener():
 
 def test_listener_type_must_be_tcp():
     assert str(error(CONSUL + 'listener "unix" {\n address = "/run/sr.sock"\n}\n')).startswith(
-        'listener "unix": unsupported listener type')
+        'listener "unix": unsupported listener type'
+    )
 
 
 def test_listener_address_must_be_host_port():
@@ -420,19 +482,30 @@ def test_tls_requires_cert_and_key(tmp_path, tls_files):
 
 def test_consistency_mode_choices():
     err = error('storage "consul" {\n consistency_mode = "eventual"\n}\n' + PLAIN)
-    assert str(err) == ('storage "consul".consistency_mode: invalid value "eventual": '
-                        'must be one of "default", "strong"')
+    assert str(err) == (
+        'storage "consul".consistency_mode: invalid value "eventual": must be one of "default", "strong"'
+    )
 
 
 def test_max_parallel_positive():
     assert str(error('storage "consul" {\n max_parallel = 0\n}\n' + PLAIN)).startswith(
-        'storage "consul".max_parallel: must be at least 1')
+        'storage "consul".max_parallel: must be at least 1'
+    )
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("true", True), ("false", False), ('"true"', True), ('"false"', False), ("1", True), ("0", False),
-    ('"1"', True), ('"0"', False),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("true", True),
+        ("false", False),
+        ('"true"', True),
+        ('"false"', False),
+        ("1", True),
+        ("0", False),
+        ('"1"', True),
+        ('"0"', False),
+    ],
+)
 def test_booleans_accept_vault_spellings(value, expected):
     assert parse(f"ui = {value}\n" + MINIMAL).ui is expected
 
@@ -440,7 +513,8 @@ def test_booleans_accept_vault_spellings(value, expected):
 @pytest.mark.parametrize("value", ['"yes"', "2", '"maybe"'])
 def test_invalid_boolean_names_the_key(value):
     assert str(error(f"disable_performance_standby = {value}\n" + MINIMAL)).startswith(
-        "disable_performance_standby: invalid boolean")
+        "disable_performance_standby: invalid boolean"
+    )
 
 
 def test_wrong_value_types_name_the_key():
@@ -458,19 +532,30 @@ def test_default_lease_ttl_above_max():
 
 def test_check_timeout_minimum():
     assert str(error('storage "consul" {\n check_timeout = "10ms"\n}\n' + PLAIN)).startswith(
-        'storage "consul".check_timeout: must be at least 100ms')
+        'storage "consul".check_timeout: must be at least 100ms'
+    )
 
 
 # -- storage "consul": TLS to Consul -------------------------------------------
 
 
 def test_consul_tls_settings(consul_pki):
-    config = parse(consul_tls(f'tls_ca_file = "{consul_pki["ca"]}"', f'tls_cert_file = " {consul_pki["cert"]} "',
-                              f'tls_key_file = "{consul_pki["key"]}"', 'tls_skip_verify = "false"'))
+    config = parse(
+        consul_tls(
+            f'tls_ca_file = "{consul_pki["ca"]}"',
+            f'tls_cert_file = " {consul_pki["cert"]} "',
+            f'tls_key_file = "{consul_pki["key"]}"',
+            'tls_skip_verify = "false"',
+        )
+    )
     storage = config.storage
     assert storage.scheme == "https"
     assert (storage.tls_ca_file, storage.tls_cert_file, storage.tls_key_file, storage.tls_skip_verify) == (
-        consul_pki["ca"], consul_pki["cert"], consul_pki["key"], False)
+        consul_pki["ca"],
+        consul_pki["cert"],
+        consul_pki["key"],
+        False,
+    )
     assert parse(consul_tls("tls_skip_verify = true")).storage.tls_skip_verify is True
     # The CA alone (client certificates are optional), and nothing at all: the system's CAs.
     assert parse(consul_tls(f'tls_ca_file = "{consul_pki["ca"]}"')).storage.tls_cert_file == ""
@@ -479,8 +564,13 @@ def test_consul_tls_settings(consul_pki):
 
 def test_consul_tls_defaults():
     storage = parse(MINIMAL).storage
-    assert (storage.scheme, storage.tls_ca_file, storage.tls_cert_file, storage.tls_key_file,
-            storage.tls_skip_verify) == ("http", "", "", "", False)
+    assert (
+        storage.scheme,
+        storage.tls_ca_file,
+        storage.tls_cert_file,
+        storage.tls_key_file,
+        storage.tls_skip_verify,
+    ) == ("http", "", "", "", False)
 
 
 def test_https_address_sets_the_consul_scheme(consul_pki):
@@ -506,12 +596,15 @@ def test_consul_tls_settings_need_https(consul_pki, setting):
     """TLS files next to plain HTTP would look secure and send the token in clear: refused."""
     value = "true" if setting == "tls_skip_verify" else f'"{consul_pki["ca"]}"'
     err = error(f'storage "consul" {{\n  address = "10.0.0.5:8500"\n  {setting} = {value}\n}}\n' + PLAIN)
-    assert str(err) == (f'storage "consul".{setting}: Consul is reached over plain HTTP: set scheme = "https" '
-                        f'(or an https:// address) to use TLS')
+    assert str(err) == (
+        f'storage "consul".{setting}: Consul is reached over plain HTTP: set scheme = "https" '
+        f"(or an https:// address) to use TLS"
+    )
     assert err.key == f'storage "consul".{setting}'
     # Written out at its default value it changes nothing, so it is accepted.
-    assert parse('storage "consul" {\n  tls_skip_verify = false\n  tls_ca_file = ""\n}\n' + PLAIN).storage == \
-        StorageConfig(type="consul")
+    assert parse(
+        'storage "consul" {\n  tls_skip_verify = false\n  tls_ca_file = ""\n}\n' + PLAIN
+    ).storage == StorageConfig(type="consul")
 
 
 def test_consul_tls_cert_and_key_go_together(consul_pki):
@@ -539,37 +632,52 @@ def test_consul_tls_files_must_exist(consul_pki, tmp_path):
 def test_consul_tls_files_must_hold_what_they_name(consul_pki):
     """Caught at start-up, naming the key, rather than as an ssl error in every worker."""
     ca, cert, key = consul_pki["ca"], consul_pki["cert"], consul_pki["key"]
-    for line, bad in [(f'tls_ca_file = "{consul_pki["not_pem"]}"', "tls_ca_file"),
-                      (f'tls_ca_file = "{key}"', "tls_ca_file")]:
+    for line, bad in [
+        (f'tls_ca_file = "{consul_pki["not_pem"]}"', "tls_ca_file"),
+        (f'tls_ca_file = "{key}"', "tls_ca_file"),
+    ]:
         err = error(consul_tls(line))
         assert str(err).startswith(f'storage "consul".{bad}: no PEM certificate in ')
         assert err.key == f'storage "consul".{bad}'
     err = error(consul_tls(f'tls_ca_file = "{ca}"', f'tls_cert_file = "{key}"', f'tls_key_file = "{key}"'))
     assert err.key == 'storage "consul".tls_cert_file'
     err = error(consul_tls(f'tls_cert_file = "{cert}"', f'tls_key_file = "{consul_pki["other_key"]}"'))
-    assert str(err).startswith(f'storage "consul".tls_key_file: "{consul_pki["other_key"]}" is not the PEM '
-                               f'private key of tls_cert_file (key values mismatch)')
+    assert str(err).startswith(
+        f'storage "consul".tls_key_file: "{consul_pki["other_key"]}" is not the PEM '
+        f"private key of tls_cert_file (key values mismatch)"
+    )
     err = error(consul_tls(f'tls_cert_file = "{cert}"', f'tls_key_file = "{consul_pki["not_pem"]}"'))
     assert err.key == 'storage "consul".tls_key_file'
     # An encrypted key is refused without asking for a passphrase on the terminal.
     err = error(consul_tls(f'tls_cert_file = "{cert}"', f'tls_key_file = "{consul_pki["encrypted_key"]}"'))
-    assert str(err) == (f'storage "consul".tls_key_file: "{consul_pki["encrypted_key"]}" is encrypted: '
-                        f'Strongroom needs an unencrypted key')
+    assert str(err) == (
+        f'storage "consul".tls_key_file: "{consul_pki["encrypted_key"]}" is encrypted: '
+        f"Strongroom needs an unencrypted key"
+    )
 
 
 def test_consul_tls_invalid_values_name_the_key(consul_pki):
     assert str(error(consul_tls('tls_skip_verify = "sometimes"'))).startswith(
-        'storage "consul".tls_skip_verify: invalid boolean "sometimes"')
+        'storage "consul".tls_skip_verify: invalid boolean "sometimes"'
+    )
     assert str(error(consul_tls("tls_ca_file = 5"))) == 'storage "consul".tls_ca_file: expected a string, got 5'
     assert str(error(consul_tls('tls_ca_fil = "x"'))).startswith(
-        'storage "consul": unknown key "tls_ca_fil" (did you mean "tls_ca_file"?)')
+        'storage "consul": unknown key "tls_ca_fil" (did you mean "tls_ca_file"?)'
+    )
     assert 'storage "inmem": unknown key "tls_ca_file"' in str(
-        error(f'storage "inmem" {{\n  tls_ca_file = "{consul_pki["ca"]}"\n}}\n' + PLAIN))
+        error(f'storage "inmem" {{\n  tls_ca_file = "{consul_pki["ca"]}"\n}}\n' + PLAIN)
+    )
 
 
 def test_json_round_trip_keeps_consul_tls_settings(consul_pki):
-    config = parse(consul_tls(f'tls_ca_file = "{consul_pki["ca"]}"', f'tls_cert_file = "{consul_pki["cert"]}"',
-                              f'tls_key_file = "{consul_pki["key"]}"', "tls_skip_verify = true"))
+    config = parse(
+        consul_tls(
+            f'tls_ca_file = "{consul_pki["ca"]}"',
+            f'tls_cert_file = "{consul_pki["cert"]}"',
+            f'tls_key_file = "{consul_pki["key"]}"',
+            "tls_skip_verify = true",
+        )
+    )
     assert from_json(to_json(config)) == config
     assert from_json(to_json(config)).storage.tls_skip_verify is True
 
@@ -585,17 +693,26 @@ def test_make_backend_passes_the_consul_tls_settings(consul_pki):
         return http.base_uri, http.verify, http.cert
 
     ca, cert, key = consul_pki["ca"], consul_pki["cert"], consul_pki["key"]
-    assert client_settings(consul_tls('address = "127.0.0.1:8501"', f'tls_ca_file = "{ca}"',
-                                      f'tls_cert_file = "{cert}"', f'tls_key_file = "{key}"')) == (
-        "https://127.0.0.1:8501", ca, (cert, key))
+    assert client_settings(
+        consul_tls(
+            'address = "127.0.0.1:8501"',
+            f'tls_ca_file = "{ca}"',
+            f'tls_cert_file = "{cert}"',
+            f'tls_key_file = "{key}"',
+        )
+    ) == ("https://127.0.0.1:8501", ca, (cert, key))
     assert client_settings(consul_tls('address = "https://127.0.0.1:8501"', "tls_skip_verify = true")) == (
-        "https://127.0.0.1:8501", False, None)
+        "https://127.0.0.1:8501",
+        False,
+        None,
+    )
     assert client_settings(MINIMAL) == ("http://127.0.0.1:8500", True, None)
 
 
 def test_syntax_error_names_the_source():
     assert str(error("ui = = true\n", source="/etc/strongroom.hcl")).startswith(
-        "/etc/strongroom.hcl: invalid HCL: unexpected input at line 1")
+        "/etc/strongroom.hcl: invalid HCL: unexpected input at line 1"
+    )
 
 
 def test_missing_file(tmp_path):
@@ -635,17 +752,22 @@ def test_dev_config_rejects_a_bad_address():
 # -- audit devices (declarative, OpenBao's audit blocks) ----------------------------
 
 
-def audit_block(label: str = "to-file", options: str = 'file_path = "/var/log/strongroom/audit.log"',
-                body: str = "") -> str:
+def audit_block(
+    label: str = "to-file", options: str = 'file_path = "/var/log/strongroom/audit.log"', body: str = ""
+) -> str:
     return f'audit "file" "{label}" {{\n{body}  options {{\n    {options}\n  }}\n}}\n'
 
 
 def test_audit_blocks_are_parsed_in_order():
-    config = parse(MINIMAL + 'audit_file_directory = "/var/log/strongroom/"\n'
-                   + audit_block(body='  description = "the audit log"\n  local = true\n',
-                                 options='file_path = "/var/log/strongroom/audit.log"\n    log_raw = true\n'
-                                         '    mode = "0640"')
-                   + audit_block("out", 'file_path = "stdout"'))
+    config = parse(
+        MINIMAL
+        + 'audit_file_directory = "/var/log/strongroom/"\n'
+        + audit_block(
+            body='  description = "the audit log"\n  local = true\n',
+            options='file_path = "/var/log/strongroom/audit.log"\n    log_raw = true\n    mode = "0640"',
+        )
+        + audit_block("out", 'file_path = "stdout"')
+    )
     first, second = config.audit
     assert (first.type, first.path, first.description, first.local) == ("file", "to-file/", "the audit log", True)
     assert first.options_dict == {"file_path": "/var/log/strongroom/audit.log", "log_raw": "true", "mode": "0640"}
@@ -663,34 +785,50 @@ def test_audit_defaults_refuse_api_creation_and_declare_nothing():
 def test_server_config_reaches_the_core():
     from strongroom.server.build import core_config
 
-    config = parse(MINIMAL + 'unsafe_allow_api_audit_creation = true\naudit_file_directory = "/srv/audit"\n'
-                   + audit_block(options='file_path = "/srv/audit/a.log"'))
+    config = parse(
+        MINIMAL
+        + 'unsafe_allow_api_audit_creation = true\naudit_file_directory = "/srv/audit"\n'
+        + audit_block(options='file_path = "/srv/audit/a.log"')
+    )
     core = core_config(config)
     assert core.unsafe_allow_api_audit_creation is True
     assert core.audit_file_directory == "/srv/audit"
     assert core.audit_devices == config.audit and core.audit_devices[0].path == "to-file/"
 
 
-@pytest.mark.parametrize("options", ['log_raw = true', 'file_path = ""'])
+@pytest.mark.parametrize("options", ["log_raw = true", 'file_path = ""'])
 def test_audit_file_path_is_required(options):
     err = error(MINIMAL + audit_block(options=options))
     assert str(err) == 'audit "file" "to-file".options.file_path: required for a file audit device'
     assert err.key == 'audit "file" "to-file".options.file_path'
 
 
-@pytest.mark.parametrize("file_path", ["/etc/shadow", "/var/log/strongroom/../../etc/shadow",
-                                       "/var/log/strongroom/a/../audit.log", "/var/log/strongroomx/audit.log",
-                                       "/var/log/strongroom", "audit.log"])
+@pytest.mark.parametrize(
+    "file_path",
+    [
+        "/etc/shadow",
+        "/var/log/strongroom/../../etc/shadow",
+        "/var/log/strongroom/a/../audit.log",
+        "/var/log/strongroomx/audit.log",
+        "/var/log/strongroom",
+        "audit.log",
+    ],
+)
 def test_audit_file_path_outside_audit_file_directory(file_path):
-    err = error(MINIMAL + 'audit_file_directory = "/var/log/strongroom"\n'
-                + audit_block(options=f'file_path = "{file_path}"'))
+    err = error(
+        MINIMAL + 'audit_file_directory = "/var/log/strongroom"\n' + audit_block(options=f'file_path = "{file_path}"')
+    )
     assert "outside audit_file_directory" in str(err) and '"/var/log/strongroom"' in str(err)
     assert str(err).startswith('audit "file" "to-file".options.file_path')
 
 
 def test_stdout_and_discard_are_allowed_with_audit_file_directory():
-    config = parse(MINIMAL + 'audit_file_directory = "/var/log/strongroom"\n'
-                   + audit_block("a", 'file_path = "stdout"') + audit_block("b", 'file_path = "discard"'))
+    config = parse(
+        MINIMAL
+        + 'audit_file_directory = "/var/log/strongroom"\n'
+        + audit_block("a", 'file_path = "stdout"')
+        + audit_block("b", 'file_path = "discard"')
+    )
     assert [device.path for device in config.audit] == ["a/", "b/"]
 
 
@@ -705,11 +843,17 @@ def test_audit_file_directory_must_be_absolute():
     assert "must be an absolute directory" in str(err)
 
 
-@pytest.mark.parametrize("block, message", [
-    ('audit "socket" "x" {\n  options {\n    address = "127.0.0.1:9090"\n  }\n}\n', 'unsupported audit device type'),
-    (audit_block("x", body='  format = "json"\n'), 'unknown key "format"'),
-    (audit_block("a/../b"), "invalid audit device path"),
-])
+@pytest.mark.parametrize(
+    "block, message",
+    [
+        (
+            'audit "socket" "x" {\n  options {\n    address = "127.0.0.1:9090"\n  }\n}\n',
+            "unsupported audit device type",
+        ),
+        (audit_block("x", body='  format = "json"\n'), 'unknown key "format"'),
+        (audit_block("a/../b"), "invalid audit device path"),
+    ],
+)
 def test_bad_audit_blocks_name_the_block(block, message):
     err = error(MINIMAL + block)
     assert message in str(err) and str(err).startswith('audit "')

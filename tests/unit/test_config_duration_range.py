@@ -18,8 +18,9 @@ def test_longer_than_a_go_duration_is_refused(value):
         parse_duration(value)
 
 
-@pytest.mark.parametrize("value, seconds", [("2562047h", 2562047 * 3600), ("106751d", 106751 * 86400),
-                                            (9223372036, 9223372036)])
+@pytest.mark.parametrize(
+    "value, seconds", [("2562047h", 2562047 * 3600), ("106751d", 106751 * 86400), (9223372036, 9223372036)]
+)
 def test_the_longest_go_duration_is_taken(value, seconds):
     assert parse_duration(value) == pytest.approx(seconds)
 

@@ -14,8 +14,12 @@ from strongroom.server.build import make_backend
 from strongroom.storage.consul_http import Transport
 
 PLAIN = 'listener "tcp" {\n  tls_disable = true\n}\n'
-VERSIONS = {"tls10": ssl.TLSVersion.TLSv1, "tls11": ssl.TLSVersion.TLSv1_1,
-            "tls12": ssl.TLSVersion.TLSv1_2, "tls13": ssl.TLSVersion.TLSv1_3}
+VERSIONS = {
+    "tls10": ssl.TLSVersion.TLSv1,
+    "tls11": ssl.TLSVersion.TLSv1_1,
+    "tls12": ssl.TLSVersion.TLSv1_2,
+    "tls13": ssl.TLSVersion.TLSv1_3,
+}
 
 
 def parse(text: str) -> ServerConfig:
@@ -47,8 +51,9 @@ def test_default_is_tls12():
 @pytest.mark.parametrize("value", ['"tls14"', '"TLSv1_3"', '"1.3"', '""'])
 def test_invalid_value_stops_start_up_naming_the_key(value):
     err = error(consul(f"tls_min_version = {value}"))
-    assert str(err) == (f'storage "consul".tls_min_version: invalid value {value}: '
-                        f'must be one of "tls10", "tls11", "tls12", "tls13"')
+    assert str(err) == (
+        f'storage "consul".tls_min_version: invalid value {value}: must be one of "tls10", "tls11", "tls12", "tls13"'
+    )
     assert err.key == 'storage "consul".tls_min_version'
 
 
@@ -61,8 +66,10 @@ def test_wrong_type_names_the_key():
 def test_a_tls_floor_next_to_plain_http_is_refused():
     """Like the other TLS keys: over plain HTTP it would look secure and do nothing."""
     err = error(consul('tls_min_version = "tls13"', address="10.0.0.5:8500"))
-    assert str(err) == ('storage "consul".tls_min_version: Consul is reached over plain HTTP: set scheme = "https" '
-                        '(or an https:// address) to use TLS')
+    assert str(err) == (
+        'storage "consul".tls_min_version: Consul is reached over plain HTTP: set scheme = "https" '
+        "(or an https:// address) to use TLS"
+    )
     assert err.key == 'storage "consul".tls_min_version'
     # Written out at its default it changes nothing, so it is accepted.
     assert parse(consul('tls_min_version = "tls12"', address="10.0.0.5:8500")).storage.scheme == "http"
@@ -70,7 +77,8 @@ def test_a_tls_floor_next_to_plain_http_is_refused():
 
 def test_unknown_to_inmem_storage():
     assert 'storage "inmem": unknown key "tls_min_version"' in str(
-        error('storage "inmem" {\n  tls_min_version = "tls13"\n}\n' + PLAIN))
+        error('storage "inmem" {\n  tls_min_version = "tls13"\n}\n' + PLAIN)
+    )
 
 
 def test_json_round_trip_keeps_it():

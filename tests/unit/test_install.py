@@ -27,8 +27,13 @@ def _clean_env(**changes: str) -> dict[str, str]:
 
 def _make(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     # DEBS=bash keeps the Debian step a no-op whatever this machine lacks.
-    return subprocess.run([MAKE, "--no-print-directory", "-C", str(REPO), "DEBS=bash", *args],
-                          capture_output=True, text=True, timeout=60, env=env or _clean_env())
+    return subprocess.run(
+        [MAKE, "--no-print-directory", "-C", str(REPO), "DEBS=bash", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or _clean_env(),
+    )
 
 
 def test_ci_run_is_executable_and_runs_make_test():
@@ -41,8 +46,9 @@ def test_ci_run_is_executable_and_runs_make_test():
 
 
 def test_install_debs_does_nothing_when_every_package_is_installed():
-    done = subprocess.run([str(REPO / "scripts" / "install-debs.sh"), "bash", "coreutils"],
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [str(REPO / "scripts" / "install-debs.sh"), "bash", "coreutils"], capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and done.stderr == ""
 
@@ -79,9 +85,21 @@ def test_python_check_reports_a_missing_interpreter():
 def test_consul_bin_points_at_tools_when_consul_is_not_on_path(tmp_path):
     # An empty PATH: no consul anywhere (the Makefile's shell is /bin/bash by absolute path).
     env = _clean_env(PATH=str(tmp_path))
-    done = subprocess.run([MAKE, "--no-print-directory", "-C", str(REPO), "--eval",
-                           "show-consul-bin: ; @echo \"$$CONSUL_BIN\"", "show-consul-bin"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [
+            MAKE,
+            "--no-print-directory",
+            "-C",
+            str(REPO),
+            "--eval",
+            'show-consul-bin: ; @echo "$$CONSUL_BIN"',
+            "show-consul-bin",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(TOOLS_CONSUL)
 

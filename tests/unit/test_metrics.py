@@ -21,8 +21,12 @@ def pair(name: str):
 
 def samples(registry) -> dict:
     """Every sample but the ``_created`` timestamps (which differ between registries)."""
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in registry.collect() for sample in family.samples if not sample.name.endswith("_created")}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
 
 
 # Values on, between and beyond the bucket bounds (0.0005 .. 5.0, then +Inf).

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import time
 
-import strongroom.api  # noqa: F401  (registers the LIST verb before Falcon loads)
-
 import falcon
 
+import strongroom.api  # noqa: F401  (registers the LIST verb before Falcon loads)
 from strongroom import metrics
 from strongroom.api import errors
 from strongroom.api.forward import Forwarder
@@ -47,18 +46,37 @@ class RequestMetrics:
         method = metrics.method_label(req.method)
         status = metrics.status_label(resp.status_code)
         metrics.inc(metrics.labelled(metrics.requests_total, route, method, status))
-        metrics.observe(metrics.labelled(metrics.request_seconds, route, method),
-                        time.perf_counter() - req.context.started)
+        metrics.observe(
+            metrics.labelled(metrics.request_seconds, route, method), time.perf_counter() - req.context.started
+        )
 
 
 #: The ``sys/`` endpoints with a route label of their own: what the system
 #: backend (core/system.py) and this app's resources serve.  A new endpoint
 #: needs its name here, or it is counted as ``UNMATCHED_ROUTE``.
-SYS_ROUTES = frozenset({
-    "mounts", "auth", "policy", "audit", "audit-hash", "key-status", "rotate", "seal", "step-down", "ha-status",
-    "capabilities", "capabilities-self", "capabilities-accessor",
-    "init", "unseal", "seal-status", "health", "leader", "metrics",
-})
+SYS_ROUTES = frozenset(
+    {
+        "mounts",
+        "auth",
+        "policy",
+        "audit",
+        "audit-hash",
+        "key-status",
+        "rotate",
+        "seal",
+        "step-down",
+        "ha-status",
+        "capabilities",
+        "capabilities-self",
+        "capabilities-accessor",
+        "init",
+        "unseal",
+        "seal-status",
+        "health",
+        "leader",
+        "metrics",
+    }
+)
 #: Endpoints deeper than one segment, by prefix.
 SYS_ROUTE_PREFIXES = ("policies/acl", "internal/ui/mounts")
 #: The one label shared by every request that did not resolve to a mount or a
@@ -80,7 +98,7 @@ def route_label(req) -> str:
         return lreq.mount_point
     path = req.path
     if path.startswith("/v1/sys/"):
-        return sys_route_label(path[len("/v1/sys/"):])
+        return sys_route_label(path[len("/v1/sys/") :])
     return UNMATCHED_ROUTE
 
 
@@ -95,8 +113,14 @@ def sys_route_label(endpoint: str) -> str:
     return UNMATCHED_ROUTE
 
 
-def create_app(core, *, node_id: str = "", max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
-               unauthenticated_metrics: bool = False, json_limits: JsonLimits = JsonLimits()) -> falcon.App:
+def create_app(
+    core,
+    *,
+    node_id: str = "",
+    max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+    unauthenticated_metrics: bool = False,
+    json_limits: JsonLimits = JsonLimits(),
+) -> falcon.App:
     """Wire the resources around ``core``; ``json_limits`` bound every JSON body (the listener's)."""
     app = falcon.App(middleware=[NodeHeader(node_id or "strongroom"), RequestMetrics()], cors_enable=False)
     app.req_options.auto_parse_qs_csv = False
@@ -109,6 +133,7 @@ def create_app(core, *, node_id: str = "", max_request_size: int = DEFAULT_MAX_R
     app.add_route("/v1/sys/health", HealthResource(core))
     app.add_route("/v1/sys/leader", LeaderResource(core))
     app.add_route("/v1/sys/metrics", MetricsResource(core, unauthenticated_metrics))
-    app.add_sink(LogicalResource(core, max_request_size, Forwarder(node_id or "strongroom"), json_limits),
-                 prefix="/v1/")
+    app.add_sink(
+        LogicalResource(core, max_request_size, Forwarder(node_id or "strongroom"), json_limits), prefix="/v1/"
+    )
     return app

@@ -25,8 +25,19 @@ import requests
 from strongroom import metrics
 from strongroom.errors import StandbyNoLeader
 
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-              "trailers", "transfer-encoding", "upgrade", "host", "content-length"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
 FORWARDED_MARK = "X-Strongroom-Forwarded"
 
 
@@ -42,8 +53,9 @@ class Forwarder:
         self._timeout = timeout
         self._verify = verify
 
-    def forward(self, req: falcon.Request, resp: falcon.Response, raw_body: bytes, leader_address: str,
-                reason: str) -> None:
+    def forward(
+        self, req: falcon.Request, resp: falcon.Response, raw_body: bytes, leader_address: str, reason: str
+    ) -> None:
         """Replay ``req`` on the active node and copy its answer into ``resp``."""
         if not leader_address or req.get_header(FORWARDED_MARK):
             raise StandbyNoLeader()
@@ -53,8 +65,15 @@ class Forwarder:
         headers[FORWARDED_MARK] = self._node_id
         url = leader_address.rstrip("/") + req.relative_uri
         try:
-            answer = self._session.request(req.method, url, data=raw_body or None, headers=headers,
-                                           timeout=self._timeout, verify=self._verify, allow_redirects=False)
+            answer = self._session.request(
+                req.method,
+                url,
+                data=raw_body or None,
+                headers=headers,
+                timeout=self._timeout,
+                verify=self._verify,
+                allow_redirects=False,
+            )
         except requests.RequestException:
             raise StandbyNoLeader("error forwarding request to the active node") from None
         metrics.inc(metrics.labelled(metrics.forwarded_total, reason))

@@ -28,8 +28,8 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from strongroom.errors import InvalidRequest
 
@@ -39,8 +39,9 @@ _STRUCTURE = re.compile(rb'[\[\]{},"]')
 # A \uD800-\uDBFF escape not followed by a \uDC00-\uDFFF one, or a low half alone;
 # the escape itself must not be escaped (an odd run of backslashes before "u").
 _LONE_SURROGATE = re.compile(
-    rb'(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})'
-    rb'|(?:^|[^\\])(?:\\\\)*(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}')
+    rb"(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?:^|[^\\])(?:\\\\)*(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 
 YIELD_EVERY = 4096
 _INVALID = "failed to decode JSON input: invalid JSON in request body"
@@ -57,13 +58,15 @@ class JsonLimits:
     max_token: int = 500000
 
     @classmethod
-    def of(cls, listener) -> "JsonLimits":
+    def of(cls, listener) -> JsonLimits:
         """The bounds a ``ListenerConfig`` sets."""
-        return cls(max_depth=listener.max_json_depth,
-                   max_string_value_length=listener.max_json_string_value_length,
-                   max_object_entry_count=listener.max_json_object_entry_count,
-                   max_array_element_count=listener.max_json_array_element_count,
-                   max_token=listener.max_json_token)
+        return cls(
+            max_depth=listener.max_json_depth,
+            max_string_value_length=listener.max_json_string_value_length,
+            max_object_entry_count=listener.max_json_object_entry_count,
+            max_array_element_count=listener.max_json_array_element_count,
+            max_token=listener.max_json_token,
+        )
 
 
 def _cooperate() -> None:
@@ -74,8 +77,11 @@ def check_limits(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] =
     """Raise ``InvalidRequest`` when ``raw`` exceeds a bound or
     when its strings show it is not JSON at all."""
     max_depth, max_string = limits.max_depth, limits.max_string_value_length
-    max_entries, max_elements, max_token = (limits.max_object_entry_count, limits.max_array_element_count,
-                                            limits.max_token)
+    max_entries, max_elements, max_token = (
+        limits.max_object_entry_count,
+        limits.max_array_element_count,
+        limits.max_token,
+    )
     kinds: list[int] = []  # 0x7B "{" or 0x5B "[" per open container
     commas: list[int] = []
     tokens = 0
@@ -98,7 +104,7 @@ def check_limits(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] =
                 end = find(b'"', end + 1)
             if end < 0:
                 raise InvalidRequest(_INVALID)
-            if 0 < max_string < end - start - 1 and _decoded_length(raw[start:end + 1], max_string) > max_string:
+            if 0 < max_string < end - start - 1 and _decoded_length(raw[start : end + 1], max_string) > max_string:
                 raise _over(f"JSON string value exceeded maximum allowed length of {max_string} bytes")
             match = search(raw, end + 1)
             continue
@@ -107,11 +113,9 @@ def check_limits(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] =
                 commas[-1] += 1
                 if kinds[-1] == 0x7B:
                     if 0 < max_entries <= commas[-1]:
-                        raise _over(
-                            f"JSON object exceeded maximum allowed number of entries ({max_entries})")
+                        raise _over(f"JSON object exceeded maximum allowed number of entries ({max_entries})")
                 elif 0 < max_elements <= commas[-1]:
-                    raise _over(
-                        f"JSON array exceeded maximum allowed number of elements ({max_elements})")
+                    raise _over(f"JSON array exceeded maximum allowed number of elements ({max_elements})")
         elif first in (0x7B, 0x5B):
             kinds.append(first)
             commas.append(0)

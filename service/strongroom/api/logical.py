@@ -12,9 +12,9 @@ from strongroom.api.forward import Forwarder
 from strongroom.api.json_limits import JsonLimits
 from strongroom.api.paths import logical_path
 from strongroom.api.render import render_response
-from strongroom.core import logical
-from strongroom.core.logical import Request
 from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly, UnsupportedMediaType
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request
 
 # Answered by the node that receives them, whatever its role (DESIGN.md, "HA over Consul").
 LOCAL_PATHS = frozenset({"sys/seal"})
@@ -71,8 +71,9 @@ def refuse_wrapping(req) -> None:
     """A client that asks for a wrapped response must never get the secret in
     plain text (response wrapping is not built yet): refuse, before anything runs."""
     if (req.get_header("X-Vault-Wrap-TTL") or "").strip():
-        raise InvalidRequest("response wrapping (X-Vault-Wrap-TTL) is not supported by Strongroom; "
-                             "the request was not run")
+        raise InvalidRequest(
+            "response wrapping (X-Vault-Wrap-TTL) is not supported by Strongroom; the request was not run"
+        )
 
 
 class LogicalResource:

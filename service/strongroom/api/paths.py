@@ -39,7 +39,7 @@ def logical_path(raw_path_info: str) -> str:
         raise InvalidRequest("invalid request path: not valid UTF-8") from None
     if not path.startswith(API_PREFIX):
         raise InvalidRequest("invalid request path")
-    path = path[len(API_PREFIX):]
+    path = path[len(API_PREFIX) :]
     check_canonical(path)
     return path
 

@@ -38,4 +38,3 @@ def render_response(resp: falcon.Response, lreq, lresp) -> None:
     if lresp.data_at_top_level and lresp.data:
         body = {**lresp.data, **body}
     resp.media = body
-

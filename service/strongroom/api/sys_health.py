@@ -119,4 +119,3 @@ class LeaderResource:
     def on_get(self, req, resp):
         self._core.require_unsealed()
         resp.media = self._core.leader()
-

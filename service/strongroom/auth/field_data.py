@@ -86,8 +86,10 @@ def kv_pairs_field(data: dict, name: str) -> dict[str, str] | None:
         for position, pair in enumerate(value):
             key, sep, item = pair.partition("=")
             if not sep:
-                raise InvalidRequest(f'Field validation failed: error converting input for field "{name}": '
-                                     f'invalid key pair at index {position} in field "{name}"')
+                raise InvalidRequest(
+                    f'Field validation failed: error converting input for field "{name}": '
+                    f'invalid key pair at index {position} in field "{name}"'
+                )
             out[key] = item
         return out
     raise InvalidRequest(f'invalid value for "{name}": expected key/value pairs')

@@ -12,7 +12,7 @@ rules here are the ones Vault enforces inside the handler.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from strongroom.auth.field_data import (
     bool_field,
@@ -25,10 +25,10 @@ from strongroom.auth.field_data import (
 from strongroom.auth.token_entry import REVOCATION_PENDING, TokenEntry, sanitize_policies
 from strongroom.auth.token_response import auth_block, lookup_data
 from strongroom.auth.token_store import TokenStore
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.errors import InvalidRequest, MethodNotAllowed, PermissionDenied, UnsupportedPath
 from strongroom.fields import to_duration_seconds
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 _READ = frozenset({logical.READ})
 _WRITE = frozenset({logical.CREATE, logical.UPDATE})
@@ -60,8 +60,13 @@ class TokenAuthBackend:
     Vault's "Policy ... does not exist" warnings on create.
     """
 
-    def __init__(self, store: TokenStore, *, has_sudo: Callable[[Request], bool] | None = None,
-                 policy_exists: Callable[[str], bool] | None = None):
+    def __init__(
+        self,
+        store: TokenStore,
+        *,
+        has_sudo: Callable[[Request], bool] | None = None,
+        policy_exists: Callable[[str], bool] | None = None,
+    ):
         self._store = store
         self._has_sudo = has_sudo or _is_root_caller
         self._policy_exists = policy_exists
@@ -169,12 +174,23 @@ class TokenAuthBackend:
             renewable = False
 
         token_id, entry = self._store.create(
-            policies=policies, add_default=False, parent=None if orphan else parent,
-            path="auth/token/" + req.relative_path, meta=meta, display_name=name, num_uses=num_uses, ttl=ttl,
-            explicit_max_ttl=explicit_max_ttl, period=period, renewable=renewable, token_id=token_id or None)
+            policies=policies,
+            add_default=False,
+            parent=None if orphan else parent,
+            path="auth/token/" + req.relative_path,
+            meta=meta,
+            display_name=name,
+            num_uses=num_uses,
+            ttl=ttl,
+            explicit_max_ttl=explicit_max_ttl,
+            period=period,
+            renewable=renewable,
+            token_id=token_id or None,
+        )
         if self._policy_exists is not None:
-            warnings += [f'Policy "{p}" does not exist' for p in entry.policies
-                         if p != "root" and not self._policy_exists(p)]
+            warnings += [
+                f'Policy "{p}" does not exist' for p in entry.policies if p != "root" and not self._policy_exists(p)
+            ]
         return Response(auth=auth_block(entry, token_id), warnings=warnings)
 
     @staticmethod
@@ -297,8 +313,10 @@ class TokenAuthBackend:
     def _tidy(self, req: Request) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#tidy-tokens (runs to completion)"""
         revoked = self._store.tidy()
-        return Response(status=202, warnings=[f"Tidy operation completed: {revoked} dead tokens revoked, "
-                                              "dangling index entries removed."])
+        return Response(
+            status=202,
+            warnings=[f"Tidy operation completed: {revoked} dead tokens revoked, dangling index entries removed."],
+        )
 
     # --- shared ----------------------------------------------------------------
 

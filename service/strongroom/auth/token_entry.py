@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime
 
 from strongroom.errors import InvalidRequest
 
@@ -83,8 +83,17 @@ def check_custom_id(token_id: str) -> None:
         raise InvalidRequest("custom token ID cannot have a '.' in the value")
 
 
-def calculate_ttl(*, now: float, start: float, default_ttl: int, max_ttl: int, ttl: int = 0, period: int = 0,
-                  explicit_max_ttl: int = 0, increment: int = 0) -> tuple[int, list[str]]:
+def calculate_ttl(
+    *,
+    now: float,
+    start: float,
+    default_ttl: int,
+    max_ttl: int,
+    ttl: int = 0,
+    period: int = 0,
+    explicit_max_ttl: int = 0,
+    increment: int = 0,
+) -> tuple[int, list[str]]:
     """Vault's ``framework.CalculateTTL`` for a token: the TTL to grant and the
     warnings to show.
 
@@ -101,8 +110,10 @@ def calculate_ttl(*, now: float, start: float, default_ttl: int, max_ttl: int, t
     limit = None
     if period > 0:
         if period > max_ttl:
-            warnings.append(f'period of "{format_duration(period)}" exceeded the effective max_ttl of '
-                            f'"{format_duration(max_ttl)}"; period value is capped accordingly')
+            warnings.append(
+                f'period of "{format_duration(period)}" exceeded the effective max_ttl of '
+                f'"{format_duration(max_ttl)}"; period value is capped accordingly'
+            )
             period = max_ttl
         granted = period
         if explicit_max_ttl > 0:
@@ -115,8 +126,10 @@ def calculate_ttl(*, now: float, start: float, default_ttl: int, max_ttl: int, t
         if remaining <= 0:
             raise InvalidRequest("past the max TTL, cannot renew")
         if granted > remaining:
-            warnings.append(f'TTL of "{format_duration(granted)}" exceeded the effective max_ttl of '
-                            f'"{format_duration(remaining)}"; TTL value is capped accordingly')
+            warnings.append(
+                f'TTL of "{format_duration(granted)}" exceeded the effective max_ttl of '
+                f'"{format_duration(remaining)}"; TTL value is capped accordingly'
+            )
             granted = remaining
     return granted, warnings
 
@@ -164,7 +177,7 @@ class TokenEntry:
         """When the token expires, as an aware UTC datetime; None if never."""
         if self.expire_at is None:
             return None
-        return datetime.fromtimestamp(self.expire_at, tz=timezone.utc)
+        return datetime.fromtimestamp(self.expire_at, tz=UTC)
 
     def expired(self, now: float) -> bool:
         """True once ``now`` (unix seconds) has reached the expiry time."""

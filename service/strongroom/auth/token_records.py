@@ -29,7 +29,7 @@ import functools
 import hashlib
 import hmac
 import json
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -44,9 +44,25 @@ ACCESSOR_PREFIX = "accessor/"
 PARENT_PREFIX = "parent/"
 
 _ACCESSOR_SEAL_CONTEXT = b"strongroom token accessor seal v1"
-_STORED_FIELDS = ("policies", "parent", "path", "meta", "display_name", "num_uses", "creation_time", "ttl",
-                  "explicit_max_ttl", "period", "renewable", "type", "entity_id", "issue_time", "expire_at",
-                  "lease_ttl", "last_renewal")
+_STORED_FIELDS = (
+    "policies",
+    "parent",
+    "path",
+    "meta",
+    "display_name",
+    "num_uses",
+    "creation_time",
+    "ttl",
+    "explicit_max_ttl",
+    "period",
+    "renewable",
+    "type",
+    "entity_id",
+    "issue_time",
+    "expire_at",
+    "lease_ttl",
+    "last_renewal",
+)
 
 
 def salted_hash(salt: bytes, value: str) -> str:
@@ -167,9 +183,11 @@ class TokenRecords:
         index = {"id_hash": entry.salted_id, "accessor": self._seal(salt, accessor_key, entry.accessor)}
         # The check closes the gap between a caller's duplicate test and this
         # write, when two processes create the same chosen id at once.
-        ops = [TxnOp("check-not-exists", ID_PREFIX + entry.salted_id),
-               TxnOp("set", ID_PREFIX + entry.salted_id, self._encode(salt, entry)),
-               TxnOp("set", accessor_key, json.dumps(index).encode())]
+        ops = [
+            TxnOp("check-not-exists", ID_PREFIX + entry.salted_id),
+            TxnOp("set", ID_PREFIX + entry.salted_id, self._encode(salt, entry)),
+            TxnOp("set", accessor_key, json.dumps(index).encode()),
+        ]
         if entry.parent:
             ops.append(TxnOp("set", f"{PARENT_PREFIX}{entry.parent}/{entry.salted_id}", b""))
         self._view.txn(ops)
@@ -184,8 +202,13 @@ class TokenRecords:
         """Write ``child`` back (checked as ``store_checked``) and drop its link
         under ``parent_hash``, in one transaction."""
         key = ID_PREFIX + child.salted_id
-        self._view.txn([check_op(key, index), TxnOp("set", key, self._encode(salt, child)),
-                        TxnOp("delete", f"{PARENT_PREFIX}{parent_hash}/{child.salted_id}")])
+        self._view.txn(
+            [
+                check_op(key, index),
+                TxnOp("set", key, self._encode(salt, child)),
+                TxnOp("delete", f"{PARENT_PREFIX}{parent_hash}/{child.salted_id}"),
+            ]
+        )
 
     def delete(self, id_hash: str, parent_hint: str, entry: TokenEntry | None = None) -> None:
         """Delete an entry with its accessor index, its links to its children and

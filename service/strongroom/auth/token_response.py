@@ -11,7 +11,7 @@ the parent's id hash is never shown.  Pure functions of the entry.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from strongroom.auth.token_entry import TokenEntry
@@ -19,7 +19,7 @@ from strongroom.auth.token_entry import TokenEntry
 
 def rfc3339(timestamp: float) -> str:
     """A unix time in Go's RFC 3339 (UTC, fractional seconds without trailing zeros)."""
-    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")

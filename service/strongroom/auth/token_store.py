@@ -35,8 +35,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from strongroom.auth.token_entry import (
     DEFAULT_TTL,
@@ -58,7 +59,6 @@ from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflic
 T = TypeVar("T")
 
 
-
 class TokenStore:
     """Service tokens over a storage view (the barrier view ``sys/token/``).
 
@@ -72,9 +72,17 @@ class TokenStore:
     them (see ``use``).
     """
 
-    def __init__(self, view, clock: Callable[[], datetime], randbytes: Callable[[int], bytes] = os.urandom,
-                 default_ttl: int = DEFAULT_TTL, max_ttl: int = DEFAULT_TTL, *,
-                 sleep: Callable[[float], None] = time.sleep, max_attempts: int = MAX_ATTEMPTS):
+    def __init__(
+        self,
+        view,
+        clock: Callable[[], datetime],
+        randbytes: Callable[[int], bytes] = os.urandom,
+        default_ttl: int = DEFAULT_TTL,
+        max_ttl: int = DEFAULT_TTL,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = MAX_ATTEMPTS,
+    ):
         self._records = TokenRecords(view, randbytes)
         self.clock = clock
         self._randbytes = randbytes
@@ -87,19 +95,39 @@ class TokenStore:
 
     # --- creation --------------------------------------------------------------
 
-    def create_root(self, policies: Iterable[str] = ("root",), display_name: str = "root", ttl: int = 0,
-                    token_id: str | None = None) -> tuple[str, TokenEntry]:
+    def create_root(
+        self, policies: Iterable[str] = ("root",), display_name: str = "root", ttl: int = 0, token_id: str | None = None
+    ) -> tuple[str, TokenEntry]:
         """A root token with no parent (``sys/init``, ``sys/generate-root``, ``-dev``).
 
         ``token_id`` chooses the id (``-dev-root-token-id``); otherwise a random
         ``hvs.`` id is generated.  ``ttl`` 0 means it never expires."""
-        return self.create(policies=policies, add_default=False, path="auth/token/root", display_name=display_name,
-                           ttl=ttl, renewable=ttl > 0, token_id=token_id)
+        return self.create(
+            policies=policies,
+            add_default=False,
+            path="auth/token/root",
+            display_name=display_name,
+            ttl=ttl,
+            renewable=ttl > 0,
+            token_id=token_id,
+        )
 
-    def create(self, *, policies: Iterable[str], add_default: bool = True, parent: TokenEntry | None = None,
-               path: str = "auth/token/create", meta: dict[str, str] | None = None, display_name: str = "token",
-               num_uses: int = 0, ttl: int = 0, explicit_max_ttl: int = 0, period: int = 0,
-               renewable: bool = True, token_id: str | None = None) -> tuple[str, TokenEntry]:
+    def create(
+        self,
+        *,
+        policies: Iterable[str],
+        add_default: bool = True,
+        parent: TokenEntry | None = None,
+        path: str = "auth/token/create",
+        meta: dict[str, str] | None = None,
+        display_name: str = "token",
+        num_uses: int = 0,
+        ttl: int = 0,
+        explicit_max_ttl: int = 0,
+        period: int = 0,
+        renewable: bool = True,
+        token_id: str | None = None,
+    ) -> tuple[str, TokenEntry]:
         """Persist a new service token and return ``(token_id, entry)``.
 
         https://developer.hashicorp.com/vault/api-docs/auth/token#create-token
@@ -126,28 +154,56 @@ class TokenStore:
         now = self._now()
         ttl = int(ttl)
         entry = TokenEntry(
-            id=token_id, accessor=random_base62(self._randbytes, TOKEN_LENGTH),
+            id=token_id,
+            accessor=random_base62(self._randbytes, TOKEN_LENGTH),
             policies=sanitize_policies(policies, add_default),
-            parent=parent_hash, path=path, meta=dict(meta) if meta is not None else None,
-            display_name=display_name, num_uses=int(num_uses), creation_time=int(now), ttl=ttl,
-            explicit_max_ttl=int(explicit_max_ttl), period=int(period), renewable=bool(renewable) and ttl > 0,
-            issue_time=now, expire_at=now + ttl if ttl else None, lease_ttl=ttl, salted_id=id_hash)
+            parent=parent_hash,
+            path=path,
+            meta=dict(meta) if meta is not None else None,
+            display_name=display_name,
+            num_uses=int(num_uses),
+            creation_time=int(now),
+            ttl=ttl,
+            explicit_max_ttl=int(explicit_max_ttl),
+            period=int(period),
+            renewable=bool(renewable) and ttl > 0,
+            issue_time=now,
+            expire_at=now + ttl if ttl else None,
+            lease_ttl=ttl,
+            salted_id=id_hash,
+        )
         try:
             self._records.insert(salt, entry)
         except WriteConflict:
             raise InvalidRequest("cannot create a token with a duplicate ID") from None
         return token_id, entry
 
-    def plan_ttl(self, *, ttl: int = 0, period: int = 0, explicit_max_ttl: int = 0, increment: int = 0,
-                 start: float | None = None, now: float | None = None) -> tuple[int, list[str]]:
+    def plan_ttl(
+        self,
+        *,
+        ttl: int = 0,
+        period: int = 0,
+        explicit_max_ttl: int = 0,
+        increment: int = 0,
+        start: float | None = None,
+        now: float | None = None,
+    ) -> tuple[int, list[str]]:
         """Vault's ``framework.CalculateTTL`` for a token under this store's default
         and max TTLs: the TTL to grant and the warnings to show (``calculate_ttl``).
         ``start`` is the issue time and ``now`` the current time, both from the
         store's clock when omitted."""
         now = self._now() if now is None else now
         start = now if start is None else start
-        return calculate_ttl(now=now, start=start, default_ttl=self.default_ttl, max_ttl=self.max_ttl, ttl=ttl,
-                             period=period, explicit_max_ttl=explicit_max_ttl, increment=increment)
+        return calculate_ttl(
+            now=now,
+            start=start,
+            default_ttl=self.default_ttl,
+            max_ttl=self.max_ttl,
+            ttl=ttl,
+            period=period,
+            explicit_max_ttl=explicit_max_ttl,
+            increment=increment,
+        )
 
     # --- lookup ----------------------------------------------------------------
 
@@ -258,9 +314,14 @@ class TokenStore:
             if fresh.expire_at is None or not fresh.renewable:
                 raise InvalidRequest("lease is not renewable")
             now = self._now()
-            ttl, warnings = self.plan_ttl(ttl=fresh.lease_ttl, period=fresh.period,
-                                          explicit_max_ttl=fresh.explicit_max_ttl, increment=int(increment),
-                                          start=fresh.issue_time, now=now)
+            ttl, warnings = self.plan_ttl(
+                ttl=fresh.lease_ttl,
+                period=fresh.period,
+                explicit_max_ttl=fresh.explicit_max_ttl,
+                increment=int(increment),
+                start=fresh.issue_time,
+                now=now,
+            )
             fresh.lease_ttl = ttl
             fresh.expire_at = now + ttl
             fresh.last_renewal = now
@@ -390,8 +451,13 @@ class TokenStore:
         ``WriteConflict``, pausing a random few milliseconds between attempts;
         ``StorageUnavailable`` after ``max_attempts``."""
         return retry_on_conflict(
-            attempt, max_attempts=self._max_attempts, sleep=self._sleep, jitter=self._jitter, delay=RETRY_DELAY,
-            give_up_message="too many concurrent changes to one token; try again")
+            attempt,
+            max_attempts=self._max_attempts,
+            sleep=self._sleep,
+            jitter=self._jitter,
+            delay=RETRY_DELAY,
+            give_up_message="too many concurrent changes to one token; try again",
+        )
 
     def _jitter(self) -> float:
         """A float in [0, 1) from ``randbytes``, the store's one source of randomness."""

@@ -17,7 +17,8 @@ deleted meanwhile.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from strongroom.auth.token_entry import REVOCATION_PENDING, TokenEntry
 from strongroom.auth.token_records import TokenRecords
@@ -60,8 +61,7 @@ class TokenTree:
             return None, 0
         return entry, index
 
-    def judge(self, id_hash: str, entry: TokenEntry, index: int,
-              load: Callable[[str], TokenEntry | None]) -> str:
+    def judge(self, id_hash: str, entry: TokenEntry, index: int, load: Callable[[str], TokenEntry | None]) -> str:
         """Whether the stored ``entry`` (just read, with its modify ``index``) may be
         used: ``LIVE``, ``REVOKED``, ``DEAD`` or ``ANCESTOR_REVOKED`` (see their
         comments).  ``load(id_hash)`` reads an ancestor; the entry itself is not

@@ -13,7 +13,7 @@ changing the version is rejected, so either way the value fails to decrypt.
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,8 +33,9 @@ def _check_key(key: bytes) -> None:
         raise InvalidRequest(f"encryption key must be {KEY_SIZE} bytes (AES-256)")
 
 
-def encrypt(key: bytes, term: int, plaintext: bytes, aad: bytes,
-            randbytes: Callable[[int], bytes] = os.urandom) -> bytes:
+def encrypt(
+    key: bytes, term: int, plaintext: bytes, aad: bytes, randbytes: Callable[[int], bytes] = os.urandom
+) -> bytes:
     """Seal ``plaintext`` under ``key``, labelled with ``term``, bound to ``aad``.
 
     A fresh random 96-bit nonce per call: safe for far more writes than one
@@ -63,7 +64,7 @@ def decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
         raise IntegrityError("encrypted value is too short")
     if blob[TERM_SIZE] != VERSION:
         raise IntegrityError(f"unsupported encryption version {blob[TERM_SIZE]}")
-    nonce = bytes(blob[TERM_SIZE + 1:HEADER_SIZE])
+    nonce = bytes(blob[TERM_SIZE + 1 : HEADER_SIZE])
     try:
         return AESGCM(bytes(key)).decrypt(nonce, bytes(blob[HEADER_SIZE:]), bytes(aad))
     except InvalidTag:

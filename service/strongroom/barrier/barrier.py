@@ -10,7 +10,7 @@ engine, an auth method, a core store) to one prefix (Vault's ``BarrierView``,
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from strongroom import metrics
 from strongroom.barrier import aead
@@ -133,7 +133,7 @@ class Barrier:
                 return None, index
             return self._decrypt(keyring, path, blob), index
 
-    def get_prefix(self, prefix: str) -> "DecryptedEntries":
+    def get_prefix(self, prefix: str) -> DecryptedEntries:
         """Every key starting with ``prefix`` (full keys) with its value and modify
         index, from one backend read; each value is decrypted on first access."""
         keyring = self._unsealed()
@@ -172,7 +172,8 @@ class Barrier:
         with metrics.timed(metrics.barrier_seconds, "txn"):
             encrypted_ops = [
                 TxnOp(op.verb, op.key, self._encrypt(keyring, op.key, op.value or b""), op.index)
-                if op.verb == "set" else op
+                if op.verb == "set"
+                else op
                 for op in ops
             ]
             return self._backend.txn(encrypted_ops)

@@ -16,10 +16,10 @@ import base64
 import binascii
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Callable, Mapping
 
 from strongroom.errors import IntegrityError
 
@@ -69,14 +69,12 @@ class Keyring:
         object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
 
     @classmethod
-    def generate(cls, clock: Callable[[], datetime],
-                 randbytes: Callable[[int], bytes] = os.urandom) -> Keyring:
+    def generate(cls, clock: Callable[[], datetime], randbytes: Callable[[int], bytes] = os.urandom) -> Keyring:
         """A fresh keyring (at ``sys/init``): new root key, term 1 active."""
         first = Key(term=1, value=randbytes(KEY_SIZE), install_time=clock())
         return cls(root_key=randbytes(KEY_SIZE), keys={1: first}, active_term=1)
 
-    def rotate(self, clock: Callable[[], datetime],
-               randbytes: Callable[[int], bytes] = os.urandom) -> Keyring:
+    def rotate(self, clock: Callable[[], datetime], randbytes: Callable[[int], bytes] = os.urandom) -> Keyring:
         """A new keyring with one more term (``sys/rotate``), active from now on.
 
         Older terms are kept: values already stored under them stay readable.
@@ -122,10 +120,10 @@ class Keyring:
                 term = entry["term"]
                 if term in keys:
                     raise IntegrityError(f"keyring lists term {term} twice")
-                keys[term] = Key(term=term, value=_unb64(entry["value"]),
-                                 install_time=datetime.fromisoformat(entry["install_time"]))
-            return cls(root_key=_unb64(document["root_key"]), keys=keys,
-                       active_term=document["active_term"])
+                keys[term] = Key(
+                    term=term, value=_unb64(entry["value"]), install_time=datetime.fromisoformat(entry["install_time"])
+                )
+            return cls(root_key=_unb64(document["root_key"]), keys=keys, active_term=document["active_term"])
         except IntegrityError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError, binascii.Error):

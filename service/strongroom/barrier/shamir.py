@@ -21,7 +21,7 @@ either way, so the unseal key must be protected by keeping it in memory only.
 from __future__ import annotations
 
 import os
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from strongroom.errors import InvalidRequest
 
@@ -96,7 +96,7 @@ def _random_x_coordinates(parts: int, randbytes: Callable[[int], bytes]) -> list
     when a test injects constant "randomness".
     """
     pool = randbytes(255 * 8)
-    keys = [pool[i * 8:(i + 1) * 8] for i in range(255)]
+    keys = [pool[i * 8 : (i + 1) * 8] for i in range(255)]
     order = sorted(range(255), key=keys.__getitem__)
     return [index + 1 for index in order[:parts]]
 
@@ -107,8 +107,7 @@ def _require_int(name: str, value) -> int:
     return value
 
 
-def split(secret: bytes, parts: int, threshold: int,
-          randbytes: Callable[[int], bytes] = os.urandom) -> list[bytes]:
+def split(secret: bytes, parts: int, threshold: int, randbytes: Callable[[int], bytes] = os.urandom) -> list[bytes]:
     """Split ``secret`` into ``parts`` shares, any ``threshold`` of which recover it.
 
     Each share is ``len(secret) + 1`` bytes: the y-values, then the x-coordinate.
@@ -137,7 +136,7 @@ def split(secret: bytes, parts: int, threshold: int,
     # coefficients[k] holds the degree-k coefficient for every byte position;
     # degree 0 is the secret itself.
     pool = randbytes(length * (threshold - 1))
-    coefficients = [secret] + [pool[k * length:(k + 1) * length] for k in range(threshold - 1)]
+    coefficients = [secret] + [pool[k * length : (k + 1) * length] for k in range(threshold - 1)]
 
     shares = []
     for x in xs:

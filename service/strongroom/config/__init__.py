@@ -13,8 +13,12 @@ in ``model``, the per-key validators in ``values``, and the document walking
 Importing this package never imports python-hcl2: only ``loads`` of HCL text does.
 """
 
-from strongroom.config.loading import _clean  # noqa: F401  (the python-hcl2 shim, which tests exercise directly)
-from strongroom.config.loading import dev_config, load, loads
+from strongroom.config.loading import (
+    _clean,  # noqa: F401  (the python-hcl2 shim, which tests exercise directly)
+    dev_config,
+    load,
+    loads,
+)
 from strongroom.config.model import (
     DEFAULT_MAX_REQUEST_SIZE,
     ListenerConfig,

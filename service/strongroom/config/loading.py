@@ -48,7 +48,6 @@ from strongroom.config.values import (
     parse_duration,
 )
 
-
 # -- loading -----------------------------------------------------------------
 
 
@@ -63,8 +62,9 @@ def load(path: str | os.PathLike, *, hostname: str | None = None, cpu_count: int
     return loads(text, source=os.fspath(path), hostname=hostname, cpu_count=cpu_count)
 
 
-def loads(text: str, source: str = "<string>", *, hostname: str | None = None,
-          cpu_count: int | None = None) -> ServerConfig:
+def loads(
+    text: str, source: str = "<string>", *, hostname: str | None = None, cpu_count: int | None = None
+) -> ServerConfig:
     """Parse and validate configuration text; ``source`` names it in syntax errors.
 
     ``hostname`` and ``cpu_count`` (default: this machine's) derive ``node_id``,
@@ -85,8 +85,9 @@ def loads(text: str, source: str = "<string>", *, hostname: str | None = None,
         wraps_strings = _hcl2_wraps_strings()
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: the configuration must be an object of keys and blocks")
-    return _server(_clean(doc, wraps_strings), hostname or socket.gethostname(),
-                   os.cpu_count() if cpu_count is None else cpu_count)
+    return _server(
+        _clean(doc, wraps_strings), hostname or socket.gethostname(), os.cpu_count() if cpu_count is None else cpu_count
+    )
 
 
 def dev_config(listen_address: str = "127.0.0.1:8200", *, hostname: str | None = None) -> ServerConfig:
@@ -137,43 +138,76 @@ def _clean(value, wraps_strings: bool):
 # -- blocks ------------------------------------------------------------------
 
 _CONSUL_KEYS = {
-    "address": _nonempty, "path": _consul_path, "token": _string, "scheme": _choice("http", "https"),
+    "address": _nonempty,
+    "path": _consul_path,
+    "token": _string,
+    "scheme": _choice("http", "https"),
     "session_ttl": _duration("10s", "24h", " (Consul's session TTL limits)"),
-    "consistency_mode": _choice("default", "strong"), "max_parallel": _integer(1),
+    "consistency_mode": _choice("default", "strong"),
+    "max_parallel": _integer(1),
     "check_timeout": _duration("100ms", why=" (Consul needs time to run the check)"),
-    "disable_registration": _bool, "service": _nonempty, "service_tags": _service_tags,
-    "service_address": _trimmed, "tls_ca_file": _trimmed, "tls_cert_file": _trimmed, "tls_key_file": _trimmed,
-    "tls_skip_verify": _bool, "tls_min_version": _choice("tls10", "tls11", "tls12", "tls13"),
+    "disable_registration": _bool,
+    "service": _nonempty,
+    "service_tags": _service_tags,
+    "service_address": _trimmed,
+    "tls_ca_file": _trimmed,
+    "tls_cert_file": _trimmed,
+    "tls_key_file": _trimmed,
+    "tls_skip_verify": _bool,
+    "tls_min_version": _choice("tls10", "tls11", "tls12", "tls13"),
 }
 _CONSUL_DEFAULTS = StorageConfig(type="consul")
 _CONSUL_TLS_KEYS = ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_skip_verify", "tls_min_version")
 _LISTENER_KEYS = {
-    "address": _address, "tls_disable": _bool, "tls_cert_file": _string, "tls_key_file": _string,
-    "max_request_size": _integer(), "unauthenticated_metrics_access": _bool,
-    "max_json_depth": _integer(), "max_json_string_value_length": _integer(),
-    "max_json_object_entry_count": _integer(), "max_json_array_element_count": _integer(), "max_json_token": _integer(),
-    "http_read_header_timeout": _duration(), "http_read_timeout": _duration(),
+    "address": _address,
+    "tls_disable": _bool,
+    "tls_cert_file": _string,
+    "tls_key_file": _string,
+    "max_request_size": _integer(),
+    "unauthenticated_metrics_access": _bool,
+    "max_json_depth": _integer(),
+    "max_json_string_value_length": _integer(),
+    "max_json_object_entry_count": _integer(),
+    "max_json_array_element_count": _integer(),
+    "max_json_token": _integer(),
+    "http_read_header_timeout": _duration(),
+    "http_read_timeout": _duration(),
 }
 # Measured: 400 levels of nesting go through the audit devices and KV v2, 500 do not.
 MAX_JSON_DEPTH = 350
 _LISTENER_TELEMETRY_KEYS = {"unauthenticated_metrics_access": _bool}
 _TELEMETRY_KEYS = {
-    "prometheus_retention_time": _duration(), "disable_hostname": _bool,
-    "usage_gauge_period": _duration(allow_none=True), "maximum_gauge_cardinality": _integer(1),
-    "enable_hostname_label": _bool, "lease_metrics_epsilon": _duration(),
-    "num_lease_metrics_buckets": _integer(1), "add_lease_metrics_namespace_labels": _bool,
-    "filter_default": _bool, "prefix_filter": _prefix_filter,
+    "prometheus_retention_time": _duration(),
+    "disable_hostname": _bool,
+    "usage_gauge_period": _duration(allow_none=True),
+    "maximum_gauge_cardinality": _integer(1),
+    "enable_hostname_label": _bool,
+    "lease_metrics_epsilon": _duration(),
+    "num_lease_metrics_buckets": _integer(1),
+    "add_lease_metrics_namespace_labels": _bool,
+    "filter_default": _bool,
+    "prefix_filter": _prefix_filter,
 }
 _TELEMETRY_SINKS = ("statsite_", "statsd_", "dogstatsd_", "circonus_", "stackdriver_", "metrics_prefix")
 _TOP_KEYS = {
-    "api_addr": _url, "cluster_addr": _url, "cluster_name": _trimmed,
-    "ui": _bool, "disable_mlock": _bool,
+    "api_addr": _url,
+    "cluster_addr": _url,
+    "cluster_name": _trimmed,
+    "ui": _bool,
+    "disable_mlock": _bool,
     "log_level": _choice("trace", "debug", "info", "warn", "warning", "error"),
-    "workers": _integer(1), "disable_performance_standby": _bool,
-    "default_lease_ttl": _duration(), "max_lease_ttl": _duration(), "node_id": _node_id,
-    "raw_storage_endpoint": _bool, "pid_file": _trimmed, "step_down_holdoff": _duration(),
-    "cache_size": _integer(0), "disable_cache": _bool,
-    "unsafe_allow_api_audit_creation": _bool, "audit_file_directory": _absolute_dir,
+    "workers": _integer(1),
+    "disable_performance_standby": _bool,
+    "default_lease_ttl": _duration(),
+    "max_lease_ttl": _duration(),
+    "node_id": _node_id,
+    "raw_storage_endpoint": _bool,
+    "pid_file": _trimmed,
+    "step_down_holdoff": _duration(),
+    "cache_size": _integer(0),
+    "disable_cache": _bool,
+    "unsafe_allow_api_audit_creation": _bool,
+    "audit_file_directory": _absolute_dir,
 }
 _TOP_BLOCKS = ("storage", "listener", "telemetry", "audit")
 _AUDIT_KEYS = {"description": _string, "local": _bool}
@@ -183,11 +217,26 @@ _UNSUPPORTED_TOP = {
     "service_registration": 'service registration is configured in storage "consul"',
     "seal": "only Shamir unseal keys are supported",
 }
-_UNSUPPORTED_TOP.update(dict.fromkeys(
-    ("plugin_directory", "disable_clustering", "log_format", "log_file",
-     "license_path", "entropy", "replication", "sentinel", "cluster_cipher_suites", "plugin_file_uid",
-     "plugin_file_permissions", "default_max_request_duration", "introspection_endpoint"),
-    "not supported by Strongroom"))
+_UNSUPPORTED_TOP.update(
+    dict.fromkeys(
+        (
+            "plugin_directory",
+            "disable_clustering",
+            "log_format",
+            "log_file",
+            "license_path",
+            "entropy",
+            "replication",
+            "sentinel",
+            "cluster_cipher_suites",
+            "plugin_file_uid",
+            "plugin_file_permissions",
+            "default_max_request_duration",
+            "introspection_endpoint",
+        ),
+        "not supported by Strongroom",
+    )
+)
 
 
 def _fields(body: dict, block: str, spec: dict, extra: tuple[str, ...] = ()) -> dict:
@@ -236,8 +285,9 @@ def _storage(doc: dict) -> StorageConfig:
     label, body = blocks[0]
     block = f'storage "{label}"'
     if label not in ("consul", "inmem"):
-        raise ConfigError(f'{block}: unsupported storage type "{label}" (Strongroom supports "consul" and "inmem")',
-                          "storage")
+        raise ConfigError(
+            f'{block}: unsupported storage type "{label}" (Strongroom supports "consul" and "inmem")', "storage"
+        )
     if label == "inmem":
         return StorageConfig(type=label, **_fields(body, block, {}))
     values = _fields(body, block, _CONSUL_KEYS)
@@ -255,11 +305,15 @@ def _consul_scheme(values: dict, block: str) -> None:
         return
     written = address.split("://", 1)[0].lower()
     if written not in ("http", "https"):
-        raise ConfigError(f'{block}.address: unsupported scheme {_show(written)} in {_show(address)}: '
-                          f'use "http://" or "https://" (or host:port and the scheme key)', f"{block}.address")
+        raise ConfigError(
+            f"{block}.address: unsupported scheme {_show(written)} in {_show(address)}: "
+            f'use "http://" or "https://" (or host:port and the scheme key)',
+            f"{block}.address",
+        )
     if values.get("scheme", written) != written:
-        raise ConfigError(f'{block}.scheme: "{values["scheme"]}" contradicts the address {_show(address)}',
-                          f"{block}.scheme")
+        raise ConfigError(
+            f'{block}.scheme: "{values["scheme"]}" contradicts the address {_show(address)}', f"{block}.scheme"
+        )
     values["scheme"] = written
 
 
@@ -271,14 +325,19 @@ def _check_consul_tls(storage: StorageConfig, block: str) -> None:
         for key in _CONSUL_TLS_KEYS:
             # Written out at its default a key changes nothing, so it is let through.
             if getattr(storage, key) != getattr(_CONSUL_DEFAULTS, key):
-                raise ConfigError(f'{block}.{key}: Consul is reached over plain HTTP: set scheme = "https" '
-                                  f'(or an https:// address) to use TLS', f"{block}.{key}")
+                raise ConfigError(
+                    f'{block}.{key}: Consul is reached over plain HTTP: set scheme = "https" '
+                    f"(or an https:// address) to use TLS",
+                    f"{block}.{key}",
+                )
         return
     cert, key = storage.tls_cert_file, storage.tls_key_file
     if bool(cert) != bool(key):
         missing, given = ("tls_key_file", "tls_cert_file") if cert else ("tls_cert_file", "tls_key_file")
-        raise ConfigError(f"{block}.{missing}: required with {given} (the client certificate and its key "
-                          f"go together)", f"{block}.{missing}")
+        raise ConfigError(
+            f"{block}.{missing}: required with {given} (the client certificate and its key go together)",
+            f"{block}.{missing}",
+        )
     for name in ("tls_ca_file", "tls_cert_file"):
         if getattr(storage, name):
             _pem_certificates(getattr(storage, name), f"{block}.{name}")
@@ -301,20 +360,27 @@ def _listeners(doc: dict) -> tuple[ListenerConfig, ...]:
             for sub in _bodies(body["telemetry"], f"{block}.telemetry"):
                 nested.update(_fields(sub, f"{block}.telemetry", _LISTENER_TELEMETRY_KEYS))
             if "unauthenticated_metrics_access" in nested and "unauthenticated_metrics_access" in values:
-                raise ConfigError(f"{block}.unauthenticated_metrics_access: set it either here or in the "
-                                  f"telemetry sub-block, not both", f"{block}.unauthenticated_metrics_access")
+                raise ConfigError(
+                    f"{block}.unauthenticated_metrics_access: set it either here or in the "
+                    f"telemetry sub-block, not both",
+                    f"{block}.unauthenticated_metrics_access",
+                )
             values.update(nested)
         depth = values.get("max_json_depth", MAX_JSON_DEPTH)
         if not 1 <= depth <= MAX_JSON_DEPTH:
-            raise ConfigError(f"{block}.max_json_depth: must be between 1 and {MAX_JSON_DEPTH}, got {depth} "
-                              f"(deeper bodies would exhaust the interpreter's recursion limit in the audit "
-                              f"and KV code; Vault's default is 300)", f"{block}.max_json_depth")
+            raise ConfigError(
+                f"{block}.max_json_depth: must be between 1 and {MAX_JSON_DEPTH}, got {depth} "
+                f"(deeper bodies would exhaust the interpreter's recursion limit in the audit "
+                f"and KV code; Vault's default is 300)",
+                f"{block}.max_json_depth",
+            )
         size = values.get("max_request_size", 0)
         values["max_request_size"] = DEFAULT_MAX_REQUEST_SIZE if size == 0 else max(size, -1)
         listener = ListenerConfig(type=label, **values)
         if listener.address in seen:
-            raise ConfigError(f'{block}.address: "{listener.address}" is already used by {seen[listener.address]}',
-                              f"{block}.address")
+            raise ConfigError(
+                f'{block}.address: "{listener.address}" is already used by {seen[listener.address]}', f"{block}.address"
+            )
         seen[listener.address] = block
         if not listener.tls_disable:
             _check_tls_files(listener, block)
@@ -337,8 +403,11 @@ def _telemetry(doc: dict) -> TelemetryConfig:
     body = bodies[0] if bodies else {}
     for key in body:
         if key.startswith(_TELEMETRY_SINKS):
-            raise ConfigError(f"telemetry.{key}: not supported: Strongroom exports Prometheus metrics only, "
-                              f"named strongroom_* (/v1/sys/metrics)", f"telemetry.{key}")
+            raise ConfigError(
+                f"telemetry.{key}: not supported: Strongroom exports Prometheus metrics only, "
+                f"named strongroom_* (/v1/sys/metrics)",
+                f"telemetry.{key}",
+            )
     return TelemetryConfig(**_fields(body, "telemetry", _TELEMETRY_KEYS))
 
 
@@ -366,13 +435,20 @@ def _audit_devices(doc: dict) -> tuple[AuditDeviceConfig, ...]:
                 options = {}
                 for sub in _bodies(body.get("options", {}), f"{where}.options"):
                     for key, value in sub.items():
-                        options[key] = str(_literal(value, f"{where}.options.{key}")).lower() \
-                            if isinstance(value, bool) else str(_literal(value, f"{where}.options.{key}"))
+                        options[key] = (
+                            str(_literal(value, f"{where}.options.{key}")).lower()
+                            if isinstance(value, bool)
+                            else str(_literal(value, f"{where}.options.{key}"))
+                        )
                 if not options.get("file_path"):
-                    raise ConfigError(f"{where}.options.file_path: required for a file audit device",
-                                      f"{where}.options.file_path")
-                devices.append(AuditDeviceConfig(type=device_type, path=path + "/",
-                                                 options=tuple(sorted(options.items())), **values))
+                    raise ConfigError(
+                        f"{where}.options.file_path: required for a file audit device", f"{where}.options.file_path"
+                    )
+                devices.append(
+                    AuditDeviceConfig(
+                        type=device_type, path=path + "/", options=tuple(sorted(options.items())), **values
+                    )
+                )
     return tuple(devices)
 
 
@@ -386,14 +462,20 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     directory = values.get("audit_file_directory", "")
     for device in values["audit"]:
         if directory and not _inside(device.options_dict["file_path"], directory):
-            raise ConfigError(f'audit "{device.type}" "{device.path.rstrip("/")}".options.file_path: '
-                              f'{_show(device.options_dict["file_path"])} is outside audit_file_directory '
-                              f'{_show(directory)}', "audit")
+            raise ConfigError(
+                f'audit "{device.type}" "{device.path.rstrip("/")}".options.file_path: '
+                f"{_show(device.options_dict['file_path'])} is outside audit_file_directory "
+                f"{_show(directory)}",
+                "audit",
+            )
 
     if storage.type == "inmem":
         if values.get("workers", 1) != 1:
-            raise ConfigError(f'workers: storage "inmem" keeps its data in one process, so it requires '
-                              f'workers = 1 (got {values["workers"]})', "workers")
+            raise ConfigError(
+                f'workers: storage "inmem" keeps its data in one process, so it requires '
+                f"workers = 1 (got {values['workers']})",
+                "workers",
+            )
         values["workers"] = 1
     values.setdefault("workers", 2 * (cpu_count or 1))
 
@@ -401,8 +483,11 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
         if parse_duration(values.setdefault(key, "768h")) == 0:  # Vault: 0 means the system default
             values[key] = "768h"
     if parse_duration(values["default_lease_ttl"]) > parse_duration(values["max_lease_ttl"]):
-        raise ConfigError(f'default_lease_ttl: {_show(values["default_lease_ttl"])} exceeds max_lease_ttl '
-                          f'{_show(values["max_lease_ttl"])}', "default_lease_ttl")
+        raise ConfigError(
+            f"default_lease_ttl: {_show(values['default_lease_ttl'])} exceeds max_lease_ttl "
+            f"{_show(values['max_lease_ttl'])}",
+            "default_lease_ttl",
+        )
 
     first = listeners[0]
     host, port = _host_port(first.address, "listener")
@@ -419,8 +504,11 @@ def _inside(file_path: str, directory: str) -> bool:
     if file_path.lower() in ("stdout", "discard"):
         return True
     normalized = os.path.normpath(file_path)
-    return (os.path.isabs(file_path) and ".." not in file_path.split("/")
-            and normalized.startswith(directory.rstrip("/") + "/"))
+    return (
+        os.path.isabs(file_path)
+        and ".." not in file_path.split("/")
+        and normalized.startswith(directory.rstrip("/") + "/")
+    )
 
 
 def _derive_api_addr(scheme: str, host: str, port: int, hostname: str) -> str:

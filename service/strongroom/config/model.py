@@ -194,11 +194,15 @@ def from_json(text: str) -> ServerConfig:
     """What ``to_json`` wrote, as the same ``ServerConfig`` (no validation: it was validated)."""
     doc = json.loads(text)
     telemetry = doc["telemetry"]
-    return ServerConfig(**{
-        **doc,
-        "storage": StorageConfig(**doc["storage"]),
-        "listeners": tuple(ListenerConfig(**listener) for listener in doc["listeners"]),
-        "telemetry": TelemetryConfig(**{**telemetry, "prefix_filter": tuple(telemetry["prefix_filter"])}),
-        "audit": tuple(AuditDeviceConfig(**{**device, "options": tuple(tuple(pair) for pair in device["options"])})
-                       for device in doc.get("audit", ())),
-    })
+    return ServerConfig(
+        **{
+            **doc,
+            "storage": StorageConfig(**doc["storage"]),
+            "listeners": tuple(ListenerConfig(**listener) for listener in doc["listeners"]),
+            "telemetry": TelemetryConfig(**{**telemetry, "prefix_filter": tuple(telemetry["prefix_filter"])}),
+            "audit": tuple(
+                AuditDeviceConfig(**{**device, "options": tuple(tuple(pair) for pair in device["options"])})
+                for device in doc.get("audit", ())
+            ),
+        }
+    )

@@ -43,7 +43,7 @@ def parse_duration(value: str | int | float) -> float:
     The empty string is 0 (Vault's "unset").  Raises ``ValueError`` for anything
     else, and for negative or non-finite values."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValueError(f"invalid duration {_show(value)}: expected a string like \"10s\" or a number of seconds")
+        raise ValueError(f'invalid duration {_show(value)}: expected a string like "10s" or a number of seconds')
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -55,8 +55,10 @@ def parse_duration(value: str | int | float) -> float:
             while pos < len(body):
                 match = _DURATION_PART.match(body, pos)
                 if match is None:
-                    raise ValueError(f'invalid duration {_show(value)}: expected seconds or a sequence of '
-                                     f'number+unit such as "500ms", "10s", "5m", "1h30m", "7d"')
+                    raise ValueError(
+                        f"invalid duration {_show(value)}: expected seconds or a sequence of "
+                        f'number+unit such as "500ms", "10s", "5m", "1h30m", "7d"'
+                    )
                 seconds += float(match[1]) * _UNITS[match[2]]
                 pos = match.end()
     else:
@@ -137,6 +139,7 @@ def _integer(minimum: int | None = None):
         if minimum is not None and value < minimum:
             raise ConfigError(f"{path}: must be at least {minimum}, got {value}", path)
         return value
+
     return coerce
 
 
@@ -147,6 +150,7 @@ def _choice(*choices: str):
             allowed = ", ".join(f'"{c}"' for c in choices)
             raise ConfigError(f"{path}: invalid value {_show(value)}: must be one of {allowed}", path)
         return text
+
     return coerce
 
 
@@ -172,6 +176,7 @@ def _duration(minimum: str = "", maximum: str = "", why: str = "", allow_none: b
             bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
             raise ConfigError(f"{path}: must be {bounds}{why}, got {_show(value)}", path)
         return value.strip() if isinstance(value, str) else _format_seconds(seconds)
+
     return coerce
 
 
@@ -193,8 +198,9 @@ def _host_port(address: str, path: str) -> tuple[str, int]:
     match = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]\s]*):(\d+)", address)
     port = int(match[2] or match[4]) if match else 0
     if not match or not 0 < port < 65536:
-        raise ConfigError(f'{path}: invalid address {_show(address)}: expected "host:port" '
-                          f'(IPv6 as "[::1]:8200")', path)
+        raise ConfigError(
+            f'{path}: invalid address {_show(address)}: expected "host:port" (IPv6 as "[::1]:8200")', path
+        )
     return (match[1] or match[3] or ""), port
 
 
@@ -264,8 +270,9 @@ def _pem_private_key(name: str, certificate: str, path: str) -> None:
     except _EncryptedKey:
         raise ConfigError(f"{path}: {_show(name)} is encrypted: Strongroom needs an unencrypted key", path) from None
     except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"{path}: {_show(name)} is not the PEM private key of tls_cert_file "
-                          f"({_ssl_reason(exc)})", path) from None
+        raise ConfigError(
+            f"{path}: {_show(name)} is not the PEM private key of tls_cert_file ({_ssl_reason(exc)})", path
+        ) from None
 
 
 class _EncryptedKey(Exception):

@@ -37,15 +37,16 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Collection, Iterable
+from typing import TYPE_CHECKING
 
 from strongroom.core.audit_device import FileDevice, UnusableDevice, normalize_options, parse_options
 from strongroom.core.audit_format import encode, request_entry, response_entry, test_entry
-from strongroom.core.logical import Request, Response
 from strongroom.core.mounts import normalize_path
 from strongroom.errors import AuditFailed, InvalidRequest
+from strongroom.sdk.logical import Request, Response
 
 if TYPE_CHECKING:
     from strongroom.config.model import AuditDeviceConfig
@@ -56,8 +57,9 @@ DEVICE_PREFIX = "device/"
 SALT_BYTES = 32
 DEVICE_TYPES = ("file",)
 # OpenBao's words, so clients and scripts that know them recognise the refusal.
-API_CREATION_REFUSED = ("cannot enable audit device via API; use declarative, config-based audit device "
-                        "management instead")
+API_CREATION_REFUSED = (
+    "cannot enable audit device via API; use declarative, config-based audit device management instead"
+)
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,19 @@ class AuditEntry:
 
     def render(self) -> dict:
         """The entry as ``GET sys/audit`` shows it (never the salt)."""
-        return {"type": self.type, "description": self.description, "options": dict(self.options),
-                "local": self.local, "path": self.path}
+        return {
+            "type": self.type,
+            "description": self.description,
+            "options": dict(self.options),
+            "local": self.local,
+            "path": self.path,
+        }
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "AuditEntry":
+    def from_json(cls, raw: bytes) -> AuditEntry:
         stored = json.loads(raw)
         return cls(**{f.name: stored[f.name] for f in fields(cls) if f.name in stored})
 
@@ -110,8 +117,16 @@ class AuditBroker:
     files survive a reload when their device did not change.
     """
 
-    def __init__(self, view, clock: Callable[[], datetime], randbytes: Callable[[int], bytes] = os.urandom, *,
-                 allow_prefix: bool = False, stdout_fd: int = 1, file_directory: str = ""):
+    def __init__(
+        self,
+        view,
+        clock: Callable[[], datetime],
+        randbytes: Callable[[int], bytes] = os.urandom,
+        *,
+        allow_prefix: bool = False,
+        stdout_fd: int = 1,
+        file_directory: str = "",
+    ):
         self._view = view
         self._clock = clock
         self._randbytes = randbytes
@@ -177,8 +192,9 @@ class AuditBroker:
         options = parse_options(entry.options, allow_prefix=allow_prefix, directory=self._file_directory)
         return FileDevice(entry.path, options, bytes.fromhex(entry.salt), stdout_fd=self._stdout_fd)
 
-    def enable(self, path: str, type: str, description: str = "", options: dict | None = None,
-               local: bool = False) -> None:
+    def enable(
+        self, path: str, type: str, description: str = "", options: dict | None = None, local: bool = False
+    ) -> None:
         """``PUT sys/audit/:path``: validate, probe the device, then persist it.
 
         https://developer.hashicorp.com/vault/api-docs/system/audit#enable-audit-device
@@ -194,22 +210,30 @@ class AuditBroker:
             self._stale = True  # decide on the stored table, not on a cache
             for existing, loaded in self._table().items():
                 if existing == path and loaded.entry.declared:
-                    raise InvalidRequest(f'audit device "{path}" is declared in the server configuration; '
-                                         "change it there")
+                    raise InvalidRequest(
+                        f'audit device "{path}" is declared in the server configuration; change it there'
+                    )
                 if existing.startswith(path) or path.startswith(existing):
                     raise InvalidRequest("path already in use")
             if type not in DEVICE_TYPES:
                 raise InvalidRequest(f'unknown backend type: "{type or ""}"')
-            entry = AuditEntry(path=path, type=type, uuid=str(uuid.UUID(bytes=self._randbytes(16))),
-                               salt=self._randbytes(SALT_BYTES).hex(), description=description or "",
-                               options=normalize_options(options), local=bool(local))
+            entry = AuditEntry(
+                path=path,
+                type=type,
+                uuid=str(uuid.UUID(bytes=self._randbytes(16))),
+                salt=self._randbytes(SALT_BYTES).hex(),
+                description=description or "",
+                options=normalize_options(options),
+                local=bool(local),
+            )
             device = self._device(entry, allow_prefix=self._allow_prefix)
             try:
                 try:
                     device.open()
                 except OSError as exc:
-                    raise InvalidRequest(f'sanity check failed; unable to open "{device.options.file_path}" '
-                                         f"for writing: {exc.strerror}") from None
+                    raise InvalidRequest(
+                        f'sanity check failed; unable to open "{device.options.file_path}" for writing: {exc.strerror}'
+                    ) from None
                 probe = test_entry(self._clock(), str(uuid.UUID(bytes=self._randbytes(16))))
                 if not device.write(encode(probe, device.prefix)):
                     raise InvalidRequest(f'sanity check failed; unable to write to "{device.options.file_path}"')
@@ -228,8 +252,10 @@ class AuditBroker:
             raw = self._view.get(_storage_key(path))
             existed = raw is not None
             if existed and AuditEntry.from_json(raw).declared:
-                raise InvalidRequest(f'cannot disable audit device "{path}": it is declared in the server '
-                                     "configuration; remove its audit block there")
+                raise InvalidRequest(
+                    f'cannot disable audit device "{path}": it is declared in the server '
+                    "configuration; remove its audit block there"
+                )
             if existed:
                 self._view.delete(_storage_key(path))
             loaded = self._devices.pop(path, None)
@@ -263,18 +289,25 @@ class AuditBroker:
                 old = stored.get(path)
                 clash = [p for p, e in stored.items() if not e.declared and (p.startswith(path) or path.startswith(p))]
                 if clash:
-                    logger.error("declared audit device %s not enabled: its path overlaps the API-created "
-                                 "device %s", path, clash[0])
+                    logger.error(
+                        "declared audit device %s not enabled: its path overlaps the API-created device %s",
+                        path,
+                        clash[0],
+                    )
                     continue
                 if device.type not in DEVICE_TYPES:
                     logger.error("declared audit device %s not enabled: unknown type %r", path, device.type)
                     continue
-                entry = AuditEntry(path=path, type=device.type,
-                                   uuid=old.uuid if old else str(uuid.UUID(bytes=self._randbytes(16))),
-                                   salt=old.salt if old else self._randbytes(SALT_BYTES).hex(),
-                                   description=device.description or "",
-                                   options=normalize_options(dict(device.options)), local=bool(device.local),
-                                   declared=True)
+                entry = AuditEntry(
+                    path=path,
+                    type=device.type,
+                    uuid=old.uuid if old else str(uuid.UUID(bytes=self._randbytes(16))),
+                    salt=old.salt if old else self._randbytes(SALT_BYTES).hex(),
+                    description=device.description or "",
+                    options=normalize_options(dict(device.options)),
+                    local=bool(device.local),
+                    declared=True,
+                )
                 if entry == old:
                     continue
                 self._view.put(_storage_key(path), entry.to_json())
@@ -303,8 +336,9 @@ class AuditBroker:
 
     # --- logging -----------------------------------------------------------------
 
-    def log_request(self, req: Request, auth: dict | None, error: str = "", *,
-                    non_hmac_keys: Collection[str] = ()) -> None:
+    def log_request(
+        self, req: Request, auth: dict | None, error: str = "", *, non_hmac_keys: Collection[str] = ()
+    ) -> None:
         """Write the request entry to every device, before the request runs.
 
         ``auth`` is the client token in Vault's audit shape (client_token,
@@ -314,20 +348,29 @@ class AuditBroker:
         ``audit_non_hmac_request_keys``.  Raises ``AuditFailed`` when no device
         could write it."""
         now = self._clock()
-        self._fan_out(lambda dev: request_entry(now, req, auth, error, dev.format, dev.hash, non_hmac_keys),
-                      "request")
+        self._fan_out(lambda dev: request_entry(now, req, auth, error, dev.format, dev.hash, non_hmac_keys), "request")
 
-    def log_response(self, req: Request, auth: dict | None, resp: Response | None, error: str = "", *,
-                     non_hmac_request_keys: Collection[str] = (),
-                     non_hmac_response_keys: Collection[str] = ()) -> None:
+    def log_response(
+        self,
+        req: Request,
+        auth: dict | None,
+        resp: Response | None,
+        error: str = "",
+        *,
+        non_hmac_request_keys: Collection[str] = (),
+        non_hmac_response_keys: Collection[str] = (),
+    ) -> None:
         """Write the response entry (the request again, plus ``resp`` or ``error``).
 
         Raises ``AuditFailed`` when no device could write it: the caller must
         then not return the response (Vault answers 500)."""
         now = self._clock()
-        self._fan_out(lambda dev: response_entry(now, req, auth, resp, error, dev.format, dev.hash,
-                                                 non_hmac_request_keys, non_hmac_response_keys),
-                      "response")
+        self._fan_out(
+            lambda dev: response_entry(
+                now, req, auth, resp, error, dev.format, dev.hash, non_hmac_request_keys, non_hmac_response_keys
+            ),
+            "response",
+        )
 
     def _fan_out(self, build: Callable[[FileDevice], dict], kind: str) -> None:
         with self._lock:
@@ -340,8 +383,9 @@ class AuditBroker:
             try:
                 line = encode(build(device), device.prefix)
             except Exception as exc:  # the message could quote a value: log only its type
-                logger.error("audit device %s could not format the %s entry (%s)", device.path, kind,
-                             type(exc).__name__)
+                logger.error(
+                    "audit device %s could not format the %s entry (%s)", device.path, kind, type(exc).__name__
+                )
                 attempted += 1
                 continue
             result = device.write(line)

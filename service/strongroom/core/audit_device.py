@@ -106,9 +106,12 @@ def check_inside(file_path: str, directory: str) -> None:
     """Refuse a ``file_path`` that is not an absolute path inside ``directory``
     (no ``..`` component at all, so the check is lexical and exact)."""
     root = os.path.normpath(directory)
-    if (not os.path.isabs(file_path) or ".." in file_path.split("/")
-            or os.path.commonpath([root, os.path.normpath(file_path)]) != root
-            or os.path.normpath(file_path) == root):
+    if (
+        not os.path.isabs(file_path)
+        or ".." in file_path.split("/")
+        or os.path.commonpath([root, os.path.normpath(file_path)]) != root
+        or os.path.normpath(file_path) == root
+    ):
         raise InvalidRequest(f'file_path "{file_path}" must be a file inside audit_file_directory "{root}"')
 
 
@@ -125,8 +128,9 @@ def parse_options(options: dict[str, str], *, allow_prefix: bool, directory: str
         file_path = os.path.normpath(file_path)
     fmt = options.get("format", "json")
     if fmt == "jsonx":
-        raise InvalidRequest('jsonx formatting has been removed, consider switching to json by omitting '
-                             '"format" or setting it to "json"')
+        raise InvalidRequest(
+            'jsonx formatting has been removed, consider switching to json by omitting "format" or setting it to "json"'
+        )
     if fmt != "json":
         raise InvalidRequest(f'unknown format type "{fmt}"')
     prefix = options.get("prefix", "")
@@ -172,8 +176,9 @@ def _parent(file_path: str, directory: str) -> tuple[int | None, str]:
                 child = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise _refuse(file_path, f'"{part}" is not a directory (symbolic links are never followed)') \
-                        from None
+                    raise _refuse(
+                        file_path, f'"{part}" is not a directory (symbolic links are never followed)'
+                    ) from None
                 raise
             os.close(fd)
             fd = child
@@ -209,8 +214,10 @@ def open_audit_file(file_path: str, mode: int, directory: str = "") -> int:
                     continue  # removed meanwhile: look again
             else:
                 try:
-                    fd, created = os.open(name, _OPEN_FLAGS | os.O_CREAT | os.O_EXCL, mode or DEFAULT_MODE,
-                                          dir_fd=dir_fd), True
+                    fd, created = (
+                        os.open(name, _OPEN_FLAGS | os.O_CREAT | os.O_EXCL, mode or DEFAULT_MODE, dir_fd=dir_fd),
+                        True,
+                    )
                 except FileExistsError:
                     continue  # another worker created it meanwhile: open that one
             try:
@@ -336,8 +343,12 @@ class FileDevice:
                 return False
 
     def _log_failure(self, exc: OSError) -> None:
-        logger.error("audit device %s could not write to %s: %s", self.path, self.options.file_path,
-                     exc.strerror or type(exc).__name__)
+        logger.error(
+            "audit device %s could not write to %s: %s",
+            self.path,
+            self.options.file_path,
+            exc.strerror or type(exc).__name__,
+        )
 
     def reopen(self) -> None:
         """Close and reopen the file (Vault does this on SIGHUP, for log rotation).

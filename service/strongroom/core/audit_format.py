@@ -19,18 +19,35 @@ import base64
 import dataclasses
 import json
 import math
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any, Callable, Collection
+from datetime import UTC, date, datetime
+from typing import Any
 
-from strongroom.core.logical import LIST, Request, Response
+from strongroom.sdk.logical import LIST, Request, Response
 
 Hasher = Callable[[str], str]
 
 # Vault's AuditAuth fields, in its order.  Only client_token and accessor are hashed.
-_AUTH_KEYS = ("client_token", "accessor", "display_name", "policies", "token_policies", "identity_policies",
-              "external_namespace_policies", "no_default_policy", "policy_results", "metadata", "num_uses",
-              "remaining_uses", "entity_id", "entity_created", "token_type", "token_ttl", "token_issue_time")
+_AUTH_KEYS = (
+    "client_token",
+    "accessor",
+    "display_name",
+    "policies",
+    "token_policies",
+    "identity_policies",
+    "external_namespace_policies",
+    "no_default_policy",
+    "policy_results",
+    "metadata",
+    "num_uses",
+    "remaining_uses",
+    "entity_id",
+    "entity_created",
+    "token_type",
+    "token_ttl",
+    "token_issue_time",
+)
 
 # What Vault writes for the probe on ``sys/audit/<path>`` before it enables a device.
 TEST_PATH = "sys/audit/test"
@@ -48,7 +65,7 @@ class FormatConfig:
 
 def rfc3339nano(moment: datetime) -> str:
     """Go's ``time.RFC3339Nano`` in UTC: trailing zeros of the fraction dropped."""
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     text = moment.strftime("%Y-%m-%dT%H:%M:%S")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}".rstrip("0")
@@ -128,8 +145,9 @@ def _wrap_ttl_seconds(text: str) -> int:
         return 0
 
 
-def _request_block(req: Request, auth: dict | None, config: FormatConfig, hasher: Hasher,
-                   non_hmac_keys: Collection[str]) -> dict:
+def _request_block(
+    req: Request, auth: dict | None, config: FormatConfig, hasher: Hasher, non_hmac_keys: Collection[str]
+) -> dict:
     token = req.client_token or ""
     accessor = (auth or {}).get("accessor") or getattr(req.token, "accessor", "") or ""
     data = plain(req.data or {})
@@ -178,8 +196,14 @@ def _response_data(resp: Response | None, error: str) -> dict | None:
     return None
 
 
-def _response_block(req: Request, resp: Response | None, error: str, config: FormatConfig, hasher: Hasher,
-                    non_hmac_keys: Collection[str]) -> dict:
+def _response_block(
+    req: Request,
+    resp: Response | None,
+    error: str,
+    config: FormatConfig,
+    hasher: Hasher,
+    non_hmac_keys: Collection[str],
+) -> dict:
     data = _response_data(resp, error)
     if data is not None and config.elide_list_responses and req.operation == LIST:
         data = _elide_list_data(data)
@@ -199,30 +223,49 @@ def _response_block(req: Request, resp: Response | None, error: str, config: For
     return _compact(block)
 
 
-def request_entry(now: datetime, req: Request, auth: dict | None, error: str, config: FormatConfig,
-                  hasher: Hasher, non_hmac_keys: Collection[str] = ()) -> dict:
+def request_entry(
+    now: datetime,
+    req: Request,
+    auth: dict | None,
+    error: str,
+    config: FormatConfig,
+    hasher: Hasher,
+    non_hmac_keys: Collection[str] = (),
+) -> dict:
     """The ``"type": "request"`` entry Vault writes before dispatching ``req``."""
-    return _compact({
-        "time": rfc3339nano(now),
-        "type": "request",
-        "auth": _auth_block(auth, config, hasher),
-        "request": _request_block(req, auth, config, hasher, non_hmac_keys),
-        "error": error,
-    })
+    return _compact(
+        {
+            "time": rfc3339nano(now),
+            "type": "request",
+            "auth": _auth_block(auth, config, hasher),
+            "request": _request_block(req, auth, config, hasher, non_hmac_keys),
+            "error": error,
+        }
+    )
 
 
-def response_entry(now: datetime, req: Request, auth: dict | None, resp: Response | None, error: str,
-                   config: FormatConfig, hasher: Hasher, non_hmac_request_keys: Collection[str] = (),
-                   non_hmac_response_keys: Collection[str] = ()) -> dict:
+def response_entry(
+    now: datetime,
+    req: Request,
+    auth: dict | None,
+    resp: Response | None,
+    error: str,
+    config: FormatConfig,
+    hasher: Hasher,
+    non_hmac_request_keys: Collection[str] = (),
+    non_hmac_response_keys: Collection[str] = (),
+) -> dict:
     """The ``"type": "response"`` entry: the request again, plus what came back."""
-    return _compact({
-        "time": rfc3339nano(now),
-        "type": "response",
-        "auth": _auth_block(auth, config, hasher),
-        "request": _request_block(req, auth, config, hasher, non_hmac_request_keys),
-        "response": _response_block(req, resp, error, config, hasher, non_hmac_response_keys),
-        "error": error,
-    })
+    return _compact(
+        {
+            "time": rfc3339nano(now),
+            "type": "response",
+            "auth": _auth_block(auth, config, hasher),
+            "request": _request_block(req, auth, config, hasher, non_hmac_request_keys),
+            "response": _response_block(req, resp, error, config, hasher, non_hmac_response_keys),
+            "error": error,
+        }
+    )
 
 
 def test_entry(now: datetime, request_id: str) -> dict:

@@ -17,30 +17,42 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from strongroom.auth.token import TokenAuthBackend, TokenStore
 from strongroom.barrier import Barrier, BarrierView
-from strongroom.core import logical
 from strongroom.core.audit import AuditBroker
-from strongroom.core.logical import Request, Response
 from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable
 from strongroom.core.policy_store import PolicyStore
 from strongroom.core.seal import SealControl
 from strongroom.engines import create_engine
 from strongroom.errors import PermissionDenied, Sealed, UnsupportedPath
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 
 def utcnow() -> datetime:
     """The default clock."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # Vault's system-backend paths that need ``sudo`` (logical/system.go PathsSpecial.Root).
-SUDO_SYS_PATHS = ("audit", "audit/", "auth/", "raw", "raw/", "rotate", "seal", "step-down",
-                  "leases/revoke-prefix/", "leases/revoke-force/", "config/", "internal/counters/")
+SUDO_SYS_PATHS = (
+    "audit",
+    "audit/",
+    "auth/",
+    "raw",
+    "raw/",
+    "rotate",
+    "seal",
+    "step-down",
+    "leases/revoke-prefix/",
+    "leases/revoke-force/",
+    "config/",
+    "internal/counters/",
+)
 # Reachable without a token once unsealed.
 UNAUTHENTICATED_SYS_PATHS = ("health", "seal-status", "leader", "init", "unseal", "ha-status-public")
 
@@ -73,9 +85,16 @@ class Core:
     ``notify(keys)`` announces a change of shared tables to the rest of the node.
     """
 
-    def __init__(self, backend, seal: SealControl, *, config: CoreConfig = CoreConfig(),
-                 clock: Callable[[], datetime] = utcnow, randbytes=os.urandom,
-                 notify: Callable[[list[str]], None] | None = None):
+    def __init__(
+        self,
+        backend,
+        seal: SealControl,
+        *,
+        config: CoreConfig = CoreConfig(),
+        clock: Callable[[], datetime] = utcnow,
+        randbytes=os.urandom,
+        notify: Callable[[list[str]], None] | None = None,
+    ):
         self.backend = backend
         self.seal = seal
         self.config = config
@@ -84,18 +103,28 @@ class Core:
         self._notify = notify
         self.barrier = Barrier(backend)
         self.mounts = MountTable(self.barrier, MOUNTS_PATH, "logical/", randbytes=randbytes)
-        self.auth_mounts = MountTable(self.barrier, AUTH_PATH, "auth/", defaults=self._default_auth_mounts,
-                                      randbytes=randbytes)
+        self.auth_mounts = MountTable(
+            self.barrier, AUTH_PATH, "auth/", defaults=self._default_auth_mounts, randbytes=randbytes
+        )
         self.policies = PolicyStore(BarrierView(self.barrier, "sys/policy/"))
-        self.tokens = TokenStore(BarrierView(self.barrier, "sys/token/"), clock, randbytes=randbytes,
-                                 default_ttl=config.default_lease_ttl, max_ttl=config.max_lease_ttl)
+        self.tokens = TokenStore(
+            BarrierView(self.barrier, "sys/token/"),
+            clock,
+            randbytes=randbytes,
+            default_ttl=config.default_lease_ttl,
+            max_ttl=config.max_lease_ttl,
+        )
         self.token_backend = TokenAuthBackend(
             self.tokens,
             has_sudo=lambda r: self.policies.acl(r.token.policies).allowed(r.path, "sudo"),
             policy_exists=lambda name: self.policies.get(name) is not None,
         )
-        self.audit = AuditBroker(BarrierView(self.barrier, "sys/audit/"), clock, randbytes=randbytes,
-                                 file_directory=config.audit_file_directory)
+        self.audit = AuditBroker(
+            BarrierView(self.barrier, "sys/audit/"),
+            clock,
+            randbytes=randbytes,
+            file_directory=config.audit_file_directory,
+        )
         self._engines: dict[str, object] = {}
         self._engines_lock = threading.Lock()
         from strongroom.core.system import SystemBackend  # the system backend calls back into the core
@@ -105,8 +134,15 @@ class Core:
     # --- keyring and caches ----------------------------------------------------
 
     def _default_auth_mounts(self) -> list[MountEntry]:
-        return [MountEntry(path=TOKEN_MOUNT_PATH, type="token", uuid="token",
-                           accessor="auth_token_" + "00000000", description="token based credentials")]
+        return [
+            MountEntry(
+                path=TOKEN_MOUNT_PATH,
+                type="token",
+                uuid="token",
+                accessor="auth_token_" + "00000000",
+                description="token based credentials",
+            )
+        ]
 
     def sync_keyring(self) -> bool:
         """Adopt the node's current keyring; True when unsealed.
@@ -140,7 +176,7 @@ class Core:
                 with self._engines_lock:
                     self._engines.clear()
             if key == "*" or key.startswith("policy/"):
-                self.policies.invalidate(None if key == "*" else key[len("policy/"):])
+                self.policies.invalidate(None if key == "*" else key[len("policy/") :])
             if key in ("*", "audit"):
                 self.audit.reload()
 
@@ -208,15 +244,24 @@ class Core:
         """``sys/leader``: who holds the lock, from this node's point of view."""
         ha = self.ha_state()
         if not ha["enabled"]:
-            return {"ha_enabled": False, "is_self": False, "active_time": "0001-01-01T00:00:00Z",
-                    "leader_address": "", "leader_cluster_address": "", "performance_standby": False,
-                    "performance_standby_last_remote_wal": 0}
-        return {"ha_enabled": True, "is_self": ha["role"] == "active",
-                "active_time": ha.get("active_time") or "0001-01-01T00:00:00Z",
-                "leader_address": ha.get("leader_address", ""),
-                "leader_cluster_address": ha.get("leader_address", ""),
-                "performance_standby": ha["role"] == "perfstandby",
-                "performance_standby_last_remote_wal": 0}
+            return {
+                "ha_enabled": False,
+                "is_self": False,
+                "active_time": "0001-01-01T00:00:00Z",
+                "leader_address": "",
+                "leader_cluster_address": "",
+                "performance_standby": False,
+                "performance_standby_last_remote_wal": 0,
+            }
+        return {
+            "ha_enabled": True,
+            "is_self": ha["role"] == "active",
+            "active_time": ha.get("active_time") or "0001-01-01T00:00:00Z",
+            "leader_address": ha.get("leader_address", ""),
+            "leader_cluster_address": ha.get("leader_address", ""),
+            "performance_standby": ha["role"] == "perfstandby",
+            "performance_standby_last_remote_wal": 0,
+        }
 
     # --- routing ---------------------------------------------------------------
 
@@ -236,11 +281,11 @@ class Core:
             req.mount_point, req.mount_type, req.relative_path = "sys/", "system", path[4:]
             return self.system
         if path.startswith("auth/"):
-            entry = self.auth_mounts.match(path[len("auth/"):])
+            entry = self.auth_mounts.match(path[len("auth/") :])
             if entry is not None:
                 req.mount_point = "auth/" + entry.path
                 req.mount_type, req.mount_accessor = entry.type, entry.accessor
-                req.relative_path = path[len(req.mount_point):]
+                req.relative_path = path[len(req.mount_point) :]
                 if entry.type == "token":
                     return self.token_backend
                 return self.engine_for(self.auth_mounts, entry)
@@ -248,7 +293,7 @@ class Core:
             entry = self.mounts.match(path)
             if entry is not None:
                 req.mount_point, req.mount_type, req.mount_accessor = entry.path, entry.type, entry.accessor
-                req.relative_path = path[len(entry.path):]
+                req.relative_path = path[len(entry.path) :]
                 return self.engine_for(self.mounts, entry)
         raise UnsupportedPath(f'no handler for route "{path}". route entry not found.')
 
@@ -353,11 +398,15 @@ class Core:
             permitted = acl.permits(req.path, operation, req.data)
         else:
             permitted = not any(acl.denies(p, operation) for p in paths) and any(
-                acl.permits(p, operation, req.data) for p in paths)
+                acl.permits(p, operation, req.data) for p in paths
+            )
         if not permitted:
             raise PermissionDenied("permission denied")
-        if backend is self.system and self._needs_sudo(req.relative_path) and not any(
-                acl.allowed(p, "sudo") for p in paths):
+        if (
+            backend is self.system
+            and self._needs_sudo(req.relative_path)
+            and not any(acl.allowed(p, "sudo") for p in paths)
+        ):
             raise PermissionDenied("permission denied")
 
     @staticmethod

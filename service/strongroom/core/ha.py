@@ -23,8 +23,8 @@ import json
 import logging
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from strongroom.errors import LockLost, StrongroomError
 
@@ -39,7 +39,7 @@ ACTIVE, STANDBY, PERFSTANDBY, SEALED = "active", "standby", "perfstandby", "seal
 
 
 def _now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class HAManager:
@@ -51,12 +51,25 @@ class HAManager:
     gauges.  Thread-safe; ``start()`` runs the election and heartbeat threads.
     """
 
-    def __init__(self, *, sessions, registry, is_unsealed: Callable[[], bool], node_id: str, api_addr: str,
-                 publish: Callable[[dict], None], check_ttl: float = 0.5, step_down_holdoff: float = 2.0,
-                 performance_standby: bool = True, service_name: str = "strongroom",
-                 service_tags: tuple[str, ...] = (), register_service: bool = True,
-                 on_role: Callable[[str], None] | None = None,
-                 on_lease: Callable[[float], None] | None = None, monotonic=time.monotonic):
+    def __init__(
+        self,
+        *,
+        sessions,
+        registry,
+        is_unsealed: Callable[[], bool],
+        node_id: str,
+        api_addr: str,
+        publish: Callable[[dict], None],
+        check_ttl: float = 0.5,
+        step_down_holdoff: float = 2.0,
+        performance_standby: bool = True,
+        service_name: str = "strongroom",
+        service_tags: tuple[str, ...] = (),
+        register_service: bool = True,
+        on_role: Callable[[str], None] | None = None,
+        on_lease: Callable[[float], None] | None = None,
+        monotonic=time.monotonic,
+    ):
         self._sessions = sessions
         self._registry = registry
         self._is_unsealed = is_unsealed
@@ -116,9 +129,18 @@ class HAManager:
         for instance in self._registry.service_instances(self._service_name):
             node_id = instance["Meta"].get("node_id", "")
             active = node_id == state["leader_node"]
-            nodes.append({"hostname": node_id, "api_address": f"{scheme}://{instance['Address']}:{instance['Port']}",
-                          "cluster_address": "", "active_node": active, "last_echo": None if active else _now_rfc3339(),
-                          "version": "", "upgrade_version": "", "redundancy_zone": ""})
+            nodes.append(
+                {
+                    "hostname": node_id,
+                    "api_address": f"{scheme}://{instance['Address']}:{instance['Port']}",
+                    "cluster_address": "",
+                    "active_node": active,
+                    "last_echo": None if active else _now_rfc3339(),
+                    "version": "",
+                    "upgrade_version": "",
+                    "redundancy_zone": "",
+                }
+            )
         return sorted(nodes, key=lambda n: n["hostname"])
 
     def fence(self) -> tuple[str, str] | None:
@@ -154,8 +176,14 @@ class HAManager:
             tags.append("initialized")
         host, _, port = self.api_addr.split("://", 1)[-1].rpartition(":")
         try:
-            self._registry.register_service(self._service_id, self._service_name, host.strip("[]"),
-                                            int(port or 8200), tags, {"node_id": self.node_id})
+            self._registry.register_service(
+                self._service_id,
+                self._service_name,
+                host.strip("[]"),
+                int(port or 8200),
+                tags,
+                {"node_id": self.node_id},
+            )
         except StrongroomError as exc:
             log.warning("service registration failed: %s", exc)
 
@@ -183,8 +211,10 @@ class HAManager:
         self._release()
         self._wake.set()
         if self._register:
-            for call in (lambda: self._registry.deregister_service(self._service_id),
-                         lambda: self._registry.deregister_check(self._check_id)):
+            for call in (
+                lambda: self._registry.deregister_service(self._service_id),
+                lambda: self._registry.deregister_check(self._check_id),
+            ):
                 try:
                     call()
                 except StrongroomError:
@@ -266,12 +296,10 @@ class HAManager:
             self._on_lease(min(self._heartbeat_sent + self._check_ttl, self._lock_confirmed + LOCK_LEASE))
 
     def _lock_value(self) -> bytes:
-        return json.dumps({"node_id": self.node_id, "api_addr": self.api_addr,
-                           "active_time": _now_rfc3339()}).encode()
+        return json.dumps({"node_id": self.node_id, "api_addr": self.api_addr, "active_time": _now_rfc3339()}).encode()
 
     def _may_compete(self) -> bool:
-        return (not self._stopping and self._is_unsealed()
-                and self._monotonic() >= self._holdoff_until)
+        return not self._stopping and self._is_unsealed() and self._monotonic() >= self._holdoff_until
 
     def _election_loop(self) -> None:
         index = 0
@@ -281,8 +309,9 @@ class HAManager:
                     self._try_acquire()
                 sent = self._monotonic()
                 # The active node asks more often: each answer renews its lease.
-                index, value, holder = self._sessions.wait_key(LOCK_KEY, index,
-                                                               wait="1s" if self._role == ACTIVE else "2s")
+                index, value, holder = self._sessions.wait_key(
+                    LOCK_KEY, index, wait="1s" if self._role == ACTIVE else "2s"
+                )
                 if self._role == ACTIVE and holder is not None and holder == self._session:
                     self._lock_confirmed = sent
                     self._renew_lease()
@@ -309,8 +338,9 @@ class HAManager:
         with self._lock:
             session = self._session
         if session is None:
-            session = self._sessions.create_session(f"strongroom-{self.node_id}", ["serfHealth", self._check_id],
-                                                    lock_delay="0s", behavior="release")
+            session = self._sessions.create_session(
+                f"strongroom-{self.node_id}", ["serfHealth", self._check_id], lock_delay="0s", behavior="release"
+            )
             with self._lock:
                 self._session = session
         sent = self._monotonic()

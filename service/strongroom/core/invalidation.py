@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from strongroom.errors import StrongroomError
 
@@ -23,7 +23,7 @@ log = logging.getLogger("strongroom.invalidation")
 WATCHED = {
     "sys/mounts": lambda key: "mounts",
     "sys/auth": lambda key: "auth",
-    "sys/policy/": lambda key: "policy/" + key[len("sys/policy/"):],
+    "sys/policy/": lambda key: "policy/" + key[len("sys/policy/") :],
     "sys/audit/": lambda key: "audit",
 }
 KEYRING_KEY = "core/keyring"
@@ -41,8 +41,9 @@ class TableWatcher:
     ``publish(names)`` pushes invalidations; ``keyring_changed()`` re-reads the keyring.
     """
 
-    def __init__(self, registry, publish: Callable[[list[str]], None], keyring_changed: Callable[[], None],
-                 wait: str = "10s"):
+    def __init__(
+        self, registry, publish: Callable[[list[str]], None], keyring_changed: Callable[[], None], wait: str = "10s"
+    ):
         self._registry = registry
         self._publish = publish
         self._keyring_changed = keyring_changed

@@ -16,8 +16,8 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from strongroom import metrics
 from strongroom.errors import InvalidRequest
@@ -53,10 +53,20 @@ class MountEntry:
         if self.type == "token":
             # The built-in token method, exactly as Vault lists it.
             config["token_type"] = "default-service"
-            return {"accessor": self.accessor, "config": config, "description": self.description,
-                    "external_entropy_access": False, "local": False, "options": None, "plugin_version": "",
-                    "running_plugin_version": "v0.1.0+builtin.token", "running_sha256": "", "seal_wrap": False,
-                    "type": "token", "uuid": self.uuid}
+            return {
+                "accessor": self.accessor,
+                "config": config,
+                "description": self.description,
+                "external_entropy_access": False,
+                "local": False,
+                "options": None,
+                "plugin_version": "",
+                "running_plugin_version": "v0.1.0+builtin.token",
+                "running_sha256": "",
+                "seal_wrap": False,
+                "type": "token",
+                "uuid": self.uuid,
+            }
         return {
             "accessor": self.accessor,
             "config": config,
@@ -94,8 +104,16 @@ class MountTable:
     ``sleep(seconds)`` between attempts of a write that met a conflict.
     """
 
-    def __init__(self, storage, key: str, data_prefix: str, defaults: Callable[[], list[MountEntry]] = list,
-                 randbytes=os.urandom, *, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        storage,
+        key: str,
+        data_prefix: str,
+        defaults: Callable[[], list[MountEntry]] = list,
+        randbytes=os.urandom,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._storage = storage
         self._key = key
         self._data_prefix = data_prefix
@@ -131,8 +149,16 @@ class MountTable:
         """Where a mount's data lives in the barrier."""
         return f"{self._data_prefix}{entry.uuid}/"
 
-    def new_entry(self, path: str, type_: str, description: str = "", config: dict | None = None,
-                  options: dict | None = None, local: bool = False, seal_wrap: bool = False) -> MountEntry:
+    def new_entry(
+        self,
+        path: str,
+        type_: str,
+        description: str = "",
+        config: dict | None = None,
+        options: dict | None = None,
+        local: bool = False,
+        seal_wrap: bool = False,
+    ) -> MountEntry:
         return MountEntry(
             path=path,
             type=type_,
@@ -197,9 +223,14 @@ class MountTable:
                 self._entries = entries
             return written
 
-        return retry_on_conflict(attempt, max_attempts=attempts, sleep=self._sleep, jitter=self._jitter,
-                                 delay=RETRY_DELAY,
-                                 give_up_message="too many concurrent changes to the mount table; try again")
+        return retry_on_conflict(
+            attempt,
+            max_attempts=attempts,
+            sleep=self._sleep,
+            jitter=self._jitter,
+            delay=RETRY_DELAY,
+            give_up_message="too many concurrent changes to the mount table; try again",
+        )
 
     def _jitter(self) -> float:
         """A float in [0, 1) from ``randbytes``, the table's one source of randomness."""

@@ -27,7 +27,7 @@ import os
 import socket
 import struct
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from strongroom import errors
 from strongroom.barrier.keyring import Keyring
@@ -336,8 +336,9 @@ def node_core_handlers(seal, ha, parts: dict) -> dict:
 
     return {
         "status": lambda req: seal.status(),
-        "initialize": lambda req: seal.initialize(req.get("shares"), req.get("threshold"),
-                                                  root_token_id=str(req.get("root_token_id") or "")),
+        "initialize": lambda req: seal.initialize(
+            req.get("shares"), req.get("threshold"), root_token_id=str(req.get("root_token_id") or "")
+        ),
         "unseal": lambda req: seal.unseal(req.get("key"), reset=bool(req.get("reset"))),
         "seal": lambda req: seal.seal(),
         "rotate": rotate,

@@ -18,15 +18,26 @@ from strongroom.core.policy_parser import CAPABILITIES, DENY, LEGACY_POLICIES, S
 from strongroom.errors import InvalidRequest
 
 __all__ = [
-    "ACL", "CAPABILITIES", "DEFAULT_POLICY_TEXT", "DENY", "IMMUTABLE_POLICIES", "LEGACY_POLICIES",
-    "OPERATION_CAPABILITY", "PathRule", "Policy", "ROOT", "SUDO", "glob_match", "parse_policy",
+    "ACL",
+    "CAPABILITIES",
+    "DEFAULT_POLICY_TEXT",
+    "DENY",
+    "IMMUTABLE_POLICIES",
+    "LEGACY_POLICIES",
+    "OPERATION_CAPABILITY",
+    "PathRule",
+    "Policy",
+    "ROOT",
+    "SUDO",
+    "glob_match",
+    "parse_policy",
     "validate_name",
 ]
 
 # Policies that can never be written or deleted; ``default`` may be edited but not deleted.
 IMMUTABLE_POLICIES = ("root", "response-wrapping", "control-group")
 
-DEFAULT_POLICY_TEXT = '''
+DEFAULT_POLICY_TEXT = """
 # A token may read its own properties.
 path "auth/token/lookup-self" {
     capabilities = ["read"]
@@ -106,7 +117,7 @@ path "sys/control-group/request" {
 path "identity/oidc/provider/+/authorize" {
     capabilities = ["read", "update"]
 }
-'''
+"""
 
 
 def validate_name(name: str, operation: str) -> str:

@@ -18,8 +18,9 @@ templated rules are skipped because Strongroom has no identity entities.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from strongroom.core.policy_parser import DENY, PathRule, Policy
 from strongroom.errors import PermissionDenied
@@ -28,8 +29,16 @@ ROOT = "root"
 
 # Logical operation -> capability it needs (revoke/renew/rollback reuse update).
 OPERATION_CAPABILITY = {
-    "read": "read", "list": "list", "create": "create", "update": "update", "patch": "patch",
-    "delete": "delete", "recover": "recover", "revoke": "update", "renew": "update", "rollback": "update",
+    "read": "read",
+    "list": "list",
+    "create": "create",
+    "update": "update",
+    "patch": "patch",
+    "delete": "delete",
+    "recover": "recover",
+    "revoke": "update",
+    "renew": "update",
+    "rollback": "update",
 }
 # Only operations that carry parameters are checked against parameter constraints.
 _PARAMETER_OPERATIONS = frozenset({"read", "create", "update", "patch", "recover"})
@@ -50,11 +59,18 @@ class _Permissions:
     max_wrapping_ttl: float = 0
 
     @classmethod
-    def of(cls, rule: PathRule) -> "_Permissions":
+    def of(cls, rule: PathRule) -> _Permissions:
         def copy(params):
             return None if params is None else {k: list(v) for k, v in params.items()}
-        return cls(set(rule.capabilities), copy(rule.allowed_parameters), copy(rule.denied_parameters),
-                   list(rule.required_parameters), rule.min_wrapping_ttl, rule.max_wrapping_ttl)
+
+        return cls(
+            set(rule.capabilities),
+            copy(rule.allowed_parameters),
+            copy(rule.denied_parameters),
+            list(rule.required_parameters),
+            rule.min_wrapping_ttl,
+            rule.max_wrapping_ttl,
+        )
 
     def merge(self, rule: PathRule) -> None:
         if DENY in self.capabilities:
@@ -142,7 +158,7 @@ class ACL:
         self._prefixes = sorted(self._prefix, key=len, reverse=True)
 
     @classmethod
-    def root(cls) -> "ACL":
+    def root(cls) -> ACL:
         """The ACL of the ``root`` policy: every operation on every path, sudo included."""
         acl = cls()
         acl._root = True
@@ -184,8 +200,9 @@ class ACL:
             return False
         return ("create" in permissions.capabilities) != ("update" in permissions.capabilities)
 
-    def check(self, path: str, operation: str, data: Mapping[str, Any] | None = None, *,
-              wrap_ttl: float | None = None) -> None:
+    def check(
+        self, path: str, operation: str, data: Mapping[str, Any] | None = None, *, wrap_ttl: float | None = None
+    ) -> None:
         """Raise ``PermissionDenied`` unless the policies allow ``operation`` on
         ``path`` with request parameters ``data``.
 
@@ -199,8 +216,9 @@ class ACL:
         if not self._allows(path, operation, data or {}, wrap_ttl):
             raise PermissionDenied("permission denied")
 
-    def permits(self, path: str, operation: str, data: Mapping[str, Any] | None = None, *,
-                wrap_ttl: float | None = None) -> bool:
+    def permits(
+        self, path: str, operation: str, data: Mapping[str, Any] | None = None, *, wrap_ttl: float | None = None
+    ) -> bool:
         """``check`` as a boolean."""
         return self._allows(path, operation, data or {}, wrap_ttl)
 

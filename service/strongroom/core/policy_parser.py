@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import hcl2
 
@@ -30,8 +31,7 @@ from strongroom.fields import DURATION_OVERFLOW, INT64_MAX, SECOND_NS, duration_
 
 DENY = "deny"
 SUDO = "sudo"
-CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", SUDO, DENY,
-                          "subscribe", "recover"})
+CAPABILITIES = frozenset({"create", "read", "update", "patch", "delete", "list", SUDO, DENY, "subscribe", "recover"})
 
 # The pre-0.5 ``policy = "..."`` shorthand, expanded as Vault does.
 LEGACY_POLICIES = {
@@ -42,9 +42,19 @@ LEGACY_POLICIES = {
 }
 
 _TOP_LEVEL_KEYS = ("name", "path")
-_PATH_KEYS = ("comment", "policy", "capabilities", "allowed_parameters", "denied_parameters",
-              "required_parameters", "min_wrapping_ttl", "max_wrapping_ttl", "mfa_methods",
-              "control_group", "subscribe_event_types")
+_PATH_KEYS = (
+    "comment",
+    "policy",
+    "capabilities",
+    "allowed_parameters",
+    "denied_parameters",
+    "required_parameters",
+    "min_wrapping_ttl",
+    "max_wrapping_ttl",
+    "mfa_methods",
+    "control_group",
+    "subscribe_event_types",
+)
 
 
 @dataclass(frozen=True)
@@ -184,8 +194,13 @@ def _parse_rule(label: str, body: dict, where: str) -> PathRule:
     for capability in capabilities:
         if capability == DENY:
             # Vault stops reading the block at ``deny``: nothing else applies.
-            return PathRule(path=path, capabilities=frozenset({DENY}), is_prefix=prefix,
-                            has_segment_wildcard=segment, templated=templated)
+            return PathRule(
+                path=path,
+                capabilities=frozenset({DENY}),
+                is_prefix=prefix,
+                has_segment_wildcard=segment,
+                templated=templated,
+            )
         if capability not in CAPABILITIES:
             raise _ParseError(f'{where}: invalid capability "{capability}"')
 
@@ -199,10 +214,19 @@ def _parse_rule(label: str, body: dict, where: str) -> PathRule:
     required = tuple(_string_list(body.get("required_parameters", []), where, "required_parameters"))
     _string_list(body.get("mfa_methods", []), where, "mfa_methods")
     events = tuple(_string_list(body.get("subscribe_event_types", []), where, "subscribe_event_types"))
-    return PathRule(path=path, capabilities=frozenset(capabilities), is_prefix=prefix,
-                    has_segment_wildcard=segment, allowed_parameters=allowed, denied_parameters=denied,
-                    required_parameters=required, min_wrapping_ttl=min_ttl, max_wrapping_ttl=max_ttl,
-                    subscribe_event_types=events, templated=templated)
+    return PathRule(
+        path=path,
+        capabilities=frozenset(capabilities),
+        is_prefix=prefix,
+        has_segment_wildcard=segment,
+        allowed_parameters=allowed,
+        denied_parameters=denied,
+        required_parameters=required,
+        min_wrapping_ttl=min_ttl,
+        max_wrapping_ttl=max_ttl,
+        subscribe_event_types=events,
+        templated=templated,
+    )
 
 
 def _check_templating(path: str) -> bool:
@@ -247,8 +271,7 @@ def _parameters(value: Any, path: str, key: str) -> Mapping[str, tuple] | None:
 def _validate_parameter_key(name: str, path: str, key: str) -> None:
     if name.startswith("/") and re.search(r"~(?![01])", name):
         raise _ParseError(f'path "{path}": {key}: parameter key "{name}": invalid path syntax')
-    if "*" in name and not (name == "*" or (name.startswith("/") and name.endswith("/*")
-                                            and "*" not in name[:-2])):
+    if "*" in name and not (name == "*" or (name.startswith("/") and name.endswith("/*") and "*" not in name[:-2])):
         raise _ParseError(f'path "{path}": {key}: parameter key "{name}" cannot contain non-tail wildcards')
 
 

@@ -27,7 +27,8 @@ import json
 import os
 import threading
 import uuid
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from strongroom.barrier import aead, shamir
 from strongroom.barrier.keyring import Keyring
@@ -205,8 +206,16 @@ class SealManager:
             }
             # Keyring first, seal-config last: a crash half-way leaves storage
             # uninitialised (re-initialisable) rather than initialised without keys.
-            self._backend.put(KEYRING_PATH, aead.encrypt(keyring.root_key, 0, keyring.serialize(), KEYRING_PATH.encode(), randbytes=self._randbytes))
-            self._backend.put(ROOT_KEY_PATH, aead.encrypt(unseal_key, 0, keyring.root_key, ROOT_KEY_PATH.encode(), randbytes=self._randbytes))
+            self._backend.put(
+                KEYRING_PATH,
+                aead.encrypt(
+                    keyring.root_key, 0, keyring.serialize(), KEYRING_PATH.encode(), randbytes=self._randbytes
+                ),
+            )
+            self._backend.put(
+                ROOT_KEY_PATH,
+                aead.encrypt(unseal_key, 0, keyring.root_key, ROOT_KEY_PATH.encode(), randbytes=self._randbytes),
+            )
             self._backend.put(SEAL_CONFIG_PATH, json.dumps(config).encode())
             return parts, keyring
 
@@ -257,7 +266,9 @@ class SealManager:
         try:
             root_key = aead.decrypt(unseal_key, sealed_root, ROOT_KEY_PATH.encode())
         except IntegrityError:
-            raise InvalidRequest("Error unsealing: failed to decrypt keys from storage: cipher: message authentication failed") from None
+            raise InvalidRequest(
+                "Error unsealing: failed to decrypt keys from storage: cipher: message authentication failed"
+            ) from None
         return Keyring.deserialize(aead.decrypt(root_key, sealed_keyring, KEYRING_PATH.encode()))
 
     def seal(self) -> None:
@@ -274,7 +285,12 @@ class SealManager:
             if self._keyring is None:
                 raise Sealed()
             keyring = self._keyring.rotate(self._clock)
-            self._backend.put(KEYRING_PATH, aead.encrypt(keyring.root_key, 0, keyring.serialize(), KEYRING_PATH.encode(), randbytes=self._randbytes))
+            self._backend.put(
+                KEYRING_PATH,
+                aead.encrypt(
+                    keyring.root_key, 0, keyring.serialize(), KEYRING_PATH.encode(), randbytes=self._randbytes
+                ),
+            )
             self._keyring = keyring
         if self._on_change:
             self._on_change(keyring)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from strongroom.core import logical
 from strongroom.core.audit import API_CREATION_REFUSED
-from strongroom.core.logical import Request, Response
 from strongroom.core.mounts import RESERVED, normalize_path
 from strongroom.engines import create_engine
 from strongroom.errors import InvalidRequest, MethodNotAllowed, NotFound, PermissionDenied, UnsupportedPath
 from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 from strongroom.storage.inmem import InmemBackend
 
 READ, LIST, WRITE, DELETE = (logical.READ,), (logical.LIST,), (logical.CREATE, logical.UPDATE), (logical.DELETE,)
@@ -38,8 +38,11 @@ def _ttl_seconds(value, name: str, *, enabling: bool = False) -> int | None:
         return None
     if enabling and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
         raise InvalidRequest("unable to convert given mount config information")
-    text = number_text(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else \
-        to_string(name, value, validated=True)
+    text = (
+        number_text(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else to_string(name, value, validated=True)
+    )
     if text == "system":
         return 0
     try:
@@ -55,8 +58,12 @@ def _ttl_seconds(value, name: str, *, enabling: bool = False) -> int | None:
 
 
 _LISTING_VISIBILITY = ("", "unauth", "hidden")
-_LIST_KEYS = ("audit_non_hmac_request_keys", "audit_non_hmac_response_keys", "passthrough_request_headers",
-              "allowed_response_headers")
+_LIST_KEYS = (
+    "audit_non_hmac_request_keys",
+    "audit_non_hmac_response_keys",
+    "passthrough_request_headers",
+    "allowed_response_headers",
+)
 
 
 def _mount_config(raw, *, current: dict | None = None) -> dict:
@@ -85,8 +92,9 @@ def _mount_config(raw, *, current: dict | None = None) -> dict:
             default = config.get("default_lease_ttl", current.get("default_lease_ttl", 0))
             maximum = config.get("max_lease_ttl", current.get("max_lease_ttl", 0))
             if default and maximum and maximum < default:
-                raise InvalidRequest(f"backend max lease TTL of {maximum} would be less than backend default "
-                                     f"lease TTL of {default}")
+                raise InvalidRequest(
+                    f"backend max lease TTL of {maximum} would be less than backend default lease TTL of {default}"
+                )
     if "force_no_cache" in raw:
         if enabling and not isinstance(raw["force_no_cache"], bool):
             raise InvalidRequest("unable to convert given mount config information")
@@ -160,10 +168,10 @@ class SystemBackend:
         ``sys/policies/acl/deleg`` also covers ``.../DELEG`` and ``.../deleg%20``."""
         for prefix in _NAMED_PREFIXES:
             if relative_path.startswith(prefix) and len(relative_path) > len(prefix):
-                return prefix + canonical_policy_name(relative_path[len(prefix):])
+                return prefix + canonical_policy_name(relative_path[len(prefix) :])
         for prefix in _MOUNT_PREFIXES:
             if relative_path.startswith(prefix):
-                rest = relative_path[len(prefix):]
+                rest = relative_path[len(prefix) :]
                 if prefix in _TUNABLE and rest.endswith("/tune") and rest[: -len("/tune")].strip("/"):
                     return prefix + rest[: -len("/tune")].strip("/") + "/tune"
                 return (prefix + rest.strip("/")).rstrip("/")
@@ -189,19 +197,29 @@ class SystemBackend:
         if head == "policy":
             return self._policy(rest, op, req, legacy=True)
         if path == "policies/acl" or path.startswith("policies/acl/"):
-            return self._policy(path[len("policies/acl/"):], op, req, legacy=False)
+            return self._policy(path[len("policies/acl/") :], op, req, legacy=False)
         if head == "audit":
             return self._audit(rest, op, req)
         if head == "audit-hash":
             self._ops(op, WRITE)
-            return Response(data={"hash": self.core.audit.hash(normalize_path(rest), _require_str(req.data, "input", required=False))},
-                            data_at_top_level=True)
+            return Response(
+                data={
+                    "hash": self.core.audit.hash(normalize_path(rest), _require_str(req.data, "input", required=False))
+                },
+                data_at_top_level=True,
+            )
         if path == "key-status":
             self._ops(op, READ)
             keyring = self.core.barrier.keyring
             key = keyring.active_key()
-            return Response(data={"term": key.term, "install_time": key.install_time.isoformat().replace("+00:00", "Z"),
-                                  "encryptions": 0}, data_at_top_level=True)
+            return Response(
+                data={
+                    "term": key.term,
+                    "install_time": key.install_time.isoformat().replace("+00:00", "Z"),
+                    "encryptions": 0,
+                },
+                data_at_top_level=True,
+            )
         if path == "rotate":
             self._ops(op, WRITE)
             self.core.seal.rotate()
@@ -220,7 +238,7 @@ class SystemBackend:
         if path in ("capabilities-self", "capabilities", "capabilities-accessor"):
             return self._capabilities(path, op, req)
         if path == "internal/ui/mounts" or path.startswith("internal/ui/mounts/"):
-            return self._ui_mounts(path[len("internal/ui/mounts/"):], op, req)
+            return self._ui_mounts(path[len("internal/ui/mounts/") :], op, req)
         raise UnsupportedPath(f'no handler for route "sys/{path}". route entry not found.')
 
     @staticmethod
@@ -256,11 +274,25 @@ class SystemBackend:
         raise MethodNotAllowed()
 
     def _sys_mount(self) -> dict:
-        return {"accessor": "system_00000000", "config": {"default_lease_ttl": 0, "max_lease_ttl": 0,
-                "force_no_cache": False, "passthrough_request_headers": ["Accept"]}, "description": "system endpoints used for control, policy and debugging",
-                "external_entropy_access": False, "local": False, "options": None, "plugin_version": "",
-                "running_plugin_version": "v0.1.0+builtin.strongroom", "running_sha256": "", "seal_wrap": True,
-                "type": "system", "uuid": "system"}
+        return {
+            "accessor": "system_00000000",
+            "config": {
+                "default_lease_ttl": 0,
+                "max_lease_ttl": 0,
+                "force_no_cache": False,
+                "passthrough_request_headers": ["Accept"],
+            },
+            "description": "system endpoints used for control, policy and debugging",
+            "external_entropy_access": False,
+            "local": False,
+            "options": None,
+            "plugin_version": "",
+            "running_plugin_version": "v0.1.0+builtin.strongroom",
+            "running_sha256": "",
+            "seal_wrap": True,
+            "type": "system",
+            "uuid": "system",
+        }
 
     def _enable_mount(self, path: str, req: Request) -> Response:
         data = req.data
@@ -275,9 +307,15 @@ class SystemBackend:
         system_max = self.core.config.max_lease_ttl
         if config.get("default_lease_ttl", 0) > system_max and not config.get("max_lease_ttl"):
             raise InvalidRequest(f"given default lease TTL greater than system max lease TTL of {system_max}")
-        entry = self.core.mounts.new_entry(path, mount_type, _require_str(data, "description", required=False),
-                                           config, options,
-                                           local=bool(data.get("local", False)), seal_wrap=bool(data.get("seal_wrap", False)))
+        entry = self.core.mounts.new_entry(
+            path,
+            mount_type,
+            _require_str(data, "description", required=False),
+            config,
+            options,
+            local=bool(data.get("local", False)),
+            seal_wrap=bool(data.get("seal_wrap", False)),
+        )
         index = self.core.mounts.add(entry)
         self.core.changed(["mounts"])
         return Response(status=204, index=index)
@@ -286,10 +324,13 @@ class SystemBackend:
         path = normalize_path(rest)
         entry = table.entries().get(path)
         if entry is None:
-            raise InvalidRequest(f"cannot fetch sysview for path \"{path}\"")
+            raise InvalidRequest(f'cannot fetch sysview for path "{path}"')
         if op == logical.READ:
-            config = {"default_lease_ttl": self.core.config.default_lease_ttl,
-                      "max_lease_ttl": self.core.config.max_lease_ttl, "force_no_cache": False}
+            config = {
+                "default_lease_ttl": self.core.config.default_lease_ttl,
+                "max_lease_ttl": self.core.config.max_lease_ttl,
+                "force_no_cache": False,
+            }
             config.update({k: v for k, v in entry.config.items() if v})
             config["description"] = entry.description
             if entry.options:
@@ -299,8 +340,9 @@ class SystemBackend:
         data = req.data
         # Work on a copy: the cached entry must not change unless the write succeeds.
         entry = dataclasses.replace(entry, config=dict(entry.config), options=dict(entry.options))
-        entry.config.update(_mount_config({k: v for k, v in data.items() if k not in ("description", "options")},
-                                          current=entry.config))
+        entry.config.update(
+            _mount_config({k: v for k, v in data.items() if k not in ("description", "options")}, current=entry.config)
+        )
         if "description" in data:
             entry.description = _require_str(data, "description", required=False)
         if "options" in data:
@@ -378,8 +420,13 @@ class SystemBackend:
             options = data.get("options") or {}
             if not isinstance(options, dict):
                 raise InvalidRequest("'options' must be an object")
-            broker.enable(path, _require_str(data, "type"), _require_str(data, "description", required=False),
-                          options, local=bool(data.get("local", False)))
+            broker.enable(
+                path,
+                _require_str(data, "type"),
+                _require_str(data, "description", required=False),
+                options,
+                local=bool(data.get("local", False)),
+            )
             self.core.changed(["audit"])
             return Response(status=204)
         if op == logical.DELETE:
@@ -417,8 +464,12 @@ class SystemBackend:
     def _ui_mounts(self, path: str, op: str, req: Request) -> Response:
         self._ops(op, READ)
         if not path:
-            return Response(data={"secret": {e.path: e.render() for e in self.core.mounts.entries().values()},
-                                  "auth": {e.path: e.render() for e in self.core.auth_mounts.entries().values()}})
+            return Response(
+                data={
+                    "secret": {e.path: e.render() for e in self.core.mounts.entries().values()},
+                    "auth": {e.path: e.render() for e in self.core.auth_mounts.entries().values()},
+                }
+            )
         entry = self.core.mounts.match(path)
         if entry is None:
             raise _unmounted(path)
@@ -429,5 +480,6 @@ class SystemBackend:
 
 def _unmounted(path: str) -> PermissionDenied:
     """Vault answers an unmounted UI lookup with this 403."""
-    return PermissionDenied(f"preflight capability check returned 403, please ensure client's policies grant "
-                            f"access to path \"{path}/\"")
+    return PermissionDenied(
+        f'preflight capability check returned 403, please ensure client\'s policies grant access to path "{path}/"'
+    )

@@ -76,8 +76,9 @@ class DevCluster:
         ports = Ports(opts.base_port)
         front, stats = ports.take(), ports.take()
         node_ports = [ports.take() for _ in range(opts.nodes)]
-        consul_ports = [{k: ports.take() for k in ("http", "serf_lan", "serf_wan", "server")}
-                        for _ in range(opts.consul_servers)]
+        consul_ports = [
+            {k: ports.take() for k in ("http", "serf_lan", "serf_wan", "server")} for _ in range(opts.consul_servers)
+        ]
         try:
             consul = self._start_consul(consul_ports, deadline)
             nodes = self._start_nodes(node_ports, consul, deadline)
@@ -96,17 +97,31 @@ class DevCluster:
         if previous.exists():
             running = [c.name for c in children_from(previous) if runs(c)]
             if running:
-                raise DevClusterError(f"a dev cluster is already running in {self.dir} ({', '.join(running)}): "
-                                      f"stop it with `strongroom dev-cluster --stop --dir {self.dir}`")
+                raise DevClusterError(
+                    f"a dev cluster is already running in {self.dir} ({', '.join(running)}): "
+                    f"stop it with `strongroom dev-cluster --stop --dir {self.dir}`"
+                )
         for old in self.dir.glob("consul*/"):
             shutil.rmtree(old)  # a fresh cluster: old data would be initialised with keys we no longer have
-        self.state = {"dir": str(self.dir), "ready": False, "consul": {}, "consul_servers": [], "nodes": [],
-                      "haproxy": {}}
+        self.state = {
+            "dir": str(self.dir),
+            "ready": False,
+            "consul": {},
+            "consul_servers": [],
+            "nodes": [],
+            "haproxy": {},
+        }
 
     def _spawn(self, name: str, cmd: list[str], marker: str) -> Child:
         with open(self.dir / f"{name}.log", "wb") as log:
-            popen = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.dir, start_new_session=True)
+            popen = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                start_new_session=True,
+            )
         child = Child(name, popen.pid, marker, popen)
         self.children.append(child)
         return child
@@ -122,8 +137,14 @@ class DevCluster:
         started = []
         for i, mine in enumerate(ports, start=1):
             data = self.dir / f"consul{i}" / "data"
-            cmd = consul_agent_command(binary, f"dev-consul{i}", data, mine, bootstrap_expect=len(ports),
-                                       retry_join=[peer for peer in serf if peer != serf[i - 1]])
+            cmd = consul_agent_command(
+                binary,
+                f"dev-consul{i}",
+                data,
+                mine,
+                bootstrap_expect=len(ports),
+                retry_join=[peer for peer in serf if peer != serf[i - 1]],
+            )
             child = self._spawn(f"consul{i}", cmd, str(data))
             address = f"{HOST}:{mine['http']}"
             started.append(address)
@@ -156,10 +177,20 @@ class DevCluster:
                 f'  path    = "{STORAGE_PREFIX}"\n}}\n\n'
                 f'listener "tcp" {{\n  address     = "{HOST}:{port}"\n  tls_disable = true\n}}\n\n'
                 f'api_addr     = "{api_addr}"\nnode_id      = "{name}"\ncluster_name = "strongroom-dev"\n'
-                f"workers      = {self.options.workers}\n")
+                f"workers      = {self.options.workers}\n"
+            )
             child = self._spawn(name, strongroom_command() + ["server", "-config", str(config)], str(config))
-            nodes.append({"name": name, "api_addr": api_addr, "address": f"{HOST}:{port}", "pid": child.pid,
-                          "config": str(config), "log": str(self.dir / f"{name}.log"), "_child": child})
+            nodes.append(
+                {
+                    "name": name,
+                    "api_addr": api_addr,
+                    "address": f"{HOST}:{port}",
+                    "pid": child.pid,
+                    "config": str(config),
+                    "log": str(self.dir / f"{name}.log"),
+                    "_child": child,
+                }
+            )
         self.state["nodes"] = [{k: v for k, v in n.items() if k != "_child"} for n in nodes]
         self._save()
         for node in nodes:
@@ -175,8 +206,7 @@ class DevCluster:
 
     def _call(self, node: dict, method: str, path: str, body: dict | None = None, token: str = "") -> dict:
         headers = {"X-Vault-Token": token} if token else {}
-        response = self.http.request(method, f"{node['api_addr']}/v1/{path}", json=body, headers=headers,
-                                     timeout=30)
+        response = self.http.request(method, f"{node['api_addr']}/v1/{path}", json=body, headers=headers, timeout=30)
         if response.status_code >= 400:
             raise DevClusterError(f"{method} {path} on {node['name']}: {response.status_code} {response.text}")
         return response.json() if response.content else {}
@@ -194,8 +224,13 @@ class DevCluster:
         # Unsealed alone, the first node takes the lock; writes need it active.
         wait(lambda: self._health(first)[0] == 200, deadline, f"{first['name']} to become the active node")
         if "secret/" not in self._call(first, "GET", "sys/mounts", token=token).get("data", {}):
-            self._call(first, "POST", "sys/mounts/secret", {"type": "kv", "options": {"version": "2"},
-                                                            "description": "key/value secret storage"}, token)
+            self._call(
+                first,
+                "POST",
+                "sys/mounts/secret",
+                {"type": "kv", "options": {"version": "2"}, "description": "key/value secret storage"},
+                token,
+            )
         for node in nodes[1:]:
             self._unseal(node, init["keys"], deadline)
 
@@ -209,15 +244,25 @@ class DevCluster:
     def _start_haproxy(self, nodes: list[dict], front: int, stats: int, deadline: float) -> dict:
         socket_path = self.dir / "haproxy.sock"
         config = self.dir / "haproxy.cfg"
-        config.write_text(haproxy.render(
-            [{"name": n["name"], "address": n["address"]} for n in nodes], bind=f"{HOST}:{front}",
-            stats_bind=f"{HOST}:{stats}", stats_socket=str(socket_path) if len(str(socket_path)) < 100 else None))
+        config.write_text(
+            haproxy.render(
+                [{"name": n["name"], "address": n["address"]} for n in nodes],
+                bind=f"{HOST}:{front}",
+                stats_bind=f"{HOST}:{stats}",
+                stats_socket=str(socket_path) if len(str(socket_path)) < 100 else None,
+            )
+        )
         checked = haproxy.check(config)
         if not checked.ok:
             raise DevClusterError(f"haproxy -c rejected {config}:\n{checked.output}")
         child = self._spawn("haproxy", [haproxy.haproxy_binary(), "-f", str(config), "-db"], str(config))
-        state = {"address": f"http://{HOST}:{front}", "stats": f"http://{HOST}:{stats}/stats",
-                 "metrics": f"http://{HOST}:{stats}/metrics", "pid": child.pid, "config": str(config)}
+        state = {
+            "address": f"http://{HOST}:{front}",
+            "stats": f"http://{HOST}:{stats}/stats",
+            "metrics": f"http://{HOST}:{stats}/metrics",
+            "pid": child.pid,
+            "config": str(config),
+        }
         self.state["haproxy"] = state
         self._save()
 
@@ -229,8 +274,11 @@ class DevCluster:
             states = haproxy.server_states(self.http.get(state["stats"] + ";csv", timeout=2).text)
             writers = {n["name"] for n in nodes if self._health(n)[0] == 200}
             readers = {n["name"] for n in nodes if self._health(n, "?perfstandbyok=true")[0] == 200}
-            return (bool(writers) and haproxy.servers_up(states, "strongroom_write") == writers
-                    and haproxy.servers_up(states, "strongroom_read") == readers)
+            return (
+                bool(writers)
+                and haproxy.servers_up(states, "strongroom_write") == writers
+                and haproxy.servers_up(states, "strongroom_read") == readers
+            )
 
         wait(routing, deadline, "haproxy to mark the nodes up", interval=0.2)
         return state
@@ -252,24 +300,32 @@ class DevCluster:
 
     def stop(self) -> None:
         """Stop every process this object started (HAProxy, nodes, then Consul), each by its pid."""
-        order = sorted(self.children, key=lambda c: (0 if c.name == "haproxy" else 2 if c.name.startswith("consul")
-                                                     else 1))
+        order = sorted(
+            self.children, key=lambda c: 0 if c.name == "haproxy" else 2 if c.name.startswith("consul") else 1
+        )
         stop_children(order)
         self.children = []
 
     def usage(self) -> str:
         """How to use the running cluster, as printed after the start."""
         s = self.state
-        lines = [f"Strongroom dev cluster in {self.dir}: {len(s['nodes'])} nodes, "
-                 f"{len(s['consul_servers'])} Consul server(s), HAProxy in front.", "",
-                 f"    export VAULT_ADDR={s['haproxy']['address']}",
-                 f"    export VAULT_TOKEN={s['root_token']}", "",
-                 f"HAProxy stats: {s['haproxy']['stats']}   Prometheus: {s['haproxy']['metrics']}",
-                 f"Consul:        http://{s['consul']['address']} (HTTP API)"]
+        lines = [
+            f"Strongroom dev cluster in {self.dir}: {len(s['nodes'])} nodes, "
+            f"{len(s['consul_servers'])} Consul server(s), HAProxy in front.",
+            "",
+            f"    export VAULT_ADDR={s['haproxy']['address']}",
+            f"    export VAULT_TOKEN={s['root_token']}",
+            "",
+            f"HAProxy stats: {s['haproxy']['stats']}   Prometheus: {s['haproxy']['metrics']}",
+            f"Consul:        http://{s['consul']['address']} (HTTP API)",
+        ]
         lines += [f"{n['name']}:         {n['api_addr']} (pid {n['pid']})" for n in s["nodes"]]
-        lines += ["", f"Unseal keys and root token: {self.dir / STATE_FILE}; logs: {self.dir}/*.log",
-                  "KV v2 is mounted at secret/. This cluster is for development only: its keys are on disk.",
-                  f"Stop it with Ctrl-C, or `strongroom dev-cluster --stop --dir {self.dir}`."]
+        lines += [
+            "",
+            f"Unseal keys and root token: {self.dir / STATE_FILE}; logs: {self.dir}/*.log",
+            "KV v2 is mounted at secret/. This cluster is for development only: its keys are on disk.",
+            f"Stop it with Ctrl-C, or `strongroom dev-cluster --stop --dir {self.dir}`.",
+        ]
         return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ def stop_directory(directory: Path, out: TextIO = sys.stdout) -> int:
 
 def run(options: Options, *, detach: bool = False, out: TextIO = sys.stdout) -> int:
     """Start the cluster; with ``detach`` return once it is ready, else run until SIGINT/SIGTERM."""
+
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
@@ -38,8 +39,12 @@ def run(options: Options, *, detach: bool = False, out: TextIO = sys.stdout) -> 
         while True:
             for child in list(cluster.children):
                 if child.popen.poll() is not None:
-                    print(f"warning: {child.name} (pid {child.pid}) exited with {child.popen.returncode}; "
-                          f"see {cluster.dir / (child.name + '.log')}", file=out, flush=True)
+                    print(
+                        f"warning: {child.name} (pid {child.pid}) exited with {child.popen.returncode}; "
+                        f"see {cluster.dir / (child.name + '.log')}",
+                        file=out,
+                        flush=True,
+                    )
                     cluster.children.remove(child)
             time.sleep(0.5)
     except KeyboardInterrupt:

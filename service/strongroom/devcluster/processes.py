@@ -20,9 +20,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, TypeVar
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parents[3]
 BUNDLED_CONSUL = REPO / "tools" / "consul" / "usr" / "bin" / "consul"
@@ -60,21 +61,45 @@ def consul_binary() -> str:
         raise DevClusterError(f"CONSUL_BIN={env!r} is not an executable file: run `make deps`")
     found = shutil.which("consul") or (str(BUNDLED_CONSUL) if os.access(BUNDLED_CONSUL, os.X_OK) else None)
     if found is None:
-        raise DevClusterError("consul binary not found (CONSUL_BIN, PATH, tools/consul): run `make deps` "
-                              "or `bash scripts/install-consul.sh`")
+        raise DevClusterError(
+            "consul binary not found (CONSUL_BIN, PATH, tools/consul): run `make deps` "
+            "or `bash scripts/install-consul.sh`"
+        )
     return found
 
 
-def consul_agent_command(binary: str, node: str, data_dir: Path, ports: Mapping[str, int], *, host: str = HOST,
-                         bootstrap_expect: int = 1, retry_join: Iterable[str] = (), extra_hcl: str = "") -> list[str]:
+def consul_agent_command(
+    binary: str,
+    node: str,
+    data_dir: Path,
+    ports: Mapping[str, int],
+    *,
+    host: str = HOST,
+    bootstrap_expect: int = 1,
+    retry_join: Iterable[str] = (),
+    extra_hcl: str = "",
+) -> list[str]:
     """``consul agent -server`` on ``host`` (Consul 1.8 flags), DNS off, ``CONSUL_AGENT_HCL`` plus
     ``extra_hcl``.  ``ports`` names ``http``, ``serf_lan``, ``serf_wan``, ``server`` and, to serve
     the API over TLS too, ``https``.  With ``bootstrap_expect`` 1 the agent bootstraps itself;
     ``retry_join`` lists the Serf LAN addresses of its peers."""
-    cmd = [binary, "agent", "-server", f"-node={node}", f"-bind={host}", f"-client={host}",
-           f"-http-port={ports['http']}", f"-serf-lan-port={ports['serf_lan']}",
-           f"-serf-wan-port={ports['serf_wan']}", f"-server-port={ports['server']}", "-dns-port=-1",
-           f"-data-dir={data_dir}", "-log-level=warn", "-disable-host-node-id", f"-hcl={CONSUL_AGENT_HCL}{extra_hcl}"]
+    cmd = [
+        binary,
+        "agent",
+        "-server",
+        f"-node={node}",
+        f"-bind={host}",
+        f"-client={host}",
+        f"-http-port={ports['http']}",
+        f"-serf-lan-port={ports['serf_lan']}",
+        f"-serf-wan-port={ports['serf_wan']}",
+        f"-server-port={ports['server']}",
+        "-dns-port=-1",
+        f"-data-dir={data_dir}",
+        "-log-level=warn",
+        "-disable-host-node-id",
+        f"-hcl={CONSUL_AGENT_HCL}{extra_hcl}",
+    ]
     if "https" in ports:
         cmd.append(f"-https-port={ports['https']}")
     cmd.append("-bootstrap" if bootstrap_expect == 1 else f"-bootstrap-expect={bootstrap_expect}")
@@ -134,8 +159,13 @@ class WaitTimedOut(DevClusterError):
         self.last = last
 
 
-def wait(predicate: Callable[[], T], deadline: float, what: str, interval: float = 0.1,
-         fatal: tuple[type[BaseException], ...] = (DevClusterError,)) -> T:
+def wait(
+    predicate: Callable[[], T],
+    deadline: float,
+    what: str,
+    interval: float = 0.1,
+    fatal: tuple[type[BaseException], ...] = (DevClusterError,),
+) -> T:
     """Poll until ``predicate`` is truthy and return that; WaitTimedOut naming ``what`` once the
     ``time.monotonic()`` ``deadline`` has passed.  Exceptions of a ``fatal`` type propagate at
     once, any other means "not yet".  The predicate runs at least once."""
@@ -189,8 +219,10 @@ class Ports:
 
 def _probe(host: str, port: int) -> int:
     """Bind ``port`` (0: one the kernel picks) for TCP, then the same for UDP; return it, or OSError."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+    ):
         # Connections of a previous run in TIME_WAIT do not make a port busy.
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         tcp.bind((host, port))

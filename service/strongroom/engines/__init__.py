@@ -1,6 +1,6 @@
 """Secrets engines: what a mount under ``/v1/<mount>/`` runs.
 
-An engine implements ``strongroom.core.logical.Engine``: ``handle(req)``,
+An engine implements ``strongroom.sdk.logical.Engine``: ``handle(req)``,
 ``exists(req)`` and ``unauthenticated_paths()``.  It is built per mount by
 ``create_engine`` from the mount's type and options, over the mount's storage
 view (the barrier seen through ``logical/<mount-uuid>/``) and the node's clock.
@@ -27,12 +27,12 @@ https://developer.hashicorp.com/vault/docs/secrets
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import Callable
 
-from strongroom.core.logical import Engine
 from strongroom.engines.kv import new_kv
 from strongroom.errors import InvalidRequest
+from strongroom.sdk.logical import Engine
 
 # mount type -> factory(options, view, clock); ``generic`` is Vault's old name for kv.
 ENGINE_TYPES: dict[str, Callable[..., Engine]] = {

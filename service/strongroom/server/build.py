@@ -19,21 +19,24 @@ def make_backend(config: ServerConfig, fence=None, on_lock_lost=None, cache_tabl
         return InstrumentedBackend(InmemBackend(), "inmem")
     from strongroom.storage.consul import ConsulBackend
 
-    backend = InstrumentedBackend(ConsulBackend.from_config(
-        address=storage.address,
-        token=storage.token,
-        scheme=storage.scheme,
-        tls_ca_file=storage.tls_ca_file or None,
-        tls_cert_file=storage.tls_cert_file or None,
-        tls_key_file=storage.tls_key_file or None,
-        tls_skip_verify=storage.tls_skip_verify,
-        tls_min_version=storage.tls_min_version,
-        prefix=storage.path,
-        consistency_mode=storage.consistency_mode,
-        max_parallel=storage.max_parallel,
-        fence=fence,
-        on_lock_lost=on_lock_lost,
-    ), "consul")
+    backend = InstrumentedBackend(
+        ConsulBackend.from_config(
+            address=storage.address,
+            token=storage.token,
+            scheme=storage.scheme,
+            tls_ca_file=storage.tls_ca_file or None,
+            tls_cert_file=storage.tls_cert_file or None,
+            tls_key_file=storage.tls_key_file or None,
+            tls_skip_verify=storage.tls_skip_verify,
+            tls_min_version=storage.tls_min_version,
+            prefix=storage.path,
+            consistency_mode=storage.consistency_mode,
+            max_parallel=storage.max_parallel,
+            fence=fence,
+            on_lock_lost=on_lock_lost,
+        ),
+        "consul",
+    )
     if cache_table is None:
         return backend
     from strongroom.storage.cache import CachedBackend

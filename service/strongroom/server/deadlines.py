@@ -30,7 +30,6 @@ greenlet with its own deadline (a socket timeout, no timer thread).
 from __future__ import annotations
 
 import json
-import socket
 import time
 from dataclasses import dataclass
 
@@ -74,12 +73,15 @@ class MalformedBody(InvalidRequest):
 # Request phases of a connection (what the next ``recv`` is waiting for).
 _IDLE, _HEADERS, _BODY = 0, 1, 2
 
-_HEADER_TIMEOUT_BODY = json.dumps(
-    {"errors": ["request headers not received within http_read_header_timeout"]}).encode()
+_HEADER_TIMEOUT_BODY = json.dumps({"errors": ["request headers not received within http_read_header_timeout"]}).encode()
 #: Sent to a client that started a request but did not finish its headers in time.
-RESPONSE_408 = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
-                b"Connection: close\r\nContent-Length: " + str(len(_HEADER_TIMEOUT_BODY)).encode()
-                + b"\r\n\r\n" + _HEADER_TIMEOUT_BODY)
+RESPONSE_408 = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
+    b"Connection: close\r\nContent-Length: "
+    + str(len(_HEADER_TIMEOUT_BODY)).encode()
+    + b"\r\n\r\n"
+    + _HEADER_TIMEOUT_BODY
+)
 
 
 class ReadDeadlines:
@@ -150,7 +152,7 @@ class ReadDeadlines:
         sock.settimeout(timeout)
         try:
             return sock.recv(*args)
-        except socket.timeout:
+        except TimeoutError:
             raise self._timeout_error() from None
         finally:
             try:

@@ -95,8 +95,18 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
         env["STRONGROOM_NODE_SOCKET"] = server.path
         env["STRONGROOM_CACHE_TABLE"] = table.path
 
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:strongroom.server.gunicorn_conf",
-                             "strongroom.server.wsgi:get_app()"], env=env, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:strongroom.server.gunicorn_conf",
+            "strongroom.server.wsgi:get_app()",
+        ],
+        env=env,
+        preexec_fn=_die_with_parent,
+    )
 
     def stop(signum, frame):
         # Release the lock first, so a standby takes over while we drain.
@@ -184,8 +194,13 @@ def _start_node_core(config: ServerConfig, socket_path: str, cache_table):
     from strongroom.storage.consul_session import ConsulSessions
 
     parts: dict = {}
-    backend = make_backend(config, fence=lambda: parts["ha"].fence(), on_lock_lost=lambda: parts["ha"].lock_lost(),
-                           cache_table=cache_table, cache_size=0)
+    backend = make_backend(
+        config,
+        fence=lambda: parts["ha"].fence(),
+        on_lock_lost=lambda: parts["ha"].lock_lost(),
+        cache_table=cache_table,
+        cache_size=0,
+    )
 
     def on_change(keyring):
         metrics.core_unsealed.set(0 if keyring is None else 1)
@@ -206,21 +221,32 @@ def _start_node_core(config: ServerConfig, socket_path: str, cache_table):
             metrics.leadership_lost_total.inc()
         parts["was_active"] = active
 
-    seal = SealManager(backend, utcnow, on_change=on_change, cluster_name=config.cluster_name,
-                       storage_type=config.storage.type)
+    seal = SealManager(
+        backend, utcnow, on_change=on_change, cluster_name=config.cluster_name, storage_type=config.storage.type
+    )
     registry = ConsulRegistry.for_backend(backend)
     ha = HAManager(
-        sessions=ConsulSessions.for_backend(backend), registry=registry,
-        is_unsealed=lambda: seal.keyring() is not None, node_id=config.node_id, api_addr=config.api_addr,
+        sessions=ConsulSessions.for_backend(backend),
+        registry=registry,
+        is_unsealed=lambda: seal.keyring() is not None,
+        node_id=config.node_id,
+        api_addr=config.api_addr,
         publish=lambda event: parts["server"].publish(event),
-        check_ttl=config.storage.check_timeout_seconds, step_down_holdoff=seconds(config.step_down_holdoff),
-        performance_standby=not config.disable_performance_standby, service_name=config.storage.service,
-        service_tags=tuple(config.storage.service_tag_list), register_service=not config.storage.disable_registration,
-        on_role=on_role, on_lease=cache_table.set_lease,
+        check_ttl=config.storage.check_timeout_seconds,
+        step_down_holdoff=seconds(config.step_down_holdoff),
+        performance_standby=not config.disable_performance_standby,
+        service_name=config.storage.service,
+        service_tags=tuple(config.storage.service_tag_list),
+        register_service=not config.storage.disable_registration,
+        on_role=on_role,
+        on_lease=cache_table.set_lease,
     )
     parts["ha"] = ha
-    server = NodeLinkServer(socket_path, node_core_handlers(seal, ha, parts),
-                            state=lambda: {**keyring_event(seal.keyring()), "ha": ha.state()})
+    server = NodeLinkServer(
+        socket_path,
+        node_core_handlers(seal, ha, parts),
+        state=lambda: {**keyring_event(seal.keyring()), "ha": ha.state()},
+    )
     parts["server"] = server
     metrics.core_unsealed.set(0)
     server.start()

@@ -41,7 +41,13 @@ from gunicorn.workers.ggevent import GeventWorker
 
 from strongroom import metrics
 from strongroom.server.deadlines import (
-    RESPONSE_408, GuardedBody, ReadDeadlines, ReadLimits, RequestTimedOut, finish_body, listener_limits,
+    RESPONSE_408,
+    GuardedBody,
+    ReadDeadlines,
+    ReadLimits,
+    RequestTimedOut,
+    finish_body,
+    listener_limits,
 )
 
 #: Bytes collected before they are sent even though the response goes on.

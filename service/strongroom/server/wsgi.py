@@ -13,7 +13,6 @@ import os
 import sys
 
 import strongroom.api  # noqa: F401  (LIST before Falcon)
-
 from strongroom import config as config_mod
 from strongroom.api.app import create_app
 from strongroom.api.json_limits import JsonLimits
@@ -35,14 +34,14 @@ def get_app():
     socket_path = os.environ.get("STRONGROOM_NODE_SOCKET")
     if socket_path:
         from strongroom.core.nodelink import NodeLink
-
         from strongroom.storage.coherence import CoherenceTable
 
         link = NodeLink(socket_path)
         # Opened here, in the worker: flock only excludes other open files.
         table = CoherenceTable(os.environ["STRONGROOM_CACHE_TABLE"])
-        backend = make_backend(config, fence=link.fence, on_lock_lost=link.lock_lost, cache_table=table,
-                               cache_size=config.cache_size)
+        backend = make_backend(
+            config, fence=link.fence, on_lock_lost=link.lock_lost, cache_table=table, cache_size=config.cache_size
+        )
         core = Core(backend, link, config=core_config(config), notify=link.notify)
         link.on_invalidate = core.invalidate
         # A seal reaches the barrier (and drops what it decrypted) at once, not at the next request.
@@ -55,14 +54,19 @@ def get_app():
             if keyring is not None:  # unsealed is active here: the declared audit devices go in first
                 core.sync_declared_audit()
 
-        seal = SealManager(backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type,
-                           on_change=on_change)
+        seal = SealManager(
+            backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type, on_change=on_change
+        )
         core = Core(backend, seal, config=core_config(config))
         if os.environ.get("STRONGROOM_DEV"):
             dev_initialize(core, os.environ.get("STRONGROOM_DEV_ROOT_TOKEN", ""), config.api_addr)
-    return create_app(core, node_id=config.node_id, max_request_size=listener.max_request_size,
-                      unauthenticated_metrics=bool(listener.unauthenticated_metrics_access),
-                      json_limits=JsonLimits.of(listener))
+    return create_app(
+        core,
+        node_id=config.node_id,
+        max_request_size=listener.max_request_size,
+        unauthenticated_metrics=bool(listener.unauthenticated_metrics_access),
+        json_limits=JsonLimits.of(listener),
+    )
 
 
 def single_node_gauges(keyring) -> None:
@@ -77,12 +81,18 @@ def single_node_gauges(keyring) -> None:
 def dev_initialize(core: Core, root_token_id: str, api_addr: str) -> None:
     """What ``vault server -dev`` does: initialise with one share, unseal, mount
     KV v2 at ``secret/``, and print how to use it."""
-    from strongroom.core.logical import Request
+    from strongroom.sdk.logical import Request
 
     result = core.initialize(1, 1, root_token_id=root_token_id)
     core.seal.unseal(result["keys_base64"][0])
-    core.handle(Request(operation="update", path="sys/mounts/secret", client_token=result["root_token"],
-                        data={"type": "kv", "options": {"version": "2"}, "description": "key/value secret storage"}))
+    core.handle(
+        Request(
+            operation="update",
+            path="sys/mounts/secret",
+            client_token=result["root_token"],
+            data={"type": "kv", "options": {"version": "2"}, "description": "key/value secret storage"},
+        )
+    )
     print(
         "WARNING! dev mode is enabled! In this mode, Strongroom runs entirely in-memory\n"
         "and starts unsealed with a single unseal key. Never use it in production.\n\n"

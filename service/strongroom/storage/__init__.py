@@ -36,8 +36,9 @@ Invariants every backend keeps:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 from strongroom.errors import ReadOnly, RequestTooLarge, WriteConflict  # noqa: F401  (WriteConflict re-exported for storage users)
 
@@ -169,7 +170,7 @@ def children(keys, prefix: str) -> list[str]:
     for key in keys:
         if not key.startswith(prefix):
             continue
-        rest = key[len(prefix):]
+        rest = key[len(prefix) :]
         if not rest:
             continue
         head, sep, _ = rest.partition("/")

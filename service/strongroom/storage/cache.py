@@ -59,7 +59,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from strongroom import metrics
 from strongroom.errors import InvalidRequest, LockLost, ReadOnly, RequestTooLarge, WriteConflict
@@ -89,8 +89,16 @@ class CachedBackend:
     writes: root token, keyring).  Besides ``size`` entries, the values held
     stay under ``max_bytes`` (least recently used go first)."""
 
-    def __init__(self, backend, table: CoherenceTable, size: int = DEFAULT_CACHE_SIZE,
-                 max_bytes: int = DEFAULT_CACHE_BYTES, *, write_wait: float = WRITE_WAIT, sleep=None):
+    def __init__(
+        self,
+        backend,
+        table: CoherenceTable,
+        size: int = DEFAULT_CACHE_SIZE,
+        max_bytes: int = DEFAULT_CACHE_BYTES,
+        *,
+        write_wait: float = WRITE_WAIT,
+        sleep=None,
+    ):
         self._backend = backend
         self._write_wait = write_wait
         self._sleep = sleep or time.sleep  # looked up now: gevent patches it before workers build this

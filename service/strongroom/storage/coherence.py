@@ -24,7 +24,7 @@ import platform
 import threading
 import time
 import zlib
-from typing import Sequence
+from collections.abc import Sequence
 
 from strongroom.storage import written
 
@@ -96,7 +96,7 @@ class CoherenceTable:
             raise ValueError(f"{path} is not a Strongroom coherence table")
 
     @classmethod
-    def create(cls, path: str) -> "CoherenceTable":
+    def create(cls, path: str) -> CoherenceTable:
         return cls(path, create=True)
 
     def close(self) -> None:
@@ -146,8 +146,15 @@ class CoherenceTable:
         finally:
             self._unlock()
 
-    def end_write(self, slots: set[int], began: int, epoch: int, keys: set[int],
-                  written: Sequence[tuple[str, bytes | None]] = (), index: int = 0) -> int | None:
+    def end_write(
+        self,
+        slots: set[int],
+        began: int,
+        epoch: int,
+        keys: set[int],
+        written: Sequence[tuple[str, bytes | None]] = (),
+        index: int = 0,
+    ) -> int | None:
         """The write that began at ``began`` in ``epoch`` is over (done, or
         failed with nothing written).  Returns the clock to stamp what it wrote
         with when it was the only write on the slots of the keys it wrote
@@ -163,9 +170,14 @@ class CoherenceTable:
         w = self._words
         self._lock()
         try:
-            alone = (epoch != 0 and w[_W_EPOCH] == epoch and ALL not in slots
-                     and w[_W_PENDING_ALL] == 0 and w[_W_FLUSH] < began
-                     and all(w[_GEN + s] == began and w[_PENDING + s] == 1 for s in keys))
+            alone = (
+                epoch != 0
+                and w[_W_EPOCH] == epoch
+                and ALL not in slots
+                and w[_W_PENDING_ALL] == 0
+                and w[_W_FLUSH] < began
+                and all(w[_GEN + s] == began and w[_PENDING + s] == 1 for s in keys)
+            )
             now = self._bump(w, slots, -1)
             if not alone:
                 return None
@@ -209,5 +221,11 @@ class CoherenceTable:
 
     def valid(self, s: int, epoch: int, clock: int) -> bool:
         w = self._words
-        return (w[_W_EPOCH] == epoch and w[_PENDING + s] == 0 and w[_W_PENDING_ALL] == 0
-                and w[_GEN + s] <= clock and w[_W_FLUSH] <= clock and time.monotonic_ns() < w[_W_LEASE])
+        return (
+            w[_W_EPOCH] == epoch
+            and w[_PENDING + s] == 0
+            and w[_W_PENDING_ALL] == 0
+            and w[_GEN + s] <= clock
+            and w[_W_FLUSH] <= clock
+            and time.monotonic_ns() < w[_W_LEASE]
+        )

@@ -36,7 +36,7 @@ import json
 import logging
 import threading
 import urllib.parse
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import consul
 import requests
@@ -44,8 +44,16 @@ import requests
 from strongroom.errors import LockLost, StorageUnavailable
 from strongroom.storage import WRITE_VERBS, TxnOp, children
 from strongroom.storage.consul_batch import TxnBatcher
-from strongroom.storage.consul_http import (TLS_VERSIONS, Transport, configure_session, consul_errors, consul_key,
-                                            error_for_status, parse_address, quiet_unverified_requests)
+from strongroom.storage.consul_http import (
+    TLS_VERSIONS,
+    Transport,
+    configure_session,
+    consul_errors,
+    consul_key,
+    error_for_status,
+    parse_address,
+    quiet_unverified_requests,
+)
 from strongroom.storage.consul_txn import TXN_MAX_OPS, check_ops, commit_index, encode_txn, rolled_back_error
 
 log = logging.getLogger(__name__)
@@ -136,7 +144,7 @@ class ConsulBackend:
         on_lock_lost: Callable[[], None] | None = None,
         max_value_size: int = 512 * 1024,
         max_txn_bytes: int = 512 * 1024,
-    ) -> "ConsulBackend":
+    ) -> ConsulBackend:
         """Build the client from Vault-style storage settings, then the backend.
 
         ``address`` is ``host:port`` or ``scheme://host:port``.  An explicit

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 #: ``send(body) -> (status, text)``; raises for no answer (``StorageUnavailable``).
 Send = Callable[[bytes], "tuple[int, str]"]
@@ -165,8 +165,9 @@ class TxnBatcher:
         except (ValueError, AttributeError):
             errors = []
         fenced = 1 if batch[0].fence_op else 0
-        shared = not errors or any((fenced and e.get("OpIndex") == 0)
-                                   or "permission denied" in str(e.get("What", "")).lower() for e in errors)
+        shared = not errors or any(
+            (fenced and e.get("OpIndex") == 0) or "permission denied" in str(e.get("What", "")).lower() for e in errors
+        )
         if shared:  # a lost lock, an ACL denial or an unreadable answer is everyone's
             for member in batch:
                 member.finish((status, text))
@@ -174,8 +175,11 @@ class TxnBatcher:
         retry, position = [], fenced
         for member in batch:
             end = position + len(member.ops)
-            own = [{**e, "OpIndex": e["OpIndex"] - position + fenced} for e in errors
-                   if isinstance(e.get("OpIndex"), int) and position <= e["OpIndex"] < end]
+            own = [
+                {**e, "OpIndex": e["OpIndex"] - position + fenced}
+                for e in errors
+                if isinstance(e.get("OpIndex"), int) and position <= e["OpIndex"] < end
+            ]
             position = end
             if own:
                 member.finish((status, json.dumps({"Errors": own})))

@@ -21,7 +21,8 @@ import socket
 import ssl
 import urllib.parse
 import warnings
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import consul
 import httptools
@@ -127,8 +128,9 @@ class ConsulAdapter(requests.adapters.HTTPAdapter):
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
 
-def configure_session(client: consul.Consul, connections: int,
-                      minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION) -> None:
+def configure_session(
+    client: consul.Consul, connections: int, minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION
+) -> None:
     """Let ``connections`` concurrent py-consul calls each keep a pooled HTTP
     connection, none of them below TLS ``minimum_version``.
 
@@ -151,8 +153,11 @@ def quiet_unverified_requests(host: str) -> None:
     host keep the warning.
     """
     name = re.escape(host.strip("[]"))
-    warnings.filterwarnings("ignore", message=rf"Unverified HTTPS request is being made to host '\[?{name}\]?'",
-                            category=urllib3.exceptions.InsecureRequestWarning)
+    warnings.filterwarnings(
+        "ignore",
+        message=rf"Unverified HTTPS request is being made to host '\[?{name}\]?'",
+        category=urllib3.exceptions.InsecureRequestWarning,
+    )
 
 
 def consul_key(prefix: str, key: str) -> str:
@@ -216,8 +221,9 @@ class Transport:
         self._host_line = f"Host: {host}:{self._port}\r\n"
         self._context = None
         if scheme == "https":
-            self._context = _tls_context(getattr(client.http, "verify", True), getattr(client.http, "cert", None),
-                                         _minimum_version(client))
+            self._context = _tls_context(
+                getattr(client.http, "verify", True), getattr(client.http, "cert", None), _minimum_version(client)
+            )
         self._timeout = timeout
         self._client = client
         # Idle kept-alive connections, the most recently used last.  A request
@@ -372,8 +378,9 @@ def _minimum_version(client: consul.Consul) -> ssl.TLSVersion:
     return DEFAULT_TLS_MIN_VERSION
 
 
-def _tls_context(verify: bool | str, cert: str | tuple[str, str] | None,
-                 minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION) -> ssl.SSLContext:
+def _tls_context(
+    verify: bool | str, cert: str | tuple[str, str] | None, minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION
+) -> ssl.SSLContext:
     """The TLS settings py-consul hands requests, as an ``ssl.SSLContext``.
 
     py-consul keeps ``verify`` and ``cert`` on its HTTP client and passes them

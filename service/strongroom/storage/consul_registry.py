@@ -33,20 +33,27 @@ class ConsulRegistry:
         self._address = client.http.base_uri
 
     @classmethod
-    def for_backend(cls, backend: ConsulBackend) -> "ConsulRegistry":
+    def for_backend(cls, backend: ConsulBackend) -> ConsulRegistry:
         return cls(backend.client, backend.prefix)
 
     def _put(self, what: str, path: str, body: dict | None = None) -> None:
         with consul_errors(self._address, what):
-            response = self._client.http.put(raw_response, path, data=json.dumps(body) if body is not None else "",
-                                             headers=self._client.prepare_headers())
+            response = self._client.http.put(
+                raw_response,
+                path,
+                data=json.dumps(body) if body is not None else "",
+                headers=self._client.prepare_headers(),
+            )
         if response.code != 200:
             raise error_for_status(response.code, response.body, what)
 
     def register_ttl_check(self, check_id: str, name: str, ttl: float) -> None:
         """A node-level TTL check that starts passing (a session cannot bind to a critical check)."""
-        self._put("check registration", "/v1/agent/check/register",
-                  {"ID": check_id, "Name": name, "TTL": _go_duration(ttl), "Status": "passing"})
+        self._put(
+            "check registration",
+            "/v1/agent/check/register",
+            {"ID": check_id, "Name": name, "TTL": _go_duration(ttl), "Status": "passing"},
+        )
 
     def pass_check(self, check_id: str) -> None:
         self._put("check heartbeat", f"/v1/agent/check/pass/{check_id}")
@@ -54,11 +61,15 @@ class ConsulRegistry:
     def deregister_check(self, check_id: str) -> None:
         self._put("check deregistration", f"/v1/agent/check/deregister/{check_id}")
 
-    def register_service(self, service_id: str, name: str, address: str, port: int, tags: list[str],
-                         meta: dict[str, str]) -> None:
+    def register_service(
+        self, service_id: str, name: str, address: str, port: int, tags: list[str], meta: dict[str, str]
+    ) -> None:
         """Register (or re-register with new tags) this node's service instance."""
-        self._put("service registration", "/v1/agent/service/register",
-                  {"ID": service_id, "Name": name, "Address": address, "Port": port, "Tags": tags, "Meta": meta})
+        self._put(
+            "service registration",
+            "/v1/agent/service/register",
+            {"ID": service_id, "Name": name, "Address": address, "Port": port, "Tags": tags, "Meta": meta},
+        )
 
     def deregister_service(self, service_id: str) -> None:
         self._put("service deregistration", f"/v1/agent/service/deregister/{service_id}")
@@ -67,9 +78,17 @@ class ConsulRegistry:
         """Every registered instance of ``name`` in the catalog: ID, Address, Port, Tags, Meta."""
         with consul_errors(self._address, "catalog read"):
             _, nodes = self._client.catalog.service(name)
-        return [{"ID": n["ServiceID"], "Address": n["ServiceAddress"], "Port": n["ServicePort"],
-                 "Tags": n.get("ServiceTags") or [], "Meta": n.get("ServiceMeta") or {}, "Node": n.get("Node")}
-                for n in nodes]
+        return [
+            {
+                "ID": n["ServiceID"],
+                "Address": n["ServiceAddress"],
+                "Port": n["ServicePort"],
+                "Tags": n.get("ServiceTags") or [],
+                "Meta": n.get("ServiceMeta") or {},
+                "Node": n.get("Node"),
+            }
+            for n in nodes
+        ]
 
     def wait_prefix(self, prefix: str, index: int, wait: str = "10s") -> tuple[int, dict[str, int]]:
         """Blocking query on every key under ``prefix``: ``(index, {relative key: modify index})``.
@@ -77,7 +96,8 @@ class ConsulRegistry:
         Watching the keys themselves (not a shared "something changed" key) means
         no change can hide another."""
         with consul_errors(self._address, "a watch"):
-            new_index, entries = self._client.kv.get(self._prefix + prefix, recurse=True, index=index or None,
-                                                     wait=wait)
-        found = {e["Key"][len(self._prefix):]: int(e["ModifyIndex"]) for e in entries or []}
+            new_index, entries = self._client.kv.get(
+                self._prefix + prefix, recurse=True, index=index or None, wait=wait
+            )
+        found = {e["Key"][len(self._prefix) :]: int(e["ModifyIndex"]) for e in entries or []}
         return max(int(new_index or 1), 1), found

@@ -16,7 +16,7 @@ https://developer.hashicorp.com/consul/api-docs/features/blocking.
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import consul
 
@@ -49,7 +49,7 @@ class ConsulSessions:
         self._address = client.http.base_uri
 
     @classmethod
-    def for_backend(cls, backend: ConsulBackend) -> "ConsulSessions":
+    def for_backend(cls, backend: ConsulBackend) -> ConsulSessions:
         """Sessions sharing ``backend``'s client, prefix and index tracking."""
         return cls(backend.client, prefix=backend.prefix, observe_index=backend.observe_index)
 

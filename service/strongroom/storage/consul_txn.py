@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
 from strongroom.storage import CHECK_VERBS, VERBS, TxnOp, WriteConflict, value_too_large
@@ -70,9 +70,7 @@ def encode_txn(
     for a body over ``max_txn_bytes``."""
     count = len(ops) + (1 if fence else 0)
     if count > TXN_MAX_OPS:
-        raise InvalidRequest(
-            f"transaction has {count} operations; Consul allows at most {TXN_MAX_OPS}"
-        )
+        raise InvalidRequest(f"transaction has {count} operations; Consul allows at most {TXN_MAX_OPS}")
     fence_op = None
     if fence:
         lock_key, session_id = fence
@@ -87,8 +85,16 @@ def encode_txn(
         if position in absorbed:
             check = ops[absorbed[position]]
             index = check.index if check.verb == "check-index" and check.index else 0
-            kv_ops.append({"KV": {"Verb": "cas", "Key": full_key(op.key), "Index": index,
-                                  "Value": base64.b64encode(bytes(op.value or b"")).decode("ascii")}})
+            kv_ops.append(
+                {
+                    "KV": {
+                        "Verb": "cas",
+                        "Key": full_key(op.key),
+                        "Index": index,
+                        "Value": base64.b64encode(bytes(op.value or b"")).decode("ascii"),
+                    }
+                }
+            )
             sources.append(absorbed[position])
         else:
             kv_ops.append({"KV": _kv_op(op, full_key(op.key))})

@@ -7,7 +7,7 @@ shared between worker processes (a node on ``inmem`` runs one worker).
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from strongroom.errors import InvalidRequest
 from strongroom.storage import VERBS, WRITE_VERBS, TxnOp, WriteConflict, children, value_too_large
@@ -37,8 +37,9 @@ class InmemBackend:
 
     def get_prefix(self, prefix: str) -> dict[str, tuple[bytes, int]]:
         with self._lock:
-            return {key: (value, self._modify_index[key]) for key, value in self._data.items()
-                    if key.startswith(prefix)}
+            return {
+                key: (value, self._modify_index[key]) for key, value in self._data.items() if key.startswith(prefix)
+            }
 
     def put(self, key: str, value: bytes) -> int:
         return self.txn([TxnOp("set", key, value)])

@@ -4,7 +4,7 @@ counter of failures by error class, for whatever backend is wrapped."""
 from __future__ import annotations
 
 import time
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from strongroom import metrics
 from strongroom.storage import TxnOp
@@ -29,7 +29,9 @@ class InstrumentedBackend:
             metrics.inc(metrics.labelled(metrics.storage_errors_total, self._name, type(exc).__name__))
             raise
         finally:
-            metrics.observe(metrics.labelled(metrics.storage_seconds, self._name, operation), time.perf_counter() - start)
+            metrics.observe(
+                metrics.labelled(metrics.storage_seconds, self._name, operation), time.perf_counter() - start
+            )
 
     def get(self, key: str) -> bytes | None:
         return self._call("get", self._backend.get, key)

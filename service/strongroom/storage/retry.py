@@ -9,7 +9,8 @@ again from the read.  ``retry_on_conflict`` is that loop, written once.
 from __future__ import annotations
 
 import random
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from strongroom.errors import StorageUnavailable, WriteConflict
 
@@ -21,9 +22,15 @@ MAX_ATTEMPTS = 10
 RETRY_DELAY = 0.002
 
 
-def retry_on_conflict(attempt: Callable[[], T], *, max_attempts: int, give_up_message: str,
-                      sleep: Callable[[float], None] | None = None, jitter: Callable[[], float] = random.random,
-                      delay: float = 0.0) -> T:
+def retry_on_conflict(
+    attempt: Callable[[], T],
+    *,
+    max_attempts: int,
+    give_up_message: str,
+    sleep: Callable[[float], None] | None = None,
+    jitter: Callable[[], float] = random.random,
+    delay: float = 0.0,
+) -> T:
     """Run ``attempt`` until it returns without a ``WriteConflict``; its result.
 
     ``attempt`` must redo all its reads, its validation and its guarded commit

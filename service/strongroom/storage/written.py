@@ -75,8 +75,13 @@ class WrittenValues:
         bucket = crc % BUCKETS
         w, h = self._words, bucket * HEADER_WORDS
         start = _DATA + bucket * BUCKET_BYTES
-        if (w[h + 6] == crc and w[h + 4] == len(name) and w[h + 2] > stamp and w[h + 1] == epoch
-                and self._bytes[start:start + len(name)] == name):
+        if (
+            w[h + 6] == crc
+            and w[h + 4] == len(name)
+            and w[h + 2] > stamp
+            and w[h + 1] == epoch
+            and self._bytes[start : start + len(name)] == name
+        ):
             return False
         # Odd while writing, even when done: from an odd value too, which a
         # process killed in the middle of a write leaves behind.
@@ -88,8 +93,8 @@ class WrittenValues:
         w[h + 4] = len(name)
         w[h + 5] = 0 if value is None else len(data) + 1
         w[h + 6] = crc
-        self._bytes[start:start + len(name)] = name
-        self._bytes[start + len(name):start + len(name) + len(data)] = data
+        self._bytes[start : start + len(name)] = name
+        self._bytes[start + len(name) : start + len(name) + len(data)] = data
         w[h] = seq + 1
         return True
 
@@ -106,9 +111,9 @@ class WrittenValues:
         if key_len != len(name) or key_len + max(value_len - 1, 0) > CAPACITY:
             return None
         start = _DATA + (crc % BUCKETS) * BUCKET_BYTES
-        if self._bytes[start:start + key_len] != name:
+        if self._bytes[start : start + key_len] != name:
             return None
-        value = bytes(self._bytes[start + key_len:start + key_len + value_len - 1]) if value_len else None
+        value = bytes(self._bytes[start + key_len : start + key_len + value_len - 1]) if value_len else None
         if w[h] != seq:
             return None
         return value, index, epoch, stamp

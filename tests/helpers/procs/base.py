@@ -13,8 +13,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from strongroom.devcluster import processes as _processes
 
@@ -46,13 +47,11 @@ def wait_until(
     try:
         return _processes.wait(predicate, time.monotonic() + timeout, what, interval=interval, fatal=fatal)
     except _processes.WaitTimedOut as exc:
-        raise TimeoutError(f"timed out after {timeout}s waiting for {what} "
-                           f"(last error: {exc.last_error!r})") from None
+        raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {exc.last_error!r})") from None
 
 
 class AgentExited(RuntimeError):
     """The process ended while we waited for it to become ready."""
-
 
 
 class Process:
@@ -89,12 +88,20 @@ class Process:
 
     def _spawn(self, argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, cwd=cwd, env=env)
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=cwd,
+                env=env,
+            )
 
     def _wait_ready(self, ready: Callable[[], object], timeout: float, what: str, interval: float = 0.05) -> None:
         """Poll ``ready`` until it is truthy.  Raises AgentExited as soon as the
         process has exited, TimeoutError at the deadline; both quote the log."""
+
         def check() -> object:
             if not self.running():
                 raise AgentExited(f"{self.name} exited with {self.proc.returncode}")
@@ -142,7 +149,7 @@ class Process:
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def start(self) -> "Process":
+    def start(self) -> Process:
         """Start the process and wait until it is ready; each subclass says what ready is."""
         raise NotImplementedError
 

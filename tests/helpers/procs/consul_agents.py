@@ -107,10 +107,17 @@ class ConsulAgent(Process):
     def command(self) -> list[str]:
         """The ``consul agent`` command line (Consul 1.8 flags)."""
         return _processes.consul_agent_command(
-            consul_binary(), self.node_name, self.dir / "data", self.ports, host=self.host,
-            bootstrap_expect=self.bootstrap_expect, retry_join=self.retry_join, extra_hcl=self.extra_hcl)
+            consul_binary(),
+            self.node_name,
+            self.dir / "data",
+            self.ports,
+            host=self.host,
+            bootstrap_expect=self.bootstrap_expect,
+            retry_join=self.retry_join,
+            extra_hcl=self.extra_hcl,
+        )
 
-    def start(self, wait: bool = True) -> "ConsulAgent":
+    def start(self, wait: bool = True) -> ConsulAgent:
         """Start the process; with ``wait`` block until it has a leader and KV works."""
         if self.proc is not None:
             raise RuntimeError(f"{self.name} already started")
@@ -129,6 +136,7 @@ class ConsulAgent(Process):
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until the agent has a leader and a KV write/read/delete works."""
+
         def ready() -> bool:
             if not self.has_leader():
                 return False
@@ -201,7 +209,7 @@ class ConsulCluster:
         # Pids this cluster killed on purpose: their exit is not a failure.
         self._killed: set[int] = set()
 
-    def start(self) -> "ConsulCluster":
+    def start(self) -> ConsulCluster:
         """Start all agents and wait for a leader; retry once on a port race."""
         for attempt in range(2):
             self._spawn()
@@ -260,6 +268,7 @@ class ConsulCluster:
         """Block until all live agents agree on a live leader and a KV round trip
         through it works; returns the leader.  Raises AgentExited at once if an
         agent this cluster did not kill has exited."""
+
         def elected() -> ConsulAgent | None:
             for agent in self.agents:
                 if not agent.running() and agent.pid not in self._killed:
@@ -283,7 +292,7 @@ class ConsulCluster:
         for agent in self.agents:
             agent.stop()
 
-    def __enter__(self) -> "ConsulCluster":
+    def __enter__(self) -> ConsulCluster:
         try:
             return self.start()
         except BaseException:

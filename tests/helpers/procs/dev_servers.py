@@ -30,8 +30,9 @@ class _DevServer(Process):
     stop_timeout = 15.0
     kill_group = True
 
-    def __init__(self, *, root_token: str = "root", port: int | None = None, host: str = "127.0.0.1",
-                 ready_timeout: float = 60.0):
+    def __init__(
+        self, *, root_token: str = "root", port: int | None = None, host: str = "127.0.0.1", ready_timeout: float = 60.0
+    ):
         self.root_token = root_token
         self.host = host
         self.port = port or free_port(host)
@@ -43,7 +44,7 @@ class _DevServer(Process):
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def start(self) -> "_DevServer":
+    def start(self) -> _DevServer:
         if self.proc is not None:
             raise RuntimeError(f"{self.name} already started")
         env = {**os.environ, "HOME": str(self.dir)}
@@ -97,8 +98,14 @@ class OpenBaoDevServer(_DevServer):
         self.config_hcl = config_hcl
 
     def command(self) -> list[str]:
-        cmd = [openbao_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
-               f"-dev-listen-address={self.host}:{self.port}", "-dev-no-store-token"]
+        cmd = [
+            openbao_binary(),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={self.root_token}",
+            f"-dev-listen-address={self.host}:{self.port}",
+            "-dev-no-store-token",
+        ]
         if self.config_hcl:
             config = self.dir / "extra.hcl"
             config.write_text(self.config_hcl)
@@ -117,8 +124,13 @@ class StrongroomDevServer(_DevServer):
         self.config_hcl = config_hcl
 
     def command(self) -> list[str]:
-        cmd = [strongroom_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
-               f"-dev-listen-address={self.host}:{self.port}"]
+        cmd = [
+            strongroom_binary(),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={self.root_token}",
+            f"-dev-listen-address={self.host}:{self.port}",
+        ]
         if self.config_hcl:
             config = self.dir / "extra.hcl"
             config.write_text(self.config_hcl)

@@ -70,13 +70,22 @@ class HAProxyProcess(_HAProxy):
     directory.  Use as a context manager.
     """
 
-    def __init__(self, nodes: list[dict], *, host: str = "127.0.0.1", port: int | None = None,
-                 stats_port: int | None = None, ready_timeout: float = 10.0, **render_options):
+    def __init__(
+        self,
+        nodes: list[dict],
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        stats_port: int | None = None,
+        ready_timeout: float = 10.0,
+        **render_options,
+    ):
         self.port = port or free_port(host)
         self.stats_port = stats_port or free_port(host)
         super().__init__(host=host, ready_timeout=ready_timeout, dir_prefix="strongroom-haproxy-")
-        self.config_text = _haproxy.render(nodes, bind=f"{host}:{self.port}",
-                                           stats_bind=f"{host}:{self.stats_port}", **render_options)
+        self.config_text = _haproxy.render(
+            nodes, bind=f"{host}:{self.port}", stats_bind=f"{host}:{self.stats_port}", **render_options
+        )
         self.config_path.write_text(self.config_text)
 
     @property
@@ -134,14 +143,16 @@ class HAProxyTLSFront(_HAProxy):
 
     name = "haproxy TLS front"
 
-    def __init__(self, upstream: str, pem: str, *, bind_options: str = "", host: str = "127.0.0.1",
-                 ready_timeout: float = 10.0):
+    def __init__(
+        self, upstream: str, pem: str, *, bind_options: str = "", host: str = "127.0.0.1", ready_timeout: float = 10.0
+    ):
         self.port = free_port(host)
         super().__init__(host=host, ready_timeout=ready_timeout, dir_prefix="strongroom-tls-front-")
         self.config_path.write_text(
             "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 30s\n  timeout server 30s\n"
             f"frontend tls\n  bind {host}:{self.port} ssl crt {pem} {bind_options}\n  default_backend upstream\n"
-            f"backend upstream\n  server upstream {upstream}\n")
+            f"backend upstream\n  server upstream {upstream}\n"
+        )
 
     @property
     def address(self) -> str:

@@ -34,9 +34,21 @@ class StrongroomServer(Process):
     stop_timeout = 15.0
     kill_group = True
 
-    def __init__(self, workdir: Path, consul_address: str | None, port: int, *, workers: int = 2,
-                 prefix: str = "strongroom/", node_id: str = "node", tls: tuple[str, str] | None = None,
-                 extra: str = "", storage: str | None = None, host: str = "127.0.0.1", netns: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        consul_address: str | None,
+        port: int,
+        *,
+        workers: int = 2,
+        prefix: str = "strongroom/",
+        node_id: str = "node",
+        tls: tuple[str, str] | None = None,
+        extra: str = "",
+        storage: str | None = None,
+        host: str = "127.0.0.1",
+        netns: str | None = None,
+    ):
         self.workdir = Path(workdir)
         # A node in a network namespace of the test's own (see tests/helpers/netns.py).
         self.netns = netns
@@ -48,22 +60,31 @@ class StrongroomServer(Process):
         if storage is None:
             storage = f'storage "consul" {{\n  address = "{consul_address}"\n  path = "{prefix}"\n}}\n'
         if tls:
-            listener = (f'listener "tcp" {{\n  address = "{host}:{port}"\n  tls_cert_file = "{tls[0]}"\n'
-                        f'  tls_key_file = "{tls[1]}"\n}}\n')
+            listener = (
+                f'listener "tcp" {{\n  address = "{host}:{port}"\n  tls_cert_file = "{tls[0]}"\n'
+                f'  tls_key_file = "{tls[1]}"\n}}\n'
+            )
         else:
             listener = f'listener "tcp" {{\n  address = "{host}:{port}"\n  tls_disable = true\n}}\n'
         self.config_path = self.workdir / f"{node_id}.hcl"
         self.config_path.write_text(
-            storage + listener + f'api_addr = "{self.url}"\nnode_id = "{node_id}"\nworkers = {workers}\n' + extra)
+            storage + listener + f'api_addr = "{self.url}"\nnode_id = "{node_id}"\nworkers = {workers}\n' + extra
+        )
         self.verify = tls[0] if tls else True
         super().__init__(self.workdir / f"{node_id}.log")
 
-    def start(self, timeout: float = 30.0) -> "StrongroomServer":
+    def start(self, timeout: float = 30.0) -> StrongroomServer:
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self._spawn(prefix + [strongroom_binary(), "server", "-config", str(self.config_path)], cwd=self.workdir)
 
         def answering() -> bool:
-            return requests.get(self.url + "/v1/sys/health", timeout=1, verify=self.verify).status_code in (200, 429, 473, 501, 503)
+            return requests.get(self.url + "/v1/sys/health", timeout=1, verify=self.verify).status_code in (
+                200,
+                429,
+                473,
+                501,
+                503,
+            )
 
         self._wait_ready(answering, timeout, f"strongroom on {self.url}")
         return self
@@ -89,8 +110,9 @@ class StrongroomServer(Process):
         headers = dict(kwargs.pop("headers", {}) or {})
         if token:
             headers["X-Vault-Token"] = token
-        return requests.request(method, f"{self.url}/v1/{path.lstrip('/')}", headers=headers, timeout=10,
-                                verify=self.verify, **kwargs)
+        return requests.request(
+            method, f"{self.url}/v1/{path.lstrip('/')}", headers=headers, timeout=10, verify=self.verify, **kwargs
+        )
 
     def init(self, shares: int = 3, threshold: int = 2) -> dict:
         result = self.api("PUT", "sys/init", json={"secret_shares": shares, "secret_threshold": threshold})
@@ -111,8 +133,15 @@ class StrongroomServerWithListener(StrongroomServer):
     settings, e.g. ``listener_options={"max_request_size": 4096}`` (values are
     written as HCL literals: ints and bools bare, strings quoted)."""
 
-    def __init__(self, workdir: Path, consul_address: str | None, port: int, *,
-                 listener_options: dict[str, object] | None = None, **kwargs):
+    def __init__(
+        self,
+        workdir: Path,
+        consul_address: str | None,
+        port: int,
+        *,
+        listener_options: dict[str, object] | None = None,
+        **kwargs,
+    ):
         super().__init__(workdir, consul_address, port, **kwargs)
         lines = "".join(f"  {key} = {_hcl_literal(value)}\n" for key, value in (listener_options or {}).items())
         text = self.config_path.read_text()

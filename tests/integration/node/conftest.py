@@ -15,9 +15,15 @@ def make_node(consul_agent, tmp_path):
     started: list[StrongroomServer] = []
 
     def start(workers: int = 2, prefix: str | None = None, **kwargs) -> StrongroomServer:
-        node = StrongroomServer(tmp_path / f"node{len(started)}", consul_agent.address, free_port(),
-                                workers=workers, prefix=prefix or f"sr-{uuid.uuid4().hex[:12]}/",
-                                node_id=f"node{len(started)}", **kwargs)
+        node = StrongroomServer(
+            tmp_path / f"node{len(started)}",
+            consul_agent.address,
+            free_port(),
+            workers=workers,
+            prefix=prefix or f"sr-{uuid.uuid4().hex[:12]}/",
+            node_id=f"node{len(started)}",
+            **kwargs,
+        )
         started.append(node)
         return node.start()
 

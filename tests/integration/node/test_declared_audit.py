@@ -19,8 +19,10 @@ REFUSED = "cannot enable audit device via API; use declarative, config-based aud
 
 
 def _block(audit_log) -> str:
-    return (f'audit "file" "to-file" {{\n  description = "declared"\n  options {{\n'
-            f'    file_path = "{audit_log}"\n    mode = "0640"\n  }}\n}}\n')
+    return (
+        f'audit "file" "to-file" {{\n  description = "declared"\n  options {{\n'
+        f'    file_path = "{audit_log}"\n    mode = "0640"\n  }}\n}}\n'
+    )
 
 
 def _devices(node, token) -> dict:
@@ -60,16 +62,18 @@ def test_declared_device_on_every_worker_and_node_and_removed_with_its_block(mak
     victim = tmp_path / "victim"
     victim.write_text("secret\n")
     os.chmod(victim, 0o600)
-    created = first.api("PUT", "sys/audit/x", token=token,
-                        json={"type": "file", "options": {"file_path": str(victim), "mode": "0777"}})
+    created = first.api(
+        "PUT", "sys/audit/x", token=token, json={"type": "file", "options": {"file_path": str(victim), "mode": "0777"}}
+    )
     assert (created.status_code, created.json()) == (400, {"errors": [REFUSED]})
     assert victim.read_text() == "secret\n" and stat.S_IMODE(os.stat(victim).st_mode) == 0o600
 
     # The active node restarts with the same block: the second node takes over, same device, same salt.
     first.stop()
     wait_until(lambda: second.api("GET", "sys/health").status_code == 200, 15, "the second node to be active")
-    assert second.api("POST", "sys/audit-hash/to-file", token=token, json={"input": "x"}).json()["data"]["hash"] \
-        == hashed
+    assert (
+        second.api("POST", "sys/audit-hash/to-file", token=token, json={"input": "x"}).json()["data"]["hash"] == hashed
+    )
 
     # The block is removed from the configuration of the node that becomes active: the device goes.
     second.stop()

@@ -31,8 +31,11 @@ def _read_responses(sock: socket.socket, count: int, out: list[bytes]) -> None:
     while len(out) < count:
         head, sep, rest = buffer.partition(b"\r\n\r\n")
         if sep:
-            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
             if len(rest) >= length:
                 out.append(rest[:length])
                 buffer = rest[length:]
@@ -44,8 +47,10 @@ def _read_responses(sock: socket.socket, count: int, out: list[bytes]) -> None:
 
 
 def _request(method: str, path: str, token: str, body: bytes = b"") -> bytes:
-    return (f"{method} {path} HTTP/1.1\r\nHost: node\r\nX-Vault-Token: {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    return (
+        f"{method} {path} HTTP/1.1\r\nHost: node\r\nX-Vault-Token: {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def test_a_pipelining_client_does_not_hold_the_worker(strongroom_dev_server):

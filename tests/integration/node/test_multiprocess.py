@@ -27,7 +27,9 @@ def test_changes_in_one_worker_are_seen_by_all(make_node):
     node.unseal(init["keys"])
     assert node.api("POST", "sys/mounts/kv", token=token, json={"type": "kv"}).status_code == 204
     node.api("PUT", "sys/policy/reader", token=token, json={"policy": 'path "kv/*" { capabilities = ["read"] }'})
-    child = node.api("POST", "auth/token/create", token=token, json={"policies": ["reader"]}).json()["auth"]["client_token"]
+    child = node.api("POST", "auth/token/create", token=token, json={"policies": ["reader"]}).json()["auth"][
+        "client_token"
+    ]
     assert node.api("PUT", "kv/a", token=token, json={"v": "1"}).status_code == 204
     for _ in range(50):
         assert node.api("GET", "kv/a", token=child).json()["data"] == {"v": "1"}
@@ -49,8 +51,9 @@ def test_metrics_aggregate_all_workers(make_node):
     def counted():
         """The scrape once every worker has written its tally (once a second)."""
         text = node.api("GET", "sys/metrics", token=token, params={"format": "prometheus"}).text
-        counts = re.findall(r'strongroom_http_requests_total\{method="GET",route="sys/mounts",status="200"\} (\S+)',
-                            text)
+        counts = re.findall(
+            r'strongroom_http_requests_total\{method="GET",route="sys/mounts",status="200"\} (\S+)', text
+        )
         return text if counts and float(counts[0]) == 40.0 else None
 
     text = wait_until(counted, 10, "40 requests counted over 4 workers")

@@ -21,19 +21,33 @@ def _needles(values):
 def test_secrets_tokens_and_keys_never_stored_or_logged_in_plaintext(make_node, consul_agent, tmp_path):
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "strongroom-*")))
     audit_log = tmp_path / "audit.log"
-    node = make_node(workers=2, prefix="sr-scan/",
-                     extra=f'audit "file" "file" {{\n  options {{\n    file_path = "{audit_log}"\n  }}\n}}\n')
+    node = make_node(
+        workers=2,
+        prefix="sr-scan/",
+        extra=f'audit "file" "file" {{\n  options {{\n    file_path = "{audit_log}"\n  }}\n}}\n',
+    )
     init = node.init(3, 2)
     token = init["root_token"]
     node.unseal(init["keys"][:2])
-    wait_until(lambda: "file/" in node.api("GET", "sys/audit", token=token).json().get("data", {}), 10,
-               "the declared audit device")
+    wait_until(
+        lambda: "file/" in node.api("GET", "sys/audit", token=token).json().get("data", {}),
+        10,
+        "the declared audit device",
+    )
     node.api("POST", "sys/mounts/kv", token=token, json={"type": "kv"})
     node.api("POST", "sys/mounts/secret", token=token, json={"type": "kv-v2"})
     assert node.api("PUT", "kv/app", token=token, json={"password": SECRETS[0]}).status_code == 204
     assert node.api("POST", "secret/data/app", token=token, json={"data": {"password": SECRETS[1]}}).status_code == 200
-    assert node.api("PATCH", "secret/data/app", token=token, json={"data": {"other": SECRETS[2]}},
-                    headers={"Content-Type": "application/merge-patch+json"}).status_code == 200
+    assert (
+        node.api(
+            "PATCH",
+            "secret/data/app",
+            token=token,
+            json={"data": {"other": SECRETS[2]}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        ).status_code
+        == 200
+    )
     child = node.api("POST", "auth/token/create", token=token, json={"policies": ["default"]}).json()["auth"]
     assert node.api("GET", "kv/app", token=token).json()["data"]["password"] == SECRETS[0]
     assert node.api("GET", "secret/data/app", token=token).json()["data"]["data"]["other"] == SECRETS[2]
@@ -52,8 +66,12 @@ def test_secrets_tokens_and_keys_never_stored_or_logged_in_plaintext(make_node, 
     audit_text = audit_log.read_bytes()
     assert b"hmac-sha256:" in audit_text
     written = [audit_log, node.log_path, node.config_path]
-    written += [p for d in set(glob.glob(os.path.join(tempfile.gettempdir(), "strongroom-*"))) - before
-                for p in glob.glob(os.path.join(d, "**"), recursive=True) if os.path.isfile(p)]
+    written += [
+        p
+        for d in set(glob.glob(os.path.join(tempfile.gettempdir(), "strongroom-*"))) - before
+        for p in glob.glob(os.path.join(d, "**"), recursive=True)
+        if os.path.isfile(p)
+    ]
     for path in written:
         data = open(path, "rb").read()
         for needle in needles:

@@ -29,16 +29,27 @@ SLACK = 0.8
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     server = StrongroomServerWithListener(
-        tmp_path_factory.mktemp("timeouts"), None, free_port(), workers=1, node_id="timeouts",
+        tmp_path_factory.mktemp("timeouts"),
+        None,
+        free_port(),
+        workers=1,
+        node_id="timeouts",
         storage='storage "inmem" {}\n',
-        listener_options={"http_read_header_timeout": f"{HEADER_TIMEOUT:g}s",
-                          "http_read_timeout": f"{READ_TIMEOUT:g}s"})
+        listener_options={
+            "http_read_header_timeout": f"{HEADER_TIMEOUT:g}s",
+            "http_read_timeout": f"{READ_TIMEOUT:g}s",
+        },
+    )
     with server:
         init = server.init(1, 1)
         server.unseal(init["keys"])
         server.root_token = init["root_token"]
-        assert server.api("POST", "sys/mounts/secret", token=server.root_token,
-                          json={"type": "kv", "options": {"version": "2"}}).status_code == 204
+        assert (
+            server.api(
+                "POST", "sys/mounts/secret", token=server.root_token, json={"type": "kv", "options": {"version": "2"}}
+            ).status_code
+            == 204
+        )
         yield server
 
 
@@ -104,8 +115,7 @@ class Prober:
 
 
 def test_a_client_trickling_its_headers_is_cut_at_the_header_timeout(node):
-    request = (b"GET /v1/sys/seal-status HTTP/1.1\r\nHost: node\r\nX-Padding: "
-               + b"a" * 200 + b"\r\n\r\n")
+    request = b"GET /v1/sys/seal-status HTTP/1.1\r\nHost: node\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
     with Prober(node) as prober, connect(node) as slow:
         took, answer = trickle_until_closed(slow, request, limit=10)
     # held no longer than the header timeout (and not cut before it)
@@ -126,8 +136,10 @@ def test_a_client_that_connects_and_says_nothing_is_hung_up_on(node):
 
 def test_a_client_trickling_its_body_is_cut_at_the_read_timeout(node):
     body = json.dumps({"key": "x" * 100}).encode()
-    head = (f"PUT /v1/sys/unseal HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"PUT /v1/sys/unseal HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     with Prober(node) as prober, connect(node) as slow:
         slow.sendall(head)
         took, answer = trickle_until_closed(slow, body, limit=10)
@@ -154,8 +166,13 @@ def test_idle_time_between_requests_does_not_count_towards_the_next_headers(node
 
 def _chunked(node, method: str, path: str, body: bytes) -> bytes:
     with connect(node) as sock:
-        sock.sendall((f"{method} {path} HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
-                      f"X-Vault-Token: {node.root_token}\r\nTransfer-Encoding: chunked\r\n\r\n").encode() + body)
+        sock.sendall(
+            (
+                f"{method} {path} HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
+                f"X-Vault-Token: {node.root_token}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ).encode()
+            + body
+        )
         received = b""
         while True:
             chunk = sock.recv(65536)
@@ -164,12 +181,15 @@ def _chunked(node, method: str, path: str, body: bytes) -> bytes:
             received += chunk
 
 
-@pytest.mark.parametrize("body", [
-    b"zz\r\n{}\r\n0\r\n\r\n",                     # not a hex size
-    b"-5\r\n{}\r\n0\r\n\r\n",                     # negative
-    b"2\r\n{}XX0\r\n\r\n",                        # chunk without its CRLF terminator
-    b"ffffffffffffffffffffffff\r\n{}\r\n0\r\n\r\n",  # absurdly large
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"zz\r\n{}\r\n0\r\n\r\n",  # not a hex size
+        b"-5\r\n{}\r\n0\r\n\r\n",  # negative
+        b"2\r\n{}XX0\r\n\r\n",  # chunk without its CRLF terminator
+        b"ffffffffffffffffffffffff\r\n{}\r\n0\r\n\r\n",  # absurdly large
+    ],
+)
 @pytest.mark.parametrize("path", ["/v1/sys/unseal", "/v1/secret/data/x"])
 def test_a_malformed_chunked_body_is_a_400_and_no_traceback(node, body, path):
     answer = _chunked(node, "PUT", path, body)

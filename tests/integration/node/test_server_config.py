@@ -15,8 +15,9 @@ from tests.helpers.procs import StrongroomServer, free_port, strongroom_binary, 
 def test_unknown_key_stops_startup_naming_it(tmp_path):
     config = tmp_path / "bad.hcl"
     config.write_text('storage "inmem" {}\nlistener "tcp" {\n  adress = "127.0.0.1:1"\n  tls_disable = true\n}\n')
-    result = subprocess.run([strongroom_binary(), "server", "-config", str(config)], capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run(
+        [strongroom_binary(), "server", "-config", str(config)], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode != 0
     assert "adress" in result.stderr
 
@@ -24,9 +25,12 @@ def test_unknown_key_stops_startup_naming_it(tmp_path):
 def test_dev_mode_is_initialised_unsealed_with_kv_v2(tmp_path):
     port = free_port()
     log = open(tmp_path / "dev.log", "wb")
-    proc = subprocess.Popen([strongroom_binary(), "server", "-dev", "-dev-root-token-id=devroot",
-                             f"-dev-listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [strongroom_binary(), "server", "-dev", "-dev-root-token-id=devroot", f"-dev-listen-address=127.0.0.1:{port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}/v1"
         wait_until(lambda: requests.get(url + "/sys/health", timeout=1).status_code == 200, 30, "dev node")
@@ -43,19 +47,26 @@ def test_dev_mode_is_initialised_unsealed_with_kv_v2(tmp_path):
 def _self_signed(tmp_path):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     import ipaddress
 
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "tls.crt", tmp_path / "tls.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(cert_path), str(key_path)
 
 
@@ -88,8 +99,9 @@ def test_second_node_on_a_taken_port_refuses_to_start(make_node, tmp_path):
     node = make_node(workers=2)
     config = tmp_path / "same-port.hcl"
     config.write_text(node.config_path.read_text())
-    result = subprocess.run([strongroom_binary(), "server", "-config", str(config)], capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run(
+        [strongroom_binary(), "server", "-config", str(config)], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode != 0
     assert "cannot listen on" in result.stderr
 
@@ -101,8 +113,12 @@ def test_node_waits_for_consul_and_starts_when_it_comes(tmp_path):
 
     ports = {name: free_port() for name in ("http", "serf_lan", "serf_wan", "server")}
     node = StrongroomServer(tmp_path / "node", f"127.0.0.1:{ports['http']}", free_port(), workers=1)
-    node.proc = subprocess.Popen([strongroom_binary(), "server", "-config", str(node.config_path)],
-                                 stdout=open(node.log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    node.proc = subprocess.Popen(
+        [strongroom_binary(), "server", "-config", str(node.config_path)],
+        stdout=open(node.log_path, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_until(lambda: "waiting for storage" in node.log_path.read_text(), 30, "the waiting message")
         assert node.proc.poll() is None

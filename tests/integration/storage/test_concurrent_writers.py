@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import itertools
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from strongroom.auth.token import REVOCATION_PENDING, TokenStore
 from strongroom.barrier import Barrier, BarrierView, Keyring
-from strongroom.core import logical
 from strongroom.engines.kv import KVv2
 from strongroom.errors import CheckAndSetMismatch
+from strongroom.sdk import logical
 from strongroom.storage.consul import ConsulBackend
 from tests.unit.engines.kv_support import FakeClock, RaceView, make_request
 
@@ -28,14 +28,13 @@ PROCESSES = 6
 @pytest.fixture
 def keyring():
     ticks = itertools.count()
-    return Keyring.generate(lambda: datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=next(ticks)))
+    return Keyring.generate(lambda: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=next(ticks)))
 
 
 @pytest.fixture
 def barriers(consul_backend, consul_agent, keyring):
     """One barrier per process, each over its own Consul client, all under the test's prefix."""
-    backends = [ConsulBackend.from_config(consul_agent.address, prefix=consul_backend.prefix)
-                for _ in range(PROCESSES)]
+    backends = [ConsulBackend.from_config(consul_agent.address, prefix=consul_backend.prefix) for _ in range(PROCESSES)]
     out = []
     for backend in backends:
         barrier = Barrier(backend)
@@ -88,8 +87,9 @@ def test_cas_writers_on_consul_get_each_version_exactly_once(barriers):
             meta = call(engines[n], logical.READ, "metadata/shared")
             current = 0 if meta is None else meta.data["current_version"]
             try:
-                resp = call(engines[n], logical.UPDATE, "data/shared",
-                            {"data": {"writer": n}, "options": {"cas": current}})
+                resp = call(
+                    engines[n], logical.UPDATE, "data/shared", {"data": {"writer": n}, "options": {"cas": current}}
+                )
             except CheckAndSetMismatch:
                 mismatches.append(n)
                 continue

@@ -245,7 +245,12 @@ def test_txn_applies_every_operation_together(consul_backend):
     consul_backend.put("tree/a", b"1")
     consul_backend.put("tree/b/c", b"1")
     index = consul_backend.txn(
-        [TxnOp("set", "new/1", b"a"), TxnOp("set", "new/2", b"b"), TxnOp("delete", "old"), TxnOp("delete-tree", "tree/")]
+        [
+            TxnOp("set", "new/1", b"a"),
+            TxnOp("set", "new/2", b"b"),
+            TxnOp("delete", "old"),
+            TxnOp("delete-tree", "tree/"),
+        ]
     )
     assert consul_backend.list("") == ["new/"]
     assert consul_backend.index() == index
@@ -704,8 +709,11 @@ def test_a_connection_consul_closed_is_replaced_not_reported():
         stale = backend._http._idle[-1]
         first.stop()
         second = ConsulAgent(ports=dict(first.ports)).start()
-        wait_until(lambda: stale.sock is None or stale.sock.fileno() < 0 or _peer_gone(stale.sock), 10,
-                   "the old agent's end of the kept-alive connection to close")
+        wait_until(
+            lambda: stale.sock is None or stale.sock.fileno() < 0 or _peer_gone(stale.sock),
+            10,
+            "the old agent's end of the kept-alive connection to close",
+        )
         backend.put("k", b"after")
         assert backend.get("k") == b"after"
         assert stale not in backend._http._idle

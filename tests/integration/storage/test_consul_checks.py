@@ -57,8 +57,9 @@ def test_failed_check_index_raises_write_conflict_and_writes_nothing(consul_back
     _, index = consul_backend.get_with_index("k")
     consul_backend.put("k", b"concurrent")
     with pytest.raises(WriteConflict) as info:
-        consul_backend.txn([TxnOp("set", "side", b"x"), TxnOp("check-index", "k", index=index),
-                            TxnOp("set", "k", b"stale")])
+        consul_backend.txn(
+            [TxnOp("set", "side", b"x"), TxnOp("check-index", "k", index=index), TxnOp("set", "k", b"stale")]
+        )
     assert info.value.key == "k"
     assert in_consul(consul_agent, consul_backend, "k") == b"concurrent"
     assert in_consul(consul_agent, consul_backend, "side") is None
@@ -92,8 +93,9 @@ def test_a_check_before_a_tree_delete_sees_the_key_as_it_was(consul_backend):
     """The check is not carried past the tree delete by the set that follows
     (as one ``cas`` it would find the key deleted by then)."""
     written = consul_backend.put("a/k", b"1")
-    index = consul_backend.txn([TxnOp("check-index", "a/k", index=written), TxnOp("delete-tree", "a/"),
-                                TxnOp("set", "a/k", b"2")])
+    index = consul_backend.txn(
+        [TxnOp("check-index", "a/k", index=written), TxnOp("delete-tree", "a/"), TxnOp("set", "a/k", b"2")]
+    )
     assert consul_backend.get_with_index("a/k") == (b"2", index)
 
 
@@ -166,8 +168,7 @@ def test_lost_fence_wins_over_a_failed_check(consul_backend, consul_agent):
 def test_checked_increments_from_separate_clients_lose_nothing(consul_backend, consul_agent):
     """Each thread has its own ConsulBackend and HTTP client, as separate processes would."""
     clients, increments = 6, 15
-    backends = [ConsulBackend.from_config(consul_agent.address, prefix=consul_backend.prefix)
-                for _ in range(clients)]
+    backends = [ConsulBackend.from_config(consul_agent.address, prefix=consul_backend.prefix) for _ in range(clients)]
     conflicts = []
     errors = []
     start = threading.Barrier(clients)
@@ -179,8 +180,9 @@ def test_checked_increments_from_separate_clients_lose_nothing(consul_backend, c
                 while True:
                     raw, index = backend.get_with_index("counter")
                     try:
-                        backend.txn([check_op("counter", index),
-                                     TxnOp("set", "counter", str(int(raw or 0) + 1).encode())])
+                        backend.txn(
+                            [check_op("counter", index), TxnOp("set", "counter", str(int(raw or 0) + 1).encode())]
+                        )
                         break
                     except WriteConflict:
                         conflicts.append(1)

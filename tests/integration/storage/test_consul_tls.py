@@ -17,8 +17,8 @@ import dataclasses
 import datetime
 import ipaddress
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 from cryptography import x509
@@ -31,7 +31,6 @@ from strongroom.storage import TxnOp
 from strongroom.storage.consul import ConsulBackend
 from strongroom.storage.consul_session import ConsulSessions
 from tests.helpers.procs import ConsulAgent, StrongroomServer, free_port, start_agent, wait_until
-
 
 # -- certificates --------------------------------------------------------------
 
@@ -53,8 +52,9 @@ def _name(common_name: str) -> x509.Name:
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> str:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(path)
 
 
@@ -65,32 +65,61 @@ def _write_cert(cert: x509.Certificate, path: Path) -> str:
 
 def _make_ca(common_name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return cert, key
 
 
-def _issue(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, common_name: str,
-           usage: x509.ObjectIdentifier, ip: str | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def _issue(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    common_name: str,
+    usage: x509.ObjectIdentifier,
+    ip: str | None = None,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(ca.subject)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False))
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    )
     if ip is not None:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
-                                        critical=False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), critical=False
+        )
     return builder.sign(ca_key, hashes.SHA256()), key
 
 
@@ -167,10 +196,21 @@ def exercise(backend: ConsulBackend) -> None:
     assert backend.get("core/a") == b"one"
     value, index = backend.get_with_index("core/a")
     assert value == b"one" and 0 < index <= first
-    assert backend.txn([TxnOp("check-index", "core/a", index=index), TxnOp("set", "sys/b", b"two"),
-                        TxnOp("set", "sys/c/d", bytes(range(256)))]) > first
+    assert (
+        backend.txn(
+            [
+                TxnOp("check-index", "core/a", index=index),
+                TxnOp("set", "sys/b", b"two"),
+                TxnOp("set", "sys/c/d", bytes(range(256))),
+            ]
+        )
+        > first
+    )
     assert {key: value for key, (value, _) in backend.get_prefix("").items()} == {
-        "core/a": b"one", "sys/b": b"two", "sys/c/d": bytes(range(256))}
+        "core/a": b"one",
+        "sys/b": b"two",
+        "sys/c/d": bytes(range(256)),
+    }
     assert backend.list("") == ["core/", "sys/"]
     assert backend.list("sys/") == ["b", "c/"]
     backend.txn([TxnOp("delete", "sys/b")])
@@ -198,8 +238,12 @@ def test_sessions_and_fenced_writes_over_https(backends, https_agent, pki):
     try:
         assert sessions.acquire("core/lock", b"node-a", session)
         lost: list[bool] = []
-        fenced = ConsulBackend(backend.client, prefix=backend.prefix, fence=lambda: ("core/lock", session),
-                               on_lock_lost=lambda: lost.append(True))
+        fenced = ConsulBackend(
+            backend.client,
+            prefix=backend.prefix,
+            fence=lambda: ("core/lock", session),
+            on_lock_lost=lambda: lost.append(True),
+        )
         fenced.put("sys/x", b"fenced")
         assert sessions.release("core/lock", session)
         with pytest.raises(LockLost):

@@ -46,8 +46,7 @@ def tls12_front(pki, tls13_agent, tmp_path_factory):  # noqa: F811
     """HAProxy speaking at most TLS 1.2 (the certificate Consul uses) in front of the agent's HTTP port."""
     pem = tmp_path_factory.mktemp("tls-front") / "server-and-key.pem"
     pem.write_text(Path(pki.server_cert).read_text() + Path(pki.server_key).read_text())
-    with HAProxyTLSFront(tls13_agent.http_addr.split("://")[-1], str(pem),
-                         bind_options="ssl-max-ver TLSv1.2") as front:
+    with HAProxyTLSFront(tls13_agent.http_addr.split("://")[-1], str(pem), bind_options="ssl-max-ver TLSv1.2") as front:
         yield front
 
 
@@ -75,6 +74,7 @@ def test_node_with_tls13_floor_and_tls_skip_verify_on_a_tls13_consul(tls13_agent
     """A whole node, ``tls_min_version = "tls13"``, against Consul requiring TLS 1.3:
     it initialises, unseals, becomes active, keeps a KV secret and registers
     itself; and ``tls_skip_verify`` puts no urllib3 InsecureRequestWarning in its output."""
-    log = node_keeps_a_secret_over_https(tls13_agent, '  tls_min_version = "tls13"\n  tls_skip_verify = true\n',
-                                         tmp_path / "node")
+    log = node_keeps_a_secret_over_https(
+        tls13_agent, '  tls_min_version = "tls13"\n  tls_skip_verify = true\n', tmp_path / "node"
+    )
     assert "InsecureRequestWarning" not in log and "Unverified HTTPS request" not in log

@@ -4,13 +4,13 @@ request, and the engine behaves as it does over the in-memory backend."""
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from strongroom.barrier import Barrier, BarrierView, Keyring
-from strongroom.core import logical
 from strongroom.engines.kv import KVv2
+from strongroom.sdk import logical
 from strongroom.storage import ReadOnlyView
 from tests.integration.storage.test_consul_backend import CountingHTTP
 from tests.unit.engines.kv_support import FakeClock, make_request
@@ -20,8 +20,7 @@ from tests.unit.engines.kv_support import FakeClock, make_request
 def barrier(consul_backend):
     ticks = itertools.count()
     barrier = Barrier(consul_backend)
-    barrier.set_keyring(Keyring.generate(
-        lambda: datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=next(ticks))))
+    barrier.set_keyring(Keyring.generate(lambda: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=next(ticks))))
     return barrier
 
 

@@ -1,10 +1,10 @@
 """Policies through sys/policy and sys/policies/acl, enforced on requests."""
 
-POLICY = '''
+POLICY = """
 path "kv/app/*" { capabilities = ["read", "list"] }
 path "kv/app/writable" { capabilities = ["create", "update", "read"] }
 path "kv/app/secret" { capabilities = ["deny"] }
-'''
+"""
 
 
 def _token(node, policies):
@@ -79,11 +79,11 @@ def test_policy_change_applies_immediately(unsealed):
     assert unsealed.request("GET", "kv/app/readable", token=token).status_code == 403
 
 
-ONE_OF = '''
+ONE_OF = """
 path "kv/once" { capabilities = ["create", "read"] }
 path "kv/existing" { capabilities = ["update", "read"] }
 path "kv/both" { capabilities = ["create", "update", "read"] }
-'''
+"""
 
 
 def test_create_and_update_capabilities_follow_whether_the_target_exists(unsealed):

@@ -21,15 +21,19 @@ class AuditedNode(Node):
 
     def __init__(self, tmp_path, json_limits: JsonLimits = JsonLimits()):
         super().__init__()
-        self.core = Core(self.backend, self.seal, clock=self.clock,
-                         config=CoreConfig(unsafe_allow_api_audit_creation=True))
+        self.core = Core(
+            self.backend, self.seal, clock=self.clock, config=CoreConfig(unsafe_allow_api_audit_creation=True)
+        )
         self.client = testing.TestClient(create_app(self.core, node_id="unit", json_limits=json_limits))
         self.init()
         self.unseal()
         self.log = tmp_path / "audit.log"
         result = self.request("PUT", "sys/audit/file", json={"type": "file", "options": {"file_path": str(self.log)}})
         assert result.status_code == 204, result.text
-        assert self.request("POST", "sys/mounts/secret", json={"type": "kv", "options": {"version": "2"}}).status_code == 204
+        assert (
+            self.request("POST", "sys/mounts/secret", json={"type": "kv", "options": {"version": "2"}}).status_code
+            == 204
+        )
 
     def entries(self) -> list[dict]:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
@@ -93,8 +97,9 @@ def test_a_wrap_request_is_refused_and_nothing_runs(tmp_path):
     assert read.status_code == 400 and "hunter2" not in read.text
     assert "wrapping" in read.json["errors"][0]
     accessors = node.request("LIST", "auth/token/accessors").json["data"]["keys"]
-    created = node.request("POST", "auth/token/create", json={"policies": ["default"]},
-                           headers={"X-Vault-Wrap-TTL": "5m"})
+    created = node.request(
+        "POST", "auth/token/create", json={"policies": ["default"]}, headers={"X-Vault-Wrap-TTL": "5m"}
+    )
     assert created.status_code == 400 and "client_token" not in created.text
     in_body = node.request("POST", "auth/token/create", json={"policies": ["default"], "wrap_ttl": "60s"})
     assert in_body.status_code == 400 and "client_token" not in in_body.text

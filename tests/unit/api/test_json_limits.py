@@ -9,8 +9,9 @@ import pytest
 from strongroom.api.json_limits import YIELD_EVERY, JsonLimits, check_limits, loads_bounded
 from strongroom.errors import InvalidRequest
 
-SMALL = JsonLimits(max_depth=3, max_string_value_length=8, max_object_entry_count=3, max_array_element_count=4,
-                   max_token=1000)
+SMALL = JsonLimits(
+    max_depth=3, max_string_value_length=8, max_object_entry_count=3, max_array_element_count=4, max_token=1000
+)
 
 
 def refused(raw: bytes, limits: JsonLimits = SMALL) -> str:
@@ -64,8 +65,12 @@ def test_zero_turns_a_bound_off():
 
 def test_vault_defaults():
     limits = JsonLimits()
-    assert (limits.max_depth, limits.max_string_value_length, limits.max_object_entry_count,
-            limits.max_array_element_count) == (300, 1048576, 10000, 10000)
+    assert (
+        limits.max_depth,
+        limits.max_string_value_length,
+        limits.max_object_entry_count,
+        limits.max_array_element_count,
+    ) == (300, 1048576, 10000, 10000)
     assert "nesting depth of 300" in refused(b"[" * 301 + b"]" * 301, limits)
     assert loads_bounded(b"[" * 300 + b"]" * 300, limits)
 
@@ -86,12 +91,28 @@ def test_a_long_scan_yields_to_other_requests():
     assert len(calls) >= 5
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}', b'{"a": 1e400}', b'{"a": -1e999}',
-    b'{"a": "\\ud800"}', b'{"a": "\\udc00"}', b'{"a": "x\\uDBFFy"}', b'{"a": "\\ud800\\u0041"}',
-    b'{"a": "\xed\xa0\x80"}', b'{"a": "\xff"}', b'{"a": 1', b'{"a": "open', b'[1,]', b'{"a":1,}', b"{,}",
-    b"\xff\xfe{\x00}\x00",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b'{"a": -Infinity}',
+        b'{"a": 1e400}',
+        b'{"a": -1e999}',
+        b'{"a": "\\ud800"}',
+        b'{"a": "\\udc00"}',
+        b'{"a": "x\\uDBFFy"}',
+        b'{"a": "\\ud800\\u0041"}',
+        b'{"a": "\xed\xa0\x80"}',
+        b'{"a": "\xff"}',
+        b'{"a": 1',
+        b'{"a": "open',
+        b"[1,]",
+        b'{"a":1,}',
+        b"{,}",
+        b"\xff\xfe{\x00}\x00",
+    ],
+)
 def test_what_go_refuses_is_refused(raw):
     assert refused(raw, JsonLimits())
 
@@ -99,7 +120,8 @@ def test_what_go_refuses_is_refused(raw):
 def test_valid_unicode_and_big_integers_are_kept_exactly():
     assert loads_bounded(b'{"a": "\\ud83d\\ude00", "b": "\\\\ud800"}', JsonLimits()) == {"a": "😀", "b": "\\ud800"}
     assert loads_bounded(b'{"n": 123456789012345678901234567890}', JsonLimits()) == {
-        "n": 123456789012345678901234567890}
+        "n": 123456789012345678901234567890
+    }
     assert loads_bounded(b'{"f": 1.5e300}', JsonLimits()) == {"f": 1.5e300}
 
 

@@ -20,8 +20,7 @@ REQUESTS = metrics.PREFIX + "http_requests_total"
 def call(node, method: str, path: str, token: str = "") -> int:
     """One request straight into the WSGI app: Falcon's TestClient runs wsgiref's
     validator, which refuses the method names a hostile client sends."""
-    environ = testing.create_environ(path=path, method=method,
-                                     headers={"X-Vault-Token": token} if token else {})
+    environ = testing.create_environ(path=path, method=method, headers={"X-Vault-Token": token} if token else {})
     seen = {}
 
     def start_response(status, headers, exc_info=None):
@@ -36,21 +35,35 @@ def exposition_lines() -> int:
 
 
 def request_labels() -> list[dict]:
-    return [sample.labels for family in REGISTRY.collect() if family.name == REQUESTS[:-len("_total")]
-            for sample in family.samples if sample.name == REQUESTS]
+    return [
+        sample.labels
+        for family in REGISTRY.collect()
+        if family.name == REQUESTS[: -len("_total")]
+        for sample in family.samples
+        if sample.name == REQUESTS
+    ]
 
 
 def hostile_request(rng: random.Random) -> tuple[str, str]:
     word = "".join(rng.choices(string.ascii_letters + string.digits + "-_.", k=rng.randint(1, 12)))
-    method = rng.choice([
-        "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 10))),  # FOOBAR, PROPFIND...
-        "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 8))),
-        rng.choice(sorted(metrics.KNOWN_METHODS)),
-    ])
-    path = rng.choice([
-        f"/v1/sys/q{word}", f"/v1/sys/q{word}/{word}", f"/v1/q{word}/{word}", f"/v1/auth/q{word}/login",
-        f"/q{word}", f"/v1/sys/internal/q{word}", f"/v1/sys/policies/q{word}",
-    ])
+    method = rng.choice(
+        [
+            "".join(rng.choices(string.ascii_uppercase, k=rng.randint(3, 10))),  # FOOBAR, PROPFIND...
+            "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 8))),
+            rng.choice(sorted(metrics.KNOWN_METHODS)),
+        ]
+    )
+    path = rng.choice(
+        [
+            f"/v1/sys/q{word}",
+            f"/v1/sys/q{word}/{word}",
+            f"/v1/q{word}/{word}",
+            f"/v1/auth/q{word}/login",
+            f"/q{word}",
+            f"/v1/sys/internal/q{word}",
+            f"/v1/sys/policies/q{word}",
+        ]
+    )
     return method, path
 
 
@@ -73,7 +86,13 @@ def test_random_paths_and_methods_add_a_bounded_number_of_series(unsealed):
     assert after_500 - after_100 <= methods * 2, (after_100, after_500)
     for labels in request_labels():
         assert labels["method"] in metrics.KNOWN_METHODS | {metrics.OTHER_METHOD}, labels
-        assert labels["status"] in {str(code) for code in metrics.KNOWN_STATUSES} | {"2xx", "3xx", "4xx", "5xx", "other"}
+        assert labels["status"] in {str(code) for code in metrics.KNOWN_STATUSES} | {
+            "2xx",
+            "3xx",
+            "4xx",
+            "5xx",
+            "other",
+        }
         route = labels["route"]
         assert route == UNMATCHED_ROUTE or not route.startswith("sys/q") and "/q" not in route, labels
 
@@ -103,8 +122,11 @@ def test_known_endpoints_and_mounts_keep_their_own_labels(unsealed):
     }
     for (method, path), route in expected.items():
         status = call(unsealed, method, path, token=token)
-        assert REGISTRY.get_sample_value(REQUESTS, {"route": route, "method": method, "status": str(status)}), \
-            (path, route, status)
+        assert REGISTRY.get_sample_value(REQUESTS, {"route": route, "method": method, "status": str(status)}), (
+            path,
+            route,
+            status,
+        )
     for label in [f"sys/{name}" for name in SYS_ROUTES] + [f"sys/{prefix}" for prefix in SYS_ROUTE_PREFIXES]:
         assert "/q" not in label
 
@@ -112,7 +134,13 @@ def test_known_endpoints_and_mounts_keep_their_own_labels(unsealed):
 def test_method_and_status_labels_come_from_fixed_sets():
     assert metrics.method_label("LIST") == "LIST" and metrics.method_label("PATCH") == "PATCH"
     assert {metrics.method_label(m) for m in ("PROPFIND", "get", "X" * 50, "")} == {"OTHER"}
-    assert [metrics.status_label(c) for c in (200, 404, 429, 472, 473, 503)] == \
-        ["200", "404", "429", "472", "473", "503"]
+    assert [metrics.status_label(c) for c in (200, 404, 429, 472, 473, 503)] == [
+        "200",
+        "404",
+        "429",
+        "472",
+        "473",
+        "503",
+    ]
     assert [metrics.status_label(c) for c in (299, 474, 599, 99, 1000)] == ["2xx", "4xx", "5xx", "other", "other"]
     assert len({metrics.status_label(c) for c in range(-10, 100_000)}) <= len(metrics.KNOWN_STATUSES) + 6

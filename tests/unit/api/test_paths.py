@@ -15,35 +15,41 @@ def path_info(raw_url_path: str) -> str:
     return unquote_to_bytes(raw_url_path).decode("latin-1")
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("/v1/secret/data/a", "secret/data/a"),
-    ("/v1/secret/metadata/", "secret/metadata/"),          # a folder: one trailing slash is kept
-    ("/v1/sys/policies/acl/a%20b", "sys/policies/acl/a b"),
-    ("/v1/kv/%25%32%46x", "kv/%2Fx"),                       # decoded once: %252F stays "%2F"
-    ("/v1/kv/caf%C3%A9", "kv/café"),
-    ("/v1/", ""),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("/v1/secret/data/a", "secret/data/a"),
+        ("/v1/secret/metadata/", "secret/metadata/"),  # a folder: one trailing slash is kept
+        ("/v1/sys/policies/acl/a%20b", "sys/policies/acl/a b"),
+        ("/v1/kv/%25%32%46x", "kv/%2Fx"),  # decoded once: %252F stays "%2F"
+        ("/v1/kv/caf%C3%A9", "kv/café"),
+        ("/v1/", ""),
+    ],
+)
 def test_canonical_paths_pass_unchanged_but_decoded_once(url, expected):
     assert logical_path(path_info(url)) == expected
 
 
-@pytest.mark.parametrize("url", [
-    "/v1//sys/mounts/prot",
-    "/v1/sys/mounts//prot",
-    "/v1/sys/mounts/%2Fprot",
-    "/v1/sys/policies/acl/%2F%2Fdeleg",
-    "/v1/sys/mounts/./prot",
-    "/v1/sys/mounts/x/../prot",
-    "/v1/sys/mounts/prot/..",
-    "/v1/sys/mounts/prot/.",
-    "/v1/kv//a",
-    "/v1/kv/a//",
-    "/v1/kv/a%00b",
-    "/v1/kv/a%0Ab",
-    "/v1/kv/a%7Fb",
-    "/v1/kv/%FF",                      # not UTF-8
-    "/v1/kv/%ED%A0%80",                # a UTF-8-encoded surrogate is not UTF-8 either
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1//sys/mounts/prot",
+        "/v1/sys/mounts//prot",
+        "/v1/sys/mounts/%2Fprot",
+        "/v1/sys/policies/acl/%2F%2Fdeleg",
+        "/v1/sys/mounts/./prot",
+        "/v1/sys/mounts/x/../prot",
+        "/v1/sys/mounts/prot/..",
+        "/v1/sys/mounts/prot/.",
+        "/v1/kv//a",
+        "/v1/kv/a//",
+        "/v1/kv/a%00b",
+        "/v1/kv/a%0Ab",
+        "/v1/kv/a%7Fb",
+        "/v1/kv/%FF",  # not UTF-8
+        "/v1/kv/%ED%A0%80",  # a UTF-8-encoded surrogate is not UTF-8 either
+    ],
+)
 def test_non_canonical_spellings_are_refused(url):
     with pytest.raises(InvalidRequest):
         logical_path(path_info(url))

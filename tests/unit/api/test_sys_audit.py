@@ -48,8 +48,9 @@ def test_api_creation_is_refused_by_default(tmp_path):
     victim.write_text("secret\n")
     os.chmod(victim, 0o600)
     before = node.snapshot()
-    answer = node.request("PUT", "sys/audit/x", json={"type": "file",
-                                                      "options": {"file_path": str(victim), "mode": "0777"}})
+    answer = node.request(
+        "PUT", "sys/audit/x", json={"type": "file", "options": {"file_path": str(victim), "mode": "0777"}}
+    )
     assert answer.status_code == 400
     assert answer.json == {"errors": [REFUSED]}
     assert node.snapshot() == before
@@ -76,8 +77,11 @@ def test_even_when_allowed_a_symlink_gets_a_400_and_is_not_followed(tmp_path):
     os.chmod(victim, 0o600)
     (tmp_path / "audit.log").symlink_to(victim)
     before = node.snapshot()
-    answer = node.request("PUT", "sys/audit/x", json={"type": "file", "options": {
-        "file_path": str(tmp_path / "audit.log"), "mode": "0777"}})
+    answer = node.request(
+        "PUT",
+        "sys/audit/x",
+        json={"type": "file", "options": {"file_path": str(tmp_path / "audit.log"), "mode": "0777"}},
+    )
     assert answer.status_code == 400
     assert "symbolic link" in answer.json["errors"][0]
     assert node.snapshot() == before
@@ -88,25 +92,37 @@ def test_outside_audit_file_directory_gets_a_400_naming_it(tmp_path):
     directory = tmp_path / "audit"
     directory.mkdir()
     node = started(CoreConfig(unsafe_allow_api_audit_creation=True, audit_file_directory=str(directory)))
-    answer = node.request("PUT", "sys/audit/x", json={"type": "file", "options": {
-        "file_path": str(directory / ".." / "escaped.log")}})
+    answer = node.request(
+        "PUT", "sys/audit/x", json={"type": "file", "options": {"file_path": str(directory / ".." / "escaped.log")}}
+    )
     assert answer.status_code == 400
     assert f'audit_file_directory "{directory}"' in answer.json["errors"][0]
     assert not (tmp_path / "escaped.log").exists()
-    inside = node.request("PUT", "sys/audit/y", json={"type": "file", "options": {
-        "file_path": str(directory / "audit.log")}})
+    inside = node.request(
+        "PUT", "sys/audit/y", json={"type": "file", "options": {"file_path": str(directory / "audit.log")}}
+    )
     assert inside.status_code == 204, inside.text
 
 
 @pytest.mark.parametrize("allow_api", [False, True])
 def test_declared_devices_are_listed_log_and_are_out_of_the_apis_reach(tmp_path, allow_api):
     log = tmp_path / "declared.log"
-    node = started(CoreConfig(unsafe_allow_api_audit_creation=allow_api,
-                              audit_devices=(declared("to-file/", str(log), description="from config"),)))
+    node = started(
+        CoreConfig(
+            unsafe_allow_api_audit_creation=allow_api,
+            audit_devices=(declared("to-file/", str(log), description="from config"),),
+        )
+    )
     node.core.sync_declared_audit()
-    assert node.request("GET", "sys/audit").json["data"] == {"to-file/": {
-        "type": "file", "description": "from config", "local": False, "options": {"file_path": str(log)},
-        "path": "to-file/"}}
+    assert node.request("GET", "sys/audit").json["data"] == {
+        "to-file/": {
+            "type": "file",
+            "description": "from config",
+            "local": False,
+            "options": {"file_path": str(log)},
+            "path": "to-file/",
+        }
+    }
     node.request("GET", "sys/mounts")
     assert any(json.loads(line)["request"]["path"] == "sys/mounts" for line in log.read_text().splitlines())
     before = node.snapshot()
@@ -124,8 +140,9 @@ def test_a_restart_without_the_block_removes_the_declared_device(tmp_path):
     node.core.sync_declared_audit()
     hashed = node.request("POST", "sys/audit-hash/b", json={"input": "x"}).json["hash"]
     # The same storage, started again with one block fewer: the active node removes what is no longer declared.
-    restarted = Core(node.backend, node.seal, clock=node.clock,
-                     config=CoreConfig(audit_devices=(declared("b/", "discard"),)))
+    restarted = Core(
+        node.backend, node.seal, clock=node.clock, config=CoreConfig(audit_devices=(declared("b/", "discard"),))
+    )
     restarted.sync_declared_audit()
     node.core.invalidate(["audit"])
     assert list(node.request("GET", "sys/audit").json["data"]) == ["b/"]

@@ -17,17 +17,30 @@ def test_sealed_is_503_and_custom_code(node):
 def test_active_is_200_with_vault_fields(unsealed):
     result = unsealed.client.simulate_get("/v1/sys/health")
     assert result.status_code == 200
-    for field in ("initialized", "sealed", "standby", "performance_standby", "replication_performance_mode",
-                  "replication_dr_mode", "server_time_utc", "version", "cluster_name", "cluster_id"):
+    for field in (
+        "initialized",
+        "sealed",
+        "standby",
+        "performance_standby",
+        "replication_performance_mode",
+        "replication_dr_mode",
+        "server_time_utc",
+        "version",
+        "cluster_name",
+        "cluster_id",
+    ):
         assert field in result.json
     assert result.json["standby"] is False and result.json["sealed"] is False
 
 
-@pytest.mark.parametrize("params,status", [
-    ({"activecode": "299"}, 299),
-    ({"standbyok": "true"}, 200),
-    ({"perfstandbyok": ""}, 200),
-])
+@pytest.mark.parametrize(
+    "params,status",
+    [
+        ({"activecode": "299"}, 299),
+        ({"standbyok": "true"}, 200),
+        ({"perfstandbyok": ""}, 200),
+    ],
+)
 def test_active_codes(unsealed, params, status):
     assert unsealed.client.simulate_get("/v1/sys/health", params=params).status_code == status
 
@@ -65,8 +78,16 @@ def test_leader_without_ha(unsealed):
     assert unsealed.client.simulate_get("/v1/sys/leader").json["ha_enabled"] is False
 
 
-CODE_PARAMETERS = ("activecode", "standbycode", "drsecondarycode", "haunhealthycode", "performancestandbycode",
-                   "removedcode", "sealedcode", "uninitcode")
+CODE_PARAMETERS = (
+    "activecode",
+    "standbycode",
+    "drsecondarycode",
+    "haunhealthycode",
+    "performancestandbycode",
+    "removedcode",
+    "sealedcode",
+    "uninitcode",
+)
 
 
 @pytest.mark.parametrize("name", CODE_PARAMETERS)
@@ -90,11 +111,16 @@ def test_a_code_that_is_not_an_integer_is_400(node, name, value):
     assert node.client.simulate_head("/v1/sys/health", params={name: value}).status_code == 400
 
 
-@pytest.mark.parametrize("params, status", [
-    ({"activecode": "200"}, 200), ({"activecode": "+204"}, 204), ({"activecode": "599"}, 599),
-    ({"perfstandbyok": "true", "standbycode": "200"}, 200),  # HAProxy's read-backend check
-    ({"standbycode": "200", "sealedcode": "500", "uninitcode": "500"}, 200),
-])
+@pytest.mark.parametrize(
+    "params, status",
+    [
+        ({"activecode": "200"}, 200),
+        ({"activecode": "+204"}, 204),
+        ({"activecode": "599"}, 599),
+        ({"perfstandbyok": "true", "standbycode": "200"}, 200),  # HAProxy's read-backend check
+        ({"standbycode": "200", "sealedcode": "500", "uninitcode": "500"}, 200),
+    ],
+)
 def test_valid_codes_still_work(unsealed, params, status):
     assert unsealed.client.simulate_get("/v1/sys/health", params=params).status_code == status
     assert unsealed.client.simulate_head("/v1/sys/health", params=params).status_code == status

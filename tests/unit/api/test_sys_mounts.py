@@ -2,16 +2,24 @@
 
 
 def test_enable_list_tune_disable(unsealed):
-    assert unsealed.request("POST", "sys/mounts/kv2", json={"type": "kv", "options": {"version": "2"},
-                                                           "description": "team secrets"}).status_code == 204
+    assert (
+        unsealed.request(
+            "POST", "sys/mounts/kv2", json={"type": "kv", "options": {"version": "2"}, "description": "team secrets"}
+        ).status_code
+        == 204
+    )
     listing = unsealed.request("GET", "sys/mounts").json
     assert listing["data"]["kv2/"]["type"] == "kv"
     assert listing["kv2/"]["options"] == {"version": "2"}
     assert listing["data"]["kv2/"]["description"] == "team secrets"
     assert "sys/" in listing["data"]
 
-    assert unsealed.request("POST", "sys/mounts/kv2/tune", json={"default_lease_ttl": "1h",
-                                                                 "description": "changed"}).status_code == 204
+    assert (
+        unsealed.request(
+            "POST", "sys/mounts/kv2/tune", json={"default_lease_ttl": "1h", "description": "changed"}
+        ).status_code
+        == 204
+    )
     tune = unsealed.request("GET", "sys/mounts/kv2/tune").json["data"]
     assert tune["default_lease_ttl"] == 3600 and tune["description"] == "changed"
 
@@ -32,8 +40,13 @@ def test_kv_v2_alias_and_read_mount(unsealed):
 def test_conflicts_and_errors(unsealed):
     unsealed.request("POST", "sys/mounts/team", json={"type": "kv"})
     before = unsealed.snapshot()
-    for path, body in (("team", {"type": "kv"}), ("team/sub", {"type": "kv"}), ("sys2x", {"type": "nope"}),
-                       ("sys", {"type": "kv"}), ("x", {})):
+    for path, body in (
+        ("team", {"type": "kv"}),
+        ("team/sub", {"type": "kv"}),
+        ("sys2x", {"type": "nope"}),
+        ("sys", {"type": "kv"}),
+        ("x", {}),
+    ):
         result = unsealed.request("POST", f"sys/mounts/{path}", json=body)
         assert result.status_code == 400, (path, result.text)
         assert result.json["errors"]

@@ -16,13 +16,16 @@ def test_init_returns_shares_and_root_token(fresh):
     assert fresh.client.simulate_get("/v1/sys/init").json == {"initialized": True}
 
 
-@pytest.mark.parametrize("body,message", [
-    ({"secret_shares": 0, "secret_threshold": 0}, "shares must be at least one"),
-    ({"secret_shares": 3, "secret_threshold": 1}, "threshold must be greater than one"),
-    ({"secret_shares": 2, "secret_threshold": 3}, "threshold cannot be larger than shares"),
-    ({"secret_shares": "3", "secret_threshold": 2}, "must be an integer"),
-    ({}, "must be an integer"),
-])
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ({"secret_shares": 0, "secret_threshold": 0}, "shares must be at least one"),
+        ({"secret_shares": 3, "secret_threshold": 1}, "threshold must be greater than one"),
+        ({"secret_shares": 2, "secret_threshold": 3}, "threshold cannot be larger than shares"),
+        ({"secret_shares": "3", "secret_threshold": 2}, "must be an integer"),
+        ({}, "must be an integer"),
+    ],
+)
 def test_init_rejects_bad_parameters_and_writes_nothing(fresh, body, message):
     result = fresh.client.simulate_put("/v1/sys/init", json=body)
     assert result.status_code == 400
@@ -102,10 +105,11 @@ def test_seal_needs_a_token_with_sudo(unsealed):
 def test_restart_keeps_data_and_unseals_with_same_shares(unsealed):
     unsealed.request("POST", "sys/mounts/kv", json={"type": "kv"})
     unsealed.request("PUT", "kv/app", json={"password": "hunter2"})
+    from falcon import testing
+
+    from strongroom.api.app import create_app
     from strongroom.core.core import Core
     from strongroom.core.seal import SealManager
-    from strongroom.api.app import create_app
-    from falcon import testing
 
     seal = SealManager(unsealed.backend, unsealed.clock)
     restarted = testing.TestClient(create_app(Core(unsealed.backend, seal, clock=unsealed.clock)))

@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from strongroom.auth.token import TokenAuthBackend, TokenStore
-from strongroom.core import logical
-from strongroom.core.logical import Request
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request
 from strongroom.storage.inmem import InmemBackend
 from tests.helpers.unit_node import FakeClock
 
@@ -70,8 +70,16 @@ class Caller:
             entry = self.store.lookup(token)
             assert entry is not None, "the core would answer 403 before the mount sees the request"
             assert self.store.use(entry) is not None
-        req = Request(operation=operation, path="auth/token/" + path, data=data, client_token=token or "",
-                      token=entry, mount_point="auth/token/", mount_type="token", relative_path=path)
+        req = Request(
+            operation=operation,
+            path="auth/token/" + path,
+            data=data,
+            client_token=token or "",
+            token=entry,
+            mount_point="auth/token/",
+            mount_type="token",
+            relative_path=path,
+        )
         return self.backend.handle(req)
 
 

@@ -7,15 +7,43 @@ import re
 import pytest
 
 from strongroom.auth.token import display_name, parse_ttl, rfc3339
-from strongroom.core import logical
 from strongroom.errors import InvalidRequest, MethodNotAllowed, PermissionDenied, UnsupportedPath
+from strongroom.sdk import logical
 
 # Key sets of OpenBao 2.7.2's responses.
-AUTH_KEYS = {"client_token", "accessor", "policies", "token_policies", "metadata", "lease_duration", "renewable",
-             "entity_id", "token_type", "orphan", "mfa_requirement", "num_uses"}
-LOOKUP_KEYS = {"accessor", "creation_time", "creation_ttl", "display_name", "entity_id", "expire_time",
-               "explicit_max_ttl", "id", "issue_time", "meta", "num_uses", "orphan", "path", "policies",
-               "renewable", "ttl", "type"}
+AUTH_KEYS = {
+    "client_token",
+    "accessor",
+    "policies",
+    "token_policies",
+    "metadata",
+    "lease_duration",
+    "renewable",
+    "entity_id",
+    "token_type",
+    "orphan",
+    "mfa_requirement",
+    "num_uses",
+}
+LOOKUP_KEYS = {
+    "accessor",
+    "creation_time",
+    "creation_ttl",
+    "display_name",
+    "entity_id",
+    "expire_time",
+    "explicit_max_ttl",
+    "id",
+    "issue_time",
+    "meta",
+    "num_uses",
+    "orphan",
+    "path",
+    "policies",
+    "renewable",
+    "ttl",
+    "type",
+}
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 READ, LIST = logical.READ, logical.LIST
 
@@ -35,8 +63,9 @@ def user(call, root_id, policies=("user", "shared"), **data):
 
 
 def test_create_returns_vaults_auth_block(call, root):
-    resp = call("create", root[0], policies=["b", "a", "a"], meta={"x": "y"}, ttl="1h", display_name="My Name",
-                num_uses=3)
+    resp = call(
+        "create", root[0], policies=["b", "a", "a"], meta={"x": "y"}, ttl="1h", display_name="My Name", num_uses=3
+    )
     auth = resp.auth
     assert set(auth) == AUTH_KEYS
     assert re.fullmatch(r"hvs\.[0-9A-Za-z]{24}", auth["client_token"])
@@ -87,13 +116,16 @@ def test_create_orphan_needs_no_sudo(call, root, store):
         call("create-orphan", token, policies=["user"], no_parent=True)  # Vault checks no_parent first
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"policies": ["user", "other"]}, "child policies must be subset of parent"),
-    ({"policies": ["root"]}, "child policies must be subset of parent"),
-    ({"policies": ["user"], "no_parent": True}, "root or sudo privileges required to create orphan token"),
-    ({"policies": ["user"], "id": "abc"}, "root or sudo privileges required to specify token id"),
-    ({"policies": ["user"], "period": "1h"}, "root or sudo privileges required to create periodic token"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"policies": ["user", "other"]}, "child policies must be subset of parent"),
+        ({"policies": ["root"]}, "child policies must be subset of parent"),
+        ({"policies": ["user"], "no_parent": True}, "root or sudo privileges required to create orphan token"),
+        ({"policies": ["user"], "id": "abc"}, "root or sudo privileges required to specify token id"),
+        ({"policies": ["user"], "period": "1h"}, "root or sudo privileges required to create periodic token"),
+    ],
+)
 def test_non_root_callers_are_limited(call, root, data, message):
     token = user(call, root[0])
     with pytest.raises(InvalidRequest, match=re.escape(message)):
@@ -129,10 +161,17 @@ def test_limited_use_tokens_cannot_create_children(call, root):
         call("create", last, policies=["x"])
 
 
-@pytest.mark.parametrize("given, shown", [
-    ("", "token"), ("token", "token-token"), ("My Name", "token-My-Name"), ("a b_c.d--", "token-a-b-c-d-"),
-    ("token-foo", "token-token-foo"), ("é", "token-"),
-])
+@pytest.mark.parametrize(
+    "given, shown",
+    [
+        ("", "token"),
+        ("token", "token-token"),
+        ("My Name", "token-My-Name"),
+        ("a b_c.d--", "token-a-b-c-d-"),
+        ("token-foo", "token-token-foo"),
+        ("é", "token-"),
+    ],
+)
 def test_display_names_are_sanitised_like_vault(given, shown):
     assert display_name(given) == shown
 
@@ -142,32 +181,38 @@ def test_display_name_on_create(call, root, store):
     assert store.lookup(token).display_name == "token-web-server"
 
 
-@pytest.mark.parametrize("meta, stored", [
-    ({"a": 1, "b": True, "c": "x"}, {"a": "1", "b": "1", "c": "x"}),
-    ({"a": None, "b": 1.5}, {"a": "", "b": "1.5"}),
-    ("a=b,c=d", {"a": "b,c=d"}),
-    (["a=b", " c = d "], {"a": "b", " c ": " d "}),
-    ({}, {}),
-])
+@pytest.mark.parametrize(
+    "meta, stored",
+    [
+        ({"a": 1, "b": True, "c": "x"}, {"a": "1", "b": "1", "c": "x"}),
+        ({"a": None, "b": 1.5}, {"a": "", "b": "1.5"}),
+        ("a=b,c=d", {"a": "b,c=d"}),
+        (["a=b", " c = d "], {"a": "b", " c ": " d "}),
+        ({}, {}),
+    ],
+)
 def test_meta_forms(call, root, meta, stored):
     assert call("create", root[0], policies=["x"], meta=meta).auth["metadata"] == stored
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"num_uses": -1}, "number of uses cannot be negative"),
-    ({"type": "bogus"}, "invalid 'token_type' value"),
-    ({"type": "batch"}, "batch tokens are not supported"),
-    ({"ttl": "-5s"}, "ttl must be positive"),
-    ({"ttl": "abc"}, 'time: invalid duration "abc"'),
-    ({"explicit_max_ttl": -1}, "explicit_max_ttl must be positive"),
-    ({"period": "-1m"}, "period must be positive"),
-    ({"policies": ["response-wrapping"]}, 'cannot assign policy "response-wrapping"'),
-    ({"id": "a.b"}, "custom token ID cannot have a '.' in the value"),
-    ({"meta": "novalue"}, 'invalid key pair at index 0 in field "meta"'),
-    ({"renewable": "maybe"}, 'error converting input for field "renewable"'),
-    ({"num_uses": "x"}, 'error converting input for field "num_uses"'),
-    ({"policies": {"a": 1}}, 'invalid value for "policies"'),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"num_uses": -1}, "number of uses cannot be negative"),
+        ({"type": "bogus"}, "invalid 'token_type' value"),
+        ({"type": "batch"}, "batch tokens are not supported"),
+        ({"ttl": "-5s"}, "ttl must be positive"),
+        ({"ttl": "abc"}, 'time: invalid duration "abc"'),
+        ({"explicit_max_ttl": -1}, "explicit_max_ttl must be positive"),
+        ({"period": "-1m"}, "period must be positive"),
+        ({"policies": ["response-wrapping"]}, 'cannot assign policy "response-wrapping"'),
+        ({"id": "a.b"}, "custom token ID cannot have a '.' in the value"),
+        ({"meta": "novalue"}, 'invalid key pair at index 0 in field "meta"'),
+        ({"renewable": "maybe"}, 'error converting input for field "renewable"'),
+        ({"num_uses": "x"}, 'error converting input for field "num_uses"'),
+        ({"policies": {"a": 1}}, 'invalid value for "policies"'),
+    ],
+)
 def test_create_rejects_bad_parameters(call, root, data, message):
     with pytest.raises(InvalidRequest, match=re.escape(message)):
         call("create", root[0], **data)
@@ -182,7 +227,8 @@ def test_ttl_is_capped_with_vaults_warnings(call, root):
     resp = call("create", root[0], policies=["x"], ttl=99999999)
     assert resp.auth["lease_duration"] == 2764800
     assert resp.warnings == [
-        'TTL of "27777h46m39s" exceeded the effective max_ttl of "768h"; TTL value is capped accordingly']
+        'TTL of "27777h46m39s" exceeded the effective max_ttl of "768h"; TTL value is capped accordingly'
+    ]
     resp = call("create", root[0], policies=["x"], ttl="2h", explicit_max_ttl="1h")
     assert resp.auth["lease_duration"] == 3600
     assert resp.warnings == ['TTL of "2h" exceeded the effective max_ttl of "1h"; TTL value is capped accordingly']
@@ -217,8 +263,7 @@ def test_missing_policy_warnings_when_the_core_can_tell(caller_for, root):
 
 
 def test_lookup_returns_vaults_data_block(call, root, clock):
-    token, resp = create(call, root[0], policies=["a"], meta={"x": "y"}, ttl="1h", display_name="My Name",
-                         num_uses=3)
+    token, resp = create(call, root[0], policies=["a"], meta={"x": "y"}, ttl="1h", display_name="My Name", num_uses=3)
     clock.advance(3)
     data = call("lookup", root[0], token=token).data
     assert set(data) == LOOKUP_KEYS
@@ -304,8 +349,9 @@ def test_renew_caps_at_max_ttl_with_a_warning(call, root, clock):
     clock.advance(2)
     resp = call("renew", root[0], token=token, increment=99999999)
     assert resp.auth["lease_duration"] == 2764798
-    assert resp.warnings == ['TTL of "27777h46m39s" exceeded the effective max_ttl of "767h59m58s"; '
-                             'TTL value is capped accordingly']
+    assert resp.warnings == [
+        'TTL of "27777h46m39s" exceeded the effective max_ttl of "767h59m58s"; TTL value is capped accordingly'
+    ]
 
 
 def test_renew_errors(call, root):
@@ -417,9 +463,20 @@ def test_routing(call, root, backend):
     assert backend.exists(None) is None
 
 
-@pytest.mark.parametrize("value, seconds", [
-    (None, 0), ("", 0), (60, 60), ("60", 60), ("10s", 10), ("30m", 1800), ("1h", 3600), ("1h30m", 5400),
-    ("1.9s", 1), ("7d", 604800),
-])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        (None, 0),
+        ("", 0),
+        (60, 60),
+        ("60", 60),
+        ("10s", 10),
+        ("30m", 1800),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("1.9s", 1),
+        ("7d", 604800),
+    ],
+)
 def test_parse_ttl(value, seconds):
     assert parse_ttl(value) == seconds

@@ -27,20 +27,31 @@ def refused(call, store, token, path, **data) -> str:
 
 
 @pytest.mark.parametrize("name", ["ttl", "period", "explicit_max_ttl", "lease"])
-@pytest.mark.parametrize("value, message", [
-    *HOSTILE_DURATIONS,
-    (-1, "{name} must be positive"),
-    ("-1s", "{name} must be positive"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        *HOSTILE_DURATIONS,
+        (-1, "{name} must be positive"),
+        ("-1s", "{name} must be positive"),
+    ],
+)
 def test_create_refuses_durations_vault_cannot_hold(call, store, root, name, value, message):
     assert refused(call, store, root[0], "create", **{name: value}) == message.format(name=name)
 
 
-@pytest.mark.parametrize("value, reason", [
-    (1e30, "invalid syntax"), (1.5, "invalid syntax"), (1.0, "invalid syntax"), ("NaN", "invalid syntax"),
-    (float("nan"), "invalid syntax"), (float("inf"), "invalid syntax"),
-    (2**63, "value out of range"), ("99999999999999999999", "value out of range"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (1e30, "invalid syntax"),
+        (1.5, "invalid syntax"),
+        (1.0, "invalid syntax"),
+        ("NaN", "invalid syntax"),
+        (float("nan"), "invalid syntax"),
+        (float("inf"), "invalid syntax"),
+        (2**63, "value out of range"),
+        ("99999999999999999999", "value out of range"),
+    ],
+)
 def test_create_refuses_num_uses_vault_cannot_hold(call, store, root, value, reason):
     assert refused(call, store, root[0], "create", num_uses=value) == INT + f"strconv.ParseInt: {reason}"
 
@@ -58,14 +69,17 @@ def test_create_takes_the_largest_values_vault_takes(call, root):
     assert call("create", root[0], ttl=True).auth["lease_duration"] == 1  # Vault reads true as "1"
 
 
-@pytest.mark.parametrize("value, detail", [
-    (1e30, 'time: unknown unit "e" in duration "1e30"'),
-    (float("inf"), 'time: invalid duration "+Inf"'),
-    (1.5, 'time: missing unit in duration "1.5"'),
-    (9223372037, OVERFLOW),
-    (True, "could not parse duration from input"),
-    ("-5s", "cannot provide negative value '-5'"),
-])
+@pytest.mark.parametrize(
+    "value, detail",
+    [
+        (1e30, 'time: unknown unit "e" in duration "1e30"'),
+        (float("inf"), 'time: invalid duration "+Inf"'),
+        (1.5, 'time: missing unit in duration "1.5"'),
+        (9223372037, OVERFLOW),
+        (True, "could not parse duration from input"),
+        ("-5s", "cannot provide negative value '-5'"),
+    ],
+)
 def test_renew_refuses_increments_vault_cannot_hold(call, root, value, detail):
     token = call("create", root[0], policies=["x"], ttl="1h").auth["client_token"]
     with pytest.raises(InvalidRequest) as info:

@@ -21,6 +21,7 @@ from strongroom.config import parse_duration
 from strongroom.errors import IntegrityError, InvalidRequest
 from strongroom.storage.inmem import InmemBackend
 
+
 def child(store, parent, **kwargs):
     kwargs.setdefault("policies", ["p"])
     kwargs.setdefault("ttl", 3600)
@@ -102,11 +103,14 @@ def test_root_token_with_chosen_id_for_dev_mode(store):
         store.create_root(token_id="root")
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("hvs.abc", "cannot have the 'hvs.' prefix"),
-    ("s.abc", "cannot have the 's.' prefix"),
-    ("a.b", "cannot have a '.' in the value"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("hvs.abc", "cannot have the 'hvs.' prefix"),
+        ("s.abc", "cannot have the 's.' prefix"),
+        ("a.b", "cannot have a '.' in the value"),
+    ],
+)
 def test_custom_ids_may_not_look_generated(store, bad, message):
     with pytest.raises(InvalidRequest, match=re.escape(message)):
         store.create_root(token_id=bad)
@@ -165,8 +169,10 @@ def test_storage_layout_is_keyed_by_hmac(store, view, root):
 
     assert set(view._data) == {
         "salt",
-        f"id/{mac(root[0])}", f"accessor/{mac(root[1].accessor)}",
-        f"id/{mac(token_id)}", f"accessor/{mac(entry.accessor)}",
+        f"id/{mac(root[0])}",
+        f"accessor/{mac(root[1].accessor)}",
+        f"id/{mac(token_id)}",
+        f"accessor/{mac(entry.accessor)}",
         f"parent/{mac(root[0])}/{mac(token_id)}",
     }
     assert entry.parent == mac(root[0])
@@ -208,7 +214,11 @@ def test_creation_is_one_transaction(clock):
     verb, ops = view.writes[0]
     assert verb == "txn"
     assert sorted((op.verb, op.key.split("/")[0]) for op in ops) == [
-        ("check-not-exists", "id"), ("set", "accessor"), ("set", "id"), ("set", "parent")]
+        ("check-not-exists", "id"),
+        ("set", "accessor"),
+        ("set", "id"),
+        ("set", "parent"),
+    ]
 
 
 def test_revocation_writes_one_transaction_per_token_within_consul_limits(clock):
@@ -333,8 +343,11 @@ def test_revoking_a_parent_revokes_the_whole_tree(store, view, root):
     assert store.lookup(root[0]) is not None
     salt = view.get("salt")
     root_hash = hmac.new(salt, root[0].encode(), hashlib.sha256).hexdigest()
-    assert set(view._data) == {"salt", f"id/{root_hash}", f"accessor/" +
-                               hmac.new(salt, root[1].accessor.encode(), hashlib.sha256).hexdigest()}
+    assert set(view._data) == {
+        "salt",
+        f"id/{root_hash}",
+        "accessor/" + hmac.new(salt, root[1].accessor.encode(), hashlib.sha256).hexdigest(),
+    }
     assert store.revoke(parent_id) is False
 
 
@@ -421,7 +434,8 @@ def test_tidy_reads_each_entry_once_per_pass(store, view, root):
     assert store.tidy() == 0
     # Once while checking tokens (for itself and as an ancestor), once while checking links.
     assert {key: n for key, n in view.reads.items() if key.startswith("id/")} == {
-        "id/" + name: 2 for name in view.list("id/")}
+        "id/" + name: 2 for name in view.list("id/")
+    }
 
 
 def test_tidy_reads_a_dead_entry_once(store, view, root, clock):
@@ -516,27 +530,41 @@ def test_plan_ttl_defaults_and_caps(view, clock):
     store = TokenStore(view, clock)
     assert store.plan_ttl() == (2764800, [])
     assert store.plan_ttl(ttl=60) == (60, [])
-    assert store.plan_ttl(ttl=99999999) == (2764800, [
-        'TTL of "27777h46m39s" exceeded the effective max_ttl of "768h"; TTL value is capped accordingly'])
-    assert store.plan_ttl(ttl=7200, explicit_max_ttl=3600) == (3600, [
-        'TTL of "2h" exceeded the effective max_ttl of "1h"; TTL value is capped accordingly'])
+    assert store.plan_ttl(ttl=99999999) == (
+        2764800,
+        ['TTL of "27777h46m39s" exceeded the effective max_ttl of "768h"; TTL value is capped accordingly'],
+    )
+    assert store.plan_ttl(ttl=7200, explicit_max_ttl=3600) == (
+        3600,
+        ['TTL of "2h" exceeded the effective max_ttl of "1h"; TTL value is capped accordingly'],
+    )
     assert store.plan_ttl(ttl=5, period=3600) == (3600, [])
-    ttl, warnings = store.plan_ttl(period=10 ** 7)
+    ttl, warnings = store.plan_ttl(period=10**7)
     assert ttl == 2764800 and warnings[0].startswith('period of "2777h46m40s" exceeded')
 
 
 # --- helpers -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (0, "0s"), (45, "45s"), (60, "1m"), (90, "1m30s"), (3600, "1h"), (3601, "1h0m1s"), (5400, "1h30m"),
-    (2764800, "768h"), (2764798, "767h59m58s"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0, "0s"),
+        (45, "45s"),
+        (60, "1m"),
+        (90, "1m30s"),
+        (3600, "1h"),
+        (3601, "1h0m1s"),
+        (5400, "1h30m"),
+        (2764800, "768h"),
+        (2764798, "767h59m58s"),
+    ],
+)
 def test_format_duration_matches_vaults_warnings(seconds, text):
     assert format_duration(seconds) == text
 
 
-@given(st.integers(min_value=0, max_value=10 ** 9))
+@given(st.integers(min_value=0, max_value=10**9))
 def test_format_duration_round_trips_through_parse_duration(seconds):
     assert parse_duration(format_duration(seconds)) == seconds
 
@@ -571,8 +599,11 @@ def test_revocation_tree_matches_a_model(data):
         parents.append(parent)
         entries.append(entry)
     alive = set(range(count))
-    operations = data.draw(st.lists(st.tuples(st.sampled_from(["tree", "orphan"]),
-                                              st.integers(min_value=0, max_value=count - 1)), max_size=6))
+    operations = data.draw(
+        st.lists(
+            st.tuples(st.sampled_from(["tree", "orphan"]), st.integers(min_value=0, max_value=count - 1)), max_size=6
+        )
+    )
     for kind, target in operations:
         if kind == "tree":
             store.revoke(ids[target])

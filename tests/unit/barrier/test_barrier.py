@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from strongroom.errors import IntegrityError, InvalidRequest, ReadOnly, Sealed
 from strongroom.storage import ReadOnlyView, TxnOp, WriteConflict
 from strongroom.storage.inmem import InmemBackend
 
-START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def clock_from(start: datetime = START):
@@ -106,8 +106,7 @@ class TestOptimisticConcurrency:
         barrier.txn([TxnOp("check-index", "a", index=index), TxnOp("set", "a", b"one")])
         value, index = barrier.get_with_index("a")
         assert value == b"one" and b"one" not in backend.get("a")
-        barrier.txn([TxnOp("check-index", "a", index=index), TxnOp("check-not-exists", "b"),
-                     TxnOp("set", "a", b"two")])
+        barrier.txn([TxnOp("check-index", "a", index=index), TxnOp("check-not-exists", "b"), TxnOp("set", "a", b"two")])
         assert barrier.get("a") == b"two"
 
     def test_failed_check_raises_write_conflict_and_writes_nothing(self, barrier, backend):
@@ -115,8 +114,9 @@ class TestOptimisticConcurrency:
         _, index = barrier.get_with_index("a")
         barrier.put("a", b"concurrent")
         with pytest.raises(WriteConflict):
-            barrier.txn([TxnOp("check-index", "a", index=index), TxnOp("set", "a", b"stale"),
-                         TxnOp("set", "b", b"side")])
+            barrier.txn(
+                [TxnOp("check-index", "a", index=index), TxnOp("set", "a", b"stale"), TxnOp("set", "b", b"side")]
+            )
         assert barrier.get("a") == b"concurrent"
         assert barrier.get("b") is None
 
@@ -461,9 +461,14 @@ class TestBarrierView:
 
     def test_dot_dot_is_refused(self, barrier):
         view = BarrierView(barrier, "logical/a/")
-        for operation in (lambda: view.get("../b/secret"), lambda: view.put("x/../y", b"v"),
-                          lambda: view.delete(".."), lambda: view.list("../"),
-                          lambda: view.delete_prefix("../"), lambda: view.txn([TxnOp("set", "..", b"v")])):
+        for operation in (
+            lambda: view.get("../b/secret"),
+            lambda: view.put("x/../y", b"v"),
+            lambda: view.delete(".."),
+            lambda: view.list("../"),
+            lambda: view.delete_prefix("../"),
+            lambda: view.txn([TxnOp("set", "..", b"v")]),
+        ):
             with pytest.raises(InvalidRequest, match="relative paths not supported"):
                 operation()
 

@@ -6,14 +6,14 @@ import base64
 import dataclasses
 import itertools
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from strongroom.barrier import Key, Keyring
 from strongroom.errors import IntegrityError
 
-START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 class StepClock:

@@ -9,14 +9,14 @@ import os
 import shutil
 import stat
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from strongroom.core.audit import AuditBroker
 from strongroom.core.audit_format import rfc3339nano
-from strongroom.core.logical import Request, Response
 from strongroom.errors import AuditFailed, InvalidRequest
+from strongroom.sdk.logical import Request, Response
 from strongroom.storage.inmem import InmemBackend
 
 SECRET = "hunter2-correct-horse"
@@ -26,7 +26,7 @@ ACCESSOR = "AccessorPlaintext42"
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2026, 1, 2, 3, 4, 5, 123400, tzinfo=timezone.utc)
+        self.now = datetime(2026, 1, 2, 3, 4, 5, 123400, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now
@@ -45,13 +45,29 @@ def broker(backend):
 
 
 def kv_write(**data) -> Request:
-    return Request(operation="create", path="secret/data/app", data={"data": data or {"password": SECRET}},
-                   client_token=ROOT_TOKEN, mount_point="secret/", mount_type="kv", mount_accessor="kv_0a1b2c3d",
-                   request_id="8d0c1c2e-0000-4000-8000-000000000001", remote_addr="127.0.0.1")
+    return Request(
+        operation="create",
+        path="secret/data/app",
+        data={"data": data or {"password": SECRET}},
+        client_token=ROOT_TOKEN,
+        mount_point="secret/",
+        mount_type="kv",
+        mount_accessor="kv_0a1b2c3d",
+        request_id="8d0c1c2e-0000-4000-8000-000000000001",
+        remote_addr="127.0.0.1",
+    )
 
 
-AUTH = {"client_token": ROOT_TOKEN, "accessor": ACCESSOR, "display_name": "root", "policies": ["root"],
-        "token_policies": ["root"], "metadata": {"team": "ops"}, "entity_id": "", "token_type": "service"}
+AUTH = {
+    "client_token": ROOT_TOKEN,
+    "accessor": ACCESSOR,
+    "display_name": "root",
+    "policies": ["root"],
+    "token_policies": ["root"],
+    "metadata": {"team": "ops"},
+    "entity_id": "",
+    "token_type": "service",
+}
 
 
 def lines(path) -> list[dict]:
@@ -70,13 +86,25 @@ def entries(path) -> list[dict]:
 def test_enable_list_disable(broker, tmp_path):
     log = tmp_path / "audit.log"
     broker.enable("file", "file", "", {"file_path": str(log)})
-    assert broker.list() == {"file/": {"type": "file", "description": "", "options": {"file_path": str(log)},
-                                       "local": False, "path": "file/"}}
-    broker.enable("second/", "file", "the other one", {"file_path": str(tmp_path / "b.log"), "log_raw": True},
-                  local=True)
-    assert broker.list()["second/"] == {"type": "file", "description": "the other one", "local": True,
-                                        "options": {"file_path": str(tmp_path / "b.log"), "log_raw": "true"},
-                                        "path": "second/"}
+    assert broker.list() == {
+        "file/": {
+            "type": "file",
+            "description": "",
+            "options": {"file_path": str(log)},
+            "local": False,
+            "path": "file/",
+        }
+    }
+    broker.enable(
+        "second/", "file", "the other one", {"file_path": str(tmp_path / "b.log"), "log_raw": True}, local=True
+    )
+    assert broker.list()["second/"] == {
+        "type": "file",
+        "description": "the other one",
+        "local": True,
+        "options": {"file_path": str(tmp_path / "b.log"), "log_raw": "true"},
+        "path": "second/",
+    }
     assert broker.disable("file/") is True
     assert list(broker.list()) == ["second/"]
     assert broker.disable("file/") is False  # Vault answers 204 for a missing device too
@@ -92,22 +120,25 @@ def test_enable_writes_vaults_probe_entry(broker, tmp_path):
     assert probe["request"]["namespace"] == {"id": "root"}
 
 
-@pytest.mark.parametrize("path, type_, options, message", [
-    ("file", "file", {"file_path": "/dev/null"}, "path already in use"),
-    ("file/nested", "file", {"file_path": "/dev/null"}, "path already in use"),
-    ("other", "syslog", {}, 'unknown backend type: "syslog"'),
-    ("other", "", {}, 'unknown backend type: ""'),
-    ("other", "file", {}, "file_path is required"),
-    ("other", "file", {"file_path": "/dev/null", "format": "xml"}, 'unknown format type "xml"'),
-    ("other", "file", {"file_path": "/dev/null", "format": "jsonx"}, "jsonx formatting has been removed"),
-    ("other", "file", {"file_path": "/dev/null", "log_raw": "maybe"}, '"log_raw"'),
-    ("other", "file", {"file_path": "/dev/null", "hmac_accessor": "nope"}, '"hmac_accessor"'),
-    ("other", "file", {"file_path": "/dev/null", "mode": "abc"}, '"mode"'),
-    ("other", "file", {"file_path": "/dev/null", "mode": "-600"}, '"mode"'),
-    ("other", "file", {"file_path": "/dev/null", "prefix": "x"}, "audit log prefixing is not allowed"),
-    ("other", "file", {"file_path": "/dev/null", "nested": {"a": 1}}, '"nested" must be a string'),
-    ("", "file", {"file_path": "/dev/null"}, "path cannot be empty"),
-])
+@pytest.mark.parametrize(
+    "path, type_, options, message",
+    [
+        ("file", "file", {"file_path": "/dev/null"}, "path already in use"),
+        ("file/nested", "file", {"file_path": "/dev/null"}, "path already in use"),
+        ("other", "syslog", {}, 'unknown backend type: "syslog"'),
+        ("other", "", {}, 'unknown backend type: ""'),
+        ("other", "file", {}, "file_path is required"),
+        ("other", "file", {"file_path": "/dev/null", "format": "xml"}, 'unknown format type "xml"'),
+        ("other", "file", {"file_path": "/dev/null", "format": "jsonx"}, "jsonx formatting has been removed"),
+        ("other", "file", {"file_path": "/dev/null", "log_raw": "maybe"}, '"log_raw"'),
+        ("other", "file", {"file_path": "/dev/null", "hmac_accessor": "nope"}, '"hmac_accessor"'),
+        ("other", "file", {"file_path": "/dev/null", "mode": "abc"}, '"mode"'),
+        ("other", "file", {"file_path": "/dev/null", "mode": "-600"}, '"mode"'),
+        ("other", "file", {"file_path": "/dev/null", "prefix": "x"}, "audit log prefixing is not allowed"),
+        ("other", "file", {"file_path": "/dev/null", "nested": {"a": 1}}, '"nested" must be a string'),
+        ("", "file", {"file_path": "/dev/null"}, "path cannot be empty"),
+    ],
+)
 def test_enable_refuses_like_vault(broker, path, type_, options, message):
     broker.enable("file", "file", "", {"file_path": "discard"})
     with pytest.raises(InvalidRequest) as exc:
@@ -143,14 +174,15 @@ def test_prefix_when_the_server_allows_it(backend, tmp_path):
     broker.log_request(kv_write(), AUTH)
     raw = log.read_text().splitlines()
     assert all(line.startswith("@cee: {") for line in raw)
-    assert json.loads(raw[-1][len("@cee: "):])["type"] == "request"
+    assert json.loads(raw[-1][len("@cee: ") :])["type"] == "request"
     with pytest.raises(InvalidRequest):
         broker.enable("two", "file", "", {"file_path": str(log), "prefix": "a\nb"})
     broker.close()
 
 
-@pytest.mark.parametrize("mode, expected", [(None, 0o600), ("0640", 0o640), ("0755", 0o644), ("0666", 0o666),
-                                           ("0000", 0o600)])
+@pytest.mark.parametrize(
+    "mode, expected", [(None, 0o600), ("0640", 0o640), ("0755", 0o644), ("0666", 0o666), ("0000", 0o600)]
+)
 def test_file_mode_applies_to_a_file_the_device_creates(broker, tmp_path, mode, expected):
     log = tmp_path / "audit.log"
     old_umask = os.umask(0o077)  # the mode is the device's, whatever the umask
@@ -179,8 +211,11 @@ def test_an_existing_file_keeps_its_mode_and_content(broker, tmp_path, mode):
 
 
 def entries_after_first_line(path) -> list[dict]:
-    return [e for e in (json.loads(line) for line in path.read_text().splitlines()[1:])
-            if e["request"]["path"] != "sys/audit/test"]
+    return [
+        e
+        for e in (json.loads(line) for line in path.read_text().splitlines()[1:])
+        if e["request"]["path"] != "sys/audit/test"
+    ]
 
 
 # --- persistence and reload ----------------------------------------------------------
@@ -306,8 +341,18 @@ def test_hmac_accessor_false_leaves_accessors_clear(broker, tmp_path):
     log = tmp_path / "audit.log"
     broker.enable("file", "file", "", {"file_path": str(log), "hmac_accessor": "false"})
     req = kv_write()
-    broker.log_response(req, AUTH, Response(auth={"client_token": "s.NewToken", "accessor": "NewAccessor",
-                                                  "policies": ["default"], "lease_duration": 60}))
+    broker.log_response(
+        req,
+        AUTH,
+        Response(
+            auth={
+                "client_token": "s.NewToken",
+                "accessor": "NewAccessor",
+                "policies": ["default"],
+                "lease_duration": 60,
+            }
+        ),
+    )
     (entry,) = entries(log)
     assert entry["auth"]["accessor"] == ACCESSOR
     assert entry["request"]["client_token_accessor"] == ACCESSOR
@@ -321,8 +366,13 @@ def test_non_hmac_keys(broker, tmp_path):
     log = tmp_path / "audit.log"
     broker.enable("file", "file", "", {"file_path": str(log)})
     req = kv_write(password=SECRET, username="alice")
-    broker.log_response(req, AUTH, Response(data={"username": "alice", "password": SECRET}),
-                        non_hmac_request_keys=["username"], non_hmac_response_keys=["username"])
+    broker.log_response(
+        req,
+        AUTH,
+        Response(data={"username": "alice", "password": SECRET}),
+        non_hmac_request_keys=["username"],
+        non_hmac_response_keys=["username"],
+    )
     (entry,) = entries(log)
     assert entry["request"]["data"]["data"]["username"] == "alice"
     assert entry["request"]["data"]["data"]["password"] == broker.hash("file", SECRET)
@@ -351,23 +401,53 @@ def test_entry_shapes_mirror_openbao(broker, tmp_path):
     broker.log_response(req, AUTH, Response(data={"version": 1}, lease_id="secret/x/abc", warnings=["w"]))
     request, response = entries(log)
     assert list(request) == ["time", "type", "auth", "request"]
-    assert list(request["auth"]) == ["client_token", "accessor", "display_name", "policies", "token_policies",
-                                     "metadata", "token_type"]
-    assert list(request["request"]) == ["id", "operation", "mount_point", "mount_type", "mount_accessor",
-                                        "mount_class", "client_token", "client_token_accessor", "namespace",
-                                        "path", "data", "remote_address"]
+    assert list(request["auth"]) == [
+        "client_token",
+        "accessor",
+        "display_name",
+        "policies",
+        "token_policies",
+        "metadata",
+        "token_type",
+    ]
+    assert list(request["request"]) == [
+        "id",
+        "operation",
+        "mount_point",
+        "mount_type",
+        "mount_accessor",
+        "mount_class",
+        "client_token",
+        "client_token_accessor",
+        "namespace",
+        "path",
+        "data",
+        "remote_address",
+    ]
     assert list(response) == ["time", "type", "auth", "request", "response"]
-    assert response["response"] == {"mount_point": "secret/", "mount_type": "kv", "mount_accessor": "kv_0a1b2c3d",
-                                    "mount_class": "secret", "secret": {"lease_id": "secret/x/abc"},
-                                    "data": {"version": 1}, "warnings": ["w"]}
+    assert response["response"] == {
+        "mount_point": "secret/",
+        "mount_type": "kv",
+        "mount_accessor": "kv_0a1b2c3d",
+        "mount_class": "secret",
+        "secret": {"lease_id": "secret/x/abc"},
+        "data": {"version": 1},
+        "warnings": ["w"],
+    }
     assert request["request"]["id"] == response["request"]["id"] == req.request_id
 
 
 def test_refused_request_and_error_response(broker, tmp_path):
     log = tmp_path / "audit.log"
     broker.enable("file", "file", "", {"file_path": str(log)})
-    req = Request(operation="read", path="secret/data/app", client_token="bogus-token", mount_point="secret/",
-                  mount_type="kv", request_id="r-1")
+    req = Request(
+        operation="read",
+        path="secret/data/app",
+        client_token="bogus-token",
+        mount_point="secret/",
+        mount_type="kv",
+        request_id="r-1",
+    )
     broker.log_request(req, None, error="permission denied")
     broker.log_response(req, None, None, error="permission denied")
     request, response = entries(log)
@@ -382,25 +462,48 @@ def test_refused_request_and_error_response(broker, tmp_path):
 def test_auth_response_entry(broker, tmp_path):
     log = tmp_path / "audit.log"
     broker.enable("file", "file", "", {"file_path": str(log)})
-    req = Request(operation="update", path="auth/token/create", data={"policies": ["default"]},
-                  client_token=ROOT_TOKEN, mount_point="auth/token/", mount_type="token",
-                  mount_accessor="auth_token_1")
-    broker.log_response(req, AUTH, Response(auth={
-        "client_token": "s.Created", "accessor": "acc-created", "policies": ["default"],
-        "token_policies": ["default"], "metadata": {"team": "x"}, "lease_duration": 2764800, "renewable": True,
-        "token_type": "service"}))
+    req = Request(
+        operation="update",
+        path="auth/token/create",
+        data={"policies": ["default"]},
+        client_token=ROOT_TOKEN,
+        mount_point="auth/token/",
+        mount_type="token",
+        mount_accessor="auth_token_1",
+    )
+    broker.log_response(
+        req,
+        AUTH,
+        Response(
+            auth={
+                "client_token": "s.Created",
+                "accessor": "acc-created",
+                "policies": ["default"],
+                "token_policies": ["default"],
+                "metadata": {"team": "x"},
+                "lease_duration": 2764800,
+                "renewable": True,
+                "token_type": "service",
+            }
+        ),
+    )
     (entry,) = entries(log)
     assert entry["request"]["mount_class"] == "auth"
     assert entry["response"]["auth"] == {
-        "client_token": broker.hash("file", "s.Created"), "accessor": broker.hash("file", "acc-created"),
-        "policies": ["default"], "token_policies": ["default"], "metadata": {"team": "x"},
-        "token_type": "service", "token_ttl": 2764800}
+        "client_token": broker.hash("file", "s.Created"),
+        "accessor": broker.hash("file", "acc-created"),
+        "policies": ["default"],
+        "token_policies": ["default"],
+        "metadata": {"team": "x"},
+        "token_type": "service",
+        "token_ttl": 2764800,
+    }
     assert list(entry["response"])[0] == "auth"
 
 
 def test_time_is_rfc3339_utc():
-    assert rfc3339nano(datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)) == "2026-01-02T03:04:05Z"
-    assert rfc3339nano(datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=timezone.utc)) == "2026-01-02T03:04:05.12Z"
+    assert rfc3339nano(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
+    assert rfc3339nano(datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)) == "2026-01-02T03:04:05.12Z"
     plus_two = timezone(timedelta(hours=2))
     assert rfc3339nano(datetime(2026, 1, 2, 5, 4, 5, 1, tzinfo=plus_two)) == "2026-01-02T03:04:05.000001Z"
 
@@ -409,8 +512,15 @@ def test_awkward_values_stay_one_valid_line(broker, tmp_path):
     log = tmp_path / "audit.log"
     broker.enable("raw", "file", "", {"file_path": str(log), "log_raw": "true"})
     broker.enable("hashed", "file", "", {"file_path": str(tmp_path / "h.log")})
-    odd = {"nl": "a\nb\r\n", "uni": "żółw \u2028", "lone": "\udc80", "bytes": b"\x00\xff",
-           "when": datetime(2026, 1, 1, tzinfo=timezone.utc), "tuple": (1, "x"), "nan": float("nan")}
+    odd = {
+        "nl": "a\nb\r\n",
+        "uni": "żółw \u2028",
+        "lone": "\udc80",
+        "bytes": b"\x00\xff",
+        "when": datetime(2026, 1, 1, tzinfo=UTC),
+        "tuple": (1, "x"),
+        "nan": float("nan"),
+    }
     broker.log_request(kv_write(**odd), AUTH)
     for path in (log, tmp_path / "h.log"):
         assert len(path.read_bytes().splitlines()) == 2  # probe + one entry
@@ -565,8 +675,13 @@ def test_processes_write_whole_lines(backend, tmp_path):
 def test_stored_device_this_node_cannot_run_fails_closed(backend, tmp_path):
     from strongroom.core.audit import AuditEntry, _storage_key
 
-    entry = AuditEntry(path="future/", type="file", uuid="u-1", salt="00" * 32,
-                       options={"file_path": str(tmp_path / "f.log"), "format": "cbor"})
+    entry = AuditEntry(
+        path="future/",
+        type="file",
+        uuid="u-1",
+        salt="00" * 32,
+        options={"file_path": str(tmp_path / "f.log"), "format": "cbor"},
+    )
     record = json.loads(entry.to_json()) | {"added_by_a_later_version": 1}
     backend.put(_storage_key("future/"), json.dumps(record).encode())
     broker = AuditBroker(backend, Clock())
@@ -689,8 +804,18 @@ def confined(backend, audit_dir):
     b.close()
 
 
-@pytest.mark.parametrize("file_path", ["{tmp}/victim", "{dir}/../victim", "{dir}/sub/../../victim", "{dir}",
-                                       "{dir}x/audit.log", "relative.log", "{dir}/a/../b.log"])
+@pytest.mark.parametrize(
+    "file_path",
+    [
+        "{tmp}/victim",
+        "{dir}/../victim",
+        "{dir}/sub/../../victim",
+        "{dir}",
+        "{dir}x/audit.log",
+        "relative.log",
+        "{dir}/a/../b.log",
+    ],
+)
 def test_file_path_outside_audit_file_directory_is_refused(confined, tmp_path, audit_dir, file_path):
     victim = _victim(tmp_path)
     (audit_dir / "sub").mkdir()
@@ -738,15 +863,23 @@ def declared(path: str, file_path: str, **kwargs):
     from strongroom.config.model import AuditDeviceConfig
 
     options = kwargs.pop("options", {})
-    return AuditDeviceConfig(type="file", path=path, options=tuple(sorted({"file_path": file_path, **options}.items())),
-                             **kwargs)
+    return AuditDeviceConfig(
+        type="file", path=path, options=tuple(sorted({"file_path": file_path, **options}.items())), **kwargs
+    )
 
 
 def test_declared_devices_are_enabled_and_log(backend, broker, tmp_path):
     log = tmp_path / "declared.log"
     assert broker.sync_declared([declared("to-file/", str(log), description="from config", local=True)]) is True
-    assert broker.list() == {"to-file/": {"type": "file", "description": "from config", "local": True,
-                                          "options": {"file_path": str(log)}, "path": "to-file/"}}
+    assert broker.list() == {
+        "to-file/": {
+            "type": "file",
+            "description": "from config",
+            "local": True,
+            "options": {"file_path": str(log)},
+            "path": "to-file/",
+        }
+    }
     worker = AuditBroker(backend, Clock())  # every worker and node loads it from the table
     worker.log_request(kv_write(), AUTH)
     assert [e["request"]["path"] for e in lines(log)] == ["secret/data/app"]
@@ -829,8 +962,9 @@ def test_declared_devices_respect_audit_file_directory(backend, tmp_path, audit_
     confined.close()
 
 
-@pytest.mark.parametrize("options", [{"prefix": "#!/bin/sh\n"}, {"prefix": "x"}, {"log_raw": "maybe"},
-                                     {"format": "xml"}])
+@pytest.mark.parametrize(
+    "options", [{"prefix": "#!/bin/sh\n"}, {"prefix": "x"}, {"log_raw": "maybe"}, {"format": "xml"}]
+)
 def test_a_declared_device_with_options_this_node_refuses_fails_closed(broker, tmp_path, options):
     log = tmp_path / "audit.log"
     broker.sync_declared([declared("to-file/", str(log), options=options)])

@@ -22,14 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strongroom.api.paths import logical_path
-from strongroom.core import logical
-from strongroom.core.logical import Request
 from strongroom.core.mounts import normalize_path
 from strongroom.core.policy import validate_name
 from strongroom.errors import InvalidRequest, PermissionDenied, UnsupportedPath
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request
 from tests.helpers.unit_node import Node
 
-DELEGATED = '''
+DELEGATED = """
 path "sys/policies/acl/*"       { capabilities = ["create", "read", "update", "delete", "list"] }
 path "sys/policies/acl/deleg"   { capabilities = ["deny"] }
 path "sys/policies/acl/kv-admin" { capabilities = ["deny"] }
@@ -43,7 +43,7 @@ path "secret/data/app/*"        { capabilities = ["create", "read", "update", "d
 path "secret/data/app/locked"   { capabilities = ["deny"] }
 path "auth/token/*"             { capabilities = ["create", "read", "update"] }
 path "auth/token/create-orphan" { capabilities = ["deny"] }
-'''
+"""
 
 # (target path, operations to try); the first group are denied whatever the spelling.
 DENIED = [
@@ -75,13 +75,13 @@ def path_info(url_path: str) -> str:
 def handler_target(path: str) -> str:
     """The path a handler acts on, by the handlers' own normalisers."""
     for prefix in ("sys/policies/acl/", "sys/policy/"):
-        if path.startswith(prefix) and path[len(prefix):]:
+        if path.startswith(prefix) and path[len(prefix) :]:
             try:
-                return prefix + validate_name(path[len(prefix):], "read")
+                return prefix + validate_name(path[len(prefix) :], "read")
             except InvalidRequest:
                 return "<refused>"
     if path.startswith("sys/mounts/"):
-        rest = path[len("sys/mounts/"):]
+        rest = path[len("sys/mounts/") :]
         suffix = ""
         if rest.endswith("/tune") and rest[:-5].strip("/"):
             rest, suffix = rest[:-5], "/tune"
@@ -213,14 +213,32 @@ def test_the_reported_attacks_fail_and_change_nothing():
     node, token = pipeline.node, pipeline.token
     escalate = {"policy": 'path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }'}
     before = node.snapshot()
-    for path in ("sys/policies/acl//deleg", "sys/policies/acl/%2Fdeleg", "sys/policies/acl/DELEG",
-                 "sys/policies/acl/deleg%20", "sys/policies/acl/%20Deleg", "sys/policies/acl/./deleg",
-                 "sys/policies/acl/x/../deleg", "sys/policies/acl/deleg/", "sys/policies/acldeleg",
-                 "sys/policies/acl/de%6Ceg", "sys/policy/DELEG", "sys//policies/acl/deleg"):
+    for path in (
+        "sys/policies/acl//deleg",
+        "sys/policies/acl/%2Fdeleg",
+        "sys/policies/acl/DELEG",
+        "sys/policies/acl/deleg%20",
+        "sys/policies/acl/%20Deleg",
+        "sys/policies/acl/./deleg",
+        "sys/policies/acl/x/../deleg",
+        "sys/policies/acl/deleg/",
+        "sys/policies/acldeleg",
+        "sys/policies/acl/de%6Ceg",
+        "sys/policy/DELEG",
+        "sys//policies/acl/deleg",
+    ):
         result = node.request("PUT", path, token=token, json=escalate)
         assert result.status_code in (400, 403, 404, 405), (path, result.status_code, result.text)
-    for path in ("sys/mounts//prot", "sys/mounts/%2Fprot", "sys/mounts/prot/", "sys/mounts/./prot",
-                 "sys/mounts/prot%2F", "sys/mounts/team/prot", "sys/mounts/team//prot", "sys/mounts/team/prot/"):
+    for path in (
+        "sys/mounts//prot",
+        "sys/mounts/%2Fprot",
+        "sys/mounts/prot/",
+        "sys/mounts/./prot",
+        "sys/mounts/prot%2F",
+        "sys/mounts/team/prot",
+        "sys/mounts/team//prot",
+        "sys/mounts/team/prot/",
+    ):
         result = node.request("DELETE", path, token=token)
         assert result.status_code in (400, 403), (path, result.status_code, result.text)
     assert node.snapshot() == before
@@ -229,20 +247,23 @@ def test_the_reported_attacks_fail_and_change_nothing():
     assert node.request("GET", "sys/policies/acl/free", token=token).status_code == 200
 
 
-@pytest.mark.parametrize("path, expected", [
-    ("policies/acl/%20DeLeg\t", "policies/acl/deleg"),
-    ("policy/X", "policy/x"),
-    ("mounts/prot/", "mounts/prot"),
-    ("mounts/a/b/", "mounts/a/b"),
-    ("mounts/a/b/tune", "mounts/a/b/tune"),
-    ("mounts/tune", "mounts/tune"),
-    ("mounts/", "mounts"),
-    ("auth/userpass/", "auth/userpass"),
-    ("audit/file/", "audit/file"),
-    ("audit-hash/file/", "audit-hash/file"),
-    ("policies/acl", "policies/acl"),
-    ("key-status", "key-status"),
-])
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("policies/acl/%20DeLeg\t", "policies/acl/deleg"),
+        ("policy/X", "policy/x"),
+        ("mounts/prot/", "mounts/prot"),
+        ("mounts/a/b/", "mounts/a/b"),
+        ("mounts/a/b/tune", "mounts/a/b/tune"),
+        ("mounts/tune", "mounts/tune"),
+        ("mounts/", "mounts"),
+        ("auth/userpass/", "auth/userpass"),
+        ("audit/file/", "audit/file"),
+        ("audit-hash/file/", "audit-hash/file"),
+        ("policies/acl", "policies/acl"),
+        ("key-status", "key-status"),
+    ],
+)
 def test_system_canonical_paths(path, expected):
     from strongroom.core.system import SystemBackend
 

@@ -31,7 +31,7 @@ def allowed(a: ACL, path: str, operation: str, data: dict | None = None, **kwarg
 
 # --- parsing -------------------------------------------------------------------
 
-DOCS_POLICY = '''
+DOCS_POLICY = """
 # Dev servers have version 2 of KV secrets engine mounted by default, so will
 # need these paths to grant permissions:
 path "secret/data/*" {
@@ -41,7 +41,7 @@ path "secret/data/*" {
 path "secret/data/foo" {
   capabilities = ["read"]
 }
-'''
+"""
 
 
 def test_parse_path_blocks_in_order():
@@ -55,7 +55,9 @@ def test_parse_path_blocks_in_order():
 
 
 def test_parse_flags_and_fine_grained_keys():
-    policy = parse_policy("p", '''
+    policy = parse_policy(
+        "p",
+        """
 path "/secret/+/teamb/*" {
   capabilities = ["read", "patch", "subscribe"]
   allowed_parameters = {
@@ -70,7 +72,8 @@ path "/secret/+/teamb/*" {
   max_wrapping_ttl = 90
   comment = "free text"
 }
-''')
+""",
+    )
     (rule,) = policy.rules
     assert rule.path == "secret/+/teamb/*"  # one leading slash dropped, as Vault does
     assert rule.is_prefix and rule.has_segment_wildcard
@@ -81,9 +84,17 @@ path "/secret/+/teamb/*" {
     assert (rule.min_wrapping_ttl, rule.max_wrapping_ttl) == (1, 90)
 
 
-@pytest.mark.parametrize("value, seconds", [
-    ('"90"', 90), ("90", 90), ('"1h30m"', 5400), ('"1.5s"', 1.5), ('"2d"', 172800), ('"500ms"', 0.5),
-])
+@pytest.mark.parametrize(
+    "value, seconds",
+    [
+        ('"90"', 90),
+        ("90", 90),
+        ('"1h30m"', 5400),
+        ('"1.5s"', 1.5),
+        ('"2d"', 172800),
+        ('"500ms"', 0.5),
+    ],
+)
 def test_wrapping_ttl_forms(value, seconds):
     (rule,) = parse_policy("p", f'path "a" {{\n capabilities = ["read"]\n max_wrapping_ttl = {value}\n}}').rules
     assert rule.max_wrapping_ttl == pytest.approx(seconds)
@@ -95,44 +106,53 @@ def test_block_form_of_allowed_parameters():
     assert dict(rule.allowed_parameters) == {"bar": ()}
 
 
-@pytest.mark.parametrize("legacy, expected", [
-    ("read", {"read", "list"}),
-    ("write", {"create", "read", "update", "delete", "list"}),
-    ("deny", {"deny"}),
-    ("sudo", {"create", "read", "update", "delete", "list", "sudo"}),
-])
+@pytest.mark.parametrize(
+    "legacy, expected",
+    [
+        ("read", {"read", "list"}),
+        ("write", {"create", "read", "update", "delete", "list"}),
+        ("deny", {"deny"}),
+        ("sudo", {"create", "read", "update", "delete", "list", "sudo"}),
+    ],
+)
 def test_legacy_policy_shorthand(legacy, expected):
     (rule,) = parse_policy("p", f'path "secret/*" {{ policy = "{legacy}" }}').rules
     assert rule.capabilities == expected
 
 
 def test_legacy_shorthand_adds_to_capabilities_and_deny_replaces_them():
-    text = ('path "a" {\n capabilities = ["patch"]\n policy = "read"\n}\n'
-            'path "b" {\n capabilities = ["read"]\n policy = "deny"\n}')
+    text = (
+        'path "a" {\n capabilities = ["patch"]\n policy = "read"\n}\n'
+        'path "b" {\n capabilities = ["read"]\n policy = "deny"\n}'
+    )
     a, b = parse_policy("p", text).rules
     assert a.capabilities == {"patch", "read", "list"}
     assert b.capabilities == {"deny"}
 
 
 def test_deny_keeps_only_deny():
-    (rule,) = parse_policy("p", 'path "a" {\n capabilities = ["read", "deny", "update"]\n'
-                                ' allowed_parameters = { "x" = [] }\n}').rules
+    (rule,) = parse_policy(
+        "p", 'path "a" {\n capabilities = ["read", "deny", "update"]\n allowed_parameters = { "x" = [] }\n}'
+    ).rules
     assert rule.capabilities == {"deny"} and rule.allowed_parameters is None
 
 
 def test_json_policy_equals_hcl():
-    hcl = parse_policy("p", 'path "secret/*" {\n'
-                            ' capabilities = ["create", "read", "update", "patch", "delete", "list"]\n}\n'
-                            'path "secret/super-secret" {\n capabilities = ["deny"]\n}\n'
-                            'path "secret/restricted" {\n capabilities = ["create"]\n'
-                            ' allowed_parameters = {\n  "foo" = []\n  "bar" = ["zip", "zap"]\n }\n}\n')
-    json_text = '''{
+    hcl = parse_policy(
+        "p",
+        'path "secret/*" {\n'
+        ' capabilities = ["create", "read", "update", "patch", "delete", "list"]\n}\n'
+        'path "secret/super-secret" {\n capabilities = ["deny"]\n}\n'
+        'path "secret/restricted" {\n capabilities = ["create"]\n'
+        ' allowed_parameters = {\n  "foo" = []\n  "bar" = ["zip", "zap"]\n }\n}\n',
+    )
+    json_text = """{
   "path": {
     "secret/*": {"capabilities": ["create", "read", "update", "patch", "delete", "list"]},
     "secret/super-secret": {"capabilities": ["deny"]},
     "secret/restricted": {"capabilities": ["create"], "allowed_parameters": {"foo": [], "bar": ["zip", "zap"]}}
   }
-}'''
+}"""
     assert parse_policy("p", json_text).rules == hcl.rules
     listed = '{"path": [{"secret/*": {"policy": "read"}}, {"secret/*": {"capabilities": ["update"]}}]}'
     assert [r.capabilities for r in parse_policy("p", listed).rules] == [{"read", "list"}, {"update"}]
@@ -151,32 +171,47 @@ def test_glob_only_at_the_end_is_literal_elsewhere():
     assert a.capabilities("secret/x/foo") == ["deny"]
 
 
-@pytest.mark.parametrize("text, message", [
-    ('path "x" { capabilities = ["fly"] }', 'failed to parse policy: path "x": invalid capability "fly"'),
-    ('path "x" { capabilities = ["Read"] }', 'failed to parse policy: path "x": invalid capability "Read"'),
-    ('path "x" { policy = "admin" }', 'failed to parse policy: path "x": invalid policy "admin"'),
-    ('path "x" { capabilities = ["read"]\n foo = 1 }', None),
-    ('path "x" {\n capabilities = ["read"]\n foo = 1\n}', 'failed to parse policy: path "x": invalid key "foo"'),
-    ('pathz "x" {}', 'failed to parse policy: invalid key "pathz"'),
-    ('path = "x"', "failed to parse policy: path: expected a block, not a value"),
-    ('path "x" { capabilities = "read" }',
-     'failed to parse policy: path "x": capabilities: expected a list of strings'),
-    ('path "secret/+*" {}',
-     "failed to parse policy: path \"secret/+*\": invalid use of wildcards ('+*' is forbidden)"),
-    ('path "x" {\n max_wrapping_ttl = "soon"\n}',
-     'failed to parse policy: error parsing max_wrapping_ttl: time: invalid duration "soon"'),
-    ('path "x" { policy = ["read"] }', 'failed to parse policy: path "x": invalid policy "[\'read\']"'),
-    ('path "x" {\n min_wrapping_ttl = 60\n max_wrapping_ttl = 30\n}',
-     "failed to parse policy: max_wrapping_ttl cannot be less than min_wrapping_ttl"),
-    ('path "x" {\n allowed_parameters = { "a*" = [] }\n}',
-     'failed to parse policy: path "x": allowed_parameters: parameter key "a*" cannot contain non-tail wildcards'),
-    ('path "x" {\n denied_parameters = { "a" = "b" }\n}', None),
-    ('path "id/{{identity.entity.id" {}',
-     "failed to parse policy: failed to validate policy templating: unbalanced templating characters"),
-    ('path "secret/*" {', "failed to parse policy: At 1:18: unexpected end of input"),
-    ("{not json", None),
-    ('["path"]', None),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('path "x" { capabilities = ["fly"] }', 'failed to parse policy: path "x": invalid capability "fly"'),
+        ('path "x" { capabilities = ["Read"] }', 'failed to parse policy: path "x": invalid capability "Read"'),
+        ('path "x" { policy = "admin" }', 'failed to parse policy: path "x": invalid policy "admin"'),
+        ('path "x" { capabilities = ["read"]\n foo = 1 }', None),
+        ('path "x" {\n capabilities = ["read"]\n foo = 1\n}', 'failed to parse policy: path "x": invalid key "foo"'),
+        ('pathz "x" {}', 'failed to parse policy: invalid key "pathz"'),
+        ('path = "x"', "failed to parse policy: path: expected a block, not a value"),
+        (
+            'path "x" { capabilities = "read" }',
+            'failed to parse policy: path "x": capabilities: expected a list of strings',
+        ),
+        (
+            'path "secret/+*" {}',
+            "failed to parse policy: path \"secret/+*\": invalid use of wildcards ('+*' is forbidden)",
+        ),
+        (
+            'path "x" {\n max_wrapping_ttl = "soon"\n}',
+            'failed to parse policy: error parsing max_wrapping_ttl: time: invalid duration "soon"',
+        ),
+        ('path "x" { policy = ["read"] }', 'failed to parse policy: path "x": invalid policy "[\'read\']"'),
+        (
+            'path "x" {\n min_wrapping_ttl = 60\n max_wrapping_ttl = 30\n}',
+            "failed to parse policy: max_wrapping_ttl cannot be less than min_wrapping_ttl",
+        ),
+        (
+            'path "x" {\n allowed_parameters = { "a*" = [] }\n}',
+            'failed to parse policy: path "x": allowed_parameters: parameter key "a*" cannot contain non-tail wildcards',
+        ),
+        ('path "x" {\n denied_parameters = { "a" = "b" }\n}', None),
+        (
+            'path "id/{{identity.entity.id" {}',
+            "failed to parse policy: failed to validate policy templating: unbalanced templating characters",
+        ),
+        ('path "secret/*" {', "failed to parse policy: At 1:18: unexpected end of input"),
+        ("{not json", None),
+        ('["path"]', None),
+    ],
+)
 def test_invalid_policies(text, message):
     with pytest.raises(InvalidRequest) as info:
         parse_policy("bad", text)
@@ -192,14 +227,18 @@ def test_parameter_key_wildcards_vault_accepts():
 
 # --- names ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, operation, message", [
-    ("root", "update", 'cannot update "root" policy'),
-    ("ROOT ", "create", 'cannot update "root" policy'),
-    ("root", "delete", 'cannot delete "root" policy'),
-    ("response-wrapping", "update", 'cannot update "response-wrapping" policy'),
-    ("default", "delete", "cannot delete default policy"),
-    ("", "update", "policy name must be provided"),
-])
+
+@pytest.mark.parametrize(
+    "name, operation, message",
+    [
+        ("root", "update", 'cannot update "root" policy'),
+        ("ROOT ", "create", 'cannot update "root" policy'),
+        ("root", "delete", 'cannot delete "root" policy'),
+        ("response-wrapping", "update", 'cannot update "response-wrapping" policy'),
+        ("default", "delete", "cannot delete default policy"),
+        ("", "update", "policy name must be provided"),
+    ],
+)
 def test_protected_names(name, operation, message):
     with pytest.raises(InvalidRequest) as info:
         validate_name(name, operation)
@@ -214,7 +253,7 @@ def test_names_are_normalised():
 
 # --- matching (docs examples) ----------------------------------------------------
 
-DOCS_MATCHING = '''
+DOCS_MATCHING = """
 path "secret/foo" {
   capabilities = ["read"]
 }
@@ -230,16 +269,29 @@ path "secret/+/teamb" {
 path "secret/+/+/teamb" {
   capabilities = ["read"]
 }
-'''
+"""
 
 
-@pytest.mark.parametrize("path, readable", [
-    ("secret/foo", True), ("secret/food", False), ("secret/foo/bar", False),
-    ("secret/bar/zip", True), ("secret/bar/zip/zap", True), ("secret/bars/zip", False),
-    ("secret/zip-zap", True), ("secret/zip-zap/zong", True), ("secret/zip/zap", False),
-    ("secret/foo/teamb", True), ("secret/bar/teamb", True), ("secret/foo/bar/teamb", True),
-    ("secret/teamb", False), ("secret/a/b/c/teamb", False), ("/secret/foo", True),
-])
+@pytest.mark.parametrize(
+    "path, readable",
+    [
+        ("secret/foo", True),
+        ("secret/food", False),
+        ("secret/foo/bar", False),
+        ("secret/bar/zip", True),
+        ("secret/bar/zip/zap", True),
+        ("secret/bars/zip", False),
+        ("secret/zip-zap", True),
+        ("secret/zip-zap/zong", True),
+        ("secret/zip/zap", False),
+        ("secret/foo/teamb", True),
+        ("secret/bar/teamb", True),
+        ("secret/foo/bar/teamb", True),
+        ("secret/teamb", False),
+        ("secret/a/b/c/teamb", False),
+        ("/secret/foo", True),
+    ],
+)
 def test_docs_path_examples(path, readable):
     assert allowed(acl(DOCS_MATCHING), path, "read") is readable
 
@@ -258,8 +310,10 @@ def test_exact_rule_without_capabilities_shadows_a_glob():
 
 
 def test_longest_prefix_wins():
-    a = acl('path "*" { capabilities = ["list"] }\npath "secret/*" { capabilities = ["read"] }\n'
-            'path "secret/a/*" { capabilities = ["update"] }')
+    a = acl(
+        'path "*" { capabilities = ["list"] }\npath "secret/*" { capabilities = ["read"] }\n'
+        'path "secret/a/*" { capabilities = ["update"] }'
+    )
     assert a.capabilities("other") == ["list"]
     assert a.capabilities("secret/b") == ["read"]
     assert a.capabilities("secret/a/b") == ["update"]
@@ -267,22 +321,26 @@ def test_longest_prefix_wins():
 
 # --- priority of non-exact rules (vault/acl.go) ------------------------------------
 
-@pytest.mark.parametrize("winner, loser, path", [
-    # 1. the first wildcard or glob occurring later in the path wins
-    ("secret/foo/*", "secret/+/*", "secret/foo/bar"),
-    ("foo/a*", "foo/+", "foo/ab"),
-    ("foo/bar/+/baz", "foo/+/+/baz", "foo/bar/x/baz"),
-    # 2. not ending in * wins
-    ("foo/+/bar", "foo/+/ba*", "foo/x/bar"),
-    ("secret/+", "secret/*", "secret/a"),
-    # 3. fewer + segments wins (docs: secret/* over secret/+/+/foo/*)
-    ("secret/*", "secret/+/+/foo/*", "secret/a/b/foo/c"),
-    ("foo/+/bar/baz", "foo/+/+/baz", "foo/a/bar/baz"),
-    # 4. longer wins
-    ("foo/+/bar/ba*", "foo/+/bar/b*", "foo/x/bar/baz"),
-    # 5. lexicographically larger wins
-    ("+/x/+", "+/+/y", "a/x/y"),
-])
+
+@pytest.mark.parametrize(
+    "winner, loser, path",
+    [
+        # 1. the first wildcard or glob occurring later in the path wins
+        ("secret/foo/*", "secret/+/*", "secret/foo/bar"),
+        ("foo/a*", "foo/+", "foo/ab"),
+        ("foo/bar/+/baz", "foo/+/+/baz", "foo/bar/x/baz"),
+        # 2. not ending in * wins
+        ("foo/+/bar", "foo/+/ba*", "foo/x/bar"),
+        ("secret/+", "secret/*", "secret/a"),
+        # 3. fewer + segments wins (docs: secret/* over secret/+/+/foo/*)
+        ("secret/*", "secret/+/+/foo/*", "secret/a/b/foo/c"),
+        ("foo/+/bar/baz", "foo/+/+/baz", "foo/a/bar/baz"),
+        # 4. longer wins
+        ("foo/+/bar/ba*", "foo/+/bar/b*", "foo/x/bar/baz"),
+        # 5. lexicographically larger wins
+        ("+/x/+", "+/+/y", "a/x/y"),
+    ],
+)
 def test_priority(winner, loser, path):
     for order in ((winner, loser), (loser, winner)):
         a = acl(*(f'path "{p}" {{ capabilities = ["{"read" if p == winner else "list"}"] }}' for p in order))
@@ -300,13 +358,15 @@ def test_segment_wildcard_shapes():
 
 # --- merging and deny ---------------------------------------------------------------
 
+
 def test_same_pattern_in_several_policies_is_merged():
     a = acl('path "secret/*" { capabilities = ["read"] }', 'path "secret/*" { capabilities = ["update", "list"] }')
     assert a.capabilities("secret/x") == ["list", "read", "update"]
 
 
-@pytest.mark.parametrize("pattern, path", [("secret/foo", "secret/foo"), ("secret/*", "secret/x"),
-                                           ("secret/+/x", "secret/a/x")])
+@pytest.mark.parametrize(
+    "pattern, path", [("secret/foo", "secret/foo"), ("secret/*", "secret/x"), ("secret/+/x", "secret/a/x")]
+)
 def test_deny_wins_whatever_the_order(pattern, path):
     grant = f'path "{pattern}" {{ capabilities = ["create", "read", "update", "sudo"] }}'
     deny = f'path "{pattern}" {{ capabilities = ["deny"] }}'
@@ -324,10 +384,12 @@ def test_deny_on_a_glob_does_not_override_an_exact_grant():
 
 
 def test_merging_parameter_constraints():
-    a = acl('path "x" {\n capabilities = ["update"]\n allowed_parameters = { "a" = ["1"], "b" = [] }\n'
-            ' required_parameters = ["a"]\n}',
-            'path "x" {\n capabilities = ["create"]\n allowed_parameters = { "a" = ["2"], "b" = ["only"] }\n'
-            ' required_parameters = ["b"]\n}')
+    a = acl(
+        'path "x" {\n capabilities = ["update"]\n allowed_parameters = { "a" = ["1"], "b" = [] }\n'
+        ' required_parameters = ["a"]\n}',
+        'path "x" {\n capabilities = ["create"]\n allowed_parameters = { "a" = ["2"], "b" = ["only"] }\n'
+        ' required_parameters = ["b"]\n}',
+    )
     assert allowed(a, "x", "update", {"a": "1", "b": "anything"})
     assert allowed(a, "x", "create", {"a": "2", "b": "x"})
     assert not allowed(a, "x", "update", {"a": "3", "b": "x"})
@@ -336,13 +398,16 @@ def test_merging_parameter_constraints():
 
 def test_parameter_constraints_of_one_policy_restrict_the_merged_rule():
     # Vault merges constraints: a second policy that allows only "a" limits the first.
-    a = acl('path "x" { capabilities = ["update"] }',
-            'path "x" {\n capabilities = ["update"]\n allowed_parameters = { "a" = [] }\n}')
+    a = acl(
+        'path "x" { capabilities = ["update"] }',
+        'path "x" {\n capabilities = ["update"]\n allowed_parameters = { "a" = [] }\n}',
+    )
     assert allowed(a, "x", "update", {"a": 1})
     assert not allowed(a, "x", "update", {"b": 1})
 
 
 # --- operations ---------------------------------------------------------------------
+
 
 def test_operations_need_their_capability():
     a = acl('path "kv/*" { capabilities = ["read", "create", "patch", "list"] }')
@@ -359,8 +424,7 @@ def test_operations_need_their_capability():
 
 
 def test_list_with_and_without_trailing_slash():
-    a = acl('path "secret/metadata" { capabilities = ["list"] }\n'
-            'path "+/sys/policies/acl" { capabilities = ["list"] }')
+    a = acl('path "secret/metadata" { capabilities = ["list"] }\npath "+/sys/policies/acl" { capabilities = ["list"] }')
     assert allowed(a, "secret/metadata/", "list")
     assert allowed(a, "secret/metadata", "list")
     assert allowed(a, "ns1/sys/policies/acl/", "list")
@@ -378,6 +442,7 @@ def test_sudo_via_allowed():
 
 # --- parameter constraints (docs examples) ---------------------------------------------
 
+
 def test_required_parameters():
     a = acl('path "secret/profile" {\n capabilities = ["create"]\n required_parameters = ["name", "id"]\n}')
     assert allowed(a, "secret/profile", "create", {"name": "n", "id": "1", "other": 1})
@@ -386,8 +451,10 @@ def test_required_parameters():
 
 
 def test_allowed_parameters_with_values_and_globs():
-    a = acl('path "secret/foo" {\n capabilities = ["create"]\n allowed_parameters = {\n'
-            '  "bar" = ["zip", "zap"]\n  "glob" = ["foo-*"]\n }\n}')
+    a = acl(
+        'path "secret/foo" {\n capabilities = ["create"]\n allowed_parameters = {\n'
+        '  "bar" = ["zip", "zap"]\n  "glob" = ["foo-*"]\n }\n}'
+    )
     assert allowed(a, "secret/foo", "create", {"bar": "zip"})
     assert allowed(a, "secret/foo", "create", {"BAR": "zap"})  # names are case-insensitive
     assert allowed(a, "secret/foo", "create", {"glob": "foo-bar"})
@@ -401,8 +468,10 @@ def test_allowed_parameters_with_values_and_globs():
 
 
 def test_allowed_parameters_with_star():
-    a = acl('path "secret/foo" {\n capabilities = ["create"]\n allowed_parameters = {\n'
-            '  "bar" = ["zip", "zap"]\n  "*" = []\n }\n}')
+    a = acl(
+        'path "secret/foo" {\n capabilities = ["create"]\n allowed_parameters = {\n'
+        '  "bar" = ["zip", "zap"]\n  "*" = []\n }\n}'
+    )
     assert allowed(a, "secret/foo", "create", {"anything": 1, "bar": "zip"})
     assert not allowed(a, "secret/foo", "create", {"bar": "other"})
     only_star = acl('path "x" {\n capabilities = ["update"]\n allowed_parameters = { "*" = [] }\n}')
@@ -410,8 +479,10 @@ def test_allowed_parameters_with_star():
 
 
 def test_denied_parameters():
-    a = acl('path "secret/foo" {\n capabilities = ["create", "update", "delete"]\n denied_parameters = {\n'
-            '  "bar" = []\n  "zip" = ["zap", "z-*"]\n }\n}')
+    a = acl(
+        'path "secret/foo" {\n capabilities = ["create", "update", "delete"]\n denied_parameters = {\n'
+        '  "bar" = []\n  "zip" = ["zap", "z-*"]\n }\n}'
+    )
     assert not allowed(a, "secret/foo", "create", {"bar": "x"})
     assert not allowed(a, "secret/foo", "create", {"zip": "zap"})
     assert not allowed(a, "secret/foo", "create", {"zip": "z-1"})
@@ -448,6 +519,7 @@ def test_wrapping_ttl_bounds():
 
 
 # --- built-in policies ------------------------------------------------------------------
+
 
 def test_default_policy():
     default = ACL([parse_policy("default", DEFAULT_POLICY_TEXT)])
@@ -491,7 +563,7 @@ def _globs_matching(path: str) -> list[str]:
     parts = path.split("/")
     globs = ["*"] + [path[:i] + "*" for i in range(len(path))]
     for i in range(len(parts)):
-        wild = parts[:i] + ["+"] + parts[i + 1:]
+        wild = parts[:i] + ["+"] + parts[i + 1 :]
         globs.append("/".join(wild))
         if i < len(parts) - 1:
             globs.append("/".join(wild[: i + 1]) + "/*")
@@ -520,13 +592,20 @@ def test_a_matching_glob_always_decides_a_path_without_exact_rule(path, data):
 
 
 def test_distinguishes_create_only_where_one_of_create_and_update_is_granted():
-    acl = ACL([parse_policy("p", '''
+    acl = ACL(
+        [
+            parse_policy(
+                "p",
+                """
 path "kv/create-only" { capabilities = ["create"] }
 path "kv/update-only" { capabilities = ["update", "read"] }
 path "kv/both" { capabilities = ["create", "update"] }
 path "kv/denied" { capabilities = ["deny"] }
 path "kv/tree/*" { capabilities = ["create", "read"] }
-''')])
+""",
+            )
+        ]
+    )
     assert acl.distinguishes_create("kv/create-only")
     assert acl.distinguishes_create("/kv/update-only")
     assert acl.distinguishes_create("kv/tree/deep/key")

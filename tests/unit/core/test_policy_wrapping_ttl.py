@@ -13,16 +13,19 @@ from strongroom.errors import InvalidRequest
 OVERFLOW = "multiplication of durations resulted in overflow, one operand may be too large"
 
 
-@pytest.mark.parametrize("value, message", [
-    ('"1e30"', 'time: unknown unit "e" in duration "1e30"'),
-    ('"NaN"', 'time: invalid duration "NaN"'),
-    ('"Infinity"', 'time: invalid duration "Infinity"'),
-    ('"2562048h"', 'time: invalid duration "2562048h"'),
-    ('"106752d"', OVERFLOW),
-    ("9223372037", OVERFLOW),
-    ('"1.5d"', 'strconv.ParseInt: parsing "1.5": invalid syntax'),
-    ('" 5s"', 'time: invalid duration " 5s"'),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ('"1e30"', 'time: unknown unit "e" in duration "1e30"'),
+        ('"NaN"', 'time: invalid duration "NaN"'),
+        ('"Infinity"', 'time: invalid duration "Infinity"'),
+        ('"2562048h"', 'time: invalid duration "2562048h"'),
+        ('"106752d"', OVERFLOW),
+        ("9223372037", OVERFLOW),
+        ('"1.5d"', 'strconv.ParseInt: parsing "1.5": invalid syntax'),
+        ('" 5s"', 'time: invalid duration " 5s"'),
+    ],
+)
 def test_wrapping_ttls_a_go_duration_cannot_hold_are_refused(value, message):
     with pytest.raises(InvalidRequest) as info:
         parse_policy("p", f'path "a" {{\n capabilities = ["read"]\n max_wrapping_ttl = {value}\n}}')

@@ -28,8 +28,9 @@ def test_wait_returns_the_first_truthy_value_and_takes_errors_as_not_yet():
 def test_wait_names_what_it_waited_for_and_the_last_error_and_outcome():
     outcomes = iter([OSError("refused"), False])
     with pytest.raises(WaitTimedOut) as caught:
-        processes.wait(lambda: _raise_or_return(next(outcomes, False)), time.monotonic() + 0.05, "consul",
-                       interval=0.01)
+        processes.wait(
+            lambda: _raise_or_return(next(outcomes, False)), time.monotonic() + 0.05, "consul", interval=0.01
+        )
     assert str(caught.value) == "timed out waiting for consul (last error: OSError('refused'))"
     assert isinstance(caught.value, DevClusterError)
     assert repr(caught.value.last_error) == "OSError('refused')" and caught.value.last is False
@@ -61,8 +62,10 @@ def test_ports_are_free_for_tcp_and_udp_and_never_given_twice():
     taken = [ports.take() for _ in range(30)]
     assert len(set(taken)) == 30
     for port in taken[:3]:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp,
+        ):
             tcp.bind(("127.0.0.1", port))
             udp.bind(("127.0.0.1", port))
 
@@ -83,17 +86,32 @@ def test_consul_agent_command_alone_bootstraps_itself():
     ports = {"http": 1, "serf_lan": 2, "serf_wan": 3, "server": 4}
     cmd = processes.consul_agent_command("consul", "n1", Path("/d"), ports, extra_hcl="acl {}\n")
     assert cmd[:3] == ["consul", "agent", "-server"]
-    assert {"-node=n1", "-http-port=1", "-serf-lan-port=2", "-serf-wan-port=3", "-server-port=4", "-dns-port=-1",
-            "-data-dir=/d", f"-hcl={CONSUL_AGENT_HCL}acl {{}}\n", "-bootstrap"} <= set(cmd)
+    assert {
+        "-node=n1",
+        "-http-port=1",
+        "-serf-lan-port=2",
+        "-serf-wan-port=3",
+        "-server-port=4",
+        "-dns-port=-1",
+        "-data-dir=/d",
+        f"-hcl={CONSUL_AGENT_HCL}acl {{}}\n",
+        "-bootstrap",
+    } <= set(cmd)
     assert not [arg for arg in cmd if arg.startswith(("-retry", "-bootstrap-expect", "-https-port"))]
 
 
 def test_consul_agent_command_in_a_cluster_joins_its_peers_quickly():
     ports = {"http": 1, "serf_lan": 2, "serf_wan": 3, "server": 4, "https": 5}
-    cmd = processes.consul_agent_command("consul", "n1", Path("/d"), ports, bootstrap_expect=3,
-                                         retry_join=["127.0.0.1:12", "127.0.0.1:22"])
-    assert cmd[-5:] == ["-https-port=5", "-bootstrap-expect=3", "-retry-interval=200ms",
-                        "-retry-join=127.0.0.1:12", "-retry-join=127.0.0.1:22"]
+    cmd = processes.consul_agent_command(
+        "consul", "n1", Path("/d"), ports, bootstrap_expect=3, retry_join=["127.0.0.1:12", "127.0.0.1:22"]
+    )
+    assert cmd[-5:] == [
+        "-https-port=5",
+        "-bootstrap-expect=3",
+        "-retry-interval=200ms",
+        "-retry-join=127.0.0.1:12",
+        "-retry-join=127.0.0.1:22",
+    ]
 
 
 def _raise_or_return(outcome):

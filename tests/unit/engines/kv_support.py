@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from strongroom.core.logical import Request
 from strongroom.errors import StorageUnavailable
+from strongroom.sdk.logical import Request
 from strongroom.storage import WriteConflict
 from strongroom.storage.inmem import InmemBackend
 
-START = datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+START = datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 START_TEXT = "2024-01-02T03:04:05.123456Z"
 
 
@@ -51,8 +51,14 @@ class FlakyBackend(InmemBackend):
 
 def make_request(operation: str, relative_path: str, data: dict | None = None, mount: str = "secret/") -> Request:
     """A routed logical request, as the core hands it to an engine."""
-    return Request(operation=operation, path=mount + relative_path, data=dict(data or {}),
-                   mount_point=mount, mount_type="kv", relative_path=relative_path)
+    return Request(
+        operation=operation,
+        path=mount + relative_path,
+        data=dict(data or {}),
+        mount_point=mount,
+        mount_type="kv",
+        relative_path=relative_path,
+    )
 
 
 class RaceView:

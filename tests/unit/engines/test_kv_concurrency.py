@@ -13,9 +13,9 @@ import threading
 
 import pytest
 
-from strongroom.core import logical
 from strongroom.engines.kv import KVv2
 from strongroom.errors import CheckAndSetMismatch, StorageUnavailable
+from strongroom.sdk import logical
 from strongroom.storage.inmem import InmemBackend
 from tests.unit.engines.kv_support import FakeClock, RaceView, make_request
 
@@ -182,11 +182,14 @@ def test_metadata_settings_and_new_versions_do_not_undo_each_other(backend, cloc
     assert (a_view.conflicts, b_view.conflicts) == (1, 1)
 
 
-@pytest.mark.parametrize("path, check", [
-    ("delete/k", lambda meta: meta["versions"]["1"]["deletion_time"] != ""),
-    ("undelete/k", lambda meta: meta["versions"]["1"]["deletion_time"] == ""),
-    ("destroy/k", lambda meta: meta["versions"]["1"]["destroyed"]),
-])
+@pytest.mark.parametrize(
+    "path, check",
+    [
+        ("delete/k", lambda meta: meta["versions"]["1"]["deletion_time"] != ""),
+        ("undelete/k", lambda meta: meta["versions"]["1"]["deletion_time"] == ""),
+        ("destroy/k", lambda meta: meta["versions"]["1"]["destroyed"]),
+    ],
+)
 def test_version_operations_racing_with_a_write_keep_both(backend, clock, path, check):
     a, a_view = process(backend, clock)
     b, _ = process(backend, clock)

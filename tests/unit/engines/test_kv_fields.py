@@ -2,69 +2,102 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strongroom.engines.kv.fields import (lease_seconds, parse_go_duration, to_bool, to_comma_int_slice,
-                                          to_duration_seconds, to_int, to_map, unknown_fields_warning, weak_string)
+from strongroom.engines.kv.fields import (
+    lease_seconds,
+    parse_go_duration,
+    to_bool,
+    to_comma_int_slice,
+    to_duration_seconds,
+    to_int,
+    to_map,
+    unknown_fields_warning,
+    weak_string,
+)
 from strongroom.engines.kv.timefmt import format_duration, format_time, to_ns
 from strongroom.errors import InvalidRequest
 
 
-@pytest.mark.parametrize("ns, text", [
-    (None, ""),
-    (0, "1970-01-01T00:00:00Z"),
-    (1_704_164_645_123_456_789, "2024-01-02T03:04:05.123456789Z"),
-    (1_704_164_645_123_456_000, "2024-01-02T03:04:05.123456Z"),
-    (1_704_164_645_100_000_000, "2024-01-02T03:04:05.1Z"),
-    (1_704_164_645_000_000_000, "2024-01-02T03:04:05Z"),
-])
+@pytest.mark.parametrize(
+    "ns, text",
+    [
+        (None, ""),
+        (0, "1970-01-01T00:00:00Z"),
+        (1_704_164_645_123_456_789, "2024-01-02T03:04:05.123456789Z"),
+        (1_704_164_645_123_456_000, "2024-01-02T03:04:05.123456Z"),
+        (1_704_164_645_100_000_000, "2024-01-02T03:04:05.1Z"),
+        (1_704_164_645_000_000_000, "2024-01-02T03:04:05Z"),
+    ],
+)
 def test_format_time_like_go_rfc3339nano(ns, text):
     assert format_time(ns) == text
 
 
 def test_to_ns_requires_aware_datetime():
-    moment = datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+    moment = datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
     assert to_ns(moment) == 1_704_164_645_123_456_000
     assert to_ns(moment.astimezone(timezone(timedelta(hours=2)))) == 1_704_164_645_123_456_000
     with pytest.raises(ValueError):
         to_ns(datetime(2024, 1, 2))
 
 
-@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(timezone.utc)))
+@given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)))
 def test_format_time_round_trips_through_fromisoformat(moment):
     text = format_time(to_ns(moment))
     assert datetime.fromisoformat(text.replace("Z", "+00:00")) == moment
 
 
-@pytest.mark.parametrize("seconds, text", [
-    (0, "0s"), (45, "45s"), (90, "1m30s"), (3600, "1h0m0s"), (5400, "1h30m0s"), (172800, "48h0m0s"),
-    (-1, "-1s"), (-3661, "-1h1m1s"),
-])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0, "0s"),
+        (45, "45s"),
+        (90, "1m30s"),
+        (3600, "1h0m0s"),
+        (5400, "1h30m0s"),
+        (172800, "48h0m0s"),
+        (-1, "-1s"),
+        (-3661, "-1h1m1s"),
+    ],
+)
 def test_format_duration_like_go(seconds, text):
     assert format_duration(seconds) == text
 
 
-@pytest.mark.parametrize("text, ns", [
-    ("0", 0), ("1h30m", 5_400_000_000_000), ("1.5h", 5_400_000_000_000),
-    ("1500ms", 1_500_000_000), ("-5s", -5_000_000_000), ("+1m", 60_000_000_000),
-    ("1h0m0.5s", 3_600_500_000_000), ("10us", 10_000), ("10\u00b5s", 10_000),
-])
+@pytest.mark.parametrize(
+    "text, ns",
+    [
+        ("0", 0),
+        ("1h30m", 5_400_000_000_000),
+        ("1.5h", 5_400_000_000_000),
+        ("1500ms", 1_500_000_000),
+        ("-5s", -5_000_000_000),
+        ("+1m", 60_000_000_000),
+        ("1h0m0.5s", 3_600_500_000_000),
+        ("10us", 10_000),
+        ("10\u00b5s", 10_000),
+    ],
+)
 def test_parse_go_duration(text, ns):
     assert parse_go_duration(text) == ns
 
 
-@pytest.mark.parametrize("text, message", [
-    ("abc", 'time: invalid duration "abc"'),
-    ("1.5", 'time: missing unit in duration "1.5"'),
-    ("5x", 'time: unknown unit "x" in duration "5x"'),
-    ("-", 'time: invalid duration "-"'),
-    ("90", 'time: missing unit in duration "90"'),  # plain seconds are parseutil's, not Go's
-    ("2d", 'time: unknown unit "d" in duration "2d"'),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("abc", 'time: invalid duration "abc"'),
+        ("1.5", 'time: missing unit in duration "1.5"'),
+        ("5x", 'time: unknown unit "x" in duration "5x"'),
+        ("-", 'time: invalid duration "-"'),
+        ("90", 'time: missing unit in duration "90"'),  # plain seconds are parseutil's, not Go's
+        ("2d", 'time: unknown unit "d" in duration "2d"'),
+    ],
+)
 def test_parse_go_duration_errors(text, message):
     with pytest.raises(ValueError) as info:
         parse_go_duration(text)
@@ -121,12 +154,20 @@ def test_comma_int_slice():
     with pytest.raises(InvalidRequest) as info:
         to_comma_int_slice("v", [{"a": 1}])
     assert info.value.messages[0].endswith(
-        "'[0]' expected type 'int', got unconvertible type 'map[string]interface {}'")
+        "'[0]' expected type 'int', got unconvertible type 'map[string]interface {}'"
+    )
 
 
 def test_weak_string():
     assert [weak_string(v) for v in ("x", 5, True, False, 1.5, 0.00001, None)] == [
-        "x", "5", "1", "0", "1.5", "0.00001", ""]
+        "x",
+        "5",
+        "1",
+        "0",
+        "1.5",
+        "0.00001",
+        "",
+    ]
     with pytest.raises(ValueError):
         weak_string([1])
 
@@ -134,4 +175,5 @@ def test_weak_string():
 def test_unknown_fields_warning():
     assert unknown_fields_warning({"data": 1}, {"data"}) == []
     assert unknown_fields_warning({"b": 1, "a": 2, "data": 3}, {"data"}) == [
-        "Endpoint ignored these unrecognized parameters: [a b]"]
+        "Endpoint ignored these unrecognized parameters: [a b]"
+    ]

@@ -5,24 +5,61 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strongroom.core import logical
 from strongroom.engines import create_engine
 from strongroom.errors import InvalidRequest, MethodNotAllowed
+from strongroom.sdk import logical
 from tests.unit.engines.kv_support import FakeClock, FlakyBackend, make_request
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-3, 20) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 20)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=6),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=4), children, max_size=3),
     max_leaves=8,
 )
-field_names = st.sampled_from(["data", "options", "version", "versions", "max_versions", "cas_required",
-                               "delete_version_after", "custom_metadata", "depth", "ttl", "cas", "x"])
+field_names = st.sampled_from(
+    [
+        "data",
+        "options",
+        "version",
+        "versions",
+        "max_versions",
+        "cas_required",
+        "delete_version_after",
+        "custom_metadata",
+        "depth",
+        "ttl",
+        "cas",
+        "x",
+    ]
+)
 bodies = st.dictionaries(field_names, json_values, max_size=4)
-operations = st.sampled_from([logical.READ, logical.LIST, logical.CREATE, logical.UPDATE, logical.PATCH,
-                              logical.DELETE])
-paths = st.sampled_from(["", "config", "data", "data/", "data/a", "data/a/", "data/d/b", "metadata/", "metadata/a",
-                         "metadata/d", "delete/a", "undelete/a", "destroy/a", "subkeys/a", "a", "d/b", "x/"])
+operations = st.sampled_from(
+    [logical.READ, logical.LIST, logical.CREATE, logical.UPDATE, logical.PATCH, logical.DELETE]
+)
+paths = st.sampled_from(
+    [
+        "",
+        "config",
+        "data",
+        "data/",
+        "data/a",
+        "data/a/",
+        "data/d/b",
+        "metadata/",
+        "metadata/a",
+        "metadata/d",
+        "delete/a",
+        "undelete/a",
+        "destroy/a",
+        "subkeys/a",
+        "a",
+        "d/b",
+        "x/",
+    ]
+)
 
 
 def _seeded(version: str):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from strongroom.core import logical
 from strongroom.engines import ENGINE_TYPES, create_engine
 from strongroom.engines.kv import KVv1, KVv2
 from strongroom.engines.kv.v1 import DEFAULT_LEASE_TTL
 from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly, RequestTooLarge, StorageUnavailable
+from strongroom.sdk import logical
 from strongroom.storage import ReadOnlyView
 from strongroom.storage.inmem import InmemBackend
 from tests.unit.engines.kv_support import make_request
@@ -64,16 +64,19 @@ def test_write_then_read_returns_data_with_default_lease(kv1):
     assert got.lease_id == "" and got.renewable is False
 
 
-@pytest.mark.parametrize("data, lease", [
-    ({"ttl": "1h"}, 3600),
-    ({"ttl": 60}, 60),
-    ({"ttl": "-5s"}, -5),
-    ({"ttl": "90"}, 90),
-    ({"ttl": "2d"}, 172800),
-    ({"ttl": "xyz"}, DEFAULT_LEASE_TTL),  # unparsable: Vault keeps the default
-    ({"lease": "10m"}, 600),
-    ({"ttl": "1m", "lease": "1h"}, 60),
-])
+@pytest.mark.parametrize(
+    "data, lease",
+    [
+        ({"ttl": "1h"}, 3600),
+        ({"ttl": 60}, 60),
+        ({"ttl": "-5s"}, -5),
+        ({"ttl": "90"}, 90),
+        ({"ttl": "2d"}, 172800),
+        ({"ttl": "xyz"}, DEFAULT_LEASE_TTL),  # unparsable: Vault keeps the default
+        ({"lease": "10m"}, 600),
+        ({"ttl": "1m", "lease": "1h"}, 60),
+    ],
+)
 def test_ttl_key_sets_lease_duration(kv1, data, lease):
     write(kv1, "s", data)
     got = read(kv1, "s")

@@ -7,10 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from strongroom.core import logical
 from strongroom.engines import create_engine
-from strongroom.errors import (CheckAndSetMismatch, InvalidRequest, MethodNotAllowed, ReadOnly, RequestTooLarge,
-                               StorageUnavailable, StrongroomError)
+from strongroom.errors import (
+    CheckAndSetMismatch,
+    InvalidRequest,
+    MethodNotAllowed,
+    ReadOnly,
+    RequestTooLarge,
+    StorageUnavailable,
+    StrongroomError,
+)
+from strongroom.sdk import logical
 from strongroom.storage import ReadOnlyView
 from strongroom.storage.inmem import InmemBackend
 from tests.unit.engines.kv_support import START_TEXT, FlakyBackend, make_request
@@ -36,8 +43,13 @@ def call(engine, operation, relative_path, data=None):
 
 
 def version_meta(version, created=START_TEXT, deletion="", destroyed=False, custom=None):
-    return {"created_time": created, "custom_metadata": custom, "deletion_time": deletion,
-            "destroyed": destroyed, "version": version}
+    return {
+        "created_time": created,
+        "custom_metadata": custom,
+        "deletion_time": deletion,
+        "destroyed": destroyed,
+        "version": version,
+    }
 
 
 # --- data: write and read ------------------------------------------------------------
@@ -56,11 +68,9 @@ def test_read_latest_and_by_version(kv2, clock):
     put(kv2, "foo", {"a": 2})
     latest = get(kv2, "foo")
     assert latest.status is None
-    assert latest.data == {"data": {"a": 2},
-                           "metadata": version_meta(2, created="2024-01-02T03:04:06.123456Z")}
+    assert latest.data == {"data": {"a": 2}, "metadata": version_meta(2, created="2024-01-02T03:04:06.123456Z")}
     assert get(kv2, "foo", version=1).data["data"] == {"a": 1}
     assert get(kv2, "foo", version=0).data["data"] == {"a": 2}
-
 
 
 def test_read_unknown_key_or_version_is_none(kv2):
@@ -75,8 +85,10 @@ def test_read_bad_version_parameter(kv2):
     put(kv2, "foo", {"a": 1})
     with pytest.raises(InvalidRequest) as info:
         get(kv2, "foo", version="abc")
-    assert info.value.messages == ['Field validation failed: error converting input for field "version": '
-                                   "'' cannot parse value as 'int': strconv.ParseInt: invalid syntax"]
+    assert info.value.messages == [
+        'Field validation failed: error converting input for field "version": '
+        "'' cannot parse value as 'int': strconv.ParseInt: invalid syntax"
+    ]
 
 
 def test_empty_and_null_data_are_stored(kv2):
@@ -86,16 +98,28 @@ def test_empty_and_null_data_are_stored(kv2):
     assert get(kv2, "w").data["data"] == {}
 
 
-@pytest.mark.parametrize("body, message", [
-    ({}, "no data provided"),
-    ({"options": {}}, "no data provided"),
-    ({"data": "x"}, "error converting input for field \"data\": '' expected type 'map[string]interface {}', "
-                    "got unconvertible type 'string'"),
-    ({"data": [1]}, "error converting input for field \"data\": '' expected type 'map[string]interface {}', "
-                    "got unconvertible type '[]interface {}'"),
-    ({"data": {"a": 1}, "options": "x"}, "error converting input for field \"options\": '' expected type "
-                                         "'map[string]interface {}', got unconvertible type 'string'"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({}, "no data provided"),
+        ({"options": {}}, "no data provided"),
+        (
+            {"data": "x"},
+            "error converting input for field \"data\": '' expected type 'map[string]interface {}', "
+            "got unconvertible type 'string'",
+        ),
+        (
+            {"data": [1]},
+            "error converting input for field \"data\": '' expected type 'map[string]interface {}', "
+            "got unconvertible type '[]interface {}'",
+        ),
+        (
+            {"data": {"a": 1}, "options": "x"},
+            "error converting input for field \"options\": '' expected type "
+            "'map[string]interface {}', got unconvertible type 'string'",
+        ),
+    ],
+)
 def test_write_validation(kv2, body, message):
     with pytest.raises(InvalidRequest) as info:
         call(kv2, logical.UPDATE, "data/foo", body)
@@ -254,11 +278,14 @@ def test_delete_versions_and_undelete(kv2, clock):
     assert get(kv2, "foo", version=2).status == 404
 
 
-@pytest.mark.parametrize("path, message", [
-    ("delete/foo", "No version number provided"),
-    ("undelete/foo", "No version number provided"),
-    ("destroy/foo", "no version number provided"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("delete/foo", "No version number provided"),
+        ("undelete/foo", "No version number provided"),
+        ("destroy/foo", "no version number provided"),
+    ],
+)
 @pytest.mark.parametrize("versions", [None, "", []])
 def test_versions_required(kv2, path, message, versions):
     body = {} if versions is None else {"versions": versions}
@@ -270,9 +297,11 @@ def test_versions_required(kv2, path, message, versions):
 def test_versions_parameter_parsing(kv2):
     with pytest.raises(InvalidRequest) as info:
         call(kv2, logical.UPDATE, "delete/foo", {"versions": ["1", "x"]})
-    assert info.value.messages == ['Field validation failed: error converting input for field "versions": '
-                                   "decoding failed due to the following error(s):\n\n"
-                                   "'[1]' cannot parse value as 'int': strconv.ParseInt: invalid syntax"]
+    assert info.value.messages == [
+        'Field validation failed: error converting input for field "versions": '
+        "decoding failed due to the following error(s):\n\n"
+        "'[1]' cannot parse value as 'int': strconv.ParseInt: invalid syntax"
+    ]
     put(kv2, "foo", {"a": 1})
     call(kv2, logical.UPDATE, "delete/foo", {"versions": 1})
     assert get(kv2, "foo").status == 404
@@ -307,8 +336,10 @@ def test_destroy_is_one_transaction(kv2, backend):
     assert len(backend.txns) == 1
     # Each version's data is deleted where it is (here: the secret's folder).
     assert [(op.verb, op.key) for op in backend.txns[0]] == [
-        ("check-index", kv2.store.meta_key("foo")), ("set", kv2.store.meta_key("foo")),
-        *[("delete", kv2.store.version_key("foo", n)) for n in (1, 2, 3)]]
+        ("check-index", kv2.store.meta_key("foo")),
+        ("set", kv2.store.meta_key("foo")),
+        *[("delete", kv2.store.version_key("foo", n)) for n in (1, 2, 3)],
+    ]
 
 
 def test_destroy_of_many_versions_stays_within_transaction_limit(backend, clock):
@@ -330,11 +361,16 @@ def test_destroy_of_many_versions_stays_within_transaction_limit(backend, clock)
 def test_subkeys(kv2):
     put(kv2, "sk", {"a": 1, "b": {"c": {"d": 1}, "e": {}}, "f": [1]})
     resp = call(kv2, logical.READ, "subkeys/sk")
-    assert resp.data == {"metadata": version_meta(1),
-                         "subkeys": {"a": None, "b": {"c": {"d": None}, "e": None}, "f": None}}
+    assert resp.data == {
+        "metadata": version_meta(1),
+        "subkeys": {"a": None, "b": {"c": {"d": None}, "e": None}, "f": None},
+    }
     assert call(kv2, logical.READ, "subkeys/sk", {"depth": "1"}).data["subkeys"] == {"a": None, "b": None, "f": None}
     assert call(kv2, logical.READ, "subkeys/sk", {"depth": "2"}).data["subkeys"] == {
-        "a": None, "b": {"c": None, "e": None}, "f": None}
+        "a": None,
+        "b": {"c": None, "e": None},
+        "f": None,
+    }
     assert call(kv2, logical.READ, "subkeys/sk", {"version": "9"}) is None
     assert call(kv2, logical.READ, "subkeys/nope") is None
 
@@ -355,39 +391,46 @@ def test_subkeys_bad_depth(kv2):
 # --- routing ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("operation, path", [
-    (logical.LIST, "data/"),
-    (logical.LIST, "data/foo"),
-    (logical.READ, "delete/foo"),
-    (logical.DELETE, "destroy/foo"),
-    (logical.PATCH, "undelete/foo"),
-    (logical.DELETE, "config"),
-    (logical.PATCH, "config"),
-    (logical.UPDATE, "subkeys/foo"),
-    (logical.LIST, "subkeys/"),
-])
+@pytest.mark.parametrize(
+    "operation, path",
+    [
+        (logical.LIST, "data/"),
+        (logical.LIST, "data/foo"),
+        (logical.READ, "delete/foo"),
+        (logical.DELETE, "destroy/foo"),
+        (logical.PATCH, "undelete/foo"),
+        (logical.DELETE, "config"),
+        (logical.PATCH, "config"),
+        (logical.UPDATE, "subkeys/foo"),
+        (logical.LIST, "subkeys/"),
+    ],
+)
 def test_unsupported_operations_are_405(kv2, operation, path):
     with pytest.raises(MethodNotAllowed):
         call(kv2, operation, path, {})
 
 
-@pytest.mark.parametrize("operation, path, verb", [
-    (logical.READ, "foo", "get"),
-    (logical.UPDATE, "foo", "put"),
-    (logical.CREATE, "foo", "put"),
-    (logical.PATCH, "foo", "patch"),
-    (logical.DELETE, "foo", "delete"),
-    (logical.LIST, "", "list"),
-    (logical.LIST, "config", "list"),
-    (logical.READ, "subkeys", "get"),
-    (logical.READ, "config/", "get"),
-])
+@pytest.mark.parametrize(
+    "operation, path, verb",
+    [
+        (logical.READ, "foo", "get"),
+        (logical.UPDATE, "foo", "put"),
+        (logical.CREATE, "foo", "put"),
+        (logical.PATCH, "foo", "patch"),
+        (logical.DELETE, "foo", "delete"),
+        (logical.LIST, "", "list"),
+        (logical.LIST, "config", "list"),
+        (logical.READ, "subkeys", "get"),
+        (logical.READ, "config/", "get"),
+    ],
+)
 def test_v1_style_paths_answer_404_with_warning(kv2, operation, path, verb):
     resp = call(kv2, operation, path, {"a": 1})
     assert resp.status == 404 and resp.data is None
     assert resp.warnings == [
         "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints "
-        f"to use. If using the Vault CLI, use 'vault kv {verb}' for this operation."]
+        f"to use. If using the Vault CLI, use 'vault kv {verb}' for this operation."
+    ]
 
 
 @pytest.mark.parametrize("root", ["data", "metadata", "delete", "undelete", "destroy"])
@@ -416,10 +459,17 @@ def test_write_is_one_transaction_with_data_and_metadata(kv2, backend):
     assert len(backend.txns) == 1
     meta = kv2.store.meta_key("foo")
     assert [(op.verb, op.key) for op in backend.txns[0]] == [
-        ("check-not-exists", meta), ("set", kv2.store.version_key("foo", 1)), ("set", meta), ("set", "paths/foo")]
+        ("check-not-exists", meta),
+        ("set", kv2.store.version_key("foo", 1)),
+        ("set", meta),
+        ("set", "paths/foo"),
+    ]
     put(kv2, "foo", {"a": 2})
     assert [(op.verb, op.key) for op in backend.txns[1]] == [
-        ("check-index", meta), ("set", kv2.store.version_key("foo", 2)), ("set", meta)]
+        ("check-index", meta),
+        ("set", kv2.store.version_key("foo", 2)),
+        ("set", meta),
+    ]
 
 
 def test_too_large_secret_propagates_without_partial_write(clock):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from strongroom.core import logical
 from strongroom.errors import InvalidRequest
+from strongroom.sdk import logical
 from tests.unit.engines.kv_support import START_TEXT, make_request
 
 
@@ -63,15 +63,29 @@ def test_metadata_of_unknown_key_is_none(kv2):
 
 
 def test_metadata_write_creates_key_without_versions(kv2, clock):
-    resp = call(kv2, logical.CREATE, "metadata/m1", {
-        "max_versions": 2, "cas_required": True, "delete_version_after": "1h",
-        "custom_metadata": {"k": "v", "n": 5, "b": True, "f": 1.5}})
+    resp = call(
+        kv2,
+        logical.CREATE,
+        "metadata/m1",
+        {
+            "max_versions": 2,
+            "cas_required": True,
+            "delete_version_after": "1h",
+            "custom_metadata": {"k": "v", "n": 5, "b": True, "f": 1.5},
+        },
+    )
     assert resp.data is None and resp.warnings == [] and resp.index > 0
     assert metadata(kv2, "m1") == {
-        "cas_required": True, "created_time": START_TEXT, "current_version": 0,
+        "cas_required": True,
+        "created_time": START_TEXT,
+        "current_version": 0,
         "custom_metadata": {"k": "v", "n": "5", "b": "1", "f": "1.5"},
-        "delete_version_after": "1h0m0s", "max_versions": 2, "oldest_version": 0,
-        "updated_time": START_TEXT, "versions": {}}
+        "delete_version_after": "1h0m0s",
+        "max_versions": 2,
+        "oldest_version": 0,
+        "updated_time": START_TEXT,
+        "versions": {},
+    }
     assert call(kv2, logical.READ, "data/m1") is None
 
 
@@ -105,38 +119,58 @@ def test_custom_metadata_shows_in_data_responses(kv2):
 def test_cas_required_false_warns_when_mount_requires_it(kv2):
     call(kv2, logical.UPDATE, "config", {"cas_required": True})
     resp = call(kv2, logical.UPDATE, "metadata/foo", {"cas_required": False})
-    assert resp.warnings == ['"cas_required" set to false, but is mandated by backend config. '
-                             "This value will be ignored."]
+    assert resp.warnings == [
+        '"cas_required" set to false, but is mandated by backend config. This value will be ignored.'
+    ]
     assert resp.status is None  # the API renders 200 with data null and the warning
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"delete_version_after": "-1h"},
-     "error converting input for field \"delete_version_after\": cannot provide negative value '-3600'"),
-    ({"delete_version_after": "abc"},
-     'error converting input for field "delete_version_after": time: invalid duration "abc"'),
-    ({"max_versions": "x"},
-     "error converting input for field \"max_versions\": '' cannot parse value as 'int': "
-     "strconv.ParseInt: invalid syntax"),
-    ({"max_versions": -1}, "max_versions must not be negative"),
-    ({"cas_required": "x"},
-     "error converting input for field \"cas_required\": '' cannot parse value as 'bool': "
-     "strconv.ParseBool: invalid syntax"),
-    ({"custom_metadata": "x"},
-     "error converting input for field \"custom_metadata\": '' expected type 'map[string]interface {}', "
-     "got unconvertible type 'string'"),
-    ({"custom_metadata": {"a": {"b": 1}}},
-     "custom_metadata validation failed: '' expected type 'string', got unconvertible type "
-     "'map[string]interface {}'"),
-    ({"custom_metadata": {"a": None}},
-     "1 error occurred:\n\t* custom_metadata validation failed: length of value for key \"a\" is 0 but must be "
-     "0 < len(value) <= 512\n\n"),
-    ({"custom_metadata": {"": "", "a": "\u0001"}},
-     "3 errors occurred:\n"
-     "\t* custom_metadata validation failed: length of key \"\" is 0 but must be 0 < len(key) <= 128\n"
-     "\t* custom_metadata validation failed: length of value for key \"\" is 0 but must be 0 < len(value) <= 512\n"
-     "\t* custom_metadata validation failed: value for key \"a\" contains unprintable characters\n\n"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            {"delete_version_after": "-1h"},
+            "error converting input for field \"delete_version_after\": cannot provide negative value '-3600'",
+        ),
+        (
+            {"delete_version_after": "abc"},
+            'error converting input for field "delete_version_after": time: invalid duration "abc"',
+        ),
+        (
+            {"max_versions": "x"},
+            "error converting input for field \"max_versions\": '' cannot parse value as 'int': "
+            "strconv.ParseInt: invalid syntax",
+        ),
+        ({"max_versions": -1}, "max_versions must not be negative"),
+        (
+            {"cas_required": "x"},
+            "error converting input for field \"cas_required\": '' cannot parse value as 'bool': "
+            "strconv.ParseBool: invalid syntax",
+        ),
+        (
+            {"custom_metadata": "x"},
+            "error converting input for field \"custom_metadata\": '' expected type 'map[string]interface {}', "
+            "got unconvertible type 'string'",
+        ),
+        (
+            {"custom_metadata": {"a": {"b": 1}}},
+            "custom_metadata validation failed: '' expected type 'string', got unconvertible type "
+            "'map[string]interface {}'",
+        ),
+        (
+            {"custom_metadata": {"a": None}},
+            '1 error occurred:\n\t* custom_metadata validation failed: length of value for key "a" is 0 but must be '
+            "0 < len(value) <= 512\n\n",
+        ),
+        (
+            {"custom_metadata": {"": "", "a": "\u0001"}},
+            "3 errors occurred:\n"
+            '\t* custom_metadata validation failed: length of key "" is 0 but must be 0 < len(key) <= 128\n'
+            '\t* custom_metadata validation failed: length of value for key "" is 0 but must be 0 < len(value) <= 512\n'
+            '\t* custom_metadata validation failed: value for key "a" contains unprintable characters\n\n',
+        ),
+    ],
+)
 def test_metadata_write_validation(kv2, backend, body, message):
     with pytest.raises(InvalidRequest) as info:
         call(kv2, logical.UPDATE, "metadata/m2", body)
@@ -234,12 +268,17 @@ def test_list_shows_soft_deleted_and_destroyed_keys(kv2):
 
 def test_config_defaults_and_write(kv2):
     assert call(kv2, logical.READ, "config").data == {
-        "cas_required": False, "delete_version_after": "0s", "max_versions": 0}
-    resp = call(kv2, logical.UPDATE, "config", {"max_versions": 3, "cas_required": "t",
-                                                "delete_version_after": "2h"})
+        "cas_required": False,
+        "delete_version_after": "0s",
+        "max_versions": 0,
+    }
+    resp = call(kv2, logical.UPDATE, "config", {"max_versions": 3, "cas_required": "t", "delete_version_after": "2h"})
     assert resp.data is None and resp.index > 0
     assert call(kv2, logical.READ, "config").data == {
-        "cas_required": True, "delete_version_after": "2h0m0s", "max_versions": 3}
+        "cas_required": True,
+        "delete_version_after": "2h0m0s",
+        "max_versions": 3,
+    }
     call(kv2, logical.UPDATE, "config", {"max_versions": "0x10"})
     assert call(kv2, logical.READ, "config").data["max_versions"] == 16
 
@@ -251,15 +290,27 @@ def test_config_delete_version_after(kv2, value, rendered):
     assert call(kv2, logical.READ, "config").data["delete_version_after"] == rendered
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"max_versions": "abc"}, "Field validation failed: error converting input for field \"max_versions\": '' "
-                              "cannot parse value as 'int': strconv.ParseInt: invalid syntax"),
-    ({"max_versions": [1]}, "Field validation failed: error converting input for field \"max_versions\": '' "
-                            "expected type 'int', got unconvertible type '[]interface {}'"),
-    ({"max_versions": -2}, "max_versions must not be negative"),
-    ({"cas_required": "x"}, "Field validation failed: error converting input for field \"cas_required\": '' "
-                            "cannot parse value as 'bool': strconv.ParseBool: invalid syntax"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (
+            {"max_versions": "abc"},
+            "Field validation failed: error converting input for field \"max_versions\": '' "
+            "cannot parse value as 'int': strconv.ParseInt: invalid syntax",
+        ),
+        (
+            {"max_versions": [1]},
+            "Field validation failed: error converting input for field \"max_versions\": '' "
+            "expected type 'int', got unconvertible type '[]interface {}'",
+        ),
+        ({"max_versions": -2}, "max_versions must not be negative"),
+        (
+            {"cas_required": "x"},
+            "Field validation failed: error converting input for field \"cas_required\": '' "
+            "cannot parse value as 'bool': strconv.ParseBool: invalid syntax",
+        ),
+    ],
+)
 def test_config_validation(kv2, body, message):
     with pytest.raises(InvalidRequest) as info:
         call(kv2, logical.UPDATE, "config", body)
@@ -318,8 +369,9 @@ def test_lowering_max_versions_prunes_several_on_next_write(kv2, backend):
     meta = metadata(kv2, "foo")
     assert sorted(meta["versions"]) == ["8", "9"] and meta["oldest_version"] == 8
     stored = sorted(k for k in backend.snapshot() if k.startswith("versions/"))
-    assert stored == sorted([kv2.store.version_key("foo", 8), kv2.store.version_key("foo", 9),
-                             kv2.store.meta_key("foo")])
+    assert stored == sorted(
+        [kv2.store.version_key("foo", 8), kv2.store.version_key("foo", 9), kv2.store.meta_key("foo")]
+    )
 
 
 # --- delete_version_after --------------------------------------------------------------

@@ -4,15 +4,15 @@ decrypted, and reads as one snapshot."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from strongroom.barrier import Barrier, BarrierView, Keyring
-from strongroom.core import logical
 from strongroom.engines import create_engine
 from strongroom.engines.kv import KVv2
 from strongroom.engines.kv.model import KeyMetadata, encode
+from strongroom.sdk import logical
 from strongroom.storage import ReadOnlyView
 from strongroom.storage.inmem import InmemBackend
 from tests.unit.engines.kv_support import FlakyBackend, make_request
@@ -68,13 +68,16 @@ def get(engine, path, version=None):
 # --- one storage read ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("relative_path, data", [
-    ("data/foo", None),
-    ("data/foo", {"version": "1"}),
-    ("data/foo", {"version": "3"}),
-    ("subkeys/foo", None),
-    ("subkeys/foo", {"version": "2"}),
-])
+@pytest.mark.parametrize(
+    "relative_path, data",
+    [
+        ("data/foo", None),
+        ("data/foo", {"version": "1"}),
+        ("data/foo", {"version": "3"}),
+        ("subkeys/foo", None),
+        ("subkeys/foo", {"version": "2"}),
+    ],
+)
 def test_a_read_of_any_version_is_one_storage_read(clock, relative_path, data):
     view = CountingView(InmemBackend())
     engine = KVv2(view, clock)
@@ -211,9 +214,15 @@ def test_large_versions_are_blobs_outside_the_folder(clock):
     put(engine, "cert", {"small": 1})
     put(engine, "cert", big)
     put(engine, "cert", {"small": 3})
-    assert sorted(backend.snapshot()) == sorted([
-        "paths/cert", store.meta_key("cert"), store.version_key("cert", 1), store.blob_key("cert", 2),
-        store.version_key("cert", 3)])
+    assert sorted(backend.snapshot()) == sorted(
+        [
+            "paths/cert",
+            store.meta_key("cert"),
+            store.version_key("cert", 1),
+            store.blob_key("cert", 2),
+            store.version_key("cert", 3),
+        ]
+    )
     view.calls.clear()
     assert get(engine, "cert", version=2).data["data"] == big
     assert view.calls == ["get_prefix", "get"]
@@ -239,7 +248,11 @@ def test_the_folder_budget_counts_every_retained_version(clock):
     put(engine, "k", {"a": "xx"})
     assert store.blob_key("k", 4) in backend.snapshot()
     assert [get(engine, "k", version=n).data["data"] for n in (1, 2, 3, 4)] == [
-        {"a": "xx"}, {"a": "xxx"}, {"a": "xx"}, {"a": "xx"}]
+        {"a": "xx"},
+        {"a": "xxx"},
+        {"a": "xx"},
+        {"a": "xx"},
+    ]
 
 
 def test_blobs_are_patched_pruned_destroyed_and_deleted(clock):
@@ -310,7 +323,7 @@ def test_metadata_written_before_data_locations_were_kept_deletes_both_places(cl
 @pytest.fixture
 def keyring_factory():
     def make():
-        start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        start = datetime(2026, 1, 1, tzinfo=UTC)
         return Keyring.generate(lambda: start + timedelta(seconds=1))
 
     return make

@@ -14,7 +14,14 @@ from gunicorn.http import errors as http_errors
 from strongroom.config import ListenerConfig, ServerConfig, StorageConfig
 from strongroom.errors import InvalidRequest
 from strongroom.server.deadlines import (
-    RESPONSE_408, BodyTimedOut, GuardedBody, MalformedBody, ReadDeadlines, ReadLimits, RequestTimedOut, finish_body,
+    RESPONSE_408,
+    BodyTimedOut,
+    GuardedBody,
+    MalformedBody,
+    ReadDeadlines,
+    ReadLimits,
+    RequestTimedOut,
+    finish_body,
     listener_limits,
 )
 from strongroom.server.worker import CoalescingSocket
@@ -125,8 +132,15 @@ class Failing:
     readline = readlines = read
 
 
-@pytest.mark.parametrize("exc", [http_errors.InvalidChunkSize(b"zz"), http_errors.ChunkMissingTerminator(b"XX"),
-                                 http_errors.NoMoreData(b""), ConnectionResetError()])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        http_errors.InvalidChunkSize(b"zz"),
+        http_errors.ChunkMissingTerminator(b"XX"),
+        http_errors.NoMoreData(b""),
+        ConnectionResetError(),
+    ],
+)
 def test_gunicorn_body_errors_reach_the_app_as_invalid_requests(exc):
     deadlines = ReadDeadlines(LIMITS)
     body = GuardedBody(Failing(exc), deadlines)
@@ -139,10 +153,13 @@ def test_gunicorn_body_errors_reach_the_app_as_invalid_requests(exc):
 
 
 def test_listener_limits_by_port():
-    config = ServerConfig(storage=StorageConfig(type="inmem"), listeners=(
-        ListenerConfig(address="127.0.0.1:8200", http_read_header_timeout="1s", http_read_timeout="0"),
-        ListenerConfig(address="10.0.0.1:9200", http_read_header_timeout="500ms", http_read_timeout="1m"),
-    ))
+    config = ServerConfig(
+        storage=StorageConfig(type="inmem"),
+        listeners=(
+            ListenerConfig(address="127.0.0.1:8200", http_read_header_timeout="1s", http_read_timeout="0"),
+            ListenerConfig(address="10.0.0.1:9200", http_read_header_timeout="500ms", http_read_timeout="1m"),
+        ),
+    )
     limits = listener_limits(30.0, config)
     assert limits[8200] == ReadLimits(1.0, 0.0, 30.0) == limits[None]
     assert limits[9200] == ReadLimits(0.5, 60.0, 30.0)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
@@ -147,8 +147,9 @@ def background(storage: CountingBackend) -> Iterator[ThreadPoolExecutor]:
 
 def hits() -> float:
     """The storage cache's hit counter, as the metrics endpoint reports it."""
-    return REGISTRY.get_sample_value(metrics.PREFIX + "cache_requests_total",
-                                     {"cache": "storage", "result": "hit"}) or 0.0
+    return (
+        REGISTRY.get_sample_value(metrics.PREFIX + "cache_requests_total", {"cache": "storage", "result": "hit"}) or 0.0
+    )
 
 
 # -- what is cached -------------------------------------------------------------
@@ -194,8 +195,14 @@ def test_a_backends_own_writes_are_cached_as_written(storage, cache):
         cache.get(key)
     put = cache.put("k", b"v1")
     cache.delete("gone")
-    txn = cache.txn([TxnOp("check-index", "k", index=put), TxnOp("set", "t/a", b"a1"), TxnOp("delete", "t/b"),
-                     TxnOp("set", "t/b", b"b1")])
+    txn = cache.txn(
+        [
+            TxnOp("check-index", "k", index=put),
+            TxnOp("set", "t/a", b"a1"),
+            TxnOp("delete", "t/b"),
+            TxnOp("set", "t/b", b"b1"),
+        ]
+    )
     assert fetch(storage, cache.get_with_index, "k") == ((b"v1", put), CACHE)
     assert fetch(storage, cache.get_with_index, "gone") == ((None, 0), CACHE)
     assert fetch(storage, cache.get_with_index, "t/a") == ((b"a1", txn), CACHE)
@@ -258,8 +265,10 @@ def test_an_own_write_overlapped_by_a_write_to_a_sibling_key_is_cached(storage, 
     after.released.set()
     index = mine.result(WAIT)
     assert fetch(storage, cache.get_with_index, "f/k") == ((b"mine", index), CACHE)
-    assert fetch(storage, cache.get_prefix, "f/") == ({"f/k": (b"mine", index), "f/sibling": (b"theirs", theirs)},
-                                                      STORAGE)
+    assert fetch(storage, cache.get_prefix, "f/") == (
+        {"f/k": (b"mine", index), "f/sibling": (b"theirs", theirs)},
+        STORAGE,
+    )
 
 
 def test_a_failed_own_write_is_not_cached(storage, cache):
@@ -303,8 +312,7 @@ def test_an_own_write_from_an_earlier_active_period_is_not_cached(storage, other
 WRITES = {
     "put": (lambda backend: backend.put("k", b"v1"), b"v1"),
     "delete": (lambda backend: backend.delete("k"), None),
-    "txn set": (lambda backend: backend.txn([TxnOp("check-not-exists", "unrelated"), TxnOp("set", "k", b"v1")]),
-                b"v1"),
+    "txn set": (lambda backend: backend.txn([TxnOp("check-not-exists", "unrelated"), TxnOp("set", "k", b"v1")]), b"v1"),
     "txn delete": (lambda backend: backend.txn([TxnOp("delete", "k")]), None),
 }
 
@@ -384,8 +392,9 @@ def test_a_value_too_large_to_share_is_read_from_storage(storage, cache, other):
 
 def test_keys_sharing_a_bucket_are_never_mistaken_for_each_other(storage, cache, other):
     first = "a"
-    second = next(f"b{n}" for n in range(100_000)
-                  if written.bucket_of(f"b{n}".encode()) == written.bucket_of(first.encode()))
+    second = next(
+        f"b{n}" for n in range(100_000) if written.bucket_of(f"b{n}".encode()) == written.bucket_of(first.encode())
+    )
     for key in (first, second):
         storage.put(key, b"v0")
         other.get(key)
@@ -441,8 +450,13 @@ FLUSHES = {
 def test_deleting_a_tree_invalidates_everything_cached(storage, cache, other, flush):
     storage.put("a/b/c", b"1")
     storage.put("k", b"2")
-    reads = [(cache.get, "a/b/c"), (cache.get, "k"), (cache.get, "absent"), (cache.get_prefix, "a/"),
-             (cache.get_prefix, "")]
+    reads = [
+        (cache.get, "a/b/c"),
+        (cache.get, "k"),
+        (cache.get, "absent"),
+        (cache.get_prefix, "a/"),
+        (cache.get_prefix, ""),
+    ]
     for read, arg in reads:
         read(arg)
         assert fetch(storage, read, arg)[1] == CACHE
@@ -544,7 +558,8 @@ IN_FLIGHT = {
 
 @pytest.mark.parametrize("write, value", IN_FLIGHT.values(), ids=IN_FLIGHT.keys())
 def test_a_value_read_before_a_write_applied_is_not_served_once_storage_has_the_new_one(
-        storage, cache, other, background, write, value):
+    storage, cache, other, background, write, value
+):
     """The case the in-flight counts exist for: the entry was stamped after the
     write began, so only the count keeps it from being served while storage
     already holds the new value (which another reader may have seen)."""

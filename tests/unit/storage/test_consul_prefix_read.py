@@ -52,8 +52,15 @@ def test_entries_filtered_by_acl_are_a_denial_not_an_empty_folder():
         backend.get_prefix("f/")
 
 
-@pytest.mark.parametrize("body", [b"not json", b"{}", json.dumps([{"Key": "sr/f/a"}]).encode(),
-                                  json.dumps([entry("sr/elsewhere", b"1", 3)]).encode()])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"{}",
+        json.dumps([{"Key": "sr/f/a"}]).encode(),
+        json.dumps([entry("sr/elsewhere", b"1", 3)]).encode(),
+    ],
+)
 def test_unreadable_answers_are_storage_unavailable(body):
     backend, _ = backend_answering(Answer(200, 9, body))
     with pytest.raises(StorageUnavailable, match="unreadable"):

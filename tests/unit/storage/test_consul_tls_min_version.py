@@ -17,8 +17,7 @@ import urllib3.exceptions
 from strongroom.storage.consul import ConsulBackend
 from strongroom.storage.consul_http import Transport
 
-UNVERIFIED = ("Unverified HTTPS request is being made to host '{}'. Adding certificate verification is strongly "
-              "advised.")
+UNVERIFIED = "Unverified HTTPS request is being made to host '{}'. Adding certificate verification is strongly advised."
 
 
 def floors(backend: ConsulBackend) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
@@ -44,8 +43,10 @@ def test_tls13_floor_on_both_paths():
 
 def test_a_client_without_a_configured_session_gets_vault_s_default():
     """A client made elsewhere (not by ``from_config``) still never goes below TLS 1.2."""
-    assert Transport(consul.Consul(host="127.0.0.1", port=8501, scheme="https")).ssl_context.minimum_version == \
-        ssl.TLSVersion.TLSv1_2
+    assert (
+        Transport(consul.Consul(host="127.0.0.1", port=8501, scheme="https")).ssl_context.minimum_version
+        == ssl.TLSVersion.TLSv1_2
+    )
 
 
 def test_unknown_version_is_a_value_error():

@@ -56,10 +56,13 @@ def test_a_closed_socket_is_not_reusable(pair):
 
 # -- framing an answer ----------------------------------------------------------------
 
-ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Consul-Index: 42\r\n"
-          b"X-Consul-Results-Filtered-By-Acls: true\r\nContent-Length: 7\r\n\r\n[1,2,3]")
-CHUNKED = (b"HTTP/1.1 200 OK\r\nX-Consul-Index: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"3\r\n[1,\r\n4\r\n2,3]\r\n0\r\n\r\n")
+ANSWER = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Consul-Index: 42\r\n"
+    b"X-Consul-Results-Filtered-By-Acls: true\r\nContent-Length: 7\r\n\r\n[1,2,3]"
+)
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nX-Consul-Index: 7\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n4\r\n2,3]\r\n0\r\n\r\n"
+)
 
 
 def exchange(pair, answer: bytes, *, piecewise: bool = False, then_close: bool = False):
@@ -72,7 +75,7 @@ def exchange(pair, answer: bytes, *, piecewise: bool = False, then_close: bool =
         received.append(theirs.recv(65536))
         if piecewise:
             for i in range(len(answer)):
-                theirs.sendall(answer[i:i + 1])
+                theirs.sendall(answer[i : i + 1])
         else:
             theirs.sendall(answer)
         if then_close:
@@ -100,11 +103,15 @@ def test_a_chunked_answer_is_put_back_together(pair):
     assert reply.reusable
 
 
-@pytest.mark.parametrize("answer", [
-    ANSWER.replace(b"Content-Length", b"Connection: close\r\nContent-Length"),
-    ANSWER.replace(b"HTTP/1.1", b"HTTP/1.0"),
-    ANSWER + ANSWER,  # more than one answer to one request
-], ids=["connection close", "HTTP/1.0", "a second answer"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        ANSWER.replace(b"Content-Length", b"Connection: close\r\nContent-Length"),
+        ANSWER.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        ANSWER + ANSWER,  # more than one answer to one request
+    ],
+    ids=["connection close", "HTTP/1.0", "a second answer"],
+)
 def test_a_connection_that_cannot_carry_another_request_is_not_kept(pair, answer):
     reply, _ = exchange(pair, answer)
     assert (reply.status, b"".join(reply.body)) == (200, b"[1,2,3]")

@@ -31,8 +31,9 @@ def test_absent_means_cas_index_zero():
 
 
 def test_the_value_travels_with_the_cas():
-    _, kv_ops, _, _ = encode_txn([TxnOp("check-index", "k", index=3), TxnOp("set", "k", b"\x00v")],
-                                 None, str, 512 * 1024)
+    _, kv_ops, _, _ = encode_txn(
+        [TxnOp("check-index", "k", index=3), TxnOp("set", "k", b"\x00v")], None, str, 512 * 1024
+    )
     assert kv_ops == [{"KV": {"Verb": "cas", "Key": "k", "Index": 3, "Value": "AHY="}}]
 
 
@@ -40,8 +41,11 @@ def test_checks_that_cannot_travel_with_a_set_stay_checks():
     cases = {
         "nothing written": [TxnOp("check-index", "k", index=3)],
         "deleted next": [TxnOp("check-index", "k", index=3), TxnOp("delete", "k"), TxnOp("set", "k", b"v")],
-        "a tree delete between": [TxnOp("check-index", "a/k", index=3), TxnOp("delete-tree", "a/"),
-                                  TxnOp("set", "a/k", b"v")],
+        "a tree delete between": [
+            TxnOp("check-index", "a/k", index=3),
+            TxnOp("delete-tree", "a/"),
+            TxnOp("set", "a/k", b"v"),
+        ],
         "another key": [TxnOp("check-index", "k", index=3), TxnOp("set", "j", b"v")],
     }
     for name, ops in cases.items():

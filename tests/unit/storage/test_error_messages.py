@@ -74,8 +74,12 @@ def test_consul_refusals_are_passed_on_with_their_keys_redacted():
     key = "strongroom/logical/0b0e4a55-3d1f-4a7e-9a39-6c7f1f0a9c11/paths/team/db"
     too_large = error_for_status(413, f'Value for key "{key}" exceeds 524288 byte limit', "a transaction")
     rejected = error_for_status(400, f"invalid key '{key}'", "a read")
-    rolled_back = rolled_back_error(json.dumps({"Errors": [{"OpIndex": 0, "What": f'key "{key}" does not exist'}]}),
-                                    False, [TxnOp("set", "x", b"")], [0])
+    rolled_back = rolled_back_error(
+        json.dumps({"Errors": [{"OpIndex": 0, "What": f'key "{key}" does not exist'}]}),
+        False,
+        [TxnOp("set", "x", b"")],
+        [0],
+    )
     for error in (too_large, rejected, rolled_back):
         assert key not in str(error) and "0b0e4a55" not in str(error) and "team/db" not in str(error)
     assert "524288 byte limit" in str(too_large)

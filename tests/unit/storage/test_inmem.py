@@ -61,8 +61,9 @@ class TestChecks:
         backend.put("k", b"someone else")
         before, at = dict(backend._data), backend.index()
         with pytest.raises(WriteConflict) as info:
-            backend.txn([TxnOp("set", "side", b"x"), TxnOp("check-index", "k", index=index),
-                         TxnOp("set", "k", b"mine")])
+            backend.txn(
+                [TxnOp("set", "side", b"x"), TxnOp("check-index", "k", index=index), TxnOp("set", "k", b"mine")]
+            )
         assert info.value.key == "k"
         assert dict(backend._data) == before
         assert backend.index() == at
@@ -134,8 +135,11 @@ class TestGetPrefix:
         second = backend.put("s/a/2", b"two")
         backend.put("s/b/meta", b"other")
         backend.put("s/a", b"sibling key, not in the folder")
-        assert backend.get_prefix("s/a/") == {"s/a/meta": (b"m", first), "s/a/1": (b"", first),
-                                              "s/a/2": (b"two", second)}
+        assert backend.get_prefix("s/a/") == {
+            "s/a/meta": (b"m", first),
+            "s/a/1": (b"", first),
+            "s/a/2": (b"two", second),
+        }
         assert backend.get_prefix("s/a/2") == {"s/a/2": (b"two", second)}
 
     def test_prefix_is_a_plain_string_prefix(self, backend):

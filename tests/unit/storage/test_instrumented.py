@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from prometheus_client import REGISTRY
 
 from strongroom import metrics
@@ -15,8 +14,8 @@ from strongroom.storage.instrumented import InstrumentedBackend
 def observations(backend_name: str, operation: str) -> float:
     """How many calls the storage latency histogram counted for ``operation``."""
     value = REGISTRY.get_sample_value(
-        metrics.PREFIX + "storage_operation_duration_seconds_count",
-        {"backend": backend_name, "operation": operation})
+        metrics.PREFIX + "storage_operation_duration_seconds_count", {"backend": backend_name, "operation": operation}
+    )
     return value or 0.0
 
 
@@ -37,6 +36,7 @@ def test_get_prefix_failures_are_counted():
     backend = InstrumentedBackend(Down(), "unit-get-prefix-down")
     with pytest.raises(StorageUnavailable):
         backend.get_prefix("f/")
-    count = REGISTRY.get_sample_value(metrics.PREFIX + "storage_errors_total",
-                                              {"backend": "unit-get-prefix-down", "error": "StorageUnavailable"})
+    count = REGISTRY.get_sample_value(
+        metrics.PREFIX + "storage_errors_total", {"backend": "unit-get-prefix-down", "error": "StorageUnavailable"}
+    )
     assert count == 1

@@ -25,8 +25,12 @@ def conflicting(times: int, result="done"):
 def test_first_attempt_that_commits_is_the_only_one():
     attempt, calls = conflicting(0)
     pauses = []
-    assert retry_on_conflict(attempt, max_attempts=10, give_up_message="busy", sleep=pauses.append,
-                             jitter=lambda: 0.5, delay=0.002) == "done"
+    assert (
+        retry_on_conflict(
+            attempt, max_attempts=10, give_up_message="busy", sleep=pauses.append, jitter=lambda: 0.5, delay=0.002
+        )
+        == "done"
+    )
     assert len(calls) == 1
     assert pauses == []
 
@@ -34,8 +38,12 @@ def test_first_attempt_that_commits_is_the_only_one():
 def test_runs_again_after_each_conflict_with_growing_jittered_pauses():
     attempt, calls = conflicting(3)
     pauses = []
-    assert retry_on_conflict(attempt, max_attempts=10, give_up_message="busy", sleep=pauses.append,
-                             jitter=lambda: 0.5, delay=0.002) == "done"
+    assert (
+        retry_on_conflict(
+            attempt, max_attempts=10, give_up_message="busy", sleep=pauses.append, jitter=lambda: 0.5, delay=0.002
+        )
+        == "done"
+    )
     assert len(calls) == 4
     assert pauses == pytest.approx([0.5 * 0.002 * n for n in (1, 2, 3)])
 
@@ -50,8 +58,14 @@ def test_gives_up_after_max_attempts_without_a_last_pause():
     attempt, calls = conflicting(100)
     pauses = []
     with pytest.raises(StorageUnavailable, match="too many concurrent writes; try again") as raised:
-        retry_on_conflict(attempt, max_attempts=4, give_up_message="too many concurrent writes; try again",
-                          sleep=pauses.append, jitter=lambda: 1.0, delay=0.01)
+        retry_on_conflict(
+            attempt,
+            max_attempts=4,
+            give_up_message="too many concurrent writes; try again",
+            sleep=pauses.append,
+            jitter=lambda: 1.0,
+            delay=0.01,
+        )
     assert raised.value.messages == ["too many concurrent writes; try again"]
     assert len(calls) == 4
     assert pauses == pytest.approx([0.01, 0.02, 0.03])
@@ -72,7 +86,8 @@ def test_other_errors_propagate_at_once():
         raise InvalidRequest("check-and-set parameter did not match")
 
     with pytest.raises(InvalidRequest, match="check-and-set"):
-        retry_on_conflict(attempt, max_attempts=10, give_up_message="busy", sleep=pauses.append,
-                          jitter=lambda: 0.5, delay=0.002)
+        retry_on_conflict(
+            attempt, max_attempts=10, give_up_message="busy", sleep=pauses.append, jitter=lambda: 0.5, delay=0.002
+        )
     assert len(calls) == 1
     assert pauses == []

@@ -88,7 +88,6 @@ def test_a_reader_racing_a_writer_only_ever_sees_whole_writes():
     assert values.get("k") == (value_of(WRITES), WRITES, 1, WRITES)
 
 
-
 def resident_pages(mapped: mmap.mmap, first: int) -> int:
     """Pages of ``mapped`` from byte ``first`` on that are in this process's
     page table (what its RSS counts), from /proc/self/pagemap."""

@@ -11,7 +11,7 @@ layout and concurrency in ``store.py``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from strongroom.engines.kv.v1 import KVv1
 from strongroom.engines.kv.v2 import KVv2

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.errors import InvalidRequest, MethodNotAllowed
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 WRITES = (logical.CREATE, logical.UPDATE, logical.PATCH)
 
@@ -47,7 +47,7 @@ class PathHandler:
         method = self.operations().get(req.operation)
         if method is None:
             raise MethodNotAllowed()
-        return method(req, req.relative_path[len(self.prefix):])
+        return method(req, req.relative_path[len(self.prefix) :])
 
     def exists(self, req: Request) -> bool | None:
         """No existence check: writes are authorised as ``update``."""

@@ -51,14 +51,20 @@ class Config:
 
     def to_json(self) -> dict:
         """The stored form."""
-        return {"max_versions": self.max_versions, "cas_required": self.cas_required,
-                "delete_version_after": self.delete_version_after}
+        return {
+            "max_versions": self.max_versions,
+            "cas_required": self.cas_required,
+            "delete_version_after": self.delete_version_after,
+        }
 
     @classmethod
-    def from_json(cls, raw: dict) -> "Config":
+    def from_json(cls, raw: dict) -> Config:
         """From the stored form."""
-        return cls(max_versions=int(raw.get("max_versions", 0)), cas_required=bool(raw.get("cas_required", False)),
-                   delete_version_after=int(raw.get("delete_version_after", 0)))
+        return cls(
+            max_versions=int(raw.get("max_versions", 0)),
+            cas_required=bool(raw.get("cas_required", False)),
+            delete_version_after=int(raw.get("delete_version_after", 0)),
+        )
 
 
 @dataclass
@@ -78,8 +84,11 @@ class VersionMetadata:
 
     def render(self) -> dict:
         """The per-version entry of a metadata read."""
-        return {"created_time": format_time(self.created_time), "deletion_time": format_time(self.deletion_time),
-                "destroyed": self.destroyed}
+        return {
+            "created_time": format_time(self.created_time),
+            "deletion_time": format_time(self.deletion_time),
+            "destroyed": self.destroyed,
+        }
 
 
 @dataclass
@@ -97,8 +106,9 @@ class KeyMetadata:
     delete_version_after: int = 0
     custom_metadata: dict[str, str] | None = None
 
-    def add_version(self, created: int, deletion: int | None,
-                    config_max_versions: int) -> tuple[VersionMetadata, list[tuple[int, bool | None]]]:
+    def add_version(
+        self, created: int, deletion: int | None, config_max_versions: int
+    ) -> tuple[VersionMetadata, list[tuple[int, bool | None]]]:
         """Append a version and slide the ``max_versions`` window (Vault's AddVersion).
 
         The limit is the larger of the key's and the mount's ``max_versions``,
@@ -162,18 +172,23 @@ class KeyMetadata:
             "cas_required": self.cas_required,
             "delete_version_after": self.delete_version_after,
             "custom_metadata": self.custom_metadata,
-            "versions": {str(n): [v.created_time, v.deletion_time, v.destroyed, *([] if v.blob is None else [v.blob])]
-                         for n, v in self.versions.items()},
+            "versions": {
+                str(n): [v.created_time, v.deletion_time, v.destroyed, *([] if v.blob is None else [v.blob])]
+                for n, v in self.versions.items()
+            },
         }
 
     @classmethod
-    def from_json(cls, raw: dict) -> "KeyMetadata":
+    def from_json(cls, raw: dict) -> KeyMetadata:
         """From the stored form."""
         return cls(
             path=raw["path"],
-            versions={int(n): VersionMetadata(created_time=v[0], deletion_time=v[1], destroyed=v[2],
-                                              blob=v[3] if len(v) > 3 else None)
-                      for n, v in raw.get("versions", {}).items()},
+            versions={
+                int(n): VersionMetadata(
+                    created_time=v[0], deletion_time=v[1], destroyed=v[2], blob=v[3] if len(v) > 3 else None
+                )
+                for n, v in raw.get("versions", {}).items()
+            },
             current_version=raw.get("current_version", 0),
             oldest_version=raw.get("oldest_version", 0),
             created_time=raw.get("created_time"),

@@ -6,12 +6,12 @@ https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-kv-engine-co
 
 from __future__ import annotations
 
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
 from strongroom.engines.kv.fields import UINT32_MAX, to_bool, to_count, to_duration_seconds
 from strongroom.engines.kv.model import DELETE_VERSION_AFTER_DISABLED
 from strongroom.engines.kv.store import CONFIG_KEY
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 CONFIG_FIELDS = ("max_versions", "cas_required", "delete_version_after")
 
@@ -35,11 +35,17 @@ class ConfigPath(PathHandler):
         if not any(name in data for name in CONFIG_FIELDS):
             return Response()
         # Vault stores it as a uint32 and wraps what does not fit; refused here instead.
-        max_versions = (to_count("max_versions", data["max_versions"], maximum=UINT32_MAX, validated=True)
-                        if "max_versions" in data else None)
+        max_versions = (
+            to_count("max_versions", data["max_versions"], maximum=UINT32_MAX, validated=True)
+            if "max_versions" in data
+            else None
+        )
         cas_required = to_bool("cas_required", data["cas_required"], validated=True) if "cas_required" in data else None
-        delete_after = (to_duration_seconds("delete_version_after", data["delete_version_after"], signed=True,
-                                            validated=True) if "delete_version_after" in data else None)
+        delete_after = (
+            to_duration_seconds("delete_version_after", data["delete_version_after"], signed=True, validated=True)
+            if "delete_version_after" in data
+            else None
+        )
 
         def attempt() -> int:
             # Guarded so that two processes changing different settings at once

@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
 from strongroom.engines.kv.fields import to_count, to_map, unknown_fields_warning, weak_int
 from strongroom.engines.kv.model import Config, KeyMetadata
 from strongroom.engines.kv.store import Secret
 from strongroom.errors import CheckAndSetMismatch, InvalidRequest
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 DATA_FIELDS = {"data", "options", "version"}
 
@@ -71,7 +71,7 @@ class DataPath(PathHandler):
 
     def exists(self, req: Request) -> bool | None:
         """Whether the secret has metadata (decides create vs update for the ACL)."""
-        return self.store.exists(req.relative_path[len(self.prefix):])
+        return self.store.exists(req.relative_path[len(self.prefix) :])
 
     def read(self, req: Request, key: str) -> Response | None:
         """``GET data/<path>?version=N``; None (404) when the key or version is unknown.
@@ -158,9 +158,14 @@ class DataPath(PathHandler):
         key = secret.path
         now = self.store.now()
         version, pruned = meta.add_version(now, self.store.deletion_time(now, config, meta), config.max_versions)
-        new_version, version.blob = self.store.version_op(key, meta.current_version, data,
-                                                          retained=meta.retained_versions(config.max_versions))
+        new_version, version.blob = self.store.version_op(
+            key, meta.current_version, data, retained=meta.retained_versions(config.max_versions)
+        )
         index, warnings = self.store.commit_secret(
-            secret, meta, [new_version], [k for n, blob in pruned for k in self.store.data_keys(key, n, blob)])
-        return Response(data=meta.version_summary(meta.current_version), index=index,
-                        warnings=unknown_fields_warning(req.data, DATA_FIELDS) + warnings)
+            secret, meta, [new_version], [k for n, blob in pruned for k in self.store.data_keys(key, n, blob)]
+        )
+        return Response(
+            data=meta.version_summary(meta.current_version),
+            index=index,
+            warnings=unknown_fields_warning(req.data, DATA_FIELDS) + warnings,
+        )

@@ -10,12 +10,12 @@ apply to, and answers 204.
 
 from __future__ import annotations
 
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
 from strongroom.engines.kv.fields import to_comma_int_slice
 from strongroom.engines.kv.model import KeyMetadata
 from strongroom.errors import InvalidRequest
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 
 class _VersionsPath(PathHandler):

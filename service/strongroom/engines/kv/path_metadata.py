@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
 from strongroom.engines.kv.fields import UINT32_MAX, to_bool, to_count, to_duration_seconds, to_map, weak_string
 from strongroom.engines.kv.model import Config, KeyMetadata
 from strongroom.errors import InvalidRequest
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 METADATA_FIELDS = ("max_versions", "cas_required", "delete_version_after", "custom_metadata")
 
@@ -56,18 +56,25 @@ def parse_custom_metadata(raw: dict, *, drop_nulls: bool) -> dict[str, str]:
 def validate_custom_metadata(custom: dict[str, str]) -> None:
     """Vault's limits: at most 64 keys, keys 1..128 bytes, values 1..512 bytes, all printable."""
     if len(custom) > MAX_CUSTOM_METADATA_KEYS:
-        raise InvalidRequest(multierror([f"{_PREFIX}: payload must contain at most {MAX_CUSTOM_METADATA_KEYS} "
-                                         f"keys, provided {len(custom)}"]))
+        raise InvalidRequest(
+            multierror(
+                [f"{_PREFIX}: payload must contain at most {MAX_CUSTOM_METADATA_KEYS} keys, provided {len(custom)}"]
+            )
+        )
     problems = []
     for name in sorted(custom):
         value = custom[name]
         key_length, value_length = len(name.encode("utf-8")), len(value.encode("utf-8"))
         if not 0 < key_length <= MAX_CUSTOM_METADATA_KEY_LENGTH:
-            problems.append(f"{_PREFIX}: length of key {_quote(name)} is {key_length} but must be "
-                            f"0 < len(key) <= {MAX_CUSTOM_METADATA_KEY_LENGTH}")
+            problems.append(
+                f"{_PREFIX}: length of key {_quote(name)} is {key_length} but must be "
+                f"0 < len(key) <= {MAX_CUSTOM_METADATA_KEY_LENGTH}"
+            )
         if not 0 < value_length <= MAX_CUSTOM_METADATA_VALUE_LENGTH:
-            problems.append(f"{_PREFIX}: length of value for key {_quote(name)} is {value_length} but must be "
-                            f"0 < len(value) <= {MAX_CUSTOM_METADATA_VALUE_LENGTH}")
+            problems.append(
+                f"{_PREFIX}: length of value for key {_quote(name)} is {value_length} but must be "
+                f"0 < len(value) <= {MAX_CUSTOM_METADATA_VALUE_LENGTH}"
+            )
         if not name.isprintable():
             problems.append(f"{_PREFIX}: key {_quote(name)} ({name}) contains unprintable characters")
         if not value.isprintable():
@@ -99,7 +106,7 @@ class MetadataPath(PathHandler):
 
     def exists(self, req: Request) -> bool | None:
         """Whether the key has metadata (decides create vs update for the ACL)."""
-        return self.store.exists(req.relative_path[len(self.prefix):])
+        return self.store.exists(req.relative_path[len(self.prefix) :])
 
     def read(self, req: Request, key: str) -> Response | None:
         """``GET metadata/<path>``; None (404) for an unknown key."""
@@ -123,12 +130,14 @@ class MetadataPath(PathHandler):
         config = self.store.read_config()
         max_versions = _max_versions(data["max_versions"], validated=False) if "max_versions" in data else None
         cas_required = to_bool("cas_required", data["cas_required"]) if "cas_required" in data else None
-        delete_after = (to_duration_seconds("delete_version_after", data["delete_version_after"])
-                        if "delete_version_after" in data else None)
+        delete_after = (
+            to_duration_seconds("delete_version_after", data["delete_version_after"])
+            if "delete_version_after" in data
+            else None
+        )
         custom = None
         if "custom_metadata" in data:
-            custom = parse_custom_metadata(to_map("custom_metadata", data["custom_metadata"]) or {},
-                                           drop_nulls=False)
+            custom = parse_custom_metadata(to_map("custom_metadata", data["custom_metadata"]) or {}, drop_nulls=False)
             validate_custom_metadata(custom)
         warnings = self._cas_warning(config, cas_required)
 
@@ -170,8 +179,9 @@ class MetadataPath(PathHandler):
         if "cas_required" in data:
             changes["cas_required"] = to_bool("cas_required", data["cas_required"], validated=True)
         if "delete_version_after" in data:
-            changes["delete_version_after"] = to_duration_seconds("delete_version_after",
-                                                                  data["delete_version_after"], validated=True)
+            changes["delete_version_after"] = to_duration_seconds(
+                "delete_version_after", data["delete_version_after"], validated=True
+            )
         config = self.store.read_config()
 
         def attempt() -> Response:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler
 from strongroom.engines.kv.fields import to_count, to_int
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 
 def strip_values(data: Any, max_depth: int, depth: int = 1) -> dict:

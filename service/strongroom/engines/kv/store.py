@@ -54,8 +54,9 @@ import hashlib
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from strongroom.engines.kv.model import Config, KeyMetadata, decode, encode
 from strongroom.engines.kv.timefmt import seconds_to_ns, to_ns
@@ -111,9 +112,17 @@ class VersionedStore:
     conflicting with each other in storage.
     """
 
-    def __init__(self, view, clock: Callable, *, max_txn_ops: int = MAX_TXN_OPS,
-                 rand: Callable[[], float] = random.random, sleep: Callable[[float], None] = time.sleep,
-                 max_attempts: int = MAX_ATTEMPTS, folder_budget: int = FOLDER_BUDGET):
+    def __init__(
+        self,
+        view,
+        clock: Callable,
+        *,
+        max_txn_ops: int = MAX_TXN_OPS,
+        rand: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = MAX_ATTEMPTS,
+        folder_budget: int = FOLDER_BUDGET,
+    ):
         self.view = view
         self._folder_budget = folder_budget
         self._clock = clock
@@ -259,8 +268,9 @@ class VersionedStore:
         in the folder's budget, else as a blob."""
         value = encode({"data": data})
         in_folder = len(value) * retained <= self._folder_budget
-        return TxnOp("set", self.version_key(path, number) if in_folder else self.blob_key(path, number), value), \
-            not in_folder
+        return TxnOp(
+            "set", self.version_key(path, number) if in_folder else self.blob_key(path, number), value
+        ), not in_folder
 
     def secret_ops(self, secret: Secret, meta: KeyMetadata, ops: Iterable[TxnOp] = ()) -> list[TxnOp]:
         """The transaction committing ``meta`` as the new state of ``secret``:
@@ -272,16 +282,20 @@ class VersionedStore:
             txn.append(TxnOp("set", PATHS_PREFIX + secret.path, b""))
         return txn
 
-    def commit_secret(self, secret: Secret, meta: KeyMetadata, ops: Iterable[TxnOp] = (),
-                      garbage: Iterable[str] = ()) -> tuple[int, list[str]]:
+    def commit_secret(
+        self, secret: Secret, meta: KeyMetadata, ops: Iterable[TxnOp] = (), garbage: Iterable[str] = ()
+    ) -> tuple[int, list[str]]:
         """Commit ``meta`` (and ``ops``) over ``secret`` as read, with ``garbage``
         deletes (see ``commit``); ``WriteConflict`` when the secret changed since."""
         return self.commit(self.secret_ops(secret, meta, ops), garbage)
 
     def delete_key_ops(self, path: str) -> list[TxnOp]:
         """Remove a secret: its LIST entry, folder and blobs (orphans included)."""
-        return [TxnOp("delete", PATHS_PREFIX + path), TxnOp("delete-tree", self.folder(path)),
-                TxnOp("delete-tree", f"{BLOBS_PREFIX}{self._digest(path)}/")]
+        return [
+            TxnOp("delete", PATHS_PREFIX + path),
+            TxnOp("delete-tree", self.folder(path)),
+            TxnOp("delete-tree", f"{BLOBS_PREFIX}{self._digest(path)}/"),
+        ]
 
     def commit(self, ops: list[TxnOp], garbage: Iterable[str] = ()) -> tuple[int, list[str]]:
         """Apply ``ops`` atomically, with as many ``garbage`` deletes as fit.
@@ -297,12 +311,14 @@ class VersionedStore:
         warnings: list[str] = []
         rest = garbage[room:]
         for start in range(0, len(rest), self._max_txn_ops):
-            chunk = rest[start:start + self._max_txn_ops]
+            chunk = rest[start : start + self._max_txn_ops]
             try:
                 index = self.view.txn([TxnOp("delete", key) for key in chunk])
             except StrongroomError:
-                warnings.append(f"error occurred when removing {len(rest) - start} unreachable version(s) "
-                                "from storage; they are no longer readable")
+                warnings.append(
+                    f"error occurred when removing {len(rest) - start} unreachable version(s) "
+                    "from storage; they are no longer readable"
+                )
                 break
         return index, warnings
 
@@ -320,5 +336,10 @@ class VersionedStore:
         picks the in-process lock and, with ``what``, names the contended key."""
         with self.lock(path):
             return retry_on_conflict(
-                attempt, max_attempts=self._max_attempts, sleep=self._sleep, jitter=self._rand, delay=RETRY_DELAY,
-                give_up_message=f"too many concurrent writes to {what or repr(path)}; try again")
+                attempt,
+                max_attempts=self._max_attempts,
+                sleep=self._sleep,
+                jitter=self._rand,
+                delay=RETRY_DELAY,
+                give_up_message=f"too many concurrent writes to {what or repr(path)}; try again",
+            )

@@ -5,14 +5,14 @@ https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v1
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import reject_folder_write
 from strongroom.engines.kv.fields import lease_seconds
 from strongroom.engines.kv.model import decode, encode
 from strongroom.errors import InvalidRequest, MethodNotAllowed
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 # Vault's system default lease TTL (768h), reported by reads without a ttl.
 DEFAULT_LEASE_TTL = 2_764_800

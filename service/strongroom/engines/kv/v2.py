@@ -13,10 +13,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from strongroom.core import logical
-from strongroom.core.logical import Request, Response
 from strongroom.engines.kv.base import PathHandler, reject_folder_write
 from strongroom.engines.kv.path_config import ConfigPath
 from strongroom.engines.kv.path_data import DataPath
@@ -24,11 +22,19 @@ from strongroom.engines.kv.path_delete import DeletePath, DestroyPath, UndeleteP
 from strongroom.engines.kv.path_metadata import MetadataPath
 from strongroom.engines.kv.path_subkeys import SubkeysPath
 from strongroom.engines.kv.store import FOLDER_BUDGET, VersionedStore
+from strongroom.sdk import logical
+from strongroom.sdk.logical import Request, Response
 
 _ROOTS = ("metadata", "data", "delete", "undelete", "destroy")
 _ROOT_WARNING = "Non-listing operations on the root of a K/V v2 mount are not supported."
-_SUBCOMMANDS = {logical.CREATE: "put", logical.UPDATE: "put", logical.PATCH: "patch", logical.READ: "get",
-                logical.LIST: "list", logical.DELETE: "delete"}
+_SUBCOMMANDS = {
+    logical.CREATE: "put",
+    logical.UPDATE: "put",
+    logical.PATCH: "patch",
+    logical.READ: "get",
+    logical.LIST: "list",
+    logical.DELETE: "delete",
+}
 
 
 class KVv2:
@@ -42,8 +48,15 @@ class KVv2:
     storage, so any number of processes may serve the same mount.
     """
 
-    def __init__(self, view, clock: Callable, *, rand: Callable[[], float] = random.random,
-                 sleep: Callable[[float], None] = time.sleep, folder_budget: int = FOLDER_BUDGET):
+    def __init__(
+        self,
+        view,
+        clock: Callable,
+        *,
+        rand: Callable[[], float] = random.random,
+        sleep: Callable[[float], None] = time.sleep,
+        folder_budget: int = FOLDER_BUDGET,
+    ):
         self.store = VersionedStore(view, clock, rand=rand, sleep=sleep, folder_budget=folder_budget)
         self.paths: list[PathHandler] = [
             ConfigPath(self.store),
@@ -87,6 +100,10 @@ class KVv2:
         if req.relative_path in _ROOTS:
             return Response(status=404, warnings=[_ROOT_WARNING])
         subcommand = _SUBCOMMANDS.get(req.operation, req.operation)
-        return Response(status=404, warnings=[
-            "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API "
-            f"endpoints to use. If using the Vault CLI, use 'vault kv {subcommand}' for this operation."])
+        return Response(
+            status=404,
+            warnings=[
+                "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API "
+                f"endpoints to use. If using the Vault CLI, use 'vault kv {subcommand}' for this operation."
+            ],
+        )
