@@ -15,7 +15,7 @@ decrypt anything before the keyring is known):
 
 A ``SealManager`` holds the unseal progress and the keyring in process memory
 only.  In a multi-process node exactly one lives in the node core process and
-workers reach it through ``core.nodelink``; unit tests and in-memory dev nodes
+workers reach it through ``server.nodelink``; unit tests and in-memory dev nodes
 use it directly.  The same interface, ``SealControl``, serves both.
 """
 

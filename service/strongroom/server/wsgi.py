@@ -33,7 +33,7 @@ def get_app():
     listener = config.listeners[0]
     socket_path = os.environ.get("STRONGROOM_NODE_SOCKET")
     if socket_path:
-        from strongroom.core.nodelink import NodeLink
+        from strongroom.server.nodelink import NodeLink
         from strongroom.storage.coherence import CoherenceTable
 
         link = NodeLink(socket_path)
