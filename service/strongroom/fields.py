@@ -21,49 +21,25 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
+from strongroom.durations import INT64_MAX, INT64_MIN, bounded_int, parse_duration_second, whole_seconds
 from strongroom.errors import InvalidRequest
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 UINT32_MAX = 2**32 - 1
-SECOND_NS = 1_000_000_000
 
 PARSE_INT = "cannot parse value as 'int': strconv.ParseInt: invalid syntax"
 PARSE_INT_RANGE = "cannot parse value as 'int': strconv.ParseInt: value out of range"
 PARSE_BOOL = "cannot parse value as 'bool': strconv.ParseBool: invalid syntax"
-DURATION_OVERFLOW = "multiplication of durations resulted in overflow, one operand may be too large"
 NOT_A_DURATION = "could not parse duration from input"
 
 # Go's strconv.ParseBool, which Vault applies to a string or a JSON number's text.
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
-# Go's time.ParseDuration units, in nanoseconds.
-_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "\u00b5s": 1_000,
-    "\u03bcs": 1_000,
-    "ms": 1_000_000,
-    "s": SECOND_NS,
-    "m": 60 * SECOND_NS,
-    "h": 3_600 * SECOND_NS,
-}
-_DURATION_PART = re.compile(r"(\d*\.?\d*)([^\d.]*)", re.ASCII)
-_DECIMAL = re.compile(r"[+-]?\d+", re.ASCII)
 # strconv.ParseInt with base 0: a sign, then decimal, 0x / 0o / 0 (octal) / 0b, with Go's digit separators.
 _GO_INT = re.compile(r"([+-]?)(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|0[0-7_]*|[1-9][0-9_]*)")
-
-
-def _bounded_int(digits: str, base: int = 10) -> int:
-    """``int(digits, base)`` for a string already known to be digits, without
-    Python's 4300-digit limit getting in the way: anything that long is far
-    beyond int64 whatever its sign, so it stands for a value far out of range."""
-    if len(digits) > 80:
-        return -(10**100) if digits.startswith("-") else 10**100
-    return int(digits, base)
 
 
 def go_type(value: Any) -> str:
@@ -117,14 +93,14 @@ def parse_go_int(text: str) -> int:
     if body.endswith("_") or "__" in body:
         raise ValueError("invalid syntax")  # Go's underscoreOK: one underscore between digits
     if body[0] == "0" and len(body) > 1 and body[1] not in "xXbBoO":
-        number = _bounded_int(body.replace("_", ""), 8)
+        number = bounded_int(body.replace("_", ""), 8)
     elif body[:2].lower() in ("0x", "0b", "0o"):
         digits = body[2:].replace("_", "")
         if not digits:
             raise ValueError("invalid syntax")
-        number = _bounded_int(digits, {"x": 16, "b": 2, "o": 8}[body[1].lower()])
+        number = bounded_int(digits, {"x": 16, "b": 2, "o": 8}[body[1].lower()])
     else:
-        number = _bounded_int(body.replace("_", ""))
+        number = bounded_int(body.replace("_", ""))
     number = -number if sign == "-" else number
     if not INT64_MIN <= number <= INT64_MAX:
         raise ValueError("value out of range")
@@ -256,48 +232,53 @@ def to_map(name: str, value: Any, *, validated: bool = False) -> dict | None:
     )
 
 
+def to_string_slice(name: str, value: Any) -> list[str]:
+    """A list of strings (token ``policies``): a list, or one string taken as a
+    single element; [] when absent or ""."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise InvalidRequest(f'invalid value for "{name}": expected a list of strings')
+
+
+def to_kv_pairs(name: str, value: Any) -> dict[str, str] | None:
+    """Vault's ``TypeKVPairs``: an object (values weakly turned into strings), or one
+    ``key=value`` string or a list of them, split at the first ``=`` and kept
+    verbatim; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                raise InvalidRequest(f'invalid value for "{name}": values must be strings')
+            out[str(key)] = weak_string(item)
+        return out
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        out = {}
+        for position, pair in enumerate(value):
+            key, sep, item = pair.partition("=")
+            if not sep:
+                raise field_error(name, f'invalid key pair at index {position} in field "{name}"', validated=True)
+            out[key] = item
+        return out
+    raise InvalidRequest(f'invalid value for "{name}": expected key/value pairs')
+
+
+def unknown_fields_warning(data: dict, known: set[str]) -> list[str]:
+    """Vault's warning for body parameters an endpoint does not define."""
+    unknown = sorted(k for k in data if k not in known)
+    if not unknown:
+        return []
+    return [f"Endpoint ignored these unrecognized parameters: [{' '.join(unknown)}]"]
+
+
 # -- durations -------------------------------------------------------------------
-
-
-def parse_go_duration(text: str) -> int:
-    """Go's ``time.ParseDuration``, in nanoseconds; ValueError with Go's message
-    (``time: invalid duration "..."`` also beyond the int64 range)."""
-    body, sign = text, 1
-    if body[:1] in ("-", "+"):
-        sign, body = (-1 if body[0] == "-" else 1), body[1:]
-    if body == "0":
-        return 0
-    if not body:
-        raise ValueError(f'time: invalid duration "{text}"')
-    total = Decimal(0)
-    position = 0
-    while position < len(body):
-        match = _DURATION_PART.match(body, position)
-        number, unit = match.group(1), match.group(2)
-        if not number or number == ".":
-            raise ValueError(f'time: invalid duration "{text}"')
-        if _bounded_int(number.split(".")[0] or "0") > INT64_MAX:
-            raise ValueError(f'time: invalid duration "{text}"')  # Go's leadingInt overflows first
-        if not unit:
-            raise ValueError(f'time: missing unit in duration "{text}"')
-        if unit not in _UNITS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
-        try:
-            total += Decimal(number) * _UNITS[unit]
-        except InvalidOperation:
-            raise ValueError(f'time: invalid duration "{text}"') from None
-        position = match.end()
-    ns = sign * int(total)
-    if not INT64_MIN <= ns <= INT64_MAX:
-        raise ValueError(f'time: invalid duration "{text}"')
-    return ns
-
-
-def _times(count: int, unit_ns: int) -> int:
-    ns = count * unit_ns
-    if not INT64_MIN <= ns <= INT64_MAX:
-        raise ValueError(DURATION_OVERFLOW)
-    return ns
 
 
 def duration_ns(value: Any) -> int:
@@ -312,31 +293,21 @@ def duration_ns(value: Any) -> int:
         value = number_text(value)
     if not isinstance(value, str):
         raise ValueError(NOT_A_DURATION)
-    if value == "":
-        return 0
-    if _DECIMAL.fullmatch(value):
-        seconds = _bounded_int(value)
-        if INT64_MIN <= seconds <= INT64_MAX:
-            return _times(seconds, SECOND_NS)
-    elif value.endswith("d"):
-        days = value[:-1]
-        if not _DECIMAL.fullmatch(days):
-            raise ValueError(f'strconv.ParseInt: parsing "{days}": invalid syntax')
-        if not INT64_MIN <= _bounded_int(days) <= INT64_MAX:
-            raise ValueError(f'strconv.ParseInt: parsing "{days}": value out of range')
-        return _times(_bounded_int(days), 24 * _UNITS["h"])
-    return parse_go_duration(value)
-
-
-def whole_seconds(ns: int) -> int:
-    """Nanoseconds to seconds, truncated toward zero like Go's ``int(d.Seconds())``."""
-    seconds = abs(ns) // SECOND_NS
-    return -seconds if ns < 0 else seconds
+    return parse_duration_second(value)
 
 
 def duration_seconds(value: Any) -> int:
     """``parseutil.ParseDurationSecond`` in whole seconds (negative allowed); ValueError."""
     return whole_seconds(duration_ns(value))
+
+
+def lease_seconds(value: Any) -> int | None:
+    """A KV v1 secret's ``ttl``/``lease`` value as seconds (``parseutil.ParseDurationSecond``),
+    None when it is not a duration Vault can hold (Vault then uses the mount's default)."""
+    try:
+        return duration_seconds(value)
+    except ValueError:
+        return None
 
 
 def to_duration_seconds(name: str, value: Any, *, signed: bool = False, validated: bool = False) -> int:
@@ -352,7 +323,7 @@ def to_duration_seconds(name: str, value: Any, *, signed: bool = False, validate
     return seconds
 
 
-def ttl_seconds(value: Any, name: str, *, system: bool = False) -> int:
+def ttl_seconds(value: Any, name: str = "ttl", *, system: bool = False) -> int:
     """A TTL that Vault takes as a string and parses itself (token ``ttl``, a
     mount's ``default_lease_ttl``): weakly a string, then ``ParseDurationSecond``;
     the bare parser message on failure, ``<name> must be positive`` when negative.

@@ -10,10 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from strongroom.durations import DURATION_OVERFLOW, INT64_MAX
 from strongroom.errors import InvalidRequest
 from strongroom.fields import (
-    DURATION_OVERFLOW,
-    INT64_MAX,
     duration_ns,
     duration_seconds,
     number_text,
@@ -269,3 +268,16 @@ def test_thousands_of_digits_are_out_of_range_not_a_crash():
     for text in (digits, "-" + digits, "0x" + "f" * 5000):
         with pytest.raises(ValueError, match="value out of range$"):
             weak_int(text)
+
+
+# --- the token store's fields are the same conversions -------------------------------
+
+
+def test_token_string_fields_decode_weakly_as_vault():
+    # auth/field_data's own TypeString refused booleans; Vault's WeakDecode makes true "1".
+    from strongroom.auth.field_data import string_field
+
+    assert string_field({"display_name": True}, "display_name") == "1"
+    assert string_field({"display_name": 5}, "display_name") == "5"
+    with pytest.raises(InvalidRequest, match="expected type 'string'"):
+        string_field({"display_name": {"a": 1}}, "display_name")

@@ -14,15 +14,10 @@ Strongroom.
 
 from strongroom.auth.field_data import parse_ttl
 from strongroom.auth.path_token import TokenAuthBackend, display_name
-from strongroom.auth.token_entry import (
-    DEFAULT_TTL,
-    REVOCATION_PENDING,
-    TokenEntry,
-    format_duration,
-    sanitize_policies,
-)
-from strongroom.auth.token_response import rfc3339
+from strongroom.auth.token_entry import DEFAULT_TTL, REVOCATION_PENDING, TokenEntry, sanitize_policies
 from strongroom.auth.token_store import TokenStore
+from strongroom.durations import human_duration as format_duration
+from strongroom.timefmt import rfc3339_timestamp as rfc3339
 
 __all__ = [
     "DEFAULT_TTL",

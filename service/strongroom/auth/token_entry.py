@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from strongroom.durations import human_duration
 from strongroom.errors import InvalidRequest
 
 DEFAULT_TTL = 768 * 3600
@@ -27,23 +28,6 @@ SERVICE_TOKEN_PREFIX = "hvs."
 TOKEN_LENGTH = 24
 
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
-
-
-def format_duration(seconds: int) -> str:
-    """A duration as Vault prints it in warnings: Go's ``Duration.String`` with
-    zero trailing units dropped (``"1h30m"``, ``"768h"``, ``"45s"``)."""
-    seconds = int(seconds)
-    if seconds == 0:
-        return "0s"
-    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{hours}h" if hours else ""
-    if minutes or (hours and secs):
-        text += f"{minutes}m"
-    if secs:
-        text += f"{secs}s"
-    return sign + text
 
 
 def sanitize_policies(policies: Iterable[str], add_default: bool) -> list[str]:
@@ -111,8 +95,8 @@ def calculate_ttl(
     if period > 0:
         if period > max_ttl:
             warnings.append(
-                f'period of "{format_duration(period)}" exceeded the effective max_ttl of '
-                f'"{format_duration(max_ttl)}"; period value is capped accordingly'
+                f'period of "{human_duration(int(period))}" exceeded the effective max_ttl of '
+                f'"{human_duration(int(max_ttl))}"; period value is capped accordingly'
             )
             period = max_ttl
         granted = period
@@ -127,8 +111,8 @@ def calculate_ttl(
             raise InvalidRequest("past the max TTL, cannot renew")
         if granted > remaining:
             warnings.append(
-                f'TTL of "{format_duration(granted)}" exceeded the effective max_ttl of '
-                f'"{format_duration(remaining)}"; TTL value is capped accordingly'
+                f'TTL of "{human_duration(int(granted))}" exceeded the effective max_ttl of '
+                f'"{human_duration(int(remaining))}"; TTL value is capped accordingly'
             )
             granted = remaining
     return granted, warnings

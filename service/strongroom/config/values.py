@@ -16,6 +16,8 @@ import re
 import ssl
 import urllib.parse
 
+from strongroom.durations import MAX_SECONDS, SECOND_NS, DurationOverflow, parse_duration_second
+
 
 class ConfigError(Exception):
     """The configuration is invalid; raised at start-up, never mapped to HTTP.
@@ -31,44 +33,42 @@ class ConfigError(Exception):
 # -- durations ---------------------------------------------------------------
 
 # The longest Go time.Duration (int64 nanoseconds), the most any Vault duration can hold.
-MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)")
+MAX_DURATION_SECONDS = MAX_SECONDS
 
 
 def parse_duration(value: str | int | float) -> float:
     """Seconds in a Vault duration: ``"500ms"``, ``"10s"``, ``"1h30m"``, ``"7d"``,
     a plain integer (``3600`` or ``"3600"``: seconds) or a number of seconds.
 
+    Text is read by Vault's own parser (``strongroom.durations``, as Vault's
+    server configuration reads it with ``parseutil.ParseDurationSecond``), after
+    surrounding blanks are dropped; an HCL number is seconds, its fraction kept.
     The empty string is 0 (Vault's "unset").  Raises ``ValueError`` for anything
     else, and for negative or non-finite values."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f'invalid duration {_show(value)}: expected a string like "10s" or a number of seconds')
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return 0.0
-        if re.fullmatch(r"\+?\d+", text):
-            seconds = float(int(text))
-        else:
-            seconds, pos, body = 0.0, 0, text.lstrip("+")
-            while pos < len(body):
-                match = _DURATION_PART.match(body, pos)
-                if match is None:
-                    raise ValueError(
-                        f"invalid duration {_show(value)}: expected seconds or a sequence of "
-                        f'number+unit such as "500ms", "10s", "5m", "1h30m", "7d"'
-                    )
-                seconds += float(match[1]) * _UNITS[match[2]]
-                pos = match.end()
+        try:
+            seconds = parse_duration_second(value.strip()) / SECOND_NS
+        except DurationOverflow:
+            raise ValueError(_too_long(value)) from None
+        except ValueError:
+            raise ValueError(
+                f"invalid duration {_show(value)}: expected seconds or a sequence of "
+                f'number+unit such as "500ms", "10s", "5m", "1h30m", or "7d"'
+            ) from None
     else:
         seconds = float(value)
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"invalid duration {_show(value)}: must be a finite, non-negative time")
     if seconds > MAX_DURATION_SECONDS:
-        # Vault's durations are Go int64 nanoseconds; a longer one would break every client reading it back.
-        raise ValueError(f"invalid duration {_show(value)}: longer than {int(MAX_DURATION_SECONDS)}s (about 292 years)")
+        raise ValueError(_too_long(value))
     return seconds
+
+
+def _too_long(value: str | int | float) -> str:
+    # Vault's durations are Go int64 nanoseconds; a longer one would break every client reading it back.
+    return f"invalid duration {_show(value)}: longer than {int(MAX_DURATION_SECONDS)}s (about 292 years)"
 
 
 # -- value coercion: each takes (value, key path) and returns the typed value --
@@ -186,10 +186,10 @@ def _url(value, path) -> str:
         return ""
     parts = urllib.parse.urlsplit(text)
     try:
-        parts.port
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not a number in range
+        valid = False
+    if not valid:
         raise ConfigError(f'{path}: invalid URL {_show(value)}: expected "https://host:port"', path)
     return text.rstrip("/")
 

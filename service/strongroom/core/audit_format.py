@@ -21,10 +21,12 @@ import json
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from strongroom.durations import parse_duration_second, whole_seconds
 from strongroom.sdk.logical import LIST, Request, Response
+from strongroom.timefmt import rfc3339
 
 Hasher = Callable[[str], str]
 
@@ -63,15 +65,6 @@ class FormatConfig:
     elide_list_responses: bool = False
 
 
-def rfc3339nano(moment: datetime) -> str:
-    """Go's ``time.RFC3339Nano`` in UTC: trailing zeros of the fraction dropped."""
-    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
 def plain(value: Any) -> Any:
     """``value`` as JSON types, the way Vault's JSON round-trip copy sees it:
     times as RFC 3339, bytes as base64, tuples and sets as lists, map keys as strings."""
@@ -84,7 +77,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain(v) for v in value]
     if isinstance(value, datetime):
-        return rfc3339nano(value)
+        return rfc3339(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -134,13 +127,10 @@ def _mount_class(req: Request) -> str:
 
 
 def _wrap_ttl_seconds(text: str) -> int:
-    """``X-Vault-Wrap-TTL`` as seconds (``300``, ``5m``, ``1h``); 0 when unparseable."""
-    text = (text or "").strip()
-    units = {"s": 1, "m": 60, "h": 3600}
+    """``X-Vault-Wrap-TTL`` as seconds, read as Vault reads it (``parseutil.ParseDurationSecond``:
+    ``300``, ``5m``, ``1h``, ``1d``); 0 when it does not parse (the request itself then fails)."""
     try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text) if text else 0
+        return whole_seconds(parse_duration_second((text or "").strip()))
     except ValueError:
         return 0
 
@@ -235,7 +225,7 @@ def request_entry(
     """The ``"type": "request"`` entry Vault writes before dispatching ``req``."""
     return _compact(
         {
-            "time": rfc3339nano(now),
+            "time": rfc3339(now),
             "type": "request",
             "auth": _auth_block(auth, config, hasher),
             "request": _request_block(req, auth, config, hasher, non_hmac_keys),
@@ -258,7 +248,7 @@ def response_entry(
     """The ``"type": "response"`` entry: the request again, plus what came back."""
     return _compact(
         {
-            "time": rfc3339nano(now),
+            "time": rfc3339(now),
             "type": "response",
             "auth": _auth_block(auth, config, hasher),
             "request": _request_block(req, auth, config, hasher, non_hmac_request_keys),
@@ -271,7 +261,7 @@ def response_entry(
 def test_entry(now: datetime, request_id: str) -> dict:
     """The probe Vault writes to a new device before enabling it (no token, no data)."""
     return {
-        "time": rfc3339nano(now),
+        "time": rfc3339(now),
         "type": "request",
         "auth": {"token_type": "default"},
         "request": {"id": request_id, "operation": "update", "namespace": {"id": "root"}, "path": TEST_PATH},

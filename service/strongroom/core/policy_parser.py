@@ -26,8 +26,9 @@ from typing import Any
 
 import hcl2
 
+from strongroom.durations import DURATION_OVERFLOW, INT64_MAX, SECOND_NS
 from strongroom.errors import InvalidRequest
-from strongroom.fields import DURATION_OVERFLOW, INT64_MAX, SECOND_NS, duration_ns
+from strongroom.fields import duration_ns
 
 DENY = "deny"
 SUDO = "sudo"
@@ -277,7 +278,7 @@ def _validate_parameter_key(name: str, path: str, key: str) -> None:
 
 def _duration(value: Any, key: str) -> float:
     """Seconds (with their fraction) from Vault's ``parseutil.ParseDurationSecond``
-    (``strongroom.fields``): ``"90"``, ``"5d"``, ``"1h30m"``, an HCL integer; an HCL
+    (``strongroom.durations``): ``"90"``, ``"5d"``, ``"1h30m"``, an HCL integer; an HCL
     float is whole seconds as Go converts it.  Nothing a Go duration cannot hold."""
     if isinstance(value, float):
         if not math.isfinite(value) or abs(value) * SECOND_NS > INT64_MAX:

@@ -97,3 +97,13 @@ class Engine(Protocol):
 
     def unauthenticated_paths(self) -> list[str]:
         """Relative paths (glob with trailing ``*``) that need no token, e.g. ``login``."""
+
+
+# -- operation groups: the one home of the sets path tables and checks use --------
+
+# Operations that only look (the API skips the body; a performance standby answers them itself).
+READ_OPERATIONS = frozenset({READ, LIST})
+# A write of a whole value, Vault's CLI ``write``: create or update, told apart by the existence check.
+CREATE_OR_UPDATE = frozenset({CREATE, UPDATE})
+# Everything that changes a value in place or creates it (KV refuses these on a folder path).
+MODIFY_OPERATIONS = frozenset({CREATE, UPDATE, PATCH})

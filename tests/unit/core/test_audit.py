@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from strongroom.core.audit import AuditBroker
-from strongroom.core.audit_format import rfc3339nano
 from strongroom.errors import AuditFailed, InvalidRequest
 from strongroom.sdk.logical import Request, Response
 from strongroom.storage.inmem import InmemBackend
+from strongroom.timefmt import rfc3339
 
 SECRET = "hunter2-correct-horse"
 ROOT_TOKEN = "s.RootTokenPlaintext"
@@ -502,10 +502,10 @@ def test_auth_response_entry(broker, tmp_path):
 
 
 def test_time_is_rfc3339_utc():
-    assert rfc3339nano(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
-    assert rfc3339nano(datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)) == "2026-01-02T03:04:05.12Z"
+    assert rfc3339(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
+    assert rfc3339(datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)) == "2026-01-02T03:04:05.12Z"
     plus_two = timezone(timedelta(hours=2))
-    assert rfc3339nano(datetime(2026, 1, 2, 5, 4, 5, 1, tzinfo=plus_two)) == "2026-01-02T03:04:05.000001Z"
+    assert rfc3339(datetime(2026, 1, 2, 5, 4, 5, 1, tzinfo=plus_two)) == "2026-01-02T03:04:05.000001Z"
 
 
 def test_awkward_values_stay_one_valid_line(broker, tmp_path):
