@@ -177,6 +177,15 @@ def to_comma_int_slice(name: str, value: Any) -> list[int]:
 # -- booleans, strings, maps -----------------------------------------------------
 
 
+def parse_go_bool(text: str) -> bool:
+    """Go's ``strconv.ParseBool`` (``1``, ``t``, ``TRUE``, ``false``, ...); ValueError ``invalid syntax``."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("invalid syntax")
+
+
 def to_bool(name: str, value: Any, *, validated: bool = False) -> bool:
     """A ``TypeBool`` field: a boolean, or a string or JSON number that Go's
     ``strconv.ParseBool`` reads (so ``1`` and ``0`` but not ``2`` or ``1.0``); "" is false."""
@@ -186,11 +195,12 @@ def to_bool(name: str, value: Any, *, validated: bool = False) -> bool:
         return value
     if isinstance(value, (int, float)) or isinstance(value, str):
         text = number_text(value) if not isinstance(value, str) else value
-        if text in _TRUE:
-            return True
-        if text in _FALSE or text == "":
+        if text == "":
             return False
-        raise field_error(name, f"'' {PARSE_BOOL}", validated=validated)
+        try:
+            return parse_go_bool(text)
+        except ValueError:
+            raise field_error(name, f"'' {PARSE_BOOL}", validated=validated) from None
     raise field_error(name, f"'' expected type 'bool', got unconvertible type '{go_type(value)}'", validated=validated)
 
 

@@ -13,13 +13,12 @@ import strongroom.api  # noqa: F401  (registers the LIST verb before Falcon load
 from strongroom import metrics
 from strongroom.api import errors
 from strongroom.api.forward import Forwarder
-from strongroom.api.json_limits import JsonLimits
+from strongroom.api.json_limits import DEFAULT_LIMITS, JsonLimits
 from strongroom.api.logical import LogicalResource
 from strongroom.api.sys_health import HealthResource, LeaderResource
 from strongroom.api.sys_metrics import MetricsResource
 from strongroom.api.sys_seal import InitResource, SealStatusResource, UnsealResource
-
-DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
+from strongroom.config import DEFAULT_MAX_REQUEST_SIZE
 
 
 class NodeHeader:
@@ -119,7 +118,7 @@ def create_app(
     node_id: str = "",
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
     unauthenticated_metrics: bool = False,
-    json_limits: JsonLimits = JsonLimits(),
+    json_limits: JsonLimits = DEFAULT_LIMITS,
 ) -> falcon.App:
     """Wire the resources around ``core``; ``json_limits`` bound every JSON body (the listener's)."""
     app = falcon.App(middleware=[NodeHeader(node_id or "strongroom"), RequestMetrics()], cors_enable=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from strongroom.api.json_limits import JsonLimits, loads_bounded
+from strongroom.api.json_limits import DEFAULT_LIMITS, JsonLimits, loads_bounded
 from strongroom.errors import InvalidRequest, RequestTooLarge
 
 # sys/init, sys/unseal and login bodies are a few kilobytes (PGP keys included).
@@ -23,7 +23,7 @@ READ_CHUNK = 64 * 1024
 COOPERATE_AFTER = 256 * 1024
 
 
-def read_json(req, max_size: int, limits: JsonLimits = JsonLimits(), *, authenticated: bool = False) -> dict:
+def read_json(req, max_size: int, limits: JsonLimits = DEFAULT_LIMITS, *, authenticated: bool = False) -> dict:
     """The request body as a JSON object ({} when empty)."""
     return Body(req, max_size, limits).data(authenticated)
 
@@ -62,7 +62,7 @@ def read_raw(req, max_size: int) -> bytes:
     return b"".join(chunks)
 
 
-def parse_json(raw: bytes, limits: JsonLimits = JsonLimits()) -> dict:
+def parse_json(raw: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict:
     """A JSON object from a request body, within ``limits``; InvalidRequest for anything else."""
     if not raw.strip():
         return {}

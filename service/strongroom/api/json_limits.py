@@ -69,11 +69,17 @@ class JsonLimits:
         )
 
 
+# The defaults as one shared (frozen) value, for parameters that may be left out.
+DEFAULT_LIMITS = JsonLimits()
+
+
 def _cooperate() -> None:
     time.sleep(0)
 
 
-def check_limits(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] = _cooperate) -> None:
+# One flat loop on purpose: it runs once per string, bracket or comma of every body, and a call per
+# token would cost more than the scan itself (see the module docstring).
+def check_limits(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] = _cooperate) -> None:  # noqa: C901
     """Raise ``InvalidRequest`` when ``raw`` exceeds a bound or
     when its strings show it is not JSON at all."""
     max_depth, max_string = limits.max_depth, limits.max_string_value_length

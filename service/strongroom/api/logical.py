@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from strongroom.api.body import Body, query_data
 from strongroom.api.forward import Forwarder
-from strongroom.api.json_limits import JsonLimits
+from strongroom.api.json_limits import DEFAULT_LIMITS, JsonLimits
 from strongroom.api.paths import logical_path
 from strongroom.api.render import render_response
 from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly, UnsupportedMediaType
@@ -87,7 +87,7 @@ class LogicalResource:
     write that produced the index.
     """
 
-    def __init__(self, core, max_request_size: int, forwarder: Forwarder, json_limits: JsonLimits = JsonLimits()):
+    def __init__(self, core, max_request_size: int, forwarder: Forwarder, json_limits: JsonLimits = DEFAULT_LIMITS):
         self._core = core
         self._max_request_size = max_request_size
         self._forwarder = forwarder

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 
+from strongroom.barrier.aead import KEY_SIZE
 from strongroom.errors import IntegrityError
-
-KEY_SIZE = 32
 
 
 @dataclass(frozen=True)

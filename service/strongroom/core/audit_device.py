@@ -42,15 +42,13 @@ from dataclasses import dataclass
 
 from strongroom.core.audit_format import FormatConfig
 from strongroom.errors import InvalidRequest
+from strongroom.fields import parse_go_bool
 
 logger = logging.getLogger(__name__)
 
 STDOUT = "stdout"
 DISCARD = "discard"
 DEFAULT_MODE = 0o600
-
-_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
-_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
 @dataclass(frozen=True)
@@ -87,11 +85,10 @@ def _parse_bool(options: dict[str, str], key: str, default: bool) -> bool:
     raw = options.get(key)
     if raw is None:
         return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise InvalidRequest(f'invalid value for "{key}": {raw!r} is not a boolean')
+    try:
+        return parse_go_bool(raw)  # Vault reads the options with strconv.ParseBool
+    except ValueError:
+        raise InvalidRequest(f'invalid value for "{key}": {raw!r} is not a boolean') from None
 
 
 def _parse_mode(raw: str | None) -> int:
@@ -199,45 +196,53 @@ def open_audit_file(file_path: str, mode: int, directory: str = "") -> int:
     dir_fd, name = _parent(file_path, directory)
     try:
         for _ in range(3):
-            try:
-                before = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                before = None
-            if before is not None:
-                if stat.S_ISLNK(before.st_mode):
-                    raise _refuse(file_path, "is a symbolic link (audit devices never follow symbolic links)")
-                if not stat.S_ISREG(before.st_mode):
-                    raise _refuse(file_path, "is not a regular file")
-                try:
-                    fd, created = os.open(name, _OPEN_FLAGS, dir_fd=dir_fd), False
-                except FileNotFoundError:
-                    continue  # removed meanwhile: look again
-            else:
-                try:
-                    fd, created = (
-                        os.open(name, _OPEN_FLAGS | os.O_CREAT | os.O_EXCL, mode or DEFAULT_MODE, dir_fd=dir_fd),
-                        True,
-                    )
-                except FileExistsError:
-                    continue  # another worker created it meanwhile: open that one
-            try:
-                st = os.fstat(fd)
-                # Checked again on the descriptor: the name may have been swapped since the lstat.
-                if not stat.S_ISREG(st.st_mode):
-                    raise _refuse(file_path, "is not a regular file")
-                if st.st_nlink != 1:
-                    raise _refuse(file_path, "has more than one hard link")
-                if created:
-                    os.fchmod(fd, mode or DEFAULT_MODE)
-                os.set_blocking(fd, True)
-            except BaseException:
-                os.close(fd)
-                raise
-            return fd
+            opened = _open_once(file_path, name, dir_fd, mode)
+            if opened is not None:
+                return _checked(file_path, *opened, mode)
         raise OSError(errno.EAGAIN, "the file kept changing while it was opened", file_path)
     finally:
         if dir_fd is not None:
             os.close(dir_fd)
+
+
+def _open_once(file_path: str, name: str, dir_fd: int | None, mode: int) -> tuple[int, bool] | None:
+    """One attempt: the descriptor and whether this call created the file, or
+    None when the name changed under us (removed, or created by another worker)."""
+    try:
+        before = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        before = None
+    if before is None:
+        try:
+            return os.open(name, _OPEN_FLAGS | os.O_CREAT | os.O_EXCL, mode or DEFAULT_MODE, dir_fd=dir_fd), True
+        except FileExistsError:
+            return None  # another worker created it meanwhile: open that one
+    if stat.S_ISLNK(before.st_mode):
+        raise _refuse(file_path, "is a symbolic link (audit devices never follow symbolic links)")
+    if not stat.S_ISREG(before.st_mode):
+        raise _refuse(file_path, "is not a regular file")
+    try:
+        return os.open(name, _OPEN_FLAGS, dir_fd=dir_fd), False
+    except FileNotFoundError:
+        return None  # removed meanwhile: look again
+
+
+def _checked(file_path: str, fd: int, created: bool, mode: int) -> int:
+    """``fd`` once it is known to be a regular file with one link (closed otherwise)."""
+    try:
+        st = os.fstat(fd)
+        # Checked again on the descriptor: the name may have been swapped since the lstat.
+        if not stat.S_ISREG(st.st_mode):
+            raise _refuse(file_path, "is not a regular file")
+        if st.st_nlink != 1:
+            raise _refuse(file_path, "has more than one hard link")
+        if created:
+            os.fchmod(fd, mode or DEFAULT_MODE)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -321,20 +321,27 @@ def _match_segments(pattern: str, parts: list[str], permissions: _Permissions) -
 
 
 def _parameters_allowed(permissions: _Permissions, data: Mapping[str, Any]) -> bool:
-    for name in permissions.required_parameters:
-        if name.lower() not in data:
-            return False
+    """Vault's parameter checks in its order: required, then denied, then allowed."""
+    if any(name.lower() not in data for name in permissions.required_parameters):
+        return False
     if not data:
         return True
-    denied = permissions.denied_parameters
-    if denied:
-        if "*" in denied:
-            return False
-        for name, value in data.items():
-            values = denied.get(str(name).lower())
-            if values is not None and _in_denied(value, values):
-                return False
-    allowed = permissions.allowed_parameters
+    return not _any_denied(permissions.denied_parameters, data) and _all_allowed(permissions.allowed_parameters, data)
+
+
+def _any_denied(denied: Mapping[str, list] | None, data: Mapping[str, Any]) -> bool:
+    if not denied:
+        return False
+    if "*" in denied:
+        return True
+    for name, value in data.items():
+        values = denied.get(str(name).lower())
+        if values is not None and _in_denied(value, values):
+            return True
+    return False
+
+
+def _all_allowed(allowed: Mapping[str, list] | None, data: Mapping[str, Any]) -> bool:
     if not allowed:
         return True
     allow_all = "*" in allowed
@@ -395,7 +402,7 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return a == b
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b

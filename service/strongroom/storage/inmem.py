@@ -69,36 +69,36 @@ class InmemBackend:
             commit = self._index + 1
             # Undo log: the first prior state of every key touched, restored if a check fails.
             undo: dict[str, tuple[bytes | None, int]] = {}
-
-            def remember(key: str) -> None:
-                if key not in undo:
-                    undo[key] = (self._data.get(key), self._modify_index.get(key, 0))
-
             for op in ops:
                 if op.verb in ("check-index", "check-not-exists"):
                     expected = op.index if op.verb == "check-index" else 0
                     if self._modify_index.get(op.key, 0) != expected:
-                        for key, (value, index) in undo.items():
-                            if value is None:
-                                self._data.pop(key, None)
-                                self._modify_index.pop(key, None)
-                            else:
-                                self._data[key] = value
-                                self._modify_index[key] = index
+                        self._restore(undo)
                         raise WriteConflict(key=op.key)
-                elif op.verb == "set":
-                    remember(op.key)
-                    self._data[op.key] = bytes(op.value or b"")
-                    self._modify_index[op.key] = commit
-                elif op.verb == "delete":
-                    remember(op.key)
-                    self._data.pop(op.key, None)
-                    self._modify_index.pop(op.key, None)
                 else:
-                    for key in [k for k in self._data if k.startswith(op.key)]:
-                        remember(key)
-                        del self._data[key]
-                        self._modify_index.pop(key, None)
+                    self._apply(op, commit, undo)
             if writes:
                 self._index = commit
             return self._index
+
+    def _apply(self, op: TxnOp, commit: int, undo: dict[str, tuple[bytes | None, int]]) -> None:
+        """One write of a transaction (lock held), remembering each key's first prior state in ``undo``."""
+        keys = [k for k in self._data if k.startswith(op.key)] if op.verb == "delete-tree" else [op.key]
+        for key in keys:
+            undo.setdefault(key, (self._data.get(key), self._modify_index.get(key, 0)))
+            if op.verb == "set":
+                self._data[key] = bytes(op.value or b"")
+                self._modify_index[key] = commit
+            else:
+                self._data.pop(key, None)
+                self._modify_index.pop(key, None)
+
+    def _restore(self, undo: dict[str, tuple[bytes | None, int]]) -> None:
+        """Put back what ``_apply`` changed (lock held)."""
+        for key, (value, index) in undo.items():
+            if value is None:
+                self._data.pop(key, None)
+                self._modify_index.pop(key, None)
+            else:
+                self._data[key] = value
+                self._modify_index[key] = index
