@@ -10,6 +10,7 @@ import strongroom.api  # noqa: F401  (LIST before Falcon)
 from strongroom.api.app import create_app
 from strongroom.core.core import Core
 from strongroom.core.seal import SealManager
+from strongroom.engines import ENGINE_TYPES
 from strongroom.storage.inmem import InmemBackend
 
 
@@ -27,13 +28,18 @@ class FakeClock:
 
 
 class Node:
-    """An in-memory node: storage, seal, core and a TestClient on its app."""
+    """An in-memory node: storage, seal, core and a TestClient on its app.
+
+    ``backends`` is the engine catalog its core mounts from (the built-in types,
+    as the server wiring gives them)."""
+
+    backends = ENGINE_TYPES
 
     def __init__(self, max_request_size: int = 32 * 1024 * 1024):
         self.clock = FakeClock()
         self.backend = InmemBackend()
         self.seal = SealManager(self.backend, self.clock, storage_type="inmem")
-        self.core = Core(self.backend, self.seal, clock=self.clock)
+        self.core = Core(self.backend, self.seal, backends=self.backends, clock=self.clock)
         self.client = testing.TestClient(create_app(self.core, node_id="unit", max_request_size=max_request_size))
         self.root_token = ""
         self.keys: list[str] = []

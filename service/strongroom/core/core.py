@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,10 +27,9 @@ from strongroom.core.audit import AuditBroker
 from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable
 from strongroom.core.policy_store import PolicyStore
 from strongroom.core.seal import SealControl
-from strongroom.engines import create_engine
 from strongroom.errors import PermissionDenied, Sealed, UnsupportedPath
 from strongroom.sdk import logical
-from strongroom.sdk.logical import Request, Response
+from strongroom.sdk.logical import EngineCatalog, EngineType, Request, Response
 
 
 def utcnow() -> datetime:
@@ -83,6 +82,9 @@ class Core:
     ``backend`` is the storage (already fenced when HA is on), ``seal`` where the
     keyring lives (``SealManager`` in-process or the node core via ``NodeLink``),
     ``notify(keys)`` announces a change of shared tables to the rest of the node.
+    ``backends`` are the engine types this core may mount (type name ->
+    ``EngineType``), given by the server wiring as Vault's ``NewCore`` receives
+    ``CoreConfig.LogicalBackends``: the core imports no engine.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class Core:
         backend,
         seal: SealControl,
         *,
+        backends: Mapping[str, EngineType],
         config: CoreConfig = CoreConfig(),
         clock: Callable[[], datetime] = utcnow,
         randbytes=os.urandom,
@@ -101,6 +104,7 @@ class Core:
         self.clock = clock
         self.randbytes = randbytes
         self._notify = notify
+        self.catalog = EngineCatalog(backends)
         self.barrier = Barrier(backend)
         self.mounts = MountTable(self.barrier, MOUNTS_PATH, "logical/", randbytes=randbytes)
         self.auth_mounts = MountTable(
@@ -270,7 +274,7 @@ class Core:
             engine = self._engines.get(entry.uuid)
             if engine is None:
                 view = BarrierView(self.barrier, table.storage_prefix(entry))
-                engine = create_engine(entry.type, entry.options, view, self.clock)
+                engine = self.catalog.create(entry.type, entry.options, view, self.clock)
                 self._engines[entry.uuid] = engine
             return engine
 

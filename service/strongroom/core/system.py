@@ -15,12 +15,10 @@ import dataclasses
 
 from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.mounts import RESERVED, normalize_path
-from strongroom.engines import create_engine
 from strongroom.errors import InvalidRequest, MethodNotAllowed, NotFound, PermissionDenied, UnsupportedPath
 from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string
 from strongroom.sdk import logical
 from strongroom.sdk.logical import Request, Response
-from strongroom.storage.inmem import InmemBackend
 
 READ, LIST, WRITE, DELETE = (logical.READ,), (logical.LIST,), (logical.CREATE, logical.UPDATE), (logical.DELETE,)
 
@@ -302,7 +300,7 @@ class SystemBackend:
             mount_type, options = "kv", {**options, "version": "2"}
         if any(path.startswith(r) for r in RESERVED):
             raise InvalidRequest(f"cannot mount '{path}' of type '{mount_type}': reserved path")
-        create_engine(mount_type, options, InmemBackend(), self.core.clock)  # rejects unknown types
+        self.core.catalog.check(mount_type, options)  # rejects unknown types and options, builds nothing
         config = _mount_config(data.get("config"))
         system_max = self.core.config.max_lease_ttl
         if config.get("default_lease_ttl", 0) > system_max and not config.get("max_lease_ttl"):

@@ -1,9 +1,12 @@
 """Secrets engines: what a mount under ``/v1/<mount>/`` runs.
 
 An engine implements ``strongroom.sdk.logical.Engine``: ``handle(req)``,
-``exists(req)`` and ``unauthenticated_paths()``.  It is built per mount by
-``create_engine`` from the mount's type and options, over the mount's storage
-view (the barrier seen through ``logical/<mount-uuid>/``) and the node's clock.
+``exists(req)`` and ``unauthenticated_paths()``.  ``ENGINE_TYPES`` is the
+catalog of built-in types (name -> ``EngineType``: a factory and a check of a
+mount's options); the server wiring hands it to the core, which builds one
+engine per mount over the mount's storage view (the barrier seen through
+``logical/<mount-uuid>/``) and the node's clock, and never imports this package
+(Vault's ``CoreConfig.LogicalBackends``).
 
 Invariants every engine keeps:
 
@@ -27,28 +30,29 @@ https://developer.hashicorp.com/vault/docs/secrets
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from functools import partial
+from typing import Any
 
-from strongroom.engines.kv import new_kv
-from strongroom.errors import InvalidRequest
-from strongroom.sdk.logical import Engine
-
-# mount type -> factory(options, view, clock); ``generic`` is Vault's old name for kv.
-ENGINE_TYPES: dict[str, Callable[..., Engine]] = {
-    "kv": partial(new_kv, mount_type="kv"),
-    "generic": partial(new_kv, mount_type="generic"),
-}
+from strongroom.engines.kv import kv_version, new_kv
+from strongroom.sdk.logical import Clock, Engine, EngineCatalog, EngineType
+from strongroom.storage import Backend
 
 
-def create_engine(mount_type: str, options: dict | None, view, clock: Callable) -> Engine:
+def _kv(mount_type: str) -> EngineType:
+    return EngineType(
+        factory=partial(new_kv, mount_type=mount_type),
+        check_options=partial(kv_version, mount_type=mount_type),
+    )
+
+
+#: The built-in mount types; ``generic`` is Vault's old name for kv.
+ENGINE_TYPES: Mapping[str, EngineType] = {"kv": _kv("kv"), "generic": _kv("generic")}
+
+
+def create_engine(mount_type: str, options: Mapping[str, Any] | None, view: Backend, clock: Clock) -> Engine:
     """The engine for a mount of ``mount_type`` with ``options`` over storage ``view``.
 
-    ``clock`` is a zero-argument callable returning an aware UTC datetime.
     Raises ``InvalidRequest`` for an unknown type (Vault's
-    ``plugin not found in the catalog: <type>``) or invalid options.
-    """
-    factory = ENGINE_TYPES.get(mount_type)
-    if factory is None:
-        raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
-    return factory(options or {}, view, clock)
+    ``plugin not found in the catalog: <type>``) or invalid options."""
+    return EngineCatalog(ENGINE_TYPES).create(mount_type, options, view, clock)

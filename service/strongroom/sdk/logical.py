@@ -4,12 +4,20 @@ engines and auth methods, in Vault's vocabulary (``sdk/logical``).
 The API layer builds a ``Request`` from HTTP; the core resolves the token,
 checks the ACL, routes to the mount and calls its ``Engine``; the engine returns
 a ``Response`` the API layer renders.  Nothing here knows about HTTP status codes.
+
+A core mounts only the engine types it is given (``EngineCatalog``): engines
+live above this module and below the core, which never imports them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
+
+from strongroom.errors import InvalidRequest
+from strongroom.storage import Backend
 
 # Vault's logical operations.
 READ = "read"
@@ -97,6 +105,62 @@ class Engine(Protocol):
 
     def unauthenticated_paths(self) -> list[str]:
         """Relative paths (glob with trailing ``*``) that need no token, e.g. ``login``."""
+
+
+#: A node's clock: a zero-argument callable returning an aware UTC datetime.
+Clock = Callable[[], datetime]
+
+
+class Factory(Protocol):
+    """Builds the engine of one mount (Vault's ``logical.Factory``).
+
+    ``options`` are the mount's options (``{"version": "2"}``), ``view`` the
+    mount's storage (its ``BarrierView``), ``clock`` the node's clock.  Raises
+    ``InvalidRequest`` for options the type refuses."""
+
+    def __call__(self, options: Mapping[str, Any], view: Backend, clock: Clock) -> Engine: ...
+
+
+@dataclass(frozen=True)
+class EngineType:
+    """One mountable type of a core's catalog (an entry of Vault's ``CoreConfig.LogicalBackends``).
+
+    ``check_options(options)`` raises ``InvalidRequest`` exactly when ``factory``
+    would refuse ``options``, without building an engine or touching storage:
+    it is what ``sys/mounts`` runs before a mount is written (what it returns is
+    ignored)."""
+
+    factory: Factory
+    check_options: Callable[[Mapping[str, Any]], object]
+
+
+class EngineCatalog:
+    """The engine types a core may mount, given to it by whoever builds it.
+
+    The core never imports an engine: the server wiring (and tests) hand it a
+    mapping of type name to ``EngineType``, as Vault's ``NewCore`` receives
+    ``CoreConfig.LogicalBackends``.  Unknown types are refused with Vault's
+    ``plugin not found in the catalog`` message."""
+
+    def __init__(self, types: Mapping[str, EngineType]):
+        self._types = dict(types)
+
+    def __contains__(self, mount_type: object) -> bool:
+        return mount_type in self._types
+
+    def _type(self, mount_type: str) -> EngineType:
+        engine_type = self._types.get(mount_type)
+        if engine_type is None:
+            raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
+        return engine_type
+
+    def check(self, mount_type: str, options: Mapping[str, Any] | None) -> None:
+        """Raise ``InvalidRequest`` unless a mount of ``mount_type`` with ``options`` can be built."""
+        self._type(mount_type).check_options(options or {})
+
+    def create(self, mount_type: str, options: Mapping[str, Any] | None, view: Backend, clock: Clock) -> Engine:
+        """The engine of a mount of ``mount_type`` with ``options`` over its storage ``view``."""
+        return self._type(mount_type).factory(options or {}, view, clock)
 
 
 # -- operation groups: the one home of the sets path tables and checks use --------

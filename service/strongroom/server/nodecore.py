@@ -187,9 +187,9 @@ def _start_node_core(config: ServerConfig, socket_path: str, cache_table):
     from strongroom.core.core import utcnow
     from strongroom.core.ha import ACTIVE, PERFSTANDBY, HAManager
     from strongroom.core.invalidation import TableWatcher
-    from strongroom.server.nodelink import NodeLinkServer, keyring_event, node_core_handlers
     from strongroom.core.seal import SealManager
     from strongroom.server.build import make_backend, seconds
+    from strongroom.server.nodelink import NodeLinkServer, keyring_event, node_core_handlers
     from strongroom.storage.consul_registry import ConsulRegistry
     from strongroom.storage.consul_session import ConsulSessions
 

@@ -18,6 +18,7 @@ from strongroom.api.app import create_app
 from strongroom.api.json_limits import JsonLimits
 from strongroom.core.core import Core, utcnow
 from strongroom.core.seal import SealManager
+from strongroom.engines import ENGINE_TYPES
 from strongroom.server.build import core_config, make_backend
 
 
@@ -42,7 +43,7 @@ def get_app():
         backend = make_backend(
             config, fence=link.fence, on_lock_lost=link.lock_lost, cache_table=table, cache_size=config.cache_size
         )
-        core = Core(backend, link, config=core_config(config), notify=link.notify)
+        core = Core(backend, link, backends=ENGINE_TYPES, config=core_config(config), notify=link.notify)
         link.on_invalidate = core.invalidate
         # A seal reaches the barrier (and drops what it decrypted) at once, not at the next request.
         link.on_keyring = core.sync_keyring
@@ -57,7 +58,7 @@ def get_app():
         seal = SealManager(
             backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type, on_change=on_change
         )
-        core = Core(backend, seal, config=core_config(config))
+        core = Core(backend, seal, backends=ENGINE_TYPES, config=core_config(config))
         if os.environ.get("STRONGROOM_DEV"):
             dev_initialize(core, os.environ.get("STRONGROOM_DEV_ROOT_TOKEN", ""), config.api_addr)
     return create_app(

@@ -22,7 +22,11 @@ class AuditedNode(Node):
     def __init__(self, tmp_path, json_limits: JsonLimits = JsonLimits()):
         super().__init__()
         self.core = Core(
-            self.backend, self.seal, clock=self.clock, config=CoreConfig(unsafe_allow_api_audit_creation=True)
+            self.backend,
+            self.seal,
+            backends=self.backends,
+            clock=self.clock,
+            config=CoreConfig(unsafe_allow_api_audit_creation=True),
         )
         self.client = testing.TestClient(create_app(self.core, node_id="unit", json_limits=json_limits))
         self.init()

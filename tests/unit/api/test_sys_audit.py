@@ -27,7 +27,7 @@ class ConfiguredNode(Node):
 
     def __init__(self, config: CoreConfig):
         super().__init__()
-        self.core = Core(self.backend, self.seal, clock=self.clock, config=config)
+        self.core = Core(self.backend, self.seal, backends=self.backends, clock=self.clock, config=config)
         self.client = testing.TestClient(create_app(self.core, node_id="unit"))
 
 
@@ -141,7 +141,11 @@ def test_a_restart_without_the_block_removes_the_declared_device(tmp_path):
     hashed = node.request("POST", "sys/audit-hash/b", json={"input": "x"}).json["hash"]
     # The same storage, started again with one block fewer: the active node removes what is no longer declared.
     restarted = Core(
-        node.backend, node.seal, clock=node.clock, config=CoreConfig(audit_devices=(declared("b/", "discard"),))
+        node.backend,
+        node.seal,
+        backends=node.backends,
+        clock=node.clock,
+        config=CoreConfig(audit_devices=(declared("b/", "discard"),)),
     )
     restarted.sync_declared_audit()
     node.core.invalidate(["audit"])

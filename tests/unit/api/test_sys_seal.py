@@ -112,7 +112,9 @@ def test_restart_keeps_data_and_unseals_with_same_shares(unsealed):
     from strongroom.core.seal import SealManager
 
     seal = SealManager(unsealed.backend, unsealed.clock)
-    restarted = testing.TestClient(create_app(Core(unsealed.backend, seal, clock=unsealed.clock)))
+    restarted = testing.TestClient(
+        create_app(Core(unsealed.backend, seal, backends=unsealed.backends, clock=unsealed.clock))
+    )
     assert restarted.simulate_get("/v1/sys/seal-status").json["sealed"] is True
     for key in unsealed.keys[:2]:
         restarted.simulate_put("/v1/sys/unseal", json={"key": key})
