@@ -3,27 +3,38 @@
 https://developer.hashicorp.com/vault/api-docs/system
 
 Mounts, auth methods, policies, audit devices, keyring status and rotation,
-capabilities, sealing and the UI mount lookup used by the vault CLI.  The
-endpoints that work while sealed (``sys/init``, ``sys/unseal``,
-``sys/seal-status``, ``sys/health``, ``sys/leader``) are served by the API layer
-straight from the seal and HA state, not through here.
+capabilities, sealing and the UI mount lookup used by the vault CLI, as one
+path table (``strongroom.sdk.framework``).  The endpoints that work while
+sealed (``sys/init``, ``sys/unseal``, ``sys/seal-status``, ``sys/health``,
+``sys/leader``) are served by the API layer straight from the seal and HA
+state, not through here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from strongroom.core.audit import API_CREATION_REFUSED
-from strongroom.core.mounts import RESERVED, normalize_path
-from strongroom.errors import InvalidRequest, MethodNotAllowed, NotFound, PermissionDenied, UnsupportedPath
+from strongroom.core.mounts import RESERVED, MountEntry, MountTable, normalize_path
+from strongroom.engines import create_engine
+from strongroom.errors import InvalidRequest, NotFound, PermissionDenied, Sealed, UnsupportedPath
 from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string
-from strongroom.sdk import logical
+from strongroom.sdk import framework, logical
+from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
+from strongroom.storage.inmem import InmemBackend
 
-READ, LIST, WRITE, DELETE = (logical.READ,), (logical.LIST,), (logical.CREATE, logical.UPDATE), (logical.DELETE,)
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
+
+READ, LIST, UPDATE, DELETE = logical.READ, logical.LIST, logical.UPDATE, logical.DELETE
+_TTL_KEYS = ("default_lease_ttl", "max_lease_ttl")
 
 
-def _ttl_seconds(value, name: str, *, enabling: bool = False) -> int | None:
+def _ttl_seconds(value: Any, name: str, *, enabling: bool = False) -> int | None:
     """A mount's ``default_lease_ttl`` / ``max_lease_ttl`` as Vault reads it: a
     string (a JSON number counts as its text), ``""`` or null for "not given"
     (None), ``"system"`` for the system default (0), else
@@ -64,35 +75,49 @@ _LIST_KEYS = (
 )
 
 
-def _mount_config(raw, *, current: dict | None = None) -> dict:
+def _mount_config(raw: Any, *, current: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``config`` of a mount enable (``current`` None), or the settings a
     tune changes in the ``current`` config, validated as Vault validates them;
-    raises before anything is stored.
-
-    Enable: the lease TTLs must satisfy default <= max when max is set (Vault's
-    "given default lease TTL greater than given max lease TTL").  Tune: a TTL
-    not given keeps its value, and the resulting pair must satisfy the same
-    (Vault's "backend max lease TTL of ... would be less than ...")."""
-    enabling = current is None
+    raises before anything is stored."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         to_map("config", raw, validated=True)
-    config = {}
-    ttls = {key: _ttl_seconds(raw.get(key), key, enabling=enabling) for key in ("default_lease_ttl", "max_lease_ttl")}
-    if enabling:
-        config.update({key: seconds or 0 for key, seconds in ttls.items() if key in raw})
-        if config.get("max_lease_ttl") and config.get("default_lease_ttl", 0) > config["max_lease_ttl"]:
-            raise InvalidRequest("given default lease TTL greater than given max lease TTL")
-    else:
-        config.update({key: seconds for key, seconds in ttls.items() if seconds is not None})
-        if config:
-            default = config.get("default_lease_ttl", current.get("default_lease_ttl", 0))
-            maximum = config.get("max_lease_ttl", current.get("max_lease_ttl", 0))
-            if default and maximum and maximum < default:
-                raise InvalidRequest(
-                    f"backend max lease TTL of {maximum} would be less than backend default lease TTL of {default}"
-                )
+    ttls = {key: _ttl_seconds(raw.get(key), key, enabling=current is None) for key in _TTL_KEYS}
+    config = _enabled_ttls(raw, ttls) if current is None else _tuned_ttls(ttls, current)
+    config.update(_mount_settings(raw, enabling=current is None))
+    return config
+
+
+def _enabled_ttls(raw: dict[str, Any], ttls: dict[str, int | None]) -> dict[str, Any]:
+    """The lease TTLs of a mount enable: those given (null counts as 0), with
+    default <= max when max is set (Vault's "given default lease TTL greater
+    than given max lease TTL")."""
+    config = {key: seconds or 0 for key, seconds in ttls.items() if key in raw}
+    if config.get("max_lease_ttl") and config.get("default_lease_ttl", 0) > config["max_lease_ttl"]:
+        raise InvalidRequest("given default lease TTL greater than given max lease TTL")
+    return config
+
+
+def _tuned_ttls(ttls: dict[str, int | None], current: dict[str, Any]) -> dict[str, Any]:
+    """The lease TTLs a tune changes: a TTL not given keeps its value, and the
+    resulting pair must satisfy default <= max (Vault's "backend max lease TTL
+    of ... would be less than ...")."""
+    config = {key: seconds for key, seconds in ttls.items() if seconds is not None}
+    if config:
+        default = config.get("default_lease_ttl", current.get("default_lease_ttl", 0))
+        maximum = config.get("max_lease_ttl", current.get("max_lease_ttl", 0))
+        if default and maximum and maximum < default:
+            raise InvalidRequest(
+                f"backend max lease TTL of {maximum} would be less than backend default lease TTL of {default}"
+            )
+    return config
+
+
+def _mount_settings(raw: dict[str, Any], *, enabling: bool) -> dict[str, Any]:
+    """The settings of a mount config other than its lease TTLs.  ``enabling``:
+    Vault's mount enable decodes them strictly (a string is not a bool)."""
+    config: dict[str, Any] = {}
     if "force_no_cache" in raw:
         if enabling and not isinstance(raw["force_no_cache"], bool):
             raise InvalidRequest("unable to convert given mount config information")
@@ -111,7 +136,7 @@ def _mount_config(raw, *, current: dict | None = None) -> dict:
     return config
 
 
-def _options(raw) -> dict:
+def _options(raw: Any) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -119,7 +144,7 @@ def _options(raw) -> dict:
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def _require_str(data: dict, key: str, required: bool = True) -> str:
+def _require_str(data: dict[str, Any], key: str, required: bool = True) -> str:
     value = data.get(key)
     if value is None:
         value = ""  # hvac sends null for unset optional strings; Vault accepts it
@@ -145,17 +170,22 @@ def canonical_policy_name(name: str) -> str:
     return canonical
 
 
-class SystemBackend:
-    """Dispatches ``sys/<relative path>`` to one handler per endpoint group."""
+def _check_mount_path(req: Request, path: str) -> None:
+    """A mount, auth or audit path must normalise (not empty, no ``..``), whatever the operation."""
+    normalize_path(path)
 
-    def __init__(self, core):
+
+def _unsupported(req: Request) -> Response | None:
+    """The router's answer for a ``sys/`` path no entry of the table matches."""
+    raise UnsupportedPath(f'no handler for route "sys/{req.relative_path}". route entry not found.')
+
+
+class SystemBackend(framework.Backend):
+    """The ``sys/`` mount: one ``Path`` per endpoint, each calling back into the core."""
+
+    def __init__(self, core: Core):
         self.core = core
-
-    def unauthenticated_paths(self) -> list[str]:
-        return []
-
-    def exists(self, req: Request) -> bool | None:
-        return None
+        super().__init__(self._paths(), on_unsupported_path=_unsupported)
 
     @staticmethod
     def canonical_path(relative_path: str) -> str:
@@ -185,93 +215,161 @@ class SystemBackend:
             return [canonical + "/"]
         return []
 
-    def handle(self, req: Request) -> Response | None:
-        path, op = req.relative_path, req.operation
-        head, _, rest = path.partition("/")
-        if head == "mounts":
-            return self._mounts(rest, op, req)
-        if head == "auth":
-            return self._auth(rest, op, req)
-        if head == "policy":
-            return self._policy(rest, op, req, legacy=True)
-        if path == "policies/acl" or path.startswith("policies/acl/"):
-            return self._policy(path[len("policies/acl/") :], op, req, legacy=False)
-        if head == "audit":
-            return self._audit(rest, op, req)
-        if head == "audit-hash":
-            self._ops(op, WRITE)
-            return Response(
-                data={
-                    "hash": self.core.audit.hash(normalize_path(rest), _require_str(req.data, "input", required=False))
+    def _paths(self) -> list[Path]:
+        """The table, in matching order: ``<mount>/tune`` before the mount named by the rest."""
+        return [
+            Path(
+                "mounts/?",
+                {READ: self._list_mounts},
+                synopsis="List the currently mounted secrets engines.",
+                description="Every mount with its type, description, accessor, config and options; sys/ included.",
+            ),
+            self._tune_path("mounts", self._secret_mounts, "secrets engine"),
+            Path(
+                "mounts/(?P<path>.+)",
+                {READ: self._read_mount, UPDATE: self._enable_mount, DELETE: self._disable_mount},
+                preflight=_check_mount_path,
+                synopsis="Mount a new secrets engine, read a mount's configuration, or unmount it.",
+                description=(
+                    "Write with 'type' (kv, kv-v2, generic), and optionally 'description', 'config' "
+                    "(default_lease_ttl, max_lease_ttl, force_no_cache, listing_visibility, ...), 'options' "
+                    "({\"version\": \"2\"}), 'local' and 'seal_wrap'.  Delete removes the mount and its data."
+                ),
+            ),
+            Path(
+                "auth/?",
+                {READ: self._list_auth},
+                synopsis="List the currently enabled credential backends.",
+                description="The token method is always enabled at auth/token/.",
+            ),
+            self._tune_path("auth", self._auth_mounts, "auth method"),
+            Path(
+                "auth/(?P<path>.+)",
+                {UPDATE: self._enable_auth, DELETE: self._disable_auth},
+                preflight=_check_mount_path,
+                synopsis="Enable or disable a credential backend.",
+                description="Only the built-in token method exists; it can be neither enabled again nor disabled.",
+            ),
+            Path(
+                "policy/?",
+                {READ: partial(self._list_policies, legacy=True), LIST: partial(self._list_policies, legacy=True)},
+                synopsis="List the configured access control policies.",
+                description="The legacy endpoint: the names under both 'keys' and 'policies'.",
+            ),
+            Path(
+                "policy/(?P<name>.+)",
+                {
+                    READ: partial(self._read_policy, legacy=True),
+                    UPDATE: self._write_policy,
+                    DELETE: self._delete_policy,
                 },
-                data_at_top_level=True,
-            )
-        if path == "key-status":
-            self._ops(op, READ)
-            keyring = self.core.barrier.keyring
-            key = keyring.active_key()
-            return Response(
-                data={
-                    "term": key.term,
-                    "install_time": key.install_time.isoformat().replace("+00:00", "Z"),
-                    "encryptions": 0,
+                synopsis="Read, write, and delete access control policies.",
+                description="The legacy endpoint: the policy text is read and written as 'rules' (or 'policy').",
+            ),
+            Path(
+                "policies/acl/?",
+                {READ: partial(self._list_policies, legacy=False), LIST: partial(self._list_policies, legacy=False)},
+                synopsis="List the configured access control policies.",
+                description="The names of the ACL policies under 'keys'.",
+            ),
+            Path(
+                "policies/acl/(?P<name>.+)",
+                {
+                    READ: partial(self._read_policy, legacy=False),
+                    UPDATE: self._write_policy,
+                    DELETE: self._delete_policy,
                 },
-                data_at_top_level=True,
-            )
-        if path == "rotate":
-            self._ops(op, WRITE)
-            self.core.seal.rotate()
-            return Response(status=204)
-        if path == "seal":
-            self._ops(op, WRITE)
-            self.core.seal.seal()
-            return Response(status=204)
-        if path == "step-down":
-            self._ops(op, WRITE)
-            self.core.step_down()
-            return Response(status=204)
-        if path == "ha-status":
-            self._ops(op, READ)
-            return Response(data=self.core.ha_status(), data_at_top_level=True)
-        if path in ("capabilities-self", "capabilities", "capabilities-accessor"):
-            return self._capabilities(path, op, req)
-        if path == "internal/ui/mounts" or path.startswith("internal/ui/mounts/"):
-            return self._ui_mounts(path[len("internal/ui/mounts/") :], op, req)
-        raise UnsupportedPath(f'no handler for route "sys/{path}". route entry not found.')
-
-    @staticmethod
-    def _ops(op: str, allowed: tuple[str, ...]) -> None:
-        if op not in allowed:
-            raise MethodNotAllowed()
+                synopsis="Read, write, and delete ACL policies.",
+                description="The policy text, in HCL or JSON, is read and written as 'policy'.  Names are "
+                "case-insensitive; 'root' cannot be changed and 'default' cannot be deleted.",
+            ),
+            Path(
+                "audit/?",
+                {READ: self._list_audit},
+                synopsis="List the enabled audit devices.",
+                description="Devices come from the server configuration; see sys/audit/<path>.",
+            ),
+            Path(
+                "audit/(?P<path>.+)",
+                {UPDATE: self._enable_audit, DELETE: self._disable_audit},
+                preflight=_check_mount_path,
+                synopsis="Enable or disable an audit device.",
+                description=(
+                    "Enabling through the API is refused unless the server configuration sets "
+                    "unsafe_allow_api_audit_creation: a device writes files as the server's user."
+                ),
+            ),
+            Path(
+                "audit-hash(?:/(?P<path>.*))?",
+                {UPDATE: self._audit_hash},
+                synopsis="The hash of the given string via the given audit backend.",
+                description="Write 'input'; the answer is the HMAC the device would log for it.",
+            ),
+            Path(
+                "key-status",
+                {READ: self._key_status},
+                synopsis="Provides information about the backend encryption key.",
+                description="The term and install time of the keyring's active key.",
+            ),
+            Path(
+                "rotate",
+                {UPDATE: self._rotate},
+                synopsis="Rotates the backend encryption key used to persist data.",
+                description="A new key term is added to the keyring; older terms still decrypt what they wrote.",
+            ),
+            Path(
+                "seal",
+                {UPDATE: self._seal},
+                synopsis="Seal the node.",
+                description="The node forgets its keys until it is unsealed again.",
+            ),
+            Path(
+                "step-down",
+                {UPDATE: self._step_down},
+                synopsis="Cause the node to step down from active duty.",
+                description="The active node releases the HA lock so that a standby takes over.",
+            ),
+            Path(
+                "ha-status",
+                {READ: self._ha_status},
+                synopsis="Check the HA status of the cluster.",
+                description="The nodes of the cluster and which one is active.",
+            ),
+            self._capabilities_path("capabilities-self", self._own_token, "the token making the request"),
+            self._capabilities_path("capabilities", self._named_token, "the token given as 'token'"),
+            self._capabilities_path("capabilities-accessor", self._accessor_token, "the token of 'accessor'"),
+            Path(
+                "internal/ui/mounts(?:/(?P<path>.*))?",
+                {READ: self._ui_mounts},
+                synopsis="Information about mounts, for the UI and the vault CLI.",
+                description="Without a path: every secrets and auth mount.  With one: the mount serving it.",
+            ),
+        ]
 
     # --- sys/mounts ------------------------------------------------------------
 
-    def _mounts(self, rest: str, op: str, req: Request) -> Response | None:
-        table = self.core.mounts
-        if not rest:
-            self._ops(op, READ)
-            listing = {e.path: e.render() for e in table.entries().values()}
-            listing["sys/"] = self._sys_mount()
-            return Response(data=listing, data_at_top_level=True)
-        if rest.endswith("/tune"):
-            return self._tune(table, rest[: -len("tune")], op, req)
-        path = normalize_path(rest)
-        if op == logical.READ:
-            entry = table.entries().get(path)
-            if entry is None:
-                raise InvalidRequest(f"No secret engine mount at {path}")
-            return Response(data=entry.render(), data_at_top_level=True)
-        if op in WRITE:
-            return self._enable_mount(path, req)
-        if op == logical.DELETE:
-            if path in table.entries():
-                _, index = table.remove(path)
-                self.core.changed(["mounts"])
-                return Response(status=204, index=index)
-            return Response(status=204)
-        raise MethodNotAllowed()
+    def _list_mounts(self, req: Request) -> Response:
+        listing = {e.path: e.render() for e in self.core.mounts.entries().values()}
+        listing["sys/"] = self._sys_mount()
+        return Response(data=listing, data_at_top_level=True)
 
-    def _sys_mount(self) -> dict:
+    def _read_mount(self, req: Request, path: str) -> Response:
+        path = normalize_path(path)
+        entry = self.core.mounts.entries().get(path)
+        if entry is None:
+            raise InvalidRequest(f"No secret engine mount at {path}")
+        return Response(data=entry.render(), data_at_top_level=True)
+
+    def _disable_mount(self, req: Request, path: str) -> Response:
+        path = normalize_path(path)
+        table = self.core.mounts
+        if path in table.entries():
+            _, index = table.remove(path)
+            self.core.changed(["mounts"])
+            return Response(status=204, index=index)
+        return Response(status=204)
+
+    def _sys_mount(self) -> dict[str, Any]:
         return {
             "accessor": "system_00000000",
             "config": {
@@ -292,7 +390,8 @@ class SystemBackend:
             "uuid": "system",
         }
 
-    def _enable_mount(self, path: str, req: Request) -> Response:
+    def _enable_mount(self, req: Request, path: str) -> Response:
+        path = normalize_path(path)
         data = req.data
         mount_type = _require_str(data, "type")
         options = _options(data.get("options"))
@@ -300,7 +399,7 @@ class SystemBackend:
             mount_type, options = "kv", {**options, "version": "2"}
         if any(path.startswith(r) for r in RESERVED):
             raise InvalidRequest(f"cannot mount '{path}' of type '{mount_type}': reserved path")
-        self.core.catalog.check(mount_type, options)  # rejects unknown types and options, builds nothing
+        create_engine(mount_type, options, InmemBackend(), self.core.clock)  # rejects unknown types
         config = _mount_config(data.get("config"))
         system_max = self.core.config.max_lease_ttl
         if config.get("default_lease_ttl", 0) > system_max and not config.get("max_lease_ttl"):
@@ -318,25 +417,53 @@ class SystemBackend:
         self.core.changed(["mounts"])
         return Response(status=204, index=index)
 
-    def _tune(self, table, rest: str, op: str, req: Request) -> Response:
-        path = normalize_path(rest)
-        entry = table.entries().get(path)
+    # --- sys/mounts/<path>/tune and sys/auth/<path>/tune ------------------------
+
+    def _secret_mounts(self) -> MountTable:
+        return self.core.mounts
+
+    def _auth_mounts(self) -> MountTable:
+        return self.core.auth_mounts
+
+    def _tune_path(self, head: str, table: Callable[[], MountTable], kind: str) -> Path:
+        return Path(
+            f"{head}/(?P<path>.*)/tune",
+            {READ: partial(self._read_tune, table), UPDATE: partial(self._write_tune, table)},
+            preflight=partial(self._tuned_entry, table),
+            synopsis=f"Tune the configuration of a mounted {kind}.",
+            description=(
+                "Read the effective lease TTLs, description and options, or write default_lease_ttl, "
+                "max_lease_ttl, description, options and the other mount settings.  A mount named 'tune' "
+                f"is sys/{head}/tune itself, not this path."
+            ),
+        )
+
+    @staticmethod
+    def _tuned_entry(table: Callable[[], MountTable], req: Request, path: str) -> MountEntry:
+        """The entry a tune acts on; a 400 for a missing mount whatever the operation."""
+        path = normalize_path(path + "/")
+        entry = table().entries().get(path)
         if entry is None:
             raise InvalidRequest(f'cannot fetch sysview for path "{path}"')
-        if op == logical.READ:
-            config = {
-                "default_lease_ttl": self.core.config.default_lease_ttl,
-                "max_lease_ttl": self.core.config.max_lease_ttl,
-                "force_no_cache": False,
-            }
-            config.update({k: v for k, v in entry.config.items() if v})
-            config["description"] = entry.description
-            if entry.options:
-                config["options"] = entry.options
-            return Response(data=config, data_at_top_level=True)
-        self._ops(op, WRITE)
+        return entry
+
+    def _read_tune(self, table: Callable[[], MountTable], req: Request, path: str) -> Response:
+        entry = self._tuned_entry(table, req, path)
+        config: dict[str, Any] = {
+            "default_lease_ttl": self.core.config.default_lease_ttl,
+            "max_lease_ttl": self.core.config.max_lease_ttl,
+            "force_no_cache": False,
+        }
+        config.update({k: v for k, v in entry.config.items() if v})
+        config["description"] = entry.description
+        if entry.options:
+            config["options"] = entry.options
+        return Response(data=config, data_at_top_level=True)
+
+    def _write_tune(self, table: Callable[[], MountTable], req: Request, path: str) -> Response:
         data = req.data
         # Work on a copy: the cached entry must not change unless the write succeeds.
+        entry = self._tuned_entry(table, req, path)
         entry = dataclasses.replace(entry, config=dict(entry.config), options=dict(entry.options))
         entry.config.update(
             _mount_config({k: v for k, v in data.items() if k not in ("description", "options")}, current=entry.config)
@@ -348,119 +475,159 @@ class SystemBackend:
             if entry.type == "kv" and options.get("version") == "1" and entry.options.get("version") == "2":
                 raise InvalidRequest("cannot downgrade mount from KV v2 to KV v1")
             entry.options.update(options)
-        index = table.update(entry)
+        index = table().update(entry)
         self.core.changed(["mounts"])
         return Response(status=204, index=index)
 
     # --- sys/auth --------------------------------------------------------------
 
-    def _auth(self, rest: str, op: str, req: Request) -> Response | None:
-        table = self.core.auth_mounts
-        if not rest:
-            self._ops(op, READ)
-            return Response(data={e.path: e.render() for e in table.entries().values()}, data_at_top_level=True)
-        if rest.endswith("/tune"):
-            return self._tune(table, rest[: -len("tune")], op, req)
-        path = normalize_path(rest)
-        if op in WRITE:
-            mount_type = _require_str(req.data, "type")
-            if mount_type == "token":
-                raise InvalidRequest("token credential backend cannot be instantiated")
-            raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
-        if op == logical.DELETE:
-            if path == "token/":
-                raise InvalidRequest("token credential backend cannot be disabled")
-            return Response(status=204)
-        raise MethodNotAllowed()
+    def _list_auth(self, req: Request) -> Response:
+        return Response(
+            data={e.path: e.render() for e in self.core.auth_mounts.entries().values()}, data_at_top_level=True
+        )
+
+    def _enable_auth(self, req: Request, path: str) -> Response:
+        mount_type = _require_str(req.data, "type")
+        if mount_type == "token":
+            raise InvalidRequest("token credential backend cannot be instantiated")
+        raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
+
+    def _disable_auth(self, req: Request, path: str) -> Response:
+        if normalize_path(path) == "token/":
+            raise InvalidRequest("token credential backend cannot be disabled")
+        return Response(status=204)
 
     # --- sys/policy and sys/policies/acl ---------------------------------------
 
-    def _policy(self, name: str, op: str, req: Request, legacy: bool) -> Response | None:
-        store = self.core.policies
-        if not name:
-            self._ops(op, READ + LIST)
-            names = store.names()
-            if legacy:
-                return Response(data={"keys": names, "policies": names}, data_at_top_level=True)
-            return Response(data={"keys": names})
-        if op == logical.READ:
-            policy = store.get(name)
-            if policy is None:
-                raise NotFound()
-            key = "rules" if legacy else "policy"
-            return Response(data={"name": policy.name, key: policy.raw}, data_at_top_level=legacy)
-        if op in WRITE:
-            text = req.data.get("policy", req.data.get("rules", ""))
-            if not isinstance(text, str):
-                raise InvalidRequest("'policy' must be a string")
-            index = store.put(name, text)
-            self.core.changed([f"policy/{name.lower()}"])
-            return Response(status=204, index=index)
-        if op == logical.DELETE:
-            index = store.delete(name)
-            self.core.changed([f"policy/{name.lower()}"])
-            return Response(status=204, index=index)
-        raise MethodNotAllowed()
+    def _list_policies(self, req: Request, *, legacy: bool) -> Response:
+        names = self.core.policies.names()
+        if legacy:
+            return Response(data={"keys": names, "policies": names}, data_at_top_level=True)
+        return Response(data={"keys": names})
 
-    # --- sys/audit -------------------------------------------------------------
+    def _read_policy(self, req: Request, name: str, *, legacy: bool) -> Response:
+        policy = self.core.policies.get(name)
+        if policy is None:
+            raise NotFound()
+        key = "rules" if legacy else "policy"
+        return Response(data={"name": policy.name, key: policy.raw}, data_at_top_level=legacy)
 
-    def _audit(self, rest: str, op: str, req: Request) -> Response | None:
-        broker = self.core.audit
-        if not rest:
-            self._ops(op, READ)
-            return Response(data=broker.list(), data_at_top_level=True)
-        path = normalize_path(rest)
-        if op in WRITE:
-            # CVE-2025-6000 class: a device writes as the server's user wherever file_path points.
-            if not self.core.config.unsafe_allow_api_audit_creation:
-                raise InvalidRequest(API_CREATION_REFUSED)
-            data = req.data
-            options = data.get("options") or {}
-            if not isinstance(options, dict):
-                raise InvalidRequest("'options' must be an object")
-            broker.enable(
-                path,
-                _require_str(data, "type"),
-                _require_str(data, "description", required=False),
-                options,
-                local=bool(data.get("local", False)),
-            )
-            self.core.changed(["audit"])
-            return Response(status=204)
-        if op == logical.DELETE:
-            broker.disable(path)
-            self.core.changed(["audit"])
-            return Response(status=204)
-        raise MethodNotAllowed()
+    def _write_policy(self, req: Request, name: str) -> Response:
+        text = req.data.get("policy", req.data.get("rules", ""))
+        if not isinstance(text, str):
+            raise InvalidRequest("'policy' must be a string")
+        index = self.core.policies.put(name, text)
+        self.core.changed([f"policy/{name.lower()}"])
+        return Response(status=204, index=index)
+
+    def _delete_policy(self, req: Request, name: str) -> Response:
+        index = self.core.policies.delete(name)
+        self.core.changed([f"policy/{name.lower()}"])
+        return Response(status=204, index=index)
+
+    # --- sys/audit and sys/audit-hash ------------------------------------------
+
+    def _list_audit(self, req: Request) -> Response:
+        return Response(data=self.core.audit.list(), data_at_top_level=True)
+
+    def _enable_audit(self, req: Request, path: str) -> Response:
+        path = normalize_path(path)
+        # CVE-2025-6000 class: a device writes as the server's user wherever file_path points.
+        if not self.core.config.unsafe_allow_api_audit_creation:
+            raise InvalidRequest(API_CREATION_REFUSED)
+        data = req.data
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            raise InvalidRequest("'options' must be an object")
+        self.core.audit.enable(
+            path,
+            _require_str(data, "type"),
+            _require_str(data, "description", required=False),
+            options,
+            local=bool(data.get("local", False)),
+        )
+        self.core.changed(["audit"])
+        return Response(status=204)
+
+    def _disable_audit(self, req: Request, path: str) -> Response:
+        self.core.audit.disable(normalize_path(path))
+        self.core.changed(["audit"])
+        return Response(status=204)
+
+    def _audit_hash(self, req: Request, path: str) -> Response:
+        digest = self.core.audit.hash(normalize_path(path), _require_str(req.data, "input", required=False))
+        return Response(data={"hash": digest}, data_at_top_level=True)
+
+    # --- keyring, seal and HA ----------------------------------------------------
+
+    def _key_status(self, req: Request) -> Response:
+        keyring = self.core.barrier.keyring
+        if keyring is None:  # sealed since the core checked
+            raise Sealed()
+        key = keyring.active_key()
+        return Response(
+            data={
+                "term": key.term,
+                "install_time": key.install_time.isoformat().replace("+00:00", "Z"),
+                "encryptions": 0,
+            },
+            data_at_top_level=True,
+        )
+
+    def _rotate(self, req: Request) -> Response:
+        self.core.seal.rotate()
+        return Response(status=204)
+
+    def _seal(self, req: Request) -> Response:
+        self.core.seal.seal()
+        return Response(status=204)
+
+    def _step_down(self, req: Request) -> Response:
+        self.core.step_down()
+        return Response(status=204)
+
+    def _ha_status(self, req: Request) -> Response:
+        return Response(data=self.core.ha_status(), data_at_top_level=True)
 
     # --- sys/capabilities* -----------------------------------------------------
 
-    def _capabilities(self, endpoint: str, op: str, req: Request) -> Response:
-        self._ops(op, WRITE)
-        data = req.data
-        paths = data.get("paths", data.get("path"))
+    def _capabilities_path(self, pattern: str, token_of: Callable[[Request], Any], whose: str) -> Path:
+        return Path(
+            pattern,
+            {UPDATE: partial(self._capabilities, token_of)},
+            synopsis=f"Fetches the capabilities of {whose} on the given paths.",
+            description="Write 'paths' (a list, or a comma-separated string); the answer maps each path to "
+            "its capabilities, and repeats them under 'capabilities' when there is one path.",
+        )
+
+    @staticmethod
+    def _own_token(req: Request) -> Any:
+        return req.token
+
+    def _named_token(self, req: Request) -> Any:
+        return self.core.tokens.lookup(_require_str(req.data, "token"))
+
+    def _accessor_token(self, req: Request) -> Any:
+        return self.core.tokens.lookup_accessor(_require_str(req.data, "accessor"))
+
+    def _capabilities(self, token_of: Callable[[Request], Any], req: Request) -> Response:
+        paths = req.data.get("paths", req.data.get("path"))
         if isinstance(paths, str):
             paths = [p.strip() for p in paths.split(",") if p.strip()]
         if not paths or not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
             raise InvalidRequest("missing paths")
-        if endpoint == "capabilities-self":
-            token = req.token
-        elif endpoint == "capabilities":
-            token = self.core.tokens.lookup(_require_str(data, "token"))
-        else:
-            token = self.core.tokens.lookup_accessor(_require_str(data, "accessor"))
+        token = token_of(req)
         if token is None:
             raise InvalidRequest("invalid token")
         acl = self.core.policies.acl(token.policies)
-        result = {p: acl.capabilities(p.lstrip("/")) for p in paths}
+        result: dict[str, Any] = {p: acl.capabilities(p.lstrip("/")) for p in paths}
         if len(paths) == 1:
             result["capabilities"] = result[paths[0]]
         return Response(data=result, data_at_top_level=True)
 
     # --- sys/internal/ui/mounts ------------------------------------------------
 
-    def _ui_mounts(self, path: str, op: str, req: Request) -> Response:
-        self._ops(op, READ)
+    def _ui_mounts(self, req: Request, path: str) -> Response:
         if not path:
             return Response(
                 data={
