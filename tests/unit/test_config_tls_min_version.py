@@ -11,7 +11,7 @@ import pytest
 
 from strongroom.config import ConfigError, ServerConfig, StorageConfig, from_json, loads, to_json
 from strongroom.server.build import make_backend
-from strongroom.storage.consul_http import Transport
+from strongroom.storage.consul_transport import Transport
 
 PLAIN = 'listener "tcp" {\n  tls_disable = true\n}\n'
 VERSIONS = {

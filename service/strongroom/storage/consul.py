@@ -14,7 +14,7 @@ back into ``LockLost`` (the fence failed) or ``WriteConflict`` (a
 ``TxnOp`` and Consul's transaction JSON lives in ``storage/consul_txn.py``.
 
 Errors become ``StorageUnavailable``, ``RequestTooLarge``, ``InvalidRequest``
-(``storage/consul_http.py``, with the HTTP transport; the limits, in
+(``storage/consul_errors.py``; the HTTP transport is ``storage/consul_transport.py``; the limits, in
 ``storage/consul_txn.py``), ``LockLost`` or ``WriteConflict`` (also
 ``storage/consul_txn.py``).  Messages carry status codes and Consul's own error
 text, never values; values are never logged.
@@ -43,17 +43,11 @@ import requests
 
 from strongroom.errors import LockLost, StorageUnavailable
 from strongroom.storage import WRITE_VERBS, TxnOp, children
+from strongroom.storage.consul_address import consul_key, parse_address
 from strongroom.storage.consul_batch import TxnBatcher
-from strongroom.storage.consul_http import (
-    TLS_VERSIONS,
-    Transport,
-    configure_session,
-    consul_errors,
-    consul_key,
-    error_for_status,
-    parse_address,
-    quiet_unverified_requests,
-)
+from strongroom.storage.consul_errors import consul_errors, error_for_status
+from strongroom.storage.consul_tls import TLS_VERSIONS, configure_session, quiet_unverified_requests
+from strongroom.storage.consul_transport import Transport
 from strongroom.storage.consul_txn import TXN_MAX_OPS, check_ops, commit_index, encode_txn, rolled_back_error
 
 log = logging.getLogger(__name__)

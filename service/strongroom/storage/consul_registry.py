@@ -17,7 +17,7 @@ import json
 import consul
 
 from strongroom.storage.consul import ConsulBackend
-from strongroom.storage.consul_http import consul_errors, error_for_status, raw_response
+from strongroom.storage.consul_errors import consul_errors, error_for_status, raw_response
 
 
 def _go_duration(seconds: float) -> str:

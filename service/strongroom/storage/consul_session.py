@@ -22,7 +22,8 @@ import consul
 
 from strongroom.errors import InvalidRequest, LockLost, StorageUnavailable
 from strongroom.storage.consul import ConsulBackend
-from strongroom.storage.consul_http import consul_errors, consul_key, error_for_status, raw_response
+from strongroom.storage.consul_address import consul_key
+from strongroom.storage.consul_errors import consul_errors, error_for_status, raw_response
 
 
 class ConsulSessions:

@@ -20,7 +20,8 @@ Optimistic concurrency uses Consul's own transaction verbs: ``check-index``
 next touched by a ``set`` (every read-modify-write: check what was read, then
 write it back) travels as one ``cas`` operation with the checked index (0:
 only if absent), which Consul applies as the check and the set together: one
-operation fewer, each costing Consul ≈ 30 µs of CPU.  A rolled-back
+operation fewer, and Consul's CPU grows with every operation of a
+transaction (bench/README.md has the figure).  A rolled-back
 transaction (HTTP 409) names its failing operations by position; a failure of
 the fence's ``check-session`` (position 0) is ``LockLost``, a failure of one of
 the caller's checks (a ``cas`` included) is ``WriteConflict``.
@@ -36,7 +37,7 @@ from collections.abc import Callable, Sequence
 
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
 from strongroom.storage import CHECK_VERBS, VERBS, TxnOp, WriteConflict, value_too_large
-from strongroom.storage.consul_http import error_for_status, redact_keys
+from strongroom.storage.consul_errors import error_for_status, redact_keys
 
 #: Consul refuses transactions with more operations than this (``maxTxnOps``).
 TXN_MAX_OPS = 64

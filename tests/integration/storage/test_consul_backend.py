@@ -726,6 +726,6 @@ def test_a_connection_consul_closed_is_replaced_not_reported():
 
 
 def _peer_gone(sock) -> bool:
-    from strongroom.storage.consul_http import _closed_by_peer
+    from strongroom.storage.consul_transport import _closed_by_peer
 
     return _closed_by_peer(sock)

@@ -52,7 +52,7 @@ def test_exactly_one_of_many_racing_creators_wins(consul_backend, consul_agent):
     for round_ in range(5):
         key = f"race/{round_}"
         results = run_together(
-            8, lambda i: consul_backend.txn([TxnOp("check-not-exists", key), TxnOp("set", key, b"%d" % i)])
+            8, lambda i, key=key: consul_backend.txn([TxnOp("check-not-exists", key), TxnOp("set", key, b"%d" % i)])
         )
         winners = [i for i, r in enumerate(results) if isinstance(r, int)]
         assert len(winners) == 1, results

@@ -12,7 +12,7 @@ import pytest
 
 from strongroom.errors import StorageUnavailable
 from strongroom.storage.consul import ConsulBackend
-from strongroom.storage.consul_http import Answer
+from strongroom.storage.consul_transport import Answer
 
 
 class Transport:

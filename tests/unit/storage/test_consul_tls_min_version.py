@@ -15,7 +15,7 @@ import pytest
 import urllib3.exceptions
 
 from strongroom.storage.consul import ConsulBackend
-from strongroom.storage.consul_http import Transport
+from strongroom.storage.consul_transport import Transport
 
 UNVERIFIED = "Unverified HTTPS request is being made to host '{}'. Adding certificate verification is strongly advised."
 
@@ -62,12 +62,12 @@ def test_tls_skip_verify_silences_urllib3s_warning_for_consul_only():
         warnings.simplefilter("error", category)
         ConsulBackend.from_config("https://127.0.0.1:8501").close()
         with pytest.raises(category):
-            warnings.warn(UNVERIFIED.format("127.0.0.1"), category)
+            warnings.warn(UNVERIFIED.format("127.0.0.1"), category, stacklevel=1)
         ConsulBackend.from_config("https://127.0.0.1:8501", tls_skip_verify=True).close()
-        warnings.warn(UNVERIFIED.format("127.0.0.1"), category)
+        warnings.warn(UNVERIFIED.format("127.0.0.1"), category, stacklevel=1)
         with pytest.raises(category):
-            warnings.warn(UNVERIFIED.format("127.0.0.10"), category)
+            warnings.warn(UNVERIFIED.format("127.0.0.10"), category, stacklevel=1)
         with pytest.raises(category):
-            warnings.warn(UNVERIFIED.format("10.0.0.5"), category)
+            warnings.warn(UNVERIFIED.format("10.0.0.5"), category, stacklevel=1)
         ConsulBackend.from_config("https://[::1]:8501", tls_skip_verify=True).close()
-        warnings.warn(UNVERIFIED.format("::1"), category)
+        warnings.warn(UNVERIFIED.format("::1"), category, stacklevel=1)

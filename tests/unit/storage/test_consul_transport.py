@@ -16,7 +16,7 @@ import threading
 import consul
 import pytest
 
-from strongroom.storage.consul_http import Connection, Transport, _closed_by_peer
+from strongroom.storage.consul_transport import Connection, Transport, _closed_by_peer
 
 
 @pytest.fixture

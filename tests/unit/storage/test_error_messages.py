@@ -12,7 +12,7 @@ import pytest
 
 from strongroom.errors import RequestTooLarge
 from strongroom.storage import TxnOp
-from strongroom.storage.consul_http import error_for_status
+from strongroom.storage.consul_errors import error_for_status
 from strongroom.storage.consul_txn import check_ops, encode_txn, rolled_back_error
 from strongroom.storage.inmem import InmemBackend
 
