@@ -26,7 +26,7 @@ from strongroom.barrier import Barrier, BarrierView
 from strongroom.core.audit import AuditBroker
 from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable
 from strongroom.core.policy_store import PolicyStore
-from strongroom.core.seal import SealControl
+from strongroom.core.seal import HA_DISABLED, NodeControl
 from strongroom.errors import PermissionDenied, Sealed, UnsupportedPath
 from strongroom.sdk import logical
 from strongroom.sdk.logical import EngineCatalog, EngineType, Request, Response
@@ -90,7 +90,7 @@ class Core:
     def __init__(
         self,
         backend,
-        seal: SealControl,
+        seal: NodeControl,
         *,
         backends: Mapping[str, EngineType],
         config: CoreConfig = CoreConfig(),
@@ -206,29 +206,23 @@ class Core:
         """``sys/init``: create the keys, split the unseal key, mint the root token."""
         return self.seal.initialize(shares, threshold, root_token_id=root_token_id)
 
-    # --- HA state (pushed by the node core; absent for single-process nodes) ---
+    # --- HA state (pushed by the node core; disabled for single-process nodes) ---
 
     def ha_state(self) -> dict:
         """``{"enabled", "role", "leader_address", "leader_node", "active_time"}``."""
-        ha = getattr(self.seal, "ha", None)
-        state = ha() if ha else {}
-        return state if state.get("enabled") else {"enabled": False, "role": "active"}
+        state = self.seal.ha()
+        return state if state.get("enabled") else dict(HA_DISABLED)
 
     def is_active(self) -> bool:
         return self.ha_state()["role"] == "active"
 
     def step_down(self) -> None:
         """``sys/step-down``: only the active node steps down (standbys forward it)."""
-        step_down = getattr(self.seal, "step_down", None)
-        if step_down is None:
-            return
-        step_down()
+        self.seal.step_down()
 
     def ha_status(self) -> dict:
-        ha_status = getattr(self.seal, "ha_status", None)
-        if ha_status is None:
-            return {"nodes": []}
-        return ha_status()
+        """``sys/ha-status``: the nodes of the cluster (none without HA)."""
+        return self.seal.ha_status()
 
     def health(self) -> dict:
         """The state ``sys/health`` reports: initialised, sealed, standby, performance standby."""

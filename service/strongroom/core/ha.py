@@ -27,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from strongroom.errors import LockLost, StrongroomError
+from strongroom.storage import LockSessions, ServiceRegistry
 
 log = logging.getLogger("strongroom.ha")
 
@@ -45,7 +46,8 @@ def _now_rfc3339() -> str:
 class HAManager:
     """Leader election for one node (see module docstring).
 
-    ``sessions`` and ``registry`` are the storage layer's Consul wrappers;
+    ``sessions`` (``storage.LockSessions``) and ``registry``
+    (``storage.ServiceRegistry``) are the storage layer's HA interfaces;
     ``is_unsealed()`` tells whether the node may compete; ``publish(state)``
     pushes the new role to the workers; ``on_role(role)`` lets the owner update
     gauges.  Thread-safe; ``start()`` runs the election and heartbeat threads.
@@ -54,8 +56,8 @@ class HAManager:
     def __init__(
         self,
         *,
-        sessions,
-        registry,
+        sessions: LockSessions,
+        registry: ServiceRegistry,
         is_unsealed: Callable[[], bool],
         node_id: str,
         api_addr: str,

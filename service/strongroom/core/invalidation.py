@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from strongroom.errors import StrongroomError
+from strongroom.storage import PrefixWatch
 
 log = logging.getLogger("strongroom.invalidation")
 
@@ -37,12 +38,16 @@ def diff(before: dict[str, int], after: dict[str, int]) -> list[str]:
 class TableWatcher:
     """One blocking-query thread per watched prefix (see module docstring).
 
-    ``registry.wait_prefix(prefix, index, wait)`` is the storage layer's watch;
+    ``registry`` is the storage layer's watch (``storage.PrefixWatch``);
     ``publish(names)`` pushes invalidations; ``keyring_changed()`` re-reads the keyring.
     """
 
     def __init__(
-        self, registry, publish: Callable[[list[str]], None], keyring_changed: Callable[[], None], wait: str = "10s"
+        self,
+        registry: PrefixWatch,
+        publish: Callable[[list[str]], None],
+        keyring_changed: Callable[[], object],
+        wait: str = "10s",
     ):
         self._registry = registry
         self._publish = publish

@@ -16,7 +16,10 @@ decrypt anything before the keyring is known):
 A ``SealManager`` holds the unseal progress and the keyring in process memory
 only.  In a multi-process node exactly one lives in the node core process and
 workers reach it through ``server.nodelink``; unit tests and in-memory dev nodes
-use it directly.  The same interface, ``SealControl``, serves both.
+use it directly.  The same interface, ``SealControl``, serves both; what a
+``Core`` is handed, ``NodeControl``, adds the node's HA state (``HAControl``):
+the node link carries the node core's, a bare ``SealManager`` answers "HA
+disabled" (a single-process node is its own active node).
 """
 
 from __future__ import annotations
@@ -69,6 +72,33 @@ class SealControl(Protocol):
 
     def keyring(self) -> Keyring | None:
         """The current keyring, None while sealed."""
+
+
+class HAControl(Protocol):
+    """The node's HA state as a core sees it (https://developer.hashicorp.com/vault/docs/concepts/ha).
+
+    Answered from what the node core last pushed (no I/O) except ``step_down``
+    and ``ha_status``, which ask the node core.  Nodes without HA (in-memory
+    storage, one process) answer "disabled" and are always active."""
+
+    def ha(self) -> dict:
+        """``{"enabled", "role", "leader_address", "leader_node", "active_time", ...}``;
+        ``enabled`` false (or an empty dict, before the node core spoke) means no HA."""
+
+    def step_down(self) -> None:
+        """``sys/step-down``: give up the lock (the active node only; a no-op without HA)."""
+
+    def ha_status(self) -> dict:
+        """``sys/ha-status`` body: ``{"nodes": [...]}`` (empty without HA)."""
+
+
+class NodeControl(SealControl, HAControl, Protocol):
+    """What a ``Core`` is handed: the node's seal and its HA state
+    (``SealManager`` for a single-process node, ``server.nodelink.NodeLink`` in a worker)."""
+
+
+#: What a node without HA reports: it is its own active node.
+HA_DISABLED = {"enabled": False, "role": "active"}
 
 
 def validate_seal_parameters(shares, threshold) -> tuple[int, int]:
@@ -144,6 +174,17 @@ class SealManager:
 
     def keyring(self) -> Keyring | None:
         return self._keyring
+
+    # --- HAControl: a SealManager handed to a Core is a single-process node, without HA ---
+
+    def ha(self) -> dict:
+        return dict(HA_DISABLED)
+
+    def step_down(self) -> None:
+        """Without HA there is no lock to give up (Vault answers 204 too)."""
+
+    def ha_status(self) -> dict:
+        return {"nodes": []}
 
     def status(self) -> dict:
         config = self.seal_config()

@@ -189,7 +189,7 @@ def keyring_event(keyring: Keyring | None) -> dict:
 
 
 class NodeLink:
-    """The worker side: ``SealControl`` backed by the node core.
+    """The worker side: ``core.seal.NodeControl`` (seal and HA state) backed by the node core.
 
     ``keyring()`` is answered from the pushed copy (no I/O on the request path).
     ``on_invalidate``, ``on_ha`` and ``on_keyring`` are set by the owner to
@@ -267,7 +267,9 @@ class NodeLink:
             raise _error_from(reply["error"])
         return reply["result"]
 
+    # HAControl
     def ha(self) -> dict:
+        """The HA state the node core last pushed (empty until it spoke)."""
         return self._ha
 
     # SealControl

@@ -112,6 +112,97 @@ class Backend(Protocol):
         """The most recent index this backend has seen (for read-your-writes)."""
 
 
+# --- HA: what the node core's election needs from storage (Vault's physical.HABackend and Lock) --------
+
+
+class LockSessions(Protocol):
+    """Sessions and the leader lock, for ``core.ha.HAManager``.
+
+    Who may call: only the node core process (one per node), from its election
+    thread and on step-down, seal or shutdown; workers never hold a session.
+
+    A *session* is bound to health checks (``serfHealth`` and the node's own TTL
+    check, see ``ServiceRegistry``); when any of them fails, storage invalidates
+    the session and releases every lock it holds, without the holder's help.
+
+    What is atomic: ``acquire`` and ``release`` are each one compare-and-set on
+    the lock key: ``acquire`` succeeds only when no other session holds it, and
+    ``release`` only when ``session`` does.  Holding the lock is never assumed:
+    ``wait_key`` reports the current holder, and a node that finds another
+    holder (or none) is deposed.
+
+    What is fenced: the lock is what fences writes.  A backend built with the
+    holder's ``fence`` puts ``check-session`` on the lock key, with the session,
+    first in every write transaction, so once the session is invalidated no
+    write of that node lands (``LockLost``); see ``Backend``.
+    """
+
+    def create_session(self, name: str, checks: list[str], lock_delay: str = "0s", behavior: str = "release") -> str:
+        """A new session bound to ``checks`` (used as given: name ``serfHealth``
+        explicitly); returns its id.  ``lock_delay`` is a Go duration."""
+
+    def destroy_session(self, session_id: str) -> None:
+        """Destroy ``session_id``, releasing its locks; unknown sessions are no error."""
+
+    def acquire(self, key: str, value: bytes, session: str) -> bool:
+        """Take the lock ``key`` for ``session`` and write ``value`` (who holds it).
+
+        True when ``session`` holds it now (also when it already did), False when
+        another session does; ``LockLost`` when ``session`` was invalidated."""
+
+    def release(self, key: str, session: str) -> bool:
+        """Release ``key`` if ``session`` holds it, emptying its value; False otherwise."""
+
+    def wait_key(self, key: str, index: int, wait: str = "5s") -> tuple[int, bytes | None, str | None]:
+        """Block until ``key`` changes after ``index`` or ``wait`` passes; returns
+        ``(index, value, holder session or None)`` as of the answer."""
+
+
+class ServiceRegistry(Protocol):
+    """The node's liveness check and its entry in the service catalog.
+
+    Who may call: the node core only.  The TTL check is what binds a session to
+    the node's life: the node core passes it several times a TTL, and a node
+    that stops (killed, hung, partitioned) fails it within one TTL, which
+    invalidates its session (``LockSessions``).  Registration is not fenced:
+    every change of role re-registers with the new tags, so the catalog
+    converges on the truth once the cluster settles.
+    """
+
+    def register_ttl_check(self, check_id: str, name: str, ttl: float) -> None:
+        """A TTL check on this node that starts passing (a session cannot bind to a failing one)."""
+
+    def pass_check(self, check_id: str) -> None:
+        """Heartbeat: the check passes for one more TTL."""
+
+    def deregister_check(self, check_id: str) -> None:
+        """Remove the check (invalidates sessions bound to it)."""
+
+    def register_service(
+        self, service_id: str, name: str, address: str, port: int, tags: list[str], meta: dict[str, str]
+    ) -> None:
+        """Register (or re-register with new tags) this node's service instance."""
+
+    def deregister_service(self, service_id: str) -> None:
+        """Remove this node's service instance."""
+
+    def service_instances(self, name: str) -> list[dict]:
+        """Every registered instance of ``name``: ID, Address, Port, Tags, Meta, Node."""
+
+
+class PrefixWatch(Protocol):
+    """Blocking queries on stored keys, for ``core.invalidation.TableWatcher``.
+
+    Who may call: the node core, one thread per watched prefix.  It reports the
+    keys' modify indexes (not a shared "changed" marker), so two writers at once
+    can never hide each other's change; it reads, never writes, and needs no fence.
+    """
+
+    def wait_prefix(self, prefix: str, index: int, wait: str = "10s") -> tuple[int, dict[str, int]]:
+        """Block until a key under ``prefix`` changes after ``index`` or ``wait``
+        passes; returns ``(index, {key: modify index})`` (keys as ``get`` takes them)."""
+
+
 class ReadOnlyView:
     """A backend that refuses writes: what a performance standby executes against.
 
