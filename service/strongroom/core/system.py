@@ -19,13 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.mounts import RESERVED, MountEntry, MountTable, normalize_path
-from strongroom.engines import create_engine
 from strongroom.errors import InvalidRequest, NotFound, PermissionDenied, Sealed, UnsupportedPath
 from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string
 from strongroom.sdk import framework, logical
 from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
-from strongroom.storage.inmem import InmemBackend
 
 if TYPE_CHECKING:
     from strongroom.core.core import Core
@@ -399,7 +397,7 @@ class SystemBackend(framework.Backend):
             mount_type, options = "kv", {**options, "version": "2"}
         if any(path.startswith(r) for r in RESERVED):
             raise InvalidRequest(f"cannot mount '{path}' of type '{mount_type}': reserved path")
-        create_engine(mount_type, options, InmemBackend(), self.core.clock)  # rejects unknown types
+        self.core.catalog.check(mount_type, options)  # rejects unknown types and options, builds nothing
         config = _mount_config(data.get("config"))
         system_max = self.core.config.max_lease_ttl
         if config.get("default_lease_ttl", 0) > system_max and not config.get("max_lease_ttl"):
