@@ -2,7 +2,8 @@
 
 https://developer.hashicorp.com/vault/api-docs/auth/token
 
-Each handler parses its parameters the way Vault's framework does
+The endpoints are one path table (``strongroom.sdk.framework``).  Each
+handler parses its parameters the way Vault's framework does
 (``field_data.py``), applies Vault's rules for who may create what (policy
 subsets, orphans, ids, periods need sudo), calls the ``TokenStore``, which does
 the storage, and renders the response in Vault's exact shapes
@@ -13,6 +14,9 @@ rules here are the ones Vault enforces inside the handler.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from strongroom.auth.field_data import (
     bool_field,
@@ -25,14 +29,13 @@ from strongroom.auth.field_data import (
 from strongroom.auth.token_entry import REVOCATION_PENDING, TokenEntry, sanitize_policies
 from strongroom.auth.token_response import auth_block, lookup_data
 from strongroom.auth.token_store import TokenStore
-from strongroom.errors import InvalidRequest, MethodNotAllowed, PermissionDenied, UnsupportedPath
+from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.fields import to_duration_seconds
-from strongroom.sdk import logical
+from strongroom.sdk import framework, logical
+from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
 
-_READ = frozenset({logical.READ})
-_WRITE = frozenset({logical.CREATE, logical.UPDATE})
-_LIST = frozenset({logical.LIST})
+READ, LIST, UPDATE = logical.READ, logical.LIST, logical.UPDATE
 # Vault keeps these for its own machinery (response wrapping, control groups).
 NON_ASSIGNABLE_POLICIES = ("response-wrapping", "control-group")
 
@@ -51,7 +54,25 @@ def _is_root_caller(req: Request) -> bool:
     return req.token is not None and "root" in req.token.policies
 
 
-class TokenAuthBackend:
+def _check_token_type(token_type: str) -> None:
+    """Only service tokens exist here (``""`` is the default, service)."""
+    if token_type == "batch":
+        raise InvalidRequest("batch tokens are not supported")
+    if token_type not in ("", "service"):
+        raise InvalidRequest("invalid 'token_type' value")
+
+
+@dataclass(frozen=True)
+class _Lifetime:
+    """How long a token to create lives, and the warnings planning it gave."""
+
+    ttl: int
+    explicit_max_ttl: int
+    period: int
+    warnings: list[str]
+
+
+class TokenAuthBackend(framework.Backend):
     """The ``auth/token/`` mount (an ``Engine``): create, lookup, renew, revoke.
 
     ``has_sudo(req)`` says whether the caller holds ``sudo`` on ``req.path``; by
@@ -70,45 +91,100 @@ class TokenAuthBackend:
         self._store = store
         self._has_sudo = has_sudo or _is_root_caller
         self._policy_exists = policy_exists
-        self._routes: dict[str, tuple[frozenset, Callable[[Request], Response]]] = {
-            "create": (_WRITE, lambda req: self._create(req, orphan=False)),
-            "create-orphan": (_WRITE, lambda req: self._create(req, orphan=True)),
-            "lookup": (_READ | _WRITE, self._lookup),
-            "lookup-self": (_READ | _WRITE, self._lookup_self),
-            "lookup-accessor": (_WRITE, self._lookup_accessor),
-            "renew": (_WRITE, self._renew),
-            "renew-self": (_WRITE, self._renew_self),
-            "renew-accessor": (_WRITE, self._renew_accessor),
-            "revoke": (_WRITE, self._revoke),
-            "revoke-self": (_WRITE, self._revoke_self),
-            "revoke-accessor": (_WRITE, self._revoke_accessor),
-            "revoke-orphan": (_WRITE, self._revoke_orphan),
-            "accessors": (_LIST, self._list_accessors),
-            "tidy": (_WRITE, self._tidy),
-        }
+        super().__init__(self._paths())
 
-    # --- the Engine protocol ---------------------------------------------------
-
-    def handle(self, req: Request) -> Response:
-        """Dispatch ``req.relative_path`` (``create``, ``lookup-self``, ...)."""
-        path = req.relative_path
-        if path == "accessors/":
-            path = "accessors"
-        route = self._routes.get(path)
-        if route is None:
-            raise UnsupportedPath("unsupported path")
-        operations, handler = route
-        if req.operation not in operations:
-            raise MethodNotAllowed()
-        return handler(req)
-
-    def exists(self, req: Request) -> bool | None:
-        """No existence checks: every write is an ``update`` for the ACL, as in Vault."""
-        return None
-
-    def unauthenticated_paths(self) -> list[str]:
-        """Every token endpoint needs a token."""
-        return []
+    def _paths(self) -> list[Path]:
+        """The table (Vault's ``token_store.go`` paths, without roles)."""
+        return [
+            Path(
+                "create",
+                {UPDATE: partial(self._create, orphan=False)},
+                synopsis="The token create path is used to create new tokens.",
+                description="A child of the calling token, with a subset of its policies unless the caller has "
+                "sudo; 'no_parent' (sudo) makes an orphan.",
+            ),
+            Path(
+                "create-orphan",
+                {UPDATE: partial(self._create, orphan=True)},
+                synopsis="The token create path is used to create new orphan tokens.",
+                description="As create, but the new token has no parent: revoking the caller leaves it alone.",
+            ),
+            Path(
+                "lookup",
+                {READ: self._lookup, UPDATE: self._lookup},
+                synopsis="This endpoint will lookup a token and its properties.",
+                description="The token is given as 'token'; without one, the calling token.",
+            ),
+            Path(
+                "lookup-self",
+                {READ: self._lookup_self, UPDATE: self._lookup_self},
+                synopsis="This endpoint will lookup the calling token and its properties.",
+                description="A token on its last use still sees itself, with num_uses -1.",
+            ),
+            Path(
+                "lookup-accessor",
+                {UPDATE: self._lookup_accessor},
+                synopsis="This endpoint will lookup a token associated with the given accessor and its properties.",
+                description="The answer never carries the token's id.",
+            ),
+            Path(
+                "renew",
+                {UPDATE: self._renew},
+                synopsis="This endpoint will renew the given token and prevent expiration.",
+                description="'increment' asks for a new TTL from now, bounded by the token's maximum.",
+            ),
+            Path(
+                "renew-self",
+                {UPDATE: self._renew_self},
+                synopsis="This endpoint will renew the token used to call it and prevent expiration.",
+                description="'increment' asks for a new TTL from now, bounded by the token's maximum.",
+            ),
+            Path(
+                "renew-accessor",
+                {UPDATE: self._renew_accessor},
+                synopsis="This endpoint will renew a token associated with the given accessor and its properties.",
+                description="The answer never carries the token's id.",
+            ),
+            Path(
+                "revoke",
+                {UPDATE: self._revoke},
+                synopsis="This endpoint will delete the given token and all of its child tokens.",
+                description="An unknown or expired token answers 204 as well.",
+            ),
+            Path(
+                "revoke-self",
+                {UPDATE: self._revoke_self},
+                synopsis="This endpoint will delete the token used to call it and all of its child tokens.",
+                description="The calling token and its children are revoked.",
+            ),
+            Path(
+                "revoke-accessor",
+                {UPDATE: self._revoke_accessor},
+                synopsis="This endpoint will delete the token associated with the accessor and all of its "
+                "child tokens.",
+                description="An unknown accessor answers with a warning.",
+            ),
+            Path(
+                "revoke-orphan",
+                {UPDATE: self._revoke_orphan},
+                synopsis="This endpoint will delete the token and orphan its child tokens.",
+                description="Needs sudo: the children survive their parent.",
+            ),
+            Path(
+                "accessors/?",
+                {LIST: self._list_accessors},
+                synopsis="List token accessors, which can then be used to iterate and discover their properties "
+                "or revoke them.",
+                description="Needs sudo.",
+            ),
+            Path(
+                "tidy",
+                {UPDATE: self._tidy},
+                synopsis="This endpoint performs cleanup tasks that can be run if certain error conditions have "
+                "occurred.",
+                description="Revokes dead tokens and removes dangling index entries; it runs to completion.",
+            ),
+        ]
 
     # --- create ----------------------------------------------------------------
 
@@ -118,19 +194,10 @@ class TokenAuthBackend:
         if data.get("wrap_ttl") not in (None, "", 0):
             # A client that asked for a wrapped token must never get it in plain text.
             raise InvalidRequest("response wrapping (wrap_ttl) is not supported by Strongroom; no token was created")
-        parent = self._store.refresh(req.token) if req.token is not None and req.token.num_uses >= 0 else None
-        if parent is None:
-            raise InvalidRequest("parent token lookup failed: no parent found")
-        # A limited-use token could otherwise escape its count through children.
-        if parent.num_uses > 0:
-            raise InvalidRequest("restricted use token cannot generate child tokens")
+        parent = self._parent(req)
         is_sudo = self._has_sudo(req)
 
-        token_type = string_field(data, "type")
-        if token_type == "batch":
-            raise InvalidRequest("batch tokens are not supported")
-        if token_type not in ("", "service"):
-            raise InvalidRequest("invalid 'token_type' value")
+        _check_token_type(string_field(data, "type"))
         renewable = bool_field(data, "renewable", True)
         num_uses = int_field(data, "num_uses")
         if num_uses < 0:
@@ -141,18 +208,56 @@ class TokenAuthBackend:
         if token_id and not is_sudo:
             raise InvalidRequest("root or sudo privileges required to specify token id")
 
+        policies = self._assignable_policies(parent, data, is_sudo)
+        if bool_field(data, "no_parent", False):
+            if not is_sudo:
+                raise InvalidRequest("root or sudo privileges required to create orphan token")
+            orphan = True
+        lifetime = self._lifetime(data, parent, policies, is_sudo)
+
+        token_id, entry = self._store.create(
+            policies=policies,
+            add_default=False,
+            parent=None if orphan else parent,
+            path="auth/token/" + req.relative_path,
+            meta=meta,
+            display_name=name,
+            num_uses=num_uses,
+            ttl=lifetime.ttl,
+            explicit_max_ttl=lifetime.explicit_max_ttl,
+            period=lifetime.period,
+            renewable=renewable and lifetime.ttl != 0,
+            token_id=token_id or None,
+        )
+        warnings = list(lifetime.warnings)
+        if self._policy_exists is not None:
+            warnings += [
+                f'Policy "{p}" does not exist' for p in entry.policies if p != "root" and not self._policy_exists(p)
+            ]
+        return Response(auth=auth_block(entry, token_id), warnings=warnings)
+
+    def _parent(self, req: Request) -> TokenEntry:
+        """The calling token, as stored now: the parent of the token to create."""
+        parent = self._store.refresh(req.token) if req.token is not None and req.token.num_uses >= 0 else None
+        if parent is None:
+            raise InvalidRequest("parent token lookup failed: no parent found")
+        # A limited-use token could otherwise escape its count through children.
+        if parent.num_uses > 0:
+            raise InvalidRequest("restricted use token cannot generate child tokens")
+        return parent
+
+    def _assignable_policies(self, parent: TokenEntry, data: dict[str, Any], is_sudo: bool) -> list[str]:
+        """The new token's policies, refused when one is Vault's own or is root without a root parent."""
         policies = self._child_policies(parent, data, is_sudo)
         for policy in policies:
             if policy in NON_ASSIGNABLE_POLICIES:
                 raise InvalidRequest(f'cannot assign policy "{policy}"')
         if "root" in policies and "root" not in parent.policies:
             raise InvalidRequest("root tokens may not be created without parent token being root")
+        return policies
 
-        if bool_field(data, "no_parent", False):
-            if not is_sudo:
-                raise InvalidRequest("root or sudo privileges required to create orphan token")
-            orphan = True
-
+    def _lifetime(self, data: dict[str, Any], parent: TokenEntry, policies: list[str], is_sudo: bool) -> _Lifetime:
+        """The new token's TTL, explicit max TTL and period, as Vault plans them."""
         explicit_max_ttl = parse_ttl(data.get("explicit_max_ttl"), "explicit_max_ttl")
         period = parse_ttl(data.get("period"), "period")
         if period and not is_sudo:
@@ -168,33 +273,12 @@ class TokenAuthBackend:
             ttl, warnings = self._store.plan_ttl(ttl=ttl, period=period, explicit_max_ttl=explicit_max_ttl)
         if ttl == 0 and explicit_max_ttl > 0:
             ttl = explicit_max_ttl
-        if ttl == 0:
-            if parent.ttl != 0:
-                raise InvalidRequest("expiring root tokens cannot create non-expiring root tokens")
-            renewable = False
-
-        token_id, entry = self._store.create(
-            policies=policies,
-            add_default=False,
-            parent=None if orphan else parent,
-            path="auth/token/" + req.relative_path,
-            meta=meta,
-            display_name=name,
-            num_uses=num_uses,
-            ttl=ttl,
-            explicit_max_ttl=explicit_max_ttl,
-            period=period,
-            renewable=renewable,
-            token_id=token_id or None,
-        )
-        if self._policy_exists is not None:
-            warnings += [
-                f'Policy "{p}" does not exist' for p in entry.policies if p != "root" and not self._policy_exists(p)
-            ]
-        return Response(auth=auth_block(entry, token_id), warnings=warnings)
+        if ttl == 0 and parent.ttl != 0:
+            raise InvalidRequest("expiring root tokens cannot create non-expiring root tokens")
+        return _Lifetime(ttl=ttl, explicit_max_ttl=explicit_max_ttl, period=period, warnings=warnings)
 
     @staticmethod
-    def _child_policies(parent: TokenEntry, data: dict, is_sudo: bool) -> list[str]:
+    def _child_policies(parent: TokenEntry, data: dict[str, Any], is_sudo: bool) -> list[str]:
         """Vault's policy rules for a token created without a role."""
         requested = string_list_field(data, "policies")
         no_default = bool_field(data, "no_default_policy", False)

@@ -11,19 +11,10 @@ the parent's id hash is never shown.  Pure functions of the entry.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from strongroom.auth.token_entry import TokenEntry
-
-
-def rfc3339(timestamp: float) -> str:
-    """A unix time in Go's RFC 3339 (UTC, fractional seconds without trailing zeros)."""
-    moment = datetime.fromtimestamp(timestamp, tz=UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
+from strongroom.timefmt import rfc3339_timestamp
 
 
 def auth_block(entry: TokenEntry, client_token: str) -> dict[str, Any]:
@@ -56,10 +47,10 @@ def lookup_data(entry: TokenEntry, now: float) -> dict[str, Any]:
         "creation_ttl": entry.ttl,
         "display_name": entry.display_name,
         "entity_id": entry.entity_id,
-        "expire_time": rfc3339(entry.expire_at) if entry.expire_at is not None else None,
+        "expire_time": rfc3339_timestamp(entry.expire_at) if entry.expire_at is not None else None,
         "explicit_max_ttl": entry.explicit_max_ttl,
         "id": entry.id,
-        "issue_time": rfc3339(entry.issue_time),
+        "issue_time": rfc3339_timestamp(entry.issue_time),
         "meta": entry.meta,
         "num_uses": entry.num_uses,
         "orphan": entry.orphan,
@@ -73,5 +64,5 @@ def lookup_data(entry: TokenEntry, now: float) -> dict[str, Any]:
         data["period"] = entry.period
     if entry.last_renewal is not None:
         data["last_renewal_time"] = int(entry.last_renewal)
-        data["last_renewal"] = rfc3339(entry.last_renewal)
+        data["last_renewal"] = rfc3339_timestamp(entry.last_renewal)
     return data
