@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from strongroom.config import ServerConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _server(args) -> int:
+def _server(args: argparse.Namespace) -> int:
     from strongroom import config as config_mod
     from strongroom.server import nodecore
 
@@ -78,7 +82,7 @@ def _server(args) -> int:
     return nodecore.run(config)
 
 
-def _dev_with_file(dev, path: str):
+def _dev_with_file(dev: ServerConfig, path: str) -> ServerConfig:
     """``server -dev -config FILE``, as Vault and OpenBao do it: the file's
     settings (audit blocks, ``unsafe_allow_api_audit_creation``, ...) on the dev
     node's in-memory storage and plain-HTTP listener.  The file holds neither."""
@@ -95,7 +99,7 @@ def _dev_with_file(dev, path: str):
     )
 
 
-def _dev_cluster(args) -> int:
+def _dev_cluster(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from strongroom import devcluster

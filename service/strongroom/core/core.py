@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from strongroom.auth.token import TokenAuthBackend, TokenStore
+from strongroom.auth.token import TokenAuthBackend, TokenEntry, TokenStore
 from strongroom.barrier import Barrier, BarrierView
 from strongroom.core.audit import AuditBroker
 from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable
@@ -29,7 +29,8 @@ from strongroom.core.policy_store import PolicyStore
 from strongroom.core.seal import HA_DISABLED, NodeControl
 from strongroom.errors import PermissionDenied, Sealed, UnsupportedPath
 from strongroom.sdk import logical
-from strongroom.sdk.logical import EngineCatalog, EngineType, Request, Response
+from strongroom.sdk.logical import Engine, EngineCatalog, EngineType, Request, Response
+from strongroom.storage import Backend
 
 
 def utcnow() -> datetime:
@@ -89,13 +90,13 @@ class Core:
 
     def __init__(
         self,
-        backend,
+        backend: Backend,
         seal: NodeControl,
         *,
         backends: Mapping[str, EngineType],
         config: CoreConfig = CoreConfig(),
         clock: Callable[[], datetime] = utcnow,
-        randbytes=os.urandom,
+        randbytes: Callable[[int], bytes] = os.urandom,
         notify: Callable[[list[str]], None] | None = None,
     ):
         self.backend = backend
@@ -129,7 +130,7 @@ class Core:
             randbytes=randbytes,
             file_directory=config.audit_file_directory,
         )
-        self._engines: dict[str, object] = {}
+        self._engines: dict[str, Engine] = {}
         self._engines_lock = threading.Lock()
         from strongroom.core.system import SystemBackend  # the system backend calls back into the core
 
@@ -263,7 +264,8 @@ class Core:
 
     # --- routing ---------------------------------------------------------------
 
-    def engine_for(self, table: MountTable, entry: MountEntry):
+    def engine_for(self, table: MountTable, entry: MountEntry) -> Engine:
+        """The engine of a mount, built on first use and kept until the mount table changes."""
         with self._engines_lock:
             engine = self._engines.get(entry.uuid)
             if engine is None:
@@ -272,7 +274,7 @@ class Core:
                 self._engines[entry.uuid] = engine
             return engine
 
-    def route(self, req: Request):
+    def route(self, req: Request) -> Engine:
         """Fill the request's mount fields and return the backend that serves it."""
         path = req.path
         if path == "sys" or path.startswith("sys/"):
@@ -349,7 +351,7 @@ class Core:
         self.audit.log_response(req, auth, resp)
         return resp
 
-    def canonicalize(self, backend, req: Request) -> None:
+    def canonicalize(self, backend: Engine, req: Request) -> None:
         """Rewrite ``req.path`` to the spelling the handler will act on, before
         anything judges it: the system backend normalises policy names and
         mount, auth and audit paths exactly as its handlers store them."""
@@ -357,14 +359,14 @@ class Core:
             req.relative_path = self.system.canonical_path(req.relative_path)
             req.path = req.mount_point + req.relative_path
 
-    def _acl_paths(self, backend, req: Request) -> list[str]:
+    def _acl_paths(self, backend: Engine, req: Request) -> list[str]:
         """The canonical path, then the other spellings that name the same
         target (``sys/mounts/x`` and ``sys/mounts/x/``)."""
         if backend is self.system:
             return [req.path] + [req.mount_point + alias for alias in self.system.acl_aliases(req.relative_path)]
         return [req.path]
 
-    def _is_unauthenticated(self, backend, req: Request) -> bool:
+    def _is_unauthenticated(self, backend: Engine, req: Request) -> bool:
         if backend is self.system:
             return req.relative_path in UNAUTHENTICATED_SYS_PATHS
         for pattern in backend.unauthenticated_paths():
@@ -374,7 +376,7 @@ class Core:
                 return True
         return False
 
-    def lookup_token(self, client_token: str):
+    def lookup_token(self, client_token: str) -> TokenEntry:
         """The token entry for a client token, or PermissionDenied (missing, unknown, expired)."""
         if not client_token:
             raise PermissionDenied("permission denied")
@@ -383,7 +385,7 @@ class Core:
             raise PermissionDenied("permission denied")
         return entry
 
-    def _authorize(self, backend, req: Request) -> None:
+    def _authorize(self, backend: Engine, req: Request) -> None:
         """The ACL check, on every spelling of the target: allowed when one
         spelling is allowed and no spelling is explicitly denied (deny wins)."""
         acl = self.policies.acl(req.token.policies)
@@ -412,7 +414,7 @@ class Core:
         return any(relative_path == p or (p.endswith("/") and relative_path.startswith(p)) for p in SUDO_SYS_PATHS)
 
     @staticmethod
-    def _audit_auth(token) -> dict | None:
+    def _audit_auth(token: TokenEntry | None) -> dict | None:
         if token is None:
             return None
         return {

@@ -70,7 +70,7 @@ class HAManager:
         register_service: bool = True,
         on_role: Callable[[str], None] | None = None,
         on_lease: Callable[[float], None] | None = None,
-        monotonic=time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
     ):
         self._sessions = sessions
         self._registry = registry

@@ -31,6 +31,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from strongroom.barrier import aead, shamir
@@ -42,6 +43,7 @@ from strongroom.errors import (
     NotInitialized,
     Sealed,
 )
+from strongroom.storage import Backend
 
 SEAL_CONFIG_PATH = "core/seal-config"
 ROOT_KEY_PATH = "core/root-key"
@@ -101,11 +103,15 @@ class NodeControl(SealControl, HAControl, Protocol):
 HA_DISABLED = {"enabled": False, "role": "active"}
 
 
-def validate_seal_parameters(shares, threshold) -> tuple[int, int]:
-    """Check ``secret_shares``/``secret_threshold`` as Vault does."""
-    for name, value in (("secret_shares", shares), ("secret_threshold", threshold)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InvalidRequest(f"{name} must be an integer")
+def _integer(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"{name} must be an integer")
+    return value
+
+
+def validate_seal_parameters(shares: object, threshold: object) -> tuple[int, int]:
+    """Check ``secret_shares``/``secret_threshold`` (as sent, any JSON value) as Vault does."""
+    shares, threshold = _integer("secret_shares", shares), _integer("secret_threshold", threshold)
     if shares < 1:
         raise InvalidRequest("invalid seal configuration: shares must be at least one")
     if threshold < 1:
@@ -142,8 +148,8 @@ class SealManager:
 
     def __init__(
         self,
-        backend,
-        clock,
+        backend: Backend,
+        clock: Callable[[], datetime],
         randbytes: Callable[[int], bytes] = os.urandom,
         on_change: Callable[[Keyring | None], None] | None = None,
         cluster_name: str = "",

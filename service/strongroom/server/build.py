@@ -3,40 +3,71 @@ core and the workers, so both see the same storage the same way)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from strongroom.config import ServerConfig, parse_duration
 from strongroom.core.core import CoreConfig
+from strongroom.storage import Backend
 from strongroom.storage.instrumented import InstrumentedBackend
 
+if TYPE_CHECKING:
+    from strongroom.storage.coherence import CoherenceTable
+    from strongroom.storage.consul import ConsulBackend
 
-def make_backend(config: ServerConfig, fence=None, on_lock_lost=None, cache_table=None, cache_size: int = 0):
+
+def make_backend(
+    config: ServerConfig,
+    fence: Callable[[], tuple[str, str] | None] | None = None,
+    on_lock_lost: Callable[[], None] | None = None,
+    cache_table: CoherenceTable | None = None,
+    cache_size: int = 0,
+) -> Backend:
     """The storage backend the configuration names; with ``cache_table`` (the
     node's ``CoherenceTable``) wrapped in a ``CachedBackend`` of ``cache_size``
     entries (0: writes are announced, nothing is cached)."""
-    storage = config.storage
-    if storage.type == "inmem":
+    if config.storage.type == "inmem":
         from strongroom.storage.inmem import InmemBackend
 
         return InstrumentedBackend(InmemBackend(), "inmem")
+    return wrap_consul(config, consul_backend(config, fence, on_lock_lost), cache_table, cache_size)
+
+
+def consul_backend(
+    config: ServerConfig,
+    fence: Callable[[], tuple[str, str] | None] | None = None,
+    on_lock_lost: Callable[[], None] | None = None,
+) -> ConsulBackend:
+    """The bare Consul backend the configuration names: what the node core's
+    sessions, registry and watches share (one client, one index), before
+    ``wrap_consul`` instruments (and caches) it."""
     from strongroom.storage.consul import ConsulBackend
 
-    backend = InstrumentedBackend(
-        ConsulBackend.from_config(
-            address=storage.address,
-            token=storage.token,
-            scheme=storage.scheme,
-            tls_ca_file=storage.tls_ca_file or None,
-            tls_cert_file=storage.tls_cert_file or None,
-            tls_key_file=storage.tls_key_file or None,
-            tls_skip_verify=storage.tls_skip_verify,
-            tls_min_version=storage.tls_min_version,
-            prefix=storage.path,
-            consistency_mode=storage.consistency_mode,
-            max_parallel=storage.max_parallel,
-            fence=fence,
-            on_lock_lost=on_lock_lost,
-        ),
-        "consul",
+    storage = config.storage
+    return ConsulBackend.from_config(
+        address=storage.address,
+        token=storage.token,
+        scheme=storage.scheme,
+        tls_ca_file=storage.tls_ca_file or None,
+        tls_cert_file=storage.tls_cert_file or None,
+        tls_key_file=storage.tls_key_file or None,
+        tls_skip_verify=storage.tls_skip_verify,
+        tls_min_version=storage.tls_min_version,
+        prefix=storage.path,
+        consistency_mode=storage.consistency_mode,
+        max_parallel=storage.max_parallel,
+        fence=fence,
+        on_lock_lost=on_lock_lost,
     )
+
+
+def wrap_consul(
+    config: ServerConfig, consul: ConsulBackend, cache_table: CoherenceTable | None = None, cache_size: int = 0
+) -> Backend:
+    """``consul`` instrumented; with ``cache_table`` (the node's ``CoherenceTable``)
+    also wrapped in a ``CachedBackend`` of ``cache_size`` entries (0: writes are
+    announced, nothing is cached)."""
+    backend = InstrumentedBackend(consul, "consul")
     if cache_table is None:
         return backend
     from strongroom.storage.cache import CachedBackend
@@ -46,7 +77,7 @@ def make_backend(config: ServerConfig, fence=None, on_lock_lost=None, cache_tabl
     return CachedBackend(backend, cache_table, cache_size if caching else 0)
 
 
-def seconds(value) -> int:
+def seconds(value: str | float) -> int:
     """A duration from the configuration as whole seconds."""
     return int(value) if isinstance(value, (int, float)) else int(parse_duration(value))
 

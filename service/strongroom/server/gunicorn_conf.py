@@ -1,8 +1,15 @@
 """gunicorn settings for a Strongroom node, read from the environment the node core sets."""
 
+from __future__ import annotations
+
 import os
+from typing import TYPE_CHECKING
 
 import strongroom.api  # noqa: F401  (LIST before Falcon)
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 bind = os.environ.get("STRONGROOM_BIND", "127.0.0.1:8200").split(",")
 workers = int(os.environ.get("STRONGROOM_WORKERS", "1"))
@@ -38,7 +45,7 @@ if os.environ.get("STRONGROOM_TLS_CERT"):
 reuse_port = True
 
 
-def post_fork(server, worker):
+def post_fork(server: Arbiter, worker: Worker) -> None:
     """Give the worker its own SO_REUSEPORT listener next to the shared one."""
     import socket
 
@@ -63,7 +70,7 @@ def post_fork(server, worker):
     worker.strongroom_listeners = own
 
 
-def child_exit(server, worker):
+def child_exit(server: Arbiter, worker: Worker) -> None:
     """Mark a dead worker's metric files so its live gauges disappear."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -18,15 +18,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from strongroom import config as config_mod
 from strongroom.config import ServerConfig
 from strongroom.errors import StrongroomError
 
+if TYPE_CHECKING:
+    from strongroom.barrier.keyring import Keyring
+    from strongroom.core.seal import SealManager
+    from strongroom.storage import Backend
+    from strongroom.storage.coherence import CoherenceTable
+
 
 def _gunicorn_env(config: ServerConfig, env: dict) -> dict:
     listener = config.listeners[0]
-    env["STRONGROOM_BIND"] = ",".join(l.address for l in config.listeners)
+    env["STRONGROOM_BIND"] = ",".join(item.address for item in config.listeners)
     env["STRONGROOM_WORKERS"] = str(config.workers)
     env["STRONGROOM_NODE_ID"] = config.node_id
     env["STRONGROOM_LOG_LEVEL"] = {"trace": "debug", "warn": "warning"}.get(config.log_level, config.log_level)
@@ -43,7 +52,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _ensure_free(addresses) -> None:
+def _ensure_free(addresses: Iterable[str]) -> None:
     """Workers listen with SO_REUSEPORT, which would let a second node silently
     share a port with a running one: refuse to start on a port already taken."""
     for address in addresses:
@@ -82,17 +91,18 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
     # load the HCL parser (~4 MiB each).
     env["STRONGROOM_CONFIG_JSON"] = config_mod.to_json(config)
 
-    server = seal = ha = None
+    node: NodeCore | None = None
     if config.storage.type != "inmem":
         from strongroom.storage.coherence import CoherenceTable
 
         _wait_for_storage(config)
         table = CoherenceTable.create(os.path.join(socket_dir, "cache.table"))
         try:
-            server, seal, ha = _start_node_core(config, os.path.join(socket_dir, "node.sock"), table)
+            node = NodeCore(config, os.path.join(socket_dir, "node.sock"), table)
+            node.start()
         except StrongroomError as exc:  # Consul went away again during start-up
             raise SystemExit(f"error: cannot start the node: {exc}") from None
-        env["STRONGROOM_NODE_SOCKET"] = server.path
+        env["STRONGROOM_NODE_SOCKET"] = node.server.path
         env["STRONGROOM_CACHE_TABLE"] = table.path
 
     proc = subprocess.Popen(
@@ -108,10 +118,10 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
         preexec_fn=_die_with_parent,
     )
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> None:
         # Release the lock first, so a standby takes over while we drain.
-        if ha is not None:
-            ha.stop()
+        if node is not None:
+            node.release()
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
 
@@ -123,30 +133,27 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if ha is not None:
-            ha.stop()
-        if seal is not None:
-            seal.seal()
-        if server is not None:
-            server.close()
+        if node is not None:
+            node.close()
     return 0 if rc in (0, -signal.SIGTERM) else rc
 
 
 def _wait_for_storage(config: ServerConfig) -> None:
     """Consul may come up after the node (boot order, a restart): wait for it,
     saying why on stderr each time the reason changes, instead of dying."""
-    from strongroom.server.build import make_backend
+    from strongroom.server.build import consul_backend, wrap_consul
 
-    def stop_waiting(signum, frame):
+    def stop_waiting(signum: int, frame: FrameType | None) -> None:
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop_waiting)
-    backend = make_backend(config)
+    consul = consul_backend(config)
+    backend = wrap_consul(config, consul)
     said = ""
     while True:
         try:
             backend.get("core/lock")
-            backend.close()
+            consul.close()
             return
         except StrongroomError as exc:
             if str(exc) != said:
@@ -155,7 +162,9 @@ def _wait_for_storage(config: ServerConfig) -> None:
             time.sleep(1)
 
 
-def _sync_declared_audit(config: ServerConfig, backend, seal, announce) -> None:
+def _sync_declared_audit(
+    config: ServerConfig, backend: Backend, seal: SealManager, announce: Callable[[], None]
+) -> None:
     """The active node writes the configuration's audit devices to the audit
     table (``AuditBroker.sync_declared``) through a private barrier holding the
     node's keyring, and tells its workers; the other nodes' table watches
@@ -177,81 +186,133 @@ def _sync_declared_audit(config: ServerConfig, backend, seal, announce) -> None:
         logging.getLogger("strongroom.audit").exception("declared audit devices not written")
 
 
-def _start_node_core(config: ServerConfig, socket_path: str, cache_table):
-    """The node-wide state: seal, HA election, table watches, and the socket workers use.
+class NodeCore:
+    """The node-wide state of one node, and how its parts are wired.
+
+    ``backend``: the storage, fenced with the HA manager's session;
+    ``seal``: the ``SealManager`` (keys only in this process's memory);
+    ``registry``: the node's liveness check and service registration;
+    ``ha``: the ``HAManager`` (the lock and the node's role);
+    ``server``: the ``NodeLinkServer`` the workers call and subscribe to;
+    ``watcher``: the ``TableWatcher`` telling the workers of other nodes' changes.
+
+    The parts form a cycle: the backend fences with the HA manager's session
+    and reports a lost lock to it; the seal and the HA manager announce through
+    the server; the server serves the seal and the HA manager.  It is broken
+    here, explicitly: the parts are built in that order, and every arrow
+    pointing back (``_fence``, ``_lock_lost``, ``_publish``, ``_keyring_changed``,
+    ``_role_changed``) is a method of this object, which no part calls before
+    ``start()``.
 
     ``cache_table`` is the workers' ``CoherenceTable``: the node core's own
     writes (root token, keyring) are announced in it, and it opens the
-    workers' caches only while this node is active."""
-    from strongroom import metrics
-    from strongroom.core.core import utcnow
-    from strongroom.core.ha import ACTIVE, PERFSTANDBY, HAManager
-    from strongroom.core.invalidation import TableWatcher
-    from strongroom.core.seal import SealManager
-    from strongroom.server.build import make_backend, seconds
-    from strongroom.server.nodelink import NodeLinkServer, keyring_event, node_core_handlers
-    from strongroom.storage.consul_registry import ConsulRegistry
-    from strongroom.storage.consul_session import ConsulSessions
+    workers' caches only while this node is active.
+    """
 
-    parts: dict = {}
-    backend = make_backend(
-        config,
-        fence=lambda: parts["ha"].fence(),
-        on_lock_lost=lambda: parts["ha"].lock_lost(),
-        cache_table=cache_table,
-        cache_size=0,
-    )
+    def __init__(self, config: ServerConfig, socket_path: str, cache_table: CoherenceTable):
+        # Imported here, not at the top: prometheus_client (behind metrics and the
+        # instrumented backend) must load after run() set PROMETHEUS_MULTIPROC_DIR.
+        from strongroom.core.core import utcnow
+        from strongroom.core.ha import HAManager
+        from strongroom.core.invalidation import TableWatcher
+        from strongroom.core.seal import SealManager
+        from strongroom.server.build import consul_backend, seconds, wrap_consul
+        from strongroom.server.nodelink import NodeLinkServer, node_core_handlers
+        from strongroom.storage.consul_registry import ConsulRegistry
+        from strongroom.storage.consul_session import ConsulSessions
 
-    def on_change(keyring):
+        self.config = config
+        self.cache_table = cache_table
+        self._was_active = False
+        consul = consul_backend(config, fence=self._fence, on_lock_lost=self._lock_lost)
+        self.backend = wrap_consul(config, consul, cache_table=cache_table, cache_size=0)
+        self.seal = SealManager(
+            self.backend,
+            utcnow,
+            on_change=self._keyring_changed,
+            cluster_name=config.cluster_name,
+            storage_type=config.storage.type,
+        )
+        self.registry = ConsulRegistry.for_backend(consul)
+        self.ha = HAManager(
+            sessions=ConsulSessions.for_backend(consul),
+            registry=self.registry,
+            is_unsealed=lambda: self.seal.keyring() is not None,
+            node_id=config.node_id,
+            api_addr=config.api_addr,
+            publish=self._publish,
+            check_ttl=config.storage.check_timeout_seconds,
+            step_down_holdoff=seconds(config.step_down_holdoff),
+            performance_standby=not config.disable_performance_standby,
+            service_name=config.storage.service,
+            service_tags=tuple(config.storage.service_tag_list),
+            register_service=not config.storage.disable_registration,
+            on_role=self._role_changed,
+            on_lease=cache_table.set_lease,
+        )
+        self.server = NodeLinkServer(
+            socket_path, node_core_handlers(self.seal, self.ha, self._publish), state=self._link_state
+        )
+        self.watcher = TableWatcher(
+            self.registry, lambda names: self._publish({"invalidate": names}), self.seal.reload_keyring
+        )
+
+    def start(self) -> None:
+        """Open the socket to the workers, then enter the election and watch the tables."""
+        from strongroom import metrics
+
+        metrics.core_unsealed.set(0)
+        self.server.start()
+        self.ha.start(initialized=self.seal.seal_config() is not None)
+        self.watcher.start()
+
+    def release(self) -> None:
+        """SIGTERM: give up the lock at once, so a standby takes over while gunicorn drains (idempotent)."""
+        self.ha.stop()
+
+    def close(self) -> None:
+        """Leave the election, forget the keys, close the workers' socket."""
+        self.ha.stop()
+        self.seal.seal()
+        self.server.close()
+
+    # --- the arrows pointing back (see the class docstring) ---------------------------
+
+    def _fence(self) -> tuple[str, str] | None:
+        return self.ha.fence()
+
+    def _lock_lost(self) -> None:
+        self.ha.lock_lost()
+
+    def _publish(self, event: dict) -> None:
+        self.server.publish(event)
+
+    def _link_state(self) -> dict:
+        from strongroom.server.nodelink import keyring_event
+
+        return {**keyring_event(self.seal.keyring()), "ha": self.ha.state()}
+
+    def _keyring_changed(self, keyring: Keyring | None) -> None:
+        from strongroom import metrics
+        from strongroom.server.nodelink import keyring_event
+
         metrics.core_unsealed.set(0 if keyring is None else 1)
-        parts["server"].publish(keyring_event(keyring))
-        parts["ha"].seal_changed(keyring is not None)
+        self._publish(keyring_event(keyring))
+        self.ha.seal_changed(keyring is not None)
 
-    def on_role(role):
+    def _role_changed(self, role: str) -> None:
+        from strongroom import metrics
+        from strongroom.core.ha import ACTIVE, PERFSTANDBY
+
         active = role == ACTIVE
-        cache_table.set_active(active)
+        self.cache_table.set_active(active)
         metrics.core_active.set(1 if active else 0)
         metrics.ha_lock_held.set(1 if active else 0)
         metrics.core_performance_standby.set(1 if role == PERFSTANDBY else 0)
         if active:
             # Before the workers hear they are active: the configured audit devices are in place first.
-            _sync_declared_audit(config, backend, seal, lambda: parts["server"].publish({"invalidate": ["audit"]}))
+            _sync_declared_audit(self.config, self.backend, self.seal, lambda: self._publish({"invalidate": ["audit"]}))
             metrics.leadership_acquired_total.inc()
-        elif parts.get("was_active"):
+        elif self._was_active:
             metrics.leadership_lost_total.inc()
-        parts["was_active"] = active
-
-    seal = SealManager(
-        backend, utcnow, on_change=on_change, cluster_name=config.cluster_name, storage_type=config.storage.type
-    )
-    registry = ConsulRegistry.for_backend(backend)
-    ha = HAManager(
-        sessions=ConsulSessions.for_backend(backend),
-        registry=registry,
-        is_unsealed=lambda: seal.keyring() is not None,
-        node_id=config.node_id,
-        api_addr=config.api_addr,
-        publish=lambda event: parts["server"].publish(event),
-        check_ttl=config.storage.check_timeout_seconds,
-        step_down_holdoff=seconds(config.step_down_holdoff),
-        performance_standby=not config.disable_performance_standby,
-        service_name=config.storage.service,
-        service_tags=tuple(config.storage.service_tag_list),
-        register_service=not config.storage.disable_registration,
-        on_role=on_role,
-        on_lease=cache_table.set_lease,
-    )
-    parts["ha"] = ha
-    server = NodeLinkServer(
-        socket_path,
-        node_core_handlers(seal, ha, parts),
-        state=lambda: {**keyring_event(seal.keyring()), "ha": ha.state()},
-    )
-    parts["server"] = server
-    metrics.core_unsealed.set(0)
-    server.start()
-    watcher = TableWatcher(registry, lambda names: server.publish({"invalidate": names}), seal.reload_keyring)
-    ha.start(initialized=seal.seal_config() is not None)
-    watcher.start()
-    parts["watcher"] = watcher
-    return server, seal, ha
+        self._was_active = active

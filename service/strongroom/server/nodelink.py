@@ -21,6 +21,7 @@ uid (SO_PEERCRED) against its own.  Nothing is logged from these messages.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
 import os
@@ -28,9 +29,14 @@ import socket
 import struct
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from strongroom import errors
 from strongroom.barrier.keyring import Keyring
+
+if TYPE_CHECKING:
+    from strongroom.core.ha import HAManager
+    from strongroom.core.seal import SealManager
 
 log = logging.getLogger("strongroom.nodelink")
 
@@ -53,7 +59,9 @@ def _error_from(payload: dict) -> errors.StrongroomError:
 
 
 class _Subscriber:
-    def __init__(self, conn: socket.socket, file):
+    """One worker's subscription: its connection and the last push it acknowledged."""
+
+    def __init__(self, conn: socket.socket, file: io.BufferedIOBase):
         self.conn = conn
         self.file = file
         self.acked = 0
@@ -65,6 +73,11 @@ class _Subscriber:
         with self.cond:
             self.file.write(data)
             self.file.flush()
+
+    def wait_acked(self, seq: int, timeout: float) -> None:
+        """Until the worker acknowledged push ``seq``, went away, or ``timeout`` passed."""
+        with self.cond:
+            self.cond.wait_for(lambda: self.acked >= seq or not self.alive, timeout=timeout)
 
 
 class NodeLinkServer:
@@ -93,7 +106,7 @@ class NodeLinkServer:
         os.chmod(self.path, 0o600)
         sock.listen(128)
         self._sock = sock
-        threading.Thread(target=self._accept_loop, name="nodelink-accept", daemon=True).start()
+        threading.Thread(target=self._accept_loop, args=(sock,), name="nodelink-accept", daemon=True).start()
 
     def close(self) -> None:
         self._closed = True
@@ -104,10 +117,10 @@ class NodeLinkServer:
                 sub.alive = False
                 sub.conn.close()
 
-    def _accept_loop(self) -> None:
+    def _accept_loop(self, sock: socket.socket) -> None:
         while not self._closed:
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
             except OSError:
                 return
             creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -144,7 +157,7 @@ class NodeLinkServer:
             if not subscribed:
                 conn.close()
 
-    def _subscribe(self, conn: socket.socket, file) -> None:
+    def _subscribe(self, conn: socket.socket, file: io.BufferedIOBase) -> None:
         """Serve one worker's subscription until it disconnects (closes ``conn``)."""
         sub = _Subscriber(conn, file)
         with self._lock:
@@ -179,8 +192,7 @@ class NodeLinkServer:
                 except OSError:
                     sub.alive = False
         for sub in subscribers:
-            with sub.cond:
-                sub.cond.wait_for(lambda: sub.acked >= seq or not sub.alive, timeout=ACK_TIMEOUT)
+            sub.wait_acked(seq, ACK_TIMEOUT)
 
 
 def keyring_event(keyring: Keyring | None) -> dict:
@@ -204,7 +216,7 @@ class NodeLink:
         self._ready = threading.Event()
         self.on_invalidate: Callable[[list[str]], None] | None = None
         self.on_ha: Callable[[dict], None] | None = None
-        self.on_keyring: Callable[[], None] | None = None
+        self.on_keyring: Callable[[], object] | None = None
         threading.Thread(target=self._subscription_loop, name="nodelink-subscribe", daemon=True).start()
         self._ready.wait(connect_timeout)
 
@@ -248,7 +260,7 @@ class NodeLink:
 
     # --- calls -----------------------------------------------------------------
 
-    def call(self, op: str, **params):
+    def call(self, op: str, **params: Any) -> Any:
         """One request/response to the node core; domain errors re-raised here."""
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
@@ -282,14 +294,17 @@ class NodeLink:
     def initialize(self, shares: int, threshold: int, root_token_id: str = "") -> dict:
         return self.call("initialize", shares=shares, threshold=threshold, root_token_id=root_token_id)
 
-    def unseal(self, key, reset: bool = False) -> dict:
+    def unseal(self, key: str | None, reset: bool = False) -> dict:
         return self.call("unseal", key=key, reset=reset)
 
     def seal(self) -> None:
         self.call("seal")
 
     def rotate(self) -> Keyring:
-        return _decode_keyring(self.call("rotate"))
+        keyring = _decode_keyring(self.call("rotate"))
+        if keyring is None:  # the node core answers a rotation with the new keyring, or an error
+            raise errors.StorageUnavailable("node core answered a rotation without a keyring")
+        return keyring
 
     def notify(self, keys: list[str]) -> None:
         """Tell every worker of the node (and the node core) that ``keys`` changed."""
@@ -316,31 +331,38 @@ class NodeLink:
         return self.call("ha_status")
 
 
-def node_core_handlers(seal, ha, parts: dict) -> dict:
-    """The node core's call table: the seal, the HA role, and table invalidation."""
+def node_core_handlers(
+    seal: SealManager, ha: HAManager, publish: Callable[[dict], None]
+) -> dict[str, Callable[[dict], object]]:
+    """The node core's call table: the seal, the HA role, and table invalidation
+    (``publish`` pushes an event to every worker, ``NodeLinkServer.publish``)."""
     from strongroom.core.ha import ACTIVE
+    from strongroom.core.seal import validate_seal_parameters
 
-    def invalidate(req):
+    def invalidate(req: dict) -> None:
         keys = req.get("keys") or []
         if not isinstance(keys, list):
             raise errors.InvalidRequest("keys must be a list")
-        parts["server"].publish({"invalidate": [str(k) for k in keys]})
+        publish({"invalidate": [str(k) for k in keys]})
 
-    def rotate(req):
+    def rotate(req: dict) -> str | None:
         if ha is not None and ha.role != ACTIVE:
             raise errors.ReadOnly()
         return _encode_keyring(seal.rotate())
 
-    def step_down(req):
+    def initialize(req: dict) -> dict:
+        # The message is JSON from a worker: the types are checked here, with sys/init's messages.
+        shares, threshold = validate_seal_parameters(req.get("shares"), req.get("threshold"))
+        return seal.initialize(shares, threshold, root_token_id=str(req.get("root_token_id") or ""))
+
+    def step_down(req: dict) -> None:
         if ha is None or ha.role != ACTIVE:
             raise errors.ReadOnly()
         ha.step_down()
 
     return {
         "status": lambda req: seal.status(),
-        "initialize": lambda req: seal.initialize(
-            req.get("shares"), req.get("threshold"), root_token_id=str(req.get("root_token_id") or "")
-        ),
+        "initialize": initialize,
         "unseal": lambda req: seal.unseal(req.get("key"), reset=bool(req.get("reset"))),
         "seal": lambda req: seal.seal(),
         "rotate": rotate,

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import strongroom.api  # noqa: F401  (LIST before Falcon)
 from strongroom import config as config_mod
 from strongroom.api.app import create_app
 from strongroom.api.json_limits import JsonLimits
+from strongroom.barrier.keyring import Keyring
 from strongroom.core.core import Core, utcnow
 from strongroom.core.seal import SealManager
 from strongroom.engines import ENGINE_TYPES
 from strongroom.server.build import core_config, make_backend
+
+if TYPE_CHECKING:
+    import falcon  # at run time only after strongroom.api, which registers the LIST verb first
 
 
 def load_config() -> config_mod.ServerConfig:
@@ -28,7 +33,7 @@ def load_config() -> config_mod.ServerConfig:
     return config_mod.dev_config(os.environ.get("STRONGROOM_DEV_LISTEN", "127.0.0.1:8200"))
 
 
-def get_app():
+def get_app() -> falcon.App:
     """Build this worker's core and Falcon app."""
     config = load_config()
     listener = config.listeners[0]
@@ -50,7 +55,7 @@ def get_app():
     else:
         backend = make_backend(config)
 
-        def on_change(keyring) -> None:
+        def on_change(keyring: Keyring | None) -> None:
             single_node_gauges(keyring)
             if keyring is not None:  # unsealed is active here: the declared audit devices go in first
                 core.sync_declared_audit()
@@ -70,7 +75,7 @@ def get_app():
     )
 
 
-def single_node_gauges(keyring) -> None:
+def single_node_gauges(keyring: Keyring | None) -> None:
     """Without a node core (in-memory nodes) the one worker reports the node's state."""
     from strongroom import metrics
 
