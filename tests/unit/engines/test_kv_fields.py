@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from strongroom.engines.kv.fields import (
+from strongroom.durations import format_duration, parse_go_duration
+from strongroom.errors import InvalidRequest
+from strongroom.fields import (
     lease_seconds,
-    parse_go_duration,
     to_bool,
     to_comma_int_slice,
     to_duration_seconds,
@@ -19,8 +20,7 @@ from strongroom.engines.kv.fields import (
     unknown_fields_warning,
     weak_string,
 )
-from strongroom.engines.kv.timefmt import format_duration, format_time, to_ns
-from strongroom.errors import InvalidRequest
+from strongroom.timefmt import rfc3339_ns, to_ns
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ from strongroom.errors import InvalidRequest
     ],
 )
 def test_format_time_like_go_rfc3339nano(ns, text):
-    assert format_time(ns) == text
+    assert rfc3339_ns(ns) == text
 
 
 def test_to_ns_requires_aware_datetime():
@@ -48,7 +48,7 @@ def test_to_ns_requires_aware_datetime():
 
 @given(st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)))
 def test_format_time_round_trips_through_fromisoformat(moment):
-    text = format_time(to_ns(moment))
+    text = rfc3339_ns(to_ns(moment))
     assert datetime.fromisoformat(text.replace("Z", "+00:00")) == moment
 
 

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from strongroom.engines.kv.timefmt import format_duration, format_time
+from strongroom.durations import format_duration
+from strongroom.timefmt import rfc3339_ns
 
 # Vault keeps 10 versions unless the key or the mount says otherwise.
 DEFAULT_MAX_VERSIONS = 10
@@ -85,8 +86,8 @@ class VersionMetadata:
     def render(self) -> dict:
         """The per-version entry of a metadata read."""
         return {
-            "created_time": format_time(self.created_time),
-            "deletion_time": format_time(self.deletion_time),
+            "created_time": rfc3339_ns(self.created_time),
+            "deletion_time": rfc3339_ns(self.deletion_time),
             "destroyed": self.destroyed,
         }
 
@@ -139,9 +140,9 @@ class KeyMetadata:
         """The per-version shape of data writes and of ``metadata`` in data reads."""
         version = self.versions[number]
         return {
-            "created_time": format_time(version.created_time),
+            "created_time": rfc3339_ns(version.created_time),
             "custom_metadata": self.custom_metadata,
-            "deletion_time": format_time(version.deletion_time),
+            "deletion_time": rfc3339_ns(version.deletion_time),
             "destroyed": version.destroyed,
             "version": number,
         }
@@ -150,13 +151,13 @@ class KeyMetadata:
         """The body of ``GET <mount>/metadata/<path>``."""
         return {
             "cas_required": self.cas_required,
-            "created_time": format_time(self.created_time),
+            "created_time": rfc3339_ns(self.created_time),
             "current_version": self.current_version,
             "custom_metadata": self.custom_metadata,
             "delete_version_after": format_duration(self.delete_version_after),
             "max_versions": self.max_versions,
             "oldest_version": self.oldest_version,
-            "updated_time": format_time(self.updated_time),
+            "updated_time": rfc3339_ns(self.updated_time),
             "versions": {str(n): v.render() for n, v in sorted(self.versions.items())},
         }
 

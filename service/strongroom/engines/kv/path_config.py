@@ -6,30 +6,35 @@ https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2#read-kv-engine-co
 
 from __future__ import annotations
 
-from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import UINT32_MAX, to_bool, to_count, to_duration_seconds
+from strongroom.engines.kv.base import PathGroup
 from strongroom.engines.kv.model import DELETE_VERSION_AFTER_DISABLED
 from strongroom.engines.kv.store import CONFIG_KEY
+from strongroom.fields import UINT32_MAX, to_bool, to_count, to_duration_seconds
 from strongroom.sdk import logical
+from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
 
 CONFIG_FIELDS = ("max_versions", "cas_required", "delete_version_after")
 
 
-class ConfigPath(PathHandler):
+class ConfigPath(PathGroup):
     """``max_versions`` (0: Vault's default of 10), ``cas_required``, and
     ``delete_version_after`` (0 clears it, a negative duration disables it on every key)."""
 
-    prefix = "config"
+    def path(self) -> Path:
+        return Path(
+            "config",
+            {logical.READ: self.read, logical.UPDATE: self.write},
+            synopsis="Configures settings for the KV store",
+            description="This path configures backend level settings that are applied to every key in the "
+            "key-value store: max_versions, cas_required and delete_version_after.",
+        )
 
-    def operations(self):
-        return {logical.READ: self.read, logical.CREATE: self.write, logical.UPDATE: self.write}
-
-    def read(self, req: Request, key: str) -> Response:
+    def read(self, req: Request) -> Response:
         """``GET config``."""
         return Response(data=self.store.read_config().render())
 
-    def write(self, req: Request, key: str) -> Response:
+    def write(self, req: Request) -> Response:
         """``POST config``: change the given settings only."""
         data = req.data
         if not any(name in data for name in CONFIG_FIELDS):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import to_count, to_map, unknown_fields_warning, weak_int
+from strongroom.engines.kv.base import PathGroup
 from strongroom.engines.kv.model import Config, KeyMetadata
 from strongroom.engines.kv.store import Secret
 from strongroom.errors import CheckAndSetMismatch, InvalidRequest
+from strongroom.fields import to_count, to_map, unknown_fields_warning, weak_int
 from strongroom.sdk import logical
+from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
 
 DATA_FIELDS = {"data", "options", "version"}
@@ -49,7 +50,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-class DataPath(PathHandler):
+class DataPath(PathGroup):
     """Versions of a secret: each write adds one, reads return the latest or ``?version=N``.
 
     A deleted or destroyed version reads as ``Response(status=404, data=...)``:
@@ -58,38 +59,44 @@ class DataPath(PathHandler):
     a conflicting writer re-reads, re-checks ``cas`` and tries again.
     """
 
-    prefix = "data/"
+    def path(self) -> Path:
+        return Path(
+            "data/(?P<path>.*)",
+            {
+                logical.READ: self.read,
+                logical.UPDATE: self.write,
+                logical.PATCH: self.patch,
+                logical.DELETE: self.delete,
+            },
+            exists=self.exists,
+            synopsis="Write, Patch, Read, and Delete data in the Key-Value Store.",
+            description="This path takes a key name and value data to store in the key-value store.  A write "
+            "adds a version ('options.cas' must match the current version when given or required), a read "
+            "returns the latest or '?version=N', a patch merges into the current version (RFC 7396) and a "
+            "delete soft-deletes the latest version.",
+        )
 
-    def operations(self):
-        return {
-            logical.READ: self.read,
-            logical.CREATE: self.write,
-            logical.UPDATE: self.write,
-            logical.PATCH: self.patch,
-            logical.DELETE: self.delete,
-        }
-
-    def exists(self, req: Request) -> bool | None:
+    def exists(self, req: Request, path: str) -> bool:
         """Whether the secret has metadata (decides create vs update for the ACL)."""
-        return self.store.exists(req.relative_path[len(self.prefix) :])
+        return self.store.exists(path)
 
-    def read(self, req: Request, key: str) -> Response | None:
+    def read(self, req: Request, path: str) -> Response | None:
         """``GET data/<path>?version=N``; None (404) when the key or version is unknown.
 
         One storage read: the secret's metadata and version data come together."""
-        found = self.store.read_version(key, to_count("version", req.data.get("version"), validated=True))
+        found = self.store.read_version(path, to_count("version", req.data.get("version"), validated=True))
         if found is None:
             return None
-        secret, number, version = found
-        body = {"data": None, "metadata": secret.meta.version_summary(number)}
+        secret, meta, number, version = found
+        body = {"data": None, "metadata": meta.version_summary(number)}
         if version.destroyed or version.is_deleted(self.store.now()):
             return Response(status=404, data=body)
         body["data"] = self.store.version_data(secret, number)
         return Response(data=body)
 
-    def write(self, req: Request, key: str) -> Response:
+    def write(self, req: Request, path: str) -> Response:
         """``POST data/<path>`` with ``{"data": {...}, "options": {"cas": N}}``: a new version."""
-        if not key:
+        if not path:
             raise InvalidRequest("missing path")
         if "data" not in req.data:
             raise InvalidRequest("no data provided")
@@ -98,14 +105,14 @@ class DataPath(PathHandler):
 
         def attempt() -> Response:
             config = self.store.read_config()
-            secret = self.store.load(key)
-            meta = secret.meta or KeyMetadata(path=key)
+            secret = self.store.load(path)
+            meta = secret.meta or KeyMetadata(path=path)
             check_and_set(options, config, meta)
             return self._add_version(req, secret, config, meta, data)
 
-        return self.store.update(key, attempt, what=f"secret {key!r}")
+        return self.store.update(path, attempt, what=f"secret {path!r}")
 
-    def patch(self, req: Request, key: str) -> Response:
+    def patch(self, req: Request, path: str) -> Response:
         """``PATCH data/<path>``: a new version from a JSON merge patch of the current one.
 
         404 without a body when there is no current version, 404 with the
@@ -117,7 +124,7 @@ class DataPath(PathHandler):
         options = to_map("options", req.data.get("options"))
 
         def attempt() -> Response:
-            secret = self.store.read(key)
+            secret = self.store.read(path)
             meta = secret.meta
             if meta is None:
                 return Response(status=404)
@@ -131,15 +138,15 @@ class DataPath(PathHandler):
             existing = self.store.version_data(secret, meta.current_version)
             return self._add_version(req, secret, config, meta, merge_patch(existing, patch))
 
-        return self.store.update(key, attempt, what=f"secret {key!r}")
+        return self.store.update(path, attempt, what=f"secret {path!r}")
 
-    def delete(self, req: Request, key: str) -> Response:
+    def delete(self, req: Request, path: str) -> Response:
         """``DELETE data/<path>``: soft-delete the latest version (no-op when already gone)."""
-        if not key:
+        if not path:
             return Response()
 
         def attempt() -> Response:
-            secret = self.store.load(key)
+            secret = self.store.load(path)
             meta = secret.meta
             if meta is None:
                 return Response()
@@ -151,7 +158,7 @@ class DataPath(PathHandler):
             index, _ = self.store.commit_secret(secret, meta)
             return Response(index=index)
 
-        return self.store.update(key, attempt, what=f"secret {key!r}")
+        return self.store.update(path, attempt, what=f"secret {path!r}")
 
     def _add_version(self, req: Request, secret: Secret, config: Config, meta: KeyMetadata, data: Any) -> Response:
         """Commit ``data`` as the next version of ``meta``, the state of ``secret`` as read."""

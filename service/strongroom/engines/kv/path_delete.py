@@ -10,32 +10,43 @@ apply to, and answers 204.
 
 from __future__ import annotations
 
-from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import to_comma_int_slice
+from strongroom.engines.kv.base import PathGroup
 from strongroom.engines.kv.model import KeyMetadata
 from strongroom.errors import InvalidRequest
+from strongroom.fields import to_comma_int_slice
 from strongroom.sdk import logical
+from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
 
 
-class _VersionsPath(PathHandler):
+class _VersionsPath(PathGroup):
     """Shared shape: a write naming versions, applied to the key's metadata as an
     optimistic read-modify-write (``VersionedStore.update``)."""
 
+    prefix = ""
     missing_versions_message = "No version number provided"
+    synopsis = ""
+    description = ""
 
-    def operations(self):
-        return {logical.CREATE: self.write, logical.UPDATE: self.write}
+    def path(self) -> Path:
+        return Path(
+            f"{self.prefix}(?P<path>.*)",
+            {logical.UPDATE: self.write},
+            synopsis=self.synopsis,
+            description=self.description
+            + "  'versions' is a list of version numbers (or a comma-separated string); numbers it cannot "
+            "apply to are skipped.",
+        )
 
-    def write(self, req: Request, key: str) -> Response:
+    def write(self, req: Request, path: str) -> Response:
         versions = to_comma_int_slice("versions", req.data.get("versions"))
         if not versions:
             raise InvalidRequest(self.missing_versions_message)
-        if not key:
+        if not path:
             return Response()
 
         def attempt() -> Response:
-            secret = self.store.load(key)
+            secret = self.store.load(path)
             meta = secret.meta
             if meta is None:
                 return Response()
@@ -45,7 +56,7 @@ class _VersionsPath(PathHandler):
             index, warnings = self.store.commit_secret(secret, meta, garbage=garbage)
             return Response(index=index, warnings=warnings)
 
-        return self.store.update(key, attempt, what=f"secret {key!r}")
+        return self.store.update(path, attempt, what=f"secret {path!r}")
 
     def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
         """Change ``meta``; return the storage keys to remove, or None when nothing changed."""
@@ -56,6 +67,8 @@ class DeletePath(_VersionsPath):
     """Soft-delete versions: they read as deleted until undeleted."""
 
     prefix = "delete/"
+    synopsis = "Marks one or more versions as deleted in the KV store."
+    description = "Deletes the data for the provided version and path in the key-value store; it can be undeleted."
 
     def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
         now = self.store.now()
@@ -73,6 +86,8 @@ class UndeletePath(_VersionsPath):
     """Restore soft-deleted versions (``delete_version_after`` restarts from now)."""
 
     prefix = "undelete/"
+    synopsis = "Undeletes one or more versions from the KV store."
+    description = "Undeletes the data for the provided version and path in the key-value store."
 
     def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
         config = self.store.read_config()
@@ -92,6 +107,8 @@ class DestroyPath(_VersionsPath):
 
     prefix = "destroy/"
     missing_versions_message = "no version number provided"
+    synopsis = "Permanently removes one or more versions in the KV store"
+    description = "Permanently removes the data for the provided version and path; its metadata stays."
 
     def apply(self, meta: KeyMetadata, versions: list[int]) -> list[str] | None:
         garbage = []

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import UINT32_MAX, to_bool, to_count, to_duration_seconds, to_map, weak_string
+from strongroom.engines.kv.base import PathGroup
 from strongroom.engines.kv.model import Config, KeyMetadata
 from strongroom.errors import InvalidRequest
+from strongroom.fields import UINT32_MAX, to_bool, to_count, to_duration_seconds, to_map, weak_string
 from strongroom.sdk import logical
+from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
 
 METADATA_FIELDS = ("max_versions", "cas_required", "delete_version_after", "custom_metadata")
@@ -88,41 +89,75 @@ def _max_versions(value: Any, *, validated: bool) -> int:
     return to_count("max_versions", value, maximum=UINT32_MAX, validated=validated)
 
 
-class MetadataPath(PathHandler):
+def merge_custom_metadata(current: dict[str, str] | None, patch: dict[str, Any] | None) -> dict[str, str] | None:
+    """``custom_metadata`` after a merge patch, validated: a null patch clears it,
+    a null value removes its key, other values are weakly turned into strings."""
+    if patch is None:
+        return None
+    merged = dict(current or {})
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = weak_string(value)
+    validate_custom_metadata(merged)
+    return merged or None
+
+
+def _patched_settings(data: dict[str, Any]) -> dict[str, Any]:
+    """The key settings a metadata PATCH gives, converted as Vault converts them."""
+    changes: dict[str, Any] = {}
+    if "max_versions" in data:
+        changes["max_versions"] = _max_versions(data["max_versions"], validated=True)
+    if "cas_required" in data:
+        changes["cas_required"] = to_bool("cas_required", data["cas_required"], validated=True)
+    if "delete_version_after" in data:
+        changes["delete_version_after"] = to_duration_seconds(
+            "delete_version_after", data["delete_version_after"], validated=True
+        )
+    return changes
+
+
+class MetadataPath(PathGroup):
     """Per-key settings (``max_versions``, ``cas_required``, ``delete_version_after``,
     ``custom_metadata``), the version history, LIST, and permanent deletion."""
 
-    prefix = "metadata/"
+    def path(self) -> Path:
+        return Path(
+            "metadata/(?P<path>.*)",
+            {
+                logical.READ: self.read,
+                logical.LIST: self.list_keys,
+                logical.UPDATE: self.write,
+                logical.PATCH: self.patch,
+                logical.DELETE: self.delete,
+            },
+            exists=self.exists,
+            synopsis="Configures settings for the KV store",
+            description="This path configures settings for a key (max_versions, cas_required, "
+            "delete_version_after, custom_metadata) and reads its version history; LIST lists the keys of a "
+            "folder, DELETE removes the key's metadata and every version for good.",
+        )
 
-    def operations(self):
-        return {
-            logical.READ: self.read,
-            logical.LIST: self.list,
-            logical.CREATE: self.write,
-            logical.UPDATE: self.write,
-            logical.PATCH: self.patch,
-            logical.DELETE: self.delete,
-        }
-
-    def exists(self, req: Request) -> bool | None:
+    def exists(self, req: Request, path: str) -> bool:
         """Whether the key has metadata (decides create vs update for the ACL)."""
-        return self.store.exists(req.relative_path[len(self.prefix) :])
+        return self.store.exists(path)
 
-    def read(self, req: Request, key: str) -> Response | None:
+    def read(self, req: Request, path: str) -> Response | None:
         """``GET metadata/<path>``; None (404) for an unknown key."""
-        if not key or key.endswith("/"):
+        if not path or path.endswith("/"):
             return None
-        meta = self.store.load(key).meta
+        meta = self.store.load(path).meta
         return None if meta is None else Response(data=meta.render())
 
-    def list(self, req: Request, key: str) -> Response | None:
+    def list_keys(self, req: Request, path: str) -> Response | None:
         """``LIST metadata/<folder>/``: keys and sub-folders; None (404) when empty."""
-        keys = self.store.list_metadata(key)
+        keys = self.store.list_metadata(path)
         return Response(data={"keys": keys}) if keys else None
 
-    def write(self, req: Request, key: str) -> Response:
+    def write(self, req: Request, path: str) -> Response:
         """``POST metadata/<path>``: set the given settings, creating the key if needed."""
-        if not key:
+        if not path:
             raise InvalidRequest("missing path")
         data = req.data
         if not any(name in data for name in METADATA_FIELDS):
@@ -142,11 +177,11 @@ class MetadataPath(PathHandler):
         warnings = self._cas_warning(config, cas_required)
 
         def attempt() -> int:
-            secret = self.store.load(key)
+            secret = self.store.load(path)
             meta = secret.meta
             if meta is None:
                 now = self.store.now()
-                meta = KeyMetadata(path=key, created_time=now, updated_time=now)
+                meta = KeyMetadata(path=path, created_time=now, updated_time=now)
             if max_versions is not None:
                 meta.max_versions = max_versions
             if cas_required is not None:
@@ -158,34 +193,26 @@ class MetadataPath(PathHandler):
             index, _ = self.store.commit_secret(secret, meta)
             return index
 
-        index = self.store.update(key, attempt, what=f"secret {key!r}")
+        index = self.store.update(path, attempt, what=f"secret {path!r}")
         return Response(index=index, warnings=warnings)
 
-    def patch(self, req: Request, key: str) -> Response:
+    def patch(self, req: Request, path: str) -> Response:
         """``PATCH metadata/<path>``: JSON merge patch of the settings of an existing key.
 
         A null resets a setting; in ``custom_metadata`` a null removes that key.
         404 (no body) when the key does not exist."""
-        if not key:
+        if not path:
             raise InvalidRequest("missing path")
         data = req.data
-        custom_patch = None
+        custom_patch: dict[str, Any] | None = None
         if data.get("custom_metadata") is not None:
-            custom_patch = to_map("custom_metadata", data["custom_metadata"], validated=True)
+            custom_patch = to_map("custom_metadata", data["custom_metadata"], validated=True) or {}
             validate_custom_metadata(parse_custom_metadata(custom_patch, drop_nulls=True))
-        changes: dict[str, Any] = {}
-        if "max_versions" in data:
-            changes["max_versions"] = _max_versions(data["max_versions"], validated=True)
-        if "cas_required" in data:
-            changes["cas_required"] = to_bool("cas_required", data["cas_required"], validated=True)
-        if "delete_version_after" in data:
-            changes["delete_version_after"] = to_duration_seconds(
-                "delete_version_after", data["delete_version_after"], validated=True
-            )
+        changes = _patched_settings(data)
         config = self.store.read_config()
 
         def attempt() -> Response:
-            secret = self.store.load(key)
+            secret = self.store.load(path)
             meta = secret.meta
             if meta is None:
                 return Response(status=404)
@@ -194,34 +221,24 @@ class MetadataPath(PathHandler):
             for name, value in changes.items():
                 setattr(meta, name, value)
             if "custom_metadata" in data:
-                if custom_patch is None:
-                    meta.custom_metadata = None
-                else:
-                    merged = dict(meta.custom_metadata or {})
-                    for name, value in custom_patch.items():
-                        if value is None:
-                            merged.pop(name, None)
-                        else:
-                            merged[name] = weak_string(value)
-                    validate_custom_metadata(merged)
-                    meta.custom_metadata = merged or None
+                meta.custom_metadata = merge_custom_metadata(meta.custom_metadata, custom_patch)
             index, _ = self.store.commit_secret(secret, meta)
             return Response(index=index, warnings=self._cas_warning(config, changes.get("cas_required")))
 
-        return self.store.update(key, attempt, what=f"secret {key!r}")
+        return self.store.update(path, attempt, what=f"secret {path!r}")
 
-    def delete(self, req: Request, key: str) -> Response:
+    def delete(self, req: Request, path: str) -> Response:
         """``DELETE metadata/<path>``: the key's metadata and every version, permanently.
 
         Not a read-modify-write: whatever a concurrent writer committed is
         deleted too (the delete is ordered after it), and a writer that read
         the metadata before the delete fails its check and starts again."""
-        if not key:
+        if not path:
             return Response()
-        with self.store.lock(key):
-            if not self.store.exists(key):
+        with self.store.lock(path):
+            if not self.store.exists(path):
                 return Response()
-            index, _ = self.store.commit(self.store.delete_key_ops(key))
+            index, _ = self.store.commit(self.store.delete_key_ops(path))
         return Response(index=index)
 
     @staticmethod

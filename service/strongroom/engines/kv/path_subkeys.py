@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.engines.kv.base import PathHandler
-from strongroom.engines.kv.fields import to_count, to_int
+from strongroom.engines.kv.base import PathGroup
+from strongroom.fields import to_count, to_int
 from strongroom.sdk import logical
+from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
 
 
@@ -18,7 +19,7 @@ def strip_values(data: Any, max_depth: int, depth: int = 1) -> dict:
     stops at the top as in Vault); every other value becomes null."""
     if not isinstance(data, dict):
         return {}
-    result = {}
+    result: dict[str, Any] = {}
     for name, value in data.items():
         if isinstance(value, dict) and value and (max_depth == 0 or depth + 1 <= max_depth):
             result[name] = strip_values(value, max_depth, depth + 1)
@@ -27,22 +28,26 @@ def strip_values(data: Any, max_depth: int, depth: int = 1) -> dict:
     return result
 
 
-class SubkeysPath(PathHandler):
+class SubkeysPath(PathGroup):
     """``GET subkeys/<path>?version=N&depth=D``; 404 with the version's metadata
     (``subkeys: null``) when that version is deleted or destroyed."""
 
-    prefix = "subkeys/"
+    def path(self) -> Path:
+        return Path(
+            "subkeys/(?P<path>.*)",
+            {logical.READ: self.read},
+            synopsis="Read the structure of a secret entry from the Key-Value store with the values removed.",
+            description="The keys of a version's data, nested objects walked down to '?depth=D' (0: all "
+            "of them), every value replaced by null; '?version=N' picks the version.",
+        )
 
-    def operations(self):
-        return {logical.READ: self.read}
-
-    def read(self, req: Request, key: str) -> Response | None:
+    def read(self, req: Request, path: str) -> Response | None:
         depth = to_int("depth", req.data.get("depth"), validated=True)
-        found = self.store.read_version(key, to_count("version", req.data.get("version"), validated=True))
+        found = self.store.read_version(path, to_count("version", req.data.get("version"), validated=True))
         if found is None:
             return None
-        secret, number, version = found
-        body = {"metadata": secret.meta.version_summary(number), "subkeys": None}
+        secret, meta, number, version = found
+        body = {"metadata": meta.version_summary(number), "subkeys": None}
         if version.destroyed or version.is_deleted(self.store.now()):
             return Response(status=404, data=body)
         body["subkeys"] = strip_values(self.store.version_data(secret, number), depth)

@@ -56,13 +56,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from strongroom.engines.kv.model import Config, KeyMetadata, decode, encode
-from strongroom.engines.kv.timefmt import seconds_to_ns, to_ns
+from strongroom.engines.kv.model import Config, KeyMetadata, VersionMetadata, decode, encode
 from strongroom.errors import StrongroomError
-from strongroom.storage import TxnOp, check_op
+from strongroom.sdk.logical import Clock
+from strongroom.storage import Backend, TxnOp, check_op
 from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
+from strongroom.timefmt import seconds_to_ns, to_ns
 
 T = TypeVar("T")
 
@@ -98,6 +99,16 @@ class Secret:
     entries: Mapping[str, tuple[bytes, int]] | None = None
 
 
+class FoundVersion(NamedTuple):
+    """A version of a secret as ``VersionedStore.read_version`` found it: the
+    secret read whole, its metadata, the version's number and its metadata."""
+
+    secret: Secret
+    meta: KeyMetadata
+    number: int
+    version: VersionMetadata
+
+
 class VersionedStore:
     """Storage access for one KV v2 mount, shared by its path handlers.
 
@@ -114,8 +125,8 @@ class VersionedStore:
 
     def __init__(
         self,
-        view,
-        clock: Callable,
+        view: Backend,
+        clock: Clock,
         *,
         max_txn_ops: int = MAX_TXN_OPS,
         rand: Callable[[], float] = random.random,
@@ -198,9 +209,9 @@ class VersionedStore:
         For reads of version data, and writes that need the current version."""
         return self._from_folder(path, self.view.get_prefix(self.folder(path)))
 
-    def read_version(self, path: str, wanted: int):
-        """``(secret, number, version)`` for version ``wanted`` of ``path`` (0: the
-        current one), or None when the secret or that version is unknown."""
+    def read_version(self, path: str, wanted: int) -> FoundVersion | None:
+        """Version ``wanted`` of ``path`` (0: the current one), or None when the
+        secret or that version is unknown."""
         if not path or path.endswith("/"):
             return None
         secret = self.read(path)
@@ -208,7 +219,7 @@ class VersionedStore:
             return None
         number = wanted if wanted > 0 else secret.meta.current_version
         version = secret.meta.versions.get(number)
-        return None if version is None else (secret, number, version)
+        return None if version is None else FoundVersion(secret, secret.meta, number, version)
 
     def load(self, path: str) -> Secret:
         """Secret ``path``'s metadata and modify index, without version data:

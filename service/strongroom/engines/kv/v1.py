@@ -5,56 +5,56 @@ https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v1
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from strongroom.engines.kv.base import reject_folder_write
-from strongroom.engines.kv.fields import lease_seconds
+from strongroom.engines.kv.base import KVBackend
 from strongroom.engines.kv.model import decode, encode
-from strongroom.errors import InvalidRequest, MethodNotAllowed
+from strongroom.errors import InvalidRequest
+from strongroom.fields import lease_seconds
 from strongroom.sdk import logical
-from strongroom.sdk.logical import Request, Response
+from strongroom.sdk.framework import Path
+from strongroom.sdk.logical import Clock, Request, Response
+from strongroom.storage import Backend
 
 # Vault's system default lease TTL (768h), reported by reads without a ttl.
 DEFAULT_LEASE_TTL = 2_764_800
 
 
-class KVv1:
+class KVv1(KVBackend):
     """The ``Engine`` of a ``kv`` mount of version 1 (and of ``generic``).
 
     Each secret is stored at its own path in the mount's view.  A ``ttl`` (or
     ``lease``) key in the secret becomes the read's ``lease_duration``, a hint
-    to readers; nothing expires.
+    to readers; nothing expires.  One path, as Vault's ``PassthroughBackend``:
+    read, list, create/update (whole object) and delete; PATCH is a 405.
     """
 
-    def __init__(self, view, clock: Callable | None = None, *, default_lease_ttl: int = DEFAULT_LEASE_TTL):
+    def __init__(self, view: Backend, clock: Clock | None = None, *, default_lease_ttl: int = DEFAULT_LEASE_TTL):
         self.view = view
         self.default_lease_ttl = default_lease_ttl
+        super().__init__(
+            [
+                Path(
+                    "(?P<path>.*)",
+                    {
+                        logical.READ: self.read,
+                        logical.LIST: self.list,
+                        logical.UPDATE: self.write,
+                        logical.DELETE: self.delete,
+                    },
+                    exists=self._exists,
+                    synopsis="Pass-through secret storage to the storage backend, allowing you to read/write "
+                    "arbitrary data into secret storage.",
+                    description="The pass-through backend reads and writes arbitrary data into secret storage, "
+                    "encrypting it along the way.  A 'ttl' key in the data is a hint to readers "
+                    "(lease_duration); nothing expires.",
+                )
+            ]
+        )
 
-    def handle(self, req: Request) -> Response | None:
-        """Read, list, create/update (whole object) and delete; PATCH is not supported."""
-        reject_folder_write(req)
-        path = req.relative_path
-        operation = req.operation
-        if operation == logical.READ:
-            return self.read(path)
-        if operation == logical.LIST:
-            return self.list(path)
-        if operation in (logical.CREATE, logical.UPDATE):
-            return self.write(path, req.data)
-        if operation == logical.DELETE:
-            return self.delete(path)
-        raise MethodNotAllowed()
-
-    def exists(self, req: Request) -> bool | None:
+    def _exists(self, req: Request, path: str) -> bool:
         """Whether a secret is stored at the path (decides create vs update for the ACL)."""
-        path = req.relative_path
         return bool(path) and self.view.get(path) is not None
 
-    def unauthenticated_paths(self) -> list[str]:
-        """KV paths always need a token."""
-        return []
-
-    def read(self, path: str) -> Response | None:
+    def read(self, req: Request, path: str) -> Response | None:
         """https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v1#read-secret"""
         if not path or path.endswith("/"):
             return None
@@ -71,7 +71,7 @@ class KVv1:
                 break
         return Response(data=data, lease_duration=ttl)
 
-    def list(self, path: str) -> Response | None:
+    def list(self, req: Request, path: str) -> Response | None:
         """https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v1#list-secrets
 
         None (404) when the folder is empty."""
@@ -80,8 +80,9 @@ class KVv1:
         keys = self.view.list(path)
         return Response(data={"keys": keys}) if keys else None
 
-    def write(self, path: str, data: dict) -> Response:
+    def write(self, req: Request, path: str) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v1#create-update-secret"""
+        data = req.data
         if not path:
             raise InvalidRequest("missing path")
         if not data:
@@ -90,7 +91,7 @@ class KVv1:
             raise InvalidRequest("failed to parse JSON input: body must be a JSON object")
         return Response(index=self.view.put(path, encode(data)))
 
-    def delete(self, path: str) -> Response:
+    def delete(self, req: Request, path: str) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v1#delete-secret"""
         if not path or path.endswith("/"):
             return Response()

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable
 
-from strongroom.engines.kv.base import PathHandler, reject_folder_write
+from strongroom.engines.kv.base import KVBackend
 from strongroom.engines.kv.path_config import ConfigPath
 from strongroom.engines.kv.path_data import DataPath
 from strongroom.engines.kv.path_delete import DeletePath, DestroyPath, UndeletePath
@@ -23,7 +23,8 @@ from strongroom.engines.kv.path_metadata import MetadataPath
 from strongroom.engines.kv.path_subkeys import SubkeysPath
 from strongroom.engines.kv.store import FOLDER_BUDGET, VersionedStore
 from strongroom.sdk import logical
-from strongroom.sdk.logical import Request, Response
+from strongroom.sdk.logical import Clock, Request, Response
+from strongroom.storage import Backend
 
 _ROOTS = ("metadata", "data", "delete", "undelete", "destroy")
 _ROOT_WARNING = "Non-listing operations on the root of a K/V v2 mount are not supported."
@@ -37,7 +38,7 @@ _SUBCOMMANDS = {
 }
 
 
-class KVv2:
+class KVv2(KVBackend):
     """The ``Engine`` of a ``kv`` mount with ``options.version == "2"``.
 
     ``view`` is the mount's storage view and ``clock`` returns an aware UTC
@@ -50,60 +51,35 @@ class KVv2:
 
     def __init__(
         self,
-        view,
-        clock: Callable,
+        view: Backend,
+        clock: Clock,
         *,
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], None] = time.sleep,
         folder_budget: int = FOLDER_BUDGET,
     ):
         self.store = VersionedStore(view, clock, rand=rand, sleep=sleep, folder_budget=folder_budget)
-        self.paths: list[PathHandler] = [
-            ConfigPath(self.store),
-            DataPath(self.store),
-            MetadataPath(self.store),
-            DeletePath(self.store),
-            UndeletePath(self.store),
-            DestroyPath(self.store),
-            SubkeysPath(self.store),
-        ]
-
-    def _route(self, req: Request) -> tuple[Request, PathHandler | None]:
-        relative = req.relative_path
-        if req.operation == logical.LIST and relative and not relative.endswith("/"):
-            # Vault's HTTP layer lists folders: LIST metadata/a is LIST metadata/a/.
-            req = dataclasses.replace(req, relative_path=relative + "/")
-        for path in self.paths:
-            if path.matches(req.relative_path):
-                return req, path
-        return req, None
+        groups = (ConfigPath, DataPath, MetadataPath, DeletePath, UndeletePath, DestroyPath, SubkeysPath)
+        super().__init__([group(self.store).path() for group in groups], on_unsupported_path=_invalid_path)
 
     def handle(self, req: Request) -> Response | None:
         """Route ``req`` to its path group; 405 for an operation the group lacks."""
-        reject_folder_write(req)
-        req, path = self._route(req)
-        if path is None:
-            return self._invalid_path(req)
-        return path.handle(req)
+        if req.operation == logical.LIST and req.relative_path and not req.relative_path.endswith("/"):
+            # Vault's HTTP layer lists folders: LIST metadata/a is LIST metadata/a/.
+            req = dataclasses.replace(req, relative_path=req.relative_path + "/")
+        return super().handle(req)
 
-    def exists(self, req: Request) -> bool | None:
-        """For ``data/`` and ``metadata/`` writes: whether the key exists; else None."""
-        _, path = self._route(req)
-        return None if path is None else path.exists(req)
 
-    def unauthenticated_paths(self) -> list[str]:
-        """KV paths always need a token."""
-        return []
-
-    @staticmethod
-    def _invalid_path(req: Request) -> Response:
-        if req.relative_path in _ROOTS:
-            return Response(status=404, warnings=[_ROOT_WARNING])
-        subcommand = _SUBCOMMANDS.get(req.operation, req.operation)
-        return Response(
-            status=404,
-            warnings=[
-                "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API "
-                f"endpoints to use. If using the Vault CLI, use 'vault kv {subcommand}' for this operation."
-            ],
-        )
+def _invalid_path(req: Request) -> Response:
+    """Vault's answer to a path outside the table: 404 with a warning (not an
+    error), so the CLI and UI can tell a KV v1 path was used on a v2 mount."""
+    if req.relative_path in _ROOTS:
+        return Response(status=404, warnings=[_ROOT_WARNING])
+    subcommand = _SUBCOMMANDS.get(req.operation, req.operation)
+    return Response(
+        status=404,
+        warnings=[
+            "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API "
+            f"endpoints to use. If using the Vault CLI, use 'vault kv {subcommand}' for this operation."
+        ],
+    )
