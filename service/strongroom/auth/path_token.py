@@ -35,7 +35,6 @@ from strongroom.sdk import framework, logical
 from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
 
-READ, LIST, UPDATE = logical.READ, logical.LIST, logical.UPDATE
 # Vault keeps these for its own machinery (response wrapping, control groups).
 NON_ASSIGNABLE_POLICIES = ("response-wrapping", "control-group")
 
@@ -98,88 +97,88 @@ class TokenAuthBackend(framework.Backend):
         return [
             Path(
                 "create",
-                {UPDATE: partial(self._create, orphan=False)},
+                {logical.UPDATE: partial(self._create, orphan=False)},
                 synopsis="The token create path is used to create new tokens.",
                 description="A child of the calling token, with a subset of its policies unless the caller has "
                 "sudo; 'no_parent' (sudo) makes an orphan.",
             ),
             Path(
                 "create-orphan",
-                {UPDATE: partial(self._create, orphan=True)},
+                {logical.UPDATE: partial(self._create, orphan=True)},
                 synopsis="The token create path is used to create new orphan tokens.",
                 description="As create, but the new token has no parent: revoking the caller leaves it alone.",
             ),
             Path(
                 "lookup",
-                {READ: self._lookup, UPDATE: self._lookup},
+                {logical.READ: self._lookup, logical.UPDATE: self._lookup},
                 synopsis="This endpoint will lookup a token and its properties.",
                 description="The token is given as 'token'; without one, the calling token.",
             ),
             Path(
                 "lookup-self",
-                {READ: self._lookup_self, UPDATE: self._lookup_self},
+                {logical.READ: self._lookup_self, logical.UPDATE: self._lookup_self},
                 synopsis="This endpoint will lookup the calling token and its properties.",
                 description="A token on its last use still sees itself, with num_uses -1.",
             ),
             Path(
                 "lookup-accessor",
-                {UPDATE: self._lookup_accessor},
+                {logical.UPDATE: self._lookup_accessor},
                 synopsis="This endpoint will lookup a token associated with the given accessor and its properties.",
                 description="The answer never carries the token's id.",
             ),
             Path(
                 "renew",
-                {UPDATE: self._renew},
+                {logical.UPDATE: self._renew},
                 synopsis="This endpoint will renew the given token and prevent expiration.",
                 description="'increment' asks for a new TTL from now, bounded by the token's maximum.",
             ),
             Path(
                 "renew-self",
-                {UPDATE: self._renew_self},
+                {logical.UPDATE: self._renew_self},
                 synopsis="This endpoint will renew the token used to call it and prevent expiration.",
                 description="'increment' asks for a new TTL from now, bounded by the token's maximum.",
             ),
             Path(
                 "renew-accessor",
-                {UPDATE: self._renew_accessor},
+                {logical.UPDATE: self._renew_accessor},
                 synopsis="This endpoint will renew a token associated with the given accessor and its properties.",
                 description="The answer never carries the token's id.",
             ),
             Path(
                 "revoke",
-                {UPDATE: self._revoke},
+                {logical.UPDATE: self._revoke},
                 synopsis="This endpoint will delete the given token and all of its child tokens.",
                 description="An unknown or expired token answers 204 as well.",
             ),
             Path(
                 "revoke-self",
-                {UPDATE: self._revoke_self},
+                {logical.UPDATE: self._revoke_self},
                 synopsis="This endpoint will delete the token used to call it and all of its child tokens.",
                 description="The calling token and its children are revoked.",
             ),
             Path(
                 "revoke-accessor",
-                {UPDATE: self._revoke_accessor},
+                {logical.UPDATE: self._revoke_accessor},
                 synopsis="This endpoint will delete the token associated with the accessor and all of its "
                 "child tokens.",
                 description="An unknown accessor answers with a warning.",
             ),
             Path(
                 "revoke-orphan",
-                {UPDATE: self._revoke_orphan},
+                {logical.UPDATE: self._revoke_orphan},
                 synopsis="This endpoint will delete the token and orphan its child tokens.",
                 description="Needs sudo: the children survive their parent.",
             ),
             Path(
                 "accessors/?",
-                {LIST: self._list_accessors},
+                {logical.LIST: self._list_accessors},
                 synopsis="List token accessors, which can then be used to iterate and discover their properties "
                 "or revoke them.",
                 description="Needs sudo.",
             ),
             Path(
                 "tidy",
-                {UPDATE: self._tidy},
+                {logical.UPDATE: self._tidy},
                 synopsis="This endpoint performs cleanup tasks that can be run if certain error conditions have "
                 "occurred.",
                 description="Revokes dead tokens and removes dangling index entries; it runs to completion.",

@@ -24,11 +24,11 @@ from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to
 from strongroom.sdk import framework, logical
 from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
+from strongroom.timefmt import rfc3339
 
 if TYPE_CHECKING:
     from strongroom.core.core import Core
 
-READ, LIST, UPDATE, DELETE = logical.READ, logical.LIST, logical.UPDATE, logical.DELETE
 _TTL_KEYS = ("default_lease_ttl", "max_lease_ttl")
 
 
@@ -218,14 +218,18 @@ class SystemBackend(framework.Backend):
         return [
             Path(
                 "mounts/?",
-                {READ: self._list_mounts},
+                {logical.READ: self._list_mounts},
                 synopsis="List the currently mounted secrets engines.",
                 description="Every mount with its type, description, accessor, config and options; sys/ included.",
             ),
             self._tune_path("mounts", self._secret_mounts, "secrets engine"),
             Path(
                 "mounts/(?P<path>.+)",
-                {READ: self._read_mount, UPDATE: self._enable_mount, DELETE: self._disable_mount},
+                {
+                    logical.READ: self._read_mount,
+                    logical.UPDATE: self._enable_mount,
+                    logical.DELETE: self._disable_mount,
+                },
                 preflight=_check_mount_path,
                 synopsis="Mount a new secrets engine, read a mount's configuration, or unmount it.",
                 description=(
@@ -236,46 +240,52 @@ class SystemBackend(framework.Backend):
             ),
             Path(
                 "auth/?",
-                {READ: self._list_auth},
+                {logical.READ: self._list_auth},
                 synopsis="List the currently enabled credential backends.",
                 description="The token method is always enabled at auth/token/.",
             ),
             self._tune_path("auth", self._auth_mounts, "auth method"),
             Path(
                 "auth/(?P<path>.+)",
-                {UPDATE: self._enable_auth, DELETE: self._disable_auth},
+                {logical.UPDATE: self._enable_auth, logical.DELETE: self._disable_auth},
                 preflight=_check_mount_path,
                 synopsis="Enable or disable a credential backend.",
                 description="Only the built-in token method exists; it can be neither enabled again nor disabled.",
             ),
             Path(
                 "policy/?",
-                {READ: partial(self._list_policies, legacy=True), LIST: partial(self._list_policies, legacy=True)},
+                {
+                    logical.READ: partial(self._list_policies, legacy=True),
+                    logical.LIST: partial(self._list_policies, legacy=True),
+                },
                 synopsis="List the configured access control policies.",
                 description="The legacy endpoint: the names under both 'keys' and 'policies'.",
             ),
             Path(
                 "policy/(?P<name>.+)",
                 {
-                    READ: partial(self._read_policy, legacy=True),
-                    UPDATE: self._write_policy,
-                    DELETE: self._delete_policy,
+                    logical.READ: partial(self._read_policy, legacy=True),
+                    logical.UPDATE: self._write_policy,
+                    logical.DELETE: self._delete_policy,
                 },
                 synopsis="Read, write, and delete access control policies.",
                 description="The legacy endpoint: the policy text is read and written as 'rules' (or 'policy').",
             ),
             Path(
                 "policies/acl/?",
-                {READ: partial(self._list_policies, legacy=False), LIST: partial(self._list_policies, legacy=False)},
+                {
+                    logical.READ: partial(self._list_policies, legacy=False),
+                    logical.LIST: partial(self._list_policies, legacy=False),
+                },
                 synopsis="List the configured access control policies.",
                 description="The names of the ACL policies under 'keys'.",
             ),
             Path(
                 "policies/acl/(?P<name>.+)",
                 {
-                    READ: partial(self._read_policy, legacy=False),
-                    UPDATE: self._write_policy,
-                    DELETE: self._delete_policy,
+                    logical.READ: partial(self._read_policy, legacy=False),
+                    logical.UPDATE: self._write_policy,
+                    logical.DELETE: self._delete_policy,
                 },
                 synopsis="Read, write, and delete ACL policies.",
                 description="The policy text, in HCL or JSON, is read and written as 'policy'.  Names are "
@@ -283,13 +293,13 @@ class SystemBackend(framework.Backend):
             ),
             Path(
                 "audit/?",
-                {READ: self._list_audit},
+                {logical.READ: self._list_audit},
                 synopsis="List the enabled audit devices.",
                 description="Devices come from the server configuration; see sys/audit/<path>.",
             ),
             Path(
                 "audit/(?P<path>.+)",
-                {UPDATE: self._enable_audit, DELETE: self._disable_audit},
+                {logical.UPDATE: self._enable_audit, logical.DELETE: self._disable_audit},
                 preflight=_check_mount_path,
                 synopsis="Enable or disable an audit device.",
                 description=(
@@ -299,37 +309,37 @@ class SystemBackend(framework.Backend):
             ),
             Path(
                 "audit-hash(?:/(?P<path>.*))?",
-                {UPDATE: self._audit_hash},
+                {logical.UPDATE: self._audit_hash},
                 synopsis="The hash of the given string via the given audit backend.",
                 description="Write 'input'; the answer is the HMAC the device would log for it.",
             ),
             Path(
                 "key-status",
-                {READ: self._key_status},
+                {logical.READ: self._key_status},
                 synopsis="Provides information about the backend encryption key.",
                 description="The term and install time of the keyring's active key.",
             ),
             Path(
                 "rotate",
-                {UPDATE: self._rotate},
+                {logical.UPDATE: self._rotate},
                 synopsis="Rotates the backend encryption key used to persist data.",
                 description="A new key term is added to the keyring; older terms still decrypt what they wrote.",
             ),
             Path(
                 "seal",
-                {UPDATE: self._seal},
+                {logical.UPDATE: self._seal},
                 synopsis="Seal the node.",
                 description="The node forgets its keys until it is unsealed again.",
             ),
             Path(
                 "step-down",
-                {UPDATE: self._step_down},
+                {logical.UPDATE: self._step_down},
                 synopsis="Cause the node to step down from active duty.",
                 description="The active node releases the HA lock so that a standby takes over.",
             ),
             Path(
                 "ha-status",
-                {READ: self._ha_status},
+                {logical.READ: self._ha_status},
                 synopsis="Check the HA status of the cluster.",
                 description="The nodes of the cluster and which one is active.",
             ),
@@ -338,7 +348,7 @@ class SystemBackend(framework.Backend):
             self._capabilities_path("capabilities-accessor", self._accessor_token, "the token of 'accessor'"),
             Path(
                 "internal/ui/mounts(?:/(?P<path>.*))?",
-                {READ: self._ui_mounts},
+                {logical.READ: self._ui_mounts},
                 synopsis="Information about mounts, for the UI and the vault CLI.",
                 description="Without a path: every secrets and auth mount.  With one: the mount serving it.",
             ),
@@ -426,7 +436,7 @@ class SystemBackend(framework.Backend):
     def _tune_path(self, head: str, table: Callable[[], MountTable], kind: str) -> Path:
         return Path(
             f"{head}/(?P<path>.*)/tune",
-            {READ: partial(self._read_tune, table), UPDATE: partial(self._write_tune, table)},
+            {logical.READ: partial(self._read_tune, table), logical.UPDATE: partial(self._write_tune, table)},
             preflight=partial(self._tuned_entry, table),
             synopsis=f"Tune the configuration of a mounted {kind}.",
             description=(
@@ -566,7 +576,7 @@ class SystemBackend(framework.Backend):
         return Response(
             data={
                 "term": key.term,
-                "install_time": key.install_time.isoformat().replace("+00:00", "Z"),
+                "install_time": rfc3339(key.install_time),
                 "encryptions": 0,
             },
             data_at_top_level=True,
@@ -592,7 +602,7 @@ class SystemBackend(framework.Backend):
     def _capabilities_path(self, pattern: str, token_of: Callable[[Request], Any], whose: str) -> Path:
         return Path(
             pattern,
-            {UPDATE: partial(self._capabilities, token_of)},
+            {logical.UPDATE: partial(self._capabilities, token_of)},
             synopsis=f"Fetches the capabilities of {whose} on the given paths.",
             description="Write 'paths' (a list, or a comma-separated string); the answer maps each path to "
             "its capabilities, and repeats them under 'capabilities' when there is one path.",
