@@ -30,12 +30,23 @@ greenlet with its own deadline (a socket timeout, no timer thread).
 from __future__ import annotations
 
 import json
+import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gunicorn.http import errors as http_errors
 
 from strongroom.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from gunicorn.http.body import Body
+    from gunicorn.http.message import Request
+
+    from strongroom.config import ServerConfig
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ class ReadDeadlines:
 
     __slots__ = ("_limits", "_phase", "_started", "_deadline", "_requests", "_received", "body_failed")
 
-    def __init__(self, limits: ReadLimits, clock=time.monotonic):
+    def __init__(self, limits: ReadLimits, clock: Callable[[], float] = time.monotonic):
         self._limits = limits
         self._requests = 0
         self.body_failed = False
@@ -126,7 +137,7 @@ class ReadDeadlines:
         self._phase = _BODY
         self._deadline = self._started + self._limits.request if self._limits.request else None
 
-    def recv(self, sock, args):
+    def recv(self, sock: socket.socket, args: tuple[Any, ...]) -> bytes:
         """``sock.recv(*args)`` within the deadline of what it waits for."""
         phase = self._phase
         if phase == _IDLE:
@@ -142,7 +153,7 @@ class ReadDeadlines:
             self._received = True
         return data
 
-    def _recv_within(self, sock, timeout: float | None, args):
+    def _recv_within(self, sock: socket.socket, timeout: float | None, args: tuple[Any, ...]) -> bytes:
         if timeout is None:
             return sock.recv(*args)
         if timeout <= 0:
@@ -177,29 +188,29 @@ class GuardedBody:
 
     __slots__ = ("_body", "_deadlines")
 
-    def __init__(self, body, deadlines: ReadDeadlines):
+    def __init__(self, body: Body, deadlines: ReadDeadlines):
         self._body = body
         self._deadlines = deadlines
 
-    def read(self, size=None):
+    def read(self, size: int | None = None) -> bytes:
         return self._guard(self._body.read, size)
 
-    def readline(self, size=None):
+    def readline(self, size: int | None = None) -> bytes:
         return self._guard(self._body.readline, size)
 
-    def readlines(self, size=None):
+    def readlines(self, size: int | None = None) -> list[bytes]:
         return self._guard(self._body.readlines, size)
 
-    def __iter__(self):
+    def __iter__(self) -> GuardedBody:
         return self
 
-    def __next__(self):
+    def __next__(self) -> bytes:
         line = self.readline()
         if not line:
             raise StopIteration
         return line
 
-    def _guard(self, read, size):
+    def _guard(self, read: Callable[[int | None], _T], size: int | None) -> _T:
         try:
             return read(size)
         except InvalidRequest:
@@ -216,7 +227,7 @@ class GuardedBody:
             raise MalformedBody("connection failed while reading the request body") from None
 
 
-def finish_body(req, deadlines: ReadDeadlines) -> bool:
+def finish_body(req: Request, deadlines: ReadDeadlines) -> bool:
     """Read what the app left of ``req``'s body, within its deadline, so the
     connection can carry the next request; False when it cannot (the body
     failed or failed now: late, malformed, cut short)."""
@@ -230,7 +241,7 @@ def finish_body(req, deadlines: ReadDeadlines) -> bool:
     return not deadlines.body_failed
 
 
-def listener_limits(keepalive: float, config=None) -> dict[int | None, ReadLimits]:
+def listener_limits(keepalive: float, config: ServerConfig | None = None) -> dict[int | None, ReadLimits]:
     """``ReadLimits`` for each listener of the node's configuration, by port
     (``None``: the first listener's, for any other socket).  ``config`` is
     what the node core left in the environment (``server/wsgi.py``) unless given."""

@@ -34,6 +34,8 @@ answered a second time by gunicorn with a 500 and a traceback.
 from __future__ import annotations
 
 import socket
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.local
@@ -50,6 +52,10 @@ from strongroom.server.deadlines import (
     listener_limits,
 )
 
+if TYPE_CHECKING:
+    from gunicorn.config import Config
+    from gunicorn.http.message import Request
+
 #: Bytes collected before they are sent even though the response goes on.
 FLUSH_AT = 256 * 1024
 
@@ -65,13 +71,13 @@ class CoalescingSocket:
 
     __slots__ = ("_sock", "_pending", "_size", "deadlines")
 
-    def __init__(self, sock, limits: ReadLimits | None = None):
+    def __init__(self, sock: socket.socket, limits: ReadLimits | None = None):
         self._sock = sock
         self._pending: list[bytes] = []
         self._size = 0
         self.deadlines = ReadDeadlines(limits or ReadLimits(0.0, 0.0, 0.0))
 
-    def recv(self, *args):
+    def recv(self, *args: Any) -> bytes:
         return self.deadlines.recv(self._sock, args)
 
     def answer_late_headers(self, exc: RequestTimedOut) -> None:
@@ -80,7 +86,7 @@ class CoalescingSocket:
         if exc.started:
             self._pending, self._size = [RESPONSE_408], len(RESPONSE_408)
 
-    def sendall(self, data) -> None:
+    def sendall(self, data: bytes | bytearray | memoryview) -> None:
         self._pending.append(bytes(data))
         self._size += len(data)
         if self._size >= FLUSH_AT:
@@ -93,15 +99,15 @@ class CoalescingSocket:
             self._size = 0
             self._sock.sendall(data)
 
-    def send(self, data, *args):
+    def send(self, data: bytes, *args: Any) -> int:
         self.flush()
         return self._sock.send(data, *args)
 
-    def sendfile(self, *args, **kwargs):
+    def sendfile(self, *args: Any, **kwargs: Any) -> int:
         self.flush()
         return self._sock.sendfile(*args, **kwargs)
 
-    def shutdown(self, how) -> None:
+    def shutdown(self, how: int) -> None:
         try:
             self.flush()
         finally:
@@ -133,7 +139,7 @@ class CoalescingSocket:
             pass  # already closed or reset: its reader ends anyway
         return True
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
 
 
@@ -147,10 +153,10 @@ class _NextRequest:
     def __init__(self, sock: CoalescingSocket):
         self._sock = sock
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self._sock.deadlines.awaiting_request()
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
         if isinstance(exc, RequestTimedOut):
             self._sock.answer_late_headers(exc)
             return True
@@ -162,7 +168,7 @@ class FairGeventWorker(GeventWorker):
     at once, not waiting on idle kept-alive connections when told to stop, and
     holding clients to the listener's read deadlines."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         #: Connections waiting for their next (or first) request.
         self._between_requests: set[CoalescingSocket] = set()
@@ -171,15 +177,15 @@ class FairGeventWorker(GeventWorker):
         #: ``ReadLimits`` by listening port; ``None`` for any other.
         self._limits: dict[int | None, ReadLimits] = {}
 
-    def init_process(self):
+    def init_process(self) -> None:
         freeze_settings(self.cfg)  # this process's copy: the master's stays as it is
         super().init_process()
 
-    def timeout_ctx(self):
+    def timeout_ctx(self) -> Any:
         sock = getattr(self._connection, "sock", None)
         return _NextRequest(sock) if sock is not None else super().timeout_ctx()
 
-    def run(self):
+    def run(self) -> None:
         # Metric updates are tallied in memory and written once a second
         # (strongroom.metrics), and what is left when the worker stops.
         metrics.defer_updates()
@@ -190,7 +196,7 @@ class FairGeventWorker(GeventWorker):
         finally:
             metrics.flush()
 
-    def handle(self, listener, client, addr):
+    def handle(self, listener: socket.socket, client: socket.socket, addr: Any) -> None:
         try:
             port = listener.getsockname()[1]
         except (OSError, IndexError, TypeError):
@@ -204,7 +210,7 @@ class FairGeventWorker(GeventWorker):
             self._connection.sock = None
             self._between_requests.discard(sock)
 
-    def handle_request(self, listener_name, req, sock, addr):
+    def handle_request(self, listener_name: str, req: Request, sock: CoalescingSocket, addr: Any) -> bool:
         self._between_requests.discard(sock)
         sock.deadlines.headers_read()
         req.body = GuardedBody(req.body, sock.deadlines)
@@ -219,7 +225,7 @@ class FairGeventWorker(GeventWorker):
             self._between_requests.add(sock)
             gevent.sleep(0)
 
-    def handle_exit(self, sig, frame):
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGTERM: stop, and hang up on the connections between requests (no
         greenlet switch here: shutting a socket down only wakes its reader)."""
         super().handle_exit(sig, frame)
@@ -227,7 +233,7 @@ class FairGeventWorker(GeventWorker):
             sock.hang_up_if_quiet()
 
 
-def freeze_settings(cfg) -> None:
+def freeze_settings(cfg: Config) -> None:
     """Make every gunicorn setting a plain attribute of ``cfg``.
 
     ``Config`` looks each setting up through ``__getattr__`` and its
