@@ -252,41 +252,17 @@ class SystemBackend(framework.Backend):
                 synopsis="Enable or disable a credential backend.",
                 description="Only the built-in token method exists; it can be neither enabled again nor disabled.",
             ),
-            Path(
-                "policy/?",
-                {
-                    logical.READ: partial(self._list_policies, legacy=True),
-                    logical.LIST: partial(self._list_policies, legacy=True),
-                },
-                synopsis="List the configured access control policies.",
-                description="The legacy endpoint: the names under both 'keys' and 'policies'.",
-            ),
-            Path(
-                "policy/(?P<name>.+)",
-                {
-                    logical.READ: partial(self._read_policy, legacy=True),
-                    logical.UPDATE: self._write_policy,
-                    logical.DELETE: self._delete_policy,
-                },
+            *self._policy_paths(
+                "policy",
+                legacy=True,
+                listing="The legacy endpoint: the names under both 'keys' and 'policies'.",
                 synopsis="Read, write, and delete access control policies.",
                 description="The legacy endpoint: the policy text is read and written as 'rules' (or 'policy').",
             ),
-            Path(
-                "policies/acl/?",
-                {
-                    logical.READ: partial(self._list_policies, legacy=False),
-                    logical.LIST: partial(self._list_policies, legacy=False),
-                },
-                synopsis="List the configured access control policies.",
-                description="The names of the ACL policies under 'keys'.",
-            ),
-            Path(
-                "policies/acl/(?P<name>.+)",
-                {
-                    logical.READ: partial(self._read_policy, legacy=False),
-                    logical.UPDATE: self._write_policy,
-                    logical.DELETE: self._delete_policy,
-                },
+            *self._policy_paths(
+                "policies/acl",
+                legacy=False,
+                listing="The names of the ACL policies under 'keys'.",
                 synopsis="Read, write, and delete ACL policies.",
                 description="The policy text, in HCL or JSON, is read and written as 'policy'.  Names are "
                 "case-insensitive; 'root' cannot be changed and 'default' cannot be deleted.",
@@ -506,6 +482,29 @@ class SystemBackend(framework.Backend):
         return Response(status=204)
 
     # --- sys/policy and sys/policies/acl ---------------------------------------
+
+    def _policy_paths(self, prefix: str, *, legacy: bool, listing: str, synopsis: str, description: str) -> list[Path]:
+        """The listing and the named policy under ``prefix``; ``legacy`` (``sys/policy``)
+        answers at the top level and names the text ``rules``."""
+        names = partial(self._list_policies, legacy=legacy)
+        return [
+            Path(
+                f"{prefix}/?",
+                {logical.READ: names, logical.LIST: names},
+                synopsis="List the configured access control policies.",
+                description=listing,
+            ),
+            Path(
+                f"{prefix}/(?P<name>.+)",
+                {
+                    logical.READ: partial(self._read_policy, legacy=legacy),
+                    logical.UPDATE: self._write_policy,
+                    logical.DELETE: self._delete_policy,
+                },
+                synopsis=synopsis,
+                description=description,
+            ),
+        ]
 
     def _list_policies(self, req: Request, *, legacy: bool) -> Response:
         names = self.core.policies.names()

@@ -35,3 +35,8 @@ class PathGroup:
     def path(self) -> framework.Path:
         """The table entry: pattern, operations mapped to this group's handlers, help."""
         raise NotImplementedError
+
+    def exists(self, req: Request, path: str) -> bool:
+        """The existence check of the groups that write a key (``data/``, ``metadata/``):
+        whether the key has metadata (decides create vs update for the ACL)."""
+        return self.store.exists(path)

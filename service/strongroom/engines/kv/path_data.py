@@ -76,10 +76,6 @@ class DataPath(PathGroup):
             "delete soft-deletes the latest version.",
         )
 
-    def exists(self, req: Request, path: str) -> bool:
-        """Whether the secret has metadata (decides create vs update for the ACL)."""
-        return self.store.exists(path)
-
     def read(self, req: Request, path: str) -> Response | None:
         """``GET data/<path>?version=N``; None (404) when the key or version is unknown.
 

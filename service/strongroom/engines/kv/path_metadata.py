@@ -139,10 +139,6 @@ class MetadataPath(PathGroup):
             "folder, DELETE removes the key's metadata and every version for good.",
         )
 
-    def exists(self, req: Request, path: str) -> bool:
-        """Whether the key has metadata (decides create vs update for the ACL)."""
-        return self.store.exists(path)
-
     def read(self, req: Request, path: str) -> Response | None:
         """``GET metadata/<path>``; None (404) for an unknown key."""
         if not path or path.endswith("/"):
