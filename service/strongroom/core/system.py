@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.mounts import RESERVED, MountEntry, MountTable, normalize_path
 from strongroom.errors import InvalidRequest, NotFound, PermissionDenied, Sealed, UnsupportedPath
-from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string
+from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string, ttl_seconds
 from strongroom.sdk import framework, logical
 from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
@@ -33,32 +33,25 @@ _TTL_KEYS = ("default_lease_ttl", "max_lease_ttl")
 
 
 def _ttl_seconds(value: Any, name: str, *, enabling: bool = False) -> int | None:
-    """A mount's ``default_lease_ttl`` / ``max_lease_ttl`` as Vault reads it: a
-    string (a JSON number counts as its text), ``""`` or null for "not given"
-    (None), ``"system"`` for the system default (0), else
-    ``parseutil.ParseDurationSecond`` (``strongroom.fields``: no exponents, NaN,
-    Infinity, fractions without a unit, nothing beyond Go's 292 years).
-    ``enabling``: Vault's mount enable, which decodes the config strictly and
-    wraps the parse error.  Negative values, which Vault stores as they are
-    (a negative lease is meaningless), are refused."""
+    """A mount's ``default_lease_ttl`` / ``max_lease_ttl``: ``""`` or null for
+    "not given" (None), else as ``strongroom.fields.ttl_seconds`` reads it
+    (``"system"`` is 0, the system default; negative refused).  ``enabling``:
+    Vault's mount enable, which decodes the config strictly (a string or a
+    number, nothing else) and wraps the parse error."""
     if value is None or value == "":
         return None
-    if enabling and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+    if not enabling:
+        return ttl_seconds(value, name, system=True)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InvalidRequest("unable to convert given mount config information")
-    text = (
-        number_text(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-        else to_string(name, value, validated=True)
-    )
+    text = value if isinstance(value, str) else number_text(value)
     if text == "system":
         return 0
     try:
         seconds = duration_seconds(text)
     except ValueError as exc:
-        if enabling:
-            which = "default" if name == "default_lease_ttl" else "max"
-            raise InvalidRequest(f"unable to parse {which} TTL of {text}: {exc}") from None
-        raise InvalidRequest(str(exc)) from None
+        which = "default" if name == "default_lease_ttl" else "max"
+        raise InvalidRequest(f"unable to parse {which} TTL of {text}: {exc}") from None
     if seconds < 0:
         raise InvalidRequest(f"{name} must be positive")
     return seconds
