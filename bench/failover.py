@@ -269,7 +269,8 @@ def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, 
             )
             lines.append(
                 f"| {i} | {t.killed} | {t.new_active or '—'} | {ha_report.fmt(t.active_after, 3)} | "
-                f"{ha_report.fmt(t.first_write, 3)} | {t.failed} | {ha_report.fmt(t.gap, 3)} | {ha_report.fmt(t.lingered, 2)} | "
+                f"{ha_report.fmt(t.first_write, 3)} | {t.failed} | {ha_report.fmt(t.gap, 3)} | "
+                f"{ha_report.fmt(t.lingered, 2)} | "
                 f"{note} |"
             )
         lines.append("")

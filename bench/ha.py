@@ -117,7 +117,7 @@ class StrongroomHA:
         """Every performance standby serves ``path`` with ``value`` (its mount table includes secret/)."""
         for node in self.standbys():
 
-            def fresh():
+            def fresh(node=node):
                 answer = requests.get(node.url + path, headers={"X-Vault-Token": self.token}, timeout=5)
                 return answer.status_code == 200 and answer.json()["data"]["data"]["value"] == value
 

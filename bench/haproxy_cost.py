@@ -159,7 +159,8 @@ def render(
         )
         rounds = ", ".join(f"{r.p99_ms:.0f}" if not r.error else "err" for r in v.runs)
         lines.append(
-            f"| {v.op} | {v.label} | {ha_report.fmt(v.median('requests_per_s'))} | {ha_report.fmt(v.median('p50_ms'), 1)} | "
+            f"| {v.op} | {v.label} | {ha_report.fmt(v.median('requests_per_s'))} | "
+            f"{ha_report.fmt(v.median('p50_ms'), 1)} | "
             f"{ha_report.fmt(v.median('p99_ms'), 1)} | {errors}{' ⚠ ' + failed[0] if failed else ''} | {cpu} | "
             f"{rounds} |"
         )

@@ -315,6 +315,74 @@ def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def _result_lines(rows: list[Row]) -> list[str]:
+    """One table row per measurement."""
+    lines: list[str] = []
+    reported: set[str] = set()
+    for row in rows:
+        r = row.result
+        if r.error:
+            # A target that could not be prepared has the same error in every row: say it once.
+            note = "(as above)" if r.error in reported else r.error.replace(str(procs.REPO) + "/", "")
+            reported.add(r.error)
+            lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | — | — | — | — | — | — | {note} |")
+            continue
+        errors = r.errors
+        note = f"⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
+        cpu, split = "—", "—"
+        if row.cpu is not None:
+            cpu = f"{row.cpu.own:.0f}" + (f" + Consul {row.cpu.storage:.0f}" if row.cpu.storage is not None else "")
+            split = "/".join(f"{w:.0f}" for w in row.cpu.workers) or "—"
+        lines.append(
+            f"| {TITLES[row.target]} | {row.op} | {row.connections} | {_fmt(r.requests_per_s, 0)} | "
+            f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {cpu} | {split} | {note} |"
+        )
+    return lines
+
+
+def _ratio_lines(by_key: dict, args) -> list[str]:
+    """Strongroom's req/s over each other target's, per operation and connection count."""
+    lines = [
+        "",
+        "## Ratios (req/s)",
+        "",
+        "| Op | Conns | Strongroom / OpenBao | Strongroom / raw Consul | Strongroom / Falcon floor |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for op in OPS:
+        for connections in args.connections:
+            ours = by_key.get(("strongroom", op, connections))
+            cells = []
+            for other in ("openbao", "consul", "falcon"):
+                theirs = by_key.get((other, op, connections))
+                if not _usable(ours):
+                    cells.append("pending" if ours is None or ours.error else "⚠ errors")
+                elif not _usable(theirs):
+                    cells.append("—")
+                else:
+                    cells.append(f"{ours.requests_per_s / theirs.requests_per_s:.2f}")
+            lines.append(f"| {op} | {connections} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _memory_lines(rss: dict[str, list], args) -> list[str]:
+    """Each process's resident memory after the load."""
+    lines = ["", "## Memory after the load (VmRSS)", "", "| Target | Process | RSS MiB |", "| --- | --- | ---: |"]
+    for name in ("strongroom", "falcon"):
+        if name not in args.targets:
+            continue
+        entries = rss.get(name)
+        if not entries:
+            lines.append(f"| {TITLES[name]} | — | pending |")
+            continue
+        for role, kib in entries:
+            lines.append(f"| {TITLES[name]} | {role} | {_fmt(None if kib is None else kib / 1024, 1)} |")
+        workers = [kib for role, kib in entries if role.startswith("worker") and kib]
+        if workers:
+            lines.append(f"| {TITLES[name]} | **per worker, mean** | **{sum(workers) / len(workers) / 1024:.1f}** |")
+    return lines
+
+
 def render(
     rows: list[Row],
     rss: dict[str, list],
@@ -335,8 +403,10 @@ def render(
         f"- Strongroom and the Falcon app: gunicorn, {args.workers} workers "
         f"({'2 × cores, the default' if args.workers == 2 * _cores() else 'set with --workers'}), "
         "gevent (strongroom.server.worker)",
-        f"- Versions: Strongroom (work tree at {git_rev}), {_version([procs.consul_binary_or_none() or 'consul', 'version'])}, "
-        f"{' '.join(_version([str(procs.VENV_BIN / 'bao'), 'version']).split()[:2])}, Python {platform.python_version()}, "
+        f"- Versions: Strongroom (work tree at {git_rev}), "
+        f"{_version([procs.consul_binary_or_none() or 'consul', 'version'])}, "
+        f"{' '.join(_version([str(procs.VENV_BIN / 'bao'), 'version']).split()[:2])}, "
+        f"Python {platform.python_version()}, "
         f"{_version(['wrk', '--version']).split(' [')[0]}",
         f"- Whole run: {elapsed:.0f} s; load average (1/5/15 min) {load_before} before, {_loadavg()} after "
         f"(anything above ~0.5 before means other work shared the {_cores()} cores)",
@@ -347,60 +417,9 @@ def render(
         "| Target | Op | Conns | req/s | p50 ms | p99 ms | Errors | CPU % | Worker CPU % | Note |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
-    reported: set[str] = set()
-    for row in rows:
-        r = row.result
-        if r.error:
-            # A target that could not be prepared has the same error in every row: say it once.
-            note = "(as above)" if r.error in reported else r.error.replace(str(procs.REPO) + "/", "")
-            reported.add(r.error)
-            lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | — | — | — | — | — | — | {note} |")
-            continue
-        errors = r.errors
-        note = f"⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
-        cpu, split = "—", "—"
-        if row.cpu is not None:
-            cpu = f"{row.cpu.own:.0f}" + (f" + Consul {row.cpu.storage:.0f}" if row.cpu.storage is not None else "")
-            split = "/".join(f"{w:.0f}" for w in row.cpu.workers) or "—"
-        lines.append(
-            f"| {TITLES[row.target]} | {row.op} | {row.connections} | {_fmt(r.requests_per_s, 0)} | "
-            f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {cpu} | {split} | {note} |"
-        )
-
-    lines += [
-        "",
-        "## Ratios (req/s)",
-        "",
-        "| Op | Conns | Strongroom / OpenBao | Strongroom / raw Consul | Strongroom / Falcon floor |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    for op in OPS:
-        for connections in args.connections:
-            ours = by_key.get(("strongroom", op, connections))
-            cells = []
-            for other in ("openbao", "consul", "falcon"):
-                theirs = by_key.get((other, op, connections))
-                if not _usable(ours):
-                    cells.append("pending" if ours is None or ours.error else "⚠ errors")
-                elif not _usable(theirs):
-                    cells.append("—")
-                else:
-                    cells.append(f"{ours.requests_per_s / theirs.requests_per_s:.2f}")
-            lines.append(f"| {op} | {connections} | " + " | ".join(cells) + " |")
-
-    lines += ["", "## Memory after the load (VmRSS)", "", "| Target | Process | RSS MiB |", "| --- | --- | ---: |"]
-    for name in ("strongroom", "falcon"):
-        if name not in args.targets:
-            continue
-        entries = rss.get(name)
-        if not entries:
-            lines.append(f"| {TITLES[name]} | — | pending |")
-            continue
-        for role, kib in entries:
-            lines.append(f"| {TITLES[name]} | {role} | {_fmt(None if kib is None else kib / 1024, 1)} |")
-        workers = [kib for role, kib in entries if role.startswith("worker") and kib]
-        if workers:
-            lines.append(f"| {TITLES[name]} | **per worker, mean** | **{sum(workers) / len(workers) / 1024:.1f}** |")
+    lines += _result_lines(rows)
+    lines += _ratio_lines(by_key, args)
+    lines += _memory_lines(rss, args)
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
@@ -409,17 +428,8 @@ def render(
 # --- main ----------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    procs.stop_on_sigterm()
-    if problem := wrk.missing():
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    started = dt.datetime.now(dt.UTC)
-    load_before = _loadavg()
-    t0 = time.monotonic()
-    workdir = procs.REPO / "run" / "bench" / f"kv-{started:%Y%m%dT%H%M%S}-{os.getpid()}"
-    workdir.mkdir(parents=True)
+def _measure_all(args, workdir: Path) -> tuple[list[Row], dict[str, list], list[str]]:
+    """Start every target, measure it, stop it: the rows, each target's memory and the notes."""
     rows: list[Row] = []
     rss: dict[str, list] = {}
     notes: list[str] = []
@@ -446,6 +456,21 @@ def main(argv: list[str] | None = None) -> int:
                 target.stop()
         if consul is not None:
             consul.stop()
+    return rows, rss, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    procs.stop_on_sigterm()
+    if problem := wrk.missing():
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    started = dt.datetime.now(dt.UTC)
+    load_before = _loadavg()
+    t0 = time.monotonic()
+    workdir = procs.REPO / "run" / "bench" / f"kv-{started:%Y%m%dT%H%M%S}-{os.getpid()}"
+    workdir.mkdir(parents=True)
+    rows, rss, notes = _measure_all(args, workdir)
     failed = any(r.result.error for r in rows)
     if failed or args.keep_workdir:
         notes.append(f"configs and logs kept in {workdir.relative_to(procs.REPO)}")

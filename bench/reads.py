@@ -113,18 +113,18 @@ def strongroom_rows(consul: procs.Consul, workdir: Path, args) -> list[Row]:
             gets = sum(
                 _metric_sum(a, "strongroom_storage_operation_duration_seconds_count", 'operation="get"')
                 - _metric_sum(b, "strongroom_storage_operation_duration_seconds_count", 'operation="get"')
-                for a, b in zip(after, before)
+                for a, b in zip(after, before, strict=True)
             )
             served = sum(
                 _metric_sum(a, "strongroom_http_requests_total", 'route="secret/"')
                 - _metric_sum(b, "strongroom_http_requests_total", 'route="secret/"')
-                for a, b in zip(after, before)
+                for a, b in zip(after, before, strict=True)
             )
             row.consul_gets_per_read = gets / served if served else None
             row.forwarded = sum(
                 _metric_sum(a, "strongroom_ha_forwarded_requests_total")
                 - _metric_sum(b, "strongroom_ha_forwarded_requests_total")
-                for a, b in zip(after, before)
+                for a, b in zip(after, before, strict=True)
             )
             rows.append(row)
         except Exception as exc:
@@ -196,7 +196,8 @@ def render(rows: list[Row], args, started: dt.datetime, elapsed: float, load_bef
         elapsed,
         [
             f"Load: wrk, {args.connections} connections in total (rounded down to a multiple of the servers), one wrk "
-            f"thread per server read, {args.duration:g} s after {args.warmup:g} s warm-up; KV v2 GET of {args.keys} keys "
+            f"thread per server read, {args.duration:g} s after {args.warmup:g} s warm-up; "
+            f"KV v2 GET of {args.keys} keys "
             f"(64-byte values); Strongroom nodes with {args.workers} gunicorn workers each, one Consul agent for all",
             "CPU in % of one core during the run: the standbys read, the active node, the Consul agent; "
             '"per core" divides req/s by the CPU of the serving nodes (standbys + active), then also by that plus '

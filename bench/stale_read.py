@@ -122,7 +122,9 @@ def run(args) -> tuple[list[Series], str, float]:
         for phase, threads in phases:
             if threads:
                 load = WriteLoad(active.url, cluster.token, threads, max_seconds=600).start()
-                procs.wait_for(lambda: sum(w.ok for w in load.writes) >= 20, 30, "the background writes to flow")
+                procs.wait_for(
+                    lambda load=load: sum(w.ok for w in load.writes) >= 20, 30, "the background writes to flow"
+                )
             for mode in ("no index", "X-Vault-Index"):
                 series = Series(phase, mode)
                 print(f"  {phase}, {mode}: {args.writes} writes", file=sys.stderr, flush=True)
@@ -151,13 +153,14 @@ def render(series: list[Series], error: str, args, started: dt.datetime, elapsed
         load_before,
         elapsed,
         [
-            f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; writes straight to "
-            f"the active node, reads straight to the two performance standbys in turn",
+            f"Cluster: 3 Strongroom nodes ({args.workers} gunicorn workers each) on one Consul agent; "
+            "writes straight to the active node, reads straight to the two performance standbys in turn",
             f"Samples: {args.writes} writes per series (64-byte hex values, 16 keys in turn); a value not seen within "
             f"{args.bound:g} s counts as never seen",
-            "Window: from the write's acknowledgement (its response received) to the response of the first standby read "
-            "that returned the new value (upper bound: it includes one read's round trip); the lower bound is the "
-            "request time of the last read that still returned an older value (0 when the first read was fresh)",
+            "Window: from the write's acknowledgement (its response received) to the response of the first "
+            "standby read that returned the new value (upper bound: it includes one read's round trip); the lower "
+            "bound is the request time of the last read that still returned an older value (0 when the first read "
+            "was fresh)",
         ],
     )
     lines += [
@@ -169,7 +172,8 @@ def render(series: list[Series], error: str, args, started: dt.datetime, elapsed
     ]
     for s in (s for s in series if s.mode == "no index"):
         lines.append(
-            f"| {s.phase} | {len(s.upper) + s.never} | {ha_report.fmt(p(s.upper, 50), 1)} | {ha_report.fmt(p(s.upper, 99), 1)} | "
+            f"| {s.phase} | {len(s.upper) + s.never} | {ha_report.fmt(p(s.upper, 50), 1)} | "
+            f"{ha_report.fmt(p(s.upper, 99), 1)} | "
             f"{ha_report.fmt(max(s.upper, default=None), 1)} | {ha_report.fmt(p(s.lower, 99), 1)} | {s.stale_first} | "
             f"{s.never} | {s.forwarded} | {ha_report.fmt(p(s.write_ms, 50), 1)} |"
         )

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from strongroom.storage.consul import ConsulBackend
-from tests.helpers.procs import ConsulAgent, start_agent
+from tests.helpers.procs import ConsulAgent, OpenBaoDevServer, StrongroomDevServer, start_agent
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +47,6 @@ def consul_backend(consul_agent: ConsulAgent) -> Iterator[ConsulBackend]:
 def openbao_dev_server() -> Iterator[OpenBaoDevServer]:
     """A real ``bao server -dev`` (root token ``root``, KV v2 at ``secret/``,
     audit devices allowed through the API), stopped by pid at the end."""
-    from tests.helpers.procs import OpenBaoDevServer
-
     with OpenBaoDevServer() as server:
         yield server
 
@@ -58,7 +56,5 @@ def strongroom_dev_server() -> Iterator[StrongroomDevServer]:
     """A real ``strongroom server -dev`` (root token ``root``, KV v2 at
     ``secret/``, audit devices allowed through the API like its OpenBao twin),
     stopped by pid at the end."""
-    from tests.helpers.procs import StrongroomDevServer
-
     with StrongroomDevServer() as server:
         yield server

@@ -40,7 +40,7 @@ def pids_of(state: dict) -> dict[str, int]:
 
 def assert_all_gone(pids: dict[str, int]) -> None:
     for name, pid in pids.items():
-        wait_until(lambda: not devcluster.pid_alive(pid), 20, f"{name} (pid {pid}) to be gone")
+        wait_until(lambda pid=pid: not devcluster.pid_alive(pid), 20, f"{name} (pid {pid}) to be gone")
 
 
 def check_cluster(state: dict, output: str) -> None:

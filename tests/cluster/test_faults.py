@@ -139,7 +139,7 @@ def test_kill_consul_leader(tmp_path):
             consul.kill(leader_pid)
             consul.wait_for_leader(timeout=30)
             _wait_recovered(h, killed_at, timeout=45)
-            survivors = [n for n, a in zip(cluster.nodes, addresses) if a != dead.address]
+            survivors = [n for n, a in zip(cluster.nodes, addresses, strict=True) if a != dead.address]
             # Nodes whose own Consul agent died cannot serve; the others settle on one active.
             h.load.stop()
             h.history._client = [a for a in consul.agents if a is not dead][0].client()

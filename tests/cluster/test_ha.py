@@ -85,7 +85,7 @@ def test_changes_on_active_reach_standby_caches(cluster):
     child = created.json()["auth"]["client_token"]
     assert cluster.api(standby, "GET", "kv/a", token=child).status_code == 200
     # Policy change on the active node: the standby must stop allowing the read.
-    index = cluster.api(active, "PUT", "sys/policy/r", json={"policy": 'path "x/*" { capabilities = ["read"] }'})
+    cluster.api(active, "PUT", "sys/policy/r", json={"policy": 'path "x/*" { capabilities = ["read"] }'})
     wait_until(lambda: cluster.api(standby, "GET", "kv/a", token=child).status_code == 403, 2, "policy invalidation")
     # Revocation on the active node is honoured at once.
     cluster.api(active, "PUT", "auth/token/revoke", json={"token": child})

@@ -147,10 +147,14 @@ def test_rolling_restart_fails_no_read(cluster, front):
         for node in list(cluster.nodes):
             name = node.config_path.stem
             node.stop()
-            wait_until(lambda: name not in front.servers_up("strongroom_read"), 10, f"{name} out of the read pool")
+            wait_until(
+                lambda name=name: name not in front.servers_up("strongroom_read"), 10, f"{name} out of the read pool"
+            )
             node.start()
             node.unseal(cluster.keys[:2])
-            wait_until(lambda: name in front.servers_up("strongroom_read"), 15, f"{name} back in the read pool")
+            wait_until(
+                lambda name=name: name in front.servers_up("strongroom_read"), 15, f"{name} back in the read pool"
+            )
             cluster.wait_settled()
     finally:
         stop.set()

@@ -3,6 +3,7 @@ front door, recording every acknowledged write so the test can prove none was lo
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -77,7 +78,7 @@ class WriteLoad:
     def longest_gap(self, after: float) -> float:
         """The longest time without an acknowledged write, after ``after``."""
         times = [after] + [at for *_, at in self.acked if at > after]
-        return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
 class LockHistory:

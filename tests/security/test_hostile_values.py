@@ -41,9 +41,9 @@ def test_a_value_json_cannot_carry_is_refused_and_not_stored(sec_node, clean_log
     """Finding 4: a lone surrogate gave 500; NaN and Infinity were stored and served
     back as invalid JSON (then ``bao kv get`` failed for everyone reading it)."""
     name = unique("hostile")
-    _refused(sec_node.send("PUT", f"/v1/secret/data/{name}", body='{"data": {"a": %s}}' % value))
+    _refused(sec_node.send("PUT", f"/v1/secret/data/{name}", body=f'{{"data": {{"a": {value}}}}}'))
     assert sec_node.send("GET", f"/v1/secret/data/{name}").status == 404
-    _refused(sec_node.send("PUT", f"/v1/kv1/{name}", body='{"a": %s}' % value))
+    _refused(sec_node.send("PUT", f"/v1/kv1/{name}", body=f'{{"a": {value}}}'))
     assert sec_node.send("GET", f"/v1/kv1/{name}").status == 404
 
 
@@ -55,7 +55,7 @@ def test_a_mount_tune_ttl_of_1e30_is_refused(sec_node, clean_log, unique, tmp_pa
     sec_node.ok("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "1"}})
     tuned_before = sec_node.ok("GET", f"sys/mounts/{mount}/tune").json()[field]
     listed_before = sec_node.ok("GET", "sys/mounts").json()[f"{mount}/"]["config"][field]
-    _refused(sec_node.send("POST", f"/v1/sys/mounts/{mount}/tune", body='{"%s": 1e30}' % field))
+    _refused(sec_node.send("POST", f"/v1/sys/mounts/{mount}/tune", body=f'{{"{field}": 1e30}}'))
     assert sec_node.ok("GET", f"sys/mounts/{mount}/tune").json()[field] == tuned_before
     assert sec_node.ok("GET", "sys/mounts").json()[f"{mount}/"]["config"][field] == listed_before
     listed = bao(sec_node.url, sec_node.root_token, "secrets", "list", home=str(tmp_path))
@@ -79,7 +79,7 @@ def test_a_kv_max_versions_of_1e30_is_refused(sec_node, clean_log, unique, endpo
     sec_node.ok("POST", f"sys/mounts/{mount}", {"type": "kv", "options": {"version": "2"}})
     sec_node.ok("POST", f"{mount}/data/app", {"data": {"v": "1"}})
     before = sec_node.ok("GET", f"{mount}/{endpoint}").json()["data"]["max_versions"]
-    _refused(sec_node.send("POST", f"/v1/{mount}/{endpoint}", body='{"max_versions": %s}' % number))
+    _refused(sec_node.send("POST", f"/v1/{mount}/{endpoint}", body=f'{{"max_versions": {number}}}'))
     assert sec_node.ok("GET", f"{mount}/{endpoint}").json()["data"]["max_versions"] == before
 
 

@@ -23,7 +23,7 @@ def fresh(node, method: str, path: str, token: str, **kwargs) -> requests.Respon
 
 def storage_cache(node, token: str, result: str) -> float:
     text = node.api("GET", "sys/metrics", token=token, params={"format": "prometheus"}).text
-    found = re.findall(r'strongroom_cache_requests_total\{cache="storage",result="%s"\} (\S+)' % result, text)
+    found = re.findall(rf'strongroom_cache_requests_total\{{cache="storage",result="{result}"\}} (\S+)', text)
     return float(found[0]) if found else 0.0
 
 
