@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import strongroom.api  # noqa: F401  (registers Vault's LIST verb before anything imports Falcon)
 from strongroom.storage.consul import ConsulBackend
 from tests.helpers.procs import ConsulAgent, OpenBaoDevServer, StrongroomDevServer, start_agent
 

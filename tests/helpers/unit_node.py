@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from falcon import testing
-
-import strongroom.api  # noqa: F401  (LIST before Falcon)
+import strongroom.api  # noqa: F401  (LIST before Falcon; tests/conftest.py imports it first)
 from strongroom.api.app import create_app
 from strongroom.core.core import Core
 from strongroom.core.seal import SealManager
 from strongroom.engines import ENGINE_TYPES
 from strongroom.storage.inmem import InmemBackend
+from tests.helpers.vault_client import VaultTestClient
 
 
 class FakeClock:
@@ -40,7 +39,7 @@ class Node:
         self.backend = InmemBackend()
         self.seal = SealManager(self.backend, self.clock, storage_type="inmem")
         self.core = Core(self.backend, self.seal, backends=self.backends, clock=self.clock)
-        self.client = testing.TestClient(create_app(self.core, node_id="unit", max_request_size=max_request_size))
+        self.client = VaultTestClient(create_app(self.core, node_id="unit", max_request_size=max_request_size))
         self.root_token = ""
         self.keys: list[str] = []
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 
-from falcon import testing
-
 from strongroom.api.app import create_app
 from strongroom.api.body import UNAUTHENTICATED_MAX_BODY
 from strongroom.api.json_limits import JsonLimits
 from strongroom.core.core import Core, CoreConfig
 from tests.helpers.unit_node import Node
+from tests.helpers.vault_client import VaultTestClient
 
 HOSTILE = b"{" + b",".join(b'"k%d":0' % i for i in range(50_000)) + b"}"
 
@@ -28,7 +27,7 @@ class AuditedNode(Node):
             clock=self.clock,
             config=CoreConfig(unsafe_allow_api_audit_creation=True),
         )
-        self.client = testing.TestClient(create_app(self.core, node_id="unit", json_limits=json_limits))
+        self.client = VaultTestClient(create_app(self.core, node_id="unit", json_limits=json_limits))
         self.init()
         self.unseal()
         self.log = tmp_path / "audit.log"
