@@ -128,15 +128,15 @@ def render(
         if not _DURATION.fullmatch(str(value)):
             raise ValueError(f"timeouts.{key}: {value!r} is not an HAProxy duration such as 500ms or 30s")
         merged[key] = str(value)
-    for key, value, minimum in (
+    for key, number, minimum in (
         ("check_interval_ms", check_interval_ms, 20),
         ("fall", fall, 1),
         ("rise", rise, 1),
         ("retries", retries, 0),
         ("maxconn", maxconn, 1),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{key}: must be an integer of at least {minimum}, got {value!r}")
+        if isinstance(number, bool) or not isinstance(number, int) or number < minimum:
+            raise ValueError(f"{key}: must be an integer of at least {minimum}, got {number!r}")
     return _ENV.get_template(TEMPLATE).render(
         nodes=nodes,
         bind=bind,
@@ -202,7 +202,7 @@ def server_states(stats_csv: str) -> dict[tuple[str, str], str]:
     columns = header.lstrip("# ").split(",")
     states = {}
     for row in rows:
-        record = dict(zip(columns, row.split(",")))
+        record = dict(zip(columns, row.split(","), strict=False))  # a short row leaves fields out
         if record.get("svname") != "FRONTEND":
             states[(record["pxname"], record["svname"])] = record["status"]
     return states

@@ -24,6 +24,7 @@ import http
 import os
 import threading
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
@@ -85,7 +86,7 @@ def status_label(code: int) -> str:
 _children: dict = {}
 
 
-def labelled(metric, *labels):
+def labelled(metric: Any, *labels: object) -> Any:
     """``metric.labels(*labels)``, remembered: prometheus_client's own lookup
     takes a lock and validates the labels on every call, on every request."""
     key = (id(metric), labels)
@@ -108,7 +109,7 @@ class Tally:
     writes one value per counter and bucket however many requests there were,
     and never holds up the worker for long."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._counts: dict = {}
         self._histograms: dict = {}
 
@@ -116,7 +117,7 @@ class Tally:
         """Metric children with updates waiting."""
         return len(self._counts) + len(self._histograms)
 
-    def add(self, child, amount: float) -> None:
+    def add(self, child: Any, amount: float) -> None:
         """``child.inc(amount)`` for a counter, ``child.observe(amount)`` for a histogram, later."""
         if isinstance(child, Histogram):
             tally = self._histograms.get(child)
@@ -137,7 +138,7 @@ class Tally:
         # observe does (the last bound is +Inf, so every value has a bucket).
         for child, (total, buckets) in histograms.items():
             child._sum.inc(total)
-            for bucket, number in zip(child._buckets, buckets):
+            for bucket, number in zip(child._buckets, buckets, strict=True):
                 if number:
                     bucket.inc(number)
 
@@ -146,7 +147,7 @@ class Tally:
 _tally: Tally | None = None
 
 
-def inc(child, amount: float = 1.0) -> None:
+def inc(child: Any, amount: float = 1.0) -> None:
     """``child.inc(amount)`` (a counter from ``labelled``), deferred when enabled."""
     tally = _tally
     if tally is None:
@@ -155,7 +156,7 @@ def inc(child, amount: float = 1.0) -> None:
         tally.add(child, amount)
 
 
-def observe(child, value: float) -> None:
+def observe(child: Any, value: float) -> None:
     """``child.observe(value)`` (a histogram from ``labelled``), deferred when enabled."""
     tally = _tally
     if tally is None:
@@ -178,7 +179,7 @@ def defer_updates(interval: float = FLUSH_SECONDS) -> None:
         return
     tally = _tally = Tally()
 
-    def flush_forever():
+    def flush_forever() -> None:
         while True:
             time.sleep(interval)
             tally.flush()
@@ -186,24 +187,23 @@ def defer_updates(interval: float = FLUSH_SECONDS) -> None:
     threading.Thread(target=flush_forever, name="metrics-flush", daemon=True).start()
 
 
-class timed:  # noqa: N801 - used like a function: ``with timed(...)``
+class timed:  # a lower-case name: used like a function, ``with timed(...)``
     """Observe the duration of the ``with`` block in ``histogram`` with ``labels``.
 
     A class rather than a ``@contextmanager`` generator: a request enters
-    several, and a generator costs three times as much CPU each."""
+    several, and a generator costs several times as much CPU each."""
 
     __slots__ = ("_child", "_start")
 
-    def __init__(self, histogram, *labels):
+    def __init__(self, histogram: Any, *labels: object) -> None:
         self._child = labelled(histogram, *labels)
         self._start = 0.0
 
     def __enter__(self) -> None:
         self._start = time.perf_counter()
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc: object) -> None:
         observe(self._child, time.perf_counter() - self._start)
-        return False
 
 
 def render() -> bytes:

@@ -60,7 +60,8 @@ def consul_pki(tmp_path):
     """Real PEM files for storage "consul" TLS: a CA, a client certificate with
     its key, another key, the same key encrypted, and a file that is no PEM at all."""
 
-    def key_pem(key, encryption=serialization.NoEncryption()):
+    def key_pem(key, encryption=None):
+        encryption = encryption or serialization.NoEncryption()
         return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
     key = ec.generate_private_key(ec.SECP256R1())

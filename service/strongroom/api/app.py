@@ -6,6 +6,7 @@ https://developer.hashicorp.com/vault/api-docs
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import falcon
 
@@ -20,6 +21,9 @@ from strongroom.api.sys_metrics import MetricsResource
 from strongroom.api.sys_seal import InitResource, SealStatusResource, UnsealResource
 from strongroom.config import DEFAULT_MAX_REQUEST_SIZE
 
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
+
 
 class NodeHeader:
     """Names the serving node on every response, so routing is observable."""
@@ -27,7 +31,9 @@ class NodeHeader:
     def __init__(self, node_id: str):
         self._node_id = node_id
 
-    def process_response(self, req, resp, resource, req_succeeded):
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
         # A forwarded answer keeps the name of the node that really served it.
         if not resp.get_header("X-Strongroom-Node"):
             resp.set_header("X-Strongroom-Node", self._node_id)
@@ -37,10 +43,12 @@ class NodeHeader:
 class RequestMetrics:
     """Count and time every request by route template (mount point, never the raw path)."""
 
-    def process_request(self, req, resp):
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
 
-    def process_response(self, req, resp, resource, req_succeeded):
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
         route = route_label(req)
         method = metrics.method_label(req.method)
         status = metrics.status_label(resp.status_code)
@@ -83,7 +91,7 @@ SYS_ROUTE_PREFIXES = ("policies/acl", "internal/ui/mounts")
 UNMATCHED_ROUTE = "unmatched"
 
 
-def route_label(req) -> str:
+def route_label(req: falcon.Request) -> str:
     """The ``route`` label of a request, from a bounded set whatever the client sends.
 
     A mount point when the request resolved to a mount (``secret/``,
@@ -113,7 +121,7 @@ def sys_route_label(endpoint: str) -> str:
 
 
 def create_app(
-    core,
+    core: Core,
     *,
     node_id: str = "",
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
@@ -121,7 +129,8 @@ def create_app(
     json_limits: JsonLimits = DEFAULT_LIMITS,
 ) -> falcon.App:
     """Wire the resources around ``core``; ``json_limits`` bound every JSON body (the listener's)."""
-    app = falcon.App(middleware=[NodeHeader(node_id or "strongroom"), RequestMetrics()], cors_enable=False)
+    middleware: list[NodeHeader | RequestMetrics] = [NodeHeader(node_id or "strongroom"), RequestMetrics()]
+    app = falcon.App(middleware=middleware, cors_enable=False)
     app.req_options.auto_parse_qs_csv = False
     app.req_options.keep_blank_qs_values = True
     app.resp_options.secure_cookies_by_default = True

@@ -11,9 +11,13 @@ of CPU.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from strongroom.api.json_limits import DEFAULT_LIMITS, JsonLimits, loads_bounded
 from strongroom.errors import InvalidRequest, RequestTooLarge
+
+if TYPE_CHECKING:
+    import falcon
 
 # sys/init, sys/unseal and login bodies are a few kilobytes (PGP keys included).
 UNAUTHENTICATED_MAX_BODY = 1024 * 1024
@@ -23,12 +27,14 @@ READ_CHUNK = 64 * 1024
 COOPERATE_AFTER = 256 * 1024
 
 
-def read_json(req, max_size: int, limits: JsonLimits = DEFAULT_LIMITS, *, authenticated: bool = False) -> dict:
+def read_json(
+    req: falcon.Request, max_size: int, limits: JsonLimits = DEFAULT_LIMITS, *, authenticated: bool = False
+) -> dict:
     """The request body as a JSON object ({} when empty)."""
     return Body(req, max_size, limits).data(authenticated)
 
 
-def read_raw(req, max_size: int) -> bytes:
+def read_raw(req: falcon.Request, max_size: int) -> bytes:
     """The request body's bytes, within ``max_size``.
 
     Refuses bodies over ``max_size`` before reading them when Content-Length says
@@ -75,7 +81,7 @@ def parse_json(raw: bytes, limits: JsonLimits = DEFAULT_LIMITS) -> dict:
 class Body:
     """One request's body: read at most once, parsed at most once, each only when asked."""
 
-    def __init__(self, req, max_size: int, limits: JsonLimits):
+    def __init__(self, req: falcon.Request, max_size: int, limits: JsonLimits):
         self._req = req
         self._max_size = max_size
         self._limits = limits
@@ -97,7 +103,7 @@ class Body:
         return parse_json(self.raw(), self._limits)
 
 
-def query_data(req) -> dict:
+def query_data(req: falcon.Request) -> dict:
     """Query parameters as request data (reads and lists), first value of each."""
     data = {}
     for key, value in req.params.items():

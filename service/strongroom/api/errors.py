@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import falcon
 
@@ -49,7 +50,9 @@ def render_error(resp: falcon.Response, status: int, messages: list[str]) -> Non
     resp.media = {"errors": messages}
 
 
-def handle_domain_error(req, resp, exc, params):
+def handle_domain_error(
+    req: falcon.Request, resp: falcon.Response, exc: errors.StrongroomError, params: dict[str, Any]
+) -> None:
     """Falcon error handler for ``StrongroomError``."""
     status = status_for(exc)
     if status >= 500 and not isinstance(exc, (errors.Sealed, errors.StandbyNoLeader, errors.NotInitialized)):
@@ -57,7 +60,9 @@ def handle_domain_error(req, resp, exc, params):
     render_error(resp, status, exc.messages)
 
 
-def handle_http_error(req, resp, exc, params):
+def handle_http_error(
+    req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError, params: dict[str, Any]
+) -> None:
     """Falcon's own errors (bad method, malformed header...) in Vault's envelope."""
     status = int(exc.status_code if hasattr(exc, "status_code") else str(exc.status).split()[0])
     message = exc.description or exc.title or "error"
@@ -66,11 +71,11 @@ def handle_http_error(req, resp, exc, params):
     elif status == 405:
         message = "unsupported operation"
     render_error(resp, status, [message])
-    for name, value in (exc.headers or {}).items():
-        resp.set_header(name, value)
+    if exc.headers:
+        resp.set_headers(exc.headers)
 
 
-def handle_unexpected(req, resp, exc, params):
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict[str, Any]) -> None:
     """Anything else: 500 with no detail for the client; the type (never values) in the log."""
     log.exception("unhandled error in %s %s", req.method, req.path)
     render_error(resp, 500, ["internal error"])

@@ -30,8 +30,12 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from strongroom.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from strongroom.config import ListenerConfig
 
 # What the scan stops at: a structural character or the quote that opens a string
 # (whose end bytes.find locates at memchr speed, however long the string).
@@ -58,7 +62,7 @@ class JsonLimits:
     max_token: int = 500000
 
     @classmethod
-    def of(cls, listener) -> JsonLimits:
+    def of(cls, listener: ListenerConfig) -> JsonLimits:
         """The bounds a ``ListenerConfig`` sets."""
         return cls(
             max_depth=listener.max_json_depth,
@@ -159,7 +163,7 @@ def _over(reason: str) -> InvalidRequest:
     return InvalidRequest(f"failed to parse JSON input: {reason}")
 
 
-def _refuse_constant(name: str):
+def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(name)
 
 
@@ -170,7 +174,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def loads_bounded(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] = _cooperate):
+def loads_bounded(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] = _cooperate) -> Any:
     """``raw`` parsed as JSON within ``limits``, refusing what Go's parser refuses."""
     check_limits(raw, limits, cooperate)
     if b"\\u" in raw and _LONE_SURROGATE.search(raw):

@@ -7,6 +7,8 @@ decides which), PATCH is patch, DELETE is delete.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from strongroom.api.body import Body, query_data
 from strongroom.api.forward import Forwarder
 from strongroom.api.json_limits import DEFAULT_LIMITS, JsonLimits
@@ -15,6 +17,11 @@ from strongroom.api.render import render_response
 from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly, UnsupportedMediaType
 from strongroom.sdk import logical
 from strongroom.sdk.logical import Request
+
+if TYPE_CHECKING:
+    import falcon
+
+    from strongroom.core.core import Core
 
 # Answered by the node that receives them, whatever its role (DESIGN.md, "HA over Consul").
 LOCAL_PATHS = frozenset({"sys/seal"})
@@ -29,7 +36,7 @@ METHOD_OPERATIONS = {
 }
 
 
-def client_token(req) -> str:
+def client_token(req: falcon.Request) -> str:
     """``X-Vault-Token``, else ``Authorization: Bearer``."""
     token = req.get_header("X-Vault-Token")
     if token:
@@ -40,7 +47,7 @@ def client_token(req) -> str:
     return ""
 
 
-def build_request(req, path: str) -> Request:
+def build_request(req: falcon.Request, path: str) -> Request:
     """The logical request for an HTTP request on ``/v1/<path>``, without its
     body: the core parses that (``Body.data``) once the client is known."""
     operation = METHOD_OPERATIONS.get(req.method)
@@ -67,7 +74,7 @@ def build_request(req, path: str) -> Request:
     )
 
 
-def refuse_wrapping(req) -> None:
+def refuse_wrapping(req: falcon.Request) -> None:
     """A client that asks for a wrapped response must never get the secret in
     plain text (response wrapping is not built yet): refuse, before anything runs."""
     if (req.get_header("X-Vault-Wrap-TTL") or "").strip():
@@ -87,14 +94,16 @@ class LogicalResource:
     write that produced the index.
     """
 
-    def __init__(self, core, max_request_size: int, forwarder: Forwarder, json_limits: JsonLimits = DEFAULT_LIMITS):
+    def __init__(
+        self, core: Core, max_request_size: int, forwarder: Forwarder, json_limits: JsonLimits = DEFAULT_LIMITS
+    ) -> None:
         self._core = core
         self._max_request_size = max_request_size
         self._forwarder = forwarder
         self._json_limits = json_limits
         self._seen_index = 0
 
-    def __call__(self, req, resp, path: str = ""):
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **params: Any) -> None:
         path = logical_path(req.env.get("PATH_INFO", ""))
         lreq = build_request(req, path)
         req.context.lreq = lreq
@@ -118,14 +127,16 @@ class LogicalResource:
             return
         render_response(resp, lreq, lresp)
 
-    def _send_to_active(self, req, resp, body: Body, leader: str, redirect: bool, reason: str) -> None:
+    def _send_to_active(
+        self, req: falcon.Request, resp: falcon.Response, body: Body, leader: str, redirect: bool, reason: str
+    ) -> None:
         if redirect:
             self._forwarder.redirect(req, resp, leader)
         else:
             raw = b"" if req.method in ("GET", "HEAD", "LIST") else body.raw()
             self._forwarder.forward(req, resp, raw, leader, reason)
 
-    def _catch_up(self, req) -> None:
+    def _catch_up(self, req: falcon.Request) -> None:
         header = req.get_header("X-Vault-Index")
         if not header:
             return

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import falcon
 
+if TYPE_CHECKING:
+    from strongroom.sdk.logical import Request, Response
 
-def render_response(resp: falcon.Response, lreq, lresp) -> None:
+
+def render_response(resp: falcon.Response, lreq: Request, lresp: Response) -> None:
     """Vault's response envelope (``http/logical.go`` respondLogical)."""
     if lresp.index:
         resp.set_header("X-Vault-Index", str(lresp.index))

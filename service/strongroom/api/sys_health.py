@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TYPE_CHECKING
 
 import falcon
 
 from strongroom.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
 
 DEFAULT_CODES = {
     "activecode": 200,
@@ -31,7 +35,7 @@ MIN_CODE, MAX_CODE = 200, 599
 _ATOI = re.compile(r"[+-]?[0-9]+")  # Go's strconv.Atoi: no spaces, no other digits
 
 
-def _flag(req, name: str) -> bool:
+def _flag(req: falcon.Request, name: str) -> bool:
     """Vault treats a bare ``?standbyok`` as true."""
     if name not in req.params:
         return False
@@ -44,7 +48,7 @@ def _flag(req, name: str) -> bool:
     raise InvalidRequest(f"bad value for {name} parameter: {value}")
 
 
-def _code(req, name: str) -> int:
+def _code(req: falcon.Request, name: str) -> int:
     """The status code a ``*code`` parameter asks for, or its default; a code
     that is not an integer, or not a final status (200-599), is a 400."""
     if name not in req.params:
@@ -59,7 +63,7 @@ def _code(req, name: str) -> int:
     return code
 
 
-def health_status(health: dict, req) -> int:
+def health_status(health: dict, req: falcon.Request) -> int:
     """The status code Vault's ``getSysHealth`` picks for this state and these parameters.
 
     Every code parameter is validated on every request, as Vault does."""
@@ -81,10 +85,10 @@ def health_status(health: dict, req) -> int:
 class HealthResource:
     """GET and HEAD, no token needed."""
 
-    def __init__(self, core):
+    def __init__(self, core: Core) -> None:
         self._core = core
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         health = self._core.health()
         status = health_status(health, req)
         resp.status = falcon.code_to_http_status(status)
@@ -106,16 +110,16 @@ class HealthResource:
             "clock_skew_ms": 0,
         }
 
-    def on_head(self, req, resp):
+    def on_head(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.status = falcon.code_to_http_status(health_status(self._core.health(), req))
 
 
 class LeaderResource:
     """GET ``sys/leader``."""
 
-    def __init__(self, core):
+    def __init__(self, core: Core) -> None:
         self._core = core
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._core.require_unsealed()
         resp.media = self._core.leader()

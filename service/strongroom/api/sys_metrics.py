@@ -5,22 +5,27 @@ https://developer.hashicorp.com/vault/api-docs/system/metrics
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import falcon
 
 from strongroom import metrics
 from strongroom.api.logical import client_token
 from strongroom.errors import InvalidRequest
 
+if TYPE_CHECKING:
+    from strongroom.core.core import Core
+
 
 class MetricsResource:
     """GET ``sys/metrics?format=prometheus``; a token with ``read`` on
     ``sys/metrics`` unless the listener allows unauthenticated access."""
 
-    def __init__(self, core, unauthenticated: bool):
+    def __init__(self, core: Core, unauthenticated: bool) -> None:
         self._core = core
         self._unauthenticated = unauthenticated
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         fmt = req.get_param("format") or ""
         if fmt not in ("prometheus", ""):
             raise InvalidRequest(f"unsupported metrics format: {fmt}")

@@ -7,26 +7,35 @@ https://developer.hashicorp.com/vault/api-docs/system/seal-status
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from strongroom.api.body import read_json
+from strongroom.core.seal import validate_seal_parameters
 from strongroom.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    import falcon
+
+    from strongroom.core.core import Core
 
 
 class InitResource:
     """GET: is storage initialised?  PUT/POST: initialise it."""
 
-    def __init__(self, core, max_request_size: int):
+    def __init__(self, core: Core, max_request_size: int) -> None:
         self._core = core
         self._max = max_request_size
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"initialized": self._core.seal.status()["initialized"]}
 
-    def on_put(self, req, resp):
+    def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = read_json(req, self._max)
         for unsupported in ("pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"):
             if data.get(unsupported):
                 raise InvalidRequest(f"{unsupported} is not supported by Strongroom")
-        resp.media = self._core.initialize(data.get("secret_shares"), data.get("secret_threshold"))
+        shares, threshold = validate_seal_parameters(data.get("secret_shares"), data.get("secret_threshold"))
+        resp.media = self._core.initialize(shares, threshold)
 
     on_post = on_put
 
@@ -34,11 +43,11 @@ class InitResource:
 class UnsealResource:
     """PUT/POST: submit one share, or reset progress."""
 
-    def __init__(self, core, max_request_size: int):
+    def __init__(self, core: Core, max_request_size: int) -> None:
         self._core = core
         self._max = max_request_size
 
-    def on_put(self, req, resp):
+    def on_put(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = read_json(req, self._max)
         reset = data.get("reset", False)
         if not isinstance(reset, bool):
@@ -54,8 +63,8 @@ class UnsealResource:
 class SealStatusResource:
     """GET: Vault's seal status body."""
 
-    def __init__(self, core):
+    def __init__(self, core: Core) -> None:
         self._core = core
 
-    def on_get(self, req, resp):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self._core.seal.status()

@@ -30,13 +30,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator
+from typing import Literal, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from strongroom.auth.token_entry import TokenEntry
 from strongroom.errors import IntegrityError
-from strongroom.storage import TxnOp, WriteConflict, check_op
+from strongroom.storage import Backend, TxnOp, WriteConflict, check_op
 
 SALT_KEY = "salt"
 ID_PREFIX = "id/"
@@ -86,7 +87,7 @@ class TokenRecords:
     #: Records whose decoded entry is kept (about 2 KiB each); past this the memo starts again empty.
     DECODED_MAX = 4096
 
-    def __init__(self, view, randbytes: Callable[[int], bytes]):
+    def __init__(self, view: Backend, randbytes: Callable[[int], bytes]) -> None:
         self._view = view
         self._randbytes = randbytes
         self._salt: bytes | None = None
@@ -94,6 +95,19 @@ class TokenRecords:
         self._decoded: dict[str, tuple[bytes, bytes, TokenEntry]] = {}
 
     # --- salt and sealing ------------------------------------------------------
+
+    def existing_salt(self) -> bytes:
+        """The salt of stored entries: it exists once any entry does (``IntegrityError`` otherwise)."""
+        salt = self.salt()
+        if salt is None:
+            raise IntegrityError("token entries are stored but the token salt is missing")
+        return salt
+
+    @overload
+    def salt(self, create: Literal[True]) -> bytes: ...
+
+    @overload
+    def salt(self, create: bool = False) -> bytes | None: ...
 
     def salt(self, create: bool = False) -> bytes | None:
         """The salt, None before the first token; ``create`` writes it if missing.
@@ -142,7 +156,7 @@ class TokenRecords:
         self._decoded = {}
 
     def _decode(self, id_hash: str, raw: bytes) -> TokenEntry:
-        salt = self.salt()
+        salt = self.existing_salt()
         decoded = self._decoded
         seen = decoded.get(id_hash)
         if seen is None or seen[1] is not salt or seen[0] != raw:
@@ -196,7 +210,7 @@ class TokenRecords:
         """Write ``entry`` back only if it still has the modify ``index`` it was read
         with; ``WriteConflict`` otherwise (also when it was deleted meanwhile)."""
         key = ID_PREFIX + entry.salted_id
-        self._view.txn([check_op(key, index), TxnOp("set", key, self._encode(self.salt(), entry))])
+        self._view.txn([check_op(key, index), TxnOp("set", key, self._encode(self.existing_salt(), entry))])
 
     def store_orphaned(self, salt: bytes, child: TokenEntry, index: int, parent_hash: str) -> None:
         """Write ``child`` back (checked as ``store_checked``) and drop its link
@@ -220,7 +234,7 @@ class TokenRecords:
         parents = {parent_hint, entry.parent if entry is not None else ""} - {""}
         ops += [TxnOp("delete", f"{PARENT_PREFIX}{p}/{id_hash}") for p in sorted(parents)]
         if entry is not None:
-            ops.append(TxnOp("delete", ACCESSOR_PREFIX + salted_hash(self.salt(), entry.accessor)))
+            ops.append(TxnOp("delete", ACCESSOR_PREFIX + salted_hash(self.existing_salt(), entry.accessor)))
         self._view.txn(ops)
 
     # --- accessor index --------------------------------------------------------

@@ -53,7 +53,7 @@ from strongroom.auth.token_entry import (
 from strongroom.auth.token_records import TokenRecords, salted_hash
 from strongroom.auth.token_tree import ANCESTOR_REVOKED, DEAD, LIVE, TokenTree
 from strongroom.errors import InvalidRequest
-from strongroom.storage import WriteConflict
+from strongroom.storage import Backend, WriteConflict
 from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
 
 T = TypeVar("T")
@@ -74,7 +74,7 @@ class TokenStore:
 
     def __init__(
         self,
-        view,
+        view: Backend,
         clock: Callable[[], datetime],
         randbytes: Callable[[int], bytes] = os.urandom,
         default_ttl: int = DEFAULT_TTL,
@@ -82,7 +82,7 @@ class TokenStore:
         *,
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = MAX_ATTEMPTS,
-    ):
+    ) -> None:
         self._records = TokenRecords(view, randbytes)
         self.clock = clock
         self._randbytes = randbytes
@@ -141,7 +141,7 @@ class TokenStore:
         with self._lock:
             salt = self._records.salt(create=True)
         generated = not token_id
-        if generated:
+        if not token_id:
             token_id = SERVICE_TOKEN_PREFIX + random_base62(self._randbytes, TOKEN_LENGTH)
         id_hash = salted_hash(salt, token_id)
         if not generated and self._records.exists(id_hash):
@@ -377,7 +377,7 @@ class TokenStore:
         id_hash = entry.salted_id
         marked = self._tree.mark_pending(id_hash, (entry, index))
         if marked is not None:
-            salt = self._records.salt()
+            salt = self._records.existing_salt()
             children = self._records.children(id_hash)
             for child_hash in children:
                 self._tree.orphan(salt, id_hash, child_hash)

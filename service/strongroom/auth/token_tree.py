@@ -18,7 +18,7 @@ deleted meanwhile.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from strongroom.auth.token_entry import REVOCATION_PENDING, TokenEntry
 from strongroom.auth.token_records import TokenRecords
@@ -36,6 +36,12 @@ DEAD = "dead"
 ANCESTOR_REVOKED = "ancestor revoked"
 
 
+class Retry(Protocol):
+    """Runs ``attempt`` (a read-modify-write) until it commits without a ``WriteConflict``."""
+
+    def __call__(self, attempt: Callable[[], T]) -> T: ...
+
+
 class TokenTree:
     """Liveness and revocation over ``records``, for the ``TokenStore``.
 
@@ -43,7 +49,7 @@ class TokenTree:
     read-modify-write until it commits without a ``WriteConflict``.
     """
 
-    def __init__(self, records: TokenRecords, now: Callable[[], float], retry: Callable[[Callable[[], T]], T]):
+    def __init__(self, records: TokenRecords, now: Callable[[], float], retry: Retry) -> None:
         self._records = records
         self._now = now
         self._retry = retry

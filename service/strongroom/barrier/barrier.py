@@ -193,7 +193,7 @@ class BarrierView:
     receive only a view of their mount.
     """
 
-    def __init__(self, parent, prefix: str):
+    def __init__(self, parent: Barrier | BarrierView, prefix: str):
         if not isinstance(prefix, str) or not prefix.endswith("/") or prefix.startswith("/"):
             raise InvalidRequest(f"barrier view prefix {prefix!r} must be relative and end with '/'")
         _check_key(prefix)
@@ -201,7 +201,7 @@ class BarrierView:
             # Flatten nested views: one hop to the parent, same visible keys.
             prefix = parent.prefix + prefix
             parent = parent._parent
-        self._parent = parent
+        self._parent: Barrier = parent
         self._prefix = prefix
 
     @property

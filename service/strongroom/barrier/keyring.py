@@ -51,7 +51,7 @@ class Keyring:
     keys: Mapping[int, Key]
     active_term: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _check_bytes("root key", self.root_key)
         if not self.keys:
             raise IntegrityError("keyring holds no keys")
@@ -129,11 +129,11 @@ class Keyring:
             raise IntegrityError("keyring is not a valid serialized keyring") from None
 
 
-def _is_term(term) -> bool:
+def _is_term(term: object) -> bool:
     return isinstance(term, int) and not isinstance(term, bool) and 0 < term < 2**32
 
 
-def _check_bytes(what: str, value) -> None:
+def _check_bytes(what: str, value: object) -> None:
     if not isinstance(value, bytes) or len(value) != KEY_SIZE:
         raise IntegrityError(f"{what} must be {KEY_SIZE} bytes")
 

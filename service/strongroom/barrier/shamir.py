@@ -101,7 +101,7 @@ def _random_x_coordinates(parts: int, randbytes: Callable[[int], bytes]) -> list
     return [index + 1 for index in order[:parts]]
 
 
-def _require_int(name: str, value) -> int:
+def _require_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRequest(f"{name} must be an integer")
     return value

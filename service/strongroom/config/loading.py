@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+from typing import Any
 
 from strongroom.config.model import (
     DEFAULT_MAX_REQUEST_SIZE,
@@ -124,7 +125,7 @@ def _unquote(text: str) -> str:
     return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
 
 
-def _clean(value, wraps_strings: bool):
+def _clean(value: Any, wraps_strings: bool) -> Any:
     """Strip python-hcl2's wrapping quotes and metadata keys, recursively."""
     if isinstance(value, dict):
         return {_unquote(k): _clean(v, wraps_strings) for k, v in value.items() if not k.startswith("__")}
@@ -258,7 +259,7 @@ def _unknown(key: str, block: str, known: list[str]) -> ConfigError:
     return ConfigError(f'{where} "{key}"{hint}', f"{block}.{key}" if block else key)
 
 
-def _bodies(value, path: str) -> list[dict]:
+def _bodies(value: Any, path: str) -> list[dict]:
     """An unlabelled block's bodies: python-hcl2 gives a list, JSON maybe a dict."""
     bodies = value if isinstance(value, list) else [value]
     if not all(isinstance(b, dict) for b in bodies):
@@ -266,9 +267,9 @@ def _bodies(value, path: str) -> list[dict]:
     return bodies
 
 
-def _labelled(value, name: str, example: str) -> list[tuple[str, dict]]:
+def _labelled(value: Any, name: str, example: str) -> list[tuple[str, dict]]:
     """``name "label" { ... }`` blocks as (label, body) pairs, in file order."""
-    blocks = []
+    blocks: list[tuple[str, dict]] = []
     for entry in _bodies(value, name):
         if not entry or not all(isinstance(body, (dict, list)) for body in entry.values()):
             raise ConfigError(f"{name}: expected a type label, e.g. {example}", name)
@@ -349,7 +350,8 @@ def _listeners(doc: dict) -> tuple[ListenerConfig, ...]:
     blocks = _labelled(doc["listener"], "listener", 'listener "tcp" { ... }') if "listener" in doc else []
     if not blocks:
         raise ConfigError('listener: at least one listener "tcp" block is required', "listener")
-    listeners, seen = [], {}
+    listeners: list[ListenerConfig] = []
+    seen: dict[str, str] = {}
     for index, (label, body) in enumerate(blocks):
         block = f'listener "{label}"' + (f" #{index + 1}" if len(blocks) > 1 else "")
         if label != "tcp":

@@ -15,8 +15,13 @@ import os
 import re
 import ssl
 import urllib.parse
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from strongroom.durations import MAX_SECONDS, SECOND_NS, DurationOverflow, parse_duration_second
+
+#: What a key table holds for each key: ``(value, key path) -> typed value``, ``ConfigError`` otherwise.
+Coercer = Callable[[Any, str], Any]
 
 
 class ConfigError(Exception):
@@ -74,7 +79,7 @@ def _too_long(value: str | int | float) -> str:
 # -- value coercion: each takes (value, key path) and returns the typed value --
 
 
-def _show(value) -> str:
+def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -82,7 +87,7 @@ def _show(value) -> str:
     return "null" if value is None else str(value)
 
 
-def _literal(value, path):
+def _literal(value: Any, path: str) -> Any:
     if isinstance(value, str) and value.startswith("${") and value.endswith("}"):
         raise ConfigError(f"{path}: expressions are not supported, write a literal value (got {_show(value)})", path)
     if isinstance(value, (dict, list)) or value is None:
@@ -91,32 +96,32 @@ def _literal(value, path):
     return value
 
 
-def _string(value, path) -> str:
+def _string(value: Any, path: str) -> str:
     value = _literal(value, path)
     if not isinstance(value, str):
         raise ConfigError(f"{path}: expected a string, got {_show(value)}", path)
     return value
 
 
-def _trimmed(value, path) -> str:
+def _trimmed(value: Any, path: str) -> str:
     return _string(value, path).strip()
 
 
-def _absolute_dir(value, path) -> str:
+def _absolute_dir(value: Any, path: str) -> str:
     text = _trimmed(value, path)
     if text and not os.path.isabs(text):
         raise ConfigError(f"{path}: must be an absolute directory, got {_show(text)}", path)
     return os.path.normpath(text) if text else ""
 
 
-def _nonempty(value, path) -> str:
+def _nonempty(value: Any, path: str) -> str:
     text = _string(value, path).strip()
     if not text:
         raise ConfigError(f"{path}: must not be empty", path)
     return text
 
 
-def _bool(value, path) -> bool:
+def _bool(value: Any, path: str) -> bool:
     value = _literal(value, path)
     if isinstance(value, bool):
         return value
@@ -127,8 +132,8 @@ def _bool(value, path) -> bool:
     raise ConfigError(f"{path}: invalid boolean {_show(value)}: use true or false", path)
 
 
-def _integer(minimum: int | None = None):
-    def coerce(value, path) -> int:
+def _integer(minimum: int | None = None) -> Coercer:
+    def coerce(value: Any, path: str) -> int:
         value = _literal(value, path)
         if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
             value = int(value)
@@ -143,8 +148,8 @@ def _integer(minimum: int | None = None):
     return coerce
 
 
-def _choice(*choices: str):
-    def coerce(value, path) -> str:
+def _choice(*choices: str) -> Coercer:
+    def coerce(value: Any, path: str) -> str:
         text = _string(value, path).strip().lower()
         if text not in choices:
             allowed = ", ".join(f'"{c}"' for c in choices)
@@ -160,11 +165,11 @@ def _format_seconds(seconds: float) -> str:
     return f"{seconds:.9f}".rstrip("0") + "s"
 
 
-def _duration(minimum: str = "", maximum: str = "", why: str = "", allow_none: bool = False):
+def _duration(minimum: str = "", maximum: str = "", why: str = "", allow_none: bool = False) -> Coercer:
     low = parse_duration(minimum) if minimum else 0.0
     high = parse_duration(maximum) if maximum else math.inf
 
-    def coerce(value, path) -> str:
+    def coerce(value: Any, path: str) -> str:
         value = _literal(value, path)
         if allow_none and isinstance(value, str) and value.strip().lower() == "none":
             return "none"
@@ -180,7 +185,7 @@ def _duration(minimum: str = "", maximum: str = "", why: str = "", allow_none: b
     return coerce
 
 
-def _url(value, path) -> str:
+def _url(value: Any, path: str) -> str:
     text = _string(value, path).strip()
     if not text:
         return ""
@@ -204,13 +209,13 @@ def _host_port(address: str, path: str) -> tuple[str, int]:
     return (match[1] or match[3] or ""), port
 
 
-def _address(value, path) -> str:
+def _address(value: Any, path: str) -> str:
     text = _nonempty(value, path)
     _host_port(text, path)
     return text
 
 
-def _consul_path(value, path) -> str:
+def _consul_path(value: Any, path: str) -> str:
     # As Vault does: no leading slash, always a trailing one.
     text = _nonempty(value, path).lstrip("/")
     if not text:
@@ -218,13 +223,13 @@ def _consul_path(value, path) -> str:
     return text if text.endswith("/") else text + "/"
 
 
-def _service_tags(value, path) -> str:
+def _service_tags(value: Any, path: str) -> str:
     if isinstance(value, list):
         return ",".join(_nonempty(tag, f"{path}[{i}]") for i, tag in enumerate(value))
     return _string(value, path).strip()
 
 
-def _prefix_filter(value, path) -> tuple[str, ...]:
+def _prefix_filter(value: Any, path: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ConfigError(f'{path}: expected a list such as ["+vault.token", "-vault.expire"]', path)
     entries = tuple(_nonempty(entry, f"{path}[{i}]") for i, entry in enumerate(value))
@@ -234,7 +239,7 @@ def _prefix_filter(value, path) -> tuple[str, ...]:
     return entries
 
 
-def _node_id(value, path) -> str:
+def _node_id(value: Any, path: str) -> str:
     text = _string(value, path).strip()
     if text and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", text):
         raise ConfigError(f"{path}: invalid node id {_show(value)}: use letters, digits, '.', '_' and '-'", path)
@@ -279,7 +284,7 @@ class _EncryptedKey(Exception):
     pass
 
 
-def _refuse_password():
+def _refuse_password() -> NoReturn:
     # Without a callback OpenSSL would ask for the passphrase on the terminal.
     raise _EncryptedKey()
 

@@ -47,6 +47,7 @@ from strongroom.core.audit_format import encode, request_entry, response_entry, 
 from strongroom.core.mounts import normalize_path
 from strongroom.errors import AuditFailed, InvalidRequest
 from strongroom.sdk.logical import Request, Response
+from strongroom.storage import Backend
 
 if TYPE_CHECKING:
     from strongroom.config.model import AuditDeviceConfig
@@ -119,14 +120,14 @@ class AuditBroker:
 
     def __init__(
         self,
-        view,
+        view: Backend,
         clock: Callable[[], datetime],
         randbytes: Callable[[int], bytes] = os.urandom,
         *,
         allow_prefix: bool = False,
         stdout_fd: int = 1,
         file_directory: str = "",
-    ):
+    ) -> None:
         self._view = view
         self._clock = clock
         self._randbytes = randbytes
@@ -251,7 +252,7 @@ class AuditBroker:
         with self._lock:
             raw = self._view.get(_storage_key(path))
             existed = raw is not None
-            if existed and AuditEntry.from_json(raw).declared:
+            if raw is not None and AuditEntry.from_json(raw).declared:
                 raise InvalidRequest(
                     f'cannot disable audit device "{path}": it is declared in the server '
                     "configuration; remove its audit block there"

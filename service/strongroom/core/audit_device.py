@@ -295,10 +295,11 @@ class FileDevice:
             if self._is_file() and self._fd is None:
                 self._open_locked()
 
-    def _open_locked(self) -> None:
+    def _open_locked(self) -> int:
         fd = open_audit_file(self.options.file_path, self.options.mode, self.options.directory)
         st = os.fstat(fd)
         self._fd, self._ident = fd, (st.st_dev, st.st_ino)
+        return fd
 
     def _close_locked(self) -> None:
         if self._fd is not None:
@@ -320,7 +321,7 @@ class FileDevice:
             if moved:
                 self._close_locked()
         if self._fd is None:
-            self._open_locked()
+            return self._open_locked()
         return self._fd
 
     def write(self, line: bytes) -> bool | None:

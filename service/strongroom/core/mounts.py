@@ -18,10 +18,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from strongroom import metrics
 from strongroom.errors import InvalidRequest
-from strongroom.storage import TxnOp, check_op
+from strongroom.storage import Backend, TxnOp, check_op
 from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
 
 MOUNTS_PATH = "sys/mounts"
@@ -48,7 +49,7 @@ class MountEntry:
 
     def render(self) -> dict:
         """The entry as Vault's ``GET sys/mounts`` shows it."""
-        config = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False}
+        config: dict[str, Any] = {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": False}
         config.update(self.config)
         if self.type == "token":
             # The built-in token method, exactly as Vault lists it.
@@ -94,6 +95,11 @@ def normalize_path(path: str) -> str:
     return path + "/"
 
 
+#: A change to the mount table: edits the entries (path -> entry) in place and
+#: returns the storage operations that go with it in the same transaction.
+TableChange = Callable[[dict[str, MountEntry]], list[TxnOp]]
+
+
 class MountTable:
     """A cached, storage-backed mount table (``sys/mounts`` or ``sys/auth``).
 
@@ -106,14 +112,14 @@ class MountTable:
 
     def __init__(
         self,
-        storage,
+        storage: Backend,
         key: str,
         data_prefix: str,
         defaults: Callable[[], list[MountEntry]] = list,
-        randbytes=os.urandom,
+        randbytes: Callable[[int], bytes] = os.urandom,
         *,
         sleep: Callable[[float], None] = time.sleep,
-    ):
+    ) -> None:
         self._storage = storage
         self._key = key
         self._data_prefix = data_prefix
@@ -174,7 +180,7 @@ class MountTable:
     def add(self, entry: MountEntry) -> int:
         """Persist a new mount; refuses a path that overlaps an existing mount."""
 
-        def change(entries):
+        def change(entries: dict[str, MountEntry]) -> list[TxnOp]:
             for existing in entries:
                 if existing.startswith(entry.path) or entry.path.startswith(existing):
                     raise InvalidRequest(f"path is already in use at {existing}")
@@ -185,9 +191,9 @@ class MountTable:
 
     def remove(self, path: str) -> tuple[MountEntry, int]:
         """Remove a mount and every value it stored, atomically."""
-        removed = []
+        removed: list[MountEntry] = []
 
-        def change(entries):
+        def change(entries: dict[str, MountEntry]) -> list[TxnOp]:
             entry = entries.pop(path, None)
             if entry is None:
                 raise InvalidRequest(f"no matching mount at '{path}'")
@@ -200,7 +206,7 @@ class MountTable:
     def update(self, entry: MountEntry) -> int:
         """Persist a changed entry (tune)."""
 
-        def change(entries):
+        def change(entries: dict[str, MountEntry]) -> list[TxnOp]:
             if entry.path not in entries:
                 raise InvalidRequest(f"no matching mount at '{entry.path}'")
             entries[entry.path] = entry
@@ -208,7 +214,7 @@ class MountTable:
 
         return self._modify(change)
 
-    def _modify(self, change, attempts: int = MAX_ATTEMPTS) -> int:
+    def _modify(self, change: TableChange, attempts: int = MAX_ATTEMPTS) -> int:
         """Read-modify-write of the table with a check on its index, so two writers
         (workers or nodes) never lose each other's change; retried on conflict after
         a random few milliseconds, so that contending writers spread out."""

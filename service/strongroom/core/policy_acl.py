@@ -18,7 +18,7 @@ templated rules are skipped because Strongroom has no identity entities.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,7 @@ class _Permissions:
 
     @classmethod
     def of(cls, rule: PathRule) -> _Permissions:
-        def copy(params):
+        def copy(params: Mapping[str, Iterable[Any]] | None) -> dict[str, list] | None:
             return None if params is None else {k: list(v) for k, v in params.items()}
 
         return cls(
@@ -119,7 +119,7 @@ class _Candidate:
     pattern: str
     permissions: _Permissions
 
-    def priority(self):
+    def priority(self) -> tuple[int, bool, int, int, str]:
         return (self.first_wildcard, not self.is_prefix, -self.wildcards, len(self.pattern), self.pattern)
 
 
@@ -366,7 +366,7 @@ def _in_denied(value: Any, candidates: list) -> bool:
     return _matches(value, candidates, any)
 
 
-def _matches(value: Any, candidates: list, combine) -> bool:
+def _matches(value: Any, candidates: list, combine: Callable[[Iterable[bool]], bool]) -> bool:
     """``value`` is among ``candidates`` (or they are empty: anything matches); lists,
     and strings read as comma-separated lists, match when ``combine`` (all for
     allowed values, any for denied ones) of their elements do."""

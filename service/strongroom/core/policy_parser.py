@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -137,7 +137,7 @@ def _load(text: str) -> list[tuple[str, dict]]:
     return list(_path_blocks(top.get("path")))
 
 
-def _path_blocks(value: Any):
+def _path_blocks(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     if value is None:
         return
     # HCL gives a list of {label: body}; JSON may give one {label: body, ...} object.
@@ -161,12 +161,13 @@ def _describe_hcl_error(exc: Exception) -> str:
         if getattr(token, "type", "") == "$END":
             return f"{where}unexpected end of input"
         return f"{where}unexpected token {str(token)!r}"
-    if getattr(exc, "char", None) is not None:
-        return f"{where}illegal char {exc.char!r}"
+    char = getattr(exc, "char", None)
+    if char is not None:
+        return f"{where}illegal char {char!r}"
     return f"{where}{getattr(exc, 'orig_exc', None) or exc}"
 
 
-def _parse_rules(blocks):
+def _parse_rules(blocks: Iterable[tuple[str, dict[str, Any]]]) -> Iterator[PathRule]:
     for label, body in blocks:
         where = f'path "{label}"'
         for key in body:

@@ -11,16 +11,18 @@ every ACL built from it) when another worker or node changed it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 
 from strongroom import metrics
 from strongroom.core.policy import ACL, DEFAULT_POLICY_TEXT, Policy, parse_policy, validate_name
 from strongroom.errors import InvalidRequest
+from strongroom.storage import Backend
 
 
 class PolicyStore:
     """Policies by name over a barrier view, cached until invalidated."""
 
-    def __init__(self, view):
+    def __init__(self, view: Backend) -> None:
         self._view = view
         self._lock = threading.Lock()
         self._policies: dict[str, Policy | None] = {}
@@ -73,7 +75,7 @@ class PolicyStore:
                 self._policies.pop(name.lower(), None)
             self._acls.clear()
 
-    def acl(self, names) -> ACL:
+    def acl(self, names: Iterable[str]) -> ACL:
         """The ACL for a token's policies; ``root`` short-circuits to allow-all."""
         key = tuple(sorted(set(names)))
         with self._lock:

@@ -8,6 +8,7 @@ names, for ``--stop`` and to refuse a second cluster in the same directory.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ from strongroom.devcluster.processes import (
     Ports,
     consul_agent_command,
     consul_binary,
+    exit_status,
     runs,
     stop_children,
     strongroom_command,
@@ -129,7 +131,7 @@ class DevCluster:
     def _exited(self, child: Child) -> DevClusterError:
         log = self.dir / f"{child.name}.log"
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:]) if log.exists() else ""
-        return DevClusterError(f"{child.name} exited with {child.popen.returncode}; {log}:\n{tail}")
+        return DevClusterError(f"{child.name} exited with {exit_status(child)}; {log}:\n{tail}")
 
     def _start_consul(self, ports: list[dict[str, int]], deadline: float) -> list[str]:
         binary = consul_binary()
@@ -151,12 +153,12 @@ class DevCluster:
             self.state["consul_servers"].append({"name": child.name, "address": address, "pid": child.pid})
         self.state["consul"] = dict(self.state["consul_servers"][0])
         self._save()
-        for child, address in zip(self.children, started):
-            wait(lambda: self._consul_ready(child, address), deadline, f"consul at {address}")
+        for child, address in zip(self.children, started, strict=False):
+            wait(functools.partial(self._consul_ready, child, address), deadline, f"consul at {address}")
         return started
 
     def _consul_ready(self, child: Child, address: str) -> bool:
-        if child.popen.poll() is not None:
+        if not runs(child):
             raise self._exited(child)
         url = f"http://{address}/v1"
         if not self.http.get(f"{url}/status/leader", timeout=2).json():
@@ -194,8 +196,11 @@ class DevCluster:
         self.state["nodes"] = [{k: v for k, v in n.items() if k != "_child"} for n in nodes]
         self._save()
         for node in nodes:
-            wait(lambda: self._health(node)[0] in HEALTH_CODES, deadline, f"{node['name']} at {node['api_addr']}")
+            wait(functools.partial(self._answers, node), deadline, f"{node['name']} at {node['api_addr']}")
         return nodes
+
+    def _answers(self, node: dict) -> bool:
+        return self._health(node)[0] in HEALTH_CODES
 
     def _health(self, node: dict, query: str = "") -> tuple[int, dict]:
         child = node["_child"]
@@ -256,9 +261,10 @@ class DevCluster:
         if not checked.ok:
             raise DevClusterError(f"haproxy -c rejected {config}:\n{checked.output}")
         child = self._spawn("haproxy", [haproxy.haproxy_binary(), "-f", str(config), "-db"], str(config))
+        stats_url = f"http://{HOST}:{stats}/stats"
         state = {
             "address": f"http://{HOST}:{front}",
-            "stats": f"http://{HOST}:{stats}/stats",
+            "stats": stats_url,
             "metrics": f"http://{HOST}:{stats}/metrics",
             "pid": child.pid,
             "config": str(config),
@@ -267,11 +273,11 @@ class DevCluster:
         self._save()
 
         def routing() -> bool:
-            if child.popen.poll() is not None:
+            if not runs(child):
                 raise self._exited(child)
             # HAProxy starts every server UP and only its checks take them
             # out: ready once both backends agree with what the nodes say.
-            states = haproxy.server_states(self.http.get(state["stats"] + ";csv", timeout=2).text)
+            states = haproxy.server_states(self.http.get(f"{stats_url};csv", timeout=2).text)
             writers = {n["name"] for n in nodes if self._health(n)[0] == 200}
             readers = {n["name"] for n in nodes if self._health(n, "?perfstandbyok=true")[0] == 200}
             return (

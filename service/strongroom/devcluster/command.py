@@ -7,10 +7,10 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from strongroom.devcluster.cluster import STATE_FILE, DevCluster, Options, children_from
-from strongroom.devcluster.processes import DevClusterError, stop_children
+from strongroom.devcluster.processes import DevClusterError, exit_status, runs, stop_children
 
 
 def stop_directory(directory: Path, out: TextIO = sys.stdout) -> int:
@@ -26,7 +26,7 @@ def stop_directory(directory: Path, out: TextIO = sys.stdout) -> int:
 def run(options: Options, *, detach: bool = False, out: TextIO = sys.stdout) -> int:
     """Start the cluster; with ``detach`` return once it is ready, else run until SIGINT/SIGTERM."""
 
-    def interrupted(signum, frame):
+    def interrupted(signum: int, frame: object) -> NoReturn:
         raise KeyboardInterrupt
 
     previous = {signum: signal.signal(signum, interrupted) for signum in (signal.SIGINT, signal.SIGTERM)}
@@ -38,9 +38,9 @@ def run(options: Options, *, detach: bool = False, out: TextIO = sys.stdout) -> 
             return 0
         while True:
             for child in list(cluster.children):
-                if child.popen.poll() is not None:
+                if not runs(child):
                     print(
-                        f"warning: {child.name} (pid {child.pid}) exited with {child.popen.returncode}; "
+                        f"warning: {child.name} (pid {child.pid}) exited with {exit_status(child)}; "
                         f"see {cluster.dir / (child.name + '.log')}",
                         file=out,
                         flush=True,

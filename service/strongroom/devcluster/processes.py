@@ -139,6 +139,11 @@ def cmdline(pid: int) -> str | None:
         return None
 
 
+def exit_status(child: Child) -> int | None:
+    """The exit status of a child this process started, None while it runs (or when not ours)."""
+    return child.popen.poll() if child.popen is not None else None
+
+
 def runs(child: Child) -> bool:
     """``child.pid`` is alive and still the process we started (its command line names our directory)."""
     if child.popen is not None:

@@ -36,7 +36,7 @@ Invariants every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -254,7 +254,7 @@ def value_too_large(size: int, limit: int) -> RequestTooLarge:
     )
 
 
-def children(keys, prefix: str) -> list[str]:
+def children(keys: Iterable[str], prefix: str) -> list[str]:
     """Vault-style LIST result from full keys under ``prefix``: immediate children,
     folders with a trailing ``/``, sorted and de-duplicated."""
     out = set()

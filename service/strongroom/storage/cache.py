@@ -59,11 +59,12 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from strongroom import metrics
 from strongroom.errors import InvalidRequest, LockLost, ReadOnly, RequestTooLarge, WriteConflict
-from strongroom.storage import TxnOp
+from strongroom.storage import Backend, TxnOp
 from strongroom.storage.coherence import ALL, CoherenceTable, slot, write_slots
 
 #: Failures that guarantee nothing was written (refused before sending, or rolled back).
@@ -91,14 +92,14 @@ class CachedBackend:
 
     def __init__(
         self,
-        backend,
+        backend: Backend,
         table: CoherenceTable,
         size: int = DEFAULT_CACHE_SIZE,
         max_bytes: int = DEFAULT_CACHE_BYTES,
         *,
         write_wait: float = WRITE_WAIT,
-        sleep=None,
-    ):
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         self._backend = backend
         self._write_wait = write_wait
         self._sleep = sleep or time.sleep  # looked up now: gevent patches it before workers build this
@@ -114,12 +115,12 @@ class CachedBackend:
         self._hits = metrics.cache_total.labels("storage", "hit")
         self._misses = metrics.cache_total.labels("storage", "miss")
 
-    def __getattr__(self, attr):
+    def __getattr__(self, attr: str) -> Any:
         return getattr(self._backend, attr)
 
     # -- reads --------------------------------------------------------------
 
-    def _cached(self, key: tuple, s: int, load):
+    def _cached(self, key: tuple, s: int, load: Callable[[], Any]) -> Any:
         if self._size:
             with self._lock:
                 entry = self._entries.get(key)
@@ -188,7 +189,7 @@ class CachedBackend:
 
     # -- writes -------------------------------------------------------------
 
-    def _write(self, ops: Sequence[TxnOp], call) -> int:
+    def _write(self, ops: Sequence[TxnOp], call: Callable[[], int]) -> int:
         """Run ``call`` (the inner write doing ``ops``) between the table's two bumps."""
         slots: set[int] = set()
         keys: set[int] = set()
@@ -214,13 +215,13 @@ class CachedBackend:
             self._remember(wrote, index, epoch, stamp)
         return index
 
-    def _read_before(self, ops: Sequence[TxnOp]) -> list[tuple[str, bytes | None]]:
+    def _read_before(self, ops: Sequence[TxnOp]) -> Sequence[tuple[str, bytes | None]]:
         """(key, value or None) of what ``ops`` leave at keys this process had
         cached: the keys read-modify-writes come back to.  Keys it never read
         (each new KV version) would fill caches with values nobody reads back."""
         if not self._size:
             return []
-        wrote = []
+        wrote: list[tuple[str, bytes | None]] = []
         for op in ops:
             if ("k", op.key) in self._entries:
                 if op.verb == "set" and len(op.value or b"") <= MAX_CACHED_VALUE:
@@ -237,7 +238,7 @@ class CachedBackend:
             for key, value in wrote:
                 self._store(("k", key), (value, index if value is not None else 0), epoch, stamp)
 
-    def _store(self, key: tuple, value, epoch: int, clock: int) -> None:
+    def _store(self, key: tuple, value: Any, epoch: int, clock: int) -> None:
         self._drop(key)
         size = _size_of(value)
         self._entries[key] = (value, epoch, clock, size)
@@ -263,7 +264,7 @@ class CachedBackend:
         return self._write(ops, lambda: self._backend.txn(ops))
 
 
-def _size_of(value) -> int:
+def _size_of(value: Any) -> int:
     if isinstance(value, dict):
         return sum(len(k) + len(v[0]) for k, v in value.items())
     raw = value[0]

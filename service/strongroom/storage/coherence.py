@@ -188,7 +188,7 @@ class CoherenceTable:
             self._unlock()
 
     @staticmethod
-    def _bump(w, slots: set[int], pending: int) -> int:
+    def _bump(w: memoryview, slots: set[int], pending: int) -> int:
         w[_W_CLOCK] += 1
         now = w[_W_CLOCK]
         if ALL in slots:

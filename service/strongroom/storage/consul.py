@@ -37,6 +37,7 @@ import logging
 import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import consul
 import requests
@@ -330,7 +331,7 @@ class ConsulBackend:
         status, text = self._batcher.commit(fence_op, kv_ops, body)
         if status == 409:
             error = rolled_back_error(text, bool(fence), ops, sources)
-            if isinstance(error, LockLost):
+            if isinstance(error, LockLost) and fence is not None:
                 self._lost_lock(fence)
             raise error
         if status != 200:
@@ -379,3 +380,20 @@ class ConsulBackend:
             else:
                 index, _ = self._client.kv.get("", keys=True, separator="/", consistency="default")
         return int(index)
+
+
+class OnConsul(Protocol):
+    """What the session and registry helpers need of a backend on Consul: a
+    ``ConsulBackend``, or a wrapper around one (``InstrumentedBackend``,
+    ``CachedBackend``) that passes these through to it."""
+
+    @property
+    def client(self) -> consul.Consul:
+        """The py-consul client."""
+
+    @property
+    def prefix(self) -> str:
+        """The Consul key prefix every backend key is stored under."""
+
+    def observe_index(self, index: int) -> None:
+        """Record an index seen elsewhere; never lowers the backend's index."""

@@ -99,6 +99,7 @@ class TxnBatcher:
                 self._hand_over()
         if member.error is not None:
             raise member.error
+        assert member.answer is not None  # finish() gives every member an answer or an error
         return member.answer
 
     # -- the sender ---------------------------------------------------------

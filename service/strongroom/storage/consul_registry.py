@@ -16,7 +16,7 @@ import json
 
 import consul
 
-from strongroom.storage.consul import ConsulBackend
+from strongroom.storage.consul import OnConsul
 from strongroom.storage.consul_errors import consul_errors, error_for_status, raw_response
 
 
@@ -33,7 +33,7 @@ class ConsulRegistry:
         self._address = client.http.base_uri
 
     @classmethod
-    def for_backend(cls, backend: ConsulBackend) -> ConsulRegistry:
+    def for_backend(cls, backend: OnConsul) -> ConsulRegistry:
         return cls(backend.client, backend.prefix)
 
     def _put(self, what: str, path: str, body: dict | None = None) -> None:

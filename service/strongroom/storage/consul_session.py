@@ -21,7 +21,7 @@ from collections.abc import Callable
 import consul
 
 from strongroom.errors import InvalidRequest, LockLost, StorageUnavailable
-from strongroom.storage.consul import ConsulBackend
+from strongroom.storage.consul import OnConsul
 from strongroom.storage.consul_address import consul_key
 from strongroom.storage.consul_errors import consul_errors, error_for_status, raw_response
 
@@ -50,7 +50,7 @@ class ConsulSessions:
         self._address = client.http.base_uri
 
     @classmethod
-    def for_backend(cls, backend: ConsulBackend) -> ConsulSessions:
+    def for_backend(cls, backend: OnConsul) -> ConsulSessions:
         """Sessions sharing ``backend``'s client, prefix and index tracking."""
         return cls(backend.client, prefix=backend.prefix, observe_index=backend.observe_index)
 

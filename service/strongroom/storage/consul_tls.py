@@ -13,6 +13,7 @@ import os
 import re
 import ssl
 import warnings
+from typing import Any
 
 import consul
 import requests
@@ -39,11 +40,13 @@ class ConsulAdapter(requests.adapters.HTTPAdapter):
 
     __attrs__ = [*requests.adapters.HTTPAdapter.__attrs__, "minimum_version"]
 
-    def __init__(self, minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION, **kwargs):
+    def __init__(self, minimum_version: ssl.TLSVersion = DEFAULT_TLS_MIN_VERSION, **kwargs: Any) -> None:
         self.minimum_version = minimum_version
         super().__init__(**kwargs)
 
-    def init_poolmanager(self, connections, maxsize, block=requests.adapters.DEFAULT_POOLBLOCK, **pool_kwargs):
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = requests.adapters.DEFAULT_POOLBLOCK, **pool_kwargs: Any
+    ) -> None:
         """urllib3 builds each connection's SSL context itself; ``ssl_minimum_version`` sets its floor."""
         pool_kwargs["ssl_minimum_version"] = self.minimum_version
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
@@ -102,9 +105,10 @@ def tls_context(
     from the session.  ``verify`` as in requests: False, True (system CAs), or
     the path of a CA bundle file or of a directory of CA certificates;
     ``minimum_version`` is ``tls_min_version``."""
-    if isinstance(verify, str):
-        where = {"capath": verify} if os.path.isdir(verify) else {"cafile": verify}
-        context = ssl.create_default_context(**where)
+    if isinstance(verify, str) and os.path.isdir(verify):
+        context = ssl.create_default_context(capath=verify)
+    elif isinstance(verify, str):
+        context = ssl.create_default_context(cafile=verify)
     else:
         context = ssl.create_default_context()
     context.minimum_version = minimum_version

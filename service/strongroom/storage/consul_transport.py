@@ -29,8 +29,8 @@ class Answer(NamedTuple):
     """Consul's answer to one ``Transport`` request."""
 
     status: int
-    #: ``X-Consul-Index``, 0 when absent.
-    index: int
+    #: ``X-Consul-Index``, 0 when absent (not ``index``: that would hide ``tuple.index``).
+    consul_index: int
     body: bytes
     #: Consul (1.13 and later) left out entries the token may not read.
     acl_filtered: bool = False
@@ -139,7 +139,7 @@ class Reply:
 
     __slots__ = ("status", "index", "filtered", "body", "complete", "messages", "closing", "reusable")
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.status = 0
         self.index = 0
         self.filtered = False

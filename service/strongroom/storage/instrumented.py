@@ -4,24 +4,27 @@ counter of failures by error class, for whatever backend is wrapped."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from strongroom import metrics
-from strongroom.storage import TxnOp
+from strongroom.storage import Backend, TxnOp
+
+T = TypeVar("T")
 
 
 class InstrumentedBackend:
     """Wraps a ``Backend``; behaviour is unchanged, every call is timed."""
 
-    def __init__(self, backend, name: str):
+    def __init__(self, backend: Backend, name: str) -> None:
         self._backend = backend
         self._name = name
 
-    def __getattr__(self, attr):
+    def __getattr__(self, attr: str) -> Any:
         # Backend-specific extras (client, prefix, close, observe_index) pass through.
         return getattr(self._backend, attr)
 
-    def _call(self, operation: str, fn, *args):
+    def _call(self, operation: str, fn: Callable[..., T], *args: Any) -> T:
         start = time.perf_counter()
         try:
             return fn(*args)

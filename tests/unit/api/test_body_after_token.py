@@ -7,7 +7,7 @@ import json
 
 from strongroom.api.app import create_app
 from strongroom.api.body import UNAUTHENTICATED_MAX_BODY
-from strongroom.api.json_limits import JsonLimits
+from strongroom.api.json_limits import DEFAULT_LIMITS, JsonLimits
 from strongroom.core.core import Core, CoreConfig
 from tests.helpers.unit_node import Node
 from tests.helpers.vault_client import VaultTestClient
@@ -18,7 +18,7 @@ HOSTILE = b"{" + b",".join(b'"k%d":0' % i for i in range(50_000)) + b"}"
 class AuditedNode(Node):
     """A unit node that logs to a file audit device (API creation allowed for the test)."""
 
-    def __init__(self, tmp_path, json_limits: JsonLimits = JsonLimits()):
+    def __init__(self, tmp_path, json_limits: JsonLimits = DEFAULT_LIMITS):
         super().__init__()
         self.core = Core(
             self.backend,

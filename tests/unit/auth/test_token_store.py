@@ -147,7 +147,7 @@ def test_token_ids_and_accessors_never_stored_in_plaintext(store, view, root, cl
     secrets = [root[0], root[1].accessor]
     parent_id, parent = child(store, root[1], meta={"k": "v"})
     secrets += [parent_id, parent.accessor]
-    for n in range(3):
+    for _ in range(3):
         token_id, entry = child(store, parent, num_uses=5)
         secrets += [token_id, entry.accessor]
         store.use(store.lookup(token_id))

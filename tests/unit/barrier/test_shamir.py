@@ -111,7 +111,7 @@ class TestVaultFormat:
     @given(st.lists(st.binary(min_size=9, max_size=9), min_size=2, max_size=6), st.data())
     def test_combine_of_arbitrary_points_matches_reference(self, ys, data):
         xs = data.draw(st.lists(st.integers(1, 255), min_size=len(ys), max_size=len(ys), unique=True))
-        shares = [y[:-1] + bytes([x]) for y, x in zip(ys, xs)]
+        shares = [y[:-1] + bytes([x]) for y, x in zip(ys, xs, strict=True)]
         assert shamir.combine(shares) == reference_combine(shares)
 
     def test_injected_randomness_is_used_and_constant_randomness_terminates(self):

@@ -148,7 +148,11 @@ def spell(draw, target: str) -> str:
     name = "".join(last)
     name = draw(st.sampled_from(["", "", *WHITESPACE])) + name + draw(st.sampled_from(["", "", *WHITESPACE]))
     segments[index] = name
-    path = "/".join(segments)
+    return "/v1/" + _percent_encode(draw, _restructure(draw, "/".join(segments)))
+
+
+def _restructure(draw, path: str) -> str:
+    """``path`` with extra slashes, a dot segment, or a trailing or leading slash."""
     # Structure: extra slashes, dot segments, a trailing or leading slash.
     structure = draw(st.sampled_from(["none", "none", "double", "dot", "dotdot", "trailing", "leading"]))
     cut = draw(st.integers(min_value=0, max_value=max(0, path.count("/"))))
@@ -164,6 +168,11 @@ def spell(draw, target: str) -> str:
         path += "/"
     elif structure == "leading":
         path = "/" + path
+    return path
+
+
+def _percent_encode(draw, path: str) -> str:
+    """``path`` with some characters percent-encoded."""
     # Percent-encoding: some characters (slashes included), upper or lower hex, sometimes twice.
     encoded = []
     for char in path:
@@ -176,7 +185,7 @@ def spell(draw, target: str) -> str:
             encoded.append(quote(char, safe="").lower())
         else:
             encoded.append(quote(char, safe=""))
-    return "/v1/" + "".join(encoded)
+    return "".join(encoded)
 
 
 @st.composite

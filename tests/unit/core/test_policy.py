@@ -200,7 +200,8 @@ def test_glob_only_at_the_end_is_literal_elsewhere():
         ),
         (
             'path "x" {\n allowed_parameters = { "a*" = [] }\n}',
-            'failed to parse policy: path "x": allowed_parameters: parameter key "a*" cannot contain non-tail wildcards',
+            'failed to parse policy: path "x": allowed_parameters: '
+            'parameter key "a*" cannot contain non-tail wildcards',
         ),
         ('path "x" {\n denied_parameters = { "a" = "b" }\n}', None),
         (
@@ -575,7 +576,10 @@ def _globs_matching(path: str) -> list[str]:
 def test_exact_rule_always_wins_over_globs(path, exact, data):
     globs = data.draw(st.lists(st.sampled_from(_globs_matching(path)), min_size=1, max_size=6))
     glob_caps = [data.draw(st.sets(st.sampled_from(GRANTS), min_size=1)) for _ in globs]
-    texts = [f'path "{g}" {{ capabilities = {sorted(c)!r} }}'.replace("'", '"') for g, c in zip(globs, glob_caps)]
+    texts = [
+        f'path "{g}" {{ capabilities = {sorted(c)!r} }}'.replace("'", '"')
+        for g, c in zip(globs, glob_caps, strict=True)
+    ]
     texts.append(f'path "{path}" {{ capabilities = {sorted(exact)!r} }}'.replace("'", '"'))
     order = data.draw(st.permutations(texts))
     a = acl(*order)
