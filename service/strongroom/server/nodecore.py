@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from strongroom import config as config_mod
 from strongroom.config import ServerConfig
+from strongroom.core.ha import LOCK_KEY
 from strongroom.errors import StrongroomError
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ def _wait_for_storage(config: ServerConfig) -> None:
     said = ""
     while True:
         try:
-            backend.get("core/lock")
+            backend.get(LOCK_KEY)
             consul.close()
             return
         except StrongroomError as exc:

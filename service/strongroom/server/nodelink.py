@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom import errors
 from strongroom.barrier.keyring import Keyring
+from strongroom.core.ha import LOCK_KEY
 
 if TYPE_CHECKING:
     from strongroom.core.ha import HAManager
@@ -316,7 +317,7 @@ class NodeLink:
         ha = self._ha
         if ha.get("role") != "active" or not ha.get("session"):
             raise errors.ReadOnly()
-        return "core/lock", ha["session"]
+        return LOCK_KEY, ha["session"]
 
     def lock_lost(self) -> None:
         try:
