@@ -57,7 +57,7 @@ def build_request(req: falcon.Request, path: str) -> Request:
     if operation == logical.READ and req.get_param_as_bool("list", default=False):
         operation = logical.LIST
     data = {}
-    if operation in (logical.READ, logical.LIST):
+    if operation in logical.READ_OPERATIONS:
         data = query_data(req)
         data.pop("list", None)
     elif operation == logical.PATCH:
@@ -108,7 +108,7 @@ class LogicalResource:
         lreq = build_request(req, path)
         req.context.lreq = lreq
         body = Body(req, self._max_request_size, self._json_limits)
-        parse = None if lreq.operation in (logical.READ, logical.LIST) else body.data
+        parse = None if lreq.operation in logical.READ_OPERATIONS else body.data
         ha = self._core.ha_state()
         role = ha["role"]
         if role in ("active", "sealed") or path in LOCAL_PATHS:

@@ -7,16 +7,16 @@ The store (``token_store.py``) keeps tokens by salted hash and owns expiry,
 use counts and revocation, over the token model (``token_entry.py``), the
 storage layout (``token_records.py``) and the revocation tree
 (``token_tree.py``).  The mount (``path_token.py``) is the HTTP surface, with
-its parameter parsing (``field_data.py``) and response shapes
+its parameter parsing (``strongroom.fields``) and response shapes
 (``token_response.py``).  This module is the import point for the rest of
 Strongroom.
 """
 
-from strongroom.auth.field_data import parse_ttl
 from strongroom.auth.path_token import TokenAuthBackend, display_name
 from strongroom.auth.token_entry import DEFAULT_TTL, REVOCATION_PENDING, TokenEntry, sanitize_policies
 from strongroom.auth.token_store import TokenStore
 from strongroom.durations import human_duration as format_duration
+from strongroom.fields import ttl_seconds as parse_ttl
 from strongroom.timefmt import rfc3339_timestamp as rfc3339
 
 __all__ = [

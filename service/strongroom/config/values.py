@@ -3,8 +3,10 @@ and the coercers the block key tables (``strongroom.config.loading``) are made o
 
 Each coercer takes ``(value, key path)`` and returns the typed value, or raises
 ``ConfigError`` naming the key path; so do the checks of the files a key names
-(present, readable, PEM that loads).  ``parse_duration`` is also the API's TTL
-syntax, so it raises ``ValueError`` rather than ``ConfigError``.
+(present, readable, PEM that loads).  ``parse_duration`` reads text with
+the parser request fields use (``strongroom.durations``: Vault reads both with
+``parseutil.ParseDurationSecond``) and raises ``ValueError``; the coercers add
+the key path.
 """
 
 from __future__ import annotations
