@@ -159,6 +159,10 @@ class HAManager:
             previous, self._role = self._role, role
             if role == ACTIVE:
                 self._active_time = _now_rfc3339()
+            elif previous == ACTIVE and self._leader.get("node_id") == self.node_id:
+                # Until the lock watch names the next leader, there is none: never ourselves,
+                # or our workers would forward writes back to this node.
+                self._leader = {}
         log.info("node %s: %s -> %s", self.node_id, previous, role)
         if self._on_role:
             self._on_role(role)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from strongroom import config as config_mod
 from strongroom.config import ServerConfig
 from strongroom.core.ha import LOCK_KEY
-from strongroom.errors import StrongroomError
+from strongroom.errors import ReadOnly, StrongroomError
 
 if TYPE_CHECKING:
     from strongroom.barrier.keyring import Keyring
@@ -280,7 +280,14 @@ class NodeCore:
     # --- the arrows pointing back (see the class docstring) ---------------------------
 
     def _fence(self) -> tuple[str, str] | None:
-        return self.ha.fence()
+        """The node core's own writes (rotate, declared audit devices) are fenced like the
+        workers': an unsealed node that does not hold the lock never writes, even when it
+        lost the lock between its check and its write.  Unfenced only while sealed, which
+        is how sys/init writes the first keys (no node can hold the lock yet)."""
+        fence = self.ha.fence()
+        if fence is None and self.seal.keyring() is not None:
+            raise ReadOnly()
+        return fence
 
     def _lock_lost(self) -> None:
         self.ha.lock_lost()

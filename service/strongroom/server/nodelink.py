@@ -28,6 +28,7 @@ import os
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("strongroom.nodelink")
 
 ACK_TIMEOUT = 0.5
+# A worker that stops reading (stuck, SIGSTOPped) fills its socket buffer; a push to it then
+# gives up after this long and the worker is dropped (it resubscribes when it reads again),
+# so the node core never blocks on one worker.
+SEND_TIMEOUT = 0.5
 
 
 def _encode_keyring(keyring: Keyring | None) -> str | None:
@@ -68,12 +73,33 @@ class _Subscriber:
         self.acked = 0
         self.cond = threading.Condition()
         self.alive = True
+        # Bounds sends only: the subscription's reads (acks) keep blocking without a timeout.
+        seconds = int(SEND_TIMEOUT)
+        conn.setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", seconds, int((SEND_TIMEOUT - seconds) * 1e6))
+        )
 
     def send(self, message: dict) -> None:
+        """Write one push; on a timeout or error the worker is dropped (and OSError raised):
+        a push half-written is never followed by another on the same connection."""
         data = (json.dumps(message) + "\n").encode()
         with self.cond:
-            self.file.write(data)
-            self.file.flush()
+            try:
+                self.file.write(data)
+                self.file.flush()
+            except OSError:
+                self.drop()
+                raise
+
+    def drop(self) -> None:
+        """End the subscription: the worker sees the connection close and resubscribes."""
+        with self.cond:
+            self.alive = False
+            self.cond.notify_all()
+        try:
+            self.conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already gone
 
     def wait_acked(self, seq: int, timeout: float) -> None:
         """Until the worker acknowledged push ``seq``, went away, or ``timeout`` passed."""
@@ -115,7 +141,7 @@ class NodeLinkServer:
             self._sock.close()
         with self._lock:
             for sub in self._subscribers:
-                sub.alive = False
+                sub.drop()  # close() alone would leave the connection open while its file object lives
                 sub.conn.close()
 
     def _accept_loop(self, sock: socket.socket) -> None:
@@ -191,9 +217,11 @@ class NodeLinkServer:
                 try:
                     sub.send({"seq": seq, **event})
                 except OSError:
-                    sub.alive = False
+                    pass  # dropped by send
+        # One bound for the whole push, however many workers stay silent.
+        deadline = time.monotonic() + ACK_TIMEOUT
         for sub in subscribers:
-            sub.wait_acked(seq, ACK_TIMEOUT)
+            sub.wait_acked(seq, max(0.0, deadline - time.monotonic()))
 
 
 def keyring_event(keyring: Keyring | None) -> dict:

@@ -453,3 +453,15 @@ def test_stop_releases_the_lock_at_once(consul, nodes):
     assert consul.holder is None or consul.holder == b.session()
     assert a.roles[-1] == PERFSTANDBY
     eventually(lambda: b.ha.role == ACTIVE, "b took over")
+
+
+def test_a_node_that_steps_down_never_names_itself_the_leader(consul, nodes):
+    """Until the lock watch finds the next leader there is none: workers told "the leader is
+    this node" would forward writes back to their own node."""
+    a = nodes("a", step_down_holdoff=5.0).start()
+    eventually(lambda: a.ha.role == ACTIVE, "a is active")
+    eventually(lambda: a.ha.state()["leader_node"] == "a", "a knows it leads")
+    a.ha.step_down()
+    after = [event["ha"] for event in a.published if event["ha"]["role"] == PERFSTANDBY]
+    assert after and all(state["leader_node"] != "a" for state in after), after
+    assert a.ha.state()["leader_address"] != "https://a.example:8200"

@@ -71,6 +71,7 @@ class SilentWorker:
         self.file = self.sock.makefile("rb")
         self.first = json.loads(self.file.readline())  # subscribed: the server counts it from now on
         self.events: list[dict] = []
+        self.ended = threading.Event()  # the node core hung up
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -79,6 +80,8 @@ class SilentWorker:
                 self.events.append(json.loads(line))
         except (OSError, ValueError):
             pass
+        finally:
+            self.ended.set()
 
     def close(self) -> None:
         # shutdown, not only close: the descriptor stays open while the reader's file object is.
@@ -274,3 +277,62 @@ def test_a_worker_resubscribes_when_the_node_core_comes_back(node_core_process, 
     _, keyring = node_core_process()
     eventually(lambda: serialized(worker.link.keyring()) == keyring, "the worker resubscribed")
     assert worker.link.call("status") == {"sealed": False}
+
+
+class StuckWorker:
+    """Subscribes, then never reads again (a stuck or SIGSTOPped worker): its socket buffer fills."""
+
+    def __init__(self, path: str):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(path)
+        self.sock.sendall(b'{"op": "subscribe"}\n')
+
+    def closed_by_peer(self) -> bool:
+        """Whether the node core hung up (after draining what it had sent)."""
+        self.sock.setblocking(False)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+
+
+def test_several_silent_workers_delay_a_push_by_one_ack_timeout_in_all(core, socket_path):
+    silent = [SilentWorker(socket_path) for _ in range(4)]
+    started = time.monotonic()
+    core.server.publish({"invalidate": ["mounts"]})
+    elapsed = time.monotonic() - started
+    assert ACK_TIMEOUT <= elapsed < 2 * ACK_TIMEOUT, elapsed  # not one timeout per silent worker
+    for worker in silent:
+        worker.close()
+
+
+def test_a_worker_that_stops_reading_never_blocks_the_node_core(core, socket_path):
+    stuck = StuckWorker(socket_path)
+    worker = Worker(socket_path)
+    big = {"invalidate": [f"policy/{'x' * 200}-{i}" for i in range(50)]}  # ~11 KB a push
+    started = time.monotonic()
+    for _ in range(40):  # far more than the stuck worker's buffers hold
+        core.server.publish(big)
+    # Each push is bounded (send timeout + ack timeout), and the stuck worker is dropped on
+    # the first push it cannot take, so the rest go at the speed of the healthy worker.
+    assert time.monotonic() - started < 40 * ACK_TIMEOUT
+    assert len(worker.invalidated) == 40
+    eventually(stuck.closed_by_peer, "the stuck worker's subscription was ended")
+    # New subscriptions and pushes still work.
+    late = Worker(socket_path)
+    core.server.publish({"invalidate": ["audit"]})
+    assert late.invalidated == [["audit"]] and worker.invalidated[-1] == ["audit"]
+
+
+def test_closing_the_server_disconnects_its_workers(socket_path):
+    node_core = NodeCore(socket_path)
+    silent = SilentWorker(socket_path)
+    node_core.server.close()
+    eventually(silent.ended.is_set, "the worker saw the node core hang up")
+    silent.close()
