@@ -354,3 +354,32 @@ def ttl_seconds(value: Any, name: str = "ttl", *, system: bool = False) -> int:
     if seconds < 0:
         raise InvalidRequest(f"{name} must be positive")
     return seconds
+
+
+# --- Vault's FieldData.Get: one field of a request's data, by name ---------------------------
+
+
+def string_field(data: dict[str, Any], name: str) -> str:
+    """``fields.to_string``: Vault's weak ``TypeString`` ("" when absent, ``true`` is ``"1"``)."""
+    return to_string(name, data.get(name), validated=True)
+
+
+def bool_field(data: dict[str, Any], name: str, default: bool) -> bool:
+    """``fields.to_bool``, with ``default`` when absent or ""."""
+    value = data.get(name)
+    return default if value is None or value == "" else to_bool(name, value, validated=True)
+
+
+def int_field(data: dict[str, Any], name: str) -> int:
+    """``fields.to_int``: 0 when absent."""
+    return to_int(name, data.get(name), validated=True)
+
+
+def string_list_field(data: dict[str, Any], name: str) -> list[str]:
+    """``fields.to_string_slice``."""
+    return to_string_slice(name, data.get(name))
+
+
+def kv_pairs_field(data: dict[str, Any], name: str) -> dict[str, str] | None:
+    """``fields.to_kv_pairs``."""
+    return to_kv_pairs(name, data.get(name))

@@ -274,8 +274,8 @@ def test_thousands_of_digits_are_out_of_range_not_a_crash():
 
 
 def test_token_string_fields_decode_weakly_as_vault():
-    # auth/field_data's own TypeString refused booleans; Vault's WeakDecode makes true "1".
-    from strongroom.auth.field_data import string_field
+    # The token store's old TypeString refused booleans; Vault's WeakDecode makes true "1".
+    from strongroom.fields import string_field
 
     assert string_field({"display_name": True}, "display_name") == "1"
     assert string_field({"display_name": 5}, "display_name") == "5"

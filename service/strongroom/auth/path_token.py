@@ -4,7 +4,7 @@ https://developer.hashicorp.com/vault/api-docs/auth/token
 
 The endpoints are one path table (``strongroom.sdk.framework``).  Each
 handler parses its parameters the way Vault's framework does
-(``field_data.py``), applies Vault's rules for who may create what (policy
+(``strongroom.fields``), applies Vault's rules for who may create what (policy
 subsets, orphans, ids, periods need sudo), calls the ``TokenStore``, which does
 the storage, and renders the response in Vault's exact shapes
 (``token_response.py``).  The ACL check on the path itself is the core's; the
@@ -18,19 +18,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from strongroom.auth.field_data import (
-    bool_field,
-    int_field,
-    kv_pairs_field,
-    parse_ttl,
-    string_field,
-    string_list_field,
-)
 from strongroom.auth.token_entry import REVOCATION_PENDING, TokenEntry, sanitize_policies
 from strongroom.auth.token_response import auth_block, lookup_data
 from strongroom.auth.token_store import TokenStore
 from strongroom.errors import InvalidRequest, PermissionDenied
-from strongroom.fields import to_duration_seconds
+from strongroom.fields import (
+    bool_field,
+    int_field,
+    kv_pairs_field,
+    string_field,
+    string_list_field,
+    to_duration_seconds,
+)
+from strongroom.fields import ttl_seconds as parse_ttl
 from strongroom.sdk import framework, logical
 from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response

@@ -15,9 +15,6 @@ Strongroom.
 from strongroom.auth.path_token import TokenAuthBackend, display_name
 from strongroom.auth.token_entry import DEFAULT_TTL, REVOCATION_PENDING, TokenEntry, sanitize_policies
 from strongroom.auth.token_store import TokenStore
-from strongroom.durations import human_duration as format_duration
-from strongroom.fields import ttl_seconds as parse_ttl
-from strongroom.timefmt import rfc3339_timestamp as rfc3339
 
 __all__ = [
     "DEFAULT_TTL",
@@ -26,8 +23,5 @@ __all__ = [
     "TokenEntry",
     "TokenStore",
     "display_name",
-    "format_duration",
-    "parse_ttl",
-    "rfc3339",
     "sanitize_policies",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 
 from strongroom.config.model import (
     DEFAULT_MAX_REQUEST_SIZE,
+    SYSTEM_LEASE_TTL,
     AuditDeviceConfig,
     ListenerConfig,
     ServerConfig,
@@ -482,8 +483,8 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     values.setdefault("workers", 2 * (cpu_count or 1))
 
     for key in ("default_lease_ttl", "max_lease_ttl"):
-        if parse_duration(values.setdefault(key, "768h")) == 0:  # Vault: 0 means the system default
-            values[key] = "768h"
+        if parse_duration(values.setdefault(key, SYSTEM_LEASE_TTL)) == 0:  # Vault: 0 means the system default
+            values[key] = SYSTEM_LEASE_TTL
     if parse_duration(values["default_lease_ttl"]) > parse_duration(values["max_lease_ttl"]):
         raise ConfigError(
             f"default_lease_ttl: {_show(values['default_lease_ttl'])} exceeds max_lease_ttl "

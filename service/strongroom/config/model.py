@@ -17,6 +17,11 @@ DEFAULT_MAX_REQUEST_SIZE = 32 * 1024 * 1024
 # -- the typed configuration -------------------------------------------------
 
 
+# Vault's system default for default_lease_ttl and max_lease_ttl (32 days).
+SYSTEM_LEASE_TTL = "768h"
+SYSTEM_LEASE_TTL_SECONDS = 768 * 3600
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     """``storage "consul" { ... }`` or ``storage "inmem" {}``; Consul is also the
@@ -153,8 +158,8 @@ class ServerConfig:
     log_level: str = "info"
     workers: int = 1
     disable_performance_standby: bool = False
-    default_lease_ttl: str = "768h"
-    max_lease_ttl: str = "768h"
+    default_lease_ttl: str = SYSTEM_LEASE_TTL
+    max_lease_ttl: str = SYSTEM_LEASE_TTL
     node_id: str = ""
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     raw_storage_endpoint: bool = False

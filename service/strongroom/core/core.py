@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 
 from strongroom.auth.token import TokenAuthBackend, TokenEntry, TokenStore
 from strongroom.barrier import Barrier, BarrierView
+from strongroom.config.model import SYSTEM_LEASE_TTL_SECONDS
 from strongroom.core.audit import AuditBroker
 from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable
 from strongroom.core.policy_store import PolicyStore
@@ -63,8 +64,8 @@ TOKEN_MOUNT_PATH = "token/"
 class CoreConfig:
     """Node-wide settings the core needs (parsed from the server configuration)."""
 
-    default_lease_ttl: int = 32 * 24 * 3600
-    max_lease_ttl: int = 32 * 24 * 3600
+    default_lease_ttl: int = SYSTEM_LEASE_TTL_SECONDS
+    max_lease_ttl: int = SYSTEM_LEASE_TTL_SECONDS
     cluster_name: str = "strongroom-cluster"
     storage_type: str = "consul"
     unauthenticated_metrics_access: bool = False
@@ -347,7 +348,7 @@ class Core:
             self.audit.log_response(req, auth, None, error=str(exc))
             raise
         if resp is None:
-            resp = Response(status=404 if req.operation in (logical.READ, logical.LIST) else 204)
+            resp = Response(status=404 if req.operation in logical.READ_OPERATIONS else 204)
         self.audit.log_response(req, auth, resp)
         return resp
 
@@ -391,7 +392,7 @@ class Core:
         acl = self.policies.acl(req.token.policies)
         paths = self._acl_paths(backend, req)
         operation = req.operation
-        if operation in (logical.CREATE, logical.UPDATE) and any(acl.distinguishes_create(p) for p in paths):
+        if operation in logical.CREATE_OR_UPDATE and any(acl.distinguishes_create(p) for p in paths):
             exists = backend.exists(req)
             operation = logical.CREATE if exists is False else logical.UPDATE
         if len(paths) == 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from strongroom.config import ServerConfig, parse_duration
+from strongroom.config import ServerConfig
 from strongroom.core.core import CoreConfig
 from strongroom.storage import Backend
 from strongroom.storage.instrumented import InstrumentedBackend
@@ -77,17 +77,12 @@ def wrap_consul(
     return CachedBackend(backend, cache_table, cache_size if caching else 0)
 
 
-def seconds(value: str | float) -> int:
-    """A duration from the configuration as whole seconds."""
-    return int(value) if isinstance(value, (int, float)) else int(parse_duration(value))
-
-
 def core_config(config: ServerConfig) -> CoreConfig:
     """The subset of the server configuration the core needs."""
     listener = config.listeners[0]
     return CoreConfig(
-        default_lease_ttl=seconds(config.default_lease_ttl),
-        max_lease_ttl=seconds(config.max_lease_ttl),
+        default_lease_ttl=int(config.default_lease_ttl_seconds),
+        max_lease_ttl=int(config.max_lease_ttl_seconds),
         cluster_name=config.cluster_name or "strongroom-cluster",
         storage_type=config.storage.type,
         unauthenticated_metrics_access=bool(listener.unauthenticated_metrics_access),

@@ -217,7 +217,7 @@ class NodeCore:
         from strongroom.core.ha import HAManager
         from strongroom.core.invalidation import TableWatcher
         from strongroom.core.seal import SealManager
-        from strongroom.server.build import consul_backend, seconds, wrap_consul
+        from strongroom.server.build import consul_backend, wrap_consul
         from strongroom.server.nodelink import NodeLinkServer, node_core_handlers
         from strongroom.storage.consul_registry import ConsulRegistry
         from strongroom.storage.consul_session import ConsulSessions
@@ -243,7 +243,7 @@ class NodeCore:
             api_addr=config.api_addr,
             publish=self._publish,
             check_ttl=config.storage.check_timeout_seconds,
-            step_down_holdoff=seconds(config.step_down_holdoff),
+            step_down_holdoff=config_mod.parse_duration(config.step_down_holdoff),
             performance_standby=not config.disable_performance_standby,
             service_name=config.storage.service,
             service_tags=tuple(config.storage.service_tag_list),

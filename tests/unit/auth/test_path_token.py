@@ -6,9 +6,11 @@ import re
 
 import pytest
 
-from strongroom.auth.token import display_name, parse_ttl, rfc3339
+from strongroom.auth.token import display_name
 from strongroom.errors import InvalidRequest, MethodNotAllowed, PermissionDenied, UnsupportedPath
+from strongroom.fields import ttl_seconds as parse_ttl
 from strongroom.sdk import logical
+from strongroom.timefmt import rfc3339_timestamp as rfc3339
 
 # Key sets of OpenBao 2.7.2's responses.
 AUTH_KEYS = {

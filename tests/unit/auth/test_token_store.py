@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from strongroom.auth.token import (
     REVOCATION_PENDING,
     TokenStore,
-    format_duration,
     sanitize_policies,
 )
 from strongroom.config import parse_duration
+from strongroom.durations import human_duration as format_duration
 from strongroom.errors import IntegrityError, InvalidRequest
 from strongroom.storage.inmem import InmemBackend
 

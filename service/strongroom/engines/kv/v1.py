@@ -5,6 +5,7 @@ https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v1
 
 from __future__ import annotations
 
+from strongroom.config.model import SYSTEM_LEASE_TTL_SECONDS
 from strongroom.engines.kv.base import KVBackend
 from strongroom.engines.kv.model import decode, encode
 from strongroom.errors import InvalidRequest
@@ -15,7 +16,7 @@ from strongroom.sdk.logical import Clock, Request, Response
 from strongroom.storage import Backend
 
 # Vault's system default lease TTL (768h), reported by reads without a ttl.
-DEFAULT_LEASE_TTL = 2_764_800
+DEFAULT_LEASE_TTL = SYSTEM_LEASE_TTL_SECONDS
 
 
 class KVv1(KVBackend):
