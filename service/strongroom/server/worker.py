@@ -7,12 +7,12 @@ Two changes to gunicorn's gevent worker, both measured on the KV benchmark:
   HAProxy under load) usually finds it already readable, and a request answered
   from the read cache never waits on Consul: that connection's greenlet would
   go on serving request after request while the worker's other connections
-  starve (one worker, 16 connections: p50 6 ms, p99 340 ms; with the yield,
-  p99 14 ms).  After each request the greenlet yields to the event loop, so
-  every connection with a request waiting gets its turn first.
+  starve (figures in bench/README.md, "Figures the code's comments rest on").
+  After each request the greenlet yields to the event loop, so every
+  connection with a request waiting gets its turn first.
 * **One send per response.**  gunicorn sends the status line and headers, then
   the body, in separate ``sendall`` calls: two TCP segments and two wake-ups of
-  the client for every response, a fifth of a worker's time on cached reads.
+  the client for every response.
   The client socket is wrapped so that what a response writes is collected and
   sent once the response is complete (or ``FLUSH_AT`` bytes are waiting).
 

@@ -74,8 +74,8 @@ META_NAME = "meta"
 BLOBS_PREFIX = "blobs/"
 
 # The version data a folder read may return (encoded, before encryption): a
-# version goes to the folder when max_versions versions of its size fit.  Up to
-# about 80 KiB one read of the folder costs less than a second round trip.
+# version goes to the folder when max_versions versions of its size fit, while one
+# read of the folder still costs less than a second round trip (bench/README.md).
 FOLDER_BUDGET = 40 * 1024
 
 # Consul allows 64 operations per transaction; a fenced backend adds check-session.
