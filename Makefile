@@ -87,9 +87,11 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 test: deps
+	@$(MAKE) --no-print-directory check
 	$(VENV)/bin/pytest -q tests $(PYTEST_ARGS)
 
 test-quick: deps
+	@$(MAKE) --no-print-directory check
 	$(VENV)/bin/pytest -q -m "not slow" tests $(PYTEST_ARGS)
 
 bench: deps
@@ -99,7 +101,7 @@ bench: deps
 	done
 
 clean:
-	rm -rf run .pytest_cache .hypothesis build dist
+	rm -rf run .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist
 	find . -path ./$(VENV) -prune -o -path ./tools -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
