@@ -56,6 +56,9 @@ SUDO_SYS_PATHS = (
 )
 # Reachable without a token once unsealed.
 UNAUTHENTICATED_SYS_PATHS = ("health", "seal-status", "leader", "init", "unseal", "ha-status-public")
+# No ACL on the path itself: the handler judges the token (a token given must be valid; none is
+# no token).  Vault lists these as unauthenticated and its handlers fetch the caller's ACL.
+HANDLER_AUTHORIZED_SYS_PATHS = ("internal/ui/mounts", "internal/ui/mounts/*")
 
 TOKEN_MOUNT_PATH = "token/"
 
@@ -317,7 +320,8 @@ class Core:
             self.lookup_token(req.client_token)
             raise
         self.canonicalize(backend, req)
-        unauthenticated = self._is_unauthenticated(backend, req)
+        handler_authorized = backend is self.system and _handler_authorized(req.relative_path)
+        unauthenticated = self._is_unauthenticated(backend, req) or (handler_authorized and not req.client_token)
         try:
             if not unauthenticated:
                 req.token = self.lookup_token(req.client_token)
@@ -329,7 +333,7 @@ class Core:
         if body is not None:
             req.data = body(not unauthenticated)
         try:
-            if not unauthenticated:
+            if not unauthenticated and not handler_authorized:
                 self._authorize(backend, req)
         except PermissionDenied as exc:
             auth = self._audit_auth(req.token)
@@ -339,7 +343,7 @@ class Core:
         auth = self._audit_auth(req.token)
         self.audit.log_request(req, auth)
         try:
-            if req.token is not None:
+            if req.token is not None and not handler_authorized:
                 req.token = self.tokens.use(req.token)
                 if req.token is None:
                     raise PermissionDenied("permission denied")
@@ -428,3 +432,11 @@ class Core:
             "entity_id": "",
             "token_type": "service",
         }
+
+
+def _handler_authorized(relative_path: str) -> bool:
+    """Whether ``sys/<relative_path>`` is one of ``HANDLER_AUTHORIZED_SYS_PATHS`` (glob with a trailing ``*``)."""
+    return any(
+        relative_path.startswith(p[:-1]) if p.endswith("*") else relative_path == p
+        for p in HANDLER_AUTHORIZED_SYS_PATHS
+    )

@@ -189,6 +189,25 @@ class ACL:
             return True
         return capability != DENY and capability in self.capabilities(path)
 
+    def has_mount_access(self, mount_path: str) -> bool:
+        """Whether any rule grants something other than ``deny`` on the mount
+        ``mount_path`` (with its trailing slash) or on a path under it: who may
+        look the mount up in ``sys/internal/ui/mounts`` (Vault's ``hasMountAccess``
+        in ``vault/logical_system.go``, with ``CheckAllowedFromNonExactPaths``
+        in bare-mount mode for ``+`` rules)."""
+        if self._root:
+            return True
+        mount_path = _clean(mount_path)
+        if DENY not in self.capabilities(mount_path):
+            return True
+        for table in (self._exact, self._prefix):
+            if any(key.startswith(mount_path) and _grants(perms) for key, perms in table.items()):
+                return True
+        return any(
+            _segment_rule_under_mount(pattern, mount_path) and _grants(perms)
+            for pattern, perms in self._segment.items()
+        )
+
     def distinguishes_create(self, path: str) -> bool:
         """Whether the policies grant exactly one of ``create`` and ``update`` on
         ``path``: only then does a write need to know whether its target exists
@@ -293,6 +312,33 @@ class ACL:
 
 def _clean(path: str) -> str:
     return path.lstrip("/")
+
+
+_GRANTING = frozenset({"create", "read", "update", "patch", "delete", "list", "sudo"})
+
+
+def _grants(permissions: _Permissions) -> bool:
+    return DENY not in permissions.capabilities and bool(_GRANTING & permissions.capabilities)
+
+
+def _segment_rule_under_mount(pattern: str, mount_path: str) -> bool:
+    """Whether the ``+`` rule ``pattern`` can match a path under ``mount_path``
+    (``a/b/``): its first segments, read as Vault's bare-mount walk does, spell
+    the mount."""
+    if not mount_path.endswith("/"):
+        return False
+    path_parts = mount_path.split("/")
+    is_prefix = pattern.endswith("*")
+    rule_parts = (pattern[:-1] if is_prefix else pattern).split("/")
+    segments: list[str] = []
+    for i, rule_part in enumerate(rule_parts):
+        if rule_part in ("+", path_parts[i]):
+            segments.append(path_parts[i])
+        elif is_prefix and i == len(rule_parts) - 1 and path_parts[i].startswith(rule_part):
+            segments.extend(path_parts[i:])
+        if i == len(path_parts) - 2:
+            return ("/".join(segments) + "/").startswith(mount_path)
+    return False
 
 
 def _match_segments(pattern: str, parts: list[str], permissions: _Permissions) -> _Candidate | None:

@@ -316,10 +316,20 @@ class SystemBackend(framework.Backend):
             self._capabilities_path("capabilities", self._named_token, "the token given as 'token'"),
             self._capabilities_path("capabilities-accessor", self._accessor_token, "the token of 'accessor'"),
             Path(
-                "internal/ui/mounts(?:/(?P<path>.*))?",
+                "internal/ui/mounts",
                 {logical.READ: self._ui_mounts},
-                synopsis="Information about mounts, for the UI and the vault CLI.",
-                description="Without a path: every secrets and auth mount.  With one: the mount serving it.",
+                synopsis="Information about mounts returned according to their tuned visibility. "
+                "Internal API; its location, inputs, and outputs may change.",
+                description="The secrets and auth mounts the caller may see: those tuned to "
+                "listing_visibility 'unauth', and, with a token, those it has any capability under.",
+            ),
+            Path(
+                "internal/ui/mounts/(?P<path>.+)",
+                {logical.READ: self._ui_mount},
+                synopsis="Return information about the given mount. Internal API; its location, "
+                "inputs, and outputs may change.",
+                description="The mount serving the given path, for a token with any capability under "
+                "that mount (the vault CLI asks it before every kv command).",
             ),
         ]
 
@@ -626,25 +636,58 @@ class SystemBackend(framework.Backend):
         return Response(data=result, data_at_top_level=True)
 
     # --- sys/internal/ui/mounts ------------------------------------------------
+    # No ACL on these paths (core.HANDLER_AUTHORIZED_SYS_PATHS): they answer from the caller's own
+    # ACL, as Vault's pathInternalUIMountsRead / pathInternalUIMountRead do.
 
-    def _ui_mounts(self, req: Request, path: str) -> Response:
-        if not path:
-            return Response(
-                data={
-                    "secret": {e.path: e.render() for e in self.core.mounts.entries().values()},
-                    "auth": {e.path: e.render() for e in self.core.auth_mounts.entries().values()},
-                }
-            )
+    def _ui_mounts(self, req: Request) -> Response:
+        acl = None if req.token is None else self.core.policies.acl(req.token.policies)
+
+        def visible(entry_path: str, config: dict[str, Any]) -> bool:
+            if config.get("listing_visibility") == "unauth":
+                return True
+            return acl is not None and acl.has_mount_access(entry_path)
+
+        def shown(entry: dict[str, Any]) -> dict[str, Any]:
+            if acl is not None:
+                return entry
+            return {"type": entry["type"], "description": entry["description"], "options": entry["options"]}
+
+        secret = {e.path: shown(e.render()) for e in self.core.mounts.entries().values() if visible(e.path, e.config)}
+        sys_mount = self._sys_mount()
+        if visible("sys/", sys_mount["config"]):
+            secret["sys/"] = shown(sys_mount)
+        auth = {
+            e.path: shown(e.render())
+            for e in self.core.auth_mounts.entries().values()
+            if visible("auth/" + e.path, e.config)
+        }
+        return Response(data={"secret": secret, "auth": auth})
+
+    def _ui_mount(self, req: Request, path: str) -> Response:
+        if req.token is None:
+            raise PermissionDenied("permission denied")
+        path = path.strip("/") + "/"
         entry = self.core.mounts.match(path)
         if entry is None:
+            raise _unmounted(path)
+        if not self.core.policies.acl(req.token.policies).has_mount_access(entry.path):
             raise _unmounted(path)
         body = entry.render()
         body["path"] = entry.path
         return Response(data=body)
 
 
+def _render_auth(entry: MountEntry) -> dict[str, Any]:
+    """An auth mount as ``sys/auth`` shows it: Vault adds the token type and shows no options as null."""
+    body = entry.render()
+    body["config"].setdefault("token_type", "default-service")
+    if not body.get("options"):
+        body["options"] = None
+    return body
+
+
 def _unmounted(path: str) -> PermissionDenied:
     """Vault answers an unmounted UI lookup with this 403."""
     return PermissionDenied(
-        f'preflight capability check returned 403, please ensure client\'s policies grant access to path "{path}/"'
+        f'preflight capability check returned 403, please ensure client\'s policies grant access to path "{path}"'
     )

@@ -115,7 +115,12 @@ def test_an_unknown_sys_path_without_a_token_is_403_before_404(node):
     assert result.json == {"errors": ["permission denied"]}
 
 
-@pytest.mark.parametrize("path", sorted(ENDPOINTS))
+#: Vault's unauthenticated listing: anyone sees the mounts tuned to listing_visibility "unauth"
+#: (tests/unit/core/test_ui_mounts.py).
+OPEN_ENDPOINTS = {"internal/ui/mounts"}
+
+
+@pytest.mark.parametrize("path", sorted(set(ENDPOINTS) - OPEN_ENDPOINTS))
 def test_every_endpoint_needs_a_token(node, path):
     method = sorted(ENDPOINTS[path])[0]
     stored = node.snapshot()
