@@ -35,6 +35,8 @@ from functools import partial
 from typing import Any
 
 from strongroom.engines.kv import kv_version, new_kv
+from strongroom.engines.transit import check_options as transit_options
+from strongroom.engines.transit import new_transit
 from strongroom.sdk.logical import Clock, Engine, EngineCatalog, EngineType
 from strongroom.storage import Backend
 
@@ -47,7 +49,11 @@ def _kv(mount_type: str) -> EngineType:
 
 
 #: The built-in mount types; ``generic`` is Vault's old name for kv.
-ENGINE_TYPES: Mapping[str, EngineType] = {"kv": _kv("kv"), "generic": _kv("generic")}
+ENGINE_TYPES: Mapping[str, EngineType] = {
+    "kv": _kv("kv"),
+    "generic": _kv("generic"),
+    "transit": EngineType(factory=new_transit, check_options=transit_options),
+}
 
 
 def create_engine(mount_type: str, options: Mapping[str, Any] | None, view: Backend, clock: Clock) -> Engine:
