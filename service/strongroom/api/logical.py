@@ -57,7 +57,10 @@ def build_request(req: falcon.Request, path: str) -> Request:
     if operation == logical.READ and req.get_param_as_bool("list", default=False):
         operation = logical.LIST
     data = {}
-    if operation in logical.READ_OPERATIONS:
+    if req.get_param("help"):
+        # Vault's path-help: any method with ?help=<non-empty> (http/help.go).
+        operation = logical.HELP
+    elif operation in logical.READ_OPERATIONS:
         data = query_data(req)
         data.pop("list", None)
     elif operation == logical.PATCH:

@@ -409,6 +409,7 @@ class Core:
             raise PermissionDenied("permission denied")
         if (
             backend is self.system
+            and req.operation != logical.HELP  # help needs no sudo, as in Vault's performPolicyChecks
             and self._needs_sudo(req.relative_path)
             and not any(acl.allowed(p, "sudo") for p in paths)
         ):

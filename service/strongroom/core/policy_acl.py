@@ -208,6 +208,21 @@ class ACL:
             for pattern, perms in self._segment.items()
         )
 
+    def resultant(self) -> dict[str, Any]:
+        """The merged rules as ``sys/internal/ui/resultant-acl`` shows them
+        (``exact_paths``, ``glob_paths`` keyed without the trailing ``*``,
+        ``root``).  https://developer.hashicorp.com/vault/api-docs/system/internal-ui-resultant-acl
+        """
+        if self._root:
+            return {"root": True}
+        glob = {key: _rendered(perms) for key, perms in self._prefix.items()}
+        glob.update((key, _rendered(perms)) for key, perms in self._segment.items())
+        return {
+            "exact_paths": {key: _rendered(perms) for key, perms in self._exact.items()},
+            "glob_paths": glob,
+            "root": False,
+        }
+
     def distinguishes_create(self, path: str) -> bool:
         """Whether the policies grant exactly one of ``create`` and ``update`` on
         ``path``: only then does a write need to know whether its target exists
@@ -319,6 +334,22 @@ _GRANTING = frozenset({"create", "read", "update", "patch", "delete", "list", "s
 
 def _grants(permissions: _Permissions) -> bool:
     return DENY not in permissions.capabilities and bool(_GRANTING & permissions.capabilities)
+
+
+def _rendered(permissions: _Permissions) -> dict[str, Any]:
+    """One merged rule as Vault's resultant ACL renders it (empty settings left out)."""
+    out: dict[str, Any] = {"capabilities": sorted(permissions.capabilities)}
+    if permissions.required_parameters:
+        out["required_parameters"] = list(permissions.required_parameters)
+    if permissions.allowed_parameters:
+        out["allowed_parameters"] = permissions.allowed_parameters
+    if permissions.denied_parameters:
+        out["denied_parameters"] = permissions.denied_parameters
+    if permissions.min_wrapping_ttl > 0:
+        out["min_wrapping_ttl"] = permissions.min_wrapping_ttl
+    if permissions.max_wrapping_ttl > 0:
+        out["max_wrapping_ttl"] = permissions.max_wrapping_ttl
+    return out
 
 
 def _segment_rule_under_mount(pattern: str, mount_path: str) -> bool:

@@ -316,6 +316,13 @@ class SystemBackend(framework.Backend):
             self._capabilities_path("capabilities", self._named_token, "the token given as 'token'"),
             self._capabilities_path("capabilities-accessor", self._accessor_token, "the token of 'accessor'"),
             Path(
+                "internal/ui/resultant-acl",
+                {logical.READ: self._resultant_acl},
+                synopsis="Information about a token's resultant ACL. Internal API; its location, "
+                "inputs, and outputs may change.",
+                description="The merged rules of the calling token's policies, as the UI reads them.",
+            ),
+            Path(
                 "internal/ui/mounts",
                 {logical.READ: self._ui_mounts},
                 synopsis="Information about mounts returned according to their tuned visibility. "
@@ -662,6 +669,9 @@ class SystemBackend(framework.Backend):
             if visible("auth/" + e.path, e.config)
         }
         return Response(data={"secret": secret, "auth": auth})
+
+    def _resultant_acl(self, req: Request) -> Response:
+        return Response(data=self.core.policies.acl(req.token.policies).resultant())
 
     def _ui_mount(self, req: Request, path: str) -> Response:
         if req.token is None:

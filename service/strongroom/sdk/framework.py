@@ -118,7 +118,10 @@ class Backend:
         return None
 
     def handle(self, req: Request) -> Response | None:
-        """Run the handler of ``req.operation`` on the path ``req.relative_path`` matches."""
+        """Run the handler of ``req.operation`` on the path ``req.relative_path`` matches
+        (a ``help`` request gets the path's help instead, whatever the path)."""
+        if req.operation == logical.HELP:
+            return self.help(req.relative_path)
         routed = self.route(req.relative_path)
         if routed is None:
             return self._on_unsupported_path(req)
@@ -146,15 +149,47 @@ class Backend:
         return list(self._unauthenticated)
 
     def help(self, relative_path: str) -> Response:
-        """The help of the path ``relative_path`` matches, in the shape of Vault's
-        ``path-help`` (``{"help": "..."}``); ``UnsupportedPath`` when none does."""
+        """The help of the path ``relative_path`` matches, as Vault's ``path-help``
+        answers ``GET /v1/<path>?help=1``: ``{"help": text, "see_also": null,
+        "openapi": document}``, the text and the OpenAPI document generated from
+        the table.  A path no entry matches gets Vault's catch-all (``^.*$``, no
+        synopsis).  https://developer.hashicorp.com/vault/api-docs#help
+        """
         routed = self.route(relative_path)
         if routed is None:
-            raise UnsupportedPath("unsupported path")
-        path = routed[0]
-        operations = ", ".join(sorted(path.operations))
-        text = (
-            f"Request:        {relative_path}\nMatching Route: ^{path.pattern}$\n\n{path.synopsis}\n\n"
-            f"## OPERATIONS\n\n{operations}\n\n## DESCRIPTION\n\n{path.description or path.synopsis}"
-        )
-        return Response(data={"help": text})
+            pattern, synopsis, description, operations = ".*", "<no synopsis>", "", []
+        else:
+            path = routed[0]
+            pattern, synopsis, description = path.pattern, path.synopsis, path.description
+            operations = sorted(path.operations)
+        text = f"Request:        {relative_path}\nMatching Route: ^{pattern}$\n\n{synopsis}\n\n"
+        if operations:
+            text += "## OPERATIONS\n\n" + "\n".join(f"    {op}" for op in operations) + "\n\n"
+        text += f"## DESCRIPTION\n\n{description or synopsis}"
+        return Response(raw={"help": text, "see_also": None, "openapi": _openapi(relative_path, synopsis, operations)})
+
+
+#: Logical operation -> the HTTP method of the OpenAPI document (list is a GET with ``list=true``).
+_OPENAPI_METHODS = {
+    logical.READ: "get",
+    logical.LIST: "get",
+    logical.CREATE: "post",
+    logical.UPDATE: "post",
+    logical.PATCH: "patch",
+    logical.DELETE: "delete",
+}
+
+
+def _openapi(relative_path: str, synopsis: str, operations: Sequence[str]) -> dict[str, object]:
+    """A minimal OpenAPI 3 document for one path, in the shape of Vault's ``openapi`` help field."""
+    methods: dict[str, object] = {}
+    for operation in operations:
+        method = _OPENAPI_METHODS.get(operation)
+        if method is not None:
+            methods.setdefault(method, {"summary": synopsis, "responses": {"200": {"description": "OK"}}})
+    return {
+        "openapi": "3.0.2",
+        "info": {"title": "Strongroom API", "description": "HTTP API that gives you full access to Strongroom."},
+        "paths": {"/" + relative_path: {"description": synopsis, **methods}},
+        "components": {"schemas": {}},
+    }

@@ -42,6 +42,7 @@ ENDPOINTS = {
     "capabilities": {"POST", "PUT"},
     "capabilities-accessor": {"POST", "PUT"},
     "internal/ui/mounts": {"GET"},
+    "internal/ui/resultant-acl": {"GET"},
     "internal/ui/mounts/secret": {"GET"},
 }
 

@@ -129,3 +129,23 @@ def test_the_lookup_does_not_spend_a_use_of_the_token(node):
 )
 def test_has_mount_access_is_vaults(rules, mount, expected):
     assert ACL([parse_policy("p", rules)]).has_mount_access(mount) is expected
+
+
+# --- sys/internal/ui/resultant-acl ----------------------------------------------
+
+
+def test_resultant_acl_of_a_narrow_token_is_vaults_shape(node):
+    token = token_with(node, NARROW)
+    result = node.request("GET", "sys/internal/ui/resultant-acl", token=token)
+    assert result.status_code == 200, result.text
+    data = result.json["data"]
+    assert data["root"] is False
+    assert data["glob_paths"]["secret/data/app/"] == {"capabilities": ["list", "read"]}
+    assert data["exact_paths"]["secret/data/app/w"] == {"capabilities": ["create", "update"]}
+    # from the default policy, as OpenBao shows it
+    assert data["exact_paths"]["sys/internal/ui/resultant-acl"] == {"capabilities": ["read"]}
+
+
+def test_resultant_acl_of_root_and_of_nobody(node):
+    assert node.request("GET", "sys/internal/ui/resultant-acl").json["data"] == {"root": True}
+    assert node.request("GET", "sys/internal/ui/resultant-acl", token="").status_code == 403
