@@ -101,3 +101,18 @@ def test_cli_enables_transit(compat_node, unique):
     body = compat_node.client().adapter.post(f"/v1/sys/mounts/{path}", json={"type": "transit"})
     assert body.status_code == 204
     assert compat_node.client().sys.list_mounted_secrets_engines()["data"][f"{path}/"]["type"] == "transit"
+
+
+@pytest.mark.parametrize("key_type", ["ed25519", "ecdsa-p256", "rsa-2048"])
+def test_sign_verify_and_public_key(vault, transit, key_type):
+    t = vault.secrets.transit
+    t.create_key("s", key_type=key_type, mount_point=transit)
+    signed = t.sign_data("s", hash_input=b64(b"msg"), mount_point=transit)["data"]
+    assert signed["key_version"] == 1 and signed["signature"].startswith("vault:v1:")
+    verified = t.verify_signed_data("s", hash_input=b64(b"msg"), signature=signed["signature"], mount_point=transit)
+    assert verified["data"]["valid"] is True
+    tampered = t.verify_signed_data("s", hash_input=b64(b"x"), signature=signed["signature"], mount_point=transit)
+    assert tampered["data"]["valid"] is False
+    # hvac's export_key refuses "public-key" client-side; the path is Vault's.
+    public = vault.adapter.get(f"/v1/{transit}/export/public-key/s")["data"]["keys"]["1"]
+    assert public.strip() == t.read_key("s", mount_point=transit)["data"]["keys"]["1"]["public_key"].strip()

@@ -19,6 +19,7 @@ from strongroom.engines.transit.path_keys import KeysPath
 from strongroom.engines.transit.path_random import RandomPath
 from strongroom.engines.transit.path_rewrap import RewrapPath
 from strongroom.engines.transit.path_rotate import RotatePath
+from strongroom.engines.transit.path_sign import SignPath
 from strongroom.engines.transit.policy import RandomBytes
 from strongroom.engines.transit.store import KeyStore
 from strongroom.sdk import framework
@@ -34,6 +35,7 @@ GROUPS: tuple[type[PathGroup], ...] = (
     RewrapPath,
     DatakeyPath,
     HmacPath,
+    SignPath,
     RandomPath,
     HashPath,
     ExportPath,

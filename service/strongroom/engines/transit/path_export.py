@@ -5,8 +5,11 @@ https://openbao.org/api-docs/secret/transit/#export-key
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from strongroom.engines.transit import asymmetric
 from strongroom.engines.transit.base import NAME, PathGroup
-from strongroom.engines.transit.policy import b64
+from strongroom.engines.transit.policy import SYMMETRIC_TYPES, KeyVersion, b64
 from strongroom.errors import InvalidRequest
 from strongroom.sdk import logical
 from strongroom.sdk.framework import Path
@@ -34,10 +37,9 @@ class ExportPath(PathGroup):
         policy = self.store.get(name)
         if policy is None:
             return None
-        if not policy.exportable:
+        if not policy.exportable and export_type != "public-key":
             raise InvalidRequest("private key material is not exportable")
-        if export_type not in ("encryption-key", "hmac-key"):
-            raise InvalidRequest(f"{export_type} is not a valid export type for a {policy.type} key")
+        render = material(policy.type, export_type)
         versions = policy.versions
         if version:
             if version == "latest":
@@ -52,8 +54,21 @@ class ExportPath(PathGroup):
             chosen = {number: versions[number]}
         else:
             chosen = versions
-        keys = {
-            str(n): b64(entry.key if export_type == "encryption-key" else entry.hmac_key)
-            for n, entry in sorted(chosen.items())
-        }
+        keys = {str(n): render(entry) for n, entry in sorted(chosen.items())}
         return Response(data={"keys": keys, "name": policy.name, "type": policy.type})
+
+
+def material(key_type: str, export_type: str) -> Callable[[KeyVersion], str]:
+    """How a version of a ``key_type`` key is exported as ``export_type`` (Vault's refusals otherwise)."""
+    if export_type == "hmac-key":
+        return lambda entry: b64(entry.hmac_key)
+    symmetric = key_type in SYMMETRIC_TYPES
+    if export_type == "encryption-key":
+        if symmetric:
+            return lambda entry: b64(entry.key)
+        if key_type in asymmetric.RSA_BITS:
+            return lambda entry: asymmetric.export(entry.key, "signing-key")
+        raise InvalidRequest("encryption not supported for the key")
+    if symmetric or export_type == "certificate-chain":
+        raise InvalidRequest(f"unknown key type {key_type} for export type {export_type}")
+    return lambda entry: asymmetric.export(entry.key, export_type)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom.engines.transit.base import NAME, ItemResult, PathGroup, decode_base64, int_field, run_items
+from strongroom.engines.transit.path_sign import sign_options
 from strongroom.engines.transit.policy import HASHES
 from strongroom.errors import InvalidRequest
 from strongroom.fields import to_string
@@ -76,7 +77,7 @@ class HmacPath(PathGroup):
 
     def verify(self, req: Request, name: str, urlalgorithm: str = "", **_: str) -> Response:
         data = req.data
-        hash_name = algorithm(data, urlalgorithm)
+        hash_name = algorithm(data, urlalgorithm) if not data.get("signature") else ""
         if data.get("batch_input") is None:
             if not data.get("hmac") and not data.get("signature"):
                 raise InvalidRequest("neither a 'signature' nor an 'hmac' were given to verify")
@@ -85,10 +86,12 @@ class HmacPath(PathGroup):
         policy = self.existing(name)
 
         def one(item: dict[str, Any]) -> ItemResult:
+            signature = to_string("signature", item.get("signature"))
+            if signature:
+                options = sign_options(data, urlalgorithm)
+                return {"valid": policy.verify_signature(hmac_input(item), signature, options)}
             given = to_string("hmac", item.get("hmac"))
             if not given:
-                if item.get("signature"):
-                    raise InvalidRequest(f"key type {policy.type} does not support verification")
                 raise InvalidRequest("missing hmac value to verify")
             return {"valid": policy.verify_hmac(hmac_input(item), hash_name, given)}
 

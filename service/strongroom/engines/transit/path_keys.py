@@ -9,7 +9,7 @@ https://openbao.org/api-docs/secret/transit/#delete-key
 from __future__ import annotations
 
 from strongroom.engines.transit.base import NAME, PathGroup, read_response
-from strongroom.engines.transit.policy import DEFAULT_TYPE, SYMMETRIC_TYPES, Policy
+from strongroom.engines.transit.policy import DEFAULT_TYPE, KEY_TYPES, SYMMETRIC_TYPES, Policy
 from strongroom.errors import InvalidRequest
 from strongroom.fields import to_bool, to_duration_seconds, to_string
 from strongroom.sdk import logical
@@ -31,7 +31,7 @@ def auto_rotate_seconds(value: object) -> int:
 def new_policy(name: str, data: dict[str, object], *, derived: bool | None = None) -> Policy:
     """A key named ``name`` with the settings of a create request (``derived`` overrides the field)."""
     key_type = to_string("type", data.get("type")) or DEFAULT_TYPE
-    if key_type not in SYMMETRIC_TYPES:
+    if key_type not in KEY_TYPES:
         raise InvalidRequest(f"unknown key type {key_type}")
     policy = Policy(
         name=name,
@@ -44,6 +44,9 @@ def new_policy(name: str, data: dict[str, object], *, derived: bool | None = Non
     )
     if policy.convergent_encryption and not policy.derived:
         raise InvalidRequest("convergent encryption requires derivation to be enabled")
+    if policy.derived and key_type not in SYMMETRIC_TYPES:
+        # Vault derives ed25519 keys too; not here yet.
+        raise InvalidRequest(f"key derivation and convergent encryption not supported for keys of type {key_type}")
     return policy
 
 

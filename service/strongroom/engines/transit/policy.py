@@ -35,12 +35,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from strongroom.engines.transit import asymmetric
+from strongroom.engines.transit.asymmetric import SignOptions
 from strongroom.errors import InvalidRequest
-from strongroom.timefmt import rfc3339
+from strongroom.timefmt import rfc3339, rfc3339_ns, to_ns
 
 #: Symmetric key types and their key size in bytes.
 SYMMETRIC_TYPES = {"aes128-gcm96": 16, "aes256-gcm96": 32, "chacha20-poly1305": 32}
 DEFAULT_TYPE = "aes256-gcm96"
+KEY_TYPES = frozenset(SYMMETRIC_TYPES) | asymmetric.ASYMMETRIC_TYPES
 NONCE_SIZE = 12
 HMAC_KEY_SIZE = 32
 KDF_HKDF_SHA256 = "hkdf_sha256"
@@ -126,9 +129,17 @@ class Policy:
     def rotate(self, now: datetime, random_bytes: RandomBytes = os.urandom) -> None:
         """Add a new latest version with fresh key material."""
         self.latest_version += 1
-        self.versions[self.latest_version] = KeyVersion(
-            key=random_bytes(SYMMETRIC_TYPES[self.type]), hmac_key=random_bytes(HMAC_KEY_SIZE), created=now
-        )
+        key = asymmetric.generate(self.type) if self.asymmetric else random_bytes(SYMMETRIC_TYPES[self.type])
+        self.versions[self.latest_version] = KeyVersion(key=key, hmac_key=random_bytes(HMAC_KEY_SIZE), created=now)
+
+    @property
+    def asymmetric(self) -> bool:
+        """Whether the key signs (ed25519, ECDSA, RSA) rather than seals."""
+        return self.type in asymmetric.ASYMMETRIC_TYPES
+
+    @property
+    def rsa(self) -> bool:
+        return self.type in asymmetric.RSA_BITS
 
     def trim(self, min_available_version: int) -> None:
         """Delete the versions below ``min_available_version`` (Vault's rules and messages)."""
@@ -189,6 +200,10 @@ class Policy:
     ) -> tuple[str, int]:
         """``plaintext`` sealed under ``version`` (0: the latest) in Vault's format, and the version used."""
         version = self.encryption_version(version)
+        if self.asymmetric:
+            if not self.rsa:
+                raise InvalidRequest(f"message encryption not supported for key type {self.type}")
+            return f"{PREFIX}{version}:{b64(asymmetric.rsa_encrypt(self.version(version).key, plaintext))}", version
         enc_size = SYMMETRIC_TYPES[self.type]
         convergent = self.convergent_encryption
         material = self.key_bytes(version, context, enc_size + (HMAC_KEY_SIZE if convergent else 0))
@@ -225,6 +240,10 @@ class Policy:
             raw = base64.b64decode(payload.encode("utf-8"), validate=True)
         except (ValueError, UnicodeEncodeError):
             raise InvalidRequest("invalid ciphertext: could not decode base64") from None
+        if self.asymmetric:
+            if not self.rsa:
+                raise InvalidRequest(f"message decryption not supported for key type {self.type}")
+            return asymmetric.rsa_decrypt(self.version(version).key, raw)
         enc_size = SYMMETRIC_TYPES[self.type]
         convergent = self.convergent_encryption
         material = self.key_bytes(version, context, enc_size + (HMAC_KEY_SIZE if convergent else 0))
@@ -260,6 +279,37 @@ class Policy:
             raise InvalidRequest("invalid key version")
         return hmac.compare_digest(given, hmac.new(entry.hmac_key, data, HASHES[algorithm]).digest())
 
+    # -- sign / verify ---------------------------------------------------------------
+
+    def sign(self, data: bytes, options: SignOptions, version: int = 0) -> tuple[str, int]:
+        """``vault:vN:<signature>`` of ``data`` with ``version`` (0: the latest), and the version used."""
+        if not self.asymmetric:
+            raise InvalidRequest(f"key type {self.type} does not support signing")
+        version = version or self.latest_version
+        if version < self.min_encryption_version:
+            raise InvalidRequest("requested version for signing is less than the minimum encryption key version")
+        if version > self.latest_version:
+            raise InvalidRequest("requested version for signing is higher than the latest key version")
+        return f"{PREFIX}{version}:{asymmetric.sign(self.version(version).key, data, options)}", version
+
+    def verify_signature(self, data: bytes, signature: str, options: SignOptions) -> bool:
+        """Whether ``signature`` (``vault:vN:...``) signs ``data`` under its version."""
+        if not self.asymmetric:
+            raise InvalidRequest(f"key type {self.type} does not support verification")
+        version, encoded = self.parse_versioned(signature)
+        return asymmetric.verify(self.version(version).key, data, encoded, options)
+
+    def version_view(self, number: int, entry: KeyVersion) -> Any:
+        """One entry of the read's ``keys`` map: the creation time (symmetric) or the public key."""
+        if not self.asymmetric:
+            return int(entry.created.timestamp())
+        return {
+            "certificate_chain": "",
+            "creation_time": rfc3339_ns(to_ns(entry.created)),
+            "name": asymmetric.key_name(self.type),
+            "public_key": asymmetric.public_key(entry.key),
+        }
+
     # -- views -----------------------------------------------------------------------
 
     def render(self) -> dict[str, Any]:
@@ -272,7 +322,7 @@ class Policy:
             "exportable": self.exportable,
             "imported_key": False,
             "keys": {
-                str(number): int(entry.created.timestamp())
+                str(number): self.version_view(number, entry)
                 for number, entry in sorted(self.versions.items())
                 if number >= self.min_decryption_version
             },
@@ -282,10 +332,10 @@ class Policy:
             "min_encryption_version": self.min_encryption_version,
             "name": self.name,
             "soft_deleted": False,
-            "supports_decryption": True,
-            "supports_derivation": True,
-            "supports_encryption": True,
-            "supports_signing": False,
+            "supports_decryption": not self.asymmetric or self.rsa,
+            "supports_derivation": self.type in SYMMETRIC_TYPES or self.type == "ed25519",
+            "supports_encryption": not self.asymmetric or self.rsa,
+            "supports_signing": self.asymmetric,
             "type": self.type,
         }
         if self.derived:
