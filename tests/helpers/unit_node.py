@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import strongroom.api  # noqa: F401  (LIST before Falcon; tests/conftest.py imports it first)
 from strongroom.api.app import create_app
+from strongroom.auth.methods import AUTH_TYPES
 from strongroom.core.core import Core
 from strongroom.core.seal import SealManager
 from strongroom.engines import ENGINE_TYPES
@@ -30,15 +31,18 @@ class Node:
     """An in-memory node: storage, seal, core and a TestClient on its app.
 
     ``backends`` is the engine catalog its core mounts from (the built-in types,
-    as the server wiring gives them)."""
+    as the server wiring gives them), ``auth_backends`` its auth method catalog."""
 
     backends = ENGINE_TYPES
+    auth_backends = AUTH_TYPES
 
     def __init__(self, max_request_size: int = 32 * 1024 * 1024):
         self.clock = FakeClock()
         self.backend = InmemBackend()
         self.seal = SealManager(self.backend, self.clock, storage_type="inmem")
-        self.core = Core(self.backend, self.seal, backends=self.backends, clock=self.clock)
+        self.core = Core(
+            self.backend, self.seal, backends=self.backends, auth_backends=self.auth_backends, clock=self.clock
+        )
         self.client = VaultTestClient(create_app(self.core, node_id="unit", max_request_size=max_request_size))
         self.root_token = ""
         self.keys: list[str] = []

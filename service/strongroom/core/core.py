@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from strongroom.auth.login import issue_token
 from strongroom.auth.token import TokenAuthBackend, TokenEntry, TokenStore
 from strongroom.barrier import Barrier, BarrierView
 from strongroom.config.model import SYSTEM_LEASE_TTL_SECONDS
@@ -89,7 +90,9 @@ class Core:
     ``notify(keys)`` announces a change of shared tables to the rest of the node.
     ``backends`` are the engine types this core may mount (type name ->
     ``EngineType``), given by the server wiring as Vault's ``NewCore`` receives
-    ``CoreConfig.LogicalBackends``: the core imports no engine.
+    ``CoreConfig.LogicalBackends``: the core imports no engine.  ``auth_backends``
+    are the auth method types ``sys/auth`` may enable, given the same way
+    (``CoreConfig.CredentialBackends``); the token method is built in.
     """
 
     def __init__(
@@ -98,6 +101,7 @@ class Core:
         seal: NodeControl,
         *,
         backends: Mapping[str, EngineType],
+        auth_backends: Mapping[str, EngineType] | None = None,
         config: CoreConfig = CoreConfig(),
         clock: Callable[[], datetime] = utcnow,
         randbytes: Callable[[int], bytes] = os.urandom,
@@ -110,6 +114,7 @@ class Core:
         self.randbytes = randbytes
         self._notify = notify
         self.catalog = EngineCatalog(backends)
+        self.auth_catalog = EngineCatalog(auth_backends or {})
         self.barrier = Barrier(backend)
         self.mounts = MountTable(self.barrier, MOUNTS_PATH, "logical/", randbytes=randbytes)
         self.auth_mounts = MountTable(
@@ -274,7 +279,8 @@ class Core:
             engine = self._engines.get(entry.uuid)
             if engine is None:
                 view = BarrierView(self.barrier, table.storage_prefix(entry))
-                engine = self.catalog.create(entry.type, entry.options, view, self.clock)
+                catalog = self.auth_catalog if table is self.auth_mounts else self.catalog
+                engine = catalog.create(entry.type, entry.options, view, self.clock)
                 self._engines[entry.uuid] = engine
             return engine
 
@@ -347,7 +353,7 @@ class Core:
                 req.token = self.tokens.use(req.token)
                 if req.token is None:
                     raise PermissionDenied("permission denied")
-            resp = backend.handle(req)
+            resp = self._dispatch(backend, req)
         except Exception as exc:
             self.audit.log_response(req, auth, None, error=str(exc))
             raise
@@ -355,6 +361,20 @@ class Core:
             resp = Response(status=404 if req.operation in logical.READ_OPERATIONS else 204)
         self.audit.log_response(req, auth, resp)
         return resp
+
+    def _dispatch(self, backend: Engine, req: Request) -> Response | None:
+        """The backend's answer; a login's token is minted here, after the method accepted it."""
+        resp = backend.handle(req)
+        if resp is not None and resp.login is not None:
+            resp.auth = self._issue_login_token(req, resp.login)
+        return resp
+
+    def _issue_login_token(self, req: Request, login: logical.Login) -> dict:
+        """Mint the token of an auth method's successful login (its first write:
+        a performance standby raises ReadOnly here and forwards the request)."""
+        entry = self.auth_mounts.match(req.mount_point[len("auth/") :])
+        config = entry.config if entry is not None else {}
+        return issue_token(self.tokens, login, path=req.path, mount_type=req.mount_type, mount_config=config)
 
     def canonicalize(self, backend: Engine, req: Request) -> None:
         """Rewrite ``req.path`` to the spelling the handler will act on, before

@@ -240,10 +240,14 @@ class SystemBackend(framework.Backend):
             self._tune_path("auth", self._auth_mounts, "auth method"),
             Path(
                 "auth/(?P<path>.+)",
-                {logical.UPDATE: self._enable_auth, logical.DELETE: self._disable_auth},
+                {logical.READ: self._read_auth, logical.UPDATE: self._enable_auth, logical.DELETE: self._disable_auth},
                 preflight=_check_mount_path,
-                synopsis="Enable or disable a credential backend.",
-                description="Only the built-in token method exists; it can be neither enabled again nor disabled.",
+                synopsis="Enable, read or disable a credential backend.",
+                description=(
+                    "Write with 'type' (userpass), and optionally 'description' and 'config' (default_lease_ttl, "
+                    "max_lease_ttl, ...).  Delete removes the method and its data.  The built-in token method "
+                    "can be neither enabled again nor disabled."
+                ),
             ),
             *self._policy_paths(
                 "policy",
@@ -449,6 +453,8 @@ class SystemBackend(framework.Backend):
             "force_no_cache": False,
         }
         config.update({k: v for k, v in entry.config.items() if v})
+        if table() is self.core.auth_mounts:
+            config["token_type"] = "default-service"
         config["description"] = entry.description
         if entry.options:
             config["options"] = entry.options
@@ -477,19 +483,52 @@ class SystemBackend(framework.Backend):
 
     def _list_auth(self, req: Request) -> Response:
         return Response(
-            data={e.path: e.render() for e in self.core.auth_mounts.entries().values()}, data_at_top_level=True
+            data={e.path: _render_auth(e) for e in self.core.auth_mounts.entries().values()}, data_at_top_level=True
         )
 
+    def _read_auth(self, req: Request, path: str) -> Response:
+        path = normalize_path(path)
+        entry = self.core.auth_mounts.entries().get(path)
+        if entry is None:
+            raise InvalidRequest(f"No auth engine at {path}")
+        return Response(data=_render_auth(entry), data_at_top_level=True)
+
     def _enable_auth(self, req: Request, path: str) -> Response:
-        mount_type = _require_str(req.data, "type")
+        """https://developer.hashicorp.com/vault/api-docs/system/auth#enable-auth-method"""
+        path = normalize_path(path)
+        data = req.data
+        mount_type = _require_str(data, "type")
         if mount_type == "token":
             raise InvalidRequest("token credential backend cannot be instantiated")
-        raise InvalidRequest(f"plugin not found in the catalog: {mount_type}")
+        options = _options(data.get("options"))
+        self.core.auth_catalog.check(mount_type, options)  # unknown types refused, nothing built
+        config = _mount_config(data.get("config"))
+        table = self.core.auth_mounts
+        entry = table.new_entry(
+            path,
+            mount_type,
+            _require_str(data, "description", required=False),
+            config,
+            options,
+            local=bool(data.get("local", False)),
+            seal_wrap=bool(data.get("seal_wrap", False)),
+        )
+        # Vault names auth accessors auth_<type>_<hex>.
+        index = table.add(dataclasses.replace(entry, accessor="auth_" + entry.accessor))
+        self.core.changed(["auth"])
+        return Response(status=204, index=index)
 
     def _disable_auth(self, req: Request, path: str) -> Response:
-        if normalize_path(path) == "token/":
+        """https://developer.hashicorp.com/vault/api-docs/system/auth#disable-auth-method"""
+        path = normalize_path(path)
+        if path == "token/":
             raise InvalidRequest("token credential backend cannot be disabled")
-        return Response(status=204)
+        table = self.core.auth_mounts
+        if path not in table.entries():
+            return Response(status=204)
+        _, index = table.remove(path)  # the entry and every value under auth/<uuid>/, in one transaction
+        self.core.changed(["auth"])
+        return Response(status=204, index=index)
 
     # --- sys/policy and sys/policies/acl ---------------------------------------
 
@@ -688,11 +727,9 @@ class SystemBackend(framework.Backend):
 
 
 def _render_auth(entry: MountEntry) -> dict[str, Any]:
-    """An auth mount as ``sys/auth`` shows it: Vault adds the token type and shows no options as null."""
+    """An auth mount as ``sys/auth`` shows it: Vault adds the token type to the config."""
     body = entry.render()
     body["config"].setdefault("token_type", "default-service")
-    if not body.get("options"):
-        body["options"] = None
     return body
 
 

@@ -57,6 +57,28 @@ class Request:
     wrap_ttl: str = ""
 
 
+@dataclass(frozen=True)
+class Login:
+    """A successful login an auth method hands to the core (Vault's ``logical.Auth``).
+
+    The method only authenticates; the core mints the token (through the
+    token store, under the mount's TTLs) and renders Vault's ``auth`` block, so
+    no method writes a token itself.  ``policies`` are the token policies as
+    configured (``default`` is added unless ``no_default_policy``); TTLs are
+    seconds, 0 meaning "the mount's default".  ``display_name`` is the part
+    after the mount's type (``alice`` gives ``userpass-alice``)."""
+
+    policies: tuple[str, ...]
+    metadata: Mapping[str, str]
+    display_name: str
+    ttl: int = 0
+    max_ttl: int = 0
+    explicit_max_ttl: int = 0
+    period: int = 0
+    num_uses: int = 0
+    no_default_policy: bool = False
+
+
 @dataclass
 class Response:
     """What an engine returns.
@@ -80,6 +102,8 @@ class Response:
     index: int = 0
     # Some sys/ endpoints repeat ``data`` at the top level of the body (Vault's legacy shape).
     data_at_top_level: bool = False
+    # A login's outcome: the core mints its token and fills ``auth`` (never rendered itself).
+    login: Login | None = None
 
 
 class Engine(Protocol):

@@ -17,6 +17,7 @@ import strongroom.api  # noqa: F401  (LIST before Falcon)
 from strongroom import config as config_mod
 from strongroom.api.app import create_app
 from strongroom.api.json_limits import JsonLimits
+from strongroom.auth.methods import AUTH_TYPES
 from strongroom.barrier.keyring import Keyring
 from strongroom.core.core import Core, utcnow
 from strongroom.core.seal import SealManager
@@ -48,7 +49,14 @@ def get_app() -> falcon.App:
         backend = make_backend(
             config, fence=link.fence, on_lock_lost=link.lock_lost, cache_table=table, cache_size=config.cache_size
         )
-        core = Core(backend, link, backends=ENGINE_TYPES, config=core_config(config), notify=link.notify)
+        core = Core(
+            backend,
+            link,
+            backends=ENGINE_TYPES,
+            auth_backends=AUTH_TYPES,
+            config=core_config(config),
+            notify=link.notify,
+        )
         link.on_invalidate = core.invalidate
         # A seal reaches the barrier (and drops what it decrypted) at once, not at the next request.
         link.on_keyring = core.sync_keyring
@@ -63,7 +71,7 @@ def get_app() -> falcon.App:
         seal = SealManager(
             backend, utcnow, cluster_name=config.cluster_name, storage_type=config.storage.type, on_change=on_change
         )
-        core = Core(backend, seal, backends=ENGINE_TYPES, config=core_config(config))
+        core = Core(backend, seal, backends=ENGINE_TYPES, auth_backends=AUTH_TYPES, config=core_config(config))
         if os.environ.get("STRONGROOM_DEV"):
             dev_initialize(core, os.environ.get("STRONGROOM_DEV_ROOT_TOKEN", ""), config.api_addr)
     return create_app(

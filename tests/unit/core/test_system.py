@@ -24,7 +24,7 @@ ENDPOINTS = {
     "mounts/secret": {"GET", "POST", "PUT", "DELETE"},
     "mounts/secret/tune": {"GET", "POST", "PUT"},
     "auth": {"GET"},
-    "auth/token": {"POST", "PUT", "DELETE"},
+    "auth/token": {"GET", "POST", "PUT", "DELETE"},
     "auth/token/tune": {"GET", "POST", "PUT"},
     "policy": {"GET", "LIST"},
     "policy/default": {"GET", "POST", "PUT", "DELETE"},
@@ -194,9 +194,9 @@ def test_auth_enable_refuses_what_it_cannot_mount(node):
     token = send(node, "POST", "auth/token", json={"type": "token"})
     assert token.status_code == 400
     assert token.json == {"errors": ["token credential backend cannot be instantiated"]}
-    other = send(node, "POST", "auth/userpass", json={"type": "userpass"})
+    other = send(node, "POST", "auth/other", json={"type": "no-such-method"})
     assert other.status_code == 400
-    assert other.json == {"errors": ["plugin not found in the catalog: userpass"]}
+    assert other.json == {"errors": ["plugin not found in the catalog: no-such-method"]}
 
 
 def test_the_token_method_cannot_be_disabled(node):
