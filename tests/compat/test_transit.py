@@ -116,3 +116,15 @@ def test_sign_verify_and_public_key(vault, transit, key_type):
     # hvac's export_key refuses "public-key" client-side; the path is Vault's.
     public = vault.adapter.get(f"/v1/{transit}/export/public-key/s")["data"]["keys"]["1"]
     assert public.strip() == t.read_key("s", mount_point=transit)["data"]["keys"]["1"]["public_key"].strip()
+
+
+def test_backup_and_restore(vault, transit):
+    t = vault.secrets.transit
+    t.create_key("b", exportable=True, allow_plaintext_backup=True, mount_point=transit)
+    ciphertext = t.encrypt_data("b", plaintext=b64(b"kept"), mount_point=transit)["data"]["ciphertext"]
+    backup = t.backup_key("b", mount_point=transit)["data"]["backup"]
+    t.restore_key(backup, name="copy", mount_point=transit)
+    assert t.decrypt_data("copy", ciphertext=ciphertext, mount_point=transit)["data"]["plaintext"] == b64(b"kept")
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="already exists"):
+        t.restore_key(backup, name="copy", mount_point=transit)
+    t.restore_key(backup, name="copy", force=True, mount_point=transit)

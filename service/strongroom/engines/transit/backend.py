@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from strongroom.engines.transit.base import PathGroup
+from strongroom.engines.transit.path_backup import BackupPath
 from strongroom.engines.transit.path_config import ConfigPath
 from strongroom.engines.transit.path_datakey import DatakeyPath
 from strongroom.engines.transit.path_decrypt import DecryptPath
@@ -39,6 +40,7 @@ GROUPS: tuple[type[PathGroup], ...] = (
     RandomPath,
     HashPath,
     ExportPath,
+    BackupPath,
 )
 
 
