@@ -357,6 +357,37 @@ CASES: list[Case] = [
     C("transit export signing key", "GET", "transit/export/signing-key/ked"),
     C("transit export public key", "GET", "transit/export/public-key/kec"),
     C("transit export public key of symmetric", "GET", "transit/export/public-key/k1"),
+    C(
+        "transit policy for update only",
+        "PUT",
+        "sys/policy/transit-update",
+        {
+            "policy": 'path "transit/keys/*" { capabilities = ["update"] }\n'
+            'path "transit/encrypt/*" { capabilities = ["update"] }\n'
+        },
+    ),
+    C(
+        "transit update-only token",
+        "POST",
+        "auth/token/create",
+        {"policies": ["transit-update"]},
+        save={"transit_updater": "auth.client_token"},
+    ),
+    C("transit create key with update", "POST", "transit/keys/kupd", {}, token="<<transit_updater>>"),
+    C(
+        "transit encrypt upsert needs create",
+        "POST",
+        "transit/encrypt/kupd2",
+        {"plaintext": "aGk="},
+        token="<<transit_updater>>",
+    ),
+    C(
+        "transit encrypt existing with update",
+        "POST",
+        "transit/encrypt/kupd",
+        {"plaintext": "aGk="},
+        token="<<transit_updater>>",
+    ),
     C("transit delete not allowed", "DELETE", "transit/keys/k128"),
     C("transit allow deletion", "POST", "transit/keys/k128/config", {"deletion_allowed": True}),
     C("transit delete", "DELETE", "transit/keys/k128"),

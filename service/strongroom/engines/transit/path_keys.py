@@ -63,16 +63,13 @@ class KeysPath(PathGroup):
             ),
             Path(
                 "keys/" + NAME,
+                # No existence check, as in Vault: "update" on the path may create a key.
                 {logical.UPDATE: self.write, logical.READ: self.read, logical.DELETE: self.delete},
-                exists=self.exists,
                 synopsis="Managed named encryption keys",
                 description="This path is used to manage the named keys that are available. Doing a write with "
                 "no value against a new named key will create it using a randomly generated key.",
             ),
         ]
-
-    def exists(self, req: Request, name: str, **_: str) -> bool:
-        return self.store.get(name) is not None
 
     def list(self, req: Request) -> Response | None:
         """``LIST keys``: the names, or 404 when there are none (Vault's empty list)."""

@@ -126,3 +126,14 @@ def test_config_and_rotate_on_missing_key(transit):
         call(transit, "update", "keys/none/config", {})
     with pytest.raises(InvalidRequest, match="key not found"):
         call(transit, "update", "keys/none/rotate")
+
+
+def test_existence_checks_as_vault(transit):
+    """``keys/<name>`` has none ("update" may create a key); ``encrypt/<name>`` has one
+    (creating a key by encrypting needs "create")."""
+    from tests.unit.engines.transit.transit_support import request
+
+    assert transit.exists(request("update", "keys/k")) is None
+    assert transit.exists(request("update", "encrypt/k")) is False
+    ok(transit, "update", "keys/k", {})
+    assert transit.exists(request("update", "encrypt/k")) is True
