@@ -664,14 +664,17 @@ class SystemBackend(framework.Backend):
         return self.core.tokens.lookup(_require_str(req.data, "token"))
 
     def _accessor_token(self, req: Request) -> Any:
-        return self.core.tokens.lookup_accessor(_require_str(req.data, "accessor"))
+        token = self.core.tokens.lookup_accessor(_require_str(req.data, "accessor"))
+        if token is None:
+            raise InvalidRequest("invalid accessor")
+        return token
 
     def _capabilities(self, token_of: Callable[[Request], Any], req: Request) -> Response:
         paths = req.data.get("paths", req.data.get("path"))
         if isinstance(paths, str):
             paths = [p.strip() for p in paths.split(",") if p.strip()]
         if not paths or not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-            raise InvalidRequest("missing paths")
+            raise InvalidRequest("paths must be supplied")
         token = token_of(req)
         if token is None:
             raise InvalidRequest("invalid token")

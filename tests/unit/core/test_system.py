@@ -316,7 +316,7 @@ def test_ha_status_without_ha_lists_no_nodes(node):
 def test_capabilities_needs_paths(node, path):
     result = send(node, "POST", path)
     assert result.status_code == 400
-    assert result.json == {"errors": ["missing paths"]}
+    assert result.json == {"errors": ["paths must be supplied"]}  # Vault's words
 
 
 def test_capabilities_of_self_token_and_accessor(node):
@@ -341,6 +341,12 @@ def test_capabilities_of_an_unknown_token_is_400(node):
     result = send(node, "POST", "capabilities", json={"token": "s.nope", "paths": ["secret/x"]})
     assert result.status_code == 400
     assert result.json == {"errors": ["invalid token"]}
+
+
+def test_capabilities_of_an_unknown_accessor_is_400(node):
+    result = send(node, "POST", "capabilities-accessor", json={"accessor": "nope", "paths": ["secret/x"]})
+    assert result.status_code == 400
+    assert result.json == {"errors": ["invalid accessor"]}  # Vault's words
 
 
 # --- sys/internal/ui/mounts ---------------------------------------------------
