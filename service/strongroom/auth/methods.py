@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from strongroom.auth import userpass
+from strongroom.auth import approle, userpass
 from strongroom.sdk.logical import EngineType
 
 #: Type name -> how to build a mount of it and check its options.
 AUTH_TYPES: Mapping[str, EngineType] = {
     "userpass": EngineType(factory=userpass.new_userpass, check_options=userpass.check_options),
+    "approle": EngineType(factory=approle.new_approle, check_options=approle.check_options),
 }
