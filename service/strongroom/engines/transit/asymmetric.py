@@ -18,6 +18,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from strongroom.errors import InvalidRequest
 
@@ -87,6 +88,19 @@ def export(der: bytes, export_type: str) -> str:
     # SEC1 for EC, PKCS#1 for RSA: what Go's x509.Marshal{EC,PKCS1}PrivateKey give.
     fmt = serialization.PrivateFormat.TraditionalOpenSSL
     return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode().rstrip(trim)
+
+
+def derive_ed25519(der: bytes, context: bytes) -> bytes:
+    """The ed25519 key derived from ``der`` for ``context``, as PKCS#8 DER (Vault's ``DeriveKey``):
+    its seed is HKDF-SHA256 (no salt, ``context`` as info) of Go's 64-byte private key."""
+    key = load(der)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    go_private = base64.b64decode(export(der, "signing-key"))
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=context).derive(go_private)
+    derived = ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    return derived.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def key_name(key_type: str) -> str:

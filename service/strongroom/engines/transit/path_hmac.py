@@ -89,7 +89,8 @@ class HmacPath(PathGroup):
             signature = to_string("signature", item.get("signature"))
             if signature:
                 options = sign_options(data, urlalgorithm)
-                return {"valid": policy.verify_signature(hmac_input(item), signature, options)}
+                context = decode_base64("context", item.get("context"))
+                return {"valid": policy.verify_signature(hmac_input(item), signature, options, context)}
             given = to_string("hmac", item.get("hmac"))
             if not given:
                 raise InvalidRequest("missing hmac value to verify")

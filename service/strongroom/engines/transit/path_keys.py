@@ -8,7 +8,7 @@ https://openbao.org/api-docs/secret/transit/#delete-key
 
 from __future__ import annotations
 
-from strongroom.engines.transit.base import NAME, PathGroup, read_response
+from strongroom.engines.transit.base import NAME, PathGroup, decode_base64, read_response
 from strongroom.engines.transit.policy import DEFAULT_TYPE, KEY_TYPES, SYMMETRIC_TYPES, Policy
 from strongroom.errors import InvalidRequest
 from strongroom.fields import to_bool, to_duration_seconds, to_string
@@ -44,9 +44,10 @@ def new_policy(name: str, data: dict[str, object], *, derived: bool | None = Non
     )
     if policy.convergent_encryption and not policy.derived:
         raise InvalidRequest("convergent encryption requires derivation to be enabled")
-    if policy.derived and key_type not in SYMMETRIC_TYPES:
-        # Vault derives ed25519 keys too; not here yet.
+    if policy.derived and key_type not in SYMMETRIC_TYPES and key_type != "ed25519":
         raise InvalidRequest(f"key derivation and convergent encryption not supported for keys of type {key_type}")
+    if policy.convergent_encryption and key_type not in SYMMETRIC_TYPES:
+        raise InvalidRequest(f"convergent encryption not supported for keys of type {key_type}")
     return policy
 
 
@@ -79,7 +80,8 @@ class KeysPath(PathGroup):
     def read(self, req: Request, name: str, **_: str) -> Response | None:
         """``GET keys/<name>``."""
         policy = self.store.get(name)
-        return None if policy is None else Response(data=policy.render())
+        context = decode_base64("context", req.data.get("context"))
+        return None if policy is None else Response(data=policy.render(context))
 
     def write(self, req: Request, name: str, **_: str) -> Response:
         """``POST keys/<name>``: create the key unless it exists; answer with the key either way."""

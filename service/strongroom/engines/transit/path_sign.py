@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from strongroom.engines.transit import asymmetric
 from strongroom.engines.transit.asymmetric import SignOptions
 from strongroom.engines.transit.base import NAME, ItemResult, PathGroup, decode_base64, int_field, run_items
 from strongroom.errors import InvalidRequest
@@ -64,7 +65,12 @@ class SignPath(PathGroup):
         version = int_field(data, "key_version")
 
         def one(item: dict[str, Any]) -> ItemResult:
-            signature, used = policy.sign(sign_input(item), options, version)
-            return {"signature": signature, "key_version": used}
+            context = decode_base64("context", item.get("context"))
+            signature, used = policy.sign(sign_input(item), options, version, context)
+            result: ItemResult = {"signature": signature, "key_version": used}
+            if policy.derived:
+                # Vault returns the derived public key, which no read of the key shows without the context.
+                result["public_key"] = asymmetric.public_key(policy.signing_key(used, context))
+            return result
 
         return run_items(data, one, batch_status=False)

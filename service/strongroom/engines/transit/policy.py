@@ -281,7 +281,16 @@ class Policy:
 
     # -- sign / verify ---------------------------------------------------------------
 
-    def sign(self, data: bytes, options: SignOptions, version: int = 0) -> tuple[str, int]:
+    def signing_key(self, version: int, context: bytes) -> bytes:
+        """The private key (PKCS#8 DER) that signs for ``version``: derived from ``context`` for a derived key."""
+        der = self.version(version).key
+        if not self.derived:
+            return der
+        if not context:
+            raise InvalidRequest(MISSING_CONTEXT)
+        return asymmetric.derive_ed25519(der, context)
+
+    def sign(self, data: bytes, options: SignOptions, version: int = 0, context: bytes = b"") -> tuple[str, int]:
         """``vault:vN:<signature>`` of ``data`` with ``version`` (0: the latest), and the version used."""
         if not self.asymmetric:
             raise InvalidRequest(f"key type {self.type} does not support signing")
@@ -290,29 +299,35 @@ class Policy:
             raise InvalidRequest("requested version for signing is less than the minimum encryption key version")
         if version > self.latest_version:
             raise InvalidRequest("requested version for signing is higher than the latest key version")
-        return f"{PREFIX}{version}:{asymmetric.sign(self.version(version).key, data, options)}", version
+        signature = asymmetric.sign(self.signing_key(version, context), data, options)
+        return f"{PREFIX}{version}:{signature}", version
 
-    def verify_signature(self, data: bytes, signature: str, options: SignOptions) -> bool:
+    def verify_signature(self, data: bytes, signature: str, options: SignOptions, context: bytes = b"") -> bool:
         """Whether ``signature`` (``vault:vN:...``) signs ``data`` under its version."""
         if not self.asymmetric:
             raise InvalidRequest(f"key type {self.type} does not support verification")
         version, encoded = self.parse_versioned(signature)
-        return asymmetric.verify(self.version(version).key, data, encoded, options)
+        return asymmetric.verify(self.signing_key(version, context), data, encoded, options)
 
-    def version_view(self, number: int, entry: KeyVersion) -> Any:
-        """One entry of the read's ``keys`` map: the creation time (symmetric) or the public key."""
+    def version_view(self, number: int, entry: KeyVersion, context: bytes = b"") -> Any:
+        """One entry of the read's ``keys`` map: the creation time (symmetric) or the public key
+        (of a derived key: the one derived for ``context``, "" without one)."""
         if not self.asymmetric:
             return int(entry.created.timestamp())
+        if self.derived:
+            public = asymmetric.public_key(self.signing_key(number, context)) if context else ""
+        else:
+            public = asymmetric.public_key(entry.key)
         return {
             "certificate_chain": "",
             "creation_time": rfc3339_ns(to_ns(entry.created)),
             "name": asymmetric.key_name(self.type),
-            "public_key": asymmetric.public_key(entry.key),
+            "public_key": public,
         }
 
     # -- views -----------------------------------------------------------------------
 
-    def render(self) -> dict[str, Any]:
+    def render(self, context: bytes = b"") -> dict[str, Any]:
         """Vault's read of ``keys/<name>``."""
         data: dict[str, Any] = {
             "allow_plaintext_backup": self.allow_plaintext_backup,
@@ -322,7 +337,7 @@ class Policy:
             "exportable": self.exportable,
             "imported_key": False,
             "keys": {
-                str(number): self.version_view(number, entry)
+                str(number): self.version_view(number, entry, context)
                 for number, entry in sorted(self.versions.items())
                 if number >= self.min_decryption_version
             },

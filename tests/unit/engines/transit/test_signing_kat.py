@@ -126,3 +126,39 @@ def test_rsa_encrypts_with_oaep(transit):
     ok(transit, "update", "keys/r", {"type": "rsa-2048"})
     ciphertext = ok(transit, "update", "encrypt/r", {"plaintext": INPUT})["ciphertext"]
     assert ok(transit, "update", "decrypt/r", {"ciphertext": ciphertext}) == {"plaintext": INPUT}
+
+
+# A derived ed25519 key exported from OpenBao, and what OpenBao signed with it for context "tenant-1".
+DERIVED_ED25519 = "WARt6m5Fuu/sp0PuzqqZ7YY/YCNZW9gc0GbeVMIjBv92n3MUxJ2h5CuGn5G0+SXf2O345lXuEVXOXKs+eH7R0Q=="
+DERIVED_PUBLIC = "hxVYfa2uZrxxDEDLRRuAF4o9P98EtQV8XzTRoxsZhB0="
+DERIVED_SIGNATURE = "vault:v1:Zh4dY0HXQVYWMRBm0xw2y2UW4UzSHD5pGkxJgGXROtzLCru4EGI5QEZdV5A7y2Csnu2J6tNcm+H2wgfMUb/+Cg=="
+CONTEXT = base64.b64encode(b"tenant-1").decode()
+
+
+def test_derived_ed25519_matches_openbao(transit):
+    from strongroom.errors import InvalidRequest
+
+    policy = Policy(
+        name="d",
+        type="ed25519",
+        derived=True,
+        latest_version=1,
+        versions={1: KeyVersion(key=private_der("ed25519", DERIVED_ED25519), hmac_key=bytes(32), created=START)},
+    )
+    transit.store.update("d", lambda current: policy)
+    signed = ok(transit, "update", "sign/d", {"input": INPUT, "context": CONTEXT})
+    assert signed == {"signature": DERIVED_SIGNATURE, "key_version": 1, "public_key": DERIVED_PUBLIC}
+    body = {"input": INPUT, "signature": DERIVED_SIGNATURE, "context": CONTEXT}
+    assert ok(transit, "update", "verify/d", body) == {"valid": True}
+    assert ok(transit, "read", "keys/d", {"context": CONTEXT})["keys"]["1"]["public_key"] == DERIVED_PUBLIC
+    assert ok(transit, "read", "keys/d")["keys"]["1"]["public_key"] == ""
+    with pytest.raises(InvalidRequest, match="missing 'context' for key derivation"):
+        call(transit, "update", "sign/d", {"input": INPUT})
+
+
+def test_derived_key_rules(transit):
+    from strongroom.errors import InvalidRequest
+
+    assert ok(transit, "update", "keys/d", {"type": "ed25519", "derived": True})["kdf"] == "hkdf_sha256"
+    with pytest.raises(InvalidRequest, match="convergent encryption not supported for keys of type ed25519"):
+        call(transit, "update", "keys/c", {"type": "ed25519", "derived": True, "convergent_encryption": True})
