@@ -222,6 +222,29 @@ CASES: list[tuple[str, str, list[tuple[list[str], list[str]]]]] = [
     # OpenBao -dev has no HA storage, so it answers only ha_enabled (false); a Strongroom node is always HA
     ("read-sys-leader", "root", [(["read", "-format=json", "sys/leader"], ["?data.ha_enabled"])]),
     ("read-sys-leader", "narrow", [(["read", "-format=json", "sys/leader"], ["?data.ha_enabled"])]),
+    # --- what the CLI and the UI ask before a command
+    (
+        "ui-mounts-lookup",
+        "narrow",
+        [
+            (["read", "-format=json", "sys/internal/ui/mounts/secret/app/x"], ["!0", "data.path", "data.type"]),
+            (["read", "-format=json", "sys/internal/ui/mounts/auth/token/x"], ["!0", "data.path", "data.type"]),
+            (["read", "-format=json", "sys/internal/ui/mounts/sys/x"], ["!0", "data.path", "data.type"]),
+            (["read", "sys/internal/ui/mounts/nope/x"], ["!2"]),
+        ],
+    ),
+    (
+        "capabilities-self",
+        "narrow",
+        [(["write", "-format=json", "sys/capabilities-self", "paths=secret/data/app/x"], ["!0", "data"])],
+    ),
+    ("capabilities-of-another-token", "narrow", [(["write", "sys/capabilities", "token=x", "paths=a"], ["!2"])]),
+    ("resultant-acl", "root", [(["read", "-format=json", "sys/internal/ui/resultant-acl"], ["data"])]),
+    (
+        "resultant-acl",
+        "narrow",
+        [(["read", "-format=json", "sys/internal/ui/resultant-acl"], ["!0", "data.glob_paths.secret/data/app/"])],
+    ),
     # --- path-help
     ("path-help", "root", [(["path-help", "secret/data/x"], [])]),
     ("path-help", "narrow", [(["path-help", "secret/data/x"], ["!0"])]),

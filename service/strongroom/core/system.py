@@ -526,6 +526,8 @@ class SystemBackend(framework.Backend):
         table = self.core.auth_mounts
         if path not in table.entries():
             return Response(status=204)
+        # As Vault: the method's tokens go first, so a failure leaves no token of a removed method.
+        self.core.tokens.revoke_under_path(f"auth/{path}")
         _, index = table.remove(path)  # the entry and every value under auth/<uuid>/, in one transaction
         self.core.changed(["auth"])
         return Response(status=204, index=index)
@@ -719,13 +721,20 @@ class SystemBackend(framework.Backend):
         if req.token is None:
             raise PermissionDenied("permission denied")
         path = path.strip("/") + "/"
-        entry = self.core.mounts.match(path)
-        if entry is None:
+        # Vault's MatchingMountEntry: sys/ and auth/<method>/ are mounts too; the ACL walks the full path.
+        if path.startswith("sys/"):
+            mount_path, body = "sys/", self._sys_mount()
+            body["path"] = "sys/"
+        else:
+            in_auth = path.startswith("auth/")
+            entry = (self.core.auth_mounts if in_auth else self.core.mounts).match(path[5:] if in_auth else path)
+            if entry is None:
+                raise _unmounted(path)
+            mount_path = ("auth/" if in_auth else "") + entry.path
+            body = _render_auth(entry) if in_auth else entry.render()
+            body["path"] = entry.path
+        if not self.core.policies.acl(req.token.policies).has_mount_access(mount_path):
             raise _unmounted(path)
-        if not self.core.policies.acl(req.token.policies).has_mount_access(entry.path):
-            raise _unmounted(path)
-        body = entry.render()
-        body["path"] = entry.path
         return Response(data=body)
 
 

@@ -149,3 +149,21 @@ def test_resultant_acl_of_a_narrow_token_is_vaults_shape(node):
 def test_resultant_acl_of_root_and_of_nobody(node):
     assert node.request("GET", "sys/internal/ui/resultant-acl").json["data"] == {"root": True}
     assert node.request("GET", "sys/internal/ui/resultant-acl", token="").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("path", "mount", "mount_type"),
+    [("auth/token/x", "token/", "token"), ("auth/token", "token/", "token"), ("sys/x", "sys/", "system")],
+)
+def test_the_lookup_finds_auth_and_system_mounts(node, path, mount, mount_type):
+    # the default policy grants rules under auth/token/ and sys/, so the narrow token sees both, as in OpenBao
+    token = token_with(node, NARROW)
+    result = node.request("GET", f"sys/internal/ui/mounts/{path}", token=token)
+    assert result.status_code == 200, result.text
+    assert (result.json["data"]["path"], result.json["data"]["type"]) == (mount, mount_type)
+
+
+def test_an_unmounted_auth_path_is_the_preflight_403(node):
+    result = node.request("GET", "sys/internal/ui/mounts/auth/nope/x")
+    assert result.status_code == 403
+    assert result.json == preflight("auth/nope/x/")
