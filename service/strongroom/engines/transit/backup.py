@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from strongroom.engines.transit import asymmetric
-from strongroom.engines.transit.policy import CONVERGENT_VERSION, KeyVersion, Policy, b64
+from strongroom.engines.transit.policy import CONVERGENT_VERSION, SYMMETRIC_TYPES, KeyVersion, Policy, b64
 from strongroom.errors import InvalidRequest
 from strongroom.timefmt import rfc3339_ns, to_ns
 
@@ -158,9 +158,8 @@ def restore(encoded: str, name: str) -> Policy:
         key_type = TYPE_NAMES[int(raw["type"])]
     except (ValueError, KeyError, TypeError):
         raise InvalidRequest("failed to restore the policy: invalid backup") from None
-    if raw.get("derived") and (
-        raw.get("kdf") != KDF_HKDF or key_type not in ("aes128-gcm96", "aes256-gcm96", "chacha20-poly1305")
-    ):
+    # Vault's older KDF (HMAC-SHA256 counter mode) is not implemented: such keys are refused.
+    if raw.get("derived") and (raw.get("kdf") != KDF_HKDF or key_type not in (*SYMMETRIC_TYPES, "ed25519")):
         raise InvalidRequest("failed to restore the policy: unsupported key derivation")
     versions: dict[int, KeyVersion] = {}
     try:

@@ -65,3 +65,19 @@ def test_backup_needs_exportable_and_plaintext_backup(transit):
     ok(transit, "update", "keys/exp", {"exportable": True})
     with pytest.raises(InvalidRequest, match="plaintext backup is disallowed on the policy"):
         call(transit, "read", "backup/exp")
+
+
+def test_derived_keys_round_trip(transit):
+    ctx = base64.b64encode(b"c").decode()
+    ok(transit, "update", "keys/d", {"type": "ed25519", "derived": True, "exportable": True})
+    ok(transit, "update", "keys/d/config", {"allow_plaintext_backup": True})
+    signature = ok(transit, "update", "sign/d", {"input": INPUT, "context": ctx})["signature"]
+    ok(transit, "update", "restore/d2", {"backup": ok(transit, "read", "backup/d")["backup"]})
+    assert ok(transit, "update", "verify/d2", {"input": INPUT, "signature": signature, "context": ctx}) == {
+        "valid": True
+    }
+    body = {"derived": True, "convergent_encryption": True, "exportable": True, "allow_plaintext_backup": True}
+    ok(transit, "update", "keys/c", body)
+    ciphertext = ok(transit, "update", "encrypt/c", {"plaintext": INPUT, "context": ctx})["ciphertext"]
+    ok(transit, "update", "restore/c2", {"backup": ok(transit, "read", "backup/c")["backup"]})
+    assert ok(transit, "update", "encrypt/c2", {"plaintext": INPUT, "context": ctx})["ciphertext"] == ciphertext
