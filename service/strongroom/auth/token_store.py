@@ -366,6 +366,19 @@ class TokenStore:
         self._tree.revoke(entry.salted_id)
         return True
 
+    def revoke_under_path(self, prefix: str) -> int:
+        """Revoke (tree) every live token created at a path under ``prefix``
+        (``auth/userpass/``): what disabling an auth method does in Vault
+        (``RevokePrefix``), so no token of a removed method outlives it.  The
+        number of tokens revoked."""
+        revoked = 0
+        for _, index in self._records.accessor_index():
+            entry = self._records.load(index["id_hash"])
+            if entry is not None and entry.num_uses >= 0 and entry.path.startswith(prefix):
+                self._tree.revoke(entry.salted_id)
+                revoked += 1
+        return revoked
+
     def revoke_orphan(self, token_id: str) -> bool:
         """Revoke a token but keep its children, which become orphans
         (``auth/token/revoke-orphan``), reading its entry once.  False when

@@ -526,6 +526,8 @@ class SystemBackend(framework.Backend):
         table = self.core.auth_mounts
         if path not in table.entries():
             return Response(status=204)
+        # As Vault: the method's tokens go first, so a failure leaves no token of a removed method.
+        self.core.tokens.revoke_under_path(f"auth/{path}")
         _, index = table.remove(path)  # the entry and every value under auth/<uuid>/, in one transaction
         self.core.changed(["auth"])
         return Response(status=204, index=index)

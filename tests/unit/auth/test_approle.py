@@ -175,3 +175,16 @@ def test_audit_entries_never_hold_the_ids_or_the_token(tmp_path):
     assert "auth/approle/login" in text
     for secret in (rid, sid, token):
         assert secret not in text
+
+
+def test_secret_id_bound_cidrs_are_enforced_before_a_use_is_spent(ar):
+    ar.request("POST", "auth/approle/role/r1", json={"secret_id_bound_cidrs": "10.0.0.0/8"})
+    rid, issued = role_id(ar), secret_id(ar)
+    refused = login(ar, rid, issued["secret_id"])
+    assert refused.status_code == 400
+    assert "unauthorized through CIDR restrictions" in refused.json["errors"][0]
+    looked = ar.request("POST", "auth/approle/role/r1/secret-id/lookup", json={"secret_id": issued["secret_id"]})
+    assert looked.json["data"]["secret_id_num_uses"] == 2
+    assert looked.json["data"]["cidr_list"] == ["10.0.0.0/8"]
+    bad = ar.request("POST", "auth/approle/role/r1", json={"secret_id_bound_cidrs": "not-a-cidr"})
+    assert bad.status_code == 400

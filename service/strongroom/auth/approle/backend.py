@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import uuid
@@ -272,7 +273,7 @@ class AppRoleBackend(framework.Backend):
             "secret_id_num_uses": uses,
             "secret_id_ttl": ttl,
             "metadata": metadata,
-            "cidr_list": [],
+            "cidr_list": _cidrs(req.data.get("cidr_list")) or list(entry.get("secret_id_bound_cidrs") or []),
         }
         key = f"secret_id/{name}/{hashed}"
         ops = [
@@ -369,16 +370,17 @@ class AppRoleBackend(framework.Backend):
         if role is None or salt is None or owner is None:
             raise InvalidRequest(INVALID_CREDENTIALS)
         name = owner["name"]
+        _check_source(req.remote_addr, role.get("secret_id_bound_cidrs") or [], "role")
         metadata: dict[str, str] = {}
         if role["bind_secret_id"]:
             if not secret_id:
                 raise InvalidRequest("missing secret_id")
-            metadata = self._spend_secret_id(name, self._hmac(secret_id, salt))
+            metadata = self._spend_secret_id(name, self._hmac(secret_id, salt), req.remote_addr)
         params = TokenParams.from_json(role["token"])
         # The secret ID's metadata goes on the token, beside the role's name (Vault's order of precedence).
         return Response(login=params.login("", {**metadata, "role_name": name}))
 
-    def _spend_secret_id(self, name: str, hashed: str) -> dict[str, str]:
+    def _spend_secret_id(self, name: str, hashed: str, remote_addr: str) -> dict[str, str]:
         """Check the secret ID and spend one of its uses (the last use deletes it);
         an expired one is removed and refused; its metadata.  A checked write: on
         conflict, start over."""
@@ -394,6 +396,7 @@ class AppRoleBackend(framework.Backend):
             if expires is not None and self._clock().timestamp() >= expires:
                 self._view.txn([check_op(key, index), TxnOp("delete", key), TxnOp("delete", accessor_key)])
                 return None
+            _check_source(remote_addr, record.get("cidr_list") or [], "secret ID")
             metadata: dict[str, str] = record.get("metadata") or {}
             uses = record["secret_id_num_uses"]
             if uses == 0:
@@ -425,10 +428,32 @@ def _role_settings(data: dict[str, Any]) -> dict[str, Any]:
             raise InvalidRequest("secret_id_num_uses cannot be negative")
         settings["secret_id_num_uses"] = uses
     if "secret_id_bound_cidrs" in data:
-        value = data["secret_id_bound_cidrs"]
-        items = value.split(",") if isinstance(value, str) else list(value or [])
-        settings["secret_id_bound_cidrs"] = [str(i).strip() for i in items if str(i).strip()]
+        settings["secret_id_bound_cidrs"] = _cidrs(data["secret_id_bound_cidrs"])
     return settings
+
+
+def _cidrs(value: Any) -> list[str]:
+    """A comma-separated string or a list of CIDR blocks (a bare address is a /32 or /128), validated."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    blocks = [str(item).strip() for item in items if str(item).strip()]
+    for block in blocks:
+        try:
+            ipaddress.ip_network(block, strict=False)
+        except ValueError:
+            raise InvalidRequest(f"invalid CIDR block {block!r}") from None
+    return blocks
+
+
+def _check_source(remote_addr: str, blocks: list[str], what: str) -> None:
+    """Refuse a login from outside ``blocks`` (none: any source), as Vault's CIDR restrictions do."""
+    if not blocks:
+        return
+    try:
+        address = ipaddress.ip_address(remote_addr)
+    except ValueError:
+        address = None
+    if address is None or not any(address in ipaddress.ip_network(b, strict=False) for b in blocks):
+        raise InvalidRequest(f'source address "{remote_addr}" unauthorized through CIDR restrictions on the {what}')
 
 
 def _metadata(raw: Any) -> dict[str, str]:
