@@ -79,11 +79,45 @@ def b64(raw: bytes) -> str:
 
 
 def b64decode(text: str) -> bytes:
-    """Strict standard base64; ValueError (Go's message) when it is not."""
-    try:
-        return base64.b64decode(text.encode("utf-8"), validate=True)
-    except (ValueError, UnicodeEncodeError):
-        raise ValueError("illegal base64 data at input byte 0") from None
+    """Standard base64 as Go's ``base64.StdEncoding`` decodes it (CR and LF skipped); ValueError
+    with Go's message, ``illegal base64 data at input byte N``, when it is not."""
+    offset = _go_base64_error(text)
+    if offset is not None:
+        raise ValueError(f"illegal base64 data at input byte {offset}")
+    return base64.b64decode(text.replace("\r", "").replace("\n", ""))
+
+
+_BASE64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def _go_base64_error(text: str) -> int | None:
+    """Where Go's decoder reports a ``CorruptInputError`` in ``text``, or None when it decodes."""
+    n, si = len(text), 0
+    while True:
+        j = 0
+        while j < 4:
+            if si == n:
+                return None if j == 0 else si - j
+            ch = text[si]
+            si += 1
+            if ch in "\r\n":
+                continue
+            if ch in _BASE64_ALPHABET:
+                j += 1
+                continue
+            if ch != "=" or j in (0, 1):
+                return si - 1
+            if j == 2:
+                while si < n and text[si] in "\r\n":
+                    si += 1
+                if si == n:
+                    return n
+                if text[si] != "=":
+                    return si - 1
+                si += 1
+            while si < n and text[si] in "\r\n":
+                si += 1
+            return si if si < n else None
 
 
 @dataclass
