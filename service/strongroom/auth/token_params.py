@@ -120,7 +120,10 @@ def _other_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidRequest(f"invalid 'token_type' value {token_type!r}: only service tokens are supported")
         changes["token_type"] = token_type
     if "token_bound_cidrs" in fields:
-        changes["token_bound_cidrs"] = _comma_list(fields, "token_bound_cidrs")
+        if _comma_list(fields, "token_bound_cidrs"):
+            # Stored but not enforced would be a restriction the operator believes in and nobody checks.
+            raise InvalidRequest("token_bound_cidrs is not supported by Strongroom yet; nothing was stored")
+        changes["token_bound_cidrs"] = ()
     return changes
 
 

@@ -261,3 +261,11 @@ def test_disabling_the_method_revokes_its_tokens(up):
     assert up.request("DELETE", "sys/auth/userpass").status_code == 204
     assert up.request("GET", "auth/token/lookup-self", token=token).status_code == 403
     assert up.request("GET", "auth/token/lookup-self", token=other).status_code == 200
+
+
+def test_token_bound_cidrs_are_refused_rather_than_ignored(up):
+    """Not enforced yet, so not accepted: an operator must not believe in a restriction nobody checks."""
+    result = up.request("POST", "auth/userpass/users/alice", json={"token_bound_cidrs": "10.0.0.0/8"})
+    assert result.status_code == 400
+    assert "token_bound_cidrs" in result.json["errors"][0]
+    assert up.request("POST", "auth/userpass/users/alice", json={"token_bound_cidrs": []}).status_code == 204
