@@ -22,26 +22,29 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from strongroom.auth.approle.params import (
+    check_source,
+    cidr_blocks,
+    render_secret_id,
+    role_settings,
+    secret_id_metadata,
+)
 from strongroom.auth.token_params import TokenParams
 from strongroom.errors import InvalidRequest, NotFound
-from strongroom.fields import bool_field, int_field, kv_pairs_field, string_field, ttl_seconds
+from strongroom.fields import int_field, string_field, ttl_seconds
 from strongroom.sdk import framework, logical
 from strongroom.sdk.logical import Clock, Request, Response
 from strongroom.storage import Backend, TxnOp, WriteConflict, check_op
 from strongroom.storage.retry import MAX_ATTEMPTS, retry_on_conflict
-from strongroom.timefmt import rfc3339
 
 INVALID_CREDENTIALS = "invalid role or secret ID"
 _ROLE = r"(?P<role>[^/]+)"
-_ROLE_SETTINGS = ("bind_secret_id", "secret_id_ttl", "secret_id_num_uses", "secret_id_bound_cidrs")
 
 
 class AppRoleBackend(framework.Backend):
@@ -171,7 +174,7 @@ class AppRoleBackend(framework.Backend):
             entry = dict(
                 current or {"role_id": "", "bind_secret_id": True, "secret_id_ttl": 0, "secret_id_num_uses": 0}
             )
-            entry.update(_role_settings(data))
+            entry.update(role_settings(data))
             entry["token"] = TokenParams.from_json((current or {}).get("token", {})).parse(data).to_json()
             if not entry["bind_secret_id"] and not entry.get("secret_id_bound_cidrs"):
                 if not entry["token"].get("token_bound_cidrs"):
@@ -249,7 +252,7 @@ class AppRoleBackend(framework.Backend):
             raise InvalidRequest("bind_secret_id is not set on the role")
         salt = self._salt(create=True)
         assert salt is not None
-        metadata = _metadata(req.data.get("metadata"))
+        metadata = secret_id_metadata(req.data.get("metadata"))
         ttl = entry["secret_id_ttl"]
         if req.data.get("ttl") not in (None, ""):
             asked = ttl_seconds(req.data.get("ttl"), "ttl")
@@ -273,7 +276,7 @@ class AppRoleBackend(framework.Backend):
             "secret_id_num_uses": uses,
             "secret_id_ttl": ttl,
             "metadata": metadata,
-            "cidr_list": _cidrs(req.data.get("cidr_list")) or list(entry.get("secret_id_bound_cidrs") or []),
+            "cidr_list": cidr_blocks(req.data.get("cidr_list")) or list(entry.get("secret_id_bound_cidrs") or []),
         }
         key = f"secret_id/{name}/{hashed}"
         ops = [
@@ -313,7 +316,7 @@ class AppRoleBackend(framework.Backend):
             raise InvalidRequest("missing secret_id")
         self._require_role(role)
         _, record = self._secret_record(role.lower(), secret_id)
-        return Response(status=204) if record is None else Response(data=_render_secret(record))
+        return Response(status=204) if record is None else Response(data=render_secret_id(record))
 
     def _destroy_secret_id(self, req: Request, role: str) -> Response:
         secret_id = string_field(req.data, "secret_id")
@@ -346,7 +349,7 @@ class AppRoleBackend(framework.Backend):
         if isinstance(found, Response):
             return found
         record = found[2]
-        return Response(status=204) if record is None else Response(data=_render_secret(record))
+        return Response(status=204) if record is None else Response(data=render_secret_id(record))
 
     def _destroy_accessor(self, req: Request, role: str) -> Response:
         found = self._accessor_record(req, role)
@@ -370,7 +373,7 @@ class AppRoleBackend(framework.Backend):
         if role is None or salt is None or owner is None:
             raise InvalidRequest(INVALID_CREDENTIALS)
         name = owner["name"]
-        _check_source(req.remote_addr, role.get("secret_id_bound_cidrs") or [], "role")
+        check_source(req.remote_addr, role.get("secret_id_bound_cidrs") or [], "role")
         metadata: dict[str, str] = {}
         if role["bind_secret_id"]:
             if not secret_id:
@@ -396,7 +399,7 @@ class AppRoleBackend(framework.Backend):
             if expires is not None and self._clock().timestamp() >= expires:
                 self._view.txn([check_op(key, index), TxnOp("delete", key), TxnOp("delete", accessor_key)])
                 return None
-            _check_source(remote_addr, record.get("cidr_list") or [], "secret ID")
+            check_source(remote_addr, record.get("cidr_list") or [], "secret ID")
             metadata: dict[str, str] = record.get("metadata") or {}
             uses = record["secret_id_num_uses"]
             if uses == 0:
@@ -413,76 +416,3 @@ class AppRoleBackend(framework.Backend):
         if spent is None:
             raise InvalidRequest(INVALID_CREDENTIALS)
         return spent
-
-
-def _role_settings(data: dict[str, Any]) -> dict[str, Any]:
-    """The role's own settings present in ``data``, validated."""
-    settings: dict[str, Any] = {}
-    if "bind_secret_id" in data:
-        settings["bind_secret_id"] = bool_field(data, "bind_secret_id", True)
-    if "secret_id_ttl" in data:
-        settings["secret_id_ttl"] = ttl_seconds(data.get("secret_id_ttl"), "secret_id_ttl")
-    if "secret_id_num_uses" in data:
-        uses = int_field(data, "secret_id_num_uses")
-        if uses < 0:
-            raise InvalidRequest("secret_id_num_uses cannot be negative")
-        settings["secret_id_num_uses"] = uses
-    if "secret_id_bound_cidrs" in data:
-        settings["secret_id_bound_cidrs"] = _cidrs(data["secret_id_bound_cidrs"])
-    return settings
-
-
-def _cidrs(value: Any) -> list[str]:
-    """A comma-separated string or a list of CIDR blocks (a bare address is a /32 or /128), validated."""
-    items = value.split(",") if isinstance(value, str) else list(value or [])
-    blocks = [str(item).strip() for item in items if str(item).strip()]
-    for block in blocks:
-        try:
-            ipaddress.ip_network(block, strict=False)
-        except ValueError:
-            raise InvalidRequest(f"invalid CIDR block {block!r}") from None
-    return blocks
-
-
-def _check_source(remote_addr: str, blocks: list[str], what: str) -> None:
-    """Refuse a login from outside ``blocks`` (none: any source), as Vault's CIDR restrictions do."""
-    if not blocks:
-        return
-    try:
-        address = ipaddress.ip_address(remote_addr)
-    except ValueError:
-        address = None
-    if address is None or not any(address in ipaddress.ip_network(b, strict=False) for b in blocks):
-        raise InvalidRequest(f'source address "{remote_addr}" unauthorized through CIDR restrictions on the {what}')
-
-
-def _metadata(raw: Any) -> dict[str, str]:
-    """A secret ID's ``metadata``: a JSON object of strings, given as a string (Vault) or an object."""
-    if raw in (None, ""):
-        return {}
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raise InvalidRequest("failed to parse metadata") from None
-    pairs = kv_pairs_field({"metadata": raw}, "metadata")
-    return dict(pairs or {})
-
-
-def _render_secret(record: dict[str, Any]) -> dict[str, Any]:
-    """A secret ID's properties as Vault's lookup shows them (never the secret ID itself)."""
-
-    def at(seconds: float | None) -> str:
-        return "0001-01-01T00:00:00Z" if seconds is None else rfc3339(datetime.fromtimestamp(seconds, UTC))
-
-    return {
-        "cidr_list": record.get("cidr_list", []),
-        "creation_time": at(record["creation_time"]),
-        "expiration_time": at(record.get("expiration_time")),
-        "last_updated_time": at(record["last_updated_time"]),
-        "metadata": record.get("metadata", {}),
-        "secret_id_accessor": record["secret_id_accessor"],
-        "secret_id_num_uses": record["secret_id_num_uses"],
-        "secret_id_ttl": record["secret_id_ttl"],
-        "token_bound_cidrs": [],
-    }
