@@ -113,9 +113,12 @@ def test_no_path_is_unauthenticated_unless_listed(backend):
 
 
 def test_help_names_the_route_and_its_text(backend):
-    text = data(backend.help("items/a"))["help"]
+    """Vault's path-help body at the top level: the text, no see_also, an OpenAPI document."""
+    body = backend.help("items/a").raw
+    text = body["help"]
     assert "Matching Route: ^items/(?P<name>.+)$" in text
     assert "An item." in text and "Read or write one item." in text
-    assert "read, update" in text
-    with pytest.raises(UnsupportedPath):
-        backend.help("nope")
+    assert "## OPERATIONS\n\n    read\n    update" in text
+    assert body["see_also"] is None and body["openapi"]["paths"]
+    # A path the table lacks gets Vault's catch-all route, not an error.
+    assert "Matching Route: ^.*$" in backend.help("nope").raw["help"]
