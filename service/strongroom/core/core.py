@@ -241,7 +241,8 @@ class Core:
         return {
             "initialized": status["initialized"],
             "sealed": status["sealed"],
-            "standby": role in ("standby", "perfstandby", "sealed") and not status["sealed"],
+            # As Vault: a sealed node reports itself a standby (a core starts as one).
+            "standby": status["sealed"] or role in ("standby", "perfstandby"),
             "performance_standby": role == "perfstandby",
             "cluster_name": status.get("cluster_name", ""),
             "cluster_id": status.get("cluster_id", ""),
