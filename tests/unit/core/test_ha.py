@@ -441,8 +441,11 @@ def test_an_active_node_that_cannot_reach_consul_for_a_ttl_stops_leading(consul,
     failures = a.registry.failures
     eventually(lambda: a.registry.failures >= failures + 2, "more heartbeats failed")
     assert a.ha.role == ACTIVE
+    seen = len(a.roles)
     a.clock.advance(0.2)
-    eventually(lambda: a.ha.role == PERFSTANDBY, "a stopped claiming to lead")
+    # The fake lock itself stays reachable, so the election loop may take it straight back:
+    # what must happen is the step down (the role the workers are told), not a lasting state.
+    eventually(lambda: PERFSTANDBY in a.roles[seen:], "a stopped claiming to lead")
 
 
 def test_stop_releases_the_lock_at_once(consul, nodes):
