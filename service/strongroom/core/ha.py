@@ -90,6 +90,7 @@ class HAManager:
         self._check_id = f"strongroom:{node_id}:alive"
         self._service_id = f"{service_name}-{node_id}"
         self._lock = threading.RLock()
+        self._registration_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = False
         self._session: str | None = None
@@ -175,23 +176,28 @@ class HAManager:
     def _update_registration(self) -> None:
         if not self._register:
             return
-        role = self._role
-        tags = list(self._service_tags)
-        tags.append({ACTIVE: "active", STANDBY: "standby", PERFSTANDBY: "performance-standby", SEALED: "sealed"}[role])
-        if self._initialized:
-            tags.append("initialized")
         host, _, port = self.api_addr.split("://", 1)[-1].rpartition(":")
-        try:
-            self._registry.register_service(
-                self._service_id,
-                self._service_name,
-                host.strip("[]"),
-                int(port or 8200),
-                tags,
-                {"node_id": self.node_id},
+        # Serialised, and the role read under the lock: two threads announcing at once
+        # (the election loop taking the lock, a fenced write losing it) could otherwise
+        # land their registrations in the wrong order and leave "active" on a standby.
+        with self._registration_lock:
+            tags = list(self._service_tags)
+            tags.append(
+                {ACTIVE: "active", STANDBY: "standby", PERFSTANDBY: "performance-standby", SEALED: "sealed"}[self._role]
             )
-        except StrongroomError as exc:
-            log.warning("service registration failed: %s", exc)
+            if self._initialized:
+                tags.append("initialized")
+            try:
+                self._registry.register_service(
+                    self._service_id,
+                    self._service_name,
+                    host.strip("[]"),
+                    int(port or 8200),
+                    tags,
+                    {"node_id": self.node_id},
+                )
+            except StrongroomError as exc:
+                log.warning("service registration failed: %s", exc)
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -371,6 +377,10 @@ class HAManager:
                 leader = json.loads(value)
             except ValueError:
                 leader = {}
+        if self._role != ACTIVE and leader.get("node_id") == self.node_id:
+            # A watch answered before our own release (step-down, seal) still names us: there is
+            # no leader until the next answer, never this node, or its workers forward to themselves.
+            leader = {}
         if leader != self._leader:
             with self._lock:
                 self._leader = leader
