@@ -17,7 +17,8 @@ VENV_STAMP := $(VENV)/.strongroom-deps.stamp
 PYTEST_ARGS ?=
 
 # Everything the tests, the dev cluster and the benchmarks use from Debian.
-DEBS := python3-venv python3-dev build-essential haproxy prometheus wrk iproute2 curl ca-certificates
+DEBS := python3-venv python3-dev build-essential haproxy prometheus wrk iproute2 curl ca-certificates \
+	podman runc debootstrap vagrant
 
 # Benchmarks run by `make bench`, each also runnable alone as `.venv/bin/python -m bench.NAME`.
 BENCHES := kv failover stale_read reads haproxy_cost
@@ -63,7 +64,7 @@ $(VENV_PY): | python-check
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV_STAMP): setup.cfg pyproject.toml | $(VENV_PY)
-	$(VENV_PY) -m pip install -q -e '.[test,bench,check]'
+	$(VENV_PY) -m pip install -q -e '.[test,bench,check,deploy,monitoring]'
 	touch $@
 
 consul: | debs
