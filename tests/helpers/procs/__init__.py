@@ -15,7 +15,8 @@ One module per component; tests import every name from here:
 * ``consul_agents``: ``ConsulAgent``, ``start_agent``, ``ConsulCluster``;
 * ``nodes``: ``StrongroomServer``, ``StrongroomServerWithListener``;
 * ``dev_servers``: ``OpenBaoDevServer``, ``StrongroomDevServer``;
-* ``haproxy_fronts``: ``HAProxyProcess``, ``HAProxyTLSFront``.
+* ``haproxy_fronts``: ``HAProxyProcess``, ``HAProxyTLSFront``;
+* ``prometheus``: ``PrometheusProcess``, ``PrometheusQueryError``.
 """
 
 from tests.helpers.procs.base import AgentExited, Process, free_port, wait_until
@@ -23,6 +24,7 @@ from tests.helpers.procs.consul_agents import ConsulAgent, ConsulCluster, consul
 from tests.helpers.procs.dev_servers import OpenBaoDevServer, StrongroomDevServer, openbao_binary
 from tests.helpers.procs.haproxy_fronts import HAProxyProcess, HAProxyTLSFront
 from tests.helpers.procs.nodes import StrongroomServer, StrongroomServerWithListener, strongroom_binary
+from tests.helpers.procs.prometheus import PrometheusProcess, PrometheusQueryError, prometheus_binary
 
 __all__ = [
     "AgentExited",
@@ -32,12 +34,15 @@ __all__ = [
     "HAProxyTLSFront",
     "OpenBaoDevServer",
     "Process",
+    "PrometheusProcess",
+    "PrometheusQueryError",
     "StrongroomDevServer",
     "StrongroomServer",
     "StrongroomServerWithListener",
     "consul_binary",
     "free_port",
     "openbao_binary",
+    "prometheus_binary",
     "start_agent",
     "strongroom_binary",
     "wait_until",
