@@ -24,6 +24,14 @@ def _parser() -> argparse.ArgumentParser:
         "e.g. audit blocks; storage and listener stay the dev ones)",
     )
     server.add_argument("-dev", "--dev", dest="dev", action="store_true", help="in-memory, initialised, unsealed node")
+    server.add_argument(
+        "-check",
+        "--check",
+        dest="check",
+        action="store_true",
+        help="parse and validate the configuration (storage, listeners, TLS files, audit devices), "
+        "print the result and exit: 0 when valid, 1 otherwise; starts nothing",
+    )
     server.add_argument("-dev-root-token-id", "--dev-root-token-id", dest="dev_root_token_id", default="")
     server.add_argument(
         "-dev-listen-address", "--dev-listen-address", dest="dev_listen_address", default="127.0.0.1:8200"
@@ -60,7 +68,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _server(args: argparse.Namespace) -> int:
     from strongroom import config as config_mod
-    from strongroom.server import nodecore
 
     if args.dev:
         config = config_mod.dev_config(args.dev_listen_address)
@@ -70,16 +77,55 @@ def _server(args: argparse.Namespace) -> int:
             except (config_mod.ConfigError, OSError) as exc:
                 print(f"error loading configuration from {args.config}: {exc}", file=sys.stderr)
                 return 1
-        return nodecore.run(config, dev=True, dev_root_token=args.dev_root_token_id)
-    if not args.config:
+    elif not args.config:
         print("error: -config is required (or -dev)", file=sys.stderr)
         return 2
-    try:
-        config = config_mod.load(args.config)
-    except config_mod.ConfigError as exc:
-        print(f"error loading configuration from {args.config}: {exc}", file=sys.stderr)
-        return 1
+    else:
+        try:
+            config = config_mod.load(args.config)
+        except config_mod.ConfigError as exc:
+            print(f"error loading configuration from {args.config}: {exc}", file=sys.stderr)
+            return 1
+    if args.check:
+        return _check(config, args.config or "-dev")
+
+    from strongroom.server import nodecore
+
+    if args.dev:
+        return nodecore.run(config, dev=True, dev_root_token=args.dev_root_token_id)
     return nodecore.run(config)
+
+
+def _check(config: ServerConfig, source: str) -> int:
+    """``server -config FILE -check``: what ``load`` validates, plus the options of
+    the declared audit devices, which the node itself checks only once it is
+    active (``AuditBroker.sync_declared``).  Ansible's ``template`` module runs it
+    (``validate:``) so a bad file never replaces the live one."""
+    from strongroom.core.audit_device import normalize_options, parse_options
+    from strongroom.errors import StrongroomError
+
+    for device in config.audit:
+        try:
+            parse_options(
+                normalize_options(device.options_dict),
+                allow_prefix=False,
+                directory=config.audit_file_directory,
+            )
+        except StrongroomError as exc:
+            print(
+                f'error in configuration {source}: audit "{device.type}" "{device.path.rstrip("/")}": {exc}',
+                file=sys.stderr,
+            )
+            return 1
+    listeners = ", ".join(
+        f"{listener.address} ({'http' if listener.tls_disable else 'https'})" for listener in config.listeners
+    )
+    storage = config.storage.type + (f" at {config.storage.address}" if config.storage.type == "consul" else "")
+    print(
+        f"configuration is valid: {source}: storage {storage}, listener {listeners}, "
+        f"{len(config.audit)} audit device(s), node_id {config.node_id}, api_addr {config.api_addr}"
+    )
+    return 0
 
 
 def _dev_with_file(dev: ServerConfig, path: str) -> ServerConfig:
