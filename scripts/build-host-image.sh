@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Build the Debian bookworm image that the deploy tier and `make cluster` boot as
+# systemd hosts (DESIGN.md, "systemd hosts in podman"): debootstrap a rootfs,
+# `podman import` it as a local image.  No registry is ever contacted.
+#
+# Prints the image's tag on stdout (the last line).  Idempotent and quick on a
+# second run: the tag carries a hash of this script, so an image built by this
+# very script is reused as it is; the rootfs tarball is cached outside the
+# repository ($STRONGROOM_HOST_IMAGE_CACHE, default /var/cache/strongroom/host-image),
+# so a removed image is re-imported in seconds without a new debootstrap.
+#
+#   scripts/build-host-image.sh            build if needed, print the tag
+#   scripts/build-host-image.sh --tag      print the tag only, build nothing
+#
+# The Debian mirror is the machine's own (the URIs of
+# /etc/apt/sources.list.d/debian.sources, as scripts/install-consul.sh reads
+# them), and the image gets that same sources file, so the hosts' apt reaches
+# what this machine reaches.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+self="$here/$(basename "$0")"
+hash=$(sha256sum "$self" | cut -c1-12)
+tag="localhost/strongroom-host:bookworm-$hash"
+if [ "${1:-}" = "--tag" ]; then echo "$tag"; exit 0; fi
+
+# python3-apt: Ansible's apt module; acl: become_user to an unprivileged user;
+# the rest is what a small Debian server has and the roles may expect.
+packages=python3,python3-apt,python3-venv,systemd,systemd-sysv,dbus,iproute2,iputils-ping,
+packages+=ca-certificates,curl,sudo,acl,procps,less,gnupg,unzip
+cache=${STRONGROOM_HOST_IMAGE_CACHE:-/var/cache/strongroom/host-image}
+tarball="$cache/rootfs-$hash.tar"
+
+# Podman's helper processes inherit open descriptors: every podman call below
+# closes the lock's descriptor (9>&-), or a lingering helper would hold it.
+if podman image exists "$tag" 9>&-; then echo "$tag"; exit 0; fi
+for tool in podman debootstrap; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "build-host-image: $tool not found (make deps)" >&2; exit 1; }
+done
+if [ "$(id -u)" -ne 0 ]; then echo "build-host-image: debootstrap needs root" >&2; exit 1; fi
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
+if podman image exists "$tag" 9>&-; then echo "$tag"; exit 0; fi
+
+if [ ! -s "$tarball" ]; then
+    src=/etc/apt/sources.list.d/debian.sources
+    mirror=$(awk '/^URIs:/{print $2; exit}' "$src" 2>/dev/null || true)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    work=$(mktemp -d "$cache/.build.XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+    root="$work/rootfs"
+    echo "build-host-image: debootstrap bookworm from $mirror (about 80 s)" >&2
+    debootstrap --variant=minbase --include="$packages" bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+        tail -30 "$work/debootstrap.log" >&2
+        [ -f "$root/debootstrap/debootstrap.log" ] && tail -30 "$root/debootstrap/debootstrap.log" >&2
+        exit 1
+    }
+    if [ -f "$src" ]; then
+        cp "$src" "$root/etc/apt/sources.list.d/debian.sources"
+        rm -f "$root/etc/apt/sources.list"
+    fi
+    # A fresh apt cache stamp with the lists removed makes `apt: cache_valid_time`
+    # skip the update and then find no packages (DESIGN.md).
+    chroot "$root" apt-get clean
+    rm -rf "$root"/var/lib/apt/lists/* "$root/var/lib/apt/periodic/update-success-stamp"
+    # systemd writes a new machine id at the first boot of each container.
+    : >"$root/etc/machine-id"
+    rm -f "$root/var/lib/dbus/machine-id"
+    # Units a container has no use for (no consoles, no kernel to tune).
+    for unit in getty.target console-getty.service systemd-sysctl.service \
+                systemd-modules-load.service sys-kernel-config.mount; do
+        ln -sf /dev/null "$root/etc/systemd/system/$unit"
+    done
+    echo "strongroom-host" >"$root/etc/hostname"
+    tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+    mv "$tarball.tmp" "$tarball"
+fi
+
+echo "build-host-image: importing $tarball as $tag" >&2
+podman import \
+    --change 'CMD ["/sbin/init"]' \
+    --change 'STOPSIGNAL SIGRTMIN+3' \
+    --change 'ENV container=podman' \
+    "$tarball" "$tag" >/dev/null 9>&-
+echo "$tag"
