@@ -214,3 +214,35 @@ def build_dashboard(
             panel_id += 1
             built.with_panel(panel.id(panel_id))
     return built
+
+
+# -- PromQL and panels more than one dashboard uses ---------------------------
+
+RATE = "[$__rate_interval]"
+
+# HAProxy's backends for the cluster (strongroom_write, strongroom_read); the
+# stats frontend and anything else HAProxy serves stay out.
+HAPROXY_BACKENDS = 'proxy=~"strongroom_.*"'
+
+
+def quantile(q: float, metric: str, by: str, matchers: str = "", window: str = RATE) -> str:
+    """The ``q`` quantile of histogram ``metric`` per ``by``, on the selected nodes."""
+    return f"histogram_quantile({q}, sum by ({by}, le) (rate({metric}_bucket{{{matchers}{NODE}}}{window})))"
+
+
+def server_state_panel(width: int) -> stat.Panel:
+    """HAProxy's health-check verdict on each node in each backend."""
+    return stat_panel(
+        "HAProxy: server state",
+        "How HAProxy's health checks see each node in each backend. strongroom_write keeps only the node "
+        "answering 200 on /v1/sys/health (the active node); strongroom_read also keeps performance standbys "
+        "(200 with perfstandbyok=true). A node DOWN in both is sealed, a plain standby or unreachable.",
+        "none",
+        Query(
+            f'max by (proxy, server) (haproxy_server_status{{{HAPROXY_BACKENDS}, state="UP"}})',
+            "{{proxy}} / {{server}}",
+        ),
+        mappings={"0": ("DOWN", "red"), "1": ("UP", "green")},
+        width=width,
+        height=6,
+    )
