@@ -55,6 +55,40 @@ core_performance_standby = Gauge(
     PREFIX + "core_performance_standby", "1 when the node is a performance standby", multiprocess_mode="max"
 )
 ha_lock_held = Gauge(PREFIX + "ha_lock_held", "1 while this node holds the HA lock", multiprocess_mode="max")
+forward_errors_total = Counter(
+    PREFIX + "ha_forward_errors_total", "Requests a standby failed to forward to the active node", ["reason"]
+)
+leadership_setup_failed_total = Counter(
+    PREFIX + "core_leadership_setup_failed_total", "Times this node took the lock but did not become active"
+)
+leadership_held_seconds_total = Counter(
+    PREFIX + "core_leadership_held_seconds_total",
+    "Seconds this node was active, summed over the leaderships it lost (Vault's leadership_lost summary)",
+)
+seal_events_total = Counter(PREFIX + "core_seal_events_total", "Seals and unseals of this node", ["event"])
+core_active_since = Gauge(
+    PREFIX + "core_active_since_timestamp_seconds",
+    "Unix time this node became the active node, 0 while it is not",
+    multiprocess_mode="max",
+)
+core_initialized = Gauge(PREFIX + "core_initialized", "1 once the storage is initialised", multiprocess_mode="max")
+ha_lock_renewals_total = Counter(
+    PREFIX + "ha_lock_renewals_total",
+    "HA session heartbeats (TTL check passes) and confirmations of the held lock, by result",
+    ["result"],
+)
+token_creations_total = Counter(
+    PREFIX + "token_creations_total",
+    "Tokens created, by auth method type, mount, token type and TTL bucket (Vault's token.creation)",
+    ["auth_method", "mount_point", "token_type", "creation_ttl"],
+)
+audit_failures_total = Counter(
+    PREFIX + "audit_log_failures_total", "Audit entries no enabled device could write", ["phase"]
+)
+consul_errors_total = Counter(PREFIX + "consul_errors_total", "Failed Consul calls, by kind", ["kind"])
+build_info = Gauge(
+    PREFIX + "build_info", "1, labelled with the build", ["version", "python_version"], multiprocess_mode="max"
+)
 
 
 #: HTTP methods with a label of their own (Vault's LIST included); every other
@@ -81,6 +115,45 @@ def status_label(code: int) -> str:
     if code in KNOWN_STATUSES:
         return str(code)
     return f"{code // 100}xx" if 100 <= code < 600 else "other"
+
+
+#: Vault's token TTL buckets (``helper/metricsutil.TTLBucket``): a TTL gets the
+#: label of the first bound it does not exceed, ``OVERFLOW_BUCKET`` past the last.
+TTL_BUCKETS = (
+    (60, "1m"),
+    (600, "10m"),
+    (1200, "20m"),
+    (3600, "1h"),
+    (7200, "2h"),
+    (86400, "1d"),
+    (2 * 86400, "2d"),
+    (7 * 86400, "7d"),
+    (30 * 86400, "30d"),
+)
+OVERFLOW_BUCKET = "+Inf"
+_TTL_BOUNDS = [bound for bound, _ in TTL_BUCKETS]
+
+
+def ttl_bucket(seconds: float) -> str:
+    """Vault's ``creation_ttl`` label of a TTL in seconds (0 is ``1m``, as in Vault's ``TTLBucket``)."""
+    position = bisect.bisect_left(_TTL_BOUNDS, seconds)
+    return TTL_BUCKETS[position][1] if position < len(TTL_BUCKETS) else OVERFLOW_BUCKET
+
+
+def count_token_creation(auth_method: str, mount_point: str, ttl: float, token_type: str = "service") -> None:
+    """One token created by ``auth_method`` (the mount's type) at ``mount_point`` with ``ttl`` seconds."""
+    inc(labelled(token_creations_total, auth_method, mount_point, token_type, ttl_bucket(ttl)))
+
+
+#: The ``kind`` label of ``consul_errors_total``.
+CONSUL_ERROR_KINDS = frozenset(
+    {"timeout", "connection", "http_5xx", "http_4xx", "txn_rejected", "write_conflict", "lock_lost", "other"}
+)
+
+
+def count_consul_error(kind: str) -> None:
+    """One failed Consul call of ``kind`` (one of ``CONSUL_ERROR_KINDS``, else ``other``)."""
+    inc(labelled(consul_errors_total, kind if kind in CONSUL_ERROR_KINDS else "other"))
 
 
 _children: dict = {}
@@ -171,20 +244,52 @@ def flush() -> None:
         _tally.flush()
 
 
-def defer_updates(interval: float = FLUSH_SECONDS) -> None:
+def defer_updates(interval: float = FLUSH_SECONDS, process: str = "worker") -> None:
     """From now on tally ``inc``/``observe`` in memory, flushed every ``interval``
-    seconds by a daemon thread (a greenlet in a gevent worker)."""
-    global _tally
+    seconds by a daemon thread (a greenlet in a gevent worker), which also
+    samples this process's CPU, memory and fds as a ``process`` (``metrics_process``)."""
+    global _tally, _process
     if _tally is not None:
         return
     tally = _tally = Tally()
+    _process = process
 
     def flush_forever() -> None:
+        from strongroom import metrics_process
+
         while True:
             time.sleep(interval)
             tally.flush()
+            metrics_process.sample(process)
 
     threading.Thread(target=flush_forever, name="metrics-flush", daemon=True).start()
+
+
+#: What this process is in the node (``core`` or ``worker``), for its process metrics.
+_process = "worker"
+
+
+def sample_process_forever(process: str, interval: float = FLUSH_SECONDS) -> None:
+    """Sample this process's CPU, memory and fds every ``interval`` seconds (a process
+    that does not ``defer_updates``: the node core)."""
+    global _process
+    _process = process
+
+    def sample_forever() -> None:
+        from strongroom import metrics_process
+
+        while True:
+            metrics_process.sample(process)
+            time.sleep(interval)
+
+    threading.Thread(target=sample_forever, name="metrics-process", daemon=True).start()
+
+
+def set_build_info(version: str) -> None:
+    """``strongroom_build_info{version, python_version} 1``."""
+    import platform
+
+    labelled(build_info, version, platform.python_version()).set(1)
 
 
 class timed:  # a lower-case name: used like a function, ``with timed(...)``
@@ -206,13 +311,45 @@ class timed:  # a lower-case name: used like a function, ``with timed(...)``
         observe(self._child, time.perf_counter() - self._start)
 
 
-def render() -> bytes:
-    """Prometheus text exposition, aggregated over all workers when multi-process."""
-    flush()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    from prometheus_client import REGISTRY
+class _Families:
+    """A collector handing back families collected already."""
 
-    return generate_latest(REGISTRY)
+    def __init__(self, families: list) -> None:
+        self._families = families
+
+    def collect(self) -> list:
+        return self._families
+
+
+def collect() -> list:
+    """Every family of Strongroom's own series, summed over the node's processes
+    when multi-process, with the usage gauges and the node's ``process_*``."""
+    from strongroom import metrics_process, metrics_usage
+
+    flush()
+    metrics_process.sample(_process)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        families = list(multiprocess.MultiProcessCollector(None).collect())
+    else:
+        from prometheus_client import REGISTRY
+
+        families = list(REGISTRY.collect())
+    names = {family.name for family in families}
+    families += [family for family in metrics_process.node_families(families) if family.name not in names]
+    families += list(metrics_usage.families(metrics_usage.current()))
+    return families
+
+
+def render(vault_names: bool = False, cluster: str = "") -> bytes:
+    """Prometheus text exposition, aggregated over all workers when multi-process;
+    with ``vault_names`` Vault's names follow, derived from the same figures
+    (``metrics_vault``), ``cluster`` being their ``cluster`` label."""
+    families = collect()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    text = generate_latest(registry)
+    if not vault_names:
+        return text
+    from strongroom import metrics_usage, metrics_vault
+
+    return text + metrics_vault.exposition(metrics_vault.vault_families(families, metrics_usage.current(), cluster))

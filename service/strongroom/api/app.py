@@ -94,12 +94,17 @@ UNMATCHED_ROUTE = "unmatched"
 def route_label(req: falcon.Request) -> str:
     """The ``route`` label of a request, from a bounded set whatever the client sends.
 
-    A mount point when the request resolved to a mount (``secret/``,
-    ``auth/token/``: an operator with the right to mount bounds those), a
-    known ``sys/<endpoint>``, else ``UNMATCHED_ROUTE``.  Never the raw path:
-    300 token-less requests to random ``sys/<x>`` paths once made 3,434 series."""
+    The mount point and the template of the path-table entry that served the
+    request (``secret/data/:path``, ``sys/mounts/:path``; mount points are
+    bounded by the operators who may mount, templates by the code); the
+    mount point alone when the request resolved to a mount but not to an entry
+    (refused before routing, or an unknown path in it); a known
+    ``sys/<endpoint>``; else ``UNMATCHED_ROUTE``.  Never the raw path: 300
+    token-less requests to random ``sys/<x>`` paths once made 3,434 series."""
     lreq = getattr(req.context, "lreq", None)
     if lreq is not None and lreq.mount_point:
+        if lreq.route:
+            return lreq.mount_point + lreq.route
         if lreq.mount_point == "sys/":
             return sys_route_label(lreq.relative_path)
         return lreq.mount_point
@@ -127,8 +132,11 @@ def create_app(
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
     unauthenticated_metrics: bool = False,
     json_limits: JsonLimits = DEFAULT_LIMITS,
+    vault_metric_names: bool = True,
+    cluster_name: str = "",
 ) -> falcon.App:
-    """Wire the resources around ``core``; ``json_limits`` bound every JSON body (the listener's)."""
+    """Wire the resources around ``core``; ``json_limits`` bound every JSON body (the listener's);
+    ``vault_metric_names`` and ``cluster_name`` (as configured, "" when unset) shape ``sys/metrics``."""
     middleware: list[NodeHeader | RequestMetrics] = [NodeHeader(node_id or "strongroom"), RequestMetrics()]
     app = falcon.App(middleware=middleware, cors_enable=False)
     app.req_options.auto_parse_qs_csv = False
@@ -140,7 +148,7 @@ def create_app(
     app.add_route("/v1/sys/seal-status", SealStatusResource(core))
     app.add_route("/v1/sys/health", HealthResource(core))
     app.add_route("/v1/sys/leader", LeaderResource(core))
-    app.add_route("/v1/sys/metrics", MetricsResource(core, unauthenticated_metrics))
+    app.add_route("/v1/sys/metrics", MetricsResource(core, unauthenticated_metrics, vault_metric_names, cluster_name))
     app.add_sink(
         LogicalResource(core, max_request_size, Forwarder(node_id or "strongroom"), json_limits), prefix="/v1/"
     )

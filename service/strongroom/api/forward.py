@@ -58,6 +58,7 @@ class Forwarder:
     ) -> None:
         """Replay ``req`` on the active node and copy its answer into ``resp``."""
         if not leader_address or req.get_header(FORWARDED_MARK):
+            metrics.inc(metrics.labelled(metrics.forward_errors_total, "loop" if leader_address else "no_leader"))
             raise StandbyNoLeader()
         headers = {k: v for k, v in req.headers.items() if k.lower() not in HOP_BY_HOP}
         forwarded_for = req.get_header("X-Forwarded-For")
@@ -74,7 +75,8 @@ class Forwarder:
                 verify=self._verify,
                 allow_redirects=False,
             )
-        except requests.RequestException:
+        except requests.RequestException as exc:
+            metrics.inc(metrics.labelled(metrics.forward_errors_total, forward_error_reason(exc)))
             raise StandbyNoLeader("error forwarding request to the active node") from None
         metrics.inc(metrics.labelled(metrics.forwarded_total, reason))
         resp.status = falcon.code_to_http_status(answer.status_code)
@@ -90,3 +92,15 @@ class Forwarder:
             raise StandbyNoLeader()
         resp.status = falcon.HTTP_307
         resp.set_header("Location", leader_address.rstrip("/") + req.relative_uri)
+
+
+def forward_error_reason(exc: requests.RequestException) -> str:
+    """The ``reason`` label of a failed forward (a fixed set): ``timeout``,
+    ``connection`` (refused, reset, unreachable), ``tls`` or ``other``."""
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "tls"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection"
+    return "other"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import falcon
 
-from strongroom import metrics
+from strongroom import metrics, metrics_vault
 from strongroom.api.logical import client_token
 from strongroom.errors import InvalidRequest
 
@@ -19,11 +19,24 @@ if TYPE_CHECKING:
 
 class MetricsResource:
     """GET ``sys/metrics?format=prometheus``; a token with ``read`` on
-    ``sys/metrics`` unless the listener allows unauthenticated access."""
+    ``sys/metrics`` unless the listener allows unauthenticated access.
 
-    def __init__(self, core: Core, unauthenticated: bool) -> None:
+    With ``vault_names`` (``telemetry.vault_metric_names``, on by default)
+    Vault's names follow Strongroom's, derived from them at render time
+    (``strongroom.metrics_vault``); their ``cluster`` label is ``cluster_name``
+    as configured, else ``vault-cluster-`` and the start of the cluster id."""
+
+    def __init__(self, core: Core, unauthenticated: bool, vault_names: bool = True, cluster_name: str = "") -> None:
         self._core = core
         self._unauthenticated = unauthenticated
+        self._vault_names = vault_names
+        self._cluster = cluster_name
+
+    def _cluster_label(self) -> str:
+        if not self._cluster and self._vault_names:
+            # The cluster id never changes once written: found once, kept.
+            self._cluster = metrics_vault.cluster_label("", self._core.health().get("cluster_id", ""))
+        return self._cluster
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         fmt = req.get_param("format") or ""
@@ -36,5 +49,5 @@ class MetricsResource:
         if fmt != "prometheus" and "prometheus" not in (req.get_header("Accept") or ""):
             raise InvalidRequest("only format=prometheus is supported")
         resp.content_type = "text/plain; version=0.0.4; charset=utf-8"
-        resp.data = metrics.render()
+        resp.data = metrics.render(self._vault_names, self._cluster_label())
         resp.status = falcon.HTTP_200

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from strongroom import metrics
 from strongroom.auth.token_entry import REVOCATION_PENDING, TokenEntry, sanitize_policies
 from strongroom.auth.token_response import auth_block, lookup_data
 from strongroom.auth.token_store import TokenStore
@@ -228,6 +229,7 @@ class TokenAuthBackend(framework.Backend):
             renewable=renewable and lifetime.ttl != 0,
             token_id=token_id or None,
         )
+        metrics.count_token_creation("token", req.mount_point or "auth/token/", entry.ttl)
         warnings = list(lifetime.warnings)
         if self._policy_exists is not None:
             warnings += [

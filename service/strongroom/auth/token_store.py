@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
@@ -255,6 +255,18 @@ class TokenStore:
                 continue
             out.append(self._records.open_accessor(salt, key, index["accessor"]))
         return out
+
+    def live_entries(self) -> Iterator[TokenEntry]:
+        """Every stored token that is neither expired nor pending revocation, in
+        storage order, read as the iteration reaches it (the usage gauges'
+        walk: two reads per token, so now and then, never per request)."""
+        if self._records.salt() is None:
+            return
+        now = self._now()
+        for _, index in self._records.accessor_index():
+            entry = self._records.load(index["id_hash"])
+            if entry is not None and entry.num_uses >= 0 and not entry.expired(now):
+                yield entry
 
     # --- use, renew ------------------------------------------------------------
 

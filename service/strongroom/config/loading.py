@@ -191,6 +191,7 @@ _TELEMETRY_KEYS = {
     "prefix_filter": _prefix_filter,
 }
 _TELEMETRY_SINKS = ("statsite_", "statsd_", "dogstatsd_", "circonus_", "stackdriver_", "metrics_prefix")
+    "vault_metric_names": _bool,
 _TOP_KEYS = {
     "api_addr": _url,
     "cluster_addr": _url,

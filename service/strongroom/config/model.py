@@ -121,6 +121,8 @@ class TelemetryConfig:
 
 
 @dataclass(frozen=True)
+    # Strongroom's own key: sys/metrics also carries Vault's metric names (vault_core_unsealed, ...).
+    vault_metric_names: bool = True
 class AuditDeviceConfig:
     """``audit "file" "<path>" { description, local, options { ... } }``: an audit
     device declared in the configuration (OpenBao's declarative audit devices),

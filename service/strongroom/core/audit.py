@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from strongroom import metrics
 from strongroom.core.audit_device import FileDevice, UnusableDevice, normalize_options, parse_options
 from strongroom.core.audit_format import encode, request_entry, response_entry, test_entry
 from strongroom.core.mounts import normalize_path
@@ -395,6 +396,7 @@ class AuditBroker:
             attempted += 1
             written += result
         if attempted and not written:
+            metrics.inc(metrics.labelled(metrics.audit_failures_total, kind))
             raise AuditFailed(f"failed to log {kind} to any audit device")
 
     def reopen(self) -> None:

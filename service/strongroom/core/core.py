@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from strongroom import metrics
 from strongroom.auth.login import issue_token
 from strongroom.auth.token import TokenAuthBackend, TokenEntry, TokenStore
 from strongroom.barrier import Barrier, BarrierView
@@ -375,7 +376,9 @@ class Core:
         a performance standby raises ReadOnly here and forwards the request)."""
         entry = self.auth_mounts.match(req.mount_point[len("auth/") :])
         config = entry.config if entry is not None else {}
-        return issue_token(self.tokens, login, path=req.path, mount_type=req.mount_type, mount_config=config)
+        auth = issue_token(self.tokens, login, path=req.path, mount_type=req.mount_type, mount_config=config)
+        metrics.count_token_creation(req.mount_type, req.mount_point, auth.get("lease_duration", 0))
+        return auth
 
     def canonicalize(self, backend: Engine, req: Request) -> None:
         """Rewrite ``req.path`` to the spelling the handler will act on, before

@@ -39,6 +39,21 @@ LOCK_LEASE = 2.5
 ACTIVE, STANDBY, PERFSTANDBY, SEALED = "active", "standby", "perfstandby", "sealed"
 
 
+def _count_renewal(result: str) -> None:
+    """One heartbeat or lock confirmation, ``ok`` or ``failed``.  (Metrics are imported
+    when used: the node core loads this module before it points prometheus_client
+    at the node's metrics directory.)"""
+    from strongroom import metrics
+
+    metrics.inc(metrics.labelled(metrics.ha_lock_renewals_total, result))
+
+
+def _count_setup_failed() -> None:
+    from strongroom import metrics
+
+    metrics.leadership_setup_failed_total.inc()
+
+
 def _now_rfc3339() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
@@ -292,7 +307,9 @@ class HAManager:
                 self._last_heartbeat_ok = self._monotonic()
                 self._heartbeat_sent = sent
                 self._renew_lease()
+                _count_renewal("ok")
             except StrongroomError:
+                _count_renewal("failed")
                 # Consul unreachable: after a TTL our session is gone anyway; stop
                 # claiming to be active so workers forward instead of failing.
                 if self._role == ACTIVE and self._monotonic() - self._last_heartbeat_ok > self._check_ttl:
@@ -327,6 +344,7 @@ class HAManager:
                 if self._role == ACTIVE and holder is not None and holder == self._session:
                     self._lock_confirmed = sent
                     self._renew_lease()
+                    _count_renewal("ok")
                 self._observe_lock(value, holder)
                 if holder is None and self._may_compete():
                     continue  # free: compete at once
@@ -362,6 +380,8 @@ class HAManager:
             if self._is_unsealed() and not self._stopping:
                 self._set_role(ACTIVE)
             else:
+                # Sealed or stopping since the attempt began: activation abandoned (Vault's leadership_setup_failed).
+                _count_setup_failed()
                 self._release()
 
     def _observe_lock(self, value: bytes | None, holder: str | None) -> None:
@@ -369,6 +389,7 @@ class HAManager:
             session = self._session
         if self._role == ACTIVE and (holder is None or holder != session):
             # Our session was invalidated (missed heartbeats, partition): we are deposed.
+            _count_renewal("failed")
             self.lock_lost()
             return
         leader = {}

@@ -69,14 +69,56 @@ class Path:
     synopsis: str = ""
     description: str = ""
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    #: The pattern as a metric label: ``data/:path`` (see ``route_template``).
+    template: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_regex", re.compile(self.pattern, re.DOTALL))
+        object.__setattr__(self, "template", route_template(self.pattern))
 
     def match(self, relative_path: str) -> dict[str, str] | None:
         """The named groups when the pattern matches all of ``relative_path``, else None."""
         found = self._regex.fullmatch(relative_path)
         return None if found is None else found.groupdict(default="")
+
+
+def route_template(pattern: str) -> str:
+    """A path pattern written for people and metric labels: each named group
+    becomes ``:name``, an optional group ``[...]``, and other regular
+    expression syntax (``?`` after a character) goes:
+    ``keys/(?P<name>\\w(([\\w\\-.]+)?\\w)?)/rotate`` is ``keys/:name/rotate``,
+    ``audit-hash(?:/(?P<path>.*))?`` is ``audit-hash[/:path]``.  Patterns come
+    from the code, so the templates are a fixed set whatever clients send."""
+    text, _ = _template(pattern, 0)
+    return text
+
+
+def _template(pattern: str, position: int) -> tuple[str, int]:
+    """The template of ``pattern`` from ``position`` up to the ``)`` closing the
+    group it is in (or the end), and the position after it."""
+    out = []
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\":
+            out.append(pattern[position + 1 : position + 2])
+            position += 2
+        elif char == "(":
+            named = re.match(r"\(\?P<(\w+)>", pattern[position:])
+            start = position + (named.end() if named else 3 if pattern.startswith("(?:", position) else 1)
+            inner, position = _template(pattern, start)
+            optional = pattern.startswith("?", position)
+            if optional:
+                position += 1
+            text = ":" + named.group(1) if named else inner
+            out.append(f"[{text}]" if optional and not named else text)
+        elif char == ")":
+            return "".join(out), position + 1
+        elif char in "?*+":
+            position += 1
+        else:
+            out.append(char)
+            position += 1
+    return "".join(out), position
 
 
 #: What a backend answers for a path no ``Path`` matches: a response, or an error raised.
@@ -126,6 +168,7 @@ class Backend:
         if routed is None:
             return self._on_unsupported_path(req)
         path, groups = routed
+        req.route = path.template
         if path.preflight is not None:
             path.preflight(req, **groups)
         handler = path.operations.get(req.operation)
@@ -142,6 +185,7 @@ class Backend:
         if routed is None:
             return None
         path, groups = routed
+        req.route = path.template
         return None if path.exists is None else path.exists(req, **groups)
 
     def unauthenticated_paths(self) -> list[str]:

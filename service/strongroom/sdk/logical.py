@@ -55,6 +55,9 @@ class Request:
     relative_path: str = ""
     request_id: str = ""
     wrap_ttl: str = ""
+    #: The template of the path-table entry that matched (``data/:path``), set by
+    #: ``framework.Backend``; the request metrics' route label.
+    route: str = ""
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,9 @@ def _sync_declared_audit(
             announce()
     except Exception:  # never in the way of the workers hearing that the node is active
         logging.getLogger("strongroom.audit").exception("declared audit devices not written")
+        from strongroom import metrics
+
+        metrics.leadership_setup_failed_total.inc()
 
 
 class NodeCore:
@@ -225,6 +228,8 @@ class NodeCore:
         self.config = config
         self.cache_table = cache_table
         self._was_active = False
+        self._active_since = 0.0
+        self._unsealed = False
         consul = consul_backend(config, fence=self._fence, on_lock_lost=self._lock_lost)
         self.backend = wrap_consul(config, consul, cache_table=cache_table, cache_size=0)
         self.seal = SealManager(
@@ -261,11 +266,24 @@ class NodeCore:
     def start(self) -> None:
         """Open the socket to the workers, then enter the election and watch the tables."""
         from strongroom import metrics
+        from strongroom.core.seal import VERSION
+        from strongroom.server.usage import UsageGauges
 
         metrics.core_unsealed.set(0)
+        metrics.set_build_info(VERSION)
+        metrics.sample_process_forever("core")
+        initialized = self.seal.seal_config() is not None
+        metrics.core_initialized.set(1 if initialized else 0)
         self.server.start()
-        self.ha.start(initialized=self.seal.seal_config() is not None)
+        self.ha.start(initialized=initialized)
         self.watcher.start()
+        UsageGauges(
+            self.config.telemetry,
+            self.backend,
+            self.seal.keyring,
+            lambda: self.ha.role,
+            lambda: self.seal.seal_config() is not None,
+        ).start()
 
     def release(self) -> None:
         """SIGTERM: give up the lock at once, so a standby takes over while gunicorn drains (idempotent)."""
@@ -305,6 +323,11 @@ class NodeCore:
         from strongroom.server.nodelink import keyring_event
 
         metrics.core_unsealed.set(0 if keyring is None else 1)
+        if (keyring is not None) != self._unsealed:  # a rotation keeps the node unsealed: no event
+            self._unsealed = keyring is not None
+            metrics.inc(metrics.labelled(metrics.seal_events_total, "unseal" if self._unsealed else "seal"))
+        if keyring is not None:
+            metrics.core_initialized.set(1)
         self._publish(keyring_event(keyring))
         self.ha.seal_changed(keyring is not None)
 
@@ -320,7 +343,12 @@ class NodeCore:
         if active:
             # Before the workers hear they are active: the configured audit devices are in place first.
             _sync_declared_audit(self.config, self.backend, self.seal, lambda: self._publish({"invalidate": ["audit"]}))
-            metrics.leadership_acquired_total.inc()
+            if not self._was_active:
+                self._active_since = time.time()
+                metrics.leadership_acquired_total.inc()
         elif self._was_active:
             metrics.leadership_lost_total.inc()
+            metrics.leadership_held_seconds_total.inc(max(time.time() - self._active_since, 0.0))
+            self._active_since = 0.0
+        metrics.core_active_since.set(self._active_since)
         self._was_active = active

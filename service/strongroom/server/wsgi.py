@@ -36,7 +36,11 @@ def load_config() -> config_mod.ServerConfig:
 
 def get_app() -> falcon.App:
     """Build this worker's core and Falcon app."""
+    from strongroom import metrics
+    from strongroom.core.seal import VERSION
+
     config = load_config()
+    metrics.set_build_info(VERSION)
     listener = config.listeners[0]
     socket_path = os.environ.get("STRONGROOM_NODE_SOCKET")
     if socket_path:
@@ -80,7 +84,13 @@ def get_app() -> falcon.App:
         max_request_size=listener.max_request_size,
         unauthenticated_metrics=bool(listener.unauthenticated_metrics_access),
         json_limits=JsonLimits.of(listener),
+        vault_metric_names=config.telemetry.vault_metric_names,
+        cluster_name=config.cluster_name,
     )
+
+
+#: Whether the single-process node was unsealed at the last keyring change.
+_single_node_unsealed = [0]
 
 
 def single_node_gauges(keyring: Keyring | None) -> None:
@@ -88,6 +98,11 @@ def single_node_gauges(keyring: Keyring | None) -> None:
     from strongroom import metrics
 
     unsealed = 1 if keyring is not None else 0
+    if unsealed != _single_node_unsealed[0]:  # a rotation keeps the node unsealed: no event
+        _single_node_unsealed[0] = unsealed
+        metrics.inc(metrics.labelled(metrics.seal_events_total, "unseal" if unsealed else "seal"))
+        if unsealed:
+            metrics.core_initialized.set(1)
     metrics.core_unsealed.set(unsealed)
     metrics.core_active.set(unsealed)
 

@@ -19,6 +19,7 @@ import consul
 import requests
 import urllib3.exceptions
 
+from strongroom import metrics
 from strongroom.errors import InvalidRequest, RequestTooLarge, StorageUnavailable
 
 _STATUS_PREFIX = re.compile(r"^(\d{3}) ")
@@ -37,6 +38,7 @@ def error_for_status(code: int, body: str, what: str) -> Exception:
     # Keys are quoted in them, and a key names a mount's UUID and a secret's
     # path or its hash: those are redacted, as they reach the client.
     detail = redact_keys(" ".join((body or "").split()))[:200]
+    metrics.count_consul_error("http_5xx" if code >= 500 else "http_4xx" if code >= 400 else "other")
     if code == 413:
         return RequestTooLarge(f"consul rejected {what} as too large: {detail}")
     if code in (401, 403):
@@ -81,7 +83,18 @@ def consul_errors(address: str, what: str) -> Iterator[None]:
         text = str(exc)
         match = _STATUS_PREFIX.match(text)
         if match is None:
+            metrics.count_consul_error("other")
             raise StorageUnavailable(f"consul at {address} returned an unreadable answer to {what}") from None
         raise error_for_status(int(match.group(1)), text[4:], what) from None
     except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+        metrics.count_consul_error(transport_error_kind(exc))
         raise StorageUnavailable(f"consul at {address} unreachable during {what} ({type(exc).__name__})") from exc
+
+
+def transport_error_kind(exc: BaseException) -> str:
+    """``timeout`` or ``connection`` for an error of the HTTP stack talking to Consul, else ``other``."""
+    if isinstance(exc, (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)):
+        return "timeout"
+    if isinstance(exc, (ConnectionError, requests.ConnectionError, urllib3.exceptions.ProtocolError, OSError)):
+        return "connection"
+    return "other"

@@ -35,6 +35,7 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 
+from strongroom import metrics
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
 from strongroom.storage import CHECK_VERBS, VERBS, TxnOp, WriteConflict, value_too_large
 from strongroom.storage.consul_errors import error_for_status, redact_keys
@@ -174,6 +175,7 @@ def rolled_back_error(text: str, fenced: bool, ops: Sequence[TxnOp], sources: Se
     if any("permission denied" in str(e.get("What", "")).lower() for e in errors):
         return error_for_status(403, "", "a transaction")
     if fenced and any(e.get("OpIndex") == 0 for e in errors):
+        metrics.count_consul_error("lock_lost")
         return LockLost()
     offset = 1 if fenced else 0
     for error in errors:
@@ -181,6 +183,8 @@ def rolled_back_error(text: str, fenced: bool, ops: Sequence[TxnOp], sources: Se
         if isinstance(position, int) and 0 <= position - offset < len(sources):
             op = ops[sources[position - offset]]
             if op.verb in CHECK_VERBS:
+                metrics.count_consul_error("write_conflict")
                 return WriteConflict(key=op.key)
+    metrics.count_consul_error("txn_rejected")
     reasons = "; ".join(redact_keys(str(e.get("What", "")))[:200] for e in errors) or "no reason given"
     return InvalidRequest(f"consul rolled back the transaction: {reasons}")
