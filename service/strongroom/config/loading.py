@@ -167,6 +167,8 @@ _LISTENER_KEYS = {
     "tls_key_file": _string,
     "max_request_size": _integer(),
     "unauthenticated_metrics_access": _bool,
+    "disable_unauthed_rekey_endpoints": _bool,
+    "disable_unauthed_generate_root_endpoints": _bool,
     "max_json_depth": _integer(),
     "max_json_string_value_length": _integer(),
     "max_json_object_entry_count": _integer(),
@@ -189,9 +191,9 @@ _TELEMETRY_KEYS = {
     "add_lease_metrics_namespace_labels": _bool,
     "filter_default": _bool,
     "prefix_filter": _prefix_filter,
+    "vault_metric_names": _bool,
 }
 _TELEMETRY_SINKS = ("statsite_", "statsd_", "dogstatsd_", "circonus_", "stackdriver_", "metrics_prefix")
-    "vault_metric_names": _bool,
 _TOP_KEYS = {
     "api_addr": _url,
     "cluster_addr": _url,

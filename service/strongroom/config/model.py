@@ -80,6 +80,9 @@ class ListenerConfig:
     tls_key_file: str = ""
     max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
     unauthenticated_metrics_access: bool = False
+    # OpenBao's names: false serves sys/rekey/* and sys/generate-root/* without a token, as Vault does.
+    disable_unauthed_rekey_endpoints: bool = True
+    disable_unauthed_generate_root_endpoints: bool = True
     # Vault 1.20.3's bounds on a JSON request body (0 or less: no bound), checked before it is parsed.
     max_json_depth: int = 300
     max_json_string_value_length: int = 1024 * 1024
@@ -118,11 +121,11 @@ class TelemetryConfig:
     add_lease_metrics_namespace_labels: bool = False
     filter_default: bool = True
     prefix_filter: tuple[str, ...] = ()
+    # Strongroom's own key: sys/metrics also carries Vault's metric names (vault_core_unsealed, ...).
+    vault_metric_names: bool = True
 
 
 @dataclass(frozen=True)
-    # Strongroom's own key: sys/metrics also carries Vault's metric names (vault_core_unsealed, ...).
-    vault_metric_names: bool = True
 class AuditDeviceConfig:
     """``audit "file" "<path>" { description, local, options { ... } }``: an audit
     device declared in the configuration (OpenBao's declarative audit devices),

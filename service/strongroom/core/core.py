@@ -55,6 +55,12 @@ SUDO_SYS_PATHS = (
     "leases/revoke-force/",
     "config/",
     "internal/counters/",
+    # Vault serves these to anyone; Strongroom asks for sudo unless the listener opens them
+    # (core/sys_recovery.py).
+    "rekey/",
+    "generate-root",
+    "generate-root/",
+    "generate-root-token/",
 )
 # Reachable without a token once unsealed.
 UNAUTHENTICATED_SYS_PATHS = ("health", "seal-status", "leader", "init", "unseal", "ha-status-public")
@@ -74,6 +80,9 @@ class CoreConfig:
     cluster_name: str = "strongroom-cluster"
     storage_type: str = "consul"
     unauthenticated_metrics_access: bool = False
+    # sys/ paths the listener serves without a token beyond UNAUTHENTICATED_SYS_PATHS
+    # (disable_unauthed_rekey_endpoints / disable_unauthed_generate_root_endpoints = false).
+    unauthenticated_sys_paths: frozenset[str] = frozenset()
     # sys/audit may create audit devices only when the server's configuration says so.
     unsafe_allow_api_audit_creation: bool = False
     # When set, a file audit device's file_path must lie inside this directory.
@@ -397,7 +406,10 @@ class Core:
 
     def _is_unauthenticated(self, backend: Engine, req: Request) -> bool:
         if backend is self.system:
-            return req.relative_path in UNAUTHENTICATED_SYS_PATHS
+            return (
+                req.relative_path in UNAUTHENTICATED_SYS_PATHS
+                or req.relative_path in self.config.unauthenticated_sys_paths
+            )
         for pattern in backend.unauthenticated_paths():
             if pattern.endswith("*") and req.relative_path.startswith(pattern[:-1]):
                 return True

@@ -32,7 +32,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from strongroom.barrier import aead, shamir
 from strongroom.barrier.keyring import Keyring
@@ -43,7 +43,10 @@ from strongroom.errors import (
     NotInitialized,
     Sealed,
 )
-from strongroom.storage import Backend
+from strongroom.storage import Backend, TxnOp
+
+if TYPE_CHECKING:
+    from strongroom.core.recovery import Recovery
 
 SEAL_CONFIG_PATH = "core/seal-config"
 ROOT_KEY_PATH = "core/root-key"
@@ -74,6 +77,10 @@ class SealControl(Protocol):
 
     def keyring(self) -> Keyring | None:
         """The current keyring, None while sealed."""
+
+    def recovery(self, operation: str, action: str, params: dict) -> dict | None:
+        """``sys/rekey/*`` (operation ``"rekey"``) and ``sys/generate-root/*``
+        (``"generate-root"``): see ``core.recovery.Recovery``."""
 
 
 class HAControl(Protocol):
@@ -165,6 +172,7 @@ class SealManager:
         self._nonce = ""
         self._cluster_name = cluster_name or "strongroom-cluster"
         self._storage_type = storage_type
+        self._recovery: Recovery | None = None
 
     # --- reading state ---------------------------------------------------------
 
@@ -180,6 +188,13 @@ class SealManager:
 
     def keyring(self) -> Keyring | None:
         return self._keyring
+
+    def recovery(self, operation: str, action: str, params: dict) -> dict | None:
+        if self._recovery is None:
+            from strongroom.core.recovery import Recovery  # it builds on this module
+
+            self._recovery = Recovery(self, self._randbytes)
+        return self._recovery.run(operation, action, params)
 
     # --- HAControl: a SealManager handed to a Core is a single-process node, without HA ---
 
@@ -300,23 +315,79 @@ class SealManager:
         return self.status()
 
     def _recover_keyring(self, shares: list[bytes], config: dict) -> Keyring:
-        if config["secret_shares"] == 1:
-            unseal_key = shares[0]
-        else:
-            unseal_key = shamir.combine(shares)
-        if len(unseal_key) != 32:
-            raise InvalidRequest("Error unsealing: invalid key length")
-        sealed_root = self._backend.get(ROOT_KEY_PATH)
+        root_key = self._root_key_from(shares, config, "Error unsealing")
         sealed_keyring = self._backend.get(KEYRING_PATH)
-        if sealed_root is None or sealed_keyring is None:
+        if sealed_keyring is None:
+            raise IntegrityError("root key or keyring missing from storage")
+        return Keyring.deserialize(aead.decrypt(root_key, sealed_keyring, KEYRING_PATH.encode()))
+
+    def _root_key_from(self, shares: list[bytes], config: dict, failure: str) -> bytes:
+        """The root key the ``shares`` of the unseal key decrypt; ``InvalidRequest``
+        starting with ``failure`` when they do not (too few, wrong, or foreign)."""
+        unseal_key = shares[0] if config["secret_shares"] == 1 else shamir.combine(shares)
+        if len(unseal_key) != 32:
+            raise InvalidRequest(f"{failure}: invalid key length")
+        sealed_root = self._backend.get(ROOT_KEY_PATH)
+        if sealed_root is None:
             raise IntegrityError("root key or keyring missing from storage")
         try:
-            root_key = aead.decrypt(unseal_key, sealed_root, ROOT_KEY_PATH.encode())
+            return aead.decrypt(unseal_key, sealed_root, ROOT_KEY_PATH.encode())
         except IntegrityError:
             raise InvalidRequest(
-                "Error unsealing: failed to decrypt keys from storage: cipher: message authentication failed"
+                f"{failure}: failed to decrypt keys from storage: cipher: message authentication failed"
             ) from None
-        return Keyring.deserialize(aead.decrypt(root_key, sealed_keyring, KEYRING_PATH.encode()))
+
+    # --- operator recovery (core/recovery.py drives these) ----------------------
+
+    def prove_shares(self, shares: list[bytes], failure: str) -> bytes:
+        """Check that ``shares`` (a threshold of them) combine to the current unseal
+        key; returns the root key.  The node must be unsealed."""
+        config = self.seal_config()
+        if config is None:
+            raise NotInitialized()
+        if self._keyring is None:
+            raise Sealed()
+        return self._root_key_from(shares, config, failure)
+
+    def new_unseal_key(self, shares: int, threshold: int) -> tuple[bytes, list[bytes]]:
+        """A fresh unseal key and its ``shares`` Shamir shares (the key itself when one)."""
+        key = self._randbytes(32)
+        if shares == 1:
+            return key, [key]
+        return key, shamir.split(key, shares, threshold, randbytes=self._randbytes)
+
+    def replace_unseal_key(self, root_key: bytes, unseal_key: bytes, shares: int, threshold: int) -> None:
+        """Re-encrypt the root key under ``unseal_key`` and record the new share
+        count and threshold, in one transaction: a node that reads storage sees
+        the old key with the old configuration or the new with the new."""
+        with self._lock:
+            if self._keyring is None:
+                raise Sealed()
+            config = self.seal_config()
+            if config is None:
+                raise NotInitialized()
+            config = {**config, "secret_shares": shares, "secret_threshold": threshold}
+            sealed_root = aead.encrypt(unseal_key, 0, root_key, ROOT_KEY_PATH.encode(), randbytes=self._randbytes)
+            self._backend.txn(
+                [
+                    TxnOp("set", ROOT_KEY_PATH, sealed_root),
+                    TxnOp("set", SEAL_CONFIG_PATH, json.dumps(config).encode()),
+                ]
+            )
+
+    def mint_root_token(self) -> str:
+        """A new root token (``sys/generate-root``), written through the barrier."""
+        from strongroom.auth.token import TokenStore
+        from strongroom.barrier import Barrier, BarrierView
+
+        keyring = self._keyring
+        if keyring is None:
+            raise Sealed()
+        barrier = Barrier(self._backend)
+        barrier.set_keyring(keyring)
+        tokens = TokenStore(BarrierView(barrier, "sys/token/"), self._clock, randbytes=self._randbytes)
+        token, _ = tokens.create_root()
+        return token
 
     def seal(self) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.mounts import RESERVED, MountEntry, MountTable, normalize_path
+from strongroom.core.sys_recovery import recovery_paths
 from strongroom.errors import InvalidRequest, NotFound, PermissionDenied, Sealed, UnsupportedPath
 from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string, ttl_seconds
 from strongroom.sdk import framework, logical
@@ -342,6 +343,7 @@ class SystemBackend(framework.Backend):
                 description="The mount serving the given path, for a token with any capability under "
                 "that mount (the vault CLI asks it before every kv command).",
             ),
+            *recovery_paths(self.core),
         ]
 
     # --- sys/mounts ------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from strongroom.config import ServerConfig
 from strongroom.core.core import CoreConfig
+from strongroom.core.sys_recovery import GENERATE_ROOT_PATHS, REKEY_PATHS
 from strongroom.storage import Backend
 from strongroom.storage.instrumented import InstrumentedBackend
 
@@ -86,6 +87,10 @@ def core_config(config: ServerConfig) -> CoreConfig:
         cluster_name=config.cluster_name or "strongroom-cluster",
         storage_type=config.storage.type,
         unauthenticated_metrics_access=bool(listener.unauthenticated_metrics_access),
+        unauthenticated_sys_paths=frozenset(
+            (() if listener.disable_unauthed_rekey_endpoints else REKEY_PATHS)
+            + (() if listener.disable_unauthed_generate_root_endpoints else GENERATE_ROOT_PATHS)
+        ),
         unsafe_allow_api_audit_creation=config.unsafe_allow_api_audit_creation,
         audit_file_directory=config.audit_file_directory,
         audit_devices=config.audit,

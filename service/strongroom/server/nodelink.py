@@ -335,6 +335,10 @@ class NodeLink:
             raise errors.StorageUnavailable("node core answered a rotation without a keyring")
         return keyring
 
+    def recovery(self, operation: str, action: str, params: dict) -> dict | None:
+        result: dict | None = self.call("recovery", operation=operation, action=action, params=params)
+        return result
+
     def notify(self, keys: list[str]) -> None:
         """Tell every worker of the node (and the node core) that ``keys`` changed."""
         self.call("invalidate", keys=keys)
@@ -389,6 +393,16 @@ def node_core_handlers(
             raise errors.ReadOnly()
         ha.step_down()
 
+    def recovery(req: dict) -> dict | None:
+        # Rekey and root generation keep their progress on the active node only (as in
+        # Vault): a standby's worker gets ReadOnly and forwards the request there.
+        if ha is not None and ha.role != ACTIVE:
+            raise errors.ReadOnly()
+        params = req.get("params")
+        return seal.recovery(
+            str(req.get("operation")), str(req.get("action")), params if isinstance(params, dict) else {}
+        )
+
     return {
         "status": lambda req: seal.status(),
         "initialize": initialize,
@@ -397,6 +411,7 @@ def node_core_handlers(
         "rotate": rotate,
         "invalidate": invalidate,
         "step_down": step_down,
+        "recovery": recovery,
         "lock_lost": lambda req: ha.lock_lost(),
         "ha_status": lambda req: {"nodes": ha.cluster_nodes()},
     }
