@@ -31,7 +31,7 @@ export CONSUL_BIN := $(CONSUL_TOOL)
 endif
 endif
 
-.PHONY: help deps debs venv consul python-check run dev check format test test-quick bench clean distclean
+.PHONY: help deps debs venv consul python-check run dev check format test test-quick bench clean distclean cluster cluster-down
 
 help:
 	@echo "make deps        install Debian packages, .venv and consul (idempotent)"
@@ -100,6 +100,15 @@ bench: deps
 	    echo "== bench/$$b"; \
 	    $(VENV_PY) -m bench.$$b; \
 	done
+
+# A cluster on podman systemd hosts (3 nodes with Consul servers, 1 HAProxy +
+# Prometheus host) provisioned by ansible/site.yml and operator-init.yml;
+# state, secrets and playbook logs in run/containers (tests/helpers/container_cluster.py).
+cluster: deps
+	$(VENV_PY) -m tests.helpers.container_cluster up run/containers
+
+cluster-down: | venv
+	$(VENV_PY) -m tests.helpers.container_cluster down run/containers
 
 clean:
 	rm -rf run .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist

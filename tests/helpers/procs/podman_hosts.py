@@ -155,6 +155,12 @@ class PodmanHosts:
         """SIGKILL every process of ``host`` at once, as a power cut would."""
         podman("kill", "--signal", "KILL", self.hosts[host].container_id)
 
+    def start_again(self, host: str) -> str:
+        """Boot a stopped (killed) ``host`` again, same container, same address;
+        wait for systemd as ``start()`` does."""
+        podman("start", self.hosts[host].container_id)
+        return self.wait_booted(self.hosts[host])
+
     def disconnect(self, host: str) -> None:
         """Cut ``host`` off the network: its processes run on, unreachable."""
         podman("network", "disconnect", self.network, self.hosts[host].container_id)

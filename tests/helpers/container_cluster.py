@@ -1,0 +1,245 @@
+"""A Strongroom cluster on podman systemd hosts, provisioned by ``ansible/``:
+what the deploy tier (tests/deploy) and ``make cluster`` share.
+
+The hosts and their groups are those of ``ansible/inventories/containers/hosts.yml``
+(one source of truth); the playbooks run against that inventory with this
+run's container prefix, a secrets directory of the run's own (the Consul
+gossip key and tokens, the operator's ``init.json``) and the wheelhouse of
+``scripts/build-wheelhouse.sh``.  ``state.json`` in the run's directory
+records the container ids and the network, which is all ``down`` needs.
+
+    python -m tests.helpers.container_cluster up [DIR]     (make cluster)
+    python -m tests.helpers.container_cluster down [DIR]   (make cluster-down)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tests.helpers.procs.podman_hosts import PodmanHosts, host_image
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE = REPO / "ansible"
+INVENTORY = ANSIBLE / "inventories" / "containers"
+VENV_BIN = REPO / ".venv" / "bin"
+DEFAULT_DIR = REPO / "run" / "containers"
+
+RECAP_LINE = re.compile(r"^(\S+)\s*:\s*((?:\w+=\d+\s*)+)$")
+
+
+def inventory_groups(inventory: Path = INVENTORY) -> dict[str, list[str]]:
+    """Group name -> host names, as the containers inventory's hosts.yml lists them."""
+    tree = yaml.safe_load((inventory / "hosts.yml").read_text())
+    children = tree["all"]["children"]
+    return {group: list((body or {}).get("hosts") or {}) for group, body in children.items()}
+
+
+@dataclass
+class PlaybookRun:
+    """One finished ``ansible-playbook`` run: its exit status, output, wall time,
+    and the PLAY RECAP as host -> {"ok": n, "changed": n, ...}."""
+
+    playbook: str
+    returncode: int
+    output: str
+    seconds: float
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        recap: dict[str, dict[str, int]] = {}
+        lines = self.output.split("PLAY RECAP")[-1].splitlines() if "PLAY RECAP" in self.output else []
+        for line in lines:
+            match = RECAP_LINE.match(line.strip())
+            if match:
+                counts = dict(pair.split("=") for pair in match.group(2).split())
+                recap[match.group(1)] = {key: int(value) for key, value in counts.items()}
+        return recap
+
+    def changed(self) -> dict[str, int]:
+        """Hosts with a non-zero ``changed`` count."""
+        return {host: c["changed"] for host, c in self.recap.items() if c.get("changed")}
+
+    def check(self) -> PlaybookRun:
+        """Raise AssertionError quoting the output's tail unless the run succeeded
+        on every host."""
+        bad = {h: c for h, c in self.recap.items() if c.get("failed") or c.get("unreachable")}
+        if self.returncode != 0 or bad or not self.recap:
+            tail = "\n".join(self.output.splitlines()[-80:])
+            raise AssertionError(f"{self.playbook} exited {self.returncode}, recap {self.recap}:\n{tail}")
+        return self
+
+
+class ContainerCluster:
+    """The hosts of the containers inventory as podman containers, and the
+    playbooks run against them.  ``directory`` holds this run's state, secrets
+    and playbook logs; ``prefix`` names its containers and network."""
+
+    def __init__(self, directory: Path, prefix: str | None = None, wheelhouse: Path | None = None):
+        self.directory = directory
+        self.groups = inventory_groups()
+        names = list(dict.fromkeys(name for hosts in self.groups.values() for name in hosts))
+        self.hosts = PodmanHosts(image="", names=names, **({"prefix": prefix} if prefix else {}))
+        self.wheelhouse = wheelhouse
+        self.secrets = directory / "secrets"
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    def up(self) -> ContainerCluster:
+        """Build (or reuse) the host image and the wheelhouse, start the hosts,
+        record them in state.json.  Removes what it started if a step fails."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.hosts.image = host_image()
+        if self.wheelhouse is None:
+            self.wheelhouse = build_wheelhouse()
+        self.hosts.start()
+        try:
+            self._save()
+        except BaseException:
+            self.hosts.stop()
+            raise
+        return self
+
+    def _save(self) -> None:
+        state = {"hosts": self.hosts.state(), "wheelhouse": str(self.wheelhouse), "secrets": str(self.secrets)}
+        self.state_file.write_text(json.dumps(state, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory: Path) -> ContainerCluster:
+        """The cluster that ``up`` recorded in ``directory``."""
+        state = json.loads((directory / "state.json").read_text())
+        cluster = cls(directory, prefix=state["hosts"]["prefix"], wheelhouse=Path(state["wheelhouse"]))
+        cluster.hosts = PodmanHosts.from_state(state["hosts"])
+        return cluster
+
+    def down(self) -> None:
+        """Remove the containers (by id) and the network; then the run's state
+        and secrets, which belong to these containers only."""
+        self.hosts.stop()
+        self.state_file.unlink(missing_ok=True)
+        shutil.rmtree(self.secrets, ignore_errors=True)
+
+    def address(self, host: str) -> str:
+        """The host's IPv4 address on the cluster's network (reachable from here)."""
+        return self.hosts.hosts[host].address
+
+    def extra_vars(self) -> dict[str, object]:
+        """What differs from run to run; the rest is the inventory's group_vars."""
+        return {
+            "strongroom_container_prefix": self.hosts.prefix,
+            "strongroom_secrets_dir": str(self.secrets),
+            "strongroom_wheelhouse": str(self.wheelhouse),
+        }
+
+    def playbook(
+        self, name: str, *args: str, extra: dict[str, object] | None = None, timeout: float = 900
+    ) -> PlaybookRun:
+        """Run ``ansible/<name>`` against the hosts; the output also goes to
+        ``<directory>/<name>.<n>.log``."""
+        variables = {**self.extra_vars(), **(extra or {})}
+        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), "-e", json.dumps(variables), *args]
+        argv.append(str(ANSIBLE / name))
+        env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
+        started = time.monotonic()
+        done = subprocess.run(
+            argv,
+            cwd=ANSIBLE,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            close_fds=True,
+        )
+        run = PlaybookRun(name, done.returncode, done.stdout + done.stderr, time.monotonic() - started)
+        n = len(list(self.directory.glob(f"{name}.*.log"))) + 1
+        (self.directory / f"{name}.{n}.log").write_text(run.output)
+        return run
+
+    def journal(self, host: str, *units: str, lines: int = 40) -> str:
+        """The last ``lines`` journal lines of ``units`` on ``host`` (for failure reports)."""
+        argv = ["journalctl", "--no-pager", "-n", str(lines)]
+        for unit in units:
+            argv += ["-u", unit]
+        done = self.hosts.exec(host, *argv, check=False)
+        return done.stdout + done.stderr
+
+    def summary(self) -> str:
+        """How to reach the cluster, for a person."""
+        lb = self.groups["loadbalancers"][0]
+        monitor = self.groups["monitoring"][0]
+        nodes = self.groups["strongroom_nodes"]
+        lines = [
+            f"Strongroom cluster on podman hosts ({', '.join(self.hosts.hosts)}), network {self.hosts.network}",
+            f"  HAProxy (the front door):  export VAULT_ADDR=http://{self.address(lb)}:8200",
+            f"  HAProxy stats:             http://{self.address(lb)}:8404/stats",
+            f"  a node directly:           http://{self.address(nodes[0])}:8200  ({nodes[0]})",
+            f"  Prometheus:                http://{self.address(monitor)}:9090",
+            f"  Consul HTTP (ACLs on):     http://{self.address(nodes[0])}:8500",
+            f"  unseal keys + root token:  {self.secrets / 'init.json'} (mode 0600)",
+            f"  Consul tokens:             {self.secrets / 'consul.json'}",
+            f"  a shell on a host:         podman exec -it {self.hosts.hosts[nodes[0]].container} bash",
+            "  remove it all:             make cluster-down",
+        ]
+        return "\n".join(lines)
+
+
+def build_wheelhouse() -> Path:
+    """The wheelhouse directory, built or refreshed by scripts/build-wheelhouse.sh."""
+    script = REPO / "scripts" / "build-wheelhouse.sh"
+    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=900, close_fds=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str]) -> int:
+    """``up`` (start, provision, initialise, print how to reach it) or ``down``."""
+    if len(argv) < 1 or argv[0] not in ("up", "down"):
+        print("usage: python -m tests.helpers.container_cluster up|down [DIR]", file=sys.stderr)
+        return 2
+    directory = Path(argv[1]) if len(argv) > 1 else DEFAULT_DIR
+    if argv[0] == "down":
+        if not (directory / "state.json").exists():
+            print(f"no container cluster recorded in {directory}")
+            return 0
+        ContainerCluster.load(directory).down()
+        print(f"container cluster of {directory} removed")
+        return 0
+    if (directory / "state.json").exists():
+        cluster = ContainerCluster.load(directory)
+        print(f"reusing the container cluster recorded in {directory} (make cluster-down removes it)")
+    else:
+        cluster = ContainerCluster(directory, prefix="strongroom-").up()
+    for playbook in ("site.yml", "operator-init.yml"):
+        print(f"== ansible-playbook {playbook}", flush=True)
+        run = cluster.playbook(playbook)
+        if run.returncode != 0:
+            print("\n".join(run.output.splitlines()[-60:]), file=sys.stderr)
+            print(f"{playbook} failed after {run.seconds:.0f} s; full output in {directory}", file=sys.stderr)
+            return 1
+        print("\n".join(f"  {host}: {counts}" for host, counts in run.recap.items()))
+        print(f"{playbook}: {run.seconds:.0f} s")
+    print(cluster.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
