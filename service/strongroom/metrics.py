@@ -285,6 +285,25 @@ def sample_process_forever(process: str, interval: float = FLUSH_SECONDS) -> Non
     threading.Thread(target=sample_forever, name="metrics-process", daemon=True).start()
 
 
+#: The label values every labelled counter of the node starts with at 0, so a
+#: dashboard or an alert rule (``rate(...) > 0``) finds the series before the first event.
+INITIAL_LABELS = {
+    "forwarded_total": ("standby", "write"),
+    "forward_errors_total": ("no_leader", "loop", "timeout", "connection", "tls", "other"),
+    "seal_events_total": ("seal", "unseal"),
+    "ha_lock_renewals_total": ("ok", "failed"),
+    "audit_failures_total": ("request", "response"),
+    "consul_errors_total": tuple(sorted(CONSUL_ERROR_KINDS)),
+}
+
+
+def initialize_labels() -> None:
+    """Create every series of ``INITIAL_LABELS`` at 0 (once per node: counters are summed)."""
+    for name, values in INITIAL_LABELS.items():
+        for value in values:
+            labelled(globals()[name], value)
+
+
 def set_build_info(version: str) -> None:
     """``strongroom_build_info{version, python_version} 1``."""
     import platform

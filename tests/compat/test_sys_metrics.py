@@ -33,7 +33,7 @@ def test_metrics_with_token(compat_node, vault, unique):
     for _ in range(reads):
         read_kv2(vault, "m", mount)
 
-    route = f"{mount}/"
+    route = f"{mount}/data/:path"  # the mount point and the path-table entry's template
 
     def counted():
         """A scrape once every worker has written its tally (once a second)."""

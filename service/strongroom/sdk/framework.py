@@ -84,8 +84,8 @@ class Path:
 
 def route_template(pattern: str) -> str:
     """A path pattern written for people and metric labels: each named group
-    becomes ``:name``, an optional group ``[...]``, and other regular
-    expression syntax (``?`` after a character) goes:
+    becomes ``:name``, an optional group ``[...]``, an optional slash and
+    other regular expression syntax (``?`` after a character) go:
     ``keys/(?P<name>\\w(([\\w\\-.]+)?\\w)?)/rotate`` is ``keys/:name/rotate``,
     ``audit-hash(?:/(?P<path>.*))?`` is ``audit-hash[/:path]``.  Patterns come
     from the code, so the templates are a fixed set whatever clients send."""
@@ -115,6 +115,8 @@ def _template(pattern: str, position: int) -> tuple[str, int]:
             return "".join(out), position + 1
         elif char in "?*+":
             position += 1
+        elif pattern.startswith("/?", position):
+            position += 2  # an optional trailing slash: ``mounts/?`` is ``mounts``
         else:
             out.append(char)
             position += 1

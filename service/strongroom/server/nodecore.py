@@ -271,6 +271,7 @@ class NodeCore:
 
         metrics.core_unsealed.set(0)
         metrics.set_build_info(VERSION)
+        metrics.initialize_labels()
         metrics.sample_process_forever("core")
         initialized = self.seal.seal_config() is not None
         metrics.core_initialized.set(1 if initialized else 0)

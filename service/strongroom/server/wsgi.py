@@ -66,6 +66,7 @@ def get_app() -> falcon.App:
         link.on_keyring = core.sync_keyring
     else:
         backend = make_backend(config)
+        metrics.initialize_labels()  # no node core here to do it
 
         def on_change(keyring: Keyring | None) -> None:
             single_node_gauges(keyring)

@@ -114,7 +114,7 @@ def test_known_endpoints_and_mounts_keep_their_own_labels(unsealed):
         # Route templates: the mount point and the matched path-table entry, never the raw path.
         ("GET", "/v1/labelled/data/a/b/c"): "labelled/data/:path",
         ("GET", "/v1/labelled/metadata/a"): "labelled/metadata/:path",
-        ("GET", "/v1/sys/mounts"): "sys/mounts/",
+        ("GET", "/v1/sys/mounts"): "sys/mounts",
         ("GET", "/v1/sys/mounts/labelled/tune"): "sys/mounts/:path/tune",
         ("GET", "/v1/sys/policies/acl/reader"): "sys/policies/acl/:name",
         ("GET", "/v1/sys/internal/ui/mounts/labelled"): "sys/internal/ui/mounts/:path",
