@@ -49,6 +49,7 @@ SUDO_SYS_PATHS = (
     "raw",
     "raw/",
     "rotate",
+    "rotate/keyring",
     "seal",
     "step-down",
     "leases/revoke-prefix/",

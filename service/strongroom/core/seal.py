@@ -34,7 +34,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from strongroom.barrier import aead, shamir
+from strongroom.barrier import Barrier, BarrierView, aead, shamir
 from strongroom.barrier.keyring import Keyring
 from strongroom.errors import (
     AlreadyInitialized,
@@ -237,7 +237,6 @@ class SealManager:
         # The root token is written through a private barrier holding the new
         # keyring, so the node never looks unsealed to concurrent requests.
         from strongroom.auth.token import TokenStore
-        from strongroom.barrier import Barrier, BarrierView
 
         barrier = Barrier(self._backend)
         barrier.set_keyring(keyring)
@@ -375,16 +374,23 @@ class SealManager:
                 ]
             )
 
+    def barrier(self) -> Barrier | None:
+        """A barrier over this seal's storage holding the current keyring (None while
+        sealed): how the node core itself reads and writes encrypted values."""
+        keyring = self._keyring
+        if keyring is None:
+            return None
+        barrier = Barrier(self._backend)
+        barrier.set_keyring(keyring)
+        return barrier
+
     def mint_root_token(self) -> str:
         """A new root token (``sys/generate-root``), written through the barrier."""
         from strongroom.auth.token import TokenStore
-        from strongroom.barrier import Barrier, BarrierView
 
-        keyring = self._keyring
-        if keyring is None:
+        barrier = self.barrier()
+        if barrier is None:
             raise Sealed()
-        barrier = Barrier(self._backend)
-        barrier.set_keyring(keyring)
         tokens = TokenStore(BarrierView(barrier, "sys/token/"), self._clock, randbytes=self._randbytes)
         token, _ = tokens.create_root()
         return token

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.mounts import RESERVED, MountEntry, MountTable, normalize_path
+from strongroom.core.rotation import rotate_config_path
 from strongroom.core.sys_recovery import recovery_paths
 from strongroom.errors import InvalidRequest, NotFound, PermissionDenied, Sealed, UnsupportedPath
 from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string, ttl_seconds
@@ -293,8 +294,9 @@ class SystemBackend(framework.Backend):
                 synopsis="Provides information about the backend encryption key.",
                 description="The term and install time of the keyring's active key.",
             ),
+            rotate_config_path(self.core),
             Path(
-                "rotate",
+                "rotate(?:/keyring)?",
                 {logical.UPDATE: self._rotate},
                 synopsis="Rotates the backend encryption key used to persist data.",
                 description="A new key term is added to the keyring; older terms still decrypt what they wrote.",
