@@ -6,6 +6,7 @@ request forwarded by a standby, a seal and an unseal."""
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import pytest
@@ -121,7 +122,7 @@ def scrape(node, token: str | None) -> Scrape:
 
 @pytest.mark.slow
 def test_every_metric_under_both_names_after_real_traffic(make_node):
-    node = make_node(workers=2, extra=USAGE)
+    node = make_node(workers=2, extra=USAGE + "unsafe_allow_api_audit_creation = true\n")
     init = node.init(1, 1)
     token = init["root_token"]
     node.unseal(init["keys"])
@@ -214,6 +215,23 @@ def test_every_metric_under_both_names_after_real_traffic(make_node):
     assert got.value("vault_expire_num_leases") == 2
     assert re.search(r"^vault_audit_log_request_failure 0\.0$", got.text, re.M)  # Vault's spelling, no _total
     assert "quantile=" not in got.text  # not computable honestly from histogram buckets
+
+    # An audit device that cannot write: the request is refused and the failure counted, under both names.
+    logs = node.workdir / "audit-logs"
+    logs.mkdir()
+    device = {"type": "file", "options": {"file_path": str(logs / "audit.log")}}
+    assert node.api("PUT", "sys/audit/file", token=token, json=device).status_code == 204
+    shutil.rmtree(logs)
+    assert node.api("GET", "secret/data/app0", token=token).status_code == 500
+
+    def audit_failed() -> Scrape | None:
+        got = scrape(node, token)
+        return got if got.value("strongroom_audit_log_failures_total", phase="request") >= 1 else None
+
+    got = wait_until(audit_failed, 10, "the audit failure counted")
+    assert got.value("vault_audit_log_request_failure") == got.value(
+        "strongroom_audit_log_failures_total", phase="request"
+    )
 
 
 @pytest.mark.slow
