@@ -24,6 +24,7 @@ import http
 import os
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
@@ -359,10 +360,11 @@ def collect() -> list:
     return families
 
 
-def render(vault_names: bool = False, cluster: str = "") -> bytes:
+def render(vault_names: bool = False, cluster: str = "", mount_points: Iterable[str] = ()) -> bytes:
     """Prometheus text exposition, aggregated over all workers when multi-process;
     with ``vault_names`` Vault's names follow, derived from the same figures
-    (``metrics_vault``), ``cluster`` being their ``cluster`` label."""
+    (``metrics_vault``), ``cluster`` being their ``cluster`` label and
+    ``mount_points`` the mounts of Vault's per-mount route timers."""
     families = collect()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
@@ -371,4 +373,5 @@ def render(vault_names: bool = False, cluster: str = "") -> bytes:
         return text
     from strongroom import metrics_usage, metrics_vault
 
-    return text + metrics_vault.exposition(metrics_vault.vault_families(families, metrics_usage.current(), cluster))
+    derived = metrics_vault.vault_families(families, metrics_usage.current(), cluster, mount_points)
+    return text + metrics_vault.exposition(derived)

@@ -27,6 +27,7 @@ Translation rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -110,6 +111,46 @@ def request_families(samples: Mapping[str, list[Any]], cluster: str) -> list[Met
         _summary_ms("vault_core_handle_request", "Time to handle a non-login request", *handled),
         _summary_ms("vault_core_handle_login_request", "Time to handle a login request", *logins),
         statuses,
+    ]
+
+
+#: Vault's logical operation of a request, by our ``method`` label.  Vault tells
+#: ``create`` from ``update`` with an existence check and a ``GET`` with
+#: ``list=true`` is its ``list``: neither is in our labels, so a write is an
+#: ``update`` and every ``GET`` a ``read`` here.
+ROUTE_OPERATIONS = {
+    "GET": "read",
+    "HEAD": "read",
+    "LIST": "list",
+    "POST": "update",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
+_UNSAFE = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def route_families(samples: Mapping[str, list[Any]], mount_points: Iterable[str]) -> list[Metric]:
+    """Vault's per-mount timers ``vault_route_<operation>_<mount>_`` (``secret/`` is
+    ``secret_``, ``auth/token/`` is ``auth_token_``) from the request histogram:
+    each route label belongs to the longest of ``mount_points`` it starts with."""
+    mounts = sorted(set(mount_points) | {"sys/"}, key=len, reverse=True)
+    durations = metrics.PREFIX + "http_request_duration_seconds"
+    totals: dict[str, list[float]] = {}
+    for position, suffix in enumerate(("_sum", "_count")):
+        for sample in samples.get(durations + suffix, ()):
+            route = sample.labels.get("route", "")
+            operation = ROUTE_OPERATIONS.get(sample.labels.get("method", ""))
+            if operation is None or route in OUTSIDE_CORE_ROUTES:
+                continue
+            mount = next((m for m in mounts if route.startswith(m)), None)
+            if mount is None:
+                continue
+            name = f"vault_route_{operation}_{_UNSAFE.sub('_', mount)}"
+            totals.setdefault(name, [0.0, 0.0])[position] += sample.value
+    return [
+        _summary_ms(name, f"Requests to the mount, by operation ({name})", seconds, count)
+        for name, (seconds, count) in sorted(totals.items())
     ]
 
 
@@ -223,12 +264,16 @@ def token_families(samples: Mapping[str, list[Any]], usage: Mapping[str, Any] | 
     return out
 
 
-def vault_families(families: Iterable[Metric], usage: Mapping[str, Any] | None, cluster: str) -> list[Metric]:
-    """Every Vault-named family derived from Strongroom's ``families``."""
+def vault_families(
+    families: Iterable[Metric], usage: Mapping[str, Any] | None, cluster: str, mount_points: Iterable[str] = ()
+) -> list[Metric]:
+    """Every Vault-named family derived from Strongroom's ``families``; ``mount_points``
+    (``secret/``, ``auth/token/``) name the mounts of the ``vault_route_*`` timers."""
     samples = _samples(families)
     return [
         *core_families(samples, cluster),
         *request_families(samples, cluster),
+        *route_families(samples, mount_points),
         *storage_families(samples),
         *token_families(samples, usage, cluster),
     ]

@@ -139,6 +139,18 @@ def test_requests_become_vaults_handle_request_summaries_in_milliseconds():
     assert value(codes) == 9
 
 
+def test_route_timers_per_mount_and_operation():
+    vault = by_name(
+        metrics_vault.vault_families(our_families(), None, "c1", ["secret/", "auth/userpass/", "auth/approle/"])
+    )
+    read = vault["vault_route_read_secret_"]
+    assert read.type == "summary" and sample(read, "_count") == 2 and sample(read, "_sum") == pytest.approx(6.0)
+    assert sample(vault["vault_route_update_secret_"], "_count") == 1
+    assert sample(vault["vault_route_update_auth_userpass_"], "_count") == 1
+    assert sample(vault["vault_route_read_sys_"], "_count") == 1  # sys/mounts; sys/health is outside the core
+    assert not [name for name in vault if name.startswith("vault_route_") and "unmatched" in name]
+
+
 def test_core_storage_and_token_families():
     vault = by_name(metrics_vault.vault_families(our_families(), None, "c1"))
     assert value(vault["vault_core_active"], cluster="c1") == 1

@@ -11,7 +11,7 @@ import falcon
 
 from strongroom import metrics, metrics_vault
 from strongroom.api.logical import client_token
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, StrongroomError
 
 if TYPE_CHECKING:
     from strongroom.core.core import Core
@@ -38,6 +38,15 @@ class MetricsResource:
             self._cluster = metrics_vault.cluster_label("", self._core.health().get("cluster_id", ""))
         return self._cluster
 
+    def _mount_points(self) -> list[str]:
+        """Every mount's path (``secret/``, ``auth/token/``) for Vault's route timers; none while sealed."""
+        if not self._vault_names:
+            return []
+        try:
+            return [*self._core.mounts.entries(), *("auth/" + path for path in self._core.auth_mounts.entries())]
+        except StrongroomError:
+            return []
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         fmt = req.get_param("format") or ""
         if fmt not in ("prometheus", ""):
@@ -49,5 +58,5 @@ class MetricsResource:
         if fmt != "prometheus" and "prometheus" not in (req.get_header("Accept") or ""):
             raise InvalidRequest("only format=prometheus is supported")
         resp.content_type = "text/plain; version=0.0.4; charset=utf-8"
-        resp.data = metrics.render(self._vault_names, self._cluster_label())
+        resp.data = metrics.render(self._vault_names, self._cluster_label(), self._mount_points())
         resp.status = falcon.HTTP_200

@@ -211,6 +211,8 @@ def test_every_metric_under_both_names_after_real_traffic(make_node):
     )
     assert got.value("vault_core_leadership_lost_count") == 1 and got.value("vault_core_leadership_lost_sum") > 0
     assert got.value("vault_token_count") == 3
+    assert got.value("vault_route_read_secret__count") == 6 and got.value("vault_route_update_secret__count") == 6
+    assert got.value("vault_route_update_auth_userpass__count") == 2  # the user's creation and the login
     assert got.value("vault_token_creation", auth_method="userpass", namespace="root", creation_ttl="2h") == 1
     assert got.value("vault_expire_num_leases") == 2
     assert re.search(r"^vault_audit_log_request_failure 0\.0$", got.text, re.M)  # Vault's spelling, no _total
