@@ -318,3 +318,17 @@ def test_render_with_vault_names_is_one_exposition():
     assert types["vault_core_handle_request"] == "summary" and types["vault_consul_get"] == "summary"
     assert P + "http_requests_total" in types
     assert "vault_" not in metrics.render().decode()
+
+
+def test_vault_metric_names_setting():
+    """``telemetry { vault_metric_names = false }`` (Strongroom's own key, default true)."""
+    from strongroom.config import ConfigError, from_json, loads, to_json
+
+    base = 'storage "consul" {}\nlistener "tcp" {\n  tls_disable = true\n}\n'
+    assert loads(base).telemetry.vault_metric_names is True
+    off = loads(base + "telemetry {\n  vault_metric_names = false\n}\n")
+    assert off.telemetry.vault_metric_names is False
+    assert from_json(to_json(off)).telemetry.vault_metric_names is False  # as the workers receive it
+    with pytest.raises(ConfigError) as info:
+        loads(base + 'telemetry {\n  vault_metric_names = "maybe"\n}\n')
+    assert "vault_metric_names" in str(info.value)

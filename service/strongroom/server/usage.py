@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from strongroom import metrics, metrics_usage
@@ -35,7 +36,8 @@ class UsageGauges:
 
     ``keyring()`` is the node's keyring (None while sealed), ``role()`` its HA
     role, ``initialized()`` whether the storage holds a seal configuration
-    (asked each tick until it does)."""
+    (asked each tick until it does); ``clock()`` paces the walks (monotonic
+    seconds), ``wall_clock()`` tells expired tokens (the core's ``utcnow``)."""
 
     def __init__(
         self,
@@ -45,6 +47,7 @@ class UsageGauges:
         role: Callable[[], str],
         initialized: Callable[[], bool],
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] | None = None,
     ) -> None:
         period = telemetry.usage_gauge_period
         self._period = None if period in ("", "none") else max(parse_duration(period), TICK)
@@ -54,6 +57,7 @@ class UsageGauges:
         self._role = role
         self._initialized = initialized
         self._clock = clock
+        self._wall_clock = wall_clock
         self._next = 0.0
         self._published = False
         self._known_initialized = False
@@ -98,7 +102,7 @@ class UsageGauges:
         barrier = Barrier(self._backend)
         barrier.set_keyring(keyring)
         auth_mounts = MountTable(barrier, AUTH_PATH, "auth/").entries()
-        tokens = TokenStore(BarrierView(barrier, "sys/token/"), utcnow)
+        tokens = TokenStore(BarrierView(barrier, "sys/token/"), self._wall_clock or utcnow)
 
         def auth_method_of(path: str) -> str:
             relative = path[len("auth/") :] if path.startswith("auth/") else path
