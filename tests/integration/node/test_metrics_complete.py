@@ -5,8 +5,10 @@ request forwarded by a standby, a seal and an unseal."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import time
 
 import pytest
@@ -280,3 +282,38 @@ def test_vault_names_can_be_turned_off_and_metrics_opened(make_node):
     got = scrape(node, None)
     assert got.value("strongroom_core_unsealed") == 1
     assert not [s for s in got.samples if s.name.startswith("vault_")]
+
+
+@pytest.mark.slow
+def test_a_dead_workers_process_series_vanish(make_node):
+    """Per-process series are ``liveall``: gunicorn marks a dead worker, its series go,
+    its replacement's come, and the node's sums follow the live processes."""
+    node = make_node(workers=2)
+    init = node.init(1, 1)
+    token = init["root_token"]
+    node.unseal(init["keys"])
+
+    def worker_pids() -> set[str]:
+        got = scrape(node, token)
+        return {
+            labels["pid"]
+            for labels in got.labelled("strongroom_process_cpu_seconds_total")
+            if labels["process"] == "worker"
+        }
+
+    def both_sampled() -> set[str] | None:
+        pids = worker_pids()
+        return pids if len(pids) == 2 else None
+
+    before = wait_until(both_sampled, 10, "both workers sampled")
+    victim = sorted(before)[0]
+    os.kill(int(victim), signal.SIGKILL)
+
+    def replaced() -> set[str] | None:
+        pids = worker_pids()
+        return pids if len(pids) == 2 and victim not in pids else None
+
+    after = wait_until(replaced, 20, "the dead worker's series gone and its replacement's there")
+    assert len(after & before) == 1
+    got = scrape(node, token)
+    assert got.value("process_open_fds") == got.value("strongroom_process_open_fds")
