@@ -109,6 +109,16 @@ CASES: list[tuple[str, str, list[tuple[list[str], list[str]]]]] = [
         [(["kv", "put", "-format=json", "secret/app/a", "k=v"], ["data.version", "?data.created_time"])],
     ),
     ("kv-get", "root", [(["kv", "get", "-format=json", "secret/app/x"], ["data.data", "data.metadata.version"])]),
+    (
+        "kv-get-wrapped",
+        "root",
+        [
+            (
+                ["kv", "get", "-wrap-ttl=90s", "-format=json", "secret/app/x"],
+                ["data", "wrap_info.ttl", "wrap_info.creation_path", "?wrap_info.token", "?wrap_info.accessor"],
+            )
+        ],
+    ),
     ("kv-list", "root", [(["kv", "list", "-format=json", "secret/app"], ["="])]),
     (
         "kv-metadata-get",
@@ -145,6 +155,11 @@ CASES: list[tuple[str, str, list[tuple[list[str], list[str]]]]] = [
         [(["kv", "get", "-format=json", "secret/app/x"], ["!0", "data.data", "data.metadata.version"])],
     ),
     ("kv-list", "narrow", [(["kv", "list", "-format=json", "secret/app"], ["!0", "="])]),
+    (
+        "kv-get-wrapped",
+        "narrow",
+        [(["kv", "get", "-wrap-ttl=2m", "-format=json", "secret/app/x"], ["!0", "data", "wrap_info.ttl"])],
+    ),
     ("kv-put-allowed", "narrow", [(["kv", "put", "-format=json", "secret/app/w", "a=1"], ["!0", "data.version"])]),
     ("kv-put-denied", "narrow", [(["kv", "put", "secret/app/x", "a=2"], ["!2"])]),
     ("kv-get-other-path", "narrow", [(["kv", "get", "secret/other"], ["!2"])]),

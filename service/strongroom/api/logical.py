@@ -53,7 +53,6 @@ def build_request(req: falcon.Request, path: str) -> Request:
     operation = METHOD_OPERATIONS.get(req.method)
     if operation is None:
         raise MethodNotAllowed()
-    refuse_wrapping(req)
     if operation == logical.READ and req.get_param_as_bool("list", default=False):
         operation = logical.LIST
     data = {}
@@ -74,16 +73,16 @@ def build_request(req: falcon.Request, path: str) -> Request:
         client_token=client_token(req),
         headers={k.lower(): v for k, v in req.headers.items()},
         remote_addr=req.remote_addr or "",
+        wrap_ttl=wrap_request(req),
     )
 
 
-def refuse_wrapping(req: falcon.Request) -> None:
-    """A client that asks for a wrapped response must never get the secret in
-    plain text (response wrapping is not built yet): refuse, before anything runs."""
-    if (req.get_header("X-Vault-Wrap-TTL") or "").strip():
-        raise InvalidRequest(
-            "response wrapping (X-Vault-Wrap-TTL) is not supported by Strongroom; the request was not run"
-        )
+def wrap_request(req: falcon.Request) -> str:
+    """``X-Vault-Wrap-TTL`` as sent (the core parses and enforces it); JWT-format
+    wrapping (``X-Vault-Wrap-Format: jwt``) is refused before anything runs."""
+    if (req.get_header("X-Vault-Wrap-Format") or "").strip().lower() == "jwt":
+        raise InvalidRequest("JWT response wrapping is not supported by Strongroom; the request was not run")
+    return (req.get_header("X-Vault-Wrap-TTL") or "").strip()
 
 
 class LogicalResource:

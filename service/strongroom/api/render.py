@@ -20,7 +20,9 @@ def render_response(resp: falcon.Response, lreq: Request, lresp: Response) -> No
         resp.status = falcon.code_to_http_status(lresp.status or 200)
         resp.media = lresp.raw
         return
-    has_body = lresp.data is not None or lresp.auth is not None or bool(lresp.warnings)
+    has_body = (
+        lresp.data is not None or lresp.auth is not None or bool(lresp.warnings) or lresp.wrap_info is not None
+    )
     status = lresp.status or (200 if has_body else 204)
     if status == 404 and not has_body:
         resp.status = falcon.HTTP_404
@@ -31,12 +33,13 @@ def render_response(resp: falcon.Response, lreq: Request, lresp: Response) -> No
     if status == 204 or not has_body:
         return
     body = {
-        "request_id": lreq.request_id,
+        # A wrapped answer carries no request id, as OpenBao 2.7.2 answers.
+        "request_id": "" if lresp.wrap_info is not None else lreq.request_id,
         "lease_id": lresp.lease_id,
         "renewable": lresp.renewable,
         "lease_duration": lresp.lease_duration,
         "data": lresp.data,
-        "wrap_info": None,
+        "wrap_info": lresp.wrap_info,
         "warnings": lresp.warnings or None,
         "auth": lresp.auth,
     }

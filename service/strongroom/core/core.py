@@ -30,6 +30,7 @@ from strongroom.core.audit import AuditBroker
 from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable
 from strongroom.core.policy_store import PolicyStore
 from strongroom.core.seal import HA_DISABLED, NodeControl
+from strongroom.core.wrapping import Wrapping, wrap_ttl_seconds
 from strongroom.errors import PermissionDenied, Sealed, UnsupportedPath
 from strongroom.sdk import logical
 from strongroom.sdk.logical import Engine, EngineCatalog, EngineType, Request, Response
@@ -64,7 +65,15 @@ SUDO_SYS_PATHS = (
     "generate-root-token/",
 )
 # Reachable without a token once unsealed.
-UNAUTHENTICATED_SYS_PATHS = ("health", "seal-status", "leader", "init", "unseal", "ha-status-public")
+UNAUTHENTICATED_SYS_PATHS = (
+    "health",
+    "seal-status",
+    "leader",
+    "init",
+    "unseal",
+    "ha-status-public",
+    "wrapping/lookup",
+)
 # No ACL on the path itself: the handler judges the token (a token given must be valid; none is
 # no token).  Vault lists these as unauthenticated and its handlers fetch the caller's ACL.
 HANDLER_AUTHORIZED_SYS_PATHS = ("internal/ui/mounts", "internal/ui/mounts/*")
@@ -154,6 +163,7 @@ class Core:
         self._engines_lock = threading.Lock()
         from strongroom.core.system import SystemBackend  # the system backend calls back into the core
 
+        self.wrapping = Wrapping(self)
         self.system = SystemBackend(self)
 
     # --- keyring and caches ----------------------------------------------------
@@ -331,6 +341,7 @@ class Core:
         self.require_unsealed()
         if not req.request_id:
             req.request_id = str(uuid.UUID(bytes=self.randbytes(16)))
+        wrap_ttl = wrap_ttl_seconds(req.wrap_ttl)  # a bad X-Vault-Wrap-TTL fails before anything runs
         try:
             backend = self.route(req)
         except UnsupportedPath:
@@ -352,7 +363,7 @@ class Core:
             req.data = body(not unauthenticated)
         try:
             if not unauthenticated and not handler_authorized:
-                self._authorize(backend, req)
+                self._authorize(backend, req, wrap_ttl)
         except PermissionDenied as exc:
             auth = self._audit_auth(req.token)
             self.audit.log_request(req, auth, error=str(exc))
@@ -365,7 +376,7 @@ class Core:
                 req.token = self.tokens.use(req.token)
                 if req.token is None:
                     raise PermissionDenied("permission denied")
-            resp = self._dispatch(backend, req)
+            resp = self._dispatch(backend, req, wrap_ttl)
         except Exception as exc:
             self.audit.log_response(req, auth, None, error=str(exc))
             raise
@@ -374,11 +385,15 @@ class Core:
         self.audit.log_response(req, auth, resp)
         return resp
 
-    def _dispatch(self, backend: Engine, req: Request) -> Response | None:
-        """The backend's answer; a login's token is minted here, after the method accepted it."""
+    def _dispatch(self, backend: Engine, req: Request, wrap_ttl: int = 0) -> Response | None:
+        """The backend's answer; a login's token is minted here, after the method
+        accepted it, and the answer is wrapped when the client asked for it."""
         resp = backend.handle(req)
         if resp is not None and resp.login is not None:
             resp.auth = self._issue_login_token(req, resp.login)
+        if wrap_ttl and resp is not None and resp.wrap_info is None and _has_content(resp):
+            # The secret never leaves in plain text: only the wrapping token does.
+            resp = self.wrapping.wrap(req, resp, wrap_ttl)
         return resp
 
     def _issue_login_token(self, req: Request, login: logical.Login) -> dict:
@@ -427,20 +442,22 @@ class Core:
             raise PermissionDenied("permission denied")
         return entry
 
-    def _authorize(self, backend: Engine, req: Request) -> None:
+    def _authorize(self, backend: Engine, req: Request, wrap_ttl: int = 0) -> None:
         """The ACL check, on every spelling of the target: allowed when one
-        spelling is allowed and no spelling is explicitly denied (deny wins)."""
+        spelling is allowed and no spelling is explicitly denied (deny wins).
+        ``wrap_ttl`` (0: not wrapping) is judged against min/max_wrapping_ttl."""
         acl = self.policies.acl(req.token.policies)
         paths = self._acl_paths(backend, req)
         operation = req.operation
         if operation in logical.CREATE_OR_UPDATE and any(acl.distinguishes_create(p) for p in paths):
             exists = backend.exists(req)
             operation = logical.CREATE if exists is False else logical.UPDATE
+        wrap = wrap_ttl or None
         if len(paths) == 1:
-            permitted = acl.permits(req.path, operation, req.data)
+            permitted = acl.permits(req.path, operation, req.data, wrap_ttl=wrap)
         else:
             permitted = not any(acl.denies(p, operation) for p in paths) and any(
-                acl.permits(p, operation, req.data) for p in paths
+                acl.permits(p, operation, req.data, wrap_ttl=wrap) for p in paths
             )
         if not permitted:
             raise PermissionDenied("permission denied")
@@ -470,6 +487,11 @@ class Core:
             "entity_id": "",
             "token_type": "service",
         }
+
+
+def _has_content(resp: Response) -> bool:
+    """Whether a response carries something to wrap (a 204 has nothing)."""
+    return resp.data is not None or resp.auth is not None or resp.raw is not None
 
 
 def _handler_authorized(relative_path: str) -> bool:

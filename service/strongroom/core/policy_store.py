@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from strongroom import metrics
 from strongroom.core.policy import ACL, DEFAULT_POLICY_TEXT, Policy, parse_policy, validate_name
+from strongroom.core.wrapping import WRAPPING_POLICY, WRAPPING_POLICY_TEXT
 from strongroom.errors import InvalidRequest
 from strongroom.storage import Backend
 
@@ -40,6 +41,8 @@ class PolicyStore:
             policy = parse_policy(name, raw.decode())
         elif name == "default":
             policy = parse_policy("default", DEFAULT_POLICY_TEXT)
+        elif name == WRAPPING_POLICY:  # built in, never stored (IMMUTABLE_POLICIES refuses writes)
+            policy = parse_policy(WRAPPING_POLICY, WRAPPING_POLICY_TEXT)
         else:
             policy = None
         with self._lock:

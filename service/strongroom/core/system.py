@@ -21,6 +21,7 @@ from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.mounts import RESERVED, MountEntry, MountTable, normalize_path
 from strongroom.core.rotation import rotate_config_path
 from strongroom.core.sys_recovery import recovery_paths
+from strongroom.core.wrapping import wrapping_paths
 from strongroom.errors import InvalidRequest, NotFound, PermissionDenied, Sealed, UnsupportedPath
 from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string, ttl_seconds
 from strongroom.sdk import framework, logical
@@ -346,6 +347,7 @@ class SystemBackend(framework.Backend):
                 "that mount (the vault CLI asks it before every kv command).",
             ),
             *recovery_paths(self.core),
+            *wrapping_paths(self.core.wrapping),
         ]
 
     # --- sys/mounts ------------------------------------------------------------

@@ -105,6 +105,8 @@ class Response:
     index: int = 0
     # Some sys/ endpoints repeat ``data`` at the top level of the body (Vault's legacy shape).
     data_at_top_level: bool = False
+    # A wrapped response (core/wrapping.py): rendered with data and auth null.
+    wrap_info: dict[str, Any] | None = None
     # A login's outcome: the core mints its token and fills ``auth`` (never rendered itself).
     login: Login | None = None
 
