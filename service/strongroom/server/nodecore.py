@@ -266,6 +266,9 @@ class NodeCore:
     def start(self) -> None:
         """Open the socket to the workers, then enter the election and watch the tables."""
         from strongroom import metrics
+        from strongroom.core.core import utcnow
+        from strongroom.core.ha import ACTIVE
+        from strongroom.core.rotation import AutoRotation
         from strongroom.core.seal import VERSION
         from strongroom.server.usage import UsageGauges
 
@@ -284,6 +287,14 @@ class NodeCore:
             self.seal.keyring,
             lambda: self.ha.role,
             lambda: self.seal.seal_config() is not None,
+        ).start()
+        # sys/rotate/config: the active node rotates the barrier key once its term is too old.
+        AutoRotation(
+            store=self.seal.barrier,
+            keyring=self.seal.keyring,
+            is_active=lambda: self.ha.role == ACTIVE,
+            rotate=self.seal.rotate,
+            clock=utcnow,
         ).start()
 
     def release(self) -> None:
