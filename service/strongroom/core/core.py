@@ -87,7 +87,7 @@ class CoreConfig:
 
     default_lease_ttl: int = SYSTEM_LEASE_TTL_SECONDS
     max_lease_ttl: int = SYSTEM_LEASE_TTL_SECONDS
-    cluster_name: str = "strongroom-cluster"
+    cluster_name: str = ""  # "": named after the cluster id, as Vault does (core/seal.py)
     storage_type: str = "consul"
     unauthenticated_metrics_access: bool = False
     # sys/ paths the listener serves without a token beyond UNAUTHENTICATED_SYS_PATHS

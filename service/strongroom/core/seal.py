@@ -43,6 +43,7 @@ from strongroom.errors import (
     NotInitialized,
     Sealed,
 )
+from strongroom.metrics_vault import cluster_label
 from strongroom.storage import Backend, TxnOp
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ class SealManager:
         self._keyring: Keyring | None = None
         self._progress: list[bytes] = []
         self._nonce = ""
-        self._cluster_name = cluster_name or "strongroom-cluster"
+        self._cluster_name = cluster_name  # "" : Vault's vault-cluster-<8 hex of the cluster id>
         self._storage_type = storage_type
         self._recovery: Recovery | None = None
 
@@ -226,7 +227,8 @@ class SealManager:
                 "storage_type": self._storage_type,
             }
             if config and not sealed:
-                body["cluster_name"] = self._cluster_name
+                # The same name as the metrics' cluster label, on every node and across restarts.
+                body["cluster_name"] = cluster_label(self._cluster_name, config.get("cluster_id", ""))
                 body["cluster_id"] = config.get("cluster_id", "")
             return body
 

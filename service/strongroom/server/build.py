@@ -84,7 +84,7 @@ def core_config(config: ServerConfig) -> CoreConfig:
     return CoreConfig(
         default_lease_ttl=int(config.default_lease_ttl_seconds),
         max_lease_ttl=int(config.max_lease_ttl_seconds),
-        cluster_name=config.cluster_name or "strongroom-cluster",
+        cluster_name=config.cluster_name,
         storage_type=config.storage.type,
         unauthenticated_metrics_access=bool(listener.unauthenticated_metrics_access),
         unauthenticated_sys_paths=frozenset(

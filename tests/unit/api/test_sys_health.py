@@ -34,6 +34,11 @@ def test_active_is_200_with_vault_fields(unsealed):
     ):
         assert field in result.json
     assert result.json["standby"] is False and result.json["sealed"] is False
+    # No cluster_name configured: Vault's generated name, from the stored cluster id, so every node
+    # and the metrics' cluster label agree.
+    cluster_id = result.json["cluster_id"]
+    assert result.json["cluster_name"] == "vault-cluster-" + cluster_id.replace("-", "")[:8]
+    assert unsealed.client.simulate_get("/v1/sys/seal-status").json["cluster_name"] == result.json["cluster_name"]
 
 
 @pytest.mark.parametrize(
