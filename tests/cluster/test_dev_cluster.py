@@ -58,6 +58,11 @@ def check_cluster(state: dict, output: str) -> None:
         codes.append(health.status_code)
     assert all(code in (200, 429, 473) for code in codes) and 200 in codes, codes
     assert requests.get(f"http://{state['consul']['address']}/v1/status/leader", timeout=5).json()
+    # Consul's telemetry is on, for the shipped Prometheus job "consul".
+    consul_metrics = requests.get(
+        f"http://{state['consul']['address']}/v1/agent/metrics", params={"format": "prometheus"}, timeout=5
+    )
+    assert consul_metrics.status_code == 200 and "consul_raft_" in consul_metrics.text
 
     # A Vault client, pointed at the front door, with the root token: KV v2 at secret/.
     client = hvac.Client(url=front, token=token)

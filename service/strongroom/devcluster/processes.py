@@ -31,7 +31,11 @@ HOST = "127.0.0.1"
 
 # Consul's defaults are tuned for WANs; these make elections and startup take
 # about a second on loopback and keep the agent from phoning home.
-CONSUL_AGENT_HCL = "performance { raft_multiplier = 1 }\ndisable_update_check = true\n"
+# Telemetry: Prometheus scrapes /v1/agent/metrics?format=prometheus (monitoring/prometheus, job consul).
+CONSUL_AGENT_HCL = (
+    "performance { raft_multiplier = 1 }\ndisable_update_check = true\n"
+    'telemetry { prometheus_retention_time = "60s" disable_hostname = true }\n'
+)
 
 T = TypeVar("T")
 
