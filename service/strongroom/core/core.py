@@ -49,6 +49,7 @@ SUDO_SYS_PATHS = (
     "auth/",
     "raw",
     "raw/",
+    "remount",
     "rotate",
     "rotate/keyring",
     "seal",

@@ -203,6 +203,25 @@ class MountTable:
         index = self._modify(change)
         return removed[0], index
 
+    def move(self, source: str, target: str) -> tuple[MountEntry, int]:
+        """Give the mount at ``source`` the path ``target`` (``sys/remount``).  Its data
+        stays where it is (under the mount's uuid), so the move is one table write."""
+        moved: list[MountEntry] = []
+
+        def change(entries: dict[str, MountEntry]) -> list[TxnOp]:
+            entry = entries.pop(source, None)
+            if entry is None:
+                raise InvalidRequest(f'no matching mount at "{source}"')
+            for existing in entries:
+                if existing.startswith(target) or target.startswith(existing):
+                    raise InvalidRequest(f'path already in use at "{existing}"')
+            entries[target] = moved_entry = MountEntry(**{**asdict(entry), "path": target})
+            moved[:] = [moved_entry]
+            return []
+
+        index = self._modify(change)
+        return moved[0], index
+
     def update(self, entry: MountEntry) -> int:
         """Persist a changed entry (tune)."""
 

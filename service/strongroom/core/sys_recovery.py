@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from strongroom.errors import InvalidRequest
 from strongroom.sdk import logical
 from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
@@ -53,6 +54,9 @@ def recovery_paths(core: Core) -> list[Path]:
             return Response(raw=body, status=200)
 
         return handler
+
+    def no_backup(req: Request) -> Response:
+        raise InvalidRequest("no backed-up keys found")
 
     def generate_root(envelope: bool) -> list[Path]:
         name = "generate-root-token" if envelope else "generate-root"
@@ -106,6 +110,13 @@ def recovery_paths(core: Core) -> list[Path]:
             synopsis="Verify the new shares of a rekey that requires verification.",
             description="Write 'key' (a NEW share) and the verification 'nonce'; the new key takes effect "
             "once a threshold of new shares was submitted.  DELETE restarts the verification.",
+        ),
+        Path(
+            "rekey/(?:backup|recovery-key-backup)",
+            {logical.READ: no_backup, logical.DELETE: lambda req: Response(status=204)},
+            synopsis="Backup of the rekeyed keys (PGP-encrypted rekeys only).",
+            description="Strongroom does not rekey to PGP keys, so there is never a backup: as Vault "
+            "answers when it holds none.",
         ),
         *generate_root(envelope=False),
         *generate_root(envelope=True),

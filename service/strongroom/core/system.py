@@ -21,6 +21,7 @@ from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.mounts import RESERVED, MountEntry, MountTable, normalize_path
 from strongroom.core.rotation import rotate_config_path
 from strongroom.core.sys_recovery import recovery_paths
+from strongroom.core.sys_remount import remount_paths
 from strongroom.core.wrapping import wrapping_paths
 from strongroom.errors import InvalidRequest, NotFound, PermissionDenied, Sealed, UnsupportedPath
 from strongroom.fields import duration_seconds, number_text, to_bool, to_map, to_string, ttl_seconds
@@ -348,6 +349,7 @@ class SystemBackend(framework.Backend):
             ),
             *recovery_paths(self.core),
             *wrapping_paths(self.core.wrapping),
+            *remount_paths(self.core),
         ]
 
     # --- sys/mounts ------------------------------------------------------------

@@ -97,6 +97,9 @@ def test_rekey_through_the_cli_on_the_standby_replaces_the_shares_everywhere(clu
 
     for node in cluster.nodes:
         assert cluster.api(node, "PUT", "sys/seal").status_code == 204
+        # A sealed HA node answers sys/leader as Vault's does (issue 14, item 8).
+        leader = node.api("GET", "sys/leader")
+        assert (leader.status_code, leader.json()) == (503, {"errors": ["Vault is sealed"]})
     for node in cluster.nodes:
         assert "failed to decrypt" in unseal_error(node, old_keys[:3])
         assert unseal_error(node, new_keys[2:5]) == ""
