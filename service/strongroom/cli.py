@@ -86,6 +86,8 @@ def _server(args: argparse.Namespace) -> int:
         except config_mod.ConfigError as exc:
             print(f"error loading configuration from {args.config}: {exc}", file=sys.stderr)
             return 1
+    for warning in config.warnings:
+        print(f"WARNING: {args.config}: {warning}", file=sys.stderr)
     if args.check:
         return _check(config, args.config or "-dev")
 

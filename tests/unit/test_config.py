@@ -26,6 +26,7 @@ from strongroom.config import (
     parse_duration,
     to_json,
 )
+from strongroom.config.loading import BACKEND_WARNING
 
 HOST = "node1"
 
@@ -858,3 +859,26 @@ def test_audit_file_directory_must_be_absolute():
 def test_bad_audit_blocks_name_the_block(block, message):
     err = error(MINIMAL + block)
     assert message in str(err) and str(err).startswith('audit "')
+
+
+def test_vaults_deprecated_backend_block_is_read_as_storage_with_a_warning():
+    config = parse('backend "consul" {\n  address = "10.0.0.5:8500"\n  path = "old/"\n}\n' + PLAIN)
+    assert (config.storage.type, config.storage.address, config.storage.path) == ("consul", "10.0.0.5:8500", "old/")
+    assert config.warnings == (BACKEND_WARNING,)
+    assert from_json(to_json(config)).warnings == (BACKEND_WARNING,)
+    assert parse(MINIMAL).warnings == ()
+    both = error('backend "consul" {}\n' + MINIMAL)
+    assert 'set "storage" or the deprecated "backend", not both' in str(both)
+
+
+def test_server_check_shows_the_backend_warning(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "node.hcl"
+    path.write_text('backend "inmem" {}\n' + PLAIN)
+    strongroom = Path(sys.executable).parent / "strongroom"
+    done = subprocess.run([str(strongroom), "server", "-config", str(path), "-check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "configuration is valid" in done.stdout and BACKEND_WARNING in done.stderr

@@ -458,7 +458,22 @@ def _audit_devices(doc: dict) -> tuple[AuditDeviceConfig, ...]:
     return tuple(devices)
 
 
+#: Vault's deprecated name for the storage block, still accepted by Vault.
+BACKEND_WARNING = 'the top-level "backend" block is deprecated: name it "storage" (same contents)'
+
+
+def _backend_as_storage(doc: dict) -> tuple[dict, tuple[str, ...]]:
+    """Vault's deprecated ``backend "consul" { ... }`` read as ``storage``, with a warning."""
+    if "backend" not in doc:
+        return doc, ()
+    if "storage" in doc:
+        raise ConfigError('backend: set "storage" or the deprecated "backend", not both', "backend")
+    doc = {("storage" if key == "backend" else key): value for key, value in doc.items()}
+    return doc, (BACKEND_WARNING,)
+
+
 def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
+    doc, warnings = _backend_as_storage(doc)
     for key in doc:
         if key in _UNSUPPORTED_TOP:
             raise ConfigError(f'top-level key "{key}": {_UNSUPPORTED_TOP[key]}', key)
@@ -501,7 +516,7 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
         values["api_addr"] = _derive_api_addr("http" if first.tls_disable else "https", host, port, hostname)
     if not values.get("node_id"):
         values["node_id"] = _derive_node_id(hostname, host, port)
-    return ServerConfig(storage=storage, listeners=listeners, telemetry=telemetry, **values)
+    return ServerConfig(storage=storage, listeners=listeners, telemetry=telemetry, warnings=warnings, **values)
 
 
 def _inside(file_path: str, directory: str) -> bool:

@@ -180,6 +180,8 @@ class ServerConfig:
     unsafe_allow_api_audit_creation: bool = False
     # When set, every file audit device's file_path must lie in this directory.
     audit_file_directory: str = ""
+    # What the file says in a deprecated way (Vault's top-level "backend" block): shown at start.
+    warnings: tuple[str, ...] = ()
 
     @property
     def default_lease_ttl_seconds(self) -> float:
@@ -210,6 +212,7 @@ def from_json(text: str) -> ServerConfig:
             "storage": StorageConfig(**doc["storage"]),
             "listeners": tuple(ListenerConfig(**listener) for listener in doc["listeners"]),
             "telemetry": TelemetryConfig(**{**telemetry, "prefix_filter": tuple(telemetry["prefix_filter"])}),
+            "warnings": tuple(doc.get("warnings", ())),
             "audit": tuple(
                 AuditDeviceConfig(**{**device, "options": tuple(tuple(pair) for pair in device["options"])})
                 for device in doc.get("audit", ())
