@@ -20,9 +20,7 @@ def render_response(resp: falcon.Response, lreq: Request, lresp: Response) -> No
         resp.status = falcon.code_to_http_status(lresp.status or 200)
         resp.media = lresp.raw
         return
-    has_body = (
-        lresp.data is not None or lresp.auth is not None or bool(lresp.warnings) or lresp.wrap_info is not None
-    )
+    has_body = lresp.data is not None or lresp.auth is not None or bool(lresp.warnings) or lresp.wrap_info is not None
     status = lresp.status or (200 if has_body else 204)
     if status == 404 and not has_body:
         resp.status = falcon.HTTP_404
