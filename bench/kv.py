@@ -108,8 +108,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--workers",
         type=int,
-        default=2 * _cores(),
-        help="gunicorn workers for Strongroom and the Falcon app (default 2 x cores)",
+        default=_cores(),
+        help="gunicorn workers for Strongroom and the Falcon app (default: one per core, as a node)",
     )
     parser.add_argument("--keys", type=int, default=64, help="distinct keys written and read in turn (default 64)")
     parser.add_argument(
@@ -401,7 +401,7 @@ def render(
         f"- Load: wrk {args.threads} thread(s), {args.duration:g} s per run after {args.warmup:g} s warm-up, "
         f"connections {', '.join(map(str, args.connections))}; value {len(VALUE)} bytes, {args.keys} keys in turn",
         f"- Strongroom and the Falcon app: gunicorn, {args.workers} workers "
-        f"({'2 × cores, the default' if args.workers == 2 * _cores() else 'set with --workers'}), "
+        f"({'one per core, the default' if args.workers == _cores() else 'set with --workers'}), "
         "gevent (strongroom.server.worker)",
         f"- Versions: Strongroom (work tree at {git_rev}), "
         f"{_version([procs.consul_binary_or_none() or 'consul', 'version'])}, "

@@ -245,7 +245,7 @@ def test_defaults():
     assert config.listeners[0].max_request_size == DEFAULT_MAX_REQUEST_SIZE == 33554432
     assert config.telemetry == TelemetryConfig()
     assert (config.telemetry.prometheus_retention_time, config.telemetry.disable_hostname) == ("24h", True)
-    assert config.workers == 6  # 2 x CPUs
+    assert config.workers == 3  # one per CPU
     assert config.api_addr == "http://127.0.0.1:8200"
     assert config.node_id == "node1-127.0.0.1-8200"
     assert (config.default_lease_ttl, config.max_lease_ttl) == ("768h", "768h")

@@ -24,6 +24,7 @@ from strongroom.config.model import (
     ServerConfig,
     StorageConfig,
     TelemetryConfig,
+    TransitSealConfig,
 )
 from strongroom.config.values import (
     ConfigError,
@@ -214,13 +215,25 @@ _TOP_KEYS = {
     "unsafe_allow_api_audit_creation": _bool,
     "audit_file_directory": _absolute_dir,
 }
-_TOP_BLOCKS = ("storage", "listener", "telemetry", "audit")
+_TOP_BLOCKS = ("storage", "listener", "telemetry", "audit", "seal")
+_TRANSIT_SEAL_KEYS = {
+    "address": _trimmed,
+    "token": _string,
+    "key_name": _trimmed,
+    "mount_path": _trimmed,
+    "namespace": _trimmed,
+    "disable_renewal": _bool,
+    "tls_ca_cert": _trimmed,
+    "tls_client_cert": _trimmed,
+    "tls_client_key": _trimmed,
+    "tls_server_name": _trimmed,
+    "tls_skip_verify": _bool,
+}
 _AUDIT_KEYS = {"description": _string, "local": _bool}
 _AUDIT_TYPES = ("file",)
 _UNSUPPORTED_TOP = {
     "ha_storage": 'storage "consul" is also the HA backend',
     "service_registration": 'service registration is configured in storage "consul"',
-    "seal": "only Shamir unseal keys are supported",
 }
 _UNSUPPORTED_TOP.update(
     dict.fromkeys(
@@ -472,6 +485,25 @@ def _backend_as_storage(doc: dict) -> tuple[dict, tuple[str, ...]]:
     return doc, (BACKEND_WARNING,)
 
 
+def _seal(doc: dict) -> TransitSealConfig | None:
+    """``seal "transit" { ... }`` (at most one; ``disabled = true`` is Vault's seal
+    migration, which Strongroom does not do).  None: the Shamir seal."""
+    if "seal" not in doc:
+        return None
+    blocks = _labelled(doc["seal"], "seal", 'seal "transit" { ... }')
+    if len(blocks) != 1:
+        raise ConfigError(f"seal: at most one seal block is allowed, found {len(blocks)}", "seal")
+    label, body = blocks[0]
+    block = f'seal "{label}"'
+    if label == "shamir":
+        raise ConfigError(f"{block}: the Shamir seal is the default: remove the seal block", "seal")
+    if label != "transit":
+        raise ConfigError(f'{block}: unsupported seal type "{label}" (Strongroom supports "transit")', "seal")
+    if "disabled" in body:
+        raise ConfigError(f"{block}.disabled: seal migration is not supported by Strongroom", f"{block}.disabled")
+    return TransitSealConfig(**_fields(body, block, _TRANSIT_SEAL_KEYS))
+
+
 def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     doc, warnings = _backend_as_storage(doc)
     for key in doc:
@@ -480,6 +512,11 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     values = _fields(doc, "", _TOP_KEYS, extra=_TOP_BLOCKS)
     storage, listeners, telemetry = _storage(doc), _listeners(doc), _telemetry(doc)
     values["audit"] = _audit_devices(doc)
+    values["seal"] = _seal(doc)
+    if values["seal"] is not None and storage.type == "inmem":
+        raise ConfigError(
+            'seal "transit": auto-unseal needs storage "consul" (a node core keeps the seal)', "seal"
+        )
     directory = values.get("audit_file_directory", "")
     for device in values["audit"]:
         if directory and not _inside(device.options_dict["file_path"], directory):
@@ -498,7 +535,9 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
                 "workers",
             )
         values["workers"] = 1
-    values.setdefault("workers", 2 * (cpu_count or 1))
+    # One gevent worker per core: a worker uses at most one core, and a second busy worker on
+    # the same core only adds context switches (measured: README, "Sizing workers").
+    values.setdefault("workers", cpu_count or 1)
 
     for key in ("default_lease_ttl", "max_lease_ttl"):
         if parse_duration(values.setdefault(key, SYSTEM_LEASE_TTL)) == 0:  # Vault: 0 means the system default
