@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     from strongroom.core.core import Core
 
 #: Relative ``sys/`` paths of each operation (what the listener settings open up).
-REKEY_PATHS = ("rekey/init", "rekey/update", "rekey/verify")
+REKEY_PATHS = (
+    "rekey/init",
+    "rekey/update",
+    "rekey/verify",
+    "rekey-recovery-key/init",
+    "rekey-recovery-key/update",
+    "rekey-recovery-key/verify",
+)
 GENERATE_ROOT_PATHS = (
     "generate-root",
     "generate-root/attempt",
@@ -38,6 +45,20 @@ GENERATE_ROOT_PATHS = (
     "generate-root-token/attempt",
     "generate-root-token/update",
 )
+
+
+#: The fields OpenBao's ``generate-root-token`` paths answer (logical_system_generate_root.go):
+#: the status without the encoded tokens (nonce and fingerprint once started), the update
+#: without ``otp`` and ``encoded_root_token``.
+_OPENBAO_STATUS = ("started", "complete", "progress", "required", "otp", "otp_length")
+_OPENBAO_UPDATE = ("started", "complete", "progress", "required", "nonce", "encoded_token", "pgp_fingerprint")
+
+
+def _openbao_fields(action: str, body: dict) -> dict:
+    if action == "update":
+        return {key: body[key] for key in _OPENBAO_UPDATE}
+    fields = _OPENBAO_STATUS + (("nonce", "pgp_fingerprint") if body["started"] else ())
+    return {key: body[key] for key in fields}
 
 
 def recovery_paths(core: Core) -> list[Path]:
@@ -49,7 +70,7 @@ def recovery_paths(core: Core) -> list[Path]:
             if body is None:
                 return Response(status=204)
             if envelope:  # OpenBao's generate-root-token: a logical response, read from "data"
-                return Response(data=body)
+                return Response(data=_openbao_fields(action, body))
             # Vault answers these from plain HTTP handlers: the status body alone, no envelope.
             return Response(raw=body, status=200)
 
@@ -82,7 +103,40 @@ def recovery_paths(core: Core) -> list[Path]:
             ),
         ]
 
+    def rekey(name: str, operation: str, keys: str) -> list[Path]:
+        return [
+            Path(
+                f"{name}/init",
+                {
+                    logical.READ: run(operation, "status"),
+                    logical.UPDATE: run(operation, "init"),
+                    logical.DELETE: run(operation, "cancel"),
+                },
+                synopsis=f"Start, read or cancel a rekey of the {keys}.",
+                description="Write secret_shares, secret_threshold and optionally require_verification; "
+                f"then submit a threshold of the current shares to sys/{name}/update.",
+            ),
+            Path(
+                f"{name}/update",
+                {logical.UPDATE: run(operation, "update")},
+                synopsis=f"Submit one current share of the {keys} to the rekey in progress.",
+                description="Write 'key' and 'nonce'; the last share returns the new shares.",
+            ),
+            Path(
+                f"{name}/verify",
+                {
+                    logical.READ: run(operation, "verify_status"),
+                    logical.UPDATE: run(operation, "verify_update"),
+                    logical.DELETE: run(operation, "verify_cancel"),
+                },
+                synopsis="Verify the new shares of a rekey that requires verification.",
+                description="Write 'key' (a NEW share) and the verification 'nonce'; the new key takes effect "
+                "once a threshold of new shares was submitted.  DELETE restarts the verification.",
+            ),
+        ]
+
     return [
+        *rekey("rekey-recovery-key", "rekey-recovery-key", "recovery key (auto seal)"),
         Path(
             "rekey/init",
             {
