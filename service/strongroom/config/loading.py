@@ -485,7 +485,7 @@ def _backend_as_storage(doc: dict) -> tuple[dict, tuple[str, ...]]:
     return doc, (BACKEND_WARNING,)
 
 
-def _seal(doc: dict) -> TransitSealConfig | None:
+def _seal(doc: dict, storage_type: str) -> TransitSealConfig | None:
     """``seal "transit" { ... }`` (at most one; ``disabled = true`` is Vault's seal
     migration, which Strongroom does not do).  None: the Shamir seal."""
     if "seal" not in doc:
@@ -501,6 +501,8 @@ def _seal(doc: dict) -> TransitSealConfig | None:
         raise ConfigError(f'{block}: unsupported seal type "{label}" (Strongroom supports "transit")', "seal")
     if "disabled" in body:
         raise ConfigError(f"{block}.disabled: seal migration is not supported by Strongroom", f"{block}.disabled")
+    if storage_type == "inmem":
+        raise ConfigError(f'{block}: auto-unseal needs storage "consul" (a node core keeps the seal)', "seal")
     return TransitSealConfig(**_fields(body, block, _TRANSIT_SEAL_KEYS))
 
 
@@ -512,11 +514,7 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     values = _fields(doc, "", _TOP_KEYS, extra=_TOP_BLOCKS)
     storage, listeners, telemetry = _storage(doc), _listeners(doc), _telemetry(doc)
     values["audit"] = _audit_devices(doc)
-    values["seal"] = _seal(doc)
-    if values["seal"] is not None and storage.type == "inmem":
-        raise ConfigError(
-            'seal "transit": auto-unseal needs storage "consul" (a node core keeps the seal)', "seal"
-        )
+    values["seal"] = _seal(doc, storage.type)
     directory = values.get("audit_file_directory", "")
     for device in values["audit"]:
         if directory and not _inside(device.options_dict["file_path"], directory):

@@ -147,6 +147,28 @@ class AuditDeviceConfig:
 
 
 @dataclass(frozen=True)
+class TransitSealConfig:
+    """``seal "transit" { ... }``: auto-unseal with another Vault-API server's
+    transit key (``core.seal_transit``).  Unset keys may come from the
+    environment (``VAULT_ADDR``, ``VAULT_TOKEN``, ...), resolved when the node
+    core builds the seal, so the values here are what the file says.
+
+    https://developer.hashicorp.com/vault/docs/configuration/seal/transit"""
+
+    address: str = ""
+    token: str = ""
+    key_name: str = ""
+    mount_path: str = ""
+    namespace: str = ""
+    disable_renewal: bool = False
+    tls_ca_cert: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    tls_server_name: str = ""
+    tls_skip_verify: bool = False
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     """The whole server configuration, as ``load``/``loads`` return it: every
     default filled in (``api_addr``, ``node_id``, ``workers``) and validated.
@@ -180,6 +202,8 @@ class ServerConfig:
     unsafe_allow_api_audit_creation: bool = False
     # When set, every file audit device's file_path must lie in this directory.
     audit_file_directory: str = ""
+    # seal "transit" { ... }; None: the Shamir seal (unseal keys).
+    seal: TransitSealConfig | None = None
     # What the file says in a deprecated way (Vault's top-level "backend" block): shown at start.
     warnings: tuple[str, ...] = ()
 
@@ -217,5 +241,6 @@ def from_json(text: str) -> ServerConfig:
                 AuditDeviceConfig(**{**device, "options": tuple(tuple(pair) for pair in device["options"])})
                 for device in doc.get("audit", ())
             ),
+            "seal": TransitSealConfig(**doc["seal"]) if doc.get("seal") else None,
         }
     )
