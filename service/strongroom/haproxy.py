@@ -56,6 +56,15 @@ DEFAULT_TIMEOUTS: Mapping[str, str] = {
 #: del-header`` line each in the template, which Ansible renders too).
 INTERNAL_REQUEST_HEADERS = ("X-Strongroom-Forwarded",)
 
+#: Transit operations that only use a key: a performance standby serves them
+#: (``api/logical.py``), so the front door sends their POSTs and PUTs to the
+#: read backend.  The template lists the same names (``TRANSIT_READ_OPERATIONS``
+#: there, for Ansible's rendering); a test keeps both equal.
+TRANSIT_READ_OPERATIONS = ("encrypt", "decrypt", "rewrap", "sign", "verify", "hmac", "hash", "random")
+#: A mount path as operators choose it (``sys/mounts/<path>``), without the
+#: slashes around it: segments of letters, digits, ``_``, ``-`` and ``.``.
+_MOUNT = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+
 _NAME = re.compile(r"[A-Za-z0-9_.:-]+")
 _HOST = re.compile(r"\*|[A-Za-z0-9_.:\[\]-]+")  # "*", a name, an IPv4 or IPv6 address; no scheme, no path
 _DURATION = re.compile(r"\d+(us|ms|s|m|h|d)?")
@@ -88,6 +97,7 @@ def render(
     stats_socket: str | None = None,
     log_target: str = "stdout format raw local0 info",
     route_header: bool = True,
+    transit_mounts: Iterable[str] = ("transit",),
 ) -> str:
     """The text of ``haproxy.cfg`` for a cluster of ``nodes``.
 
@@ -103,6 +113,9 @@ def render(
     ``rise`` good ones put it back.  ``timeouts`` override ``DEFAULT_TIMEOUTS``
     key by key.  ``route_header`` adds ``X-Strongroom-Route: <backend>/<server>``
     to every response, so tests see which backend and node HAProxy picked.
+    ``transit_mounts`` are the transit mount paths whose read-only operations
+    (``TRANSIT_READ_OPERATIONS``) go to the read backend whatever the method
+    (empty: every POST goes to the active node).
 
     Raises ValueError for a value HAProxy would reject or misread.
     """
@@ -121,6 +134,7 @@ def render(
     for key, value in (("bind", bind), ("stats_bind", stats_bind), ("prometheus_bind", prometheus_bind)):
         if value is not None:
             _check_address(value, key)
+    mounts = [transit_mount(mount, index) for index, mount in enumerate(transit_mounts)]
     merged = dict(DEFAULT_TIMEOUTS)
     for key, value in (timeouts or {}).items():
         if key not in DEFAULT_TIMEOUTS:
@@ -154,7 +168,17 @@ def render(
         stats_socket=stats_socket,
         log_target=log_target,
         route_header=route_header,
+        transit_mounts=mounts,
     )
+
+
+def transit_mount(value: object, index: int) -> str:
+    """A ``transit_mounts`` entry without its surrounding slashes; ValueError unless it is a mount path."""
+    mount = value.strip("/") if isinstance(value, str) else ""
+    segments = mount.split("/")
+    if not _MOUNT.fullmatch(mount) or segments[0] == "sys" or any(set(part) == {"."} for part in segments):
+        raise ValueError(f"transit_mounts[{index}]: {value!r} is not a mount path such as transit or team/transit")
+    return mount
 
 
 def _check_address(value: str, key: str) -> None:
