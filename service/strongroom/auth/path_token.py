@@ -19,8 +19,19 @@ from functools import partial
 from typing import Any
 
 from strongroom import metrics
+from strongroom.auth.path_token_roles import role_paths
 from strongroom.auth.token_entry import REVOCATION_PENDING, TokenEntry, sanitize_policies
 from strongroom.auth.token_response import auth_block, lookup_data
+from strongroom.auth.token_roles import (
+    ROLE_NAME,
+    TokenRole,
+    TokenRoles,
+    comma_list,
+    has_policy_rules,
+    merge_lifetime,
+    resolve_policies,
+    role_num_uses,
+)
 from strongroom.auth.token_store import TokenStore
 from strongroom.errors import InvalidRequest, PermissionDenied
 from strongroom.fields import (
@@ -28,7 +39,6 @@ from strongroom.fields import (
     int_field,
     kv_pairs_field,
     string_field,
-    string_list_field,
     to_duration_seconds,
 )
 from strongroom.fields import ttl_seconds as parse_ttl
@@ -91,11 +101,13 @@ class TokenAuthBackend(framework.Backend):
         self._store = store
         self._has_sudo = has_sudo or _is_root_caller
         self._policy_exists = policy_exists
+        self._roles = TokenRoles(store.view)
         super().__init__(self._paths())
 
     def _paths(self) -> list[Path]:
-        """The table (Vault's ``token_store.go`` paths, without roles)."""
+        """The table (Vault's ``token_store.go`` paths)."""
         return [
+            *role_paths(self._roles),
             Path(
                 "create",
                 {logical.UPDATE: partial(self._create, orphan=False)},
@@ -108,6 +120,13 @@ class TokenAuthBackend(framework.Backend):
                 {logical.UPDATE: partial(self._create, orphan=True)},
                 synopsis="The token create path is used to create new orphan tokens.",
                 description="As create, but the new token has no parent: revoking the caller leaves it alone.",
+            ),
+            Path(
+                f"create/(?P<role_name>{ROLE_NAME})",
+                {logical.UPDATE: self._create_against_role},
+                synopsis="This token create path is used to create new tokens adhering to the given role.",
+                description="The role decides the allowed policies, orphan, renewable, period, explicit max TTL "
+                "and use limit; the token's path is auth/token/create/<role>[/<path_suffix>].",
             ),
             Path(
                 "lookup",
@@ -188,7 +207,14 @@ class TokenAuthBackend(framework.Backend):
 
     # --- create ----------------------------------------------------------------
 
-    def _create(self, req: Request, orphan: bool) -> Response:
+    def _create_against_role(self, req: Request, role_name: str) -> Response:
+        """https://developer.hashicorp.com/vault/api-docs/auth/token#create-token (``create/:role_name``)"""
+        role = self._roles.get(role_name)
+        if role is None:
+            raise InvalidRequest(f"unknown role {role_name}")
+        return self._create(req, orphan=False, role=role)
+
+    def _create(self, req: Request, orphan: bool, role: TokenRole | None = None) -> Response:
         """https://developer.hashicorp.com/vault/api-docs/auth/token#create-token"""
         data = req.data
         if data.get("wrap_ttl") not in (None, "", 0):
@@ -197,29 +223,43 @@ class TokenAuthBackend(framework.Backend):
         parent = self._parent(req)
         is_sudo = self._has_sudo(req)
 
-        _check_token_type(string_field(data, "type"))
+        token_type = string_field(data, "type")
+        if role is not None and role.token_type == "service":
+            token_type = "service"  # a role fixed to service overrides the request; default-service lets it choose
+        _check_token_type(token_type)
         renewable = bool_field(data, "renewable", True)
         num_uses = int_field(data, "num_uses")
         if num_uses < 0:
             raise InvalidRequest("number of uses cannot be negative")
+        if string_field(data, "entity_alias"):
+            if role is None:
+                raise InvalidRequest("'entity_alias' is only allowed in combination with token role")
+            raise InvalidRequest("'entity_alias' is not supported by Strongroom (it has no identity store)")
         meta = kv_pairs_field(data, "meta")
         name = display_name(string_field(data, "display_name"))
         token_id = string_field(data, "id")
         if token_id and not is_sudo:
             raise InvalidRequest("root or sudo privileges required to specify token id")
 
-        policies = self._assignable_policies(parent, data, is_sudo)
-        if bool_field(data, "no_parent", False):
+        policies = self._assignable_policies(parent, data, is_sudo, role)
+        path = "auth/token/" + req.relative_path
+        if role is not None:
+            # The role decides: no_parent is ignored, as in Vault.
+            orphan = role.orphan
+            renewable = renewable and role.renewable
+            num_uses = role_num_uses(role, num_uses)
+            path = role.creation_path()
+        elif bool_field(data, "no_parent", False):
             if not is_sudo:
                 raise InvalidRequest("root or sudo privileges required to create orphan token")
             orphan = True
-        lifetime = self._lifetime(data, parent, policies, is_sudo)
+        lifetime = self._lifetime(data, parent, policies, is_sudo, role)
 
         token_id, entry = self._store.create(
             policies=policies,
             add_default=False,
             parent=None if orphan else parent,
-            path="auth/token/" + req.relative_path,
+            path=path,
             meta=meta,
             display_name=name,
             num_uses=num_uses,
@@ -228,6 +268,7 @@ class TokenAuthBackend(framework.Backend):
             period=lifetime.period,
             renewable=renewable and lifetime.ttl != 0,
             token_id=token_id or None,
+            role=role.name if role is not None else "",
         )
         metrics.count_token_creation("token", req.mount_point or "auth/token/", entry.ttl)
         warnings = list(lifetime.warnings)
@@ -247,9 +288,17 @@ class TokenAuthBackend(framework.Backend):
             raise InvalidRequest("restricted use token cannot generate child tokens")
         return parent
 
-    def _assignable_policies(self, parent: TokenEntry, data: dict[str, Any], is_sudo: bool) -> list[str]:
+    def _assignable_policies(
+        self, parent: TokenEntry, data: dict[str, Any], is_sudo: bool, role: TokenRole | None
+    ) -> list[str]:
         """The new token's policies, refused when one is Vault's own or is root without a root parent."""
-        policies = self._child_policies(parent, data, is_sudo)
+        if role is not None and has_policy_rules(role):
+            no_default = bool_field(data, "no_default_policy", False)
+            policies = resolve_policies(role, comma_list(data.get("policies"), "policies"), parent.policies, no_default)
+            if no_default:
+                policies = [p for p in policies if p != "default"]
+        else:
+            policies = self._child_policies(parent, data, is_sudo)
         for policy in policies:
             if policy in NON_ASSIGNABLE_POLICIES:
                 raise InvalidRequest(f'cannot assign policy "{policy}"')
@@ -257,21 +306,27 @@ class TokenAuthBackend(framework.Backend):
             raise InvalidRequest("root tokens may not be created without parent token being root")
         return policies
 
-    def _lifetime(self, data: dict[str, Any], parent: TokenEntry, policies: list[str], is_sudo: bool) -> _Lifetime:
-        """The new token's TTL, explicit max TTL and period, as Vault plans them."""
+    def _lifetime(
+        self, data: dict[str, Any], parent: TokenEntry, policies: list[str], is_sudo: bool, role: TokenRole | None
+    ) -> _Lifetime:
+        """The new token's TTL, explicit max TTL and period, as Vault plans them
+        (the lesser of the request's and the role's, when there is a role)."""
         explicit_max_ttl = parse_ttl(data.get("explicit_max_ttl"), "explicit_max_ttl")
         period = parse_ttl(data.get("period"), "period")
         if period and not is_sudo:
             raise InvalidRequest("root or sudo privileges required to create periodic token")
+        warnings: list[str] = []
+        if role is not None:
+            explicit_max_ttl, period = merge_lifetime(role, explicit_max_ttl, period, warnings)
         if data.get("ttl") not in (None, ""):
             ttl = parse_ttl(data.get("ttl"), "ttl")
         else:
             ttl = parse_ttl(data.get("lease"), "lease")
 
-        warnings: list[str] = []
         # Root tokens may live forever; everything else gets a TTL.
         if period > 0 or ttl > 0 or "root" not in policies:
-            ttl, warnings = self._store.plan_ttl(ttl=ttl, period=period, explicit_max_ttl=explicit_max_ttl)
+            ttl, planned = self._store.plan_ttl(ttl=ttl, period=period, explicit_max_ttl=explicit_max_ttl)
+            warnings += planned
         if ttl == 0 and explicit_max_ttl > 0:
             ttl = explicit_max_ttl
         if ttl == 0 and parent.ttl != 0:
@@ -281,7 +336,7 @@ class TokenAuthBackend(framework.Backend):
     @staticmethod
     def _child_policies(parent: TokenEntry, data: dict[str, Any], is_sudo: bool) -> list[str]:
         """Vault's policy rules for a token created without a role."""
-        requested = string_list_field(data, "policies")
+        requested = comma_list(data.get("policies"), "policies")
         no_default = bool_field(data, "no_default_policy", False)
         if not requested:
             # Inherit the parent's policies; "default" only if the parent has it.

@@ -123,7 +123,8 @@ class TokenEntry:
     """One service token (Vault's ``logical.TokenEntry``).
 
     ``id`` is the secret token; it is never stored and is empty on entries found
-    by accessor.  ``parent`` is the parent's id hash ("" for orphans).  ``ttl``
+    by accessor.  ``parent`` is the parent's id hash ("" for orphans); ``role``
+    the token role it was created against ("" for none).  ``ttl``
     is the TTL at creation (0: never expires, root tokens only); ``lease_ttl``
     the TTL granted by the last creation or renewal; ``expire_at`` the unix time
     the token stops working (None: never).  ``num_uses`` 0 is unlimited, and
@@ -145,6 +146,7 @@ class TokenEntry:
     renewable: bool = True
     type: str = "service"
     entity_id: str = ""
+    role: str = ""
     issue_time: float = 0.0
     expire_at: float | None = None
     lease_ttl: int = 0

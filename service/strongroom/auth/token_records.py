@@ -59,6 +59,7 @@ _STORED_FIELDS = (
     "renewable",
     "type",
     "entity_id",
+    "role",
     "issue_time",
     "expire_at",
     "lease_ttl",

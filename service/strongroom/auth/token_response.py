@@ -60,6 +60,8 @@ def lookup_data(entry: TokenEntry, now: float) -> dict[str, Any]:
         "ttl": max(0, int(entry.expire_at - now)) if entry.expire_at is not None else 0,
         "type": entry.type,
     }
+    if entry.role:
+        data["role"] = entry.role
     if entry.period:
         data["period"] = entry.period
     if entry.last_renewal is not None:

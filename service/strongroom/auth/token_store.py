@@ -84,6 +84,8 @@ class TokenStore:
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self._records = TokenRecords(view, randbytes)
+        #: The store's storage view; the token roles live beside the tokens in it (``roles/``).
+        self.view = view
         self.clock = clock
         self._randbytes = randbytes
         self._sleep = sleep
@@ -127,6 +129,7 @@ class TokenStore:
         period: int = 0,
         renewable: bool = True,
         token_id: str | None = None,
+        role: str = "",
     ) -> tuple[str, TokenEntry]:
         """Persist a new service token and return ``(token_id, entry)``.
 
@@ -167,6 +170,7 @@ class TokenStore:
             explicit_max_ttl=int(explicit_max_ttl),
             period=int(period),
             renewable=bool(renewable) and ttl > 0,
+            role=role,
             issue_time=now,
             expire_at=now + ttl if ttl else None,
             lease_ttl=ttl,
@@ -234,6 +238,13 @@ class TokenStore:
         if entry is None or entry.accessor != accessor:
             return None
         return entry
+
+    def lookup_salted(self, id_hash: str) -> TokenEntry | None:
+        """The entry stored under a salted id (a lease id's last segment), ``id``
+        left empty, or None as for ``lookup``."""
+        if len(id_hash) != len(salted_hash(b"", "")) or not all(c in "0123456789abcdef" for c in id_hash):
+            return None  # never a storage key built from whatever a client sent
+        return self._tree.live(id_hash)
 
     def refresh(self, entry: TokenEntry) -> TokenEntry | None:
         """The current stored state of ``entry`` (same rules as ``lookup``), keeping its id."""
@@ -368,6 +379,14 @@ class TokenStore:
         if entry is None:
             return False
         self._tree.revoke(entry.salted_id, (entry, index))
+        return True
+
+    def revoke_salted(self, id_hash: str) -> bool:
+        """Revoke (tree) the live token stored under a salted id.  False if there is none."""
+        entry = self.lookup_salted(id_hash)
+        if entry is None:
+            return False
+        self._tree.revoke(entry.salted_id)
         return True
 
     def revoke_accessor(self, accessor: str) -> bool:

@@ -56,6 +56,9 @@ SUDO_SYS_PATHS = (
     "step-down",
     "leases/revoke-prefix/",
     "leases/revoke-force/",
+    "leases/lookup/",
+    "revoke-prefix/",
+    "revoke-force/",
     "config/",
     "internal/counters/",
     # Vault serves these to anyone; Strongroom asks for sudo unless the listener opens them

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from strongroom.core.audit import API_CREATION_REFUSED
 from strongroom.core.mounts import RESERVED, MountEntry, MountTable, normalize_path
 from strongroom.core.rotation import rotate_config_path
+from strongroom.core.sys_leases import lease_paths
 from strongroom.core.sys_recovery import recovery_paths
 from strongroom.core.sys_remount import remount_paths
 from strongroom.core.wrapping import wrapping_paths
@@ -350,6 +351,7 @@ class SystemBackend(framework.Backend):
             *recovery_paths(self.core),
             *wrapping_paths(self.core.wrapping),
             *remount_paths(self.core),
+            *lease_paths(self.core),
         ]
 
     # --- sys/mounts ------------------------------------------------------------
