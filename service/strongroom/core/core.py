@@ -64,6 +64,7 @@ SUDO_SYS_PATHS = (
     # Vault serves these to anyone; Strongroom asks for sudo unless the listener opens them
     # (core/sys_recovery.py).
     "rekey/",
+    "rekey-recovery-key/",
     "generate-root",
     "generate-root/",
     "generate-root-token/",
@@ -237,9 +238,23 @@ class Core:
 
     # --- seal operations served while sealed ---------------------------------
 
-    def initialize(self, shares: int, threshold: int, root_token_id: str = "") -> dict:
-        """``sys/init``: create the keys, split the unseal key, mint the root token."""
-        return self.seal.initialize(shares, threshold, root_token_id=root_token_id)
+    def initialize(
+        self,
+        shares: int,
+        threshold: int,
+        root_token_id: str = "",
+        recovery_shares: int = 0,
+        recovery_threshold: int = 0,
+    ) -> dict:
+        """``sys/init``: create the keys, split the unseal key (the recovery key with an
+        auto seal), mint the root token."""
+        return self.seal.initialize(
+            shares,
+            threshold,
+            root_token_id=root_token_id,
+            recovery_shares=recovery_shares,
+            recovery_threshold=recovery_threshold,
+        )
 
     # --- HA state (pushed by the node core; disabled for single-process nodes) ---
 

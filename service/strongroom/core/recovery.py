@@ -16,6 +16,14 @@ Like the unseal progress, the submitted shares live only in the memory of the
 node core of the active node (``SealManager``'s process) and are dropped as
 soon as they were combined.
 
+With an auto seal (``seal "transit"``) the operators hold recovery keys
+instead: ``sys/rekey-recovery-key/*`` (operation ``"rekey-recovery-key"``)
+rekeys them the same way (the new recovery key is stored seal-wrapped), and a
+root generation takes a threshold of recovery key shares, proven against the
+stored recovery key.  ``sys/rekey/*`` has nothing to rekey then, and the
+recovery paths have nothing to rekey under the Shamir seal: both refuse, as
+Vault does.
+
 With ``require_verification`` a rekey does not take effect when the old shares
 are complete: the new shares are returned, and only once a threshold of *them*
 is submitted to ``sys/rekey/verify`` does the new key replace the old one, so a
@@ -84,11 +92,13 @@ def decode_root_token(encoded: str, otp: str) -> str:
 
 
 class Rekey:
-    """``sys/rekey/*``: one rekey operation at a time, with optional verification."""
+    """``sys/rekey/*`` (``recovery`` False) or ``sys/rekey-recovery-key/*`` (True):
+    one rekey operation at a time, with optional verification."""
 
-    def __init__(self, seal: SealManager, randbytes: Callable[[int], bytes]) -> None:
+    def __init__(self, seal: SealManager, randbytes: Callable[[int], bytes], recovery: bool = False) -> None:
         self._seal = seal
         self._randbytes = randbytes
+        self._recovery = recovery
         self._lock = threading.Lock()
         self._config: dict | None = None  # shares, threshold, nonce, verification_required
         self._progress: list[bytes] = []
@@ -101,7 +111,26 @@ class Rekey:
         config = self._seal.seal_config()
         if config is None:
             raise InvalidRequest("server is not yet initialized")
-        return int(config["secret_threshold"])
+        if self._recovery and not self._seal.recovery_seal:
+            raise InvalidRequest("recovery rekeying not supported")
+        if not self._recovery and self._seal.recovery_seal:
+            raise InvalidRequest(
+                f"seal type {config.get('type')} has no unseal keys: rekey the recovery keys "
+                "(sys/rekey-recovery-key, operator rekey -target=recovery)"
+            )
+        return int(config["recovery_threshold" if self._recovery else "secret_threshold"])
+
+    def _prove(self, shares: list[bytes]) -> bytes:
+        """The old shares checked: the root key (unseal key rekey) or the recovery key."""
+        if self._recovery:
+            return self._seal.prove_recovery_shares(shares, "recovery key verification failed")
+        return self._seal.prove_shares(shares, "root key verification failed")
+
+    def _replace(self, proof: bytes, new_key: bytes, shares: int, threshold: int) -> None:
+        if self._recovery:
+            self._seal.replace_recovery_key(new_key, shares, threshold)
+        else:
+            self._seal.replace_unseal_key(proof, new_key, shares, threshold)
 
     def status(self) -> dict:
         required = self._required()
@@ -167,7 +196,7 @@ class Rekey:
         with self._lock:
             config = self._config
             if config is None:
-                raise InvalidRequest("no barrier rekey in progress")
+                raise InvalidRequest(f"no {'recovery' if self._recovery else 'barrier'} rekey in progress")
             if self._pending is not None:
                 raise InvalidRequest(
                     "rekey operation already finished; verification must be performed; "
@@ -183,7 +212,7 @@ class Rekey:
             # As in Vault, the submitted shares are spent whatever happens next; the
             # operation (its nonce) stays, so wrong shares mean starting the count again.
             shares, self._progress = self._progress, []
-            root_key = self._seal.prove_shares(shares, "root key verification failed")
+            proof = self._prove(shares)
             new_key, new_shares = self._seal.new_unseal_key(config["shares"], config["threshold"])
             result: dict = {
                 "nonce": config["nonce"],
@@ -195,11 +224,11 @@ class Rekey:
                 "verification_required": config["verification_required"],
             }
             if config["verification_required"]:
-                self._pending = (root_key, new_key)
+                self._pending = (proof, new_key)
                 self._verification_nonce = _new_nonce(self._randbytes)
                 result["verification_nonce"] = self._verification_nonce
             else:
-                self._seal.replace_unseal_key(root_key, new_key, config["shares"], config["threshold"])
+                self._replace(proof, new_key, config["shares"], config["threshold"])
                 self._clear()
             return result
 
@@ -236,10 +265,10 @@ class Rekey:
             if len(self._verification_progress) < config["threshold"]:
                 return self._verify_status_locked()
             shares, self._verification_progress = self._verification_progress, []
-            root_key, new_key = pending
+            proof, new_key = pending
             if _combine(shares, config["shares"]) != new_key:
                 raise InvalidRequest("rekey verification failed; incorrect key shares supplied")
-            self._seal.replace_unseal_key(root_key, new_key, config["shares"], config["threshold"])
+            self._replace(proof, new_key, config["shares"], config["threshold"])
             verification_nonce = self._verification_nonce
             self._clear()
             return {"nonce": verification_nonce, "complete": True}
@@ -271,10 +300,7 @@ class RootGeneration:
         self._progress: list[bytes] = []
 
     def _required(self) -> int:
-        config = self._seal.seal_config()
-        if config is None:
-            raise InvalidRequest("server is not yet initialized")
-        return int(config["secret_threshold"])
+        return self._seal.operator_threshold()
 
     def status(self, otp: str = "") -> dict:
         required = self._required()
@@ -340,7 +366,7 @@ class RootGeneration:
             # As in Vault, the shares are spent whatever happens next; the attempt (its
             # nonce and OTP) ends only when it succeeds or is cancelled.
             shares, self._progress = self._progress, []
-            self._seal.prove_shares(shares, "root generation aborted")
+            self._seal.prove_operator_shares(shares, "root generation aborted")
             encoded = encode_root_token(self._seal.mint_root_token(), self._otp)
             self._nonce, self._otp = "", ""
         return {**body, "complete": True, "encoded_token": encoded, "encoded_root_token": encoded}
@@ -352,7 +378,15 @@ class Recovery:
 
     def __init__(self, seal: SealManager, randbytes: Callable[[int], bytes]) -> None:
         rekey, root = Rekey(seal, randbytes), RootGeneration(seal, randbytes)
+        recovery_rekey = Rekey(seal, randbytes, recovery=True)
         self._actions: dict[tuple[str, str], Callable[[dict], dict | None]] = {
+            ("rekey-recovery-key", "status"): lambda params: recovery_rekey.status(),
+            ("rekey-recovery-key", "init"): recovery_rekey.init,
+            ("rekey-recovery-key", "cancel"): lambda params: recovery_rekey.cancel(),
+            ("rekey-recovery-key", "update"): recovery_rekey.update,
+            ("rekey-recovery-key", "verify_status"): lambda params: recovery_rekey.verify_status(),
+            ("rekey-recovery-key", "verify_update"): recovery_rekey.verify_update,
+            ("rekey-recovery-key", "verify_cancel"): lambda params: recovery_rekey.verify_cancel(),
             ("rekey", "status"): lambda params: rekey.status(),
             ("rekey", "init"): rekey.init,
             ("rekey", "cancel"): lambda params: rekey.cancel(),

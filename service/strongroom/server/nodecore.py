@@ -4,11 +4,20 @@ It creates the metrics directory (wiped at every start), the 0700 socket
 directory, the ``SealManager`` (keys only in this process's memory) and the
 ``NodeLinkServer``; then it runs gunicorn with the configured workers and
 forwards SIGTERM/SIGINT to it.  When gunicorn exits, so does the node core.
+
+With ``seal "transit"`` the node core also builds the transit seal and runs the
+auto-unseal loop: while the node is sealed and has never been unsealed since
+start, it tries to unseal with the seal every second, saying on stderr why it
+cannot (storage not initialised, the unsealer unreachable or refusing) each
+time the reason changes.  A restarted node therefore unseals itself with no
+operator; after a manual ``sys/seal`` it stays sealed until restarted or
+unsealed with recovery keys.  The seal's token never reaches the workers.
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import logging
 import os
 import shutil
@@ -17,6 +26,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from types import FrameType
@@ -30,6 +40,7 @@ from strongroom.errors import ReadOnly, StrongroomError
 if TYPE_CHECKING:
     from strongroom.barrier.keyring import Keyring
     from strongroom.core.seal import SealManager
+    from strongroom.core.seal_transit import TokenRenewer, TransitSeal
     from strongroom.storage import Backend
     from strongroom.storage.coherence import CoherenceTable
 
@@ -83,14 +94,18 @@ def run(config: ServerConfig, *, dev: bool = False, dev_root_token: str = "") ->
 
 def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev_root_token: str) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # before anything imports prometheus_client
+    auto_seal = _auto_seal(config)
     env = _gunicorn_env(config, dict(os.environ))
+    if auto_seal is not None:
+        env.pop("VAULT_TOKEN", None)  # the unsealer's token stays in the node core
     if dev:
         env["STRONGROOM_DEV"] = "1"
         env["STRONGROOM_DEV_LISTEN"] = config.listeners[0].address
         env["STRONGROOM_DEV_ROOT_TOKEN"] = dev_root_token
     # Parsed once here (dev mode too: -dev -config adds settings): workers rebuild it from JSON and never
     # load the HCL parser (~4 MiB each).
-    env["STRONGROOM_CONFIG_JSON"] = config_mod.to_json(config)
+    # The seal block (its token) stays here too: only the node core talks to the unsealer.
+    env["STRONGROOM_CONFIG_JSON"] = config_mod.to_json(dataclasses.replace(config, seal=None))
 
     node: NodeCore | None = None
     if config.storage.type != "inmem":
@@ -99,7 +114,7 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
         _wait_for_storage(config)
         table = CoherenceTable.create(os.path.join(socket_dir, "cache.table"))
         try:
-            node = NodeCore(config, os.path.join(socket_dir, "node.sock"), table)
+            node = NodeCore(config, os.path.join(socket_dir, "node.sock"), table, auto_seal=auto_seal)
             node.start()
         except StrongroomError as exc:  # Consul went away again during start-up
             raise SystemExit(f"error: cannot start the node: {exc}") from None
@@ -137,6 +152,62 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
         if node is not None:
             node.close()
     return 0 if rc in (0, -signal.SIGTERM) else rc
+
+
+def _auto_seal(config: ServerConfig) -> TransitSeal | None:
+    """The transit seal of ``seal "transit"`` (environment fallbacks applied), None for Shamir."""
+    if config.seal is None:
+        return None
+    from strongroom.core.seal_transit import transit_seal
+
+    try:
+        return transit_seal(config.seal)
+    except config_mod.ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _say(message: str) -> None:
+    """One line on the node's stderr (its log), as ``_wait_for_storage`` does."""
+    print(message, file=sys.stderr, flush=True)
+
+
+class AutoUnsealLoop:
+    """Unseal with the auto seal as soon as possible after start (see the module docstring).
+
+    Runs until the node is unsealed once, or ``stop()``.  ``attempt`` is
+    ``SealManager.auto_unseal``; ``say`` gets one line per change of reason."""
+
+    def __init__(
+        self, attempt: Callable[[], bool], address: str, say: Callable[[str], None] = _say, interval: float = 1.0
+    ) -> None:
+        self._attempt = attempt
+        self._address = address
+        self._say = say
+        self._interval = interval
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self.run, name="auto-unseal", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        said = ""
+        while not self._stop.is_set():
+            try:
+                if self._attempt():
+                    self._say(f"auto-unseal: unsealed with the transit seal at {self._address}")
+                    return
+                reason = "storage is not initialised yet (sys/init with recovery_shares)"
+            except StrongroomError as exc:
+                reason = str(exc)
+            except Exception as exc:  # keep trying whatever went wrong; the type says enough
+                reason = f"unexpected {type(exc).__name__}"
+            if reason != said:
+                said = reason
+                self._say(f"auto-unseal: node sealed, retrying every {self._interval:g}s: {reason}")
+            self._stop.wait(self._interval)
 
 
 def _wait_for_storage(config: ServerConfig) -> None:
@@ -213,7 +284,9 @@ class NodeCore:
     workers' caches only while this node is active.
     """
 
-    def __init__(self, config: ServerConfig, socket_path: str, cache_table: CoherenceTable):
+    def __init__(
+        self, config: ServerConfig, socket_path: str, cache_table: CoherenceTable, auto_seal: TransitSeal | None = None
+    ):
         # Imported here, not at the top: prometheus_client (behind metrics and the
         # instrumented backend) must load after run() set PROMETHEUS_MULTIPROC_DIR.
         from strongroom.core.core import utcnow
@@ -238,7 +311,11 @@ class NodeCore:
             on_change=self._keyring_changed,
             cluster_name=config.cluster_name,
             storage_type=config.storage.type,
+            auto_seal=auto_seal,
         )
+        self.auto_seal = auto_seal
+        self.auto_unseal: AutoUnsealLoop | None = None
+        self.renewer: TokenRenewer | None = None
         self.registry = ConsulRegistry.for_backend(consul)
         self.ha = HAManager(
             sessions=ConsulSessions.for_backend(consul),
@@ -296,6 +373,14 @@ class NodeCore:
             rotate=self.seal.rotate,
             clock=utcnow,
         ).start()
+        if self.auto_seal is not None:
+            from strongroom.core.seal_transit import TokenRenewer
+
+            self.auto_unseal = AutoUnsealLoop(self.seal.auto_unseal, self.auto_seal.address)
+            self.auto_unseal.start()
+            if not self.auto_seal.settings.disable_renewal:
+                self.renewer = TokenRenewer(self.auto_seal.client, _say)
+                self.renewer.start()
 
     def release(self) -> None:
         """SIGTERM: give up the lock at once, so a standby takes over while gunicorn drains (idempotent)."""
@@ -303,9 +388,15 @@ class NodeCore:
 
     def close(self) -> None:
         """Leave the election, forget the keys, close the workers' socket."""
+        if self.auto_unseal is not None:
+            self.auto_unseal.stop()
+        if self.renewer is not None:
+            self.renewer.stop()
         self.ha.stop()
         self.seal.seal()
         self.server.close()
+        if self.auto_seal is not None:
+            self.auto_seal.close()
 
     # --- the arrows pointing back (see the class docstring) ---------------------------
 

@@ -320,8 +320,22 @@ class NodeLink:
     def status(self) -> dict:
         return self.call("status")
 
-    def initialize(self, shares: int, threshold: int, root_token_id: str = "") -> dict:
-        return self.call("initialize", shares=shares, threshold=threshold, root_token_id=root_token_id)
+    def initialize(
+        self,
+        shares: int,
+        threshold: int,
+        root_token_id: str = "",
+        recovery_shares: int = 0,
+        recovery_threshold: int = 0,
+    ) -> dict:
+        return self.call(
+            "initialize",
+            shares=shares,
+            threshold=threshold,
+            root_token_id=root_token_id,
+            recovery_shares=recovery_shares,
+            recovery_threshold=recovery_threshold,
+        )
 
     def unseal(self, key: str | None, reset: bool = False) -> dict:
         return self.call("unseal", key=key, reset=reset)
@@ -370,7 +384,7 @@ def node_core_handlers(
     """The node core's call table: the seal, the HA role, and table invalidation
     (``publish`` pushes an event to every worker, ``NodeLinkServer.publish``)."""
     from strongroom.core.ha import ACTIVE
-    from strongroom.core.seal import validate_seal_parameters
+    from strongroom.core.seal import validate_recovery_parameters, validate_seal_parameters
 
     def invalidate(req: dict) -> None:
         keys = req.get("keys") or []
@@ -385,6 +399,17 @@ def node_core_handlers(
 
     def initialize(req: dict) -> dict:
         # The message is JSON from a worker: the types are checked here, with sys/init's messages.
+        if seal.recovery_seal:  # an auto seal splits the recovery key; the unseal key counts are not used
+            recovery_shares, recovery_threshold = validate_recovery_parameters(
+                req.get("recovery_shares"), req.get("recovery_threshold")
+            )
+            return seal.initialize(
+                1,
+                1,
+                root_token_id=str(req.get("root_token_id") or ""),
+                recovery_shares=recovery_shares,
+                recovery_threshold=recovery_threshold,
+            )
         shares, threshold = validate_seal_parameters(req.get("shares"), req.get("threshold"))
         return seal.initialize(shares, threshold, root_token_id=str(req.get("root_token_id") or ""))
 
