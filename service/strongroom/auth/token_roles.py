@@ -41,6 +41,7 @@ ROLE_NAME = r"\w(?:[\w\-.]*\w)?"
 #: Vault's ``pathSuffixSanitize``, matched against the whole suffix here (Vault
 #: searches it anywhere, which lets ``a/b`` and ``../x`` through its regex).
 _PATH_SUFFIX = re.compile(r"\w[\w\-.]+\w")
+_PATH_SUFFIX_SHOWN = r"\w[\w-.]+\w"  # Vault's spelling of the same pattern, for the message
 ROLES_PREFIX = "roles/"
 
 _TOKEN_TYPES = {"default": "default-service", "default-service": "default-service", "service": "service"}
@@ -177,7 +178,7 @@ def _policy_changes(fields: Mapping[str, Any]) -> dict[str, Any]:
 def _path_suffix(value: Any) -> str:
     suffix = to_string("path_suffix", value, validated=True)
     if suffix and not _PATH_SUFFIX.fullmatch(suffix):
-        raise InvalidRequest(f"given role path suffix contains invalid characters; must match {_PATH_SUFFIX.pattern}")
+        raise InvalidRequest(f"given role path suffix contains invalid characters; must match {_PATH_SUFFIX_SHOWN}")
     return suffix
 
 
