@@ -234,6 +234,24 @@ CASES: list[tuple[str, str, list[tuple[list[str], list[str]]]]] = [
         [(["status", "-format=json"], ["sealed", "initialized", "t", "n", "type", "?version", "?ha_enabled"])],
     ),
     ("status", "narrow", [(["status", "-format=json"], ["sealed", "initialized"])]),
+    ("key-status", "root", [(["operator", "key-status", "-format=json"], ["?term", "?install_time"])]),
+    ("key-status", "narrow", [(["operator", "key-status"], ["!2"])]),
+    ("rotate", "root", [(["operator", "rotate"], ["!0"])]),
+    ("rotate", "narrow", [(["operator", "rotate"], ["!2"])]),
+    ("step-down", "root", [(["operator", "step-down"], ["!0"])]),
+    # Not compared as narrow: OpenBao -dev (no HA) answers step-down 204 before judging the token;
+    # Strongroom asks for sudo whether or not the node is HA (tests/security covers the refusal).
+    (
+        "generate-root-init-cancel",
+        "root",
+        [
+            (["operator", "generate-root", "-status", "-format=json"], ["started", "required", "?otp_length"]),
+            (["operator", "generate-root", "-init", "-format=json"], ["started", "?otp", "?nonce"]),
+            (["operator", "generate-root", "-cancel"], ["!0"]),
+            (["operator", "generate-root", "-status", "-format=json"], ["started"]),
+        ],
+    ),
+    ("generate-root-status", "narrow", [(["operator", "generate-root", "-status"], ["!2"])]),
     # OpenBao -dev has no HA storage, so it answers only ha_enabled (false); a Strongroom node is always HA
     ("read-sys-leader", "root", [(["read", "-format=json", "sys/leader"], ["?data.ha_enabled"])]),
     ("read-sys-leader", "narrow", [(["read", "-format=json", "sys/leader"], ["?data.ha_enabled"])]),
