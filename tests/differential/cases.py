@@ -24,6 +24,7 @@ path "secret/data/allowed" { capabilities = ["read"] }
 """
 READER_POLICY = 'path "secret/data/allowed" { capabilities = ["read", "list"] }\n'
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
+ROLE_USER_POLICY = 'path "auth/token/create/app" { capabilities = ["update"] }\n'
 
 
 @dataclass(frozen=True)
@@ -727,6 +728,92 @@ CASES: list[Case] = [
     C("generate root cancel", "DELETE", "sys/generate-root-token/attempt"),
     C("generate root status after cancel", "GET", "sys/generate-root-token/attempt"),
     C("rekey status", "GET", "sys/rekey/init"),
+    # --- token roles --------------------------------------------------------------------
+    C(
+        "role write",
+        "POST",
+        "auth/token/roles/app",
+        {
+            "allowed_policies": "reader,tokens",
+            "orphan": True,
+            "path_suffix": "rev1",
+            "token_period": "1h",
+            "token_num_uses": 3,
+        },
+    ),
+    C("role read", "GET", "auth/token/roles/app"),
+    C("role list", "LIST", "auth/token/roles"),
+    C("role read missing", "GET", "auth/token/roles/nope"),
+    C("role write legacy durations", "POST", "auth/token/roles/legacy", {"period": "2h", "explicit_max_ttl": "3h"}),
+    C("role read legacy durations", "GET", "auth/token/roles/legacy"),
+    C("role write both periods", "POST", "auth/token/roles/legacy", {"period": "2h", "token_period": "1h"}),
+    C(
+        "role write globs",
+        "POST",
+        "auth/token/roles/globs",
+        {"allowed_policies_glob": "app-*", "disallowed_policies": "app-secret", "allowed_entity_aliases": "a,b"},
+    ),
+    C("role read globs", "GET", "auth/token/roles/globs"),
+    C("role write bad suffix", "POST", "auth/token/roles/bad", {"path_suffix": "v1"}),
+    C("role write bad type", "POST", "auth/token/roles/bad", {"token_type": "nope"}),
+    C("role write batch non-orphan", "POST", "auth/token/roles/bad", {"token_type": "batch"}),
+    C(
+        "role write batch orphan",
+        "POST",
+        "auth/token/roles/bad",
+        {"token_type": "batch", "orphan": True, "renewable": False},
+    ),
+    C("role write bound cidrs", "POST", "auth/token/roles/bad", {"token_bound_cidrs": "10.0.0.0/8"}),
+    C("role write negative uses", "POST", "auth/token/roles/bad", {"token_num_uses": -1}),
+    C("role write bad period", "POST", "auth/token/roles/bad", {"period": "soon"}),
+    C("role create token", "POST", "auth/token/create/app", {}, save={"role_token": "auth.client_token"}),
+    C("role create token lookup", "POST", "auth/token/lookup", {"token": "<<role_token>>"}),
+    C("role create foreign policy", "POST", "auth/token/create/app", {"policies": ["other"]}),
+    C("role create subset", "POST", "auth/token/create/app", {"policies": "reader"}),
+    C("role create unknown role", "POST", "auth/token/create/nope", {}),
+    C("role create glob allowed", "POST", "auth/token/create/globs", {"policies": "app-one"}),
+    C("role create glob disallowed", "POST", "auth/token/create/globs", {"policies": "app-secret"}),
+    C("role create lesser period", "POST", "auth/token/create/app", {"period": "30m"}),
+    C("role user policy", "PUT", "sys/policies/acl/roleuser", {"policy": ROLE_USER_POLICY}),
+    C(
+        "role user token",
+        "POST",
+        "auth/token/create",
+        {"policies": ["roleuser"], "ttl": "1h"},
+        save={"role_user": "auth.client_token"},
+    ),
+    C("role create as narrow token", "POST", "auth/token/create/app", {}, token="<<role_user>>"),
+    C("role create as narrow token unlisted role", "POST", "auth/token/create/globs", {}, token="<<role_user>>"),
+    C("role create as narrow token without role", "POST", "auth/token/create", {}, token="<<role_user>>"),
+    # --- sys/leases over token leases -----------------------------------------------------
+    C("leases list top", "LIST", "sys/leases/lookup/auth/token/"),
+    C(
+        "leases list role",
+        "LIST",
+        "sys/leases/lookup/auth/token/create/app/rev1/",
+        save={"lease_name": "data.keys.0"},
+    ),
+    C("leases list nothing", "LIST", "sys/leases/lookup/nothing/"),
+    C("leases list as narrow token", "LIST", "sys/leases/lookup/auth/token/", token="<<role_user>>"),
+    C("leases lookup", "PUT", "sys/leases/lookup", {"lease_id": "auth/token/create/app/rev1/<<lease_name>>"}),
+    C("leases lookup invalid", "PUT", "sys/leases/lookup", {"lease_id": "auth/token/create/nope"}),
+    C("leases lookup missing id", "PUT", "sys/leases/lookup", {}),
+    C("leases lookup via GET", "GET", "sys/leases/lookup"),
+    C("leases renew token lease", "PUT", "sys/leases/renew", {"lease_id": "auth/token/create/app/rev1/<<lease_name>>"}),
+    C("leases renew unknown", "PUT", "sys/leases/renew", {"lease_id": "auth/token/create/nope"}),
+    C("leases renew old path", "PUT", "sys/renew", {"lease_id": "auth/token/create/nope"}),
+    C("leases revoke unknown", "PUT", "sys/leases/revoke", {"lease_id": "auth/token/create/nope"}),
+    C("leases revoke unknown in url", "PUT", "sys/leases/revoke/auth/token/create/nope"),
+    C("leases revoke old path", "PUT", "sys/revoke", {"lease_id": "auth/token/create/nope"}),
+    C("leases revoke", "PUT", "sys/leases/revoke", {"lease_id": "auth/token/create/app/rev1/<<lease_name>>"}),
+    C("leases lookup revoked", "PUT", "sys/leases/lookup", {"lease_id": "auth/token/create/app/rev1/<<lease_name>>"}),
+    C("leases revoke-prefix role", "PUT", "sys/leases/revoke-prefix/auth/token/create/app"),
+    C("leases list role after revoke-prefix", "LIST", "sys/leases/lookup/auth/token/create/app/"),
+    C("leases revoke-prefix async", "PUT", "sys/leases/revoke-prefix/auth/token/create/globs", {"sync": False}),
+    C("leases revoke-prefix as narrow token", "PUT", "sys/leases/revoke-prefix/x", token="<<role_user>>"),
+    C("role delete", "DELETE", "auth/token/roles/app"),
+    C("role delete missing", "DELETE", "auth/token/roles/app"),
+    C("role read deleted", "GET", "auth/token/roles/app"),
 ]
 
 _REF = re.compile(r"<<(\w+)>>")
@@ -744,11 +831,14 @@ def substitute(value: Any, refs: dict[str, str]) -> Any:
 
 
 def dig(body: Any, dotted: str) -> Any:
-    """``body["a"]["b"]`` for ``"a.b"``, or None."""
+    """``body["a"]["b"]`` for ``"a.b"`` (``"keys.0"``: a list's first item), or None."""
     for part in dotted.split("."):
-        if not isinstance(body, dict):
+        if isinstance(body, list) and part.isdigit():
+            body = body[int(part)] if int(part) < len(body) else None
+        elif isinstance(body, dict):
+            body = body.get(part)
+        else:
             return None
-        body = body.get(part)
     return body
 
 
