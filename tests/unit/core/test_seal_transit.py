@@ -13,8 +13,10 @@ import base64
 import json
 import socket
 import uuid
+from pathlib import Path
 
 import pytest
+import requests
 
 from strongroom.api.app import create_app
 from strongroom.auth.methods import AUTH_TYPES
@@ -27,6 +29,7 @@ from strongroom.core.seal_transit import TransitSeal, resolve_settings, transit_
 from strongroom.engines import ENGINE_TYPES
 from strongroom.errors import IntegrityError, StorageUnavailable
 from strongroom.storage.inmem import InmemBackend
+from tests.helpers.procs import Process, free_port, openbao_binary
 from tests.helpers.unit_node import FakeClock
 from tests.helpers.vault_client import VaultTestClient
 
@@ -335,3 +338,66 @@ def test_generate_root_takes_recovery_keys(auto):
     auto.request("PUT", "sys/generate-root/update", json={"key": "01" * 33, "nonce": attempt["nonce"]})
     failed = auto.request("PUT", "sys/generate-root/update", json={"key": "02" * 33, "nonce": attempt["nonce"]})
     assert failed.status_code == 400 and "root generation aborted" in failed.json["errors"][0]
+
+
+class OpenBaoTLSDevServer(Process):
+    """``bao server -dev -dev-tls``: OpenBao's own CA and a certificate for
+    localhost and 127.0.0.1 in a directory of its own."""
+
+    name = "openbao TLS dev server"
+    stop_timeout = 15.0
+    kill_group = True
+
+    def __init__(self, directory: Path):
+        self.dir = directory
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.ca = directory / "vault-ca.pem"
+        super().__init__(directory / "server.log")
+
+    def start(self) -> OpenBaoTLSDevServer:
+        argv = [
+            openbao_binary(),
+            "server",
+            "-dev",
+            "-dev-tls",
+            f"-dev-tls-cert-dir={self.dir}",
+            "-dev-root-token-id=root",
+            f"-dev-listen-address=127.0.0.1:{self.port}",
+            "-dev-no-store-token",
+        ]
+        self._spawn(argv, cwd=self.dir, env={"HOME": str(self.dir), "PATH": "/usr/bin:/bin"})
+
+        def ready() -> bool:
+            headers = {"X-Vault-Token": "root"}
+            mounts = requests.get(f"{self.url}/v1/sys/mounts", headers=headers, verify=str(self.ca), timeout=2)
+            return mounts.status_code == 200
+
+        self._wait_ready(ready, 60, f"{self.name} on {self.url}")
+        for path, body in (("sys/mounts/transit", {"type": "transit"}), ("transit/keys/unseal", {})):
+            answer = requests.post(
+                f"{self.url}/v1/{path}", json=body, headers={"X-Vault-Token": "root"}, verify=str(self.ca), timeout=5
+            )
+            assert answer.status_code in (200, 204), answer.text
+        return self
+
+
+def test_tls_settings_are_honoured(tmp_path):
+    with OpenBaoTLSDevServer(tmp_path) as bao:
+        base = {"address": bao.url, "token": "root", "key_name": "unseal", "mount_path": "transit"}
+
+        def seal(**tls) -> TransitSeal:
+            return transit_seal(TransitSealConfig(**base, **tls), environ={})
+
+        trusted = seal(tls_ca_cert=str(bao.ca))
+        assert trusted.unwrap(trusted.wrap(b"r" * 32, ROOT_KEY_PATH), ROOT_KEY_PATH) == b"r" * 32
+        # The certificate names localhost and 127.0.0.1: tls_server_name is the name checked.
+        assert seal(tls_ca_cert=str(bao.ca), tls_server_name="localhost").wrap(b"r" * 32, ROOT_KEY_PATH)
+        with pytest.raises(StorageUnavailable, match="unreachable"):
+            seal(tls_ca_cert=str(bao.ca), tls_server_name="unsealer.example").wrap(b"r" * 32, ROOT_KEY_PATH)
+        with pytest.raises(StorageUnavailable, match="unreachable"):
+            seal().wrap(b"r" * 32, ROOT_KEY_PATH)  # OpenBao's CA is not among the system's
+        assert seal(tls_skip_verify=True).wrap(b"r" * 32, ROOT_KEY_PATH)
+        # The environment's CA when the block names none (VAULT_CACERT).
+        from_env = transit_seal(TransitSealConfig(**base), environ={"VAULT_CACERT": str(bao.ca)})
+        assert from_env.wrap(b"r" * 32, ROOT_KEY_PATH)
