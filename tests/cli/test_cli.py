@@ -27,6 +27,7 @@ NARROW_POLICY = """
 path "secret/data/app/*" { capabilities = ["read", "list"] }
 path "secret/metadata/app/*" { capabilities = ["read", "list"] }
 path "secret/data/app/w" { capabilities = ["create", "update"] }
+path "auth/token/create/cli-role" { capabilities = ["update"] }
 """
 SCRATCH_POLICY = 'path "secret/data/scratch/*" { capabilities = ["read"] }\n'
 
@@ -59,7 +60,11 @@ def _prepare(name: str, url: str, root: str, workdir: str) -> Target:
         f.write(NARROW_POLICY)
     with open(os.path.join(workdir, "scratch.hcl"), "w") as f:
         f.write(SCRATCH_POLICY)
-    for args in (["policy", "write", "narrow", "narrow.hcl"], ["kv", "put", "secret/app/x", "a=1"]):
+    for args in (
+        ["policy", "write", "narrow", "narrow.hcl"],
+        ["kv", "put", "secret/app/x", "a=1"],
+        ["write", "auth/token/roles/cli-role", "allowed_policies=narrow", "orphan=true", "path_suffix=rev1"],
+    ):
         code, _, err = target.run("root", args)
         assert code == 0, (name, args, err)
     code, out, err = target.run("root", ["token", "create", "-format=json", "-policy=narrow"])
@@ -207,6 +212,51 @@ CASES: list[tuple[str, str, list[tuple[list[str], list[str]]]]] = [
     ("token-capabilities", "narrow", [(["token", "capabilities", "secret/data/app/x"], ["="])]),
     ("token-capabilities-denied-path", "narrow", [(["token", "capabilities", "secret/data/other"], ["="])]),
     ("token-revoke-self", "root-child", [(["token", "revoke", "-self"], [])]),
+    # --- token roles and the leases of the tokens they make
+    (
+        "token-role-write-read-list-delete",
+        "root",
+        [
+            (["write", "auth/token/roles/cli-scratch", "allowed_policies=a,b", "token_period=1h"], ["!0"]),
+            (
+                ["read", "-format=json", "auth/token/roles/cli-scratch"],
+                ["data.allowed_policies", "data.token_period", "data.period", "data.renewable", "data.token_type"],
+            ),
+            (["list", "-format=json", "auth/token/roles"], ["~"]),
+            (["write", "auth/token/roles/cli-scratch", "token_type=batch"], ["!2"]),
+            (["delete", "auth/token/roles/cli-scratch"], ["!0"]),
+            (["read", "auth/token/roles/cli-scratch"], ["!2"]),
+        ],
+    ),
+    (
+        "token-create-role-and-its-leases",
+        "root",
+        [
+            (
+                ["token", "create", "-role=cli-role", "-ttl=1h", "-format=json"],
+                ["auth.policies", "auth.orphan", "auth.renewable", "auth.lease_duration"],
+            ),
+            (["token", "create", "-role=cli-role", "-policy=root"], ["!2"]),
+            (["token", "create", "-role=no-such-role"], ["!2"]),
+            (["list", "-format=json", "sys/leases/lookup/auth/token/create/cli-role/"], ["="]),
+            (["lease", "revoke", "-prefix", "auth/token/create/cli-role"], ["!0"]),
+            (["list", "sys/leases/lookup/auth/token/create/cli-role/rev1/"], ["!2"]),
+        ],
+    ),
+    (
+        "token-create-role",
+        "narrow",
+        [
+            (
+                ["token", "create", "-role=cli-role", "-format=json"],
+                ["!0", "auth.policies", "auth.orphan", "auth.renewable"],
+            ),
+            (["token", "create", "-role=cli-role", "-policy=root"], ["!2"]),
+            (["write", "auth/token/roles/cli-role", "allowed_policies=root"], ["!2"]),
+            (["read", "auth/token/roles/cli-role"], ["!2"]),
+            (["list", "sys/leases/lookup/auth/token/"], ["!2"]),
+        ],
+    ),
     # --- secrets
     ("secrets-list", "root", [(["secrets", "list", "-format=json"], ["secret/.type", "secret/.options", "sys/.type"])]),
     (
