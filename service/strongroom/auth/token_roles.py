@@ -36,11 +36,11 @@ from strongroom.errors import InvalidRequest
 from strongroom.fields import bool_field, to_duration_seconds, to_int, to_string, to_string_slice
 from strongroom.storage import Backend
 
-#: Vault's ``framework.GenericNameRegex``: a role name in a path.
-ROLE_NAME = r"\w(?:[\w\-.]*\w)?"
+#: Vault's ``framework.GenericNameRegex``: a role name in a path (Go's ``\w`` is ASCII).
+ROLE_NAME = r"[A-Za-z0-9_](?:[A-Za-z0-9_\-.]*[A-Za-z0-9_])?"
 #: Vault's ``pathSuffixSanitize``, matched against the whole suffix here (Vault
 #: searches it anywhere, which lets ``a/b`` and ``../x`` through its regex).
-_PATH_SUFFIX = re.compile(r"\w[\w\-.]+\w")
+_PATH_SUFFIX = re.compile(r"\w[\w\-.]+\w", re.ASCII)
 _PATH_SUFFIX_SHOWN = r"\w[\w-.]+\w"  # Vault's spelling of the same pattern, for the message
 ROLES_PREFIX = "roles/"
 

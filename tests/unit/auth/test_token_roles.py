@@ -156,6 +156,7 @@ def test_list_and_delete(call, root_id):
         ({"path_suffix": "a/b"}, "given role path suffix contains invalid characters"),
         ({"path_suffix": "../x"}, "given role path suffix contains invalid characters"),
         ({"path_suffix": "v1"}, r"must match \w[\w-.]+\w"),  # Vault's pattern needs 3 characters
+        ({"path_suffix": "r\u00e9v"}, "given role path suffix contains invalid characters"),
         ({"token_num_uses": -1}, "'token_num_uses' cannot be negative"),
         ({"period": "xx"}, 'error converting input for field "period"'),
         ({"token_explicit_max_ttl": -5}, "token_explicit_max_ttl"),
@@ -187,6 +188,8 @@ def test_role_names_follow_vaults_name_pattern(call, root_id):
         write(call, root_id, "-bad")
     with pytest.raises(UnsupportedPath):
         write(call, root_id, "a/b")
+    with pytest.raises(UnsupportedPath):
+        write(call, root_id, "caf\u00e9")  # Go's \w is ASCII
     with pytest.raises(MethodNotAllowed):
         call("roles", root_id, logical.READ)
 
