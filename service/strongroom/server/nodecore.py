@@ -347,6 +347,7 @@ class NodeCore:
         from strongroom.core.ha import ACTIVE
         from strongroom.core.rotation import AutoRotation
         from strongroom.core.seal import VERSION
+        from strongroom.engines.transit.autorotate import TransitAutoRotation
         from strongroom.server.usage import UsageGauges
 
         metrics.core_unsealed.set(0)
@@ -373,6 +374,8 @@ class NodeCore:
             rotate=self.seal.rotate,
             clock=utcnow,
         ).start()
+        # Transit keys' auto_rotate_period: the active node rotates the keys that are due.
+        TransitAutoRotation(self.seal.barrier, lambda: self.ha.role == ACTIVE, utcnow).start()
         if self.auto_seal is not None:
             from strongroom.core.seal_transit import TokenRenewer
 
