@@ -37,6 +37,7 @@ matplotlib.use("Agg")  # before pyplot: no display here
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import requests  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from monitoring.grafana import queries  # noqa: E402
 
@@ -68,6 +69,8 @@ LEGEND_MAX = 8
 LEGEND_CHARS = 60
 COLUMNS = 3
 DPI = 80
+#: Inches per panel (width, height).
+PANEL_SIZE = (5.2, 2.9)
 #: Points per series Prometheus is asked for (its limit is 11,000).
 POINTS = 240
 
@@ -191,9 +194,24 @@ def panel_series(
             errors.append(str(exc))
             continue
         for item in result:
-            points = [(float(t), float(v)) for t, v in item["values"]]
-            series.append(Series(legend_text(legend, item["metric"]), [t for t, _ in points], [v for _, v in points]))
+            times, values = with_gaps([(float(t), float(v)) for t, v in item["values"]], step)
+            series.append(Series(legend_text(legend, item["metric"]), times, values))
     return series, errors
+
+
+def with_gaps(points: Sequence[tuple[float, float]], step: float) -> tuple[list[float], list[float]]:
+    """Times and values with a NaN wherever a step has no point, so the line
+    breaks there (as Grafana draws it) instead of bridging the gap: a node that
+    could not be scraped shows as missing, not as a ramp."""
+    times: list[float] = []
+    values: list[float] = []
+    for t, v in points:
+        if times and t - times[-1] > 1.5 * step:
+            times.append(times[-1] + step)
+            values.append(math.nan)
+        times.append(t)
+        values.append(v)
+    return times, values
 
 
 def _last_finite(values: Sequence[float]) -> float:
@@ -209,7 +227,7 @@ def draw_panel(ax: plt.Axes, panel: Panel, series: list[Series], errors: list[st
     ax.set_ylabel(UNIT_LABELS.get(panel.unit, panel.unit or "value"), fontsize=7)
     ax.tick_params(labelsize=6)
     ax.grid(True, linewidth=0.3, alpha=0.6)
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=5))
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=7))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))
     if not series:
         message = "query failed: " + errors[0][:80] if errors else "no data"
@@ -219,21 +237,27 @@ def draw_panel(ax: plt.Axes, panel: Panel, series: list[Series], errors: list[st
     ranked = sorted(series, key=lambda s: _last_finite(s.values), reverse=True)
     for index, line in enumerate(ranked):
         times = [datetime.fromtimestamp(t, UTC) for t in line.times]
-        values: list[Any] = line.values
+        values = line.values
         if timestamps:  # Grafana's dateTime units take milliseconds since the epoch
-            values = [datetime.fromtimestamp(v / 1000, UTC) if math.isfinite(v) else None for v in values]
+            values = [v / 1000 for v in values]
         label = line.label[:LEGEND_CHARS] if index < LEGEND_MAX else None
         style = {"marker": "o", "markersize": 3} if len(values) == 1 else {}
         ax.plot(times, values, linewidth=1.0, label=label, **style)
     if timestamps:
-        ax.set_ylabel("UTC", fontsize=7)
-        ax.yaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S", tz=UTC))
+        ax.set_ylabel("time (UTC)", fontsize=7)
+        low = min((v for line in ranked for v in line.values if math.isfinite(v)), default=0.0) / 1000
+        high = max((v for line in ranked for v in line.values if math.isfinite(v)), default=0.0) / 1000
+        margin = max(10.0, (high - low) * 0.1)  # autoscale would pad a constant by days
+        ax.set_ylim(low - margin, high + margin)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{datetime.fromtimestamp(v, UTC):%H:%M:%S}"))
     if panel.mappings:
+        ax.set_ylabel("")  # the tick labels say what the values mean
         ax.set_yticks(sorted(panel.mappings), [panel.mappings[v] for v in sorted(panel.mappings)])
         ax.set_ylim(min(panel.mappings) - 0.3, max(panel.mappings) + 0.3)
     if len(ranked) > LEGEND_MAX:
         ax.plot([], [], " ", label=f"... {len(ranked) - LEGEND_MAX} more")
-    ax.legend(fontsize=5.5, loc="best", framealpha=0.6)
+    # A fixed corner: "best" tries every position against every line, slow on big panels.
+    ax.legend(fontsize=5.5, loc="upper left", framealpha=0.6)
 
 
 def render_dashboard(
@@ -255,14 +279,18 @@ def render_dashboard(
     start = end - since
     step = max(1.0, math.ceil(since / POINTS))
     rows = max(1, math.ceil(len(drawn) / COLUMNS))
-    figure, axes = plt.subplots(rows, COLUMNS, figsize=(COLUMNS * 5.2, rows * 2.9), squeeze=False)
+    width, height = COLUMNS * PANEL_SIZE[0], rows * PANEL_SIZE[1] + 0.5
+    figure, axes = plt.subplots(rows, COLUMNS, figsize=(width, height), squeeze=False)
+    # Fixed margins in inches (tight_layout measures every label: most of the time on a busy machine).
+    figure.subplots_adjust(
+        left=1.1 / width, right=1 - 0.2 / width, top=1 - 0.8 / height, bottom=0.35 / height, hspace=0.45, wspace=0.4
+    )
     for ax, panel in zip(axes.flat, drawn, strict=False):
         draw_panel(ax, panel, *panel_series(prometheus, panel, start, end, step))
     for ax in list(axes.flat)[len(drawn) :]:
         ax.set_visible(False)
     span = f"{datetime.fromtimestamp(start, UTC):%Y-%m-%d %H:%M:%S} to {datetime.fromtimestamp(end, UTC):%H:%M:%S} UTC"
     figure.suptitle(f"{dashboard.get('title', name)}  ({span}, {prometheus})", fontsize=11)
-    figure.tight_layout(rect=(0, 0, 1, 0.97))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.png"
     figure.savefig(path, dpi=DPI, pil_kwargs={"optimize": True})
