@@ -1,4 +1,4 @@
-"""Asymmetric transit keys: ed25519, ecdsa-p256/p384, rsa-2048/3072/4096 (Vault's ``keysutil`` signing).
+"""Asymmetric transit keys: ed25519, ecdsa-p256/p384/p521, rsa-2048/3072/4096 (Vault's ``keysutil`` signing).
 
 https://openbao.org/api-docs/secret/transit/#sign-data
 
@@ -22,8 +22,12 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from strongroom.errors import InvalidRequest
 
-CURVES: dict[str, ec.EllipticCurve] = {"ecdsa-p256": ec.SECP256R1(), "ecdsa-p384": ec.SECP384R1()}
-CURVE_NAMES = {"ecdsa-p256": "P-256", "ecdsa-p384": "P-384"}
+CURVES: dict[str, ec.EllipticCurve] = {
+    "ecdsa-p256": ec.SECP256R1(),
+    "ecdsa-p384": ec.SECP384R1(),
+    "ecdsa-p521": ec.SECP521R1(),
+}
+CURVE_NAMES = {"ecdsa-p256": "P-256", "ecdsa-p384": "P-384", "ecdsa-p521": "P-521"}
 RSA_BITS = {"rsa-2048": 2048, "rsa-3072": 3072, "rsa-4096": 4096}
 ASYMMETRIC_TYPES = frozenset({"ed25519", *CURVES, *RSA_BITS})
 

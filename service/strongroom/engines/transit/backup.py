@@ -34,6 +34,7 @@ TYPE_NUMBERS = {
     "rsa-4096": 4,
     "chacha20-poly1305": 5,
     "ecdsa-p384": 6,
+    "ecdsa-p521": 7,
     "aes128-gcm96": 8,
     "rsa-3072": 9,
 }
