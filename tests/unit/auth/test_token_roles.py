@@ -19,6 +19,8 @@ from strongroom.auth.token_roles import ROLES_PREFIX, TokenRole, TokenRoles
 from strongroom.errors import InvalidRequest, MethodNotAllowed, UnsupportedPath
 from strongroom.sdk import logical
 from strongroom.sdk.framework import Backend
+from strongroom.sdk.logical import Request
+from tests.helpers.unit_node import Node
 
 READ_KEYS = {
     "allowed_entity_aliases",
@@ -201,8 +203,6 @@ def test_roles_are_stored_under_roles_in_the_token_view(call, root_id, view):
 
 
 def test_the_existence_check_tells_create_from_update(backend, call, root_id, store, root):
-    from strongroom.sdk.logical import Request
-
     def exists(name: str) -> bool | None:
         req = Request(operation=logical.UPDATE, path=f"auth/token/roles/{name}", relative_path=f"roles/{name}")
         return Backend.exists(backend, req)
@@ -341,3 +341,16 @@ def test_a_role_change_applies_to_the_next_create(call, root_id):
     call("roles/live", root_id, logical.DELETE)
     with pytest.raises(InvalidRequest, match="unknown role live"):
         create(call, root_id, "live")
+
+
+def test_a_role_is_stored_through_the_barrier():
+    """On a whole node the role lives under the token store's view, encrypted like every value."""
+    node = Node()
+    node.init(1, 1)
+    node.unseal()
+    body = {"allowed_policies": "distinctive-policy-name", "path_suffix": "distinctive-suffix"}
+    assert node.request("POST", "auth/token/roles/app", json=body).status_code == 204
+    stored = node.snapshot()
+    assert "sys/token/roles/app" in stored
+    assert not any(b"distinctive" in value for value in stored.values())
+    assert node.request("GET", "auth/token/roles/app").json["data"]["path_suffix"] == "distinctive-suffix"
