@@ -57,8 +57,11 @@ def lease_paths(core: Core) -> list[Path]:
         """https://developer.hashicorp.com/vault/api-docs/system/leases#renew-lease"""
         lease = _lease_id(req, url_lease_id)
         to_duration_seconds("increment", req.data.get("increment"), validated=True)
-        if leases.entry(lease) is None:
+        entry = leases.entry(lease)
+        if entry is None:
             raise InvalidRequest("lease not found")
+        if not entry.renewable:
+            raise InvalidRequest("lease is not renewable")  # Vault judges this before the kind of lease
         raise InvalidRequest("tokens cannot be renewed through this endpoint")
 
     def revoke(req: Request, url_lease_id: str = "") -> Response:

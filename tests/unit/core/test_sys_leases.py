@@ -123,6 +123,11 @@ def test_token_leases_are_renewed_only_through_auth_token(node):
         )
     answer = node.request("PUT", "sys/leases/renew", json={"lease_id": "auth/token/create/nope"})
     assert (answer.status_code, answer.json) == (400, {"errors": ["lease not found"]})
+    create(node, "auth/token/create-orphan", ttl="1h", renewable=False)
+    fixed = lease_of(node, "auth/token/create-orphan")
+    answer = node.request("PUT", "sys/leases/renew", json={"lease_id": fixed})
+    assert (answer.status_code, answer.json) == (400, {"errors": ["lease is not renewable"]})
+    assert lookup(node, fixed).json["data"]["renewable"] is False
 
 
 @pytest.mark.parametrize("spelling", ["body", "url", "old body", "old url"])
