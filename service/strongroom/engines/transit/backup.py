@@ -37,6 +37,8 @@ TYPE_NUMBERS = {
     "ecdsa-p521": 7,
     "aes128-gcm96": 8,
     "rsa-3072": 9,
+    # OpenBao 2.7.2 (no managed keys) numbers HMAC keys 10; Vault 1.12+ says 11.
+    "hmac": 10,
 }
 TYPE_NAMES = {number: name for name, number in TYPE_NUMBERS.items()}
 KDF_HKDF = 1
@@ -108,6 +110,7 @@ def backup(policy: Policy, now: datetime) -> str:
             "deletion_allowed": policy.deletion_allowed,
             "convergent_version": 0,
             "type": TYPE_NUMBERS[policy.type],
+            "key_size": policy.key_size,
             "backup_info": {"time": rfc3339_ns(to_ns(now)), "version": policy.latest_version},
             "restore_info": None,
             "allow_plaintext_backup": policy.allow_plaintext_backup,
@@ -188,6 +191,7 @@ def restore(encoded: str, name: str) -> Policy:
             min_available_version=int(raw.get("min_available_version") or 0),
             latest_version=int(raw["latest_version"]),
             versions=versions,
+            key_size=int(raw.get("key_size") or 0) if key_type == "hmac" else 0,
         )
     except (ValueError, KeyError, TypeError):
         raise InvalidRequest("failed to restore the policy: invalid backup") from None

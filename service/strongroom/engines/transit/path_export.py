@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from strongroom.engines.transit import asymmetric
 from strongroom.engines.transit.base import NAME, PathGroup
-from strongroom.engines.transit.policy import SYMMETRIC_TYPES, KeyVersion, b64
+from strongroom.engines.transit.policy import HMAC_TYPE, SYMMETRIC_TYPES, KeyVersion, b64
 from strongroom.errors import InvalidRequest
 from strongroom.sdk import logical
 from strongroom.sdk.framework import Path
@@ -62,6 +62,8 @@ def material(key_type: str, export_type: str) -> Callable[[KeyVersion], str]:
     """How a version of a ``key_type`` key is exported as ``export_type`` (Vault's refusals otherwise)."""
     if export_type == "hmac-key":
         return lambda entry: b64(entry.hmac_key)
+    if key_type == HMAC_TYPE:
+        raise InvalidRequest(f"unknown key type {key_type} for export type {export_type}")
     symmetric = key_type in SYMMETRIC_TYPES
     if export_type == "encryption-key":
         if symmetric:

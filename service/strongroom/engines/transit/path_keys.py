@@ -8,8 +8,15 @@ https://openbao.org/api-docs/secret/transit/#delete-key
 
 from __future__ import annotations
 
-from strongroom.engines.transit.base import NAME, PathGroup, decode_base64, read_response
-from strongroom.engines.transit.policy import DEFAULT_TYPE, KEY_TYPES, SYMMETRIC_TYPES, Policy
+from strongroom.engines.transit.base import NAME, PathGroup, decode_base64, int_field, read_response
+from strongroom.engines.transit.policy import (
+    DEFAULT_TYPE,
+    HMAC_KEY_SIZES,
+    HMAC_TYPE,
+    KEY_TYPES,
+    SYMMETRIC_TYPES,
+    Policy,
+)
 from strongroom.errors import InvalidRequest
 from strongroom.fields import to_bool, to_duration_seconds, to_string
 from strongroom.sdk import logical
@@ -42,6 +49,12 @@ def new_policy(name: str, data: dict[str, object], *, derived: bool | None = Non
         allow_plaintext_backup=to_bool("allow_plaintext_backup", data.get("allow_plaintext_backup")),
         auto_rotate_period=auto_rotate_seconds(data.get("auto_rotate_period", 0)),
     )
+    key_size = int_field(data, "key_size")
+    if key_size and key_type != HMAC_TYPE:
+        raise InvalidRequest(f"key_size is not valid for algorithm {key_type}")
+    if key_size and key_size not in HMAC_KEY_SIZES:
+        raise InvalidRequest(f"invalid key_size {key_size}")
+    policy.key_size = key_size
     if policy.convergent_encryption and not policy.derived:
         raise InvalidRequest("convergent encryption requires derivation to be enabled")
     if policy.derived and key_type not in SYMMETRIC_TYPES and key_type != "ed25519":

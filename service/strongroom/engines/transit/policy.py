@@ -44,7 +44,10 @@ from strongroom.timefmt import rfc3339, rfc3339_ns, to_ns
 #: Symmetric key types and their key size in bytes.
 SYMMETRIC_TYPES = {"aes128-gcm96": 16, "aes256-gcm96": 32, "chacha20-poly1305": 32}
 DEFAULT_TYPE = "aes256-gcm96"
-KEY_TYPES = frozenset(SYMMETRIC_TYPES) | asymmetric.ASYMMETRIC_TYPES
+#: A key that only computes HMACs with ``key_size`` random bytes (its ``key`` is its ``hmac_key``).
+HMAC_TYPE = "hmac"
+HMAC_KEY_SIZES = range(32, 513)
+KEY_TYPES = frozenset(SYMMETRIC_TYPES) | asymmetric.ASYMMETRIC_TYPES | {HMAC_TYPE}
 NONCE_SIZE = 12
 HMAC_KEY_SIZE = 32
 KDF_HKDF_SHA256 = "hkdf_sha256"
@@ -165,11 +168,20 @@ class Policy:
     min_available_version: int = 0
     latest_version: int = 0
     versions: dict[int, KeyVersion] = field(default_factory=dict)
+    #: Bytes of an ``hmac`` key (0 for every other type).
+    key_size: int = 0
 
     # -- lifecycle -------------------------------------------------------------------
 
     def rotate(self, now: datetime, random_bytes: RandomBytes = os.urandom) -> None:
         """Add a new latest version with fresh key material."""
+        if self.type == HMAC_TYPE:
+            if self.key_size not in HMAC_KEY_SIZES:
+                raise InvalidRequest("invalid key size for HMAC key, must be between 32 and 512 bytes")
+            key = random_bytes(self.key_size)
+            self.latest_version += 1
+            self.versions[self.latest_version] = KeyVersion(key=key, hmac_key=key, created=now)
+            return
         self.latest_version += 1
         key = asymmetric.generate(self.type) if self.asymmetric else random_bytes(SYMMETRIC_TYPES[self.type])
         self.versions[self.latest_version] = KeyVersion(key=key, hmac_key=random_bytes(HMAC_KEY_SIZE), created=now)
@@ -241,6 +253,8 @@ class Policy:
         random_bytes: RandomBytes = os.urandom,
     ) -> tuple[str, int]:
         """``plaintext`` sealed under ``version`` (0: the latest) in Vault's format, and the version used."""
+        if self.type == HMAC_TYPE:
+            raise InvalidRequest(f"message encryption not supported for key type {self.type}")
         version = self.encryption_version(version)
         if self.asymmetric:
             if not self.rsa:
@@ -277,6 +291,8 @@ class Policy:
 
     def decrypt(self, ciphertext: str, *, context: bytes = b"", associated_data: bytes | None = None) -> bytes:
         """The plaintext of a ``vault:vN:`` ciphertext made by this key."""
+        if self.type == HMAC_TYPE:
+            raise InvalidRequest(f"message decryption not supported for key type {self.type}")
         version, payload = self.parse_versioned(ciphertext)
         try:
             raw = base64.b64decode(payload.encode("utf-8"), validate=True)
@@ -389,12 +405,16 @@ class Policy:
             "min_encryption_version": self.min_encryption_version,
             "name": self.name,
             "soft_deleted": False,
-            "supports_decryption": not self.asymmetric or self.rsa,
+            "supports_decryption": self.type in SYMMETRIC_TYPES or self.rsa,
             "supports_derivation": self.type in SYMMETRIC_TYPES or self.type == "ed25519",
-            "supports_encryption": not self.asymmetric or self.rsa,
+            "supports_encryption": self.type in SYMMETRIC_TYPES or self.rsa,
             "supports_signing": self.asymmetric,
             "type": self.type,
         }
+        if self.type == HMAC_TYPE:
+            # OpenBao shows an HMAC key's size and none of its versions.
+            del data["keys"]
+            data["key_size"] = self.key_size
         if self.derived:
             data["kdf"] = KDF_HKDF_SHA256
             data["convergent_encryption"] = self.convergent_encryption
@@ -420,6 +440,7 @@ class Policy:
             "min_available_version": self.min_available_version,
             "latest_version": self.latest_version,
             "keys": {str(number): entry.to_json() for number, entry in self.versions.items()},
+            "key_size": self.key_size,
         }
 
     @classmethod
@@ -438,4 +459,5 @@ class Policy:
             min_available_version=raw["min_available_version"],
             latest_version=raw["latest_version"],
             versions={int(number): KeyVersion.from_json(entry) for number, entry in raw["keys"].items()},
+            key_size=raw.get("key_size", 0),
         )
