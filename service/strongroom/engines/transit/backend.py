@@ -9,6 +9,7 @@ import os
 
 from strongroom.engines.transit.base import PathGroup
 from strongroom.engines.transit.path_backup import BackupPath
+from strongroom.engines.transit.path_cache_config import CacheConfigPath
 from strongroom.engines.transit.path_config import ConfigPath
 from strongroom.engines.transit.path_datakey import DatakeyPath
 from strongroom.engines.transit.path_decrypt import DecryptPath
@@ -41,6 +42,7 @@ GROUPS: tuple[type[PathGroup], ...] = (
     HashPath,
     ExportPath,
     BackupPath,
+    CacheConfigPath,
 )
 
 
