@@ -256,8 +256,7 @@ def draw_panel(ax: plt.Axes, panel: Panel, series: list[Series], errors: list[st
         ax.set_ylim(min(panel.mappings) - 0.3, max(panel.mappings) + 0.3)
     if len(ranked) > LEGEND_MAX:
         ax.plot([], [], " ", label=f"... {len(ranked) - LEGEND_MAX} more")
-    # A fixed corner: "best" tries every position against every line, slow on big panels.
-    ax.legend(fontsize=5.5, loc="upper left", framealpha=0.6)
+    ax.legend(fontsize=5.5, loc="best", framealpha=0.6)
 
 
 def render_dashboard(
