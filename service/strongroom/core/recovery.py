@@ -377,28 +377,18 @@ class Recovery:
     the node link carries ``(operation, action, params)`` from a worker to the node core."""
 
     def __init__(self, seal: SealManager, randbytes: Callable[[int], bytes]) -> None:
-        rekey, root = Rekey(seal, randbytes), RootGeneration(seal, randbytes)
-        recovery_rekey = Rekey(seal, randbytes, recovery=True)
+        root = RootGeneration(seal, randbytes)
         self._actions: dict[tuple[str, str], Callable[[dict], dict | None]] = {
-            ("rekey-recovery-key", "status"): lambda params: recovery_rekey.status(),
-            ("rekey-recovery-key", "init"): recovery_rekey.init,
-            ("rekey-recovery-key", "cancel"): lambda params: recovery_rekey.cancel(),
-            ("rekey-recovery-key", "update"): recovery_rekey.update,
-            ("rekey-recovery-key", "verify_status"): lambda params: recovery_rekey.verify_status(),
-            ("rekey-recovery-key", "verify_update"): recovery_rekey.verify_update,
-            ("rekey-recovery-key", "verify_cancel"): lambda params: recovery_rekey.verify_cancel(),
-            ("rekey", "status"): lambda params: rekey.status(),
-            ("rekey", "init"): rekey.init,
-            ("rekey", "cancel"): lambda params: rekey.cancel(),
-            ("rekey", "update"): rekey.update,
-            ("rekey", "verify_status"): lambda params: rekey.verify_status(),
-            ("rekey", "verify_update"): rekey.verify_update,
-            ("rekey", "verify_cancel"): lambda params: rekey.verify_cancel(),
             ("generate-root", "status"): lambda params: root.status(),
             ("generate-root", "init"): root.init,
             ("generate-root", "cancel"): lambda params: root.cancel(),
             ("generate-root", "update"): root.update,
         }
+        for operation, rekey in (
+            ("rekey", Rekey(seal, randbytes)),
+            ("rekey-recovery-key", Rekey(seal, randbytes, recovery=True)),
+        ):
+            self._actions.update(_rekey_actions(operation, rekey))
 
     def run(self, operation: str, action: str, params: dict) -> dict | None:
         handler = self._actions.get((operation, action))
@@ -407,3 +397,16 @@ class Recovery:
         if not isinstance(params, dict):
             raise InvalidRequest("parameters must be a JSON object")
         return handler(params)
+
+
+def _rekey_actions(operation: str, rekey: Rekey) -> dict[tuple[str, str], Callable[[dict], dict | None]]:
+    """The seven actions of one rekey operation (of the unseal key, or of the recovery key)."""
+    return {
+        (operation, "status"): lambda params: rekey.status(),
+        (operation, "init"): rekey.init,
+        (operation, "cancel"): lambda params: rekey.cancel(),
+        (operation, "update"): rekey.update,
+        (operation, "verify_status"): lambda params: rekey.verify_status(),
+        (operation, "verify_update"): rekey.verify_update,
+        (operation, "verify_cancel"): lambda params: rekey.verify_cancel(),
+    }
