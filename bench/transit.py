@@ -91,6 +91,12 @@ class Row:
             return None
         return self.result.requests_per_s * (BATCH if "x100" in self.op else 1)
 
+    @property
+    def items_per_cpu_s(self) -> float | None:
+        """Items per second of CPU the target used: comparable when other work shares the cores."""
+        items = self.items_per_s
+        return None if items is None or not self.cpu else items / (self.cpu / 100)
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.transit", description=__doc__.split("\n\n")[0])
@@ -207,7 +213,8 @@ class Stack:
             "node",
             server.url,
             transit_env(server.url, server.token),
-            pids=lambda: procs.with_descendants(server.service.pid),
+            pids=lambda: procs.with_descendants(server.service.pid) + [consul.pid],
+            note="CPU of Strongroom rows includes their Consul agent's",
         )
 
     def cluster(self, wanted: list[str]) -> list[Target]:
@@ -228,8 +235,10 @@ class Stack:
             procs.wait_for(local, 20, f"{standby.name} to serve transit itself")
         order = [active, *standbys]
 
+        consul = self._consul()
+
         def pids() -> list[int]:
-            return [pid for node in cluster.nodes() for pid in cluster.pids(node.name)]
+            return [pid for node in cluster.nodes() for pid in cluster.pids(node.name)] + [consul.pid]
 
         targets = []
         for name in wanted:
@@ -246,7 +255,7 @@ class Stack:
                     front.url,
                     transit_env(front.url, cluster.token),
                     pids=pids,
-                    note="CPU: all three nodes (idle ones included); HAProxy's check timeout "
+                    note="cluster CPU: all three nodes (idle ones included); HAProxy's check timeout "
                     f"{CHECK_TIMEOUT} (template default 1s: see CHECK_TIMEOUT)",
                 )
             )
@@ -405,25 +414,28 @@ def render(rows: list[Row], targets: list[Target], args, started: dt.datetime, e
         f"- Whole run: {elapsed:.0f} s; load average {load} before, {kv._loadavg()} after",
         "",
         "items/s counts plaintexts (or ciphertexts): a batch request carries 100.  CPU: % of one core used by the "
-        "target's processes during the run (cluster rows: all three nodes).",
+        "target's processes during the run (Strongroom rows: its nodes, all three for the cluster, and the Consul "
+        "agent); items per CPU-second is items/s over that share, the figure to compare when other work on the "
+        "machine left the targets less than the whole machine.",
         "",
-        "| Target | Op | req/s | items/s | p50 ms | p99 ms | Errors | CPU % |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| Target | Op | req/s | items/s | p50 ms | p99 ms | Errors | CPU % | items per CPU-s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     order = {name: i for i, name in enumerate(TARGETS)}
     for row in sorted(rows, key=lambda r: (order[r.target], OPS.index(r.op))):
         r = row.result
         if r.error:
-            lines.append(f"| {TITLES[row.target]} | {row.op} | — | — | — | — | — | {r.error} |")
+            lines.append(f"| {TITLES[row.target]} | {row.op} | — | — | — | — | — | — | {r.error} |")
             continue
         flag = f" ⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
         lines.append(
             f"| {TITLES[row.target]} | {row.op} | {_fmt(r.requests_per_s)} | {_fmt(row.items_per_s)} | "
-            f"{_fmt(r.p50_ms, 2)} | {_fmt(r.p99_ms, 2)} | {r.errors}{flag} | {_fmt(row.cpu)} |"
+            f"{_fmt(r.p50_ms, 2)} | {_fmt(r.p99_ms, 2)} | {r.errors}{flag} | {_fmt(row.cpu)} | "
+            f"{_fmt(row.items_per_cpu_s)} |"
         )
     lines += [
         "",
-        "## Ratios (items/s)",
+        "## Ratios (items/s; in brackets per CPU-second)",
         "",
         "| Op | node / OpenBao | cluster (3 serving) / OpenBao | cluster 3 / cluster 1 | node / Falcon | "
         "node / AES-GCM |",
@@ -440,7 +452,13 @@ def render(rows: list[Row], targets: list[Target], args, started: dt.datetime, e
         ):
             a, b = by.get((ours, op)), by.get((theirs, op))
             ok = _usable(a) and _usable(b)
-            cells.append(f"{a.items_per_s / b.items_per_s:.2f}" if ok and a and b else "—")  # type: ignore[operator]
+            if not (ok and a and b and a.items_per_s and b.items_per_s):
+                cells.append("—")
+                continue
+            cell = f"{a.items_per_s / b.items_per_s:.2f}"
+            if a.items_per_cpu_s and b.items_per_cpu_s:
+                cell += f" ({a.items_per_cpu_s / b.items_per_cpu_s:.2f})"
+            cells.append(cell)
         lines.append(f"| {op} | " + " | ".join(cells) + " |")
     notes = [t.note for t in targets if t.note]
     if notes:
