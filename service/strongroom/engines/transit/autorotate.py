@@ -44,6 +44,8 @@ def due(policy: Policy, now: datetime) -> bool:
     """Whether ``policy`` has an ``auto_rotate_period`` and its newest version is at least that old."""
     if policy.auto_rotate_period <= 0 or not policy.latest_version:
         return False
+    if policy.imported and not policy.allow_imported_key_rotation:
+        return False  # Vault skips imported keys it may not rotate
     newest = policy.versions.get(policy.latest_version)
     if newest is None:
         return False

@@ -17,6 +17,7 @@ from strongroom.engines.transit.path_encrypt import EncryptPath
 from strongroom.engines.transit.path_export import ExportPath
 from strongroom.engines.transit.path_hash import HashPath
 from strongroom.engines.transit.path_hmac import HmacPath
+from strongroom.engines.transit.path_import import ImportPath
 from strongroom.engines.transit.path_keys import KeysPath
 from strongroom.engines.transit.path_random import RandomPath
 from strongroom.engines.transit.path_rewrap import RewrapPath
@@ -43,6 +44,7 @@ GROUPS: tuple[type[PathGroup], ...] = (
     ExportPath,
     BackupPath,
     CacheConfigPath,
+    ImportPath,
 )
 
 

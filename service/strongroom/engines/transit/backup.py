@@ -117,8 +117,8 @@ def backup(policy: Policy, now: datetime) -> str:
             "version_template": "",
             "storage_prefix": "",
             "auto_rotate_period": policy.auto_rotate_period * 1_000_000_000,
-            "Imported": False,
-            "AllowImportedKeyRotation": False,
+            "Imported": policy.imported,
+            "AllowImportedKeyRotation": policy.allow_imported_key_rotation,
             "soft_deleted": False,
         },
         "archived_keys": {
@@ -192,6 +192,8 @@ def restore(encoded: str, name: str) -> Policy:
             latest_version=int(raw["latest_version"]),
             versions=versions,
             key_size=int(raw.get("key_size") or 0) if key_type == "hmac" else 0,
+            imported=bool(raw.get("Imported")),
+            allow_imported_key_rotation=bool(raw.get("AllowImportedKeyRotation")),
         )
     except (ValueError, KeyError, TypeError):
         raise InvalidRequest("failed to restore the policy: invalid backup") from None

@@ -170,11 +170,19 @@ class Policy:
     versions: dict[int, KeyVersion] = field(default_factory=dict)
     #: Bytes of an ``hmac`` key (0 for every other type).
     key_size: int = 0
+    #: The newest versions came from ``import``/``import_version`` (a rotation here clears it, as in
+    #: Vault), and whether this key may be rotated here at all.
+    imported: bool = False
+    allow_imported_key_rotation: bool = False
 
     # -- lifecycle -------------------------------------------------------------------
 
     def rotate(self, now: datetime, random_bytes: RandomBytes = os.urandom) -> None:
-        """Add a new latest version with fresh key material."""
+        """Add a new latest version with fresh key material (refused for an imported key
+        that does not allow rotation; afterwards the key no longer counts as imported)."""
+        if self.imported and not self.allow_imported_key_rotation:
+            raise InvalidRequest(f"imported key {self.name} does not allow rotation within Vault")
+        self.imported = False
         if self.type == HMAC_TYPE:
             if self.key_size not in HMAC_KEY_SIZES:
                 raise InvalidRequest("invalid key size for HMAC key, must be between 32 and 512 bytes")
@@ -393,7 +401,7 @@ class Policy:
             "deletion_allowed": self.deletion_allowed,
             "derived": self.derived,
             "exportable": self.exportable,
-            "imported_key": False,
+            "imported_key": self.imported,
             "keys": {
                 str(number): self.version_view(number, entry, context)
                 for number, entry in sorted(self.versions.items())
@@ -411,6 +419,8 @@ class Policy:
             "supports_signing": self.asymmetric,
             "type": self.type,
         }
+        if self.imported:
+            data["imported_key_allow_rotation"] = self.allow_imported_key_rotation
         if self.type == HMAC_TYPE:
             # OpenBao shows an HMAC key's size and none of its versions.
             del data["keys"]
@@ -441,6 +451,8 @@ class Policy:
             "latest_version": self.latest_version,
             "keys": {str(number): entry.to_json() for number, entry in self.versions.items()},
             "key_size": self.key_size,
+            "imported": self.imported,
+            "allow_imported_key_rotation": self.allow_imported_key_rotation,
         }
 
     @classmethod
@@ -460,4 +472,6 @@ class Policy:
             latest_version=raw["latest_version"],
             versions={int(number): KeyVersion.from_json(entry) for number, entry in raw["keys"].items()},
             key_size=raw.get("key_size", 0),
+            imported=raw.get("imported", False),
+            allow_imported_key_rotation=raw.get("allow_imported_key_rotation", False),
         )
