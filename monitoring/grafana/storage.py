@@ -83,7 +83,8 @@ def dashboard() -> Any:
             "tried to write) or a check-and-set lost to a concurrent write.",
             "cps",
             Query(
-                f'sum by (instance) (rate(strongroom_consul_errors_total{{{NODE}, kind="txn_rejected"}}{RATE}))',
+                f"sum by (instance) (rate(strongroom_consul_errors_total"
+                f'{{{NODE}, kind=~"txn_rejected|write_conflict"}}{RATE}))',
                 "{{instance}}",
             ),
             width=8,

@@ -139,7 +139,7 @@ def test_dashboards_show_what_issue_12_asks_for():
     for needle in (
         'strongroom_storage_operation_duration_seconds_bucket{backend="consul"',
         'result="hit"',
-        'kind="txn_rejected"',
+        'kind=~"txn_rejected|write_conflict"',
         "consul_raft_commitTime",
     ):
         assert needle in storage

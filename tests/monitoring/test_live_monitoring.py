@@ -87,10 +87,6 @@ EXCUSED_PANELS: dict[tuple[str, str], str] = {}
 ZERO_PANELS: dict[tuple[str, str], str] = {
     ("storage", "Consul failure tolerance"): "one Consul server here: autopilot's failure tolerance is 0",
     ("frontdoor", "Queue"): "the HAProxy template sets no per-server maxconn, so no request ever queues",
-    ("storage", "Write conflicts (rejected transactions)"): (
-        "its query reads kind=txn_rejected (a transaction Consul rolled back for another reason than a"
-        " failed check); the scenario's contended writes are counted as kind=write_conflict"
-    ),
 }
 
 
