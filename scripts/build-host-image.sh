@@ -23,9 +23,10 @@ hash=$(sha256sum "$self" | cut -c1-12)
 tag="localhost/strongroom-host:bookworm-$hash"
 if [ "${1:-}" = "--tag" ]; then echo "$tag"; exit 0; fi
 
-# python3-apt: Ansible's apt module; acl: become_user to an unprivileged user;
-# the rest is what a small Debian server has and the roles may expect.
-packages=python3,python3-apt,python3-venv,systemd,systemd-sysv,dbus,iproute2,iputils-ping,
+# python3-apt: Ansible's apt module; python3-packaging: its pip module; acl:
+# become_user to an unprivileged user; the rest is what a small Debian server
+# has and the roles may expect.
+packages=python3,python3-apt,python3-packaging,python3-venv,systemd,systemd-sysv,dbus,iproute2,iputils-ping,
 packages+=ca-certificates,curl,sudo,acl,procps,less,gnupg,unzip
 cache=${STRONGROOM_HOST_IMAGE_CACHE:-/var/cache/strongroom/host-image}
 tarball="$cache/rootfs-$hash.tar"
@@ -59,10 +60,14 @@ if [ ! -s "$tarball" ]; then
         cp "$src" "$root/etc/apt/sources.list.d/debian.sources"
         rm -f "$root/etc/apt/sources.list"
     fi
-    # A fresh apt cache stamp with the lists removed makes `apt: cache_valid_time`
-    # skip the update and then find no packages (DESIGN.md).
+    # The lists go (stale within days), and with them anything that tells
+    # Ansible's `apt: cache_valid_time` the cache is fresh: it trusts the
+    # periodic stamp, else the mtime of the lists folder, and a skipped update
+    # finds no packages (DESIGN.md).
     chroot "$root" apt-get clean
     rm -rf "$root"/var/lib/apt/lists/* "$root/var/lib/apt/periodic/update-success-stamp"
+    mkdir -p "$root/var/lib/apt/lists/partial"
+    touch -d @0 "$root/var/lib/apt/lists"
     # systemd writes a new machine id at the first boot of each container.
     : >"$root/etc/machine-id"
     rm -f "$root/var/lib/dbus/machine-id"
@@ -74,6 +79,8 @@ if [ ! -s "$tarball" ]; then
     echo "strongroom-host" >"$root/etc/hostname"
     tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
+    # Tarballs of earlier versions of this script are of no further use.
+    find "$cache" -maxdepth 1 -name 'rootfs-*.tar' ! -name "rootfs-$hash.tar" -delete
 fi
 
 echo "build-host-image: importing $tarball as $tag" >&2
@@ -82,4 +89,7 @@ podman import \
     --change 'STOPSIGNAL SIGRTMIN+3' \
     --change 'ENV container=podman' \
     "$tarball" "$tag" >/dev/null 9>&-
+# Images of earlier versions of this script go too, unless a container still uses one.
+podman images --format '{{.Repository}}:{{.Tag}}' --filter reference=localhost/strongroom-host 9>&- |
+    grep -vxF "$tag" | while read -r old; do podman rmi "$old" >/dev/null 2>&1 9>&- || true; done
 echo "$tag"

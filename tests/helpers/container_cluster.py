@@ -145,8 +145,8 @@ class ContainerCluster:
     def playbook(
         self, name: str, *args: str, extra: dict[str, object] | None = None, timeout: float = 900
     ) -> PlaybookRun:
-        """Run ``ansible/<name>`` against the hosts; the output also goes to
-        ``<directory>/<name>.<n>.log``."""
+        """Run ``ansible/<name>`` against the hosts; the output goes to
+        ``<directory>/<name>.<n>.log`` as it runs."""
         variables = {**self.extra_vars(), **(extra or {})}
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(INVENTORY), "-e", json.dumps(variables), *args]
         argv.append(str(ANSIBLE / name))
@@ -155,22 +155,26 @@ class ContainerCluster:
             "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
+            # Each task's duration in the output (and the slowest at the end).
+            "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
             "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         }
-        started = time.monotonic()
-        done = subprocess.run(
-            argv,
-            cwd=ANSIBLE,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            close_fds=True,
-        )
-        run = PlaybookRun(name, done.returncode, done.stdout + done.stderr, time.monotonic() - started)
         n = len(list(self.directory.glob(f"{name}.*.log"))) + 1
-        (self.directory / f"{name}.{n}.log").write_text(run.output)
+        log_path = self.directory / f"{name}.{n}.log"
+        started = time.monotonic()
+        # Written as it runs, so a slow run can be followed with tail -f.
+        with open(log_path, "w") as log:
+            done = subprocess.run(
+                argv,
+                cwd=ANSIBLE,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                close_fds=True,
+            )
+        run = PlaybookRun(name, done.returncode, log_path.read_text(), time.monotonic() - started)
         return run
 
     def journal(self, host: str, *units: str, lines: int = 40) -> str:
