@@ -80,7 +80,12 @@ def test_ansible_lint_production_profile_passes():
 def _vagrant_validate(directory: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     home = tmp_path / "vagrant-home"
     home.mkdir(exist_ok=True)
-    env = {**os.environ, "VAGRANT_HOME": str(home), "VAGRANT_CHECKPOINT_DISABLE": "1"}
+    env = {
+        **os.environ,
+        "VAGRANT_HOME": str(home),
+        "VAGRANT_DOTFILE_PATH": str(tmp_path / "dot-vagrant"),  # not .vagrant/ in the work tree
+        "VAGRANT_CHECKPOINT_DISABLE": "1",
+    }
     return _run(["vagrant", "validate", "--ignore-provider"], cwd=directory, env=env, timeout=120)
 
 
