@@ -1,0 +1,297 @@
+"""``ansible/`` on real systemd hosts (issue 13, item 5): podman containers from
+the bookworm image of scripts/build-host-image.sh, provisioned by the real
+playbooks, checked from this machine over the containers' network.
+
+Topology (ansible/inventories/containers/hosts.yml): node1-3 each run a Consul
+server and a Strongroom node; lb1 runs HAProxy and Prometheus.  The tests share
+one cluster and run in file order: provision, re-provision without change,
+initialise and use through HAProxy, rolling restart under write load, then a
+killed host and a host cut off the network.  Each step measures what it is
+about and adds it to the module's report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from tests.helpers.container_cluster import ContainerCluster
+from tests.helpers.load import WriteLoad
+from tests.helpers.procs import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.deploy, pytest.mark.timeout(1800)]
+
+API_PORT = 8200
+PROMETHEUS_PORT = 9090
+CONSUL_HTTP_PORT = 8500
+# Unsealed: active, performance standby, standby.
+UNSEALED = (200, 473, 429)
+
+
+@pytest.fixture(scope="module")
+def cluster(containers: ContainerCluster) -> ContainerCluster:
+    return containers
+
+
+def nodes(cluster: ContainerCluster) -> list[str]:
+    return cluster.groups["strongroom_nodes"]
+
+
+def node_url(cluster: ContainerCluster, host: str) -> str:
+    return f"http://{cluster.address(host)}:{API_PORT}"
+
+
+def front_url(cluster: ContainerCluster) -> str:
+    return f"http://{cluster.address(cluster.groups['loadbalancers'][0])}:{API_PORT}"
+
+
+def health(cluster: ContainerCluster, host: str) -> int:
+    """``sys/health``'s status code on ``host``, 0 when it does not answer."""
+    try:
+        return requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=2).status_code
+    except requests.RequestException:
+        return 0
+
+
+def active(cluster: ContainerCluster, among: list[str] | None = None) -> str:
+    """The one node answering 200 (AssertionError unless exactly one does)."""
+    hosts = [h for h in (among or nodes(cluster)) if health(cluster, h) == 200]
+    assert len(hosts) == 1, f"active nodes: {hosts}"
+    return hosts[0]
+
+
+def node_ids(cluster: ContainerCluster) -> dict[str, str]:
+    """The X-Strongroom-Node each host answers with -> the host."""
+    ids = {}
+    for host in nodes(cluster):
+        answer = requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=5)
+        ids[answer.headers["X-Strongroom-Node"]] = host
+    return ids
+
+
+def init_result(cluster: ContainerCluster) -> dict:
+    """What operator-init.yml wrote for the operator: unseal keys and root token."""
+    return json.loads((cluster.secrets / "init.json").read_text())
+
+
+def root_token(cluster: ContainerCluster) -> str:
+    return init_result(cluster)["root_token"]
+
+
+def front(
+    cluster: ContainerCluster, method: str, path: str, headers: dict[str, str] | None = None, json: object = None
+) -> requests.Response:
+    """A request to HAProxy with the root token."""
+    headers = {"X-Vault-Token": root_token(cluster), **(headers or {})}
+    return requests.request(method, f"{front_url(cluster)}/v1/{path}", headers=headers, json=json, timeout=10)
+
+
+def wait_healthy(cluster: ContainerCluster, timeout: float = 90) -> dict[str, int]:
+    """Wait until every node is unsealed and exactly one is active; return the codes."""
+
+    def settled() -> dict[str, int] | None:
+        codes = {h: health(cluster, h) for h in nodes(cluster)}
+        ok = all(c in UNSEALED for c in codes.values()) and list(codes.values()).count(200) == 1
+        return codes if ok else None
+
+    return wait_until(settled, timeout, "every node unsealed and one active", interval=0.5)
+
+
+def check_no_write_lost(cluster: ContainerCluster, load: WriteLoad) -> None:
+    session = requests.Session()
+    headers = {"X-Vault-Token": root_token(cluster)}
+
+    def read(key: str) -> str | None:
+        answer = session.get(f"{front_url(cluster)}/v1/kv/{key}", headers=headers, timeout=10)
+        return answer.json()["data"]["value"] if answer.status_code == 200 else None
+
+    lost = load.unacknowledged_or_wrong(read)
+    assert not lost, f"{len(lost)} acknowledged writes lost, e.g. {lost[:5]}"
+
+
+# -- 1. provisioning ---------------------------------------------------------------
+
+
+def test_site_provisions_fresh_hosts(cluster: ContainerCluster, report: list[str]) -> None:
+    run = cluster.playbook("site.yml").check()
+    report.append(f"site.yml on fresh hosts: {run.seconds:.1f} s ({len(cluster.hosts.hosts)} hosts)")
+    for host in nodes(cluster):
+        for unit in ("consul", "strongroom"):
+            state = cluster.hosts.exec(host, "systemctl", "is-active", unit, check=False).stdout.strip()
+            assert state == "active", f"{unit} on {host}: {state}"
+    # Provisioned, not yet initialised: every node answers 501 (Vault's uninitcode).
+    assert {h: health(cluster, h) for h in nodes(cluster)} == dict.fromkeys(nodes(cluster), 501)
+
+
+def test_site_second_run_changes_nothing(cluster: ContainerCluster, report: list[str]) -> None:
+    run = cluster.playbook("site.yml").check()
+    report.append(f"site.yml again (idempotent): {run.seconds:.1f} s")
+    assert run.changed() == {}, f"second run changed {run.changed()}"
+
+
+# -- 2. secret zero, then the cluster end to end through HAProxy -------------------
+
+
+def test_operator_init_unseals_every_node(cluster: ContainerCluster, report: list[str]) -> None:
+    run = cluster.playbook("operator-init.yml").check()
+    report.append(f"operator-init.yml: {run.seconds:.1f} s")
+    keys_file = cluster.secrets / "init.json"
+    assert keys_file.stat().st_mode & 0o777 == 0o600
+    assert root_token(cluster) not in run.output, "the root token was printed"
+    codes = wait_healthy(cluster)
+    assert sorted(codes.values()) == [200, 473, 473], codes
+
+
+def test_write_then_read_from_a_performance_standby_through_haproxy(cluster: ContainerCluster) -> None:
+    ids = node_ids(cluster)
+    leader = active(cluster)
+    mounted = front(cluster, "POST", "sys/mounts/kv", json={"type": "kv"})
+    assert mounted.status_code == 204, mounted.text
+    write = front(cluster, "PUT", "kv/deploy/check", json={"value": "42"})
+    assert write.status_code == 204, write.text
+    assert ids[write.headers["X-Strongroom-Node"]] == leader
+    index = write.headers.get("X-Vault-Index", "")
+    served_by = set()
+    for _ in range(12):
+        read = front(cluster, "GET", "kv/deploy/check", headers={"X-Vault-Index": index} if index else {})
+        assert read.status_code == 200 and read.json()["data"] == {"value": "42"}, read.text
+        served_by.add(ids[read.headers["X-Strongroom-Node"]])
+    standbys = served_by - {leader}
+    assert standbys, f"every read went to the active node {leader}"
+    for host in standbys:
+        body = requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=5).json()
+        assert body["performance_standby"] is True, (host, body)
+
+
+def test_prometheus_scrapes_every_node(cluster: ContainerCluster) -> None:
+    monitor = cluster.address(cluster.groups["monitoring"][0])
+
+    def all_up() -> dict[str, str] | None:
+        answer = requests.get(
+            f"http://{monitor}:{PROMETHEUS_PORT}/api/v1/query", params={"query": 'up{job="strongroom"}'}, timeout=5
+        )
+        result = {r["metric"]["instance"]: r["value"][1] for r in answer.json()["data"]["result"]}
+        return result if len(result) == len(nodes(cluster)) and set(result.values()) == {"1"} else None
+
+    up = wait_until(all_up, 90, 'up{job="strongroom"} == 1 for every node', interval=1)
+    addresses = {cluster.address(h) for h in nodes(cluster)}
+    assert {instance.rsplit(":", 1)[0] for instance in up} <= addresses | set(nodes(cluster)), up
+
+
+def test_consul_acls_deny_a_kv_read_without_token(cluster: ContainerCluster) -> None:
+    consul = f"http://{cluster.address(nodes(cluster)[0])}:{CONSUL_HTTP_PORT}"
+    management = {"X-Consul-Token": json.loads((cluster.secrets / "consul.json").read_text())["management_token"]}
+    keys = requests.get(f"{consul}/v1/kv/strongroom/?keys", headers=management, timeout=5)
+    assert keys.status_code == 200 and keys.json(), (keys.status_code, keys.text)
+    key = keys.json()[0]
+    # A key read is refused outright; a recursive read would only be filtered (404).
+    denied = requests.get(f"{consul}/v1/kv/{key}", timeout=5)
+    assert denied.status_code == 403, (key, denied.status_code, denied.text)
+    assert requests.get(f"{consul}/v1/kv/{key}", headers=management, timeout=5).status_code == 200
+
+
+# -- 3. rolling restart under a steady write load ---------------------------------
+
+
+def unit_stops(cluster: ContainerCluster, host: str, unit: str, since: float) -> list[float]:
+    """Wall-clock times at which ``unit`` on ``host`` began to stop."""
+    argv = ["journalctl", "-u", unit, "-o", "json", "--since", f"@{int(since)}", "--no-pager"]
+    stops = []
+    for line in cluster.hosts.exec(host, *argv, check=False).stdout.splitlines():
+        entry = json.loads(line)
+        if str(entry.get("MESSAGE", "")).startswith("Stopping"):
+            stops.append(int(entry["__REALTIME_TIMESTAMP"]) / 1e6)
+    return stops
+
+
+def test_rolling_restart_loses_no_acknowledged_write(cluster: ContainerCluster, report: list[str]) -> None:
+    wall_started = time.time()
+    offset = wall_started - time.monotonic()  # wall clock = monotonic + offset (same kernel clock in the containers)
+    load = WriteLoad(front_url(cluster), root_token(cluster), mount="kv", max_seconds=900, pause=0.02).start()
+    try:
+        wait_until(lambda: len(load.acked) >= 20, 30, "the write load to get going")
+        # Consul's servers first, one at a time, then the Strongroom nodes.
+        run = cluster.playbook("rolling-restart.yml", extra={"rolling_restart_consul": True})
+        time.sleep(2)  # writes after the last step
+    finally:
+        load.stop()
+    run.check()
+    report.append(f"rolling-restart.yml under load: {run.seconds:.1f} s, {len(load.acked)} writes acknowledged")
+    units = [("consul", h) for h in cluster.groups["consul_servers"]] + [("strongroom", h) for h in nodes(cluster)]
+    steps = sorted(
+        (stop, f"{unit} on {host}") for unit, host in units for stop in unit_stops(cluster, host, unit, wall_started)
+    )
+    assert len(steps) >= len(units), f"restarts seen in the journals: {steps}"
+    acked = [at + offset for *_, at in load.acked]
+    for i, (stop, what) in enumerate(steps):
+        end = steps[i + 1][0] if i + 1 < len(steps) else acked[-1]
+        times = [max((t for t in acked if t <= stop), default=stop)] + [t for t in acked if stop < t <= end]
+        outage = max((b - a for a, b in zip(times, times[1:], strict=False)), default=end - stop)
+        report.append(f"  step {i + 1}: {what} restarted, longest write gap {outage * 1000:.0f} ms")
+    wait_healthy(cluster)
+    check_no_write_lost(cluster, load)
+
+
+# -- 4. a killed host, a host cut off ---------------------------------------------
+
+
+def test_killed_active_host_fails_over_and_comes_back(cluster: ContainerCluster, report: list[str]) -> None:
+    ids = node_ids(cluster)
+    victim = active(cluster)
+    load = WriteLoad(front_url(cluster), root_token(cluster), mount="kv", max_seconds=600, pause=0.02).start()
+    try:
+        wait_until(lambda: len(load.acked) >= 20, 30, "the write load to get going")
+        killed_at = time.monotonic()
+        cluster.hosts.kill(victim)
+
+        def taken_over() -> float | None:
+            later = [at for _, _, node, at in load.acked if at > killed_at and ids.get(node) not in (None, victim)]
+            return later[0] if later else None
+
+        first = wait_until(taken_over, 60, "a write acknowledged by another node after the kill", interval=0.2)
+        report.append(
+            f"podman kill of the active host {victim}: next write acknowledged after {first - killed_at:.2f} s"
+        )
+        survivors = [h for h in nodes(cluster) if h != victim]
+        assert active(cluster, survivors) != victim
+
+        # The host boots again: systemd starts Consul and a sealed node; operator-unseal.yml unseals it.
+        cluster.hosts.start_again(victim)
+        wait_until(lambda: health(cluster, victim) == 503, 90, f"{victim} up and sealed", interval=0.5)
+        cluster.playbook("operator-unseal.yml").check()
+        wait_healthy(cluster)
+    finally:
+        load.stop()
+    check_no_write_lost(cluster, load)
+
+
+def test_host_cut_off_fails_over_and_recovers_when_reconnected(cluster: ContainerCluster, report: list[str]) -> None:
+    ids = node_ids(cluster)
+    victim = active(cluster)
+    load = WriteLoad(front_url(cluster), root_token(cluster), mount="kv", max_seconds=600, pause=0.02).start()
+    try:
+        wait_until(lambda: len(load.acked) >= 20, 30, "the write load to get going")
+        cut_at = time.monotonic()
+        cluster.hosts.disconnect(victim)
+        try:
+
+            def taken_over() -> float | None:
+                later = [at for _, _, node, at in load.acked if at > cut_at and ids.get(node) not in (None, victim)]
+                return later[0] if later else None
+
+            first = wait_until(taken_over, 90, "a write acknowledged by another node after the cut", interval=0.2)
+            report.append(
+                f"podman network disconnect of the active host {victim}: "
+                f"next write acknowledged after {first - cut_at:.2f} s"
+            )
+        finally:
+            cluster.hosts.connect(victim)
+        # Back on the network, the old active has stepped down and rejoins as a standby.
+        codes = wait_healthy(cluster, timeout=120)
+        assert codes[victim] in (473, 429), codes
+    finally:
+        load.stop()
+    check_no_write_lost(cluster, load)
