@@ -84,13 +84,15 @@ class ContainerCluster:
     playbooks run against them.  ``directory`` holds this run's state, secrets
     and playbook logs; ``prefix`` names its containers and network."""
 
-    def __init__(self, directory: Path, prefix: str | None = None, wheelhouse: Path | None = None):
+    def __init__(
+        self, directory: Path, prefix: str | None = None, wheelhouse: Path | None = None, secrets: Path | None = None
+    ):
         self.directory = directory
         self.groups = inventory_groups()
         names = list(dict.fromkeys(name for hosts in self.groups.values() for name in hosts))
         self.hosts = PodmanHosts(image="", names=names, **({"prefix": prefix} if prefix else {}))
         self.wheelhouse = wheelhouse
-        self.secrets = directory / "secrets"
+        self.secrets = secrets or directory / "secrets"
 
     @property
     def state_file(self) -> Path:
@@ -119,7 +121,12 @@ class ContainerCluster:
     def load(cls, directory: Path) -> ContainerCluster:
         """The cluster that ``up`` recorded in ``directory``."""
         state = json.loads((directory / "state.json").read_text())
-        cluster = cls(directory, prefix=state["hosts"]["prefix"], wheelhouse=Path(state["wheelhouse"]))
+        cluster = cls(
+            directory,
+            prefix=state["hosts"]["prefix"],
+            wheelhouse=Path(state["wheelhouse"]),
+            secrets=Path(state["secrets"]),
+        )
         cluster.hosts = PodmanHosts.from_state(state["hosts"])
         return cluster
 
@@ -200,6 +207,8 @@ class ContainerCluster:
             f"  unseal keys + root token:  {self.secrets / 'init.json'} (mode 0600)",
             f"  Consul tokens:             {self.secrets / 'consul.json'}",
             f"  a shell on a host:         podman exec -it {self.hosts.hosts[nodes[0]].container} bash",
+            "  a playbook by hand:        cd ansible && ../.venv/bin/ansible-playbook -i inventories/containers "
+            "rolling-restart.yml",
             "  remove it all:             make cluster-down",
         ]
         return "\n".join(lines)
@@ -231,7 +240,9 @@ def main(argv: list[str]) -> int:
         cluster = ContainerCluster.load(directory)
         print(f"reusing the container cluster recorded in {directory} (make cluster-down removes it)")
     else:
-        cluster = ContainerCluster(directory, prefix="strongroom-").up()
+        # The inventory's own defaults (prefix, secrets in inventories/containers/.secrets,
+        # the default wheelhouse), so playbooks run by hand reach the same cluster.
+        cluster = ContainerCluster(directory, prefix="strongroom-", secrets=INVENTORY / ".secrets").up()
     for playbook in ("site.yml", "operator-init.yml"):
         print(f"== ansible-playbook {playbook}", flush=True)
         run = cluster.playbook(playbook)
