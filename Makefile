@@ -42,7 +42,9 @@ help:
 	@echo "make test        make check, then the whole test suite"
 	@echo "make test-quick  the suite without tests marked slow"
 	@echo "make bench       every benchmark in bench/ (results in bench/results/)"
-	@echo "make clean       caches and run/;  make distclean  also .venv and tools/"
+	@echo "make cluster     podman systemd hosts provisioned by ansible/site.yml + operator-init.yml; prints how to reach them"
+	@echo "make cluster-down remove that cluster (containers, network, its secrets)"
+	@echo "make clean       caches and run/ (make cluster-down first);  make distclean  also .venv and tools/"
 
 deps: debs venv consul
 
