@@ -144,7 +144,10 @@ def test_cluster_unseals_itself_after_init_and_restarts_under_load(auto_cluster,
             2,
             3,
         )
-        assert "auto-unseal: unsealed with the transit seal" in node.log()
+        # The loop says so at its next tick (within a second), also on the node sys/init unsealed.
+        wait_until(
+            lambda node=node: "auto-unseal: unsealed with the transit seal" in node.log(), 10, "the unseal logged"
+        )
     active = auto_cluster.active()
     standby = next(node for node in auto_cluster.nodes if node is not active)
     assert auto_cluster.api(active, "POST", "sys/mounts/kv", json={"type": "kv"}).status_code == 204
