@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import procs, wrk
+from bench import ha_report, procs, wrk
 
 TARGETS = ("strongroom", "openbao", "consul", "falcon")
 TITLES = {
@@ -477,12 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     report = render(rows, rss, notes, args, started, time.monotonic() - t0, load_before)
-    print(report)
-    if not args.no_write:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"kv-{started:%Y-%m-%d}.md"
-        path.write_text(report)
-        print(f"written to {path}", file=sys.stderr)
+    # The work folder was removed or kept above (its fate is in the report).
+    ha_report.finish("kv", report, started, workdir, True, None if args.no_write else args.out)
     return 0
 
 

@@ -19,13 +19,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import sys
 import time
 
 import requests
 
-from bench import procs, wrk
+from bench import ha_report, procs, wrk
 from bench.kv import machine
 
 USER, PASSWORD = "bench", "correct horse battery staple"
@@ -139,14 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.p99_ms:.1f} | {result.non_2xx} | {ratio} |"
         )
     report = "\n".join(lines) + "\n"
-    print(report)
-    if not args.keep_workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
-    if not args.no_write:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"login-{started:%Y-%m-%d}.md"
-        path.write_text(report)
-        print(f"written to {path}", file=sys.stderr)
+    ha_report.finish("login", report, started, workdir, args.keep_workdir, None if args.no_write else args.out)
     return 0
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import requests
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bench import ha, kv, procs, wrk
+from bench import ha, ha_report, kv, procs, wrk
 from tests.helpers.procs import HAProxyProcess
 
 TARGETS = ("node", "cluster1", "cluster2", "cluster3", "openbao", "falcon", "aesgcm")
@@ -491,12 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         shutil.rmtree(workdir, ignore_errors=True)
     report = render(rows, targets, args, started, time.monotonic() - t0, load)
-    print(report)
-    if not args.no_write:
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / f"transit-{started:%Y-%m-%d}.md"
-        path.write_text(report)
-        print(f"written to {path}", file=sys.stderr)
+    # The work folder was removed or kept above (its fate is in the report).
+    ha_report.finish("transit", report, started, workdir, True, None if args.no_write else args.out)
     return 0
 
 
