@@ -87,6 +87,10 @@ EXCUSED_PANELS: dict[tuple[str, str], str] = {}
 ZERO_PANELS: dict[tuple[str, str], str] = {
     ("storage", "Consul failure tolerance"): "one Consul server here: autopilot's failure tolerance is 0",
     ("frontdoor", "Queue"): "the HAProxy template sets no per-server maxconn, so no request ever queues",
+    # Not a true zero: HAProxy retries only when a connection to a node fails mid-request. The scenario
+    # provokes it by stopping the active node under load, which gave retries in 2 of 3 full runs on
+    # 2026-12-06: timing-dependent, so only "returns data" is asserted for it.
+    ("frontdoor", "Retries and redispatches"): "timing-dependent (see the comment above)",
 }
 
 
