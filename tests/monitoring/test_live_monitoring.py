@@ -231,6 +231,39 @@ def drive_traffic(live: Live, rounds: int = 1) -> None:
             _ok(standby.api("GET", "secret/data/live-1", token=live.cluster.root_token), 200)
 
 
+def client_errors(live: Live) -> None:
+    """A 404, a 403 and a 400 at every node, twice, with a scrape of each node in
+    between: a labelled counter appears at its first increment, so ``rate()`` (the
+    4xx and error ratio panels) sees an increase only from the second one on.
+    Waits until Prometheus shows the rate."""
+    root = live.cluster.root_token
+
+    def once() -> None:
+        for node in live.cluster.nodes:
+            _ok(node.api("GET", "secret/data/missing", token=root), 404)
+            _ok(node.api("GET", "secret/data/live-0", token="not-a-token"), 403)
+            _ok(
+                requests.put(
+                    f"{node.url}/v1/secret/data/live-0", data=b"{not json", headers={"X-Vault-Token": root}, timeout=10
+                ),
+                400,
+            )
+
+    once()
+    for node in live.cluster.nodes:
+        instance = f"{node.host}:{node.port}"
+        wait_until(
+            lambda i=instance: live.prometheus.query(f'strongroom_http_requests_total{{instance="{i}",status="404"}}'),
+            30,
+            f"the 404 series of {instance} scraped",
+            0.2,
+        )
+    once()
+    query = 'sum(rate(strongroom_http_requests_total{route!="sys/health", status=~"4.*"}[1m])) > 0'
+    wait_until(lambda: live.prometheus.query(query), 30, "a 4xx rate in Prometheus", 0.2)
+    live.mark("client errors at every node")
+
+
 def contend(live: Live, writers: int = 8, writes: int = 10) -> None:
     """Concurrent writes of one key through HAProxy: the losers of each checked
     write are write conflicts, retried by the node (every write still succeeds)."""
@@ -344,6 +377,7 @@ def run_scenario(live: Live) -> None:
         for node in cluster.nodes:
             _wait_scraped(live, node)
         drive_traffic(live, rounds=2)
+        client_errors(live)
         wait_until(lambda: load.acked_since(time.monotonic() - 2) > 0, 15, "writes through HAProxy again", 0.2)
         live.mark("traffic again")
     finally:
