@@ -9,9 +9,10 @@ import time
 from typing import TYPE_CHECKING
 
 import falcon
+import falcon.media
 
 import strongroom.api  # noqa: F401  (registers the LIST verb before Falcon loads)
-from strongroom import metrics
+from strongroom import jsoncodec, metrics
 from strongroom.api import errors
 from strongroom.api.forward import Forwarder
 from strongroom.api.json_limits import DEFAULT_LIMITS, JsonLimits
@@ -142,6 +143,9 @@ def create_app(
     app.req_options.auto_parse_qs_csv = False
     app.req_options.keep_blank_qs_values = True
     app.resp_options.secure_cookies_by_default = True
+    # Answers rendered by orjson (jsoncodec: compact, as Vault's Go encoder writes; the standard
+    # library where orjson cannot give the same value).
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = falcon.media.JSONHandler(dumps=jsoncodec.dumps)
     errors.install(app)
     app.add_route("/v1/sys/init", InitResource(core, max_request_size))
     app.add_route("/v1/sys/unseal", UnsealResource(core, max_request_size))

@@ -19,7 +19,10 @@ other connections), so even a large body never holds the worker for long.
 The parse then refuses what Go's ``encoding/json`` refuses and Python's parser
 would accept: ``NaN``/``Infinity`` literals, numbers that overflow a float, and
 lone UTF-16 surrogate escapes (a ``\\ud800`` decoded into a string cannot be
-encoded again: stored, it would break every later read).
+encoded again: stored, it would break every later read).  A body that passed
+the scan is parsed by orjson, which refuses all three itself; a body orjson
+refuses, or one with a run of digits it might round (see ``jsoncodec``), is
+parsed by ``json`` as before, so values and error messages are unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import orjson
+
+from strongroom import jsoncodec
 from strongroom.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -179,6 +185,11 @@ def loads_bounded(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] 
     check_limits(raw, limits, cooperate)
     if b"\\u" in raw and _LONE_SURROGATE.search(raw):
         raise InvalidRequest("failed to decode JSON input: invalid Unicode escape (lone surrogate) in request body")
+    if not jsoncodec.long_digits(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # the standard parser below says what is wrong, in the words it always used
     try:
         # Strict UTF-8 first: json.loads of bytes would let UTF-8-encoded surrogates through.
         return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite_float)

@@ -35,6 +35,7 @@ from typing import Literal, overload
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom import jsoncodec
 from strongroom.auth.token_entry import TokenEntry
 from strongroom.errors import IntegrityError
 from strongroom.storage import Backend, TxnOp, WriteConflict, check_op
@@ -150,7 +151,7 @@ class TokenRecords:
         record = {name: getattr(entry, name) for name in _STORED_FIELDS}
         key = ID_PREFIX + entry.salted_id
         record["accessor"] = self._seal(salt, key, entry.accessor)
-        return json.dumps(record, sort_keys=True).encode()
+        return jsoncodec.dumps_sorted(record)
 
     def forget_decoded(self) -> None:
         """Drop every entry kept decoded."""
@@ -161,7 +162,7 @@ class TokenRecords:
         decoded = self._decoded
         seen = decoded.get(id_hash)
         if seen is None or seen[1] is not salt or seen[0] != raw:
-            record = json.loads(raw)
+            record = jsoncodec.loads(raw)
             accessor = self.open_accessor(salt, ID_PREFIX + id_hash, record.pop("accessor"))
             known = {name: record[name] for name in _STORED_FIELDS if name in record}
             seen = (raw, salt, TokenEntry(accessor=accessor, salted_id=id_hash, **known))

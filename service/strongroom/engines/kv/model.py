@@ -7,10 +7,10 @@ barrier; where, and how reads and writes stay consistent, is
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from strongroom import jsoncodec
 from strongroom.durations import format_duration
 from strongroom.timefmt import rfc3339_ns
 
@@ -22,12 +22,12 @@ DELETE_VERSION_AFTER_DISABLED = -1
 
 def encode(value: Any) -> bytes:
     """Compact JSON bytes, as every KV value is stored."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return jsoncodec.dumps(value)
 
 
 def decode(raw: bytes) -> Any:
     """The value of stored JSON bytes."""
-    return json.loads(raw.decode("utf-8"))
+    return jsoncodec.loads(raw)
 
 
 @dataclass

@@ -1,0 +1,74 @@
+"""JSON on the hot paths: orjson where it gives the same values, the standard library where not.
+
+Every KV request parses a body or a stored document and renders an answer;
+the standard library's encoder and decoder were about a tenth of a worker's
+time under write load (see bench/README.md, "Where the time goes").  orjson
+does the same work several times faster, but it differs from ``json`` in
+three ways that clients or stored data could notice, and each is handed back
+to ``json`` here:
+
+* integers beyond 64 bits: orjson parses them as floats (precision lost) and
+  refuses to encode them.  A document with a run of 19 or more digits is
+  parsed by ``json`` (such a run may also sit in a string: that costs only
+  speed), and an encoding orjson refuses is done by ``json``;
+* what orjson refuses to parse or encode at all (``NaN``, ``1e400``, lone
+  surrogates, non-string keys, deep nesting): the ``json`` call gives the
+  value or the error it always gave, so callers keep their error handling;
+* orjson writes floats in their shortest form without a ``+`` in the
+  exponent (``1e16`` where ``json`` writes ``1e+16``): the same number for
+  every JSON parser.
+
+Output is compact (``,`` and ``:`` without spaces, as Vault's Go encoder
+writes), UTF-8, non-ASCII characters unescaped, keys in insertion order (or
+sorted with ``dumps_sorted``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+# A run of digits that may be an integer orjson cannot hold exactly (2**63 has 19 digits).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_STR = re.compile(r"[0-9]{19}")
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON, keys in insertion order."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def dumps_sorted(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON with every object's keys sorted."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+
+def loads(raw: bytes | str) -> Any:
+    """The value of a JSON document, exactly as ``json.loads`` gives it (same values, same errors)."""
+    if isinstance(raw, bytes):
+        if _LONG_DIGITS.search(raw) is None:
+            try:
+                return orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                pass
+        return json.loads(raw.decode("utf-8"))
+    if _LONG_DIGITS_STR.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
+
+
+def long_digits(raw: bytes) -> bool:
+    """Whether ``raw`` holds a run of digits orjson might not parse exactly (see the module docstring)."""
+    return _LONG_DIGITS.search(raw) is not None
