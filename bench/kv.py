@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import ha_report, procs, wrk
+from bench import ha_report, procs, pyspy, wrk
 
 TARGETS = ("strongroom", "openbao", "consul", "falcon")
 TITLES = {
@@ -113,6 +113,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keys", type=int, default=64, help="distinct keys written and read in turn (default 64)")
     parser.add_argument(
+        "--token",
+        choices=("root", "policy"),
+        default=os.environ.get("BENCH_TOKEN", "root"),
+        help="the token of Strongroom's and OpenBao's requests: the root token, or a token with a three-path "
+        "policy (procs.BENCH_POLICY: the ACL check on the hot path); default root",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="record each Strongroom worker with py-spy during every measured run; the raw stacks go to "
+        "<workdir>/profiles (kept) and the report gets the top functions per operation",
+    )
+    parser.add_argument(
         "--targets", default=",".join(TARGETS), help=f"comma-separated subset of {','.join(TARGETS)} (default all)"
     )
     procs.add_output_args(parser)
@@ -152,10 +165,11 @@ def prepare_consul(consul: procs.Consul, args) -> Target:
 
 def prepare_vault_api(name: str, server: procs.VaultAPIServer, args, storage_pid: int | None = None) -> Target:
     procs.populate_kv2(server, VAULT_PREFIX, args.keys, VALUE)
+    token = server.token if args.token == "root" else procs.policy_token(server)
     return Target(
         name,
         server.url,
-        _vault_env(server.token, args.keys),
+        _vault_env(token, args.keys),
         stop=server.service.stop,
         root_pid=server.service.pid,
         storage_pid=storage_pid,
@@ -219,15 +233,21 @@ def rss_report(target: Target) -> list[tuple[str, int | None]]:
 
 
 def _measured(target: Target, op: str, connections: int, args) -> Row:
-    """One wrk run, with the CPU the target's processes used meanwhile."""
+    """One wrk run, with the CPU the target's processes used meanwhile (and Strongroom's workers'
+    profiles with ``--profile``)."""
     tree = procs.with_descendants(target.root_pid) if target.root_pid else []
     workers = procs.gunicorn_workers(target.root_pid) if target.root_pid else []
     storage = [target.storage_pid] if target.storage_pid else []
+    recorder = None
+    if args.profile and target.name == "strongroom" and workers:
+        recorder = pyspy.Recorder(workers, args.duration, args.profile_dir, f"{op}-c{connections}").start()
     meter = procs.CpuMeter({"own": tree, "storage": storage, **{f"worker {pid}": [pid] for pid in workers}}).start()
     result = wrk.run(
         target.url, op, target.env[op], connections=connections, duration_s=args.duration, threads=args.threads
     )
     share = meter.stop()
+    if recorder is not None:
+        args.profiles.setdefault(op, []).extend(recorder.stop())
     cpu = (
         CpuShare(
             own=share["own"],
@@ -315,6 +335,13 @@ def _loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def _per_request(cpu_percent: float, requests_per_s: float | None) -> str:
+    """CPU µs per request from a CPU share (% of one core) and a request rate."""
+    if not requests_per_s:
+        return "—"
+    return f"{cpu_percent * 10_000 / requests_per_s:.0f}"
+
+
 def _result_lines(rows: list[Row]) -> list[str]:
     """One table row per measurement."""
     lines: list[str] = []
@@ -325,17 +352,22 @@ def _result_lines(rows: list[Row]) -> list[str]:
             # A target that could not be prepared has the same error in every row: say it once.
             note = "(as above)" if r.error in reported else r.error.replace(str(procs.REPO) + "/", "")
             reported.add(r.error)
-            lines.append(f"| {TITLES[row.target]} | {row.op} | {row.connections} | — | — | — | — | — | — | {note} |")
+            lines.append(
+                f"| {TITLES[row.target]} | {row.op} | {row.connections} | — | — | — | — | — | — | — | {note} |"
+            )
             continue
         errors = r.errors
         note = f"⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
-        cpu, split = "—", "—"
+        cpu, split, per_request = "—", "—", "—"
         if row.cpu is not None:
             cpu = f"{row.cpu.own:.0f}" + (f" + Consul {row.cpu.storage:.0f}" if row.cpu.storage is not None else "")
             split = "/".join(f"{w:.0f}" for w in row.cpu.workers) or "—"
+            per_request = _per_request(row.cpu.own, r.requests_per_s)
+            if row.cpu.storage is not None:
+                per_request += " + " + _per_request(row.cpu.storage, r.requests_per_s)
         lines.append(
             f"| {TITLES[row.target]} | {row.op} | {row.connections} | {_fmt(r.requests_per_s, 0)} | "
-            f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {cpu} | {split} | {note} |"
+            f"{_fmt(r.p50_ms)} | {_fmt(r.p99_ms)} | {errors} | {cpu} | {per_request} | {split} | {note} |"
         )
     return lines
 
@@ -383,6 +415,24 @@ def _memory_lines(rss: dict[str, list], args) -> list[str]:
     return lines
 
 
+def _profile_lines(args) -> list[str]:
+    """With ``--profile``: per operation, the functions where Strongroom's workers spent their samples."""
+    lines: list[str] = []
+    for op, files in getattr(args, "profiles", {}).items():
+        total, rows = pyspy.summary(files, top=20)
+        if not total:
+            continue
+        lines += [
+            "",
+            f"## Where Strongroom's workers spent their time: {op} (py-spy, {total:,} samples over every run)",
+            "",
+            "| function | own % | inclusive % |",
+            "| --- | ---: | ---: |",
+        ]
+        lines += [f"| `{name}` | {own:.1f} | {incl:.1f} |" for name, own, incl in rows]
+    return lines
+
+
 def render(
     rows: list[Row],
     rss: dict[str, list],
@@ -399,7 +449,8 @@ def render(
         "",
         f"- Machine: {machine()}",
         f"- Load: wrk {args.threads} thread(s), {args.duration:g} s per run after {args.warmup:g} s warm-up, "
-        f"connections {', '.join(map(str, args.connections))}; value {len(VALUE)} bytes, {args.keys} keys in turn",
+        f"connections {', '.join(map(str, args.connections))}; value {len(VALUE)} bytes, {args.keys} keys in turn; "
+        + ("the root token" if args.token == "root" else "a token with a three-path policy (`--token policy`)"),
         f"- Strongroom and the Falcon app: gunicorn, {args.workers} workers "
         f"({'one per core, the default' if args.workers == _cores() else 'set with --workers'}), "
         "gevent (strongroom.server.worker)",
@@ -412,14 +463,16 @@ def render(
         f"(anything above ~0.5 before means other work shared the {_cores()} cores)",
         "",
         "CPU is in % of one core over the run: the target's own processes (for Strongroom, plus the Consul "
-        "agent it stores in), then each gunicorn worker's share.",
+        "agent it stores in), then each gunicorn worker's share; CPU µs/req is that CPU over the requests "
+        "served (for Strongroom: the node's, then its Consul agent's).",
         "",
-        "| Target | Op | Conns | req/s | p50 ms | p99 ms | Errors | CPU % | Worker CPU % | Note |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| Target | Op | Conns | req/s | p50 ms | p99 ms | Errors | CPU % | CPU µs/req | Worker CPU % | Note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     lines += _result_lines(rows)
     lines += _ratio_lines(by_key, args)
     lines += _memory_lines(rss, args)
+    lines += _profile_lines(args)
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
@@ -470,9 +523,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     workdir = procs.REPO / "run" / "bench" / f"kv-{started:%Y%m%dT%H%M%S}-{os.getpid()}"
     workdir.mkdir(parents=True)
+    args.profile_dir = workdir / "profiles"
+    args.profiles = {}
+    if args.profile and pyspy.binary() is None:
+        print("error: --profile needs py-spy (.venv/bin/pip install py-spy)", file=sys.stderr)
+        return 2
     rows, rss, notes = _measure_all(args, workdir)
     failed = any(r.result.error for r in rows)
-    if failed or args.keep_workdir:
+    if failed or args.keep_workdir or args.profile:
         notes.append(f"configs and logs kept in {workdir.relative_to(procs.REPO)}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -571,3 +571,35 @@ def wait_workers(root_pid: int, count: int, timeout: float = 30.0) -> list[int]:
         return workers
 
     return wait_for(booted, timeout, f"{count} gunicorn workers below pid {root_pid}")
+
+
+# The policy of the benchmark's non-root token: three paths, the KV data path it uses first, so the
+# ACL check a request makes is that of an ordinary application token.
+BENCH_POLICY = """
+path "secret/data/bench/*" {
+  capabilities = ["create", "read", "update"]
+}
+path "secret/metadata/bench/*" {
+  capabilities = ["read", "list"]
+}
+path "secret/data/other/*" {
+  capabilities = ["read"]
+}
+"""
+
+
+def policy_token(server: VaultAPIServer, name: str = "bench") -> str:
+    """A token (no use limit, the default TTL) with the three-path ``BENCH_POLICY`` (plus ``default``)."""
+    put = _http_json(
+        "PUT", f"{server.url}/v1/sys/policies/acl/{name}", token=server.token, body={"policy": BENCH_POLICY}
+    )
+    if put.status_code not in (200, 204):
+        raise BenchSetupError(
+            f"{server.service.name}: writing policy {name} answered {put.status_code}: {put.text[:300]}"
+        )
+    created = _http_json("POST", f"{server.url}/v1/auth/token/create", token=server.token, body={"policies": [name]})
+    if created.status_code != 200:
+        raise BenchSetupError(
+            f"{server.service.name}: auth/token/create answered {created.status_code}: {created.text[:300]}"
+        )
+    return created.json()["auth"]["client_token"]
