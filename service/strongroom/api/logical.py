@@ -17,6 +17,7 @@ from strongroom.api.render import render_response
 from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly, UnsupportedMediaType
 from strongroom.sdk import logical
 from strongroom.sdk.logical import Request
+from strongroom.storage.consistency import require_index
 
 if TYPE_CHECKING:
     import falcon
@@ -140,12 +141,15 @@ class LogicalResource:
 
     def _catch_up(self, req: falcon.Request) -> None:
         header = req.get_header("X-Vault-Index")
+        # Per request: the storage cache of a standby serves it only once its change log reached the index.
+        require_index(0)
         if not header:
             return
         try:
             index = int(header)
         except ValueError:
             raise InvalidRequest("invalid X-Vault-Index header") from None
+        require_index(index)
         if index > self._seen_index:
             # Data is read from storage on every request; only cached tables can
             # lag, so re-reading them makes this request as new as the index.

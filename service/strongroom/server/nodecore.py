@@ -301,6 +301,7 @@ class NodeCore:
         self.config = config
         self.cache_table = cache_table
         self._was_active = False
+        self._role_lock = threading.Lock()
         self._active_since = 0.0
         self._unsealed = False
         consul = consul_backend(config, fence=self._fence, on_lock_lost=self._lock_lost)
@@ -339,6 +340,16 @@ class NodeCore:
         self.watcher = TableWatcher(
             self.registry, lambda names: self._publish({"invalidate": names}), self.seal.reload_keyring
         )
+        # The change log (storage/changes.py): the active node prunes it; a
+        # performance standby follows it into the workers' cache table.
+        from strongroom.storage.changes import ChangeFollower, ChangePruner
+        from strongroom.storage.coherence import caching_supported
+        from strongroom.storage.consul_changes import ConsulChangeFeed
+
+        feed = ConsulChangeFeed.for_backend(consul)
+        self.pruner = ChangePruner(feed, self.backend, lambda: self.ha.role == "active")
+        caching = caching_supported() and not config.disable_cache and config.cache_size > 0
+        self.follower = ChangeFollower(feed, cache_table) if caching else None
 
     def start(self) -> None:
         """Open the socket to the workers, then enter the election and watch the tables."""
@@ -359,6 +370,7 @@ class NodeCore:
         self.server.start()
         self.ha.start(initialized=initialized)
         self.watcher.start()
+        self.pruner.start()
         UsageGauges(
             self.config.telemetry,
             self.backend,
@@ -395,6 +407,9 @@ class NodeCore:
             self.auto_unseal.stop()
         if self.renewer is not None:
             self.renewer.stop()
+        self.pruner.stop()
+        if self.follower is not None:
+            self.follower.stop()
         self.ha.stop()
         self.seal.seal()
         self.server.close()
@@ -442,7 +457,12 @@ class NodeCore:
         from strongroom.core.ha import ACTIVE, PERFSTANDBY
 
         active = role == ACTIVE
-        self.cache_table.set_active(active)
+        with self._role_lock:  # two role changes in a row never interleave their cache epochs
+            if self.follower is not None and role != PERFSTANDBY:
+                self.follower.stop()  # before a new active epoch: a stopped follower never touches the table
+            self.cache_table.set_active(active)
+            if self.follower is not None and role == PERFSTANDBY and self.ha.role == PERFSTANDBY:
+                self.follower.start()  # a new following epoch once the log's first answer arrives
         metrics.core_active.set(1 if active else 0)
         metrics.ha_lock_held.set(1 if active else 0)
         metrics.core_performance_standby.set(1 if role == PERFSTANDBY else 0)

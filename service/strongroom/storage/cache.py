@@ -4,7 +4,11 @@ Why it is safe: only the active node caches.  While it holds the leader lock
 no other node can write (every write is fenced by the lock session), so the
 only writers to watch are the node's own processes, and they share a
 ``CoherenceTable``: a small shared-memory file in the node's private socket
-directory.  Performance standbys and sealed nodes read storage directly.
+directory.  A performance standby caches too, but learns of writes from the
+active node's change log instead (storage/changes.py): its node core bumps
+the same table for every change record, entries are checked the same way,
+and a request carrying an ``X-Vault-Index`` the log has not reached yet reads
+storage.  Sealed nodes and plain standbys read storage directly.
 
 The table (storage/coherence.py) holds a clock, the *active epoch* and, per
 slot (a CRC of a key or of a folder prefix), the clock of the last write that
@@ -65,7 +69,9 @@ from typing import Any
 from strongroom import metrics
 from strongroom.errors import InvalidRequest, LockLost, ReadOnly, RequestTooLarge, WriteConflict
 from strongroom.storage import Backend, TxnOp
+from strongroom.storage.changes import UNCACHED
 from strongroom.storage.coherence import ALL, CoherenceTable, slot, write_slots
+from strongroom.storage.consistency import required_index
 
 #: Failures that guarantee nothing was written (refused before sending, or rolled back).
 _NOT_WRITTEN = (WriteConflict, LockLost, ReadOnly, RequestTooLarge, InvalidRequest)
@@ -122,6 +128,14 @@ class CachedBackend:
 
     def _cached(self, key: tuple, s: int, load: Callable[[], Any]) -> Any:
         if self._size:
+            applied = self._table.applied()
+            if applied:  # a performance standby following the change log (storage/changes.py)
+                if not key[1] or key[1].startswith(UNCACHED):
+                    return load()  # the node core watches these itself: never from the cache
+                if required_index() > applied:
+                    # The request carries an X-Vault-Index the follower has not
+                    # applied yet: storage answers it (and the answer is cached).
+                    return self._load(key, load)
             with self._lock:
                 entry = self._entries.get(key)
                 if entry is not None:
@@ -138,6 +152,10 @@ class CachedBackend:
                         self._store(key, (value, index), epoch, clock)
                     metrics.inc(self._hits)
                     return value, index
+        return self._load(key, load)
+
+    def _load(self, key: tuple, load: Callable[[], Any]) -> Any:
+        """Read storage, and cache the answer if the table allows."""
         epoch, clock = self._table.stamp()
         value = load()
         if epoch and self._size:

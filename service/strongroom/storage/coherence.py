@@ -12,6 +12,12 @@ Memory order: readers take no lock and rely on the writer's stores (the
 slot's clock, then its in-flight count) becoming visible in program order, as
 x86-64 guarantees; ``caching_supported()`` is False elsewhere, and the node
 then runs without the cache.
+
+A performance standby uses the same table with a *following epoch*: its node
+core follows the active node's change log (storage/changes.py) and, for every
+change record, bumps the slots of the keys it names exactly as a local write
+would, then publishes the log index it has applied; entries are served while
+the follower's own lease (renewed by each answer of its blocking query) runs.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ SLOTS = 1 << 16
 _MAGIC = 0x5354524F4E47524D  # "STRONGRM"
 # Word offsets in the table (unsigned 64-bit words).
 _W_MAGIC, _W_CLOCK, _W_EPOCH, _W_FLUSH, _W_PENDING_ALL, _W_LEASE = 0, 1, 2, 3, 4, 5
+# While a performance standby follows the change log (storage/changes.py):
+# the log index it has applied (0: not following) and until when it may serve.
+_W_APPLIED, _W_FOLLOW_LEASE = 6, 7
 _GEN = 8
 _PENDING = _GEN + SLOTS
 _WORDS = _PENDING + SLOTS
@@ -128,9 +137,70 @@ class CoherenceTable:
         self._lock()
         try:
             w[_W_CLOCK] += 1
+            w[_W_APPLIED] = 0
+            w[_W_FOLLOW_LEASE] = 0
             w[_W_EPOCH] = w[_W_CLOCK] if active else 0
         finally:
             self._unlock()
+
+    # -- the change-log follower of a performance standby (storage/changes.py) --
+
+    def begin_following(self, applied: int, until: float) -> int:
+        """A new following epoch (nothing cached before counts) at log index
+        ``applied``, served until ``until`` (``time.monotonic()`` seconds); returns it."""
+        w = self._words
+        self._lock()
+        try:
+            w[_W_CLOCK] += 1
+            w[_W_FOLLOW_LEASE] = max(int(until * 1e9), 0)
+            w[_W_APPLIED] = max(applied, 1)
+            w[_W_EPOCH] = w[_W_CLOCK]
+            return w[_W_EPOCH]
+        finally:
+            self._unlock()
+
+    def apply_changes(self, epoch: int, keys: Sequence[str], flush: bool, applied: int, until: float) -> bool:
+        """Changes of the log up to index ``applied`` reached this node: the
+        slots of ``keys`` (and every folder above them; everything when
+        ``flush``) go stale, *then* ``applied`` is published, so a reader that
+        sees ``applied`` also sees the bumps.  False (nothing done) when
+        ``epoch`` is no longer the table's."""
+        w = self._words
+        self._lock()
+        try:
+            if epoch == 0 or w[_W_EPOCH] != epoch:
+                return False
+            if keys or flush:
+                w[_W_CLOCK] += 1
+                now = w[_W_CLOCK]
+                if flush:
+                    w[_W_FLUSH] = now
+                for key in keys:
+                    for s in write_slots(key):
+                        w[_GEN + s] = now
+            w[_W_APPLIED] = max(applied, 1)
+            w[_W_FOLLOW_LEASE] = max(int(until * 1e9), 0)
+            return True
+        finally:
+            self._unlock()
+
+    def stop_following(self, epoch: int) -> None:
+        """The follower lost the log (or the node changed role): if ``epoch``
+        is still the table's, nothing cached is served any more."""
+        w = self._words
+        self._lock()
+        try:
+            if epoch and w[_W_EPOCH] == epoch:
+                w[_W_CLOCK] += 1
+                w[_W_EPOCH] = 0
+                w[_W_APPLIED] = 0
+                w[_W_FOLLOW_LEASE] = 0
+        finally:
+            self._unlock()
+
+    def applied(self) -> int:
+        """The change-log index this standby has applied; 0 when it does not follow one."""
+        return self._words[_W_APPLIED]
 
     def set_lease(self, until: float) -> None:
         """Cached entries may be served until ``until`` (``time.monotonic()``
@@ -227,5 +297,5 @@ class CoherenceTable:
             and w[_W_PENDING_ALL] == 0
             and w[_GEN + s] <= clock
             and w[_W_FLUSH] <= clock
-            and time.monotonic_ns() < w[_W_LEASE]
+            and time.monotonic_ns() < (w[_W_FOLLOW_LEASE] if w[_W_APPLIED] else w[_W_LEASE])
         )

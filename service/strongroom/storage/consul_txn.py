@@ -26,6 +26,10 @@ transaction (HTTP 409) names its failing operations by position; a failure of
 the fence's ``check-session`` (position 0) is ``LockLost``, a failure of one of
 the caller's checks (a ``cas`` included) is ``WriteConflict``.
 
+A fenced transaction (the active node's) that writes anything also sets its
+change record (storage/changes.py), last, so performance standbys learn of it
+from the same commit.
+
 See https://developer.hashicorp.com/consul/api-docs/txn.
 """
 
@@ -38,6 +42,7 @@ from collections.abc import Callable, Sequence
 from strongroom import metrics
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
 from strongroom.storage import CHECK_VERBS, VERBS, TxnOp, WriteConflict, value_too_large
+from strongroom.storage.changes import record_op
 from strongroom.storage.consul_errors import error_for_status, redact_keys
 
 #: Consul refuses transactions with more operations than this (``maxTxnOps``).
@@ -68,9 +73,13 @@ def encode_txn(
     ``cas``, its check's).
 
     ``full_key`` maps a backend key to its Consul key.  Raises ``InvalidRequest``
-    over ``TXN_MAX_OPS`` operations (counting the fence) and ``RequestTooLarge``
-    for a body over ``max_txn_bytes``."""
-    count = len(ops) + (1 if fence else 0)
+    over ``TXN_MAX_OPS`` operations (counting the fence and the change record)
+    and ``RequestTooLarge`` for a body over ``max_txn_bytes``.
+
+    Behind a fence the KV operations end with the change record, which
+    answers for no position of ``ops``."""
+    record = record_op(ops) if fence else None
+    count = len(ops) + (1 if fence else 0) + (1 if record else 0)
     if count > TXN_MAX_OPS:
         raise InvalidRequest(f"transaction has {count} operations; Consul allows at most {TXN_MAX_OPS}")
     fence_op = None
@@ -101,6 +110,8 @@ def encode_txn(
         else:
             kv_ops.append({"KV": _kv_op(op, full_key(op.key))})
             sources.append(position)
+    if record is not None:
+        kv_ops.append({"KV": _kv_op(record, full_key(record.key))})
     body = json.dumps(([fence_op] if fence_op else []) + kv_ops)
     if len(body) > max_txn_bytes:
         raise RequestTooLarge(

@@ -1,0 +1,288 @@
+"""The change log: how a performance standby caches reads without a Consul call per read.
+
+The active node's cache (storage/cache.py) is coherent because the node's own
+processes are the only writers.  A performance standby sees none of those
+writes, so it learns of them from the *change log*: every fenced write of the
+active node carries, in the same Consul transaction, one more ``set`` of a
+record ``sys/changes/<random id>`` whose value names the storage keys the
+transaction writes (``*<prefix>`` for a deleted tree).  The record commits
+with the write or not at all, and its ``ModifyIndex`` is the write's commit
+index, the ``X-Vault-Index`` the client got.
+
+A standby's node core follows the prefix with a blocking query
+(``ChangeFollower``).  Each answer is one consistent snapshot of every record
+not yet pruned, and its ``X-Consul-Index`` is the highest index among them
+(and their tombstones): every record up to that index is in it.  For each
+record newer than its position the follower bumps the slots of the keys in the
+node's ``CoherenceTable`` (as a local write would), then publishes the index
+as *applied*; workers then serve cached ciphertext while
+
+* the table's following epoch is unchanged: a new one is taken when the
+  follower starts, when the feed errors (Consul gone or restarted), when the
+  index goes backwards, and when records it had not yet seen were pruned;
+  the node becoming active or being sealed ends it too;
+* the follower's lease runs: each answer renews it for one blocking wait
+  (plus Consul's jitter and a margin), so a follower whose query hangs (a
+  partition) stops serving by itself;
+* a request carrying ``X-Vault-Index`` is at or below the applied index
+  (storage/consistency.py); a newer one reads Consul, as every read did
+  before.
+
+Pruning (``ChangePruner``, on the active node): records older than a few
+seconds (judged by the prefix index the pruner saw that long ago) are deleted
+in fenced transactions that also set ``sys/changes/~pruned`` to the highest
+index deleted.  A follower that finds that mark above its position may have
+missed a record, and takes a new epoch: its whole cache is dropped, never
+served stale.
+
+Reads a standby never caches: the keys the node core watches itself
+(``core/``, mount and auth tables, policies, audit devices, see
+core/invalidation.py; a worker re-reads them when told, which may be before
+the log arrives) and the log itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from strongroom.errors import StrongroomError
+from strongroom.storage import WRITE_VERBS, Backend, TxnOp
+from strongroom.storage.coherence import CoherenceTable
+
+log = logging.getLogger("strongroom.changes")
+
+PREFIX = "sys/changes/"
+PRUNED_KEY = PREFIX + "~pruned"
+#: A record line naming a deleted tree: every cached entry goes.
+TREE = "*"
+#: Keys a following standby never serves from its cache (see the module docstring).
+UNCACHED = ("core/", "sys/mounts", "sys/auth", "sys/policy/", "sys/audit/", PREFIX)
+#: Deletes per pruning transaction (the fence and the mark make 62 of Consul's 64).
+PRUNE_BATCH = 60
+
+
+def record_op(ops: Sequence[TxnOp]) -> TxnOp | None:
+    """The change record for a fenced transaction of ``ops`` (None: it writes nothing to record)."""
+    keys = [
+        TREE + op.key if op.verb == "delete-tree" else op.key
+        for op in ops
+        if op.verb in WRITE_VERBS and not op.key.startswith(PREFIX)
+    ]
+    if not keys:
+        return None
+    return TxnOp("set", PREFIX + uuid.uuid4().hex, "\n".join(keys).encode())
+
+
+def parse_record(value: bytes) -> tuple[list[str], bool]:
+    """(keys written, whether a tree was deleted) from a record's value."""
+    keys, flush = [], False
+    for line in value.decode(errors="replace").split("\n"):
+        if line.startswith(TREE):
+            flush = True
+        elif line:
+            keys.append(line)
+    return keys, flush
+
+
+class ChangeFeed(Protocol):
+    """The change log in storage (``storage/consul_changes.py``): reads only, no fence."""
+
+    def wait(self, index: int, wait: str) -> tuple[int, list[tuple[str, int, bytes]]]:
+        """Block until the log changes after ``index`` (0: answer at once) or
+        ``wait`` passes; returns the log's index and every record as
+        ``(key, modify index, value)``, keys as ``Backend.get`` takes them.
+        Raises ``StorageUnavailable`` when storage cannot answer."""
+
+
+class ChangeFollower:
+    """A performance standby's node core following the log into its ``CoherenceTable``.
+
+    ``start()`` (the node became a performance standby) and ``stop()`` (it
+    became anything else, or closes) may be called from any thread; each start
+    runs a new thread, and a stopped thread never touches the table again."""
+
+    def __init__(
+        self,
+        feed: ChangeFeed,
+        table: CoherenceTable,
+        *,
+        wait: float = 1.0,
+        margin: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+        retry: float = 0.2,
+    ) -> None:
+        self._feed = feed
+        self._table = table
+        self._wait = wait
+        # Consul adds up to wait/16 of jitter to a blocking query.
+        self._lease = wait * 17 / 16 + margin
+        self._clock = clock
+        self._retry = retry
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._running = False
+        self._epoch = 0
+        self._position = 0
+        #: Epochs begun after a gap (feed error, pruned records, index backwards), for tests and metrics.
+        self.restarts = 0
+
+    @property
+    def position(self) -> int:
+        """The log index applied (0: not following)."""
+        return self._position if self._epoch else 0
+
+    def start(self) -> None:
+        with self._lock:
+            if self._running:
+                return
+            self._running = True
+            self._generation += 1
+            generation = self._generation
+        threading.Thread(target=self._run, args=(generation,), name="change-follower", daemon=True).start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._running = False
+            self._generation += 1
+            self._drop()
+
+    def _drop(self) -> None:
+        """Nothing cached is served any more (callers hold the lock)."""
+        if self._epoch:
+            self._table.stop_following(self._epoch)
+        self._epoch = 0
+
+    def _run(self, generation: int) -> None:
+        index = 0
+        while True:
+            with self._lock:
+                if generation != self._generation:
+                    return
+            try:
+                new_index, records = self._feed.wait(index, f"{self._wait:g}s")
+            except StrongroomError as exc:
+                log.warning("change log unavailable, standby cache dropped: %s", exc)
+                with self._lock:
+                    if generation != self._generation:
+                        return
+                    self._drop()
+                index = 0
+                time.sleep(self._retry)
+                continue
+            except Exception:
+                log.exception("change follower failed; standby cache dropped")
+                with self._lock:
+                    if generation == self._generation:
+                        self._drop()
+                index = 0
+                time.sleep(self._retry)
+                continue
+            if not self.apply(generation, new_index, records):
+                return
+            index = new_index
+
+    def apply(self, generation: int, index: int, records: Sequence[tuple[str, int, bytes]]) -> bool:
+        """Apply one answer of the feed (log ``index``, its records); False once
+        ``generation`` is stopped.  Public for tests that drive it by hand."""
+        with self._lock:
+            if generation != self._generation:
+                return False
+            until = self._clock() + self._lease
+            pruned, keys, flush = 0, [], False
+            for key, modify_index, value in records:
+                if key == PRUNED_KEY:
+                    try:
+                        pruned = int(value or b"0")
+                    except ValueError:
+                        pruned = index  # unreadable: assume the worst
+                elif modify_index > self._position:
+                    named, tree = parse_record(value)
+                    keys.extend(named)
+                    flush = flush or tree
+            if self._epoch and (index < self._position or pruned > self._position):
+                log.warning(
+                    "change log moved past this standby (position %d, log %d, pruned to %d): cache dropped",
+                    self._position,
+                    index,
+                    pruned,
+                )
+                self._drop()
+                self.restarts += 1
+            if not self._epoch:
+                self._epoch = self._table.begin_following(index, until)
+            elif not self._table.apply_changes(self._epoch, keys, flush, index, until):
+                self._epoch = 0  # the node changed role meanwhile; stop() follows
+            self._position = index
+            return True
+
+
+class ChangePruner:
+    """The active node's node core deleting old change records (see the module docstring).
+
+    ``backend`` is the node core's fenced backend; ``is_active`` says whether
+    the node leads (only the active node writes)."""
+
+    def __init__(
+        self,
+        feed: ChangeFeed,
+        backend: Backend,
+        is_active: Callable[[], bool],
+        *,
+        retain: float = 3.0,
+        interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._feed = feed
+        self._backend = backend
+        self._is_active = is_active
+        self._retain = retain
+        self._interval = interval
+        self._clock = clock
+        self._history: deque[tuple[float, int]] = deque()
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="change-pruner", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.prune_once()
+            except StrongroomError as exc:  # lost the lock, Consul away: the next active prunes
+                log.info("change log not pruned: %s", exc)
+                self._history.clear()
+            except Exception:
+                log.exception("pruning the change log failed")
+                self._history.clear()
+
+    def prune_once(self) -> int:
+        """Delete the records older than ``retain``; returns how many."""
+        if not self._is_active():
+            self._history.clear()
+            return 0
+        now = self._clock()
+        index, records = self._feed.wait(0, "0s")
+        self._history.append((now, index))
+        cut = 0
+        while self._history and self._history[0][0] <= now - self._retain:
+            cut = self._history.popleft()[1]
+        if cut:
+            self._history.appendleft((now - self._retain, cut))  # still the cut until a newer one ages
+        old = sorted(
+            (modify_index, key) for key, modify_index, _ in records if key != PRUNED_KEY and modify_index <= cut
+        )
+        for start in range(0, len(old), PRUNE_BATCH):
+            chunk = old[start : start + PRUNE_BATCH]
+            ops = [TxnOp("delete", key) for _, key in chunk]
+            ops.append(TxnOp("set", PRUNED_KEY, str(chunk[-1][0]).encode()))
+            self._backend.txn(ops)
+        return len(old)

@@ -1,0 +1,272 @@
+"""The change log and a performance standby's cache fed by it (storage/changes.py).
+
+A ``CachedBackend`` over a ``CoherenceTable`` that a ``ChangeFollower`` feeds
+(driven here by hand with the answers a feed would give, or by its thread on
+a feed that fails) serves a key from memory only while no record naming it
+arrived since it was read, drops everything when the log moved past it
+(records pruned before it saw them, the index going backwards, the feed
+failing), never serves the tables the node core watches itself, and sends a
+request carrying an index the follower has not applied to storage.  Storage
+is a real ``InmemBackend`` counting its reads: a read the cache served leaves
+the count unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from strongroom.errors import StorageUnavailable
+from strongroom.storage import TxnOp
+from strongroom.storage.cache import CachedBackend
+from strongroom.storage.changes import PREFIX, PRUNED_KEY, ChangeFollower, ChangePruner, parse_record, record_op
+from strongroom.storage.coherence import CoherenceTable
+from strongroom.storage.consistency import require_index
+from strongroom.storage.consul_txn import encode_txn
+from strongroom.storage.inmem import InmemBackend
+from tests.helpers.procs import wait_until
+
+
+class CountingBackend(InmemBackend):
+    def __init__(self):
+        super().__init__()
+        self.reads = 0
+
+    def get_with_index(self, key):
+        self.reads += 1
+        return super().get_with_index(key)
+
+
+class ScriptedFeed:
+    """A feed whose answers the test queues; ``error`` makes the next wait fail."""
+
+    def __init__(self):
+        self.answers: list = []
+        self.error = threading.Event()
+        self.calls = 0
+
+    def wait(self, index, wait):
+        self.calls += 1
+        if self.error.is_set():
+            raise StorageUnavailable("consul at test is unreachable")
+        if self.answers:
+            return self.answers.pop(0)
+        time.sleep(0.01)
+        return index or 1, []
+
+
+@pytest.fixture
+def table(tmp_path):
+    t = CoherenceTable.create(str(tmp_path / "table"))
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def storage():
+    return CountingBackend()
+
+
+@pytest.fixture
+def cached(storage, table):
+    return CachedBackend(storage, table, size=100)
+
+
+def record(modify_index: int, *keys: str) -> tuple[str, int, bytes]:
+    op = record_op([TxnOp("set", k, b"x") for k in keys])
+    assert op is not None
+    return op.key, modify_index, op.value or b""
+
+
+def served_from_cache(storage: CountingBackend, cached: CachedBackend, key: str) -> bool:
+    before = storage.reads
+    cached.get(key)
+    return storage.reads == before
+
+
+def test_a_record_makes_the_key_it_names_stale_and_only_that_key(storage, table, cached):
+    follower = ChangeFollower(ScriptedFeed(), table)
+    storage.put("logical/m/a", b"1")
+    storage.put("logical/m/b", b"1")
+    follower.apply(0, 10, [])
+    assert table.applied() == 10
+    assert cached.get("logical/m/a") == b"1"
+    cached.get("logical/m/b")
+    assert served_from_cache(storage, cached, "logical/m/a")
+    storage.put("logical/m/a", b"2")  # the active node writes; until its record arrives the cache may lag
+    follower.apply(0, 11, [record(11, "logical/m/a")])
+    assert table.applied() == 11
+    assert cached.get("logical/m/a") == b"2"
+    assert served_from_cache(storage, cached, "logical/m/b")
+    assert served_from_cache(storage, cached, "logical/m/a")
+
+
+def test_a_record_already_applied_changes_nothing(storage, table, cached):
+    follower = ChangeFollower(ScriptedFeed(), table)
+    storage.put("k", b"1")
+    follower.apply(0, 5, [record(5, "k")])
+    cached.get("k")
+    follower.apply(0, 6, [record(5, "k")])  # the same record again in the next snapshot
+    assert served_from_cache(storage, cached, "k")
+
+
+def test_a_request_carrying_a_newer_index_reads_storage(storage, table, cached):
+    follower = ChangeFollower(ScriptedFeed(), table)
+    storage.put("k", b"1")
+    follower.apply(0, 20, [])
+    cached.get("k")
+    try:
+        require_index(21)
+        assert not served_from_cache(storage, cached, "k")
+        require_index(20)
+        assert served_from_cache(storage, cached, "k")
+    finally:
+        require_index(0)
+
+
+def test_records_pruned_before_the_follower_saw_them_drop_the_whole_cache(storage, table, cached):
+    follower = ChangeFollower(ScriptedFeed(), table)
+    storage.put("k", b"1")
+    follower.apply(0, 30, [])
+    cached.get("k")
+    # Records 31..40 were written and pruned between two answers: the mark says so.
+    follower.apply(0, 41, [(PRUNED_KEY, 41, b"40")])
+    assert follower.restarts == 1
+    assert not served_from_cache(storage, cached, "k")
+    assert served_from_cache(storage, cached, "k")  # cached again in the new epoch
+
+
+def test_a_prune_of_records_already_seen_keeps_the_cache(storage, table, cached):
+    follower = ChangeFollower(ScriptedFeed(), table)
+    storage.put("k", b"1")
+    follower.apply(0, 30, [record(29, "other")])
+    cached.get("k")
+    follower.apply(0, 31, [(PRUNED_KEY, 31, b"29")])
+    assert follower.restarts == 0
+    assert served_from_cache(storage, cached, "k")
+
+
+def test_an_index_going_backwards_drops_the_whole_cache(storage, table, cached):
+    follower = ChangeFollower(ScriptedFeed(), table)
+    storage.put("k", b"1")
+    follower.apply(0, 30, [])
+    cached.get("k")
+    follower.apply(0, 3, [])  # Consul restored from a snapshot, or a new cluster
+    assert follower.restarts == 1
+    assert not served_from_cache(storage, cached, "k")
+
+
+def test_a_deleted_tree_drops_everything(storage, table, cached):
+    follower = ChangeFollower(ScriptedFeed(), table)
+    storage.put("a/k", b"1")
+    storage.put("b/k", b"1")
+    follower.apply(0, 30, [])
+    cached.get("a/k")
+    cached.get("b/k")
+    op = record_op([TxnOp("delete-tree", "a/")])
+    assert op is not None and parse_record(op.value or b"") == ([], True)
+    follower.apply(0, 31, [(op.key, 31, op.value or b"")])
+    assert not served_from_cache(storage, cached, "b/k")
+
+
+def test_the_tables_the_node_core_watches_never_come_from_the_standby_cache(storage, table, cached):
+    ChangeFollower(ScriptedFeed(), table).apply(0, 30, [])
+    for key in ("sys/policy/p", "sys/mounts", "sys/auth", "core/keyring", "sys/audit/x"):
+        storage.put(key, b"1")
+        cached.get(key)
+        assert not served_from_cache(storage, cached, key)
+
+
+def test_an_expired_lease_stops_serving(storage, table, cached):
+    # The follower's clock says its last answer came long ago.
+    follower = ChangeFollower(ScriptedFeed(), table, clock=lambda: time.monotonic() - 60)
+    storage.put("k", b"1")
+    follower.apply(0, 30, [])
+    cached.get("k")
+    assert not served_from_cache(storage, cached, "k")
+
+
+def test_a_failing_feed_drops_the_cache_and_a_recovered_one_starts_a_new_epoch(storage, table, cached):
+    feed = ScriptedFeed()
+    follower = ChangeFollower(feed, table, wait=0.05, retry=0.01)
+    storage.put("k", b"1")
+    follower.start()
+    try:
+        wait_until(lambda: table.applied() != 0, 5, "the follower's first answer")
+        cached.get("k")
+        assert served_from_cache(storage, cached, "k")
+        feed.error.set()
+        wait_until(lambda: table.applied() == 0, 5, "the cache dropped when the feed fails")
+        assert not served_from_cache(storage, cached, "k")
+        feed.error.clear()
+        wait_until(lambda: table.applied() != 0, 5, "following again")
+        assert not served_from_cache(storage, cached, "k")  # nothing from before the failure
+        assert served_from_cache(storage, cached, "k")
+    finally:
+        follower.stop()
+    assert table.applied() == 0
+
+
+def test_a_stopped_follower_never_touches_the_table_again(storage, table, cached):
+    follower = ChangeFollower(ScriptedFeed(), table)
+    follower.apply(0, 30, [])
+    follower.stop()
+    assert table.applied() == 0
+    table.set_active(True)
+    assert not follower.apply(0, 31, [])
+    assert table.applied() == 0
+
+
+def test_becoming_active_ends_the_following_epoch(storage, table, cached):
+    ChangeFollower(ScriptedFeed(), table).apply(0, 30, [])
+    storage.put("k", b"1")
+    cached.get("k")
+    table.set_active(True)
+    table.set_lease(time.monotonic() + 60)
+    assert table.applied() == 0
+    assert not served_from_cache(storage, cached, "k")
+
+
+def test_a_fenced_transaction_carries_its_change_record_last():
+    ops = [TxnOp("check-index", "a", index=3), TxnOp("set", "a", b"v"), TxnOp("delete", "b")]
+    _, kv_ops, _, sources = encode_txn(ops, ("core/lock", "s1"), lambda k: "p/" + k, 512 * 1024)
+    last = kv_ops[-1]["KV"]
+    assert last["Verb"] == "set" and last["Key"].startswith("p/" + PREFIX)
+    assert len(sources) == len(kv_ops) - 1
+    import base64
+
+    assert parse_record(base64.b64decode(last["Value"])) == (["a", "b"], False)
+    _, unfenced, _, _ = encode_txn(ops, None, lambda k: "p/" + k, 512 * 1024)
+    assert not any(op["KV"]["Key"].startswith("p/" + PREFIX) for op in unfenced)
+    _, checks_only, _, _ = encode_txn([TxnOp("check-not-exists", "a")], ("core/lock", "s1"), str, 512 * 1024)
+    assert len(checks_only) == 1
+
+
+class InmemFeed:
+    """The change log as the in-memory backend holds it."""
+
+    def __init__(self, backend: InmemBackend):
+        self._backend = backend
+
+    def wait(self, index, wait):
+        found = self._backend.get_prefix(PREFIX)
+        return self._backend.index(), [(k, i, v) for k, (v, i) in found.items()]
+
+
+def test_the_pruner_deletes_old_records_and_marks_the_highest_it_deleted():
+    backend = InmemBackend()
+    now = [100.0]
+    pruner = ChangePruner(InmemFeed(backend), backend, lambda: True, retain=3.0, clock=lambda: now[0])
+    first = [backend.put(PREFIX + f"r{n}", b"k") for n in range(70)]
+    assert pruner.prune_once() == 0  # nothing is old enough yet
+    now[0] += 1
+    later = backend.put(PREFIX + "late", b"k")
+    now[0] += 3
+    assert pruner.prune_once() == 70
+    left = backend.get_prefix(PREFIX)
+    assert PREFIX + "late" in left and PREFIX + "r0" not in left
+    assert int(left[PRUNED_KEY][0]) == max(first) < later
+    assert pruner.prune_once() == 0
+    assert ChangePruner(InmemFeed(backend), backend, lambda: False).prune_once() == 0
