@@ -23,6 +23,11 @@ SIGTERM the worker hangs up on the connections that are between requests with
 nothing sent yet; requests in progress are finished (and their
 connections then closed by gunicorn).
 
+And a lingering close (``server/linger.py``): a connection closed before its
+request's body was read whole (a 413 on Content-Length, headers refused) is
+shut down for writing and its input discarded for a bounded time before the
+close, so a client still sending its body reads its answer instead of a reset.
+
 And read deadlines (``server/deadlines.py``): the listener's
 ``http_read_header_timeout`` and ``http_read_timeout`` bound how long a client
 may take to send a request; idle time between requests stays bounded by
@@ -34,6 +39,7 @@ answered a second time by gunicorn with a 500 and a traceback.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +48,16 @@ import gevent.local
 from gunicorn.workers.ggevent import GeventWorker
 
 from strongroom import metrics
+from strongroom.errors import InvalidRequest
 from strongroom.server.deadlines import (
     RESPONSE_408,
     GuardedBody,
     ReadDeadlines,
     ReadLimits,
     RequestTimedOut,
-    finish_body,
     listener_limits,
 )
+from strongroom.server.linger import Lingerer, drain, keeps_connection, unread_body
 
 if TYPE_CHECKING:
     from gunicorn.config import Config
@@ -69,13 +76,15 @@ class CoalescingSocket:
     down or closes it flushes first, so bytes never change order or get lost on
     a clean close.  Everything else is the wrapped socket's."""
 
-    __slots__ = ("_sock", "_pending", "_size", "deadlines")
+    __slots__ = ("_sock", "_pending", "_size", "deadlines", "linger")
 
     def __init__(self, sock: socket.socket, limits: ReadLimits | None = None):
         self._sock = sock
         self._pending: list[bytes] = []
         self._size = 0
         self.deadlines = ReadDeadlines(limits or ReadLimits(0.0, 0.0, 0.0))
+        #: Set when the client may still be sending: ``close`` then lingers.
+        self.linger: Lingerer | None = None
 
     def recv(self, *args: Any) -> bytes:
         return self.deadlines.recv(self._sock, args)
@@ -118,8 +127,14 @@ class CoalescingSocket:
             self.flush()
         except OSError:
             pass  # the peer is gone; closing is all that is left
-        finally:
+        except BaseException:
             self._sock.close()
+            raise
+        else:
+            if self.linger is not None:
+                self.linger.close(self._sock)
+                return
+        self._sock.close()
 
     def hang_up_if_quiet(self) -> bool:
         """Shut the connection down unless the client has started sending;
@@ -176,10 +191,34 @@ class FairGeventWorker(GeventWorker):
         self._connection = gevent.local.local()
         #: ``ReadLimits`` by listening port; ``None`` for any other.
         self._limits: dict[int | None, ReadLimits] = {}
+        #: Closes connections whose client may still be sending (server/linger.py).
+        self.lingerer = Lingerer()
 
     def init_process(self) -> None:
         freeze_settings(self.cfg)  # this process's copy: the master's stays as it is
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        app: Callable[..., Any] = self.wsgi  # type: ignore[has-type]  # set by gunicorn, untyped
+        connection = self._connection
+
+        def wsgi(environ: dict, start_response: Callable[..., Any]) -> Any:
+            large = connection.large_body
+            if large is None:
+                return app(environ, start_response)
+            req, body = large
+
+            def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                # Answered with more of the body unread than is worth reading
+                # afterwards: say so, and discard it while closing.
+                if not keeps_connection(body):
+                    req.must_close = True
+                return start_response(status, headers, exc_info)
+
+            return app(environ, start)
+
+        self.wsgi = wsgi
 
     def timeout_ctx(self) -> Any:
         sock = getattr(self._connection, "sock", None)
@@ -213,17 +252,42 @@ class FairGeventWorker(GeventWorker):
     def handle_request(self, listener_name: str, req: Request, sock: CoalescingSocket, addr: Any) -> bool:
         self._between_requests.discard(sock)
         sock.deadlines.headers_read()
-        req.body = GuardedBody(req.body, sock.deadlines)
+        body = req.body
+        req.body = GuardedBody(body, sock.deadlines)
+        # Only a body that may be too long to read after the answer is looked at then.
+        self._connection.large_body = None if keeps_connection(body) else (req, body)
         try:
             served = super().handle_request(listener_name, req, sock, addr)
             sock.flush()
-            if not finish_body(req, sock.deadlines):
+            if req.must_close or not self._drain(req, sock.deadlines):
                 raise StopIteration()  # gunicorn closes the connection quietly
             return served
         finally:
+            self._connection.large_body = None
+            if unread_body(body) != 0:
+                sock.linger = self.lingerer  # the client may still be sending its body
             sock.flush()
             self._between_requests.add(sock)
             gevent.sleep(0)
+
+    @staticmethod
+    def _drain(req: Request, deadlines: ReadDeadlines) -> bool:
+        """Read what the app left of ``req``'s body (at most ``DRAIN_LIMIT``
+        bytes, within its read deadline); False if the connection cannot carry
+        another request."""
+        if deadlines.body_failed:
+            return False
+        try:
+            return drain(req.body.read) and not deadlines.body_failed
+        except InvalidRequest:
+            return False
+
+    def handle_error(self, req: Request | None, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn's answer to a request it could not parse (headers too large,
+        a bad request line): the client may be sending its body still."""
+        if isinstance(client, CoalescingSocket):
+            client.linger = self.lingerer
+        super().handle_error(req, client, addr, exc)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGTERM: stop, and hang up on the connections between requests (no
