@@ -98,7 +98,8 @@ def run_items(
         except InvalidRequest as exc:
             result = {**(error_fields or {}), "error": str(exc)}
             failed = True
-        result["reference"] = to_string("reference", item.get("reference", ""))
+        reference = item.get("reference", "")
+        result["reference"] = reference if type(reference) is str else to_string("reference", reference)
         results.append(result)
     response = Response(data={"batch_results": results})
     if failed and batch_status:

@@ -17,9 +17,15 @@ from strongroom.sdk import logical
 from strongroom.sdk.framework import Path
 from strongroom.sdk.logical import Request, Response
 
+#: An item with no other field than these is a plain decryption (``decrypt_item``'s short way).
+PLAIN_FIELDS = frozenset({"ciphertext", "reference"})
+
 
 def decrypt_item(policy: Policy, item: dict[str, Any]) -> bytes:
     """The plaintext of ``item``'s ``ciphertext`` (with its ``context`` and ``associated_data``)."""
+    text = item.get("ciphertext")
+    if type(text) is str and text and item.keys() <= PLAIN_FIELDS:
+        return policy.decrypt(text)  # the common item: no context, no associated data to decode
     ciphertext = to_string("ciphertext", item.get("ciphertext"))
     if not ciphertext:
         raise InvalidRequest("missing ciphertext to decrypt")
