@@ -15,6 +15,18 @@ Roles: ``sealed`` (never competes), ``active`` (holds the lock), ``standby`` or
 Every change of role is pushed to the workers (``publish``) and written to the
 service registration's tags, so at most one instance is tagged ``active`` once
 the cluster settles.
+
+The local agent can restart under a running node (upgrade, config change).
+While it is away the node cannot reach Consul, and after a TTL the active node
+stops claiming the lock; but its session may outlive the outage on the
+servers (an agent that did not leave the cluster is not failed by Serf for
+seconds, and it restores the TTL check as it was registered, passing), so the
+lock would stay held by a session nobody uses.  So a session the node gave up
+but could not destroy is kept and destroyed as soon as the agent answers again
+(before the node competes); a session Consul invalidated is dropped by every
+role, not only the active one; and the first heartbeat that reaches the agent
+after a failure re-registers the check and the service, which an agent with a
+fresh data dir has forgotten.
 """
 
 from __future__ import annotations
@@ -109,6 +121,8 @@ class HAManager:
         self._wake = threading.Event()
         self._stopping = False
         self._session: str | None = None
+        # Sessions given up while the agent was unreachable: destroyed as soon as it answers.
+        self._stale_sessions: list[str] = []
         self._role = SEALED
         self._leader: dict = {}
         self._active_time = ""
@@ -218,7 +232,7 @@ class HAManager:
 
     def start(self, initialized: bool) -> None:
         self._initialized = initialized
-        self._registry.register_ttl_check(self._check_id, f"Strongroom node {self.node_id} alive", self._check_ttl)
+        self._register_check()
         self._update_registration()
         threading.Thread(target=self._heartbeat_loop, name="ha-heartbeat", daemon=True).start()
         threading.Thread(target=self._election_loop, name="ha-election", daemon=True).start()
@@ -269,14 +283,18 @@ class HAManager:
         self._wake.set()
 
     def lock_lost(self) -> None:
-        """A fenced write failed: we are no longer the active node."""
+        """A fenced write failed, or Consul no longer knows our session: we are not
+        (or no longer) the active node, and the session is given up."""
         if self._role == ACTIVE:
             log.warning("node %s: lost the lock; stepping down", self.node_id)
             self._set_role(PERFSTANDBY if self._perf else STANDBY)
-            self._drop_session()
+        self._drop_session()
         self._wake.set()
 
     # --- internals -------------------------------------------------------------------
+
+    def _register_check(self) -> None:
+        self._registry.register_ttl_check(self._check_id, f"Strongroom node {self.node_id} alive", self._check_ttl)
 
     def _release(self) -> None:
         with self._lock:
@@ -296,19 +314,47 @@ class HAManager:
             try:
                 self._sessions.destroy_session(session)
             except StrongroomError:
-                pass
+                # The agent is away: the session (and the lock it may hold) lives on
+                # in the servers until it is destroyed (see the module docstring).
+                with self._lock:
+                    self._stale_sessions.append(session)
+
+    def _destroy_stale_sessions(self) -> None:
+        """Destroy the sessions given up while the agent was away; raises
+        ``StorageUnavailable`` while it still is (the rest are kept)."""
+        while True:
+            with self._lock:
+                if not self._stale_sessions:
+                    return
+                session = self._stale_sessions[0]
+            self._sessions.destroy_session(session)
+            log.info("node %s: destroyed session %s given up while Consul was unreachable", self.node_id, session)
+            with self._lock:
+                self._stale_sessions.remove(session)
 
     def _heartbeat_loop(self) -> None:
         interval = self._check_ttl / 4
+        failed = False
         while not self._stopping:
             try:
                 sent = self._monotonic()
-                self._registry.pass_check(self._check_id)
+                try:
+                    self._registry.pass_check(self._check_id)
+                except StrongroomError:
+                    # The agent may be back without our check (restarted with a fresh
+                    # data dir): registering it again is idempotent and passes it.
+                    self._register_check()
                 self._last_heartbeat_ok = self._monotonic()
                 self._heartbeat_sent = sent
                 self._renew_lease()
                 _count_renewal("ok")
+                if failed:
+                    failed = False
+                    log.info("node %s: the Consul agent answers again; check and service registered", self.node_id)
+                    self._update_registration()
+                    self._wake.set()
             except StrongroomError:
+                failed = True
                 _count_renewal("failed")
                 # Consul unreachable: after a TTL our session is gone anyway; stop
                 # claiming to be active so workers forward instead of failing.
@@ -334,6 +380,8 @@ class HAManager:
         index = 0
         while not self._stopping:
             try:
+                # Before competing: a stale session of ours may still hold the lock.
+                self._destroy_stale_sessions()
                 if self._may_compete() and self._role != ACTIVE:
                     self._try_acquire()
                 sent = self._monotonic()

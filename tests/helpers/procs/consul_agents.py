@@ -1,6 +1,8 @@
 """Consul agents for the integration and cluster tiers: one ``ConsulAgent``
-(``start_agent`` retries it on a port race) or a ``ConsulCluster`` of several
-servers bootstrapping one raft cluster, on loopback free ports.
+(``start_agent`` retries it on a port race), a ``ConsulCluster`` of several
+servers bootstrapping one raft cluster, or a ``ConsulClientAgent`` (a client
+agent joined to servers, as on a production host, that can be restarted with
+its data dir kept), on loopback free ports.
 
 Consul's command line comes from the product (``strongroom.devcluster.processes``).
 """
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -158,6 +162,25 @@ class ConsulAgent(Process):
         if self.running():
             os.kill(self.proc.pid, sig)
 
+    def restart(self, sig: int = signal.SIGTERM, down_for: float = 0.0, wait: bool = True) -> float:
+        """Stop the agent with ``sig`` (to its own pid) and start it again on the
+        same ports and data dir ``down_for`` seconds after it exited, as
+        ``systemctl restart consul`` does (a real host's agent takes seconds to
+        start); returns how long it was down (exit to ready, or to spawn
+        without ``wait``)."""
+        if self.running():
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(self.stop_timeout)
+        down = time.monotonic()
+        self.proc = None
+        time.sleep(down_for)
+        self.start(wait=wait)
+        return time.monotonic() - down
+
     # -- plain HTTP for readiness (independent of the code under test) ----
 
     def _headers(self) -> dict[str, str]:
@@ -170,6 +193,38 @@ class ConsulAgent(Process):
 
     def _put(self, path: str, data: bytes) -> None:
         requests.put(self.http_addr + path, data=data, headers=self._headers(), timeout=5).raise_for_status()
+
+
+class ConsulClientAgent(ConsulAgent):
+    """A Consul *client* agent (no ``-server``) joined to ``join`` (Serf LAN
+    addresses of servers), with its own ports and data dir: what runs beside
+    each Strongroom node in production.  Its node's checks and services live in
+    it; ``restart()`` stops and starts it with the same data dir."""
+
+    name = "consul client agent"
+
+    def __init__(self, join: list[str], **kwargs):
+        kwargs.setdefault("node_name", f"sr-client-{uuid.uuid4().hex[:8]}")
+        super().__init__(retry_join=join, **kwargs)
+
+    def command(self) -> list[str]:
+        """``consul agent`` without ``-server`` (Consul 1.8 flags); DNS off."""
+        return [
+            consul_binary(),
+            "agent",
+            f"-node={self.node_name}",
+            f"-bind={self.host}",
+            f"-client={self.host}",
+            f"-http-port={self.ports['http']}",
+            f"-serf-lan-port={self.ports['serf_lan']}",
+            "-dns-port=-1",
+            f"-data-dir={self.dir / 'data'}",
+            "-log-level=info",
+            "-disable-host-node-id",
+            f"-hcl={_processes.CONSUL_AGENT_HCL}{self.extra_hcl}",
+            "-retry-interval=200ms",
+            *(f"-retry-join={peer}" for peer in self.retry_join),
+        ]
 
 
 def start_agent(attempts: int = 3, **kwargs) -> ConsulAgent:
