@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class Write:
     done: float
     ok: bool
     server: str  # the HAProxy server that answered, "" when none did
+    status: int = 0  # the HTTP status the client saw, 0 for no answer (connection error, timeout)
 
 
 class WriteLoad:
@@ -79,12 +81,12 @@ class WriteLoad:
                 answer = session.post(
                     f"{self.url}/v1/secret/data/failover/w{index}-{n % 64}", data=BODY, headers=headers, timeout=5
                 )
-                ok = 200 <= answer.status_code < 300
+                ok, status = 200 <= answer.status_code < 300, answer.status_code
                 server = answer.headers.get("X-Strongroom-Route", "").rpartition("/")[2]
             except requests.RequestException:
-                ok, server = False, ""
+                ok, server, status = False, "", 0
             with self._lock:
-                self.writes.append(Write(sent, time.monotonic(), ok, server))
+                self.writes.append(Write(sent, time.monotonic(), ok, server, status))
             if not ok:
                 time.sleep(0.01)
 
@@ -104,6 +106,7 @@ class Trial:
     active_after: float | None = None  # a survivor's sys/health said 200
     first_write: float | None = None  # first 2xx from another node, after the kill
     failed: int = 0  # writes that failed between the kill and that first success
+    failed_by: str = ""  # those failures by status and by who answered, e.g. "503 haproxy ×12"
     gap: float | None = None  # last acknowledged write before the kill to the first after it
     lingering_ok: int = 0  # writes sent after the kill and acknowledged by the killed node (gunicorn outliving it)
     lingered: float | None = None  # the killed node's last process gone, after the kill (Strongroom: its gunicorn)
@@ -156,13 +159,22 @@ def one_trial(cluster, haproxy, load: WriteLoad, timeout: float) -> Trial:
         trial.error = f"no write acknowledged within {timeout:.0f} s"
     else:
         trial.first_write = first.done - killed_at
-        trial.failed = sum(1 for w in after if not w.ok and w.done <= first.done)
+        failures = [w for w in after if not w.ok and w.done <= first.done]
+        trial.failed = len(failures)
+        trial.failed_by = failure_summary(failures)
         before = load.last_ok_before(killed_at)
         trial.gap = None if before is None else first.done - before
         trial.new_active = trial.new_active or first.server
     gone = cluster.restart(active.name, tree)
     trial.lingered = None if gone is None else gone - killed_at
     return trial
+
+
+def failure_summary(failures: list[Write]) -> str:
+    """``"503 haproxy ×12, 0 ×1"``: how many failed writes got each status (0: no answer at all) from whom
+    (a node's HAProxy server name, or ``haproxy`` when HAProxy answered itself)."""
+    counts = Counter((w.status, w.server or ("haproxy" if w.status else "")) for w in failures)
+    return ", ".join(f"{status} {who} ×{n}".replace("  ", " ") for (status, who), n in sorted(counts.items()))
 
 
 def run_target(name: str, workdir: Path, args) -> Outcome:
@@ -257,9 +269,9 @@ def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, 
             "",
             f"Setup (start, init, unseal, HAProxy): {outcome.setup_s:.0f} s.",
             "",
-            "| # | killed | new active | active after s | first write s | failed writes | write gap s | "
+            "| # | killed | new active | active after s | first write s | failed writes | failed by | write gap s | "
             "killed node's last process gone s | Note |",
-            "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+            "| ---: | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |",
         ]
         for i, t in enumerate(outcome.trials, 1):
             note = t.error or (
@@ -269,7 +281,7 @@ def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, 
             )
             lines.append(
                 f"| {i} | {t.killed} | {t.new_active or '—'} | {ha_report.fmt(t.active_after, 3)} | "
-                f"{ha_report.fmt(t.first_write, 3)} | {t.failed} | {ha_report.fmt(t.gap, 3)} | "
+                f"{ha_report.fmt(t.first_write, 3)} | {t.failed} | {t.failed_by or '—'} | {ha_report.fmt(t.gap, 3)} | "
                 f"{ha_report.fmt(t.lingered, 2)} | "
                 f"{note} |"
             )

@@ -17,6 +17,7 @@ https://docs.haproxy.org/2.6/configuration.html
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import re
 import shutil
@@ -27,6 +28,13 @@ from dataclasses import dataclass
 import jinja2
 
 TEMPLATE = "haproxy.cfg.j2"
+
+#: The failover helper the configuration loads (``lua-load``), as shipped in
+#: the package: probes the nodes while the write backend has no server and
+#: holds writes until it has one (``haproxy/README.md``, "Failover").
+FAILOVER_LUA = str(importlib.resources.files("strongroom") / "templates" / "strongroom_failover.lua")
+#: Where the Ansible role installs it, and what the example configuration names.
+FAILOVER_LUA_INSTALLED = "/etc/haproxy/strongroom_failover.lua"
 
 #: Health-check paths the two backends use; a node is in a backend while its
 #: check answers 200.
@@ -98,6 +106,9 @@ def render(
     log_target: str = "stdout format raw local0 info",
     route_header: bool = True,
     transit_mounts: Iterable[str] = ("transit",),
+    failover_lua: str | None = FAILOVER_LUA,
+    failover_probe_ms: int = 25,
+    write_hold_ms: int = 3000,
 ) -> str:
     """The text of ``haproxy.cfg`` for a cluster of ``nodes``.
 
@@ -116,6 +127,14 @@ def render(
     ``transit_mounts`` are the transit mount paths whose read-only operations
     (``TRANSIT_READ_OPERATIONS``) go to the read backend whatever the method
     (empty: every POST goes to the active node).
+
+    ``failover_lua`` is the path, on the HAProxy host, of
+    ``strongroom_failover.lua`` (default: the package's copy; None leaves
+    the helper out and checks down nodes at half the interval instead).  While
+    the write backend has no server it probes every node's ``/v1/sys/health``
+    every ``failover_probe_ms`` and puts the one answering 200 in at once, and a
+    write arriving meanwhile waits up to ``write_hold_ms`` for it (0: no wait,
+    HAProxy answers 503 at once).
 
     Raises ValueError for a value HAProxy would reject or misread.
     """
@@ -148,6 +167,8 @@ def render(
         ("rise", rise, 1),
         ("retries", retries, 0),
         ("maxconn", maxconn, 1),
+        ("failover_probe_ms", failover_probe_ms, 5),
+        ("write_hold_ms", write_hold_ms, 0),
     ):
         if isinstance(number, bool) or not isinstance(number, int) or number < minimum:
             raise ValueError(f"{key}: must be an integer of at least {minimum}, got {number!r}")
@@ -169,6 +190,9 @@ def render(
         log_target=log_target,
         route_header=route_header,
         transit_mounts=mounts,
+        failover_lua=failover_lua,
+        failover_probe_ms=failover_probe_ms,
+        write_hold_ms=write_hold_ms,
     )
 
 
@@ -251,8 +275,9 @@ EXAMPLE_NODES = (
 
 def example() -> str:
     """``haproxy/haproxy.cfg.example``: three nodes on loopback, every other setting
-    at its default.  Regenerate with ``python -m strongroom.haproxy > haproxy/haproxy.cfg.example``."""
-    return render(EXAMPLE_NODES)
+    at its default but the failover helper's path, which is where the Ansible role installs it.
+    Regenerate with ``python -m strongroom.haproxy > haproxy/haproxy.cfg.example``."""
+    return render(EXAMPLE_NODES, failover_lua=FAILOVER_LUA_INSTALLED)
 
 
 if __name__ == "__main__":

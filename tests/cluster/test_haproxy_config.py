@@ -69,7 +69,7 @@ def test_custom_ports_socket_separate_exporter_and_timeouts(tmp_path):
         route_header=False,
     )
     assert "bind 0.0.0.0:18200\n" in text and "bind 127.0.0.3:18405\n" in text
-    assert "inter 200ms fastinter 100ms downinter 100ms fall 1 rise 2" in text
+    assert "inter 200ms fastinter 100ms downinter 200ms fall 1 rise 2" in text  # downinter: the Lua probes
     assert "timeout server 90s\n" in text and "timeout check 400ms\n" in text
     assert "X-Strongroom-Route" not in text
     assert_valid(text, tmp_path)
@@ -89,9 +89,10 @@ def test_routing_and_checks_are_as_designed():
     # writes are never replayed after they may have reached a node; reads are
     assert re.search(r"retry-on conn-failure\n", write)
     assert "retry-on conn-failure empty-response response-timeout" in read
+    # the write backend's sessions are not cut when observe marks its node down (see the failover tests)
+    assert "on-marked-down shutdown-sessions" in read and "shutdown-sessions" not in write
     for backend in (write, read):
-        assert "on-marked-down shutdown-sessions" in backend
-        assert "inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1" in backend
+        assert "inter 500ms fastinter 250ms downinter 500ms fall 2 rise 1" in backend
     assert "retries 3" in text and "option redispatch" in text and "option forwardfor" in text
     assert "http-request use-service prometheus-exporter if { path /metrics }" in text
     assert "stats uri /stats" in text
@@ -122,7 +123,9 @@ def test_checked_in_example_is_a_fresh_rendering(tmp_path):
         "haproxy/haproxy.cfg.example is stale: regenerate it with "
         "`.venv/bin/python -m strongroom.haproxy > haproxy/haproxy.cfg.example`"
     )
-    assert_valid(example.read_text(), tmp_path)
+    # The example names the helper where the Ansible role installs it; check it with the package's copy.
+    assert f"lua-load {haproxy.FAILOVER_LUA_INSTALLED}\n" in example.read_text()
+    assert_valid(example.read_text().replace(haproxy.FAILOVER_LUA_INSTALLED, haproxy.FAILOVER_LUA), tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -138,8 +141,62 @@ def test_checked_in_example_is_a_fresh_rendering(tmp_path):
         (THREE, {"timeouts": {"server": "thirty"}}, "not an HAProxy duration"),
         (THREE, {"fall": 0}, "fall: must be an integer of at least 1"),
         (THREE, {"check_interval_ms": "500"}, "check_interval_ms"),
+        (THREE, {"failover_probe_ms": 0}, "failover_probe_ms: must be an integer of at least 5"),
+        (THREE, {"write_hold_ms": -1}, "write_hold_ms: must be an integer of at least 0"),
     ],
 )
 def test_invalid_input_is_refused_with_the_key(nodes, options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         haproxy.render(nodes, **options)
+
+
+def _section(text: str, name: str) -> str:
+    start = text.index(f"\n{name}\n")
+    end = text.find("\n\n", start + 1)
+    return text[start : end if end != -1 else len(text)] + "\n"
+
+
+def test_failover_helper_observe_and_hold_in_the_write_backend_only(tmp_path):
+    """Failover (haproxy/README.md): the write backend takes a node out on its first refused
+    connection or 5xx without cutting its sessions, holds a write while it has no server, and the
+    Lua helper probes the nodes meanwhile; down nodes are checked at the normal interval."""
+    text = haproxy.render(THREE)
+    assert_valid(text, tmp_path)
+    assert Path(haproxy.FAILOVER_LUA).is_file()
+    glob = _section(text, "global")
+    assert f"    lua-load {haproxy.FAILOVER_LUA}\n" in glob
+    assert "    setenv STRONGROOM_FAILOVER_PROBE_MS 25\n" in glob
+    assert f"    setenv STRONGROOM_FAILOVER_CHECK_URI {haproxy.WRITE_CHECK_PATH}\n" in glob
+    write, read = _section(text, "backend strongroom_write"), _section(text, "backend strongroom_read")
+    assert "retry-on conn-failure\n" in write  # never empty-response or a status: a write may not run twice
+    assert (
+        "    http-request lua.strongroom_wait_for_active strongroom_write 3000 if { nbsrv(strongroom_write) eq 0 }\n"
+        in write
+    )
+    assert "    default-server check inter 500ms fastinter 250ms downinter 500ms fall 2 rise 1 " in write
+    assert write.rstrip().count("observe layer7 error-limit 1 on-error mark-down") == 1
+    assert "shutdown-sessions" not in write
+    assert "lua." not in read and "observe" not in read
+    assert "on-marked-down shutdown-sessions\n" in read
+
+
+def test_without_the_failover_helper_down_nodes_are_checked_twice_as_often(tmp_path):
+    text = haproxy.render(THREE, failover_lua=None, check_interval_ms=400)
+    assert_valid(text, tmp_path)
+    assert "lua" not in text and "STRONGROOM_FAILOVER" not in text
+    assert "check inter 400ms fastinter 200ms downinter 200ms fall 2 rise 1" in text
+    assert "observe layer7 error-limit 1 on-error mark-down" in text  # observe needs no Lua
+
+
+def test_failover_helper_settings_and_tls_probes(tmp_path):
+    text = haproxy.render(THREE, failover_probe_ms=40, write_hold_ms=0, backend_tls=True)
+    assert_valid(text, tmp_path)
+    assert "    setenv STRONGROOM_FAILOVER_PROBE_MS 40\n" in text
+    assert "    setenv STRONGROOM_FAILOVER_SCHEME https\n" in text
+    assert "    httpclient.ssl.verify none\n" in text
+    assert "lua.strongroom_wait_for_active" not in text  # write_hold_ms 0: no hold
+    pem = self_signed_pem(tmp_path)
+    verified = haproxy.render(THREE, backend_tls=True, backend_ca_file=str(pem))
+    assert "    httpclient.ssl.verify required\n" in verified
+    assert f"    httpclient.ssl.ca-file {pem}\n" in verified
+    assert_valid(verified, tmp_path, "verified.cfg")

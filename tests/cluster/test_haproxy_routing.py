@@ -44,7 +44,7 @@ class StandInServer(ThreadingHTTPServer):
 
 class StandInNode:
     """An HTTP server on 127.0.0.1 playing one node: health by ``role``, any other
-    request answered 200 with ``X-Strongroom-Node`` and recorded in ``seen``;
+    request answered 200 with ``X-Strongroom-Node`` (503 when ``sealed``) and recorded in ``seen``;
     with ``drop`` set, non-health requests get their connection closed unanswered."""
 
     def __init__(self, name: str, role: str):
@@ -81,6 +81,8 @@ class StandInNode:
                         },
                     }
                 )
+                if node.role == "sealed":
+                    return self.reply(503, {"errors": ["Vault is sealed"]})
                 if node.drop:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
@@ -268,3 +270,79 @@ def _gone(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+# --- failover: observe on-error mark-down, and the failover helper (strongroom_failover.lua) ------------
+
+#: Regular checks so slow that only the failover helper and `observe` can explain a change within seconds.
+SLOW_CHECKS = {"check_interval_ms": 10000}
+
+
+def _front(stand_ins, **options) -> HAProxyProcess:
+    return HAProxyProcess([{"name": n.name, "address": n.address} for n in stand_ins.values()], **options)
+
+
+def _puts(node: StandInNode) -> int:
+    return sum(1 for request in node.seen if request["method"] == "PUT")
+
+
+def _take_the_active_out(proxy: HAProxyProcess, stand_ins) -> None:
+    """node1 (active) is sealed: the 503 it gives the first write takes it out of the write backend
+    at once (observe layer7, error-limit 1, on-error mark-down), not after two failed checks."""
+    proxy.wait_servers_up(WRITE, {"node1"})
+    stand_ins["node1"].role = "sealed"
+    answer = send(proxy, "PUT", data=b"{}")
+    assert answer.status_code == 503 and answer.headers["X-Strongroom-Node"] == "node1", answer.text
+    proxy.wait_servers_up(WRITE, set(), timeout=2.0)
+
+
+def test_a_5xx_takes_the_node_out_of_the_write_backend_at_once_and_is_not_replayed(stand_ins):
+    with _front(stand_ins, **SLOW_CHECKS) as proxy:
+        _take_the_active_out(proxy, stand_ins)  # checks alone: 10 s, then 2 x 5 s
+        assert _puts(stand_ins["node1"]) == 1
+        assert _puts(stand_ins["node2"]) == _puts(stand_ins["node3"]) == 0
+
+
+def test_a_write_while_no_node_is_active_waits_for_the_new_active_node(stand_ins):
+    with _front(stand_ins, **SLOW_CHECKS) as proxy:
+        _take_the_active_out(proxy, stand_ins)
+        answers: list[requests.Response] = []
+        writer = threading.Thread(
+            target=lambda: answers.append(send(proxy, "PUT", "/v1/secret/data/held", data=b"{}")), daemon=True
+        )
+        writer.start()
+
+        def held() -> bool:
+            front_row = next(r for r in proxy.stats_rows() if r["pxname"] == "strongroom" and r["svname"] == "FRONTEND")
+            return int(front_row["scur"]) >= 1
+
+        wait_until(held, 5, "the write to reach HAProxy")
+        assert not answers, "the write was answered while no node was active"
+        stand_ins["node2"].role = "active"
+        promoted = time.monotonic()
+        writer.join(10)
+        took = time.monotonic() - promoted
+        assert answers and answers[0].status_code == 200, answers and answers[0].text
+        assert answers[0].headers["X-Strongroom-Node"] == "node2"
+        # The helper probes every 25 ms while the backend is empty; the regular check of a down
+        # server comes every 10 s here.
+        assert took < 2.0, f"the held write took {took:.2f} s after node2 became active"
+        assert "node2" in proxy.servers_up(WRITE)
+        assert _puts(stand_ins["node1"]) == 1  # the held write never went to the sealed node
+
+
+def test_a_write_held_longer_than_write_hold_ms_gets_503(stand_ins):
+    with _front(stand_ins, write_hold_ms=300, **SLOW_CHECKS) as proxy:
+        _take_the_active_out(proxy, stand_ins)
+        started = time.monotonic()
+        answer = send(proxy, "PUT", data=b"{}")
+        took = time.monotonic() - started
+        assert answer.status_code == 503 and "X-Strongroom-Node" not in answer.headers  # HAProxy's own 503
+        assert took >= 0.3
+
+
+def test_without_the_failover_helper_a_write_while_no_node_is_active_gets_503_at_once(stand_ins):
+    with _front(stand_ins, failover_lua=None, **SLOW_CHECKS) as proxy:
+        _take_the_active_out(proxy, stand_ins)
+        answer = send(proxy, "PUT", data=b"{}")
+        assert answer.status_code == 503 and "X-Strongroom-Node" not in answer.headers

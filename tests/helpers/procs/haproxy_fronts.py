@@ -7,6 +7,8 @@ accept connections (``_HAProxy``).
 
 from __future__ import annotations
 
+import csv
+import io
 import socket
 import tempfile
 from pathlib import Path
@@ -111,6 +113,12 @@ class HAProxyProcess(_HAProxy):
         """``{(backend, server): status}`` from the stats CSV, e.g.
         ``{("strongroom_write", "node1"): "UP", ("strongroom_read", "BACKEND"): "DOWN", ...}``."""
         return _haproxy.server_states(requests.get(self.stats_url + ";csv", timeout=5).text)
+
+    def stats_rows(self) -> list[dict[str, str]]:
+        """Every row of the stats CSV (frontends, backends, servers) as a dict of its columns
+        (``pxname``, ``svname``, ``status``, ``scur``, ...)."""
+        text = requests.get(self.stats_url + ";csv", timeout=5).text.lstrip("# ")
+        return list(csv.DictReader(io.StringIO(text)))
 
     def servers_up(self, backend: str) -> set[str]:
         """Names of the servers of ``backend`` HAProxy currently considers up."""
