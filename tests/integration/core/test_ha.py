@@ -32,6 +32,7 @@ from strongroom.storage.consul import ConsulBackend
 from strongroom.storage.consul_registry import ConsulRegistry
 from strongroom.storage.consul_session import ConsulSessions
 from tests.helpers.procs import ConsulAgent, start_agent
+from tests.helpers.procs.consul_agents import ConsulClientAgent
 
 DEADLINE = 10.0
 #: The blocking wait the recorded watches ask Consul for (the manager asks 1-2 s).
@@ -509,3 +510,76 @@ def test_a_node_that_steps_down_never_names_itself_the_leader(consul, nodes):
     after = [event["ha"] for event in a.published if event["ha"]["role"] == PERFSTANDBY]
     assert after and all(state["leader_node"] != "a" for state in after), after
     assert a.ha.state()["leader_address"] != "https://a.example:8200"
+
+
+@pytest.fixture
+def client_agent() -> Iterator[tuple[ConsulAgent, ConsulClientAgent]]:
+    """A server and a client agent joined to it, as beside a node in production: the client
+    holds the node's check and service and can be restarted with its data dir."""
+    server = start_agent()
+    client = ConsulClientAgent(join=[server.serf_lan_addr])
+    try:
+        client.start()
+        yield server, client
+    finally:
+        client.stop()
+        server.stop()
+
+
+def _session_exists(consul: Consul, session: str) -> bool:
+    return consul.client.session.info(session)[1] is not None
+
+
+def test_a_session_given_up_while_the_agent_was_away_is_destroyed_when_it_answers(client_agent):
+    """The agent killed and back (same data dir) before Serf noticed: the servers still know
+    the active node's session, holding the lock.  The node stepped down after a TTL without
+    heartbeats; once the agent answers it destroys that session and leads again with a new one."""
+    server, agent = client_agent
+    on_server = Consul(server)
+    a = Node(Consul(agent), "a", check_ttl=0.5)
+    on_server.prefix = a.cluster.prefix
+    try:
+        a.start()
+        eventually(lambda: a.ha.role == ACTIVE, "a is active")
+        old = a.session()
+        agent.kill()
+        agent.proc.wait(10)
+        eventually(lambda: a.registry.failures > 0, "a heartbeat failed")
+        a.clock.advance(1.0)  # more than a TTL since the last heartbeat that passed
+        eventually(lambda: a.ha.role == PERFSTANDBY, "a stopped claiming to lead")
+        assert on_server.holder == old  # the servers still give the lock to the old session
+        agent.proc = None
+        agent.start()
+        eventually(lambda: not _session_exists(on_server, old), "the old session destroyed")
+        eventually(lambda: a.ha.role == ACTIVE, "a leads again")
+        eventually(lambda: on_server.holder == a.session() != old, "a's new session holds the lock")
+        eventually(lambda: "strongroom:a:alive" in a.cluster.checks(), "the check is registered")
+    finally:
+        a.ha.stop()
+
+
+def test_a_standby_whose_session_was_invalidated_takes_a_new_one(consul, nodes):
+    """Consul invalidated a standby's session (its agent restarted with the check critical):
+    the standby drops it and can still take over when the active node goes."""
+    a = nodes("a").start()
+    eventually(lambda: a.ha.role == ACTIVE, "a is active")
+    b = nodes("b").start()
+    eventually(lambda: b.sessions.created, "b has a session")
+    old = b.session()
+    consul.invalidate(old)
+    eventually(lambda: len(b.sessions.created) >= 2, "b took a new session")
+    a.ha.stop()
+    eventually(lambda: b.ha.role == ACTIVE, "b took over")
+    assert consul.holder == b.session() != old
+
+
+def test_an_agent_that_forgot_the_check_and_service_gets_them_again(consul, nodes):
+    """An agent restarted with a fresh data dir knows neither: the next heartbeat registers
+    them again, so the node keeps a check to bind sessions to and stays in the catalog."""
+    a = nodes("a").start()
+    eventually(lambda: a.ha.role == ACTIVE, "a is active")
+    consul.client.agent.service.deregister("strongroom-a")
+    consul.client.agent.check.deregister("strongroom:a:alive")
+    eventually(lambda: "strongroom:a:alive" in consul.checks(), "the check registered again")
+    eventually(lambda: "active" in consul.services().get("strongroom-a", {}).get("Tags", []), "the service again")
+    eventually(lambda: a.ha.role == ACTIVE and consul.holder == a.session(), "a leads with a live session")
