@@ -7,6 +7,7 @@ decides which), PATCH is patch, DELETE is delete.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from strongroom.api.body import Body, query_data
@@ -17,7 +18,7 @@ from strongroom.api.render import render_response
 from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly, UnsupportedMediaType
 from strongroom.sdk import logical
 from strongroom.sdk.logical import Request
-from strongroom.storage.consistency import require_index
+from strongroom.storage.consistency import last_write_index, require_index, track_writes
 
 if TYPE_CHECKING:
     import falcon
@@ -115,7 +116,13 @@ class LogicalResource:
         ha = self._core.ha_state()
         role = ha["role"]
         if role in ("active", "sealed") or path in LOCAL_PATHS:
-            render_response(resp, lreq, self._core.handle(lreq, parse))
+            track_writes()
+            lresp = self._core.handle(lreq, parse)
+            # Any write answers with its index (a token revocation too), so the
+            # client can present it to a performance standby (read-your-writes).
+            if not lresp.index and last_write_index():
+                lresp = dataclasses.replace(lresp, index=last_write_index())
+            render_response(resp, lreq, lresp)
             return
         leader = ha.get("leader_address", "")
         redirect = bool(req.get_header("X-Vault-No-Request-Forwarding"))

@@ -71,7 +71,7 @@ from strongroom.errors import InvalidRequest, LockLost, ReadOnly, RequestTooLarg
 from strongroom.storage import Backend, TxnOp
 from strongroom.storage.changes import UNCACHED
 from strongroom.storage.coherence import ALL, CoherenceTable, slot, write_slots
-from strongroom.storage.consistency import required_index
+from strongroom.storage.consistency import note_write, required_index
 
 #: Failures that guarantee nothing was written (refused before sending, or rolled back).
 _NOT_WRITTEN = (WriteConflict, LockLost, ReadOnly, RequestTooLarge, InvalidRequest)
@@ -227,6 +227,7 @@ class CachedBackend:
             raise
         # Any other failure (a timeout, Consul gone) leaves the write's outcome
         # unknown: it may still commit, so its slots stay marked in flight.
+        note_write(index)
         wrote = self._read_before(ops)
         stamp = self._table.end_write(slots, began, epoch, keys, wrote, index)
         if stamp is not None:
