@@ -29,8 +29,18 @@ from pathlib import Path
 import requests
 
 from bench import ha, ha_report, kv, procs
+from tests.helpers.procs import HAProxyProcess
 
 TITLES = {"strongroom": "Strongroom (3 nodes, 1 Consul agent)", "openbao": "OpenBao (3 nodes, raft)"}
+#: HAProxy configurations the Strongroom cluster is measured behind, as ``strongroom.haproxy.render`` options.
+#: ``helper``: the template's defaults (observe layer7 mark-down, failover helper probing every 25 ms while
+#: the write backend is empty and holding writes up to 3 s, down servers checked every 500 ms);
+#: ``checks``: the same without the helper (down servers checked every 250 ms, no hold).
+VARIANTS: dict[str, dict] = {"helper": {}, "checks": {"failover_lua": None}}
+VARIANT_TITLES = {
+    "helper": "failover helper (template defaults)",
+    "checks": "checks only (failover_lua=None)",
+}
 BODY = json.dumps({"data": {"value": kv.VALUE}})
 
 
@@ -114,8 +124,19 @@ class Trial:
 
 
 @dataclass
+class Idle:
+    """The front door at rest (no client load): what its health checks cost."""
+
+    seconds: float
+    checks_per_s: dict[str, float]  # node name -> sys/health requests per second it answered
+    cpu: dict[str, float]  # "haproxy", "nodes" -> % of one core
+
+
+@dataclass
 class Outcome:
     target: str
+    variant: str = ""
+    idle: Idle | None = None
     trials: list[Trial] = field(default_factory=list)
     error: str = ""
     setup_s: float = 0.0
@@ -177,16 +198,101 @@ def failure_summary(failures: list[Write]) -> str:
     return ", ".join(f"{status} {who} ×{n}".replace("  ", " ") for (status, who), n in sorted(counts.items()))
 
 
+def health_requests(cluster: ha.StrongroomHA, node: ha.Node) -> float:
+    """How many ``sys/health`` requests ``node`` has answered (its request counter, every status)."""
+    total = 0.0
+    for line in cluster.metrics(node).splitlines():
+        if line.startswith("strongroom_http_requests_total{") and 'route="sys/health"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def measure_idle(cluster: ha.StrongroomHA, haproxy: HAProxyProcess, seconds: float) -> Idle:
+    """Health checks per node and CPU of HAProxy and the nodes over ``seconds`` without client load."""
+    nodes = cluster.nodes()
+    before = {n.name: health_requests(cluster, n) for n in nodes}
+    meter = procs.CpuMeter(
+        {"haproxy": [haproxy.pid], "nodes": [p for n in nodes for p in cluster.pids(n.name)]}
+    ).start()
+    t0 = time.monotonic()
+    time.sleep(seconds)  # a measuring window, not a wait for a condition
+    cpu = meter.stop()
+    elapsed = time.monotonic() - t0
+    after = {n.name: health_requests(cluster, n) for n in nodes}
+    return Idle(elapsed, {name: (after[name] - before[name]) / elapsed for name in before}, cpu)
+
+
+def start_front(cluster, options: dict) -> HAProxyProcess:
+    """The real HAProxy in front of ``cluster``, rendered with ``options``, once its checks agree with the nodes."""
+    haproxy = HAProxyProcess([{"name": n.name, "address": n.address} for n in cluster.nodes()], **options).start()
+    try:
+        ha.wait_routing(haproxy, cluster)
+    except BaseException:
+        haproxy.stop()
+        raise
+    return haproxy
+
+
+def run_variant(cluster, name: str, variant: str, trials: int, args) -> Outcome:
+    """``trials`` kills of ``cluster``'s active node behind HAProxy rendered as ``VARIANTS[variant]``."""
+    outcome = Outcome(name, variant)
+    haproxy = load = None
+    t0 = time.monotonic()
+    try:
+        cluster.wait_settled()
+        haproxy = start_front(cluster, VARIANTS[variant])
+        if name == "strongroom" and args.idle_seconds > 0:
+            outcome.idle = measure_idle(cluster, haproxy, args.idle_seconds)
+        load = WriteLoad(haproxy.url, cluster.token, args.writers, max_seconds=args.max_seconds).start()
+        outcome.setup_s = time.monotonic() - t0
+        for index in range(trials):
+            trial = one_trial(cluster, haproxy, load, args.timeout)
+            outcome.trials.append(trial)
+            shown = trial.error or f"{trial.first_write:.3f} s to the first write ({trial.new_active})"
+            print(
+                f"  {name}/{variant} trial {index + 1}/{trials}: killed {trial.killed}, {shown}",
+                file=sys.stderr,
+                flush=True,
+            )
+        cluster.wait_settled()
+    except Exception as exc:
+        outcome.error = " ".join(str(exc).split())[:400].replace("|", "\\|")
+        print(f"  {name}/{variant}: {outcome.error}", file=sys.stderr, flush=True)
+    finally:
+        if load is not None:
+            load.stop()
+        if haproxy is not None:
+            haproxy.stop()
+    return outcome
+
+
+def run_strongroom(workdir: Path, args) -> list[Outcome]:
+    """Every variant in ``args.variants`` on one Strongroom cluster, one after the other."""
+    cluster = None
+    outcomes = []
+    try:
+        cluster = ha.StrongroomHA(workdir / "strongroom", n=3, workers=args.workers).start(keys=1)
+        for variant in args.variants:
+            trials = args.trials if variant == args.variants[0] else args.other_trials
+            outcomes.append(run_variant(cluster, "strongroom", variant, trials, args))
+    except Exception as exc:
+        failed = Outcome("strongroom", "setup", error=" ".join(str(exc).split())[:400].replace("|", "\\|"))
+        print(f"  strongroom: {failed.error}", file=sys.stderr, flush=True)
+        outcomes.append(failed)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+    return outcomes
+
+
 def run_target(name: str, workdir: Path, args) -> Outcome:
+    """OpenBao's cluster behind HAProxy with the template's defaults (Strongroom's: ``run_strongroom``)."""
     outcome = Outcome(name)
-    trials = args.trials if name == "strongroom" else args.openbao_trials
+    trials = args.openbao_trials
     cluster = haproxy = load = None
     t0 = time.monotonic()
     try:
-        if name == "strongroom":
-            cluster = ha.StrongroomHA(workdir / name, n=3, workers=args.workers).start(keys=1)
-        else:
-            cluster = ha.OpenBaoHA(workdir / name, n=3, performance_multiplier=args.openbao_multiplier).start(keys=1)
+        cluster = ha.OpenBaoHA(workdir / name, n=3, performance_multiplier=args.openbao_multiplier).start(keys=1)
         haproxy = ha.start_haproxy(cluster)
         load = WriteLoad(haproxy.url, cluster.token, args.writers, max_seconds=args.max_seconds).start()
         outcome.setup_s = time.monotonic() - t0
@@ -218,19 +324,52 @@ def run_target(name: str, workdir: Path, args) -> Outcome:
 
 
 def _summary_row(outcome: Outcome) -> str:
-    title = TITLES[outcome.target]
-    if outcome.target == "openbao":
-        title += f" ({outcome.timing})"
+    title = _title(outcome)
     times = [t.first_write for t in outcome.trials if t.first_write is not None]
     lost = sum(1 for t in outcome.trials if t.first_write is None)
     if not times:
-        return f"| {title} | {len(outcome.trials)} | — | — | — | — | — | {outcome.error or 'no trial recovered'} |"
+        return (
+            f"| {title} | {len(outcome.trials)} | — | — | — | — | — | — | — | {outcome.error or 'no trial recovered'} |"
+        )
     elected = [t.active_after for t in outcome.trials if t.active_after is not None]
+    failed = sum(t.failed for t in outcome.trials)
     note = "; ".join(x for x in (outcome.error, f"{lost} trial(s) never recovered" if lost else "", outcome.note) if x)
     return (
         f"| {title} | {len(times)} | {ha_report.percentile(times, 50):.3f} | {ha_report.percentile(times, 99):.3f} | "
-        f"{max(times):.3f} | {min(times):.3f} | {ha_report.fmt(ha_report.percentile(elected, 50), 3)} | {note} |"
+        f"{max(times):.3f} | {min(times):.3f} | {ha_report.fmt(ha_report.percentile(elected, 50), 3)} | "
+        f"{ha_report.fmt(ha_report.percentile(elected, 99), 3)} | {failed / len(outcome.trials):.1f} | {note} |"
     )
+
+
+def _title(outcome: Outcome) -> str:
+    title = TITLES[outcome.target]
+    if outcome.target == "openbao":
+        title += f" ({outcome.timing})"
+    if outcome.variant:
+        title += f", {VARIANT_TITLES.get(outcome.variant, outcome.variant)}"
+    return title
+
+
+def _idle_rows(outcomes: list[Outcome]) -> list[str]:
+    measured = [o for o in outcomes if o.idle is not None]
+    if not measured:
+        return []
+    lines = [
+        "Health checks and CPU at rest (no client load; checks per second each node answered, "
+        "from its `sys/health` request counter; CPU in % of one core):",
+        "",
+        "| HAProxy configuration | window s | sys/health per s, per node | HAProxy CPU % | nodes CPU % (3 nodes) |",
+        "| --- | ---: | --- | ---: | ---: |",
+    ]
+    for o in measured:
+        idle = o.idle
+        assert idle is not None
+        per_node = ", ".join(f"{rate:.1f}" for _, rate in sorted(idle.checks_per_s.items()))
+        lines.append(
+            f"| {VARIANT_TITLES.get(o.variant, o.variant)} | {idle.seconds:.0f} | {per_node} | "
+            f"{idle.cpu.get('haproxy', 0):.2f} | {idle.cpu.get('nodes', 0):.1f} |"
+        )
+    return lines + [""]
 
 
 def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, load_before: str) -> str:
@@ -250,10 +389,12 @@ def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, 
         ],
     )
     lines += [
-        "| Cluster | Trials | p50 s | p99 s | max s | min s | new active after (p50 s) | Note |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| Cluster | Trials | p50 s | p99 s | max s | min s | new active after, p50 s | p99 s | "
+        "failed writes per trial | Note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     lines += [_summary_row(o) for o in outcomes]
+    lines += [""] + _idle_rows(outcomes)
     lines += [
         "",
         "p99 is the nearest-rank percentile: with 20 trials or fewer it is the slowest trial. "
@@ -265,7 +406,7 @@ def render(outcomes: list[Outcome], args, started: dt.datetime, elapsed: float, 
         if not outcome.trials:
             continue
         lines += [
-            f"## {TITLES[outcome.target]}: every trial",
+            f"## {_title(outcome)}: every trial",
             "",
             f"Setup (start, init, unseal, HAProxy): {outcome.setup_s:.0f} s.",
             "",
@@ -295,7 +436,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--trials",
         type=int,
         default=int(os.environ.get("BENCH_FAILOVER_TRIALS", "20")),
-        help="kills of the Strongroom active node (default 20)",
+        help="kills of the Strongroom active node behind the first of --variants (default 20)",
+    )
+    parser.add_argument(
+        "--variants",
+        default="helper,checks",
+        help=f"HAProxy configurations in front of Strongroom, comma-separated from {','.join(VARIANTS)} "
+        "(default helper,checks)",
+    )
+    parser.add_argument("--other-trials", type=int, default=10, help="kills behind each further variant (default 10)")
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=10.0,
+        help="window without client load in which each variant's health checks and CPU are measured (default 10)",
     )
     parser.add_argument(
         "--openbao-trials",
@@ -317,6 +471,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     procs.add_output_args(parser)
     args = parser.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not args.variants or set(args.variants) - set(VARIANTS):
+        parser.error(f"--variants: choose from {','.join(VARIANTS)}")
     if set(args.targets) - set(TITLES):
         parser.error(f"unknown targets; choose from {','.join(TITLES)}")
     if args.openbao_trials == 0 and "openbao" in args.targets:
@@ -333,8 +490,11 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = []
     for name in args.targets:
         print(f"== {TITLES[name]}", file=sys.stderr, flush=True)
+        if name == "strongroom":
+            outcomes += run_strongroom(workdir, args)
+            continue
         outcome = run_target(name, workdir, args)
-        if name == "openbao" and args.openbao_multiplier is not None:
+        if args.openbao_multiplier is not None:
             outcome.timing = f"raft performance_multiplier = {args.openbao_multiplier}"
         outcomes.append(outcome)
     keep = args.keep_workdir or any(o.error or any(t.error for t in o.trials) for o in outcomes)

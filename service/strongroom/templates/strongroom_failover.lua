@@ -25,27 +25,25 @@ local backend_name = os.getenv("STRONGROOM_FAILOVER_BACKEND") or "strongroom_wri
 local probe_ms = tonumber(os.getenv("STRONGROOM_FAILOVER_PROBE_MS") or "25")
 local check_uri = os.getenv("STRONGROOM_FAILOVER_CHECK_URI") or "/v1/sys/health"
 local scheme = os.getenv("STRONGROOM_FAILOVER_SCHEME") or "http"
--- A probe of a hung node must not hold up the next one for long.
+-- A probe of a hung node gives up soon and tries again (each node has its own probe task).
 local probe_timeout_ms = 250
 
-local function usable(status)
-    -- "UP", "UP 1/2" (one failed check, still serving); not DOWN, MAINT, DRAIN, NOLB.
-    return status ~= nil and string.sub(status, 1, 2) == "UP"
-end
+-- Whether the write backend has no server up, as of the monitor's last look (every probe_ms).
+-- One Lua state serves every HAProxy thread, so the probe tasks see the monitor's value.
+local empty = false
 
-local function backend_has_server(backend)
-    for _, server in pairs(backend.servers) do
-        if usable(server:get_stats()["status"]) then
-            return true
-        end
+local function monitor(backend)
+    while true do
+        -- "act": servers up in the backend (what nbsrv counts); one cheap stats call per round.
+        empty = tonumber(backend:get_stats()["act"]) == 0
+        core.msleep(probe_ms)
     end
-    return false
 end
 
-local function probe(backend, server)
+local function probe(server)
     local client = core.httpclient()
     while true do
-        if not backend_has_server(backend) then
+        if empty then
             local ok, answer = pcall(function()
                 return client:get({
                     url = scheme .. "://" .. server:get_addr() .. check_uri,
@@ -53,8 +51,9 @@ local function probe(backend, server)
                     timeout = probe_timeout_ms,
                 })
             end)
-            if ok and answer ~= nil and answer.status == 200 and not backend_has_server(backend) then
+            if ok and answer ~= nil and answer.status == 200 then
                 server:check_force_up()
+                empty = false
             end
         end
         core.msleep(probe_ms)
@@ -67,18 +66,20 @@ core.register_init(function()
         core.Alert("strongroom_failover.lua: no backend " .. backend_name)
         return
     end
+    core.register_task(function()
+        monitor(backend)
+    end)
     for _, server in pairs(backend.servers) do
         core.register_task(function()
-            probe(backend, server)
+            probe(server)
         end)
     end
 end)
 
 core.register_action("strongroom_wait_for_active", { "http-req" }, function(txn, name, hold_ms)
-    local backend = core.backends[name]
     local now = core.now()
     local deadline = now.sec * 1000 + now.usec / 1000 + tonumber(hold_ms)
-    while not backend_has_server(backend) do
+    while txn.f:nbsrv(name) == 0 do
         now = core.now()
         if now.sec * 1000 + now.usec / 1000 >= deadline then
             return
