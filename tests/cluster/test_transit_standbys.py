@@ -258,12 +258,27 @@ def test_rotation_on_the_active_is_used_by_every_standby_within_the_window(front
             assert result.status_code == 200, result.text
             assert result.json()["data"]["plaintext"] == PLAINTEXT
             assert result.headers["X-Strongroom-Node"] == name(node)
-    # min_decryption_version set on the active node is enforced by the standbys as well.
-    assert post(active.url, "transit/keys/r/config", token, {"min_decryption_version": 2}).status_code == 200
+    # min_decryption_version set on the active node is enforced by the standbys as well: within
+    # the window (a standby caches what it read, and its workers keep the key parsed), and by the
+    # first request that carries the change's X-Vault-Index.
+    configured = post(active.url, "transit/keys/r/config", token, {"min_decryption_version": 2})
+    assert configured.status_code == 200
+    acknowledged = time.monotonic()
     old = next(iter(v1.values()))["data"]["ciphertext"]
     for standby in standbys:
-        refused = post(standby.url, "transit/decrypt/r", token, {"ciphertext": old})
-        assert refused.status_code == 400 and "too old" in refused.json()["errors"][0]
+
+        def refuses_v1(standby=standby) -> bool:
+            refused = post(standby.url, "transit/decrypt/r", token, {"ciphertext": old})
+            assert refused.headers["X-Strongroom-Node"] == name(standby)
+            return refused.status_code == 400 and "too old" in refused.json()["errors"][0]
+
+        wait_until(refuses_v1, STALE_READ_WINDOW, f"{name(standby)} to refuse v1 after min_decryption_version 2")
+        windows[f"{name(standby)} min_decryption_version"] = time.monotonic() - acknowledged
+    index = configured.headers["X-Vault-Index"]
+    for standby in standbys:
+        for _ in range(4):  # over its workers
+            refused = post(standby.url, "transit/decrypt/r", token, {"ciphertext": old}, **{"X-Vault-Index": index})
+            assert refused.status_code == 400 and "too old" in refused.json()["errors"][0]
     print(f"rotation seen by the standbys after {windows} s")
 
 
