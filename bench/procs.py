@@ -481,15 +481,24 @@ log_level     = "warn"
     return server
 
 
-def start_strongroom(workdir: Path, consul: Consul, workers: int, timeout: float = 60.0) -> VaultAPIServer:
-    """``strongroom server -config node.hcl`` on Consul storage, initialised and unsealed."""
+def start_strongroom(
+    workdir: Path,
+    consul: Consul,
+    workers: int,
+    timeout: float = 60.0,
+    *,
+    prefix: str = "strongroom-bench/",
+    source: Path | None = None,
+) -> VaultAPIServer:
+    """``strongroom server -config node.hcl`` on Consul storage (keys under ``prefix``), initialised and
+    unsealed; ``source`` is another tree's ``service/`` folder to run instead of this one (an A/B run)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = workdir / "node.hcl"
     config_path.write_text(f"""\
 storage "consul" {{
   address = "{consul.address}"
-  path    = "strongroom-bench/"
+  path    = "{prefix}"
 }}
 
 listener "tcp" {{
@@ -503,8 +512,15 @@ workers  = {workers}
     binary = VENV_BIN / "strongroom"
     if not binary.exists():
         raise BenchSetupError(f"{binary} not found: run `make deps`")
+    env = None
+    if source is not None:
+        env = dict(os.environ, PYTHONPATH=str(source))  # ahead of the editable install's path entry
     service = Service(
-        "strongroom", [str(binary), "server", "-config", str(config_path)], workdir / "strongroom.log", cwd=workdir
+        "strongroom",
+        [str(binary), "server", "-config", str(config_path)],
+        workdir / "strongroom.log",
+        env=env,
+        cwd=workdir,
     ).start()
     server = VaultAPIServer(service, f"http://{LOOPBACK}:{port}")
     try:

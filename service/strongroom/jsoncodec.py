@@ -26,14 +26,17 @@ sorted with ``dumps_sorted``).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-# A run of digits that may be an integer orjson cannot hold exactly (2**63 has 19 digits).
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-_LONG_DIGITS_STR = re.compile(r"[0-9]{19}")
+# A run of digits that may be an integer orjson cannot hold exactly (2**63 has 19 digits), found by
+# mapping every digit to "0" and everything else to " " (one C pass) and searching for 19 zeros: a
+# regular expression such as [0-9]{19} costs ten times more on digit-rich documents (timestamps).
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_DIGITS_ONLY_STR = str.maketrans({chr(c): "0" for c in range(0x30, 0x3A)})
+_LONG_RUN = b"0" * 19
+_LONG_RUN_STR = "0" * 19
 
 
 def dumps(value: Any) -> bytes:
@@ -55,13 +58,13 @@ def dumps_sorted(value: Any) -> bytes:
 def loads(raw: bytes | str) -> Any:
     """The value of a JSON document, exactly as ``json.loads`` gives it (same values, same errors)."""
     if isinstance(raw, bytes):
-        if _LONG_DIGITS.search(raw) is None:
+        if _LONG_RUN not in raw.translate(_DIGITS_ONLY):
             try:
                 return orjson.loads(raw)
             except orjson.JSONDecodeError:
                 pass
         return json.loads(raw.decode("utf-8"))
-    if _LONG_DIGITS_STR.search(raw) is None:
+    if _LONG_RUN_STR not in _long_candidates(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -71,4 +74,9 @@ def loads(raw: bytes | str) -> Any:
 
 def long_digits(raw: bytes) -> bool:
     """Whether ``raw`` holds a run of digits orjson might not parse exactly (see the module docstring)."""
-    return _LONG_DIGITS.search(raw) is not None
+    return _LONG_RUN in raw.translate(_DIGITS_ONLY)
+
+
+def _long_candidates(text: str) -> str:
+    """``text`` with every digit turned to "0" (other characters kept: they are never "0")."""
+    return text.translate(_DIGITS_ONLY_STR)
