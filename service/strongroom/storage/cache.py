@@ -174,6 +174,31 @@ class CachedBackend:
         self._await_write(s)
         return self._cached(("k", key), s, lambda: self._backend.get_with_index(key))
 
+    # -- values derived from what was read ------------------------------------
+
+    def stamp(self) -> tuple[int, int] | None:
+        """To take before reading keys that a value derived from them will be
+        kept for (a client token's liveness: auth/token_cache.py); pass it to
+        ``unchanged`` before each use.  None when this process caches nothing
+        (no cache, or no active epoch): keep nothing then."""
+        if not self._size:
+            return None
+        epoch, clock = self._table.stamp()
+        return (epoch, clock) if epoch else None
+
+    def unchanged(self, keys: Sequence[str], stamp: tuple[int, int]) -> bool:
+        """Whether a value derived from ``keys``, all read after ``stamp`` was
+        taken, may still be used: each key passes what an entry of this cache
+        read at ``stamp`` would have to pass to be served (same epoch and lease,
+        no write to its slot began since or is in flight; on a performance
+        standby, also its change-log rules)."""
+        applied = self._table.applied()
+        if applied and (required_index() > applied or any(not k or k.startswith(UNCACHED) for k in keys)):
+            return False
+        epoch, clock = stamp
+        valid = self._table.valid
+        return all(valid(slot(key), epoch, clock) for key in keys)
+
     def _await_write(self, s: int) -> None:
         """Let a write in flight on slot ``s`` end (at most ``WRITE_WAIT``) before
         a read that a check-and-set will rely on: read now, the old value would
