@@ -92,6 +92,12 @@ class Row:
         return self.result.requests_per_s * (BATCH if "x100" in self.op else 1)
 
     @property
+    def cpu_us_per_request(self) -> float | None:
+        """Microseconds of the target's CPU per request: what one request costs it, whatever it was given."""
+        rps = self.result.requests_per_s
+        return None if self.result.error or not rps or not self.cpu else self.cpu / 100 / rps * 1e6
+
+    @property
     def items_per_cpu_s(self) -> float | None:
         """Items per second of CPU the target used: comparable when other work shares the cores."""
         items = self.items_per_s
@@ -106,6 +112,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="gunicorn workers per node")
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"subset of {','.join(TARGETS)}")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="runs per target and operation, the targets' order reversed every other round; the report keeps "
+        "each one's run of median CPU per item (default 1)",
+    )
     procs.add_output_args(parser)
     args = parser.parse_args(argv)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
@@ -320,36 +333,43 @@ def prepare(stack: Stack, args) -> list[Target]:
 def measure(targets: list[Target], args) -> list[Row]:
     rows: list[Row] = []
     for op in OPS:
-        for target in targets:
-            if target.error:
-                rows.append(Row(target.name, op, wrk.WrkResult(error=target.error)))
-                continue
-            env = target.env[op]
-            if args.warmup > 0:
-                wrk.run(
-                    target.url,
-                    "transit",
-                    env,
-                    connections=args.connections,
-                    duration_s=args.warmup,
-                    threads=args.threads,
-                )
-            meter = procs.CpuMeter({"own": target.pids()}).start()
-            result = wrk.run(
-                target.url, "transit", env, connections=args.connections, duration_s=args.duration, threads=args.threads
-            )
-            row = Row(target.name, op, result, meter.stop()["own"])
-            rows.append(row)
-            print(
-                f"  {target.name:<9} {op:<13} "
-                + (
-                    result.error
-                    or f"{row.items_per_s:10.0f} items/s  p50 {result.p50_ms:.2f} ms  errors {result.errors}"
-                ),
-                file=sys.stderr,
-                flush=True,
-            )
+        runs: dict[str, list[Row]] = {}
+        for round_ in range(max(args.rounds, 1)):
+            for target in targets if round_ % 2 == 0 else targets[::-1]:
+                runs.setdefault(target.name, []).append(measure_one(target, op, args))
+        rows += [median_row(runs[target.name]) for target in targets]
     return rows
+
+
+def median_row(runs: list[Row]) -> Row:
+    """The run of median CPU per item (a run without that figure counts as the costliest)."""
+    ranked = sorted(runs, key=lambda row: -(row.items_per_cpu_s or 0.0))
+    return ranked[len(ranked) // 2]
+
+
+def measure_one(target: Target, op: str, args) -> Row:
+    """One wrk run of ``op`` against ``target`` (after its warm-up), with the CPU its processes used."""
+    if target.error:
+        return Row(target.name, op, wrk.WrkResult(error=target.error))
+    env = target.env[op]
+    if args.warmup > 0:
+        wrk.run(target.url, "transit", env, connections=args.connections, duration_s=args.warmup, threads=args.threads)
+    meter = procs.CpuMeter({"own": target.pids()}).start()
+    result = wrk.run(
+        target.url, "transit", env, connections=args.connections, duration_s=args.duration, threads=args.threads
+    )
+    row = Row(target.name, op, result, meter.stop()["own"])
+    print(
+        f"  {target.name:<9} {op:<13} "
+        + (
+            result.error
+            or f"{row.items_per_s:10.0f} items/s  p50 {result.p50_ms:.2f} ms  errors {result.errors}  "
+            f"CPU {_fmt(row.cpu_us_per_request)} us/request"
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
+    return row
 
 
 def aesgcm_rows(duration: float) -> list[Row]:
@@ -404,7 +424,8 @@ def render(rows: list[Row], targets: list[Target], args, started: dt.datetime, e
         "",
         f"- Machine: {kv.machine()}",
         f"- Load: wrk {args.threads} thread, {args.connections} connections, {args.duration:g} s per run after "
-        f"{args.warmup:g} s warm-up; payload {len(PAYLOAD)} bytes, batches of {BATCH}; key aes256-gcm96",
+        f"{args.warmup:g} s warm-up, {args.rounds} round(s) (the run of median CPU per item kept); "
+        f"payload {len(PAYLOAD)} bytes, batches of {BATCH}; key aes256-gcm96",
         f"- Strongroom and the Falcon app: gunicorn, {args.workers} workers per node; the cluster: 3 nodes on one "
         "Consul agent (shared with the single node), HAProxy 2.6 in front",
         f"- Versions: Strongroom at {git_rev}, "
@@ -418,20 +439,20 @@ def render(rows: list[Row], targets: list[Target], args, started: dt.datetime, e
         "agent); items per CPU-second is items/s over that share, the figure to compare when other work on the "
         "machine left the targets less than the whole machine.",
         "",
-        "| Target | Op | req/s | items/s | p50 ms | p99 ms | Errors | CPU % | items per CPU-s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| Target | Op | req/s | items/s | p50 ms | p99 ms | Errors | CPU % | CPU µs per request | items per CPU-s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     order = {name: i for i, name in enumerate(TARGETS)}
     for row in sorted(rows, key=lambda r: (order[r.target], OPS.index(r.op))):
         r = row.result
         if r.error:
-            lines.append(f"| {TITLES[row.target]} | {row.op} | — | — | — | — | — | — | {r.error} |")
+            lines.append(f"| {TITLES[row.target]} | {row.op} | — | — | — | — | — | — | — | {r.error} |")
             continue
         flag = f" ⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
         lines.append(
             f"| {TITLES[row.target]} | {row.op} | {_fmt(r.requests_per_s)} | {_fmt(row.items_per_s)} | "
             f"{_fmt(r.p50_ms, 2)} | {_fmt(r.p99_ms, 2)} | {r.errors}{flag} | {_fmt(row.cpu)} | "
-            f"{_fmt(row.items_per_cpu_s)} |"
+            f"{_fmt(row.cpu_us_per_request)} | {_fmt(row.items_per_cpu_s)} |"
         )
     lines += [
         "",

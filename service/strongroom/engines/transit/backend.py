@@ -51,9 +51,10 @@ GROUPS: tuple[type[PathGroup], ...] = (
 class Transit(framework.Backend):
     """The ``Engine`` of a ``transit`` mount over its storage ``view`` (the barrier view of the mount).
 
-    Stateless apart from storage: every request reads its key, so any number of
-    processes and nodes serve the same mount and a rotation is seen by the next
-    request everywhere.  ``random_bytes`` is the source of key material and nonces."""
+    Stateless apart from storage: every request reads its key (the store keeps
+    only the parsed form of bytes it read, checked against each read), so any
+    number of processes and nodes serve the same mount and a rotation is seen by
+    the next request everywhere storage shows it.  ``random_bytes`` is the source of key material and nonces."""
 
     def __init__(self, view: Backend, clock: Clock, *, random_bytes: RandomBytes = os.urandom):
         self.store = KeyStore(view)

@@ -2,9 +2,11 @@
 
 https://openbao.org/api-docs/secret/transit/#configure-cache
 
-Strongroom keeps no key cache (every request reads its key, so a rotation is
-seen by the next request on every node: see ``store``); the size is validated
-as Vault does, stored, and read back, so configuration tools that set it work.
+Strongroom's key cache is not sized by this: every request still reads its key
+from storage and only the parsing is kept, per worker, while storage returns the
+same bytes (see ``store``), so a rotation is seen by the next request on every
+node as storage shows it.  The size is validated as Vault does, stored, and
+read back, so configuration tools that set it work.
 """
 
 from __future__ import annotations
