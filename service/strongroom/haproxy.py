@@ -8,7 +8,10 @@ everything else to a write backend (the active node alone, checked with
 exporter.  The front door deletes the nodes' internal headers
 (``INTERNAL_REQUEST_HEADERS``) from every client request.  ``strongroom
 dev-cluster`` renders it today; the Ansible role renders the same template
-with the same variable names (``haproxy/README.md``).
+with the same variable names (``haproxy/README.md``).  The write backend
+takes a node out on its first refused connection or 5xx, and the failover
+helper ``templates/strongroom_failover.lua`` finds the new active node within
+``failover_probe_ms`` while none is up, holding writes meanwhile.
 ``server_states`` reads back what the running HAProxy thinks of each server.
 
 https://developer.hashicorp.com/vault/api-docs/system/health
@@ -120,7 +123,8 @@ def render(
     on a port of its own.  ``backend_tls`` makes HAProxy speak TLS to the nodes,
     verifying them against ``backend_ca_file`` (without one it does not verify:
     tests only).  Checks run every ``check_interval_ms`` (twice as often while a
-    node changes state or is down); ``fall`` failed checks take a node out,
+    node changes state, and while it is down if ``failover_lua`` is None);
+    ``fall`` failed checks take a node out,
     ``rise`` good ones put it back.  ``timeouts`` override ``DEFAULT_TIMEOUTS``
     key by key.  ``route_header`` adds ``X-Strongroom-Route: <backend>/<server>``
     to every response, so tests see which backend and node HAProxy picked.
