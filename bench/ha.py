@@ -85,9 +85,12 @@ class StrongroomHA:
 
     kind = "strongroom"
 
-    def __init__(self, workdir: Path, n: int = 3, workers: int = 2, consul: procs.Consul | None = None):
+    def __init__(
+        self, workdir: Path, n: int = 3, workers: int = 2, consul: procs.Consul | None = None, extra: str = ""
+    ):
         self.workdir = workdir
         self.n, self.workers = n, workers
+        self.extra = extra  # server configuration lines for every node
         self.consul = consul
         self._own_consul = consul is None
         self.cluster: StrongroomCluster | None = None
@@ -98,7 +101,7 @@ class StrongroomHA:
             if self.consul is None:
                 self.consul = procs.start_consul(self.workdir / "consul")
             self.cluster = StrongroomCluster(
-                self.workdir / "strongroom", self.consul.address, n=self.n, workers=self.workers
+                self.workdir / "strongroom", self.consul.address, n=self.n, workers=self.workers, extra=self.extra
             )
             self.cluster.start()
             self.token = self.cluster.root_token

@@ -3,7 +3,9 @@
 Run: ``.venv/bin/python -m bench.reads`` (``--help`` for the knobs).
 
 Strongroom clusters of 2, 3 and 4 nodes (1 active + 1, 2, 3 performance
-standbys) on one Consul agent, started one after the other; wrk sends KV v2
+standbys) on one Consul agent, started one after the other, then one with
+``disable_cache = true`` (the standby without its change-log cache: every
+read a Consul GET, as before issue 15 item 4); wrk sends KV v2
 GETs of 64 keys straight to the standbys (bench/lua/spread.lua: one wrk
 thread per standby, the connections split evenly), at the same total
 concurrency each time.  Beside them: raw Consul KV GETs on the same agent,
@@ -89,14 +91,23 @@ def measure(label: str, url: str, addrs: list[str], env: dict, groups: dict[str,
     return row
 
 
+#: The row that shows a standby without its cache: every read is a Consul GET (before issue 15, item 4).
+UNCACHED = ", disable_cache = true", "disable_cache = true\n"
+
+
 def strongroom_rows(consul: procs.Consul, workdir: Path, args) -> list[Row]:
     rows = []
-    for standbys in args.standbys:
-        label = f"Strongroom, {standbys} perf standby" + ("s" if standbys > 1 else "")
+    runs = [(n, "", "") for n in args.standbys] + [(n, *UNCACHED) for n in args.uncached_standbys]
+    for standbys, suffix, extra in runs:
+        label = f"Strongroom, {standbys} perf standby" + ("s" if standbys > 1 else "") + suffix
         cluster = None
         try:
             cluster = ha.StrongroomHA(
-                workdir / f"strongroom{standbys}", n=standbys + 1, workers=args.workers, consul=consul
+                workdir / f"strongroom{standbys}{'-uncached' if extra else ''}",
+                n=standbys + 1,
+                workers=args.workers,
+                consul=consul,
+                extra=extra,
             ).start(keys=args.keys)
             active, nodes = cluster.wait_settled(), cluster.standbys()
             if len(nodes) != standbys:
@@ -231,10 +242,16 @@ def render(rows: list[Row], args, started: dt.datetime, elapsed: float, load_bef
 
 def model(rows: list[Row]) -> list[str]:
     """The arithmetic of the scaling model, from this run's per-core figures."""
-    ours = [r for r in rows if r.label.startswith("Strongroom") and not r.error and not r.result.error]
+    ours = [
+        r
+        for r in rows
+        if r.label.startswith("Strongroom") and UNCACHED[0] not in r.label and not r.error and not r.result.error
+    ]
     raw = next((r for r in rows if r.label.startswith("raw Consul") and not r.error and not r.result.error), None)
     if not ours or raw is None or not raw.cpu.get("consul"):
         return ["Model: not computed (a Strongroom or raw Consul row is missing)."]
+    if not all(r.cpu.get("consul") for r in ours):
+        return ["Model: not computed (Consul's CPU was not measured in a Strongroom row)."]
     best = max(ours, key=lambda r: r.result.requests_per_s / (r.serving_cpu() / 100))
     per_core = best.result.requests_per_s / (best.serving_cpu() / 100)
     consul_cost = (best.cpu["consul"] / 100) / best.result.requests_per_s  # Consul core-seconds per read
@@ -250,7 +267,9 @@ def model(rows: list[Row]) -> list[str]:
         f"(÷ {gets:.1f} GETs per read = {raw_per_core / gets if gets else 0:,.0f} Strongroom reads/s per Consul core "
         "if Strongroom's GETs cost what wrk's do).",
         "- Reads ≈ min(standbys × cores per standby × reads/s per core, Consul leader cores × reads/s per "
-        "Consul core): default-consistency reads are all answered by the Consul leader.",
+        "Consul core).  With the standby cache (storage/changes.py) a steady-state read makes no Consul "
+        "call: Consul's CPU per read is what its agent spends anyway (the standbys' change-log and lock "
+        "watches, health checks) divided by the reads, and falls as reads grow.",
         "",
         "| Standbys × cores | Strongroom-bound reads/s | Consul leader 4 cores | Consul leader 8 cores | "
         "Expected reads/s (8-core leader) |",
@@ -276,12 +295,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first (default 2)")
     parser.add_argument("--connections", type=int, default=64, help="total wrk connections (default 64)")
     parser.add_argument("--standbys", default="1,2,3", help="performance standby counts (default 1,2,3)")
+    parser.add_argument(
+        "--uncached-standbys",
+        default="1",
+        help="performance standby counts also run with disable_cache = true, every read a Consul GET "
+        "(default 1; empty for none)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per Strongroom node (default 2)")
     parser.add_argument("--keys", type=int, default=64, help="distinct keys read in turn (default 64)")
     parser.add_argument("--no-openbao", action="store_true", help="skip the OpenBao rows")
     procs.add_output_args(parser)
     args = parser.parse_args(argv)
     args.standbys = [int(n) for n in args.standbys.split(",") if n.strip()]
+    args.uncached_standbys = [int(n) for n in args.uncached_standbys.split(",") if n.strip()]
     return args
 
 

@@ -113,7 +113,7 @@ class ChangeFollower:
         table: CoherenceTable,
         *,
         wait: float = 1.0,
-        margin: float = 0.25,
+        margin: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         retry: float = 0.2,
     ) -> None:

@@ -409,13 +409,15 @@ def test_more_than_64_operations_are_refused_not_split(consul_backend, consul_ag
     assert len(consul_backend.list("")) == TXN_MAX_OPS
 
 
-def test_fence_counts_toward_the_64_operations(consul_backend):
+def test_fence_and_change_record_count_toward_the_64_operations(consul_backend):
     holder = LockHolder(consul_backend)
     try:
         with pytest.raises(InvalidRequest):
-            holder.backend.txn([TxnOp("set", f"k{i}", b"v") for i in range(TXN_MAX_OPS)])
+            holder.backend.txn([TxnOp("set", f"k{i}", b"v") for i in range(TXN_MAX_OPS - 1)])
         assert [k for k in consul_backend.list("") if k.startswith("k")] == []
-        holder.backend.txn([TxnOp("set", f"k{i}", b"v") for i in range(TXN_MAX_OPS - 1)])
+        holder.backend.txn([TxnOp("set", f"k{i}", b"v") for i in range(TXN_MAX_OPS - 2)])
+        (record,) = consul_backend.get_prefix("sys/changes/").values()
+        assert sorted(record[0].decode().split("\n")) == sorted(f"k{i}" for i in range(TXN_MAX_OPS - 2))
         assert holder.lost == 0
     finally:
         holder.sessions.destroy_session(holder.session)
