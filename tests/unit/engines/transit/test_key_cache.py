@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from strongroom.engines import create_engine
+from strongroom.engines.transit import asymmetric
 from strongroom.engines.transit.store import KeyStore
 from strongroom.errors import InvalidRequest
 from tests.unit.engines.transit.transit_support import b64, call, ok
@@ -109,3 +110,17 @@ def test_a_full_parsed_cache_starts_again(backend, transit):
     assert len(store._parsed) <= 2
     assert store.get("a").name == "a"
     assert store.get("missing") is None
+
+
+def test_a_private_key_is_loaded_once_per_content(transit, other):
+    ok(transit, "update", "keys/r", {"type": "ecdsa-p256"})
+    der = transit.store.get("r").versions[1].key
+    assert asymmetric.load(der) is asymmetric.load(bytes(bytearray(der)))  # by content, not by object
+    signature = ok(transit, "update", "sign/r", {"input": HI})["signature"]
+    ok(other, "update", "keys/r/rotate")
+    rotated = ok(transit, "update", "sign/r", {"input": HI})
+    assert rotated["key_version"] == 2 and rotated["signature"].startswith("vault:v2:")
+    new = transit.store.get("r").versions[2].key
+    assert asymmetric.load(new) is not asymmetric.load(der)
+    assert ok(transit, "update", "verify/r", {"input": HI, "signature": signature}) == {"valid": True}
+    assert ok(transit, "update", "verify/r", {"input": HI, "signature": rotated["signature"]}) == {"valid": True}
