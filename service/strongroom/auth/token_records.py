@@ -169,7 +169,7 @@ class TokenRecords:
             if len(decoded) >= self.DECODED_MAX:
                 decoded.clear()
             decoded[id_hash] = seen
-        return _copy(seen[2])
+        return copy_entry(seen[2])
 
     # --- entries ---------------------------------------------------------------
 
@@ -274,7 +274,7 @@ class TokenRecords:
         self._view.delete(f"{PARENT_PREFIX}{parent_hash}/{child_hash}")
 
 
-def _copy(entry: TokenEntry) -> TokenEntry:
+def copy_entry(entry: TokenEntry) -> TokenEntry:
     """A copy of ``entry`` sharing nothing mutable with it (dataclasses.replace
     runs __init__ and is several times slower)."""
     copy = object.__new__(TokenEntry)

@@ -17,9 +17,11 @@ never leaves a usable child.  Expiry is lazy: ``lookup`` revokes an expired
 token (with its tree) when it meets one, and ``tidy`` sweeps those nobody looks
 up.
 
-Nothing is cached except the salt, which never changes once written: every other
-read goes to the view, so a revocation made by another worker or node is seen at
-once.
+Besides the salt, which never changes once written, a process keeps the
+outcome of looking up a live token with no use limit (``token_cache.py``) and
+uses it only while the storage cache says none of the records it rests on was
+written since: a revocation made by another worker is seen at once.  Every
+other read goes to the view.
 
 Several worker processes (and nodes) share the view and no lock, so every
 read-modify-write of an entry (spending a use, renewing, marking a revocation
@@ -39,6 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
+from strongroom.auth.token_cache import Freshness, LiveTokens
 from strongroom.auth.token_entry import (
     DEFAULT_TTL,
     REVOCATION_PENDING,
@@ -50,7 +53,7 @@ from strongroom.auth.token_entry import (
     random_base62,
     sanitize_policies,
 )
-from strongroom.auth.token_records import TokenRecords, salted_hash
+from strongroom.auth.token_records import ID_PREFIX, TokenRecords, copy_entry, salted_hash
 from strongroom.auth.token_tree import ANCESTOR_REVOKED, DEAD, LIVE, TokenTree
 from strongroom.errors import InvalidRequest
 from strongroom.storage import Backend, WriteConflict
@@ -67,7 +70,9 @@ class TokenStore:
     datetime; ``randbytes(n)`` is the randomness for ids, accessors, the salt,
     nonces and the jitter between retries; ``sleep(seconds)`` pauses between
     retries.  ``default_ttl`` and ``max_ttl`` are the system lease TTLs (Vault's
-    768h).  Safe to share between threads, and any number of stores (processes,
+    768h).  ``freshness`` is the storage cache under ``view`` (None: no lookup is
+    kept) and ``storage_prefix`` the view's prefix in it (``sys/token/``).
+    Safe to share between threads, and any number of stores (processes,
     nodes) may share one view: limited-use accounting is exact across all of
     them (see ``use``).
     """
@@ -82,8 +87,11 @@ class TokenStore:
         *,
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = MAX_ATTEMPTS,
+        freshness: Freshness | None = None,
+        storage_prefix: str = "",
     ) -> None:
         self._records = TokenRecords(view, randbytes)
+        self._live_tokens = LiveTokens(freshness, lambda id_hash: storage_prefix + ID_PREFIX + id_hash)
         #: The store's storage view; the token roles live beside the tokens in it (``roles/``).
         self.view = view
         self.clock = clock
@@ -214,14 +222,31 @@ class TokenStore:
     def forget_decoded(self) -> None:
         """Drop the entries kept decoded (the keyring changed: sealed, or unsealed again)."""
         self._records.forget_decoded()
+        self._live_tokens.clear()
 
     def lookup(self, token_id: str) -> TokenEntry | None:
         """The entry for a client token, or None when it is unknown, expired,
         revoked or pending revocation (an expired token is revoked, with its
-        children, on the way).  The returned entry carries ``id``."""
-        entry = self._live(token_id)[0]
-        if entry is not None:
-            entry.id = token_id
+        children, on the way).  The returned entry carries ``id``, and is the
+        caller's own.  A live token without a use limit looked up before by this
+        process costs a dictionary hit and a check of the coherence table while
+        its records are unchanged (see ``token_cache``)."""
+        if not token_id or not isinstance(token_id, str):
+            return None
+        kept = self._live_tokens.get(token_id, self._now())
+        if kept is not None:
+            entry = copy_entry(kept[0])
+        else:
+            stamp = self._live_tokens.stamp()  # before the reads the outcome rests on
+            salt = self._records.salt()
+            if salt is None:
+                return None
+            found, index, ancestors = self._tree.live_chain(salted_hash(salt, token_id))
+            if found is None:
+                return None
+            self._live_tokens.put(token_id, stamp, copy_entry(found), index, ancestors)
+            entry = found
+        entry.id = token_id
         return entry
 
     def lookup_accessor(self, accessor: str) -> TokenEntry | None:

@@ -62,10 +62,26 @@ class TokenTree:
 
     def live_with_index(self, id_hash: str) -> tuple[TokenEntry | None, int]:
         """``live`` and the entry's modify index, for a checked write of the entry."""
-        entry, index = self._records.load_with_index(id_hash)
-        if entry is None or self.judge(id_hash, entry, index, self._records.load) is not LIVE:
-            return None, 0
+        entry, index, _ = self.live_chain(id_hash)
         return entry, index
+
+    def live_chain(self, id_hash: str) -> tuple[TokenEntry | None, int, list[TokenEntry]]:
+        """``live_with_index`` and the ancestors read to judge it, parent first
+        (what a kept lookup depends on: auth/token_cache.py)."""
+        entry, index = self._records.load_with_index(id_hash)
+        if entry is None:
+            return None, 0, []
+        ancestors: list[TokenEntry] = []
+
+        def load(ancestor_hash: str) -> TokenEntry | None:
+            ancestor = self._records.load(ancestor_hash)
+            if ancestor is not None:
+                ancestors.append(ancestor)
+            return ancestor
+
+        if self.judge(id_hash, entry, index, load) is not LIVE:
+            return None, 0, []
+        return entry, index, ancestors
 
     def judge(self, id_hash: str, entry: TokenEntry, index: int, load: Callable[[str], TokenEntry | None]) -> str:
         """Whether the stored ``entry`` (just read, with its modify ``index``) may be

@@ -35,6 +35,7 @@ from strongroom.errors import PermissionDenied, Sealed, UnsupportedPath
 from strongroom.sdk import logical
 from strongroom.sdk.logical import Engine, EngineCatalog, EngineType, Request, Response
 from strongroom.storage import Backend
+from strongroom.storage.cache import CachedBackend
 
 
 def utcnow() -> datetime:
@@ -152,6 +153,9 @@ class Core:
             randbytes=randbytes,
             default_ttl=config.default_lease_ttl,
             max_ttl=config.max_lease_ttl,
+            # A live token's lookup is kept while the storage cache vouches for its records.
+            freshness=backend if isinstance(backend, CachedBackend) else None,
+            storage_prefix="sys/token/",
         )
         self.token_backend = TokenAuthBackend(
             self.tokens,
