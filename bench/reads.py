@@ -127,8 +127,8 @@ def strongroom_rows(consul: procs.Consul, workdir: Path, args) -> list[Row]:
                 for a, b in zip(after, before, strict=True)
             )
             served = sum(
-                _metric_sum(a, "strongroom_http_requests_total", 'route="secret/"')
-                - _metric_sum(b, "strongroom_http_requests_total", 'route="secret/"')
+                _metric_sum(a, "strongroom_http_requests_total", 'route="secret/data/:path"')
+                - _metric_sum(b, "strongroom_http_requests_total", 'route="secret/data/:path"')
                 for a, b in zip(after, before, strict=True)
             )
             row.consul_gets_per_read = gets / served if served else None
