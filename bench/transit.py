@@ -74,6 +74,8 @@ class Target:
     url: str = ""
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     pids: Callable[[], list[int]] = list
+    #: The Consul agent among ``pids`` (0: none), whose share the report also gives apart.
+    consul_pid: int = 0
     error: str = ""
     note: str = ""
 
@@ -84,6 +86,8 @@ class Row:
     op: str
     result: wrk.WrkResult
     cpu: float | None = None
+    #: Of ``cpu``, the Consul agent's (Strongroom rows).
+    consul_cpu: float | None = None
 
     @property
     def items_per_s(self) -> float | None:
@@ -96,6 +100,12 @@ class Row:
         """Microseconds of the target's CPU per request: what one request costs it, whatever it was given."""
         rps = self.result.requests_per_s
         return None if self.result.error or not rps or not self.cpu else self.cpu / 100 / rps * 1e6
+
+    @property
+    def consul_us_per_request(self) -> float | None:
+        """Of ``cpu_us_per_request``, the Consul agent's (its background work included)."""
+        rps = self.result.requests_per_s
+        return None if self.consul_cpu is None or self.result.error or not rps else self.consul_cpu / 100 / rps * 1e6
 
     @property
     def items_per_cpu_s(self) -> float | None:
@@ -227,6 +237,7 @@ class Stack:
             server.url,
             transit_env(server.url, server.token),
             pids=lambda: procs.with_descendants(server.service.pid) + [consul.pid],
+            consul_pid=consul.pid,
             note="CPU of Strongroom rows includes their Consul agent's",
         )
 
@@ -268,6 +279,7 @@ class Stack:
                     front.url,
                     transit_env(front.url, cluster.token),
                     pids=pids,
+                    consul_pid=consul.pid,
                     note="cluster CPU: all three nodes (idle ones included); HAProxy's check timeout "
                     f"{CHECK_TIMEOUT} (template default 1s: see CHECK_TIMEOUT)",
                 )
@@ -354,11 +366,12 @@ def measure_one(target: Target, op: str, args) -> Row:
     env = target.env[op]
     if args.warmup > 0:
         wrk.run(target.url, "transit", env, connections=args.connections, duration_s=args.warmup, threads=args.threads)
-    meter = procs.CpuMeter({"own": target.pids()}).start()
+    meter = procs.CpuMeter({"own": target.pids(), "consul": [target.consul_pid] if target.consul_pid else []}).start()
     result = wrk.run(
         target.url, "transit", env, connections=args.connections, duration_s=args.duration, threads=args.threads
     )
-    row = Row(target.name, op, result, meter.stop()["own"])
+    share = meter.stop()
+    row = Row(target.name, op, result, share["own"], share["consul"] if target.consul_pid else None)
     print(
         f"  {target.name:<9} {op:<13} "
         + (
@@ -436,10 +449,13 @@ def render(rows: list[Row], targets: list[Target], args, started: dt.datetime, e
         "",
         "items/s counts plaintexts (or ciphertexts): a batch request carries 100.  CPU: % of one core used by the "
         "target's processes during the run (Strongroom rows: its nodes, all three for the cluster, and the Consul "
-        "agent); items per CPU-second is items/s over that share, the figure to compare when other work on the "
-        "machine left the targets less than the whole machine.",
+        "agent); CPU µs per request is that share over req/s, with the Consul agent's part in brackets (its "
+        "background work, sessions and watches, included: it weighs more the fewer requests a loaded machine "
+        "lets through); items per CPU-second is items/s over that share, the figure to compare when other work "
+        "on the machine left the targets less than the whole machine.",
         "",
-        "| Target | Op | req/s | items/s | p50 ms | p99 ms | Errors | CPU % | CPU µs per request | items per CPU-s |",
+        "| Target | Op | req/s | items/s | p50 ms | p99 ms | Errors | CPU % | CPU µs per request (of it Consul) | "
+        "items per CPU-s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     order = {name: i for i, name in enumerate(TARGETS)}
@@ -449,10 +465,11 @@ def render(rows: list[Row], targets: list[Target], args, started: dt.datetime, e
             lines.append(f"| {TITLES[row.target]} | {row.op} | — | — | — | — | — | — | — | {r.error} |")
             continue
         flag = f" ⚠ {100 * r.failed_fraction:.1f}% failed" if r.failed_fraction >= 0.01 else ""
+        consul = f" ({_fmt(row.consul_us_per_request)})" if row.consul_us_per_request is not None else ""
         lines.append(
             f"| {TITLES[row.target]} | {row.op} | {_fmt(r.requests_per_s)} | {_fmt(row.items_per_s)} | "
             f"{_fmt(r.p50_ms, 2)} | {_fmt(r.p99_ms, 2)} | {r.errors}{flag} | {_fmt(row.cpu)} | "
-            f"{_fmt(row.cpu_us_per_request)} | {_fmt(row.items_per_cpu_s)} |"
+            f"{_fmt(row.cpu_us_per_request)}{consul} | {_fmt(row.items_per_cpu_s)} |"
         )
     lines += [
         "",
