@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING
 
 import strongroom.api  # noqa: F401  (LIST before Falcon)
+from strongroom.server import balance
 
 if TYPE_CHECKING:
     from gunicorn.arbiter import Arbiter
@@ -38,40 +39,29 @@ if os.environ.get("STRONGROOM_TLS_CERT"):
     keyfile = os.environ["STRONGROOM_TLS_KEY"]
 
 
-# Each worker also listens on a socket of its own (SO_REUSEPORT), so the kernel
-# spreads new connections over the workers.  With only the shared socket, the
-# first worker to wake takes a burst of keep-alive connections (HAProxy's, wrk's)
-# and keeps them: one process, one core, while the others idle.
-reuse_port = True
+# One listening socket, shared by the workers; each accepts only while it holds
+# no more connections than the least loaded (server/balance.py).  Not
+# SO_REUSEPORT: its hash left a worker without any of 16 connections about one
+# run in 25 (bench/README.md), and without it the kernel refuses a second node
+# on the same port.
+reuse_port = False
+# Mapped here, in the master, so that every worker forked from it shares it.
+connection_table = balance.table_from_environment()
 
 
-def post_fork(server: Arbiter, worker: Worker) -> None:
-    """Give the worker its own SO_REUSEPORT listener next to the shared one."""
-    import socket
-
-    from gunicorn.sock import TCP6Socket, TCPSocket
-
-    own = []
-    for listener in worker.sockets:
-        if listener.family not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        sock = socket.socket(listener.family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(listener.getsockname())
-        # gunicorn's own socket type (the gevent worker re-wraps it by fd) also
-        # sets TCP_NODELAY, as on gunicorn's listener: without it a body sent
-        # after its headers waits ~40 ms for the client's delayed ACK (Nagle).
-        kind = TCP6Socket if listener.family == socket.AF_INET6 else TCPSocket
-        own.append(kind(sock.getsockname(), server.cfg, server.log, fd=sock.detach()))
-    worker.sockets = list(worker.sockets) + own
-    # The gevent worker wraps each fd in a new socket object; the originals
-    # must stay referenced, or collecting them would close the fds.
-    worker.strongroom_listeners = own
+def pre_fork(server: Arbiter, worker: Worker) -> None:
+    """Give the worker about to be forked a free slot of the connection table."""
+    if connection_table is not None:
+        used = {getattr(other, "balance_slot", None) for other in server.WORKERS.values()}
+        worker.connection_table = connection_table
+        worker.balance_slot = connection_table.free_slot({slot for slot in used if slot is not None})
 
 
 def child_exit(server: Arbiter, worker: Worker) -> None:
-    """Mark a dead worker's metric files so its live gauges disappear."""
+    """Free a dead worker's slot; mark its metric files so its live gauges disappear."""
+    slot = getattr(worker, "balance_slot", None)
+    if connection_table is not None and slot is not None:
+        connection_table.leave(slot)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -28,6 +28,10 @@ request's body was read whole (a 413 on Content-Length, headers refused) is
 shut down for writing and its input discarded for a bounded time before the
 close, so a client still sending its body reads its answer instead of a reset.
 
+And even load over the node's workers (``server/balance.py``): every worker
+watches the one shared listening socket and accepts only while it holds no
+more connections than the least loaded worker.
+
 And read deadlines (``server/deadlines.py``): the listener's
 ``http_read_header_timeout`` and ``http_read_timeout`` bound how long a client
 may take to send a request; idle time between requests stays bounded by
@@ -39,16 +43,21 @@ answered a second time by gunicorn with a 500 and a traceback.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
+from functools import partial
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 import gevent
 import gevent.local
+from gevent.server import StreamServer
+from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
 from strongroom import metrics
 from strongroom.errors import InvalidRequest
+from strongroom.server.balance import Balance, BalancedServer, worker_connections_gauge
 from strongroom.server.deadlines import (
     RESPONSE_408,
     GuardedBody,
@@ -193,6 +202,8 @@ class FairGeventWorker(GeventWorker):
         self._limits: dict[int | None, ReadLimits] = {}
         #: Closes connections whose client may still be sending (server/linger.py).
         self.lingerer = Lingerer()
+        #: This worker's connections, and its share of the node's (server/balance.py).
+        self.balance = Balance(None, None)
 
     def init_process(self) -> None:
         freeze_settings(self.cfg)  # this process's copy: the master's stays as it is
@@ -230,10 +241,47 @@ class FairGeventWorker(GeventWorker):
         metrics.defer_updates()
         # Here, once gevent has patched the standard library and the app is loaded.
         self._limits = listener_limits(float(self.cfg.keepalive or 0))
+        # The master's table and this worker's slot in it (gunicorn_conf.pre_fork).
+        table, slot = getattr(self, "connection_table", None), getattr(self, "balance_slot", None)
+        self.balance = Balance(table, slot, worker_connections_gauge())
         try:
-            super().run()
+            self._serve()
         finally:
+            self.balance.stop()
             metrics.flush()
+
+    def _serve(self) -> None:
+        """gunicorn's ``GeventWorker.run``, with a pool per listener that
+        refuses connections while another worker holds fewer."""
+        servers: list[StreamServer] = []
+        ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
+        for listener in self.sockets:
+            listener.setblocking(1)
+            pool = self.balance.pool(self.worker_connections)
+            server = BalancedServer(listener, partial(self.handle, listener), pool, **ssl_args)
+            if self.cfg.workers > 1:
+                server.max_accept = 1
+            server.start()
+            servers.append(server)
+        self.balance.start(self.pid)
+
+        while self.alive:
+            self.notify()
+            gevent.sleep(1.0)
+
+        # Stop accepting, then let the requests in progress end within graceful_timeout.
+        self.balance.stop()
+        for server in servers:
+            server.close()
+        started = time.time()
+        while time.time() - started <= self.cfg.graceful_timeout:
+            if all(server.pool.free_count() == server.pool.size for server in servers):
+                return
+            self.notify()
+            gevent.sleep(1.0)
+        self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+        for server in servers:
+            server.stop(timeout=1)
 
     def handle(self, listener: socket.socket, client: socket.socket, addr: Any) -> None:
         try:
