@@ -47,53 +47,56 @@ _PID, _COUNT = 0, 1
 class ConnectionTable:
     """Connections per worker in anonymous shared memory, inherited across fork.
 
-    Slot ``i`` holds two 64-bit integers: the pid of the worker accepting
-    through it (0: free or not accepting) and its open connections.  Aligned
-    8-byte loads and stores are atomic, and each slot has one writer at a time
-    (the master while no worker owns it, then its worker), so no lock."""
+    A header cell holds how many slots were ever handed out (what a worker
+    scans), then slot ``i`` holds two 64-bit integers: the pid of the worker
+    accepting through it (0: free or not accepting) and its open
+    connections.  Aligned 8-byte loads and stores are atomic, and each cell
+    has one writer at a time (the master for the header and for a slot no
+    worker owns, then that slot's worker), so no lock."""
 
     def __init__(self, slots: int = SLOTS):
         self.slots = slots
-        self._map = mmap.mmap(-1, slots * 16, flags=mmap.MAP_SHARED)
+        self._map = mmap.mmap(-1, 8 + slots * 16, flags=mmap.MAP_SHARED)
         self._cells = memoryview(self._map).cast("q")
 
     def free_slot(self, used: set[int]) -> int | None:
-        """A slot no live worker has (the master, before a fork)."""
+        """Hand out a slot no live worker has (the master, before a fork)."""
         for slot in range(self.slots):
             if slot not in used:
+                self._cells[0] = max(self._cells[0], slot + 1)
                 return slot
         return None
 
     def join(self, slot: int, pid: int) -> None:
         """``pid`` accepts through ``slot`` from now on, with no connection yet."""
-        self._cells[slot * 2 + _COUNT] = 0
-        self._cells[slot * 2 + _PID] = pid
+        self._cells[1 + slot * 2 + _COUNT] = 0
+        self._cells[1 + slot * 2 + _PID] = pid
 
     def leave(self, slot: int) -> None:
         """The worker of ``slot`` stopped accepting (or died): the others stop comparing with it."""
-        self._cells[slot * 2 + _PID] = 0
-        self._cells[slot * 2 + _COUNT] = 0
+        self._cells[1 + slot * 2 + _PID] = 0
+        self._cells[1 + slot * 2 + _COUNT] = 0
 
     def add(self, slot: int, delta: int) -> int:
         """Change ``slot``'s connection count (only its worker calls this); the new count."""
-        index = slot * 2 + _COUNT
+        index = 1 + slot * 2 + _COUNT
         count = self._cells[index] + delta
         self._cells[index] = count
         return count
 
     def count(self, slot: int) -> int:
-        return self._cells[slot * 2 + _COUNT]
+        return self._cells[1 + slot * 2 + _COUNT]
 
     def counts(self) -> dict[int, int]:
         """``{pid: connections}`` of the workers accepting now."""
         cells = self._cells
-        return {cells[i]: cells[i + 1] for i in range(0, self.slots * 2, 2) if cells[i]}
+        return {cells[i]: cells[i + 1] for i in range(1, 1 + cells[0] * 2, 2) if cells[i]}
 
     def least_loaded(self, slot: int) -> bool:
         """Whether ``slot``'s worker holds no more connections than any other accepting worker."""
         cells = self._cells
-        mine = cells[slot * 2 + _COUNT]
-        for i in range(0, self.slots * 2, 2):
+        mine = cells[1 + slot * 2 + _COUNT]
+        for i in range(1, 1 + cells[0] * 2, 2):
             if cells[i] and cells[i + 1] < mine:
                 return False
         return True
