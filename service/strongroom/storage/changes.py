@@ -116,10 +116,17 @@ class ChangeFollower:
         margin: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         retry: float = 0.2,
+        pace: float = 0.01,
     ) -> None:
         self._feed = feed
         self._table = table
         self._wait = wait
+        # Every answer carries every record not yet pruned: under a steady
+        # stream of writes, asking again at once would make Consul send them
+        # all for each write.  Waiting ``pace`` seconds between questions lets
+        # one answer cover the writes of that time (it adds at most that much
+        # to the stale-read window).
+        self._pace = pace
         # Consul adds up to wait/16 of jitter to a blocking query.
         self._lease = wait * 17 / 16 + margin
         self._clock = clock
@@ -159,11 +166,15 @@ class ChangeFollower:
         self._epoch = 0
 
     def _run(self, generation: int) -> None:
-        index = 0
+        index, asked = 0, 0.0
         while True:
             with self._lock:
                 if generation != self._generation:
                     return
+            pause = asked + self._pace - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            asked = time.monotonic()
             try:
                 new_index, records = self._feed.wait(index, f"{self._wait:g}s")
             except StrongroomError as exc:
@@ -234,8 +245,8 @@ class ChangePruner:
         backend: Backend,
         is_active: Callable[[], bool],
         *,
-        retain: float = 3.0,
-        interval: float = 0.5,
+        retain: float = 2.0,
+        interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._feed = feed
