@@ -133,12 +133,13 @@ def render(
     (empty: every POST goes to the active node).
 
     ``failover_lua`` is the path, on the HAProxy host, of
-    ``strongroom_failover.lua`` (default: the package's copy; None leaves
-    the helper out and checks down nodes at half the interval instead).  While
-    the write backend has no server it probes every node's ``/v1/sys/health``
-    every ``failover_probe_ms`` and puts the one answering 200 in at once, and a
-    write arriving meanwhile waits up to ``write_hold_ms`` for it (0: no wait,
-    HAProxy answers 503 at once).
+    ``strongroom_failover.lua`` (default: the package's copy).  A write
+    arriving while the write backend has no server waits up to
+    ``write_hold_ms`` for one, and meanwhile the helper probes every node's
+    ``/v1/sys/health`` every ``failover_probe_ms`` and puts the one answering
+    200 in at once.  None, or ``write_hold_ms`` 0, leaves the helper out: such a
+    write gets HAProxy's 503 at once, and down nodes are checked at half the
+    interval instead.
 
     Raises ValueError for a value HAProxy would reject or misread.
     """

@@ -189,12 +189,15 @@ def test_without_the_failover_helper_down_nodes_are_checked_twice_as_often(tmp_p
 
 
 def test_failover_helper_settings_and_tls_probes(tmp_path):
-    text = haproxy.render(THREE, failover_probe_ms=40, write_hold_ms=0, backend_tls=True)
+    text = haproxy.render(THREE, failover_probe_ms=40, write_hold_ms=1500, backend_tls=True)
     assert_valid(text, tmp_path)
     assert "    setenv STRONGROOM_FAILOVER_PROBE_MS 40\n" in text
     assert "    setenv STRONGROOM_FAILOVER_SCHEME https\n" in text
     assert "    httpclient.ssl.verify none\n" in text
-    assert "lua.strongroom_wait_for_active" not in text  # write_hold_ms 0: no hold
+    assert "lua.strongroom_wait_for_active strongroom_write 1500 if" in text
+    # No hold, no helper: it runs only for held writes, so down nodes are checked twice as often again.
+    unheld = haproxy.render(THREE, write_hold_ms=0)
+    assert "lua" not in unheld and "downinter 250ms" in unheld
     pem = self_signed_pem(tmp_path)
     verified = haproxy.render(THREE, backend_tls=True, backend_ca_file=str(pem))
     assert "    httpclient.ssl.verify required\n" in verified
