@@ -107,7 +107,7 @@ bench: deps
 # Prometheus host) provisioned by ansible/site.yml and operator-init.yml;
 # state, secrets and playbook logs in run/containers (tests/helpers/container_cluster.py).
 cluster: deps
-	$(VENV_PY) -m tests.helpers.container_cluster up run/containers
+	$(VENV_PY) -m tests.helpers.container_cluster up run/containers $(if $(TLS),--tls)
 
 cluster-down: | venv
 	$(VENV_PY) -m tests.helpers.container_cluster down run/containers

@@ -4,6 +4,7 @@
 # Ansible role installs with `pip install --no-index --find-links <dir>`.
 #
 #   scripts/build-wheelhouse.sh [DIR]     prints DIR (default below) on stdout
+#   STRONGROOM_VERSION=0.1.1 scripts/build-wheelhouse.sh DIR   the wheel as that version
 #
 # DIR defaults to $STRONGROOM_WHEELHOUSE, else /var/cache/strongroom/wheelhouse,
 # outside the repository.  Dependencies are fetched once per version of
@@ -24,6 +25,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/src"
 cp "$repo/setup.cfg" "$repo/pyproject.toml" "$repo/README.md" "$work/src/"
+# STRONGROOM_VERSION=X builds the wheel as version X (the deploy tier's upgrade).
+if [ -n "${STRONGROOM_VERSION:-}" ]; then
+    sed -i "s/^version = .*/version = $STRONGROOM_VERSION/" "$work/src/setup.cfg"
+fi
 tar -C "$repo" --exclude='*.egg-info' --exclude=__pycache__ -cf - service | tar -C "$work/src" -xf -
 
 requirements=$(sed -n '/^install_requires *=/,/^[^ ]/p' "$repo/setup.cfg")

@@ -13,7 +13,11 @@ about and adds it to the module's report.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -41,17 +45,17 @@ def nodes(cluster: ContainerCluster) -> list[str]:
 
 
 def node_url(cluster: ContainerCluster, host: str) -> str:
-    return f"http://{cluster.address(host)}:{API_PORT}"
+    return f"{cluster.scheme}://{cluster.address(host)}:{API_PORT}"
 
 
 def front_url(cluster: ContainerCluster) -> str:
-    return f"http://{cluster.address(cluster.groups['loadbalancers'][0])}:{API_PORT}"
+    return f"{cluster.scheme}://{cluster.address(cluster.groups['loadbalancers'][0])}:{API_PORT}"
 
 
 def health(cluster: ContainerCluster, host: str) -> int:
     """``sys/health``'s status code on ``host``, 0 when it does not answer."""
     try:
-        return requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=2).status_code
+        return requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=2, verify=cluster.verify).status_code
     except requests.RequestException:
         return 0
 
@@ -67,7 +71,7 @@ def node_ids(cluster: ContainerCluster) -> dict[str, str]:
     """The X-Strongroom-Node each host answers with -> the host."""
     ids = {}
     for host in nodes(cluster):
-        answer = requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=5)
+        answer = requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=5, verify=cluster.verify)
         ids[answer.headers["X-Strongroom-Node"]] = host
     return ids
 
@@ -86,7 +90,8 @@ def front(
 ) -> requests.Response:
     """A request to HAProxy with the root token."""
     headers = {"X-Vault-Token": root_token(cluster), **(headers or {})}
-    return requests.request(method, f"{front_url(cluster)}/v1/{path}", headers=headers, json=json, timeout=10)
+    url = f"{front_url(cluster)}/v1/{path}"
+    return requests.request(method, url, headers=headers, json=json, timeout=10, verify=cluster.verify)
 
 
 def wait_healthy(cluster: ContainerCluster, timeout: float = 90) -> dict[str, int]:
@@ -102,6 +107,7 @@ def wait_healthy(cluster: ContainerCluster, timeout: float = 90) -> dict[str, in
 
 def check_no_write_lost(cluster: ContainerCluster, load: WriteLoad) -> None:
     session = requests.Session()
+    session.verify = cluster.verify
     headers = {"X-Vault-Token": root_token(cluster)}
 
     def read(key: str) -> str | None:
@@ -162,7 +168,7 @@ def test_write_then_read_from_a_performance_standby_through_haproxy(cluster: Con
     standbys = served_by - {leader}
     assert standbys, f"every read went to the active node {leader}"
     for host in standbys:
-        body = requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=5).json()
+        body = requests.get(node_url(cluster, host) + "/v1/sys/health", timeout=5, verify=cluster.verify).json()
         assert body["performance_standby"] is True, (host, body)
 
 
@@ -179,6 +185,34 @@ def test_prometheus_scrapes_every_node(cluster: ContainerCluster) -> None:
     up = wait_until(all_up, 90, 'up{job="strongroom"} == 1 for every node', interval=1)
     addresses = {cluster.address(h) for h in nodes(cluster)}
     assert {instance.rsplit(":", 1)[0] for instance in up} <= addresses | set(nodes(cluster)), up
+
+
+def test_tls_between_clients_haproxy_nodes_prometheus_and_consul_agents(cluster: ContainerCluster) -> None:
+    """The run has TLS on (conftest): every hop verified against the run's CA."""
+    assert cluster.tls
+    front = requests.get(f"{front_url(cluster)}/v1/sys/health", timeout=5, verify=cluster.verify)
+    assert front.status_code == 200 and front.url.startswith("https://"), (front.status_code, front.url)
+    for host in nodes(cluster):
+        with pytest.raises(requests.exceptions.SSLError):  # a client that does not trust the CA
+            requests.get(f"{node_url(cluster, host)}/v1/sys/health", timeout=5)
+        plain = f"http://{cluster.address(host)}:{API_PORT}/v1/sys/health"
+        try:
+            refused = requests.get(plain, timeout=5).status_code
+        except requests.ConnectionError:
+            refused = 0
+        assert refused not in UNSEALED, f"{host} answered plain HTTP with {refused}"
+    monitor = cluster.address(cluster.groups["monitoring"][0])
+    targets = requests.get(f"http://{monitor}:{PROMETHEUS_PORT}/api/v1/targets", timeout=5).json()["data"]
+    scraped = {t["scrapeUrl"]: t["health"] for t in targets["activeTargets"] if t["labels"]["job"] == "strongroom"}
+    assert len(scraped) == len(nodes(cluster)) and all(url.startswith("https://") for url in scraped), scraped
+    management = {"X-Consul-Token": json.loads((cluster.secrets / "consul.json").read_text())["management_token"]}
+    for host in cluster.groups["consul_servers"]:
+        consul = f"http://{cluster.address(host)}:{CONSUL_HTTP_PORT}"
+        config = requests.get(f"{consul}/v1/agent/self", headers=management, timeout=5).json()["DebugConfig"]
+        verified = {k: config[k] for k in ("VerifyIncomingRPC", "VerifyOutgoing", "VerifyServerHostname")}
+        assert verified == dict.fromkeys(verified, True), (host, verified)
+        members = requests.get(f"{consul}/v1/agent/members", headers=management, timeout=5).json()
+        assert sorted(m["Status"] for m in members) == [1] * len(cluster.groups["consul_servers"]), members
 
 
 def test_consul_acls_deny_a_kv_read_without_token(cluster: ContainerCluster) -> None:
@@ -207,23 +241,67 @@ def unit_stops(cluster: ContainerCluster, host: str, unit: str, since: float) ->
     return stops
 
 
-def test_rolling_restart_loses_no_acknowledged_write(cluster: ContainerCluster, report: list[str]) -> None:
+def upgraded_wheelhouse(cluster: ContainerCluster) -> tuple[Path, str]:
+    """A copy of the run's wheelhouse whose Strongroom wheel is a later version
+    (``<version>.post1``), built by scripts/build-wheelhouse.sh."""
+    assert cluster.wheelhouse is not None
+    (wheel,) = cluster.wheelhouse.glob("strongroom-*.whl")
+    version = wheel.name.split("-")[1] + ".post1"
+    copy = cluster.directory / "wheelhouse-upgrade"
+    shutil.copytree(cluster.wheelhouse, copy, ignore=shutil.ignore_patterns(".lock"), dirs_exist_ok=True)
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build-wheelhouse.sh"
+    env = {**os.environ, "STRONGROOM_VERSION": version}
+    done = subprocess.run([str(script), str(copy)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert [w.name.split("-")[1] for w in copy.glob("strongroom-*.whl")] == [version]
+    return copy, version
+
+
+def installed_version(cluster: ContainerCluster, host: str) -> str:
+    code = "import importlib.metadata as m; print(m.version('strongroom'))"
+    return cluster.hosts.exec(host, "/opt/strongroom/venv/bin/python", "-c", code).stdout.strip()
+
+
+def main_pid(cluster: ContainerCluster, host: str) -> str:
+    return cluster.hosts.exec(host, "systemctl", "show", "-p", "MainPID", "--value", "strongroom").stdout.strip()
+
+
+def test_upgrade_and_rolling_restart_lose_no_acknowledged_write(cluster: ContainerCluster, report: list[str]) -> None:
+    """The README's upgrade: site.yml with a new wheel installs it and only marks
+    the nodes (nothing restarts), then rolling-restart.yml (Consul's servers
+    too) puts it into service, all under a steady write load."""
+    wheelhouse, version = upgraded_wheelhouse(cluster)
+    pids = {h: main_pid(cluster, h) for h in nodes(cluster)}
     wall_started = time.time()
     offset = wall_started - time.monotonic()  # wall clock = monotonic + offset (same kernel clock in the containers)
-    load = WriteLoad(front_url(cluster), root_token(cluster), mount="kv", max_seconds=900, pause=0.02).start()
+    load = WriteLoad(front_url(cluster), root_token(cluster), verify=cluster.verify, max_seconds=900, pause=0.02)
+    load.start()
+    run = None
     try:
         wait_until(lambda: len(load.acked) >= 20, 30, "the write load to get going")
-        # Consul's servers first, one at a time, then the Strongroom nodes.
-        run = cluster.playbook("rolling-restart.yml", extra={"rolling_restart_consul": True})
-        time.sleep(2)  # writes after the last step
+        install = cluster.playbook("site.yml", extra={"strongroom_wheelhouse": str(wheelhouse)})
+        installed_at = time.time()
+        if install.returncode == 0:
+            # Consul's servers first, one at a time, then the Strongroom nodes.
+            extra = {"rolling_restart_consul": True, "strongroom_wheelhouse": str(wheelhouse)}
+            run = cluster.playbook("rolling-restart.yml", extra=extra)
+            time.sleep(2)  # writes after the last step
     finally:
         load.stop()
+    install.check()
+    report.append(f"site.yml with the {version} wheel under load: {install.seconds:.1f} s")
+    assert "RESTART PENDING" in install.output
+    assert run is not None
     run.check()
     report.append(f"rolling-restart.yml under load: {run.seconds:.1f} s, {len(load.acked)} writes acknowledged")
     units = [("consul", h) for h in cluster.groups["consul_servers"]] + [("strongroom", h) for h in nodes(cluster)]
     steps = sorted(
         (stop, f"{unit} on {host}") for unit, host in units for stop in unit_stops(cluster, host, unit, wall_started)
     )
+    assert [what for stop, what in steps if stop < installed_at] == [], "site.yml restarted a service"
+    for host in nodes(cluster):
+        assert installed_version(cluster, host) == version, host
+        assert main_pid(cluster, host) not in ("0", pids[host]), f"{host}: the node was not restarted"
     assert len(steps) >= len(units), f"restarts seen in the journals: {steps}"
     acked = [at + offset for *_, at in load.acked]
     for i, (stop, what) in enumerate(steps):
@@ -241,7 +319,9 @@ def test_rolling_restart_loses_no_acknowledged_write(cluster: ContainerCluster, 
 def test_killed_active_host_fails_over_and_comes_back(cluster: ContainerCluster, report: list[str]) -> None:
     ids = node_ids(cluster)
     victim = active(cluster)
-    load = WriteLoad(front_url(cluster), root_token(cluster), mount="kv", max_seconds=600, pause=0.02).start()
+    load = WriteLoad(
+        front_url(cluster), root_token(cluster), verify=cluster.verify, max_seconds=600, pause=0.02
+    ).start()
     try:
         wait_until(lambda: len(load.acked) >= 20, 30, "the write load to get going")
         killed_at = time.monotonic()
@@ -271,7 +351,9 @@ def test_killed_active_host_fails_over_and_comes_back(cluster: ContainerCluster,
 def test_host_cut_off_fails_over_and_recovers_when_reconnected(cluster: ContainerCluster, report: list[str]) -> None:
     ids = node_ids(cluster)
     victim = active(cluster)
-    load = WriteLoad(front_url(cluster), root_token(cluster), mount="kv", max_seconds=600, pause=0.02).start()
+    load = WriteLoad(
+        front_url(cluster), root_token(cluster), verify=cluster.verify, max_seconds=600, pause=0.02
+    ).start()
     try:
         wait_until(lambda: len(load.acked) >= 20, 30, "the write load to get going")
         cut_at = time.monotonic()

@@ -8,7 +8,7 @@ gossip key and tokens, the operator's ``init.json``) and the wheelhouse of
 ``scripts/build-wheelhouse.sh``.  ``state.json`` in the run's directory
 records the container ids and the network, which is all ``down`` needs.
 
-    python -m tests.helpers.container_cluster up [DIR]     (make cluster)
+    python -m tests.helpers.container_cluster up [DIR] [--tls]   (make cluster; TLS=1 adds --tls)
     python -m tests.helpers.container_cluster down [DIR]   (make cluster-down)
 """
 
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.helpers.pki import CertificateAuthority
 from tests.helpers.procs.podman_hosts import PodmanHosts, host_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,9 +86,15 @@ class ContainerCluster:
     and playbook logs; ``prefix`` names its containers and network."""
 
     def __init__(
-        self, directory: Path, prefix: str | None = None, wheelhouse: Path | None = None, secrets: Path | None = None
+        self,
+        directory: Path,
+        prefix: str | None = None,
+        wheelhouse: Path | None = None,
+        secrets: Path | None = None,
+        tls: bool = False,
     ):
         self.directory = directory
+        self.tls = tls
         self.groups = inventory_groups()
         names = list(dict.fromkeys(name for hosts in self.groups.values() for name in hosts))
         self.hosts = PodmanHosts(image="", names=names, **({"prefix": prefix} if prefix else {}))
@@ -107,6 +114,8 @@ class ContainerCluster:
             self.wheelhouse = build_wheelhouse()
         self.hosts.start()
         try:
+            if self.tls:
+                self._issue_certificates()
             self._save()
         except BaseException:
             self.hosts.stop()
@@ -114,7 +123,12 @@ class ContainerCluster:
         return self
 
     def _save(self) -> None:
-        state = {"hosts": self.hosts.state(), "wheelhouse": str(self.wheelhouse), "secrets": str(self.secrets)}
+        state = {
+            "hosts": self.hosts.state(),
+            "wheelhouse": str(self.wheelhouse),
+            "secrets": str(self.secrets),
+            "tls": self.tls,
+        }
         self.state_file.write_text(json.dumps(state, indent=2) + "\n")
 
     @classmethod
@@ -126,6 +140,7 @@ class ContainerCluster:
             prefix=state["hosts"]["prefix"],
             wheelhouse=Path(state["wheelhouse"]),
             secrets=Path(state["secrets"]),
+            tls=state.get("tls", False),
         )
         cluster.hosts = PodmanHosts.from_state(state["hosts"])
         return cluster
@@ -141,13 +156,63 @@ class ContainerCluster:
         """The host's IPv4 address on the cluster's network (reachable from here)."""
         return self.hosts.hosts[host].address
 
+    @property
+    def tls_dir(self) -> Path:
+        """The run's CA and certificates (on this machine, the controller)."""
+        return self.directory / "tls"
+
+    @property
+    def ca_file(self) -> Path:
+        """What a client of the nodes, HAProxy's front door included, verifies with (TLS on)."""
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def verify(self) -> bool | str:
+        """``requests``' ``verify`` for the nodes and the front door."""
+        return str(self.ca_file) if self.tls else True
+
+    def _issue_certificates(self) -> None:
+        """One CA for the run; a certificate per node for its listener (its
+        inventory name, container name and address), per Consul server for RPC
+        (``server.<dc>.consul``, as ``verify_server_hostname`` requires) and
+        one for HAProxy's front door."""
+        ca = CertificateAuthority(self.tls_dir)
+        local = ["localhost", "127.0.0.1"]
+        for host in self.groups["strongroom_nodes"]:
+            names = [host, self.hosts.hosts[host].container, self.address(host)]
+            ca.issue(f"node-{host}", names + local)
+        for host in self.groups["consul_servers"]:
+            ca.issue(f"consul-{host}", ["server.dc1.consul", host, self.address(host)] + local)
+        for host in self.groups["loadbalancers"]:
+            ca.issue_bundle(f"front-{host}", [host, self.address(host)] + local)
+
     def extra_vars(self) -> dict[str, object]:
         """What differs from run to run; the rest is the inventory's group_vars."""
-        return {
+        variables: dict[str, object] = {
             "strongroom_container_prefix": self.hosts.prefix,
             "strongroom_secrets_dir": str(self.secrets),
             "strongroom_wheelhouse": str(self.wheelhouse),
         }
+        if self.tls:
+            # TLS on between clients, HAProxy and the nodes, Prometheus and the
+            # nodes, and between Consul's agents; paths on the controller.
+            tls = str(self.tls_dir)
+            variables |= {
+                "strongroom_tls": True,
+                "strongroom_tls_ca_file": f"{tls}/ca.pem",
+                "strongroom_tls_cert_file": tls + "/node-{{ inventory_hostname }}.pem",
+                "strongroom_tls_key_file": tls + "/node-{{ inventory_hostname }}-key.pem",
+                "haproxy_tls_cert": tls + "/front-{{ inventory_hostname }}-bundle.pem",
+                "consul_tls": True,
+                "consul_tls_ca_file": f"{tls}/ca.pem",
+                "consul_tls_cert_file": tls + "/consul-{{ inventory_hostname }}.pem",
+                "consul_tls_key_file": tls + "/consul-{{ inventory_hostname }}-key.pem",
+            }
+        return variables
 
     def playbook(
         self, name: str, *args: str, extra: dict[str, object] | None = None, timeout: float = 900
@@ -199,10 +264,11 @@ class ContainerCluster:
         nodes = self.groups["strongroom_nodes"]
         lines = [
             f"Strongroom cluster on podman hosts ({', '.join(self.hosts.hosts)}), network {self.hosts.network}",
-            f"  HAProxy (the front door):  export VAULT_ADDR=http://{self.address(lb)}:8200",
+            f"  HAProxy (the front door):  export VAULT_ADDR={self.scheme}://{self.address(lb)}:8200",
             f"  HAProxy stats:             http://{self.address(lb)}:8404/stats",
-            f"  a node directly:           http://{self.address(nodes[0])}:8200  ({nodes[0]})",
+            f"  a node directly:           {self.scheme}://{self.address(nodes[0])}:8200  ({nodes[0]})",
             f"  Prometheus:                http://{self.address(monitor)}:9090",
+            *([f"  the CA (TLS on):           export VAULT_CACERT={self.ca_file}"] if self.tls else []),
             f"  Consul HTTP (ACLs on):     http://{self.address(nodes[0])}:8500",
             f"  unseal keys + root token:  {self.secrets / 'init.json'} (mode 0600)",
             f"  Consul tokens:             {self.secrets / 'consul.json'}",
@@ -225,8 +291,10 @@ def build_wheelhouse() -> Path:
 
 def main(argv: list[str]) -> int:
     """``up`` (start, provision, initialise, print how to reach it) or ``down``."""
+    tls = "--tls" in argv
+    argv = [a for a in argv if a != "--tls"]
     if len(argv) < 1 or argv[0] not in ("up", "down"):
-        print("usage: python -m tests.helpers.container_cluster up|down [DIR]", file=sys.stderr)
+        print("usage: python -m tests.helpers.container_cluster up [DIR] [--tls] | down [DIR]", file=sys.stderr)
         return 2
     directory = Path(argv[1]) if len(argv) > 1 else DEFAULT_DIR
     if argv[0] == "down":
@@ -242,7 +310,7 @@ def main(argv: list[str]) -> int:
     else:
         # The inventory's own defaults (prefix, secrets in inventories/containers/.secrets,
         # the default wheelhouse), so playbooks run by hand reach the same cluster.
-        cluster = ContainerCluster(directory, prefix="strongroom-", secrets=INVENTORY / ".secrets").up()
+        cluster = ContainerCluster(directory, prefix="strongroom-", secrets=INVENTORY / ".secrets", tls=tls).up()
     for playbook in ("site.yml", "operator-init.yml"):
         print(f"== ansible-playbook {playbook}", flush=True)
         run = cluster.playbook(playbook)

@@ -20,8 +20,17 @@ class WriteLoad:
     rest.  Writes are never retried by the client: a failure is just recorded.
     """
 
-    def __init__(self, url: str, token: str, mount: str = "kv", max_seconds: float = 120.0, pause: float = 0.005):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        mount: str = "kv",
+        max_seconds: float = 120.0,
+        pause: float = 0.005,
+        verify: bool | str = True,
+    ):
         self.url = url.rstrip("/")
+        self.verify = verify
         self.token = token
         self.mount = mount
         self.max_seconds = max_seconds
@@ -45,6 +54,7 @@ class WriteLoad:
 
     def _run(self) -> None:
         session = requests.Session()
+        session.verify = self.verify
         deadline = time.monotonic() + self.max_seconds
         n = 0
         while not self._stop.is_set() and time.monotonic() < deadline:
