@@ -67,6 +67,7 @@ from strongroom.server.deadlines import (
     listener_limits,
 )
 from strongroom.server.linger import Lingerer, drain, keeps_connection, unread_body
+from strongroom.server.refusals import refusal
 
 if TYPE_CHECKING:
     from gunicorn.config import Config
@@ -331,10 +332,19 @@ class FairGeventWorker(GeventWorker):
             return False
 
     def handle_error(self, req: Request | None, client: Any, addr: Any, exc: BaseException) -> None:
-        """gunicorn's answer to a request it could not parse (headers too large,
-        a bad request line): the client may be sending its body still."""
+        """A request gunicorn could not parse (headers too large, a bad request
+        line) is answered in Vault's envelope (server/refusals.py); the client
+        may be sending its body still, so the close lingers."""
         if isinstance(client, CoalescingSocket):
             client.linger = self.lingerer
+            answer = refusal(exc)
+            if answer is not None:
+                self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], type(exc).__name__)
+                try:
+                    client.sendall(answer)
+                except OSError:
+                    pass  # gone already; the close follows
+                return
         super().handle_error(req, client, addr, exc)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:

@@ -28,6 +28,8 @@ from tests.helpers.procs import HAProxyProcess, StrongroomServer, free_port, wai
 
 BIG = 33 * 1024 * 1024  # over the default max_request_size (32 MiB)
 LIMITS = LingerLimits()
+# A node's start waits for its workers to boot: generous, the machine may be shared.
+START_TIMEOUT = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,8 @@ def node(consul_agent, tmp_path_factory):
         prefix=f"sr-linger-{free_port()}/",
         node_id="linger",
     )
-    with server:
+    server.start(timeout=START_TIMEOUT)
+    try:
         init = server.init(1, 1)
         server.unseal(init["keys"])
         server.root_token = init["root_token"]
@@ -50,6 +53,8 @@ def node(consul_agent, tmp_path_factory):
         )
         assert mount.status_code == 204, mount.text
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +67,13 @@ def single_worker(tmp_path_factory):
         node_id="linger1",
         storage='storage "inmem" {}\n',
     )
-    with server:
+    server.start(timeout=START_TIMEOUT)
+    try:
         init = server.init(1, 1)
         server.unseal(init["keys"])
         yield server
+    finally:
+        server.stop()
 
 
 def post_with_urllib(url: str, size: int, token: str | None = None) -> tuple[int, dict]:
@@ -235,3 +243,31 @@ def test_lingering_connections_are_capped_per_worker(single_worker):
         stop.set()
         for sock in held:
             sock.close()
+
+
+@pytest.mark.parametrize(
+    ("extra_headers", "status", "message"),
+    [
+        (b"X-Big: " + b"a" * 9000 + b"\r\n", 431, "request headers too large"),
+        (b"".join(b"X-H%d: v\r\n" % i for i in range(120)), 431, "request headers too large"),
+        (b"Not a header\r\n", 400, "malformed request: invalid header"),
+    ],
+    ids=["field-too-large", "too-many-fields", "malformed"],
+)
+def test_refused_headers_are_answered_in_vaults_envelope_while_the_body_is_sent(node, extra_headers, status, message):
+    """gunicorn refuses these before the app runs; the client sending its
+    8 MiB body meanwhile reads the answer and a clean end, no reset."""
+    size = 8 * 1024 * 1024
+    with socket.create_connection((node.host, node.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/sys/unseal HTTP/1.1\r\nHost: node\r\nContent-Length: %d\r\n" % size + extra_headers + b"\r\n"
+        )
+        sender = threading.Thread(target=sock.sendall, args=(b" " * size,), daemon=True)
+        sender.start()
+        head, body = head_and_body(sock)
+        assert sock.recv(1) == b""
+        sender.join(30)
+        assert not sender.is_alive()
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+    assert b"Connection: close" in head
+    assert json.loads(body) == {"errors": [message]}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import gevent
+import gevent.event
 import gevent.socket
 
 from strongroom.server.balance import RETRY, Balance, BalancedServer, ConnectionTable
@@ -49,6 +50,7 @@ def test_a_pool_refuses_while_another_worker_holds_fewer_and_looks_again():
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     served: dict[str, list] = {"a": [], "b": []}
+    release = gevent.event.Event()
     balances = {name: Balance(table, table.free_slot(set(range(slot)))) for slot, name in enumerate(("a", "b"))}
     servers = []
     for name, balance in balances.items():
@@ -56,7 +58,7 @@ def test_a_pool_refuses_while_another_worker_holds_fewer_and_looks_again():
 
         def handle(sock, addr, name=name):
             served[name].append(sock)
-            sock.recv(1)  # held until the client closes
+            release.wait()  # the connection stays open until the test ends
 
         server = BalancedServer(listener, handle, pool)
         server.max_accept = 1
@@ -73,6 +75,7 @@ def test_a_pool_refuses_while_another_worker_holds_fewer_and_looks_again():
             assert abs(balances["a"].connections - balances["b"].connections) <= 1
         assert balances["a"].connections == balances["b"].connections == 3
     finally:
+        release.set()
         for client in clients:
             client.close()
         for server in servers:
