@@ -50,7 +50,7 @@ class LingerLimits:
     for a refused body of 64 MiB at 100 Mbit/s.  ``idle``: 2 s without a byte
     (nginx's ``lingering_timeout`` is 5 s).  ``size``: 64 MiB, twice the
     default ``max_request_size``, so a body just over the limit is discarded
-    whole (on loopback, about 15 ms of CPU).  ``connections``: lingering
+    whole (its CPU cost: bench/README.md).  ``connections``: lingering
     connections per worker at once; each costs a greenlet, a descriptor and
     at most ``time``, never a buffer of its own."""
 
