@@ -47,7 +47,7 @@ class LingerLimits:
     """How long and how much a worker reads from a connection it is closing.
 
     ``time``: 5 s from the answer, nginx's ``lingering_time`` is 30 s: enough
-    for a refused body of 64 MiB at 100 Mbit/s.  ``idle``: 2 s without a byte
+    for about 60 MiB at 100 Mbit/s (a 33 MiB body takes 2.8 s).  ``idle``: 2 s without a byte
     (nginx's ``lingering_timeout`` is 5 s).  ``size``: 64 MiB, twice the
     default ``max_request_size``, so a body just over the limit is discarded
     whole (its CPU cost: bench/README.md).  ``connections``: lingering
