@@ -9,8 +9,16 @@ client threads write KV v2 through HAProxy without pause for the whole run.
 Each trial kills the active node with SIGKILL and measures the time from the
 kill to the first write acknowledged (2xx) by another node; then the killed
 node is started again, unsealed, and the cluster left to settle (one active
-node, HAProxy agreeing, writes flowing) before the next trial.  The Markdown
-report is printed and written to bench/results/failover-<date>.md.
+node, HAProxy agreeing, writes flowing) before the next trial.
+
+The Strongroom cluster is measured behind each HAProxy configuration of
+``--variants`` in turn (``VARIANTS``: the template's defaults with the failover
+helper, and the same without it), and before each one's trials, at rest for
+``--idle-seconds``: the ``sys/health`` requests each node answers per second
+(its own request counter) and the CPU of HAProxy and of the nodes.  Failed
+writes are counted per trial by status and by who answered (a node, or HAProxy
+itself).  The Markdown report is printed and written to
+bench/results/failover-<date>.md.
 """
 
 from __future__ import annotations
