@@ -31,8 +31,8 @@ from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTabl
 from strongroom.core.policy_store import PolicyStore
 from strongroom.core.seal import HA_DISABLED, NodeControl
 from strongroom.core.wrapping import Wrapping, wrap_ttl_seconds
-from strongroom.errors import PermissionDenied, Sealed, UnsupportedPath
-from strongroom.sdk import logical
+from strongroom.errors import InvalidRequest, PermissionDenied, Sealed, UnsupportedPath
+from strongroom.sdk import logical, sealing
 from strongroom.sdk.logical import Engine, EngineCatalog, EngineType, Request, Response
 from strongroom.storage import Backend
 from strongroom.storage.cache import CachedBackend
@@ -80,6 +80,8 @@ UNAUTHENTICATED_SYS_PATHS = (
     "ha-status-public",
     "wrapping/lookup",
 )
+# Where a client token that is not valid is first judged as a wrapping token (400, not 403).
+WRAPPING_TOKEN_PATHS = ("wrapping/unwrap", "wrapping/rewrap")
 # No ACL on the path itself: the handler judges the token (a token given must be valid; none is
 # no token).  Vault lists these as unauthenticated and its handlers fetch the caller's ACL.
 HANDLER_AUTHORIZED_SYS_PATHS = ("internal/ui/mounts", "internal/ui/mounts/*")
@@ -201,9 +203,14 @@ class Core:
             # Dropped when a keyring arrives, not when it goes: requests still in
             # flight at a seal (the sys/seal request itself) finish with the
             # audit devices they started with, and nothing cached survives the
-            # next unseal.
+            # next unseal.  Engines (and the key material they keep) go at the
+            # seal: a request in flight holds its own engine to the end.
             if keyring is not None:
                 self.invalidate(["*"])
+            else:
+                with self._engines_lock:
+                    self._engines.clear()
+                sealing.sealed()
         return keyring is not None
 
     def require_unsealed(self) -> None:
@@ -376,8 +383,8 @@ class Core:
         unauthenticated = self._is_unauthenticated(backend, req) or (handler_authorized and not req.client_token)
         try:
             if not unauthenticated:
-                req.token = self.lookup_token(req.client_token)
-        except PermissionDenied as exc:
+                req.token = self._authenticate(backend, req, body)
+        except (PermissionDenied, InvalidRequest) as exc:
             # Refused before authentication: the entry carries the request's metadata, never its body.
             self.audit.log_request(req, None, error=str(exc))
             self.audit.log_response(req, None, None, error=str(exc))
@@ -455,6 +462,19 @@ class Core:
             if req.relative_path == pattern:
                 return True
         return False
+
+    def _authenticate(self, backend: Engine, req: Request, body: Callable[[bool], dict] | None) -> TokenEntry:
+        """The request's token entry; PermissionDenied when it has none that is valid,
+        except on unwrap and rewrap, where Vault first judges the wrapping token (the
+        body's, else the client token): a spent or unknown one is a 400, not a 403."""
+        try:
+            return self.lookup_token(req.client_token)
+        except PermissionDenied:
+            if backend is self.system and req.relative_path in WRAPPING_TOKEN_PATHS:
+                if body is not None:
+                    req.data = body(False)  # the unauthenticated bound
+                self.wrapping.check_token(req)
+            raise
 
     def lookup_token(self, client_token: str) -> TokenEntry:
         """The token entry for a client token, or PermissionDenied (missing, unknown, expired)."""

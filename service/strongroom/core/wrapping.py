@@ -124,6 +124,11 @@ class Wrapping:
             raise InvalidRequest(INVALID_TOKEN)
         return entry
 
+    def check_token(self, req: Request) -> None:
+        """InvalidRequest unless the request names a live wrapping token (its body's
+        ``token``, else its own): what Vault checks before the client token."""
+        self._wrapping_token(req)
+
     def _take(self, entry: TokenEntry) -> dict[str, Any]:
         """Remove and return the stored response of ``entry`` (once), revoking the token."""
         barrier = self._core.barrier

@@ -48,12 +48,6 @@ LEFT_OUT_TESTS = [
     ("v1/test_system_backend.py", "test_auth_backend_manipulation", GITHUB),
     ("v1/test_system_backend.py", "test_read_lease", "needs the PKI secrets engine, which Strongroom does not offer"),
     (
-        "v1/test_system_backend.py",
-        "test_wrapped_client_token_intercept",
-        "known incompatibility: a used wrapping token as X-Vault-Token on sys/wrapping/unwrap "
-        "gets 403, Vault and OpenBao answer 400",
-    ),
-    (
         "v1/test_integration.py",
         "test_auth_gcp_alternate_mount_point_with_no_client_token_exception",
         "enables the GCP auth method, which Strongroom does not offer",

@@ -54,7 +54,8 @@ def test_unwrap_as_the_wrapping_token_itself_then_never_again(node):
     assert first.status_code == 200
     assert first.json["data"]["data"] == {"password": "hunter2"} and first.json["wrap_info"] is None
     again = node.request("POST", "sys/wrapping/unwrap", token=token)
-    assert again.status_code == 403  # the token itself is spent (single use)
+    # The token itself is spent (single use): judged as a wrapping token first, as OpenBao does.
+    assert (again.status_code, again.json["errors"]) == (400, [INVALID])
     assert node.request("POST", "sys/wrapping/unwrap", json={"token": token}).json["errors"] == [INVALID]
     assert not [k for k in node.snapshot() if RESPONSES_PREFIX in k]  # the stored response is gone
     assert node.request("POST", "sys/wrapping/lookup", token="", json={"token": token}).json["errors"] == [INVALID]
@@ -152,3 +153,21 @@ def test_an_expired_wrapping_token_unwraps_nothing_and_tidy_removes_its_response
     assert node.request("POST", "sys/wrapping/unwrap", json={"token": token}).json["errors"] == [INVALID]
     assert node.core.wrapping.tidy_responses() == 1
     assert not [k for k in node.snapshot() if RESPONSES_PREFIX in k]
+
+
+def test_a_client_token_that_is_not_valid_is_judged_as_a_wrapping_token_first(node):
+    """OpenBao 2.7.2: unwrap or rewrap with an unknown X-Vault-Token and no body token
+    is a 400 "not valid"; with a spent body token too; with a live body token it is
+    the usual 403 (the caller must still be authenticated)."""
+    spent = wrapped_read(node)["wrap_info"]["token"]
+    assert node.request("POST", "sys/wrapping/unwrap", token=spent).status_code == 200
+    live = wrapped_read(node)["wrap_info"]["token"]
+    for path in ("sys/wrapping/unwrap", "sys/wrapping/rewrap"):
+        bogus = node.request("POST", path, token="bogus")
+        assert (bogus.status_code, bogus.json["errors"]) == (400, [INVALID]), path
+        named_spent = node.request("POST", path, token="bogus", json={"token": spent})
+        assert (named_spent.status_code, named_spent.json["errors"]) == (400, [INVALID]), path
+        named_live = node.request("POST", path, token="bogus", json={"token": live})
+        assert (named_live.status_code, named_live.json["errors"]) == (403, ["permission denied"]), path
+    # The live one was never spent by those refusals.
+    assert node.request("POST", "sys/wrapping/unwrap", token=live).json["data"]["data"] == {"password": "hunter2"}

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from strongroom.errors import InvalidRequest
+from strongroom.sdk import sealing
 
 CURVES: dict[str, ec.EllipticCurve] = {
     "ecdsa-p256": ec.SECP256R1(),
@@ -67,10 +68,14 @@ def generate(key_type: str) -> bytes:
 def load(der: bytes) -> PrivateKey:
     """The private key of PKCS#8 ``der``.  Kept by content (the same bytes always load
     the same key): loading checks the key, about 50 ms for RSA-2048, once per key version
-    and process instead of at every sign, verify or RSA encrypt."""
+    and process instead of at every sign, verify or RSA encrypt.  Forgotten when the
+    node seals (sdk/sealing.py)."""
     key = serialization.load_der_private_key(der, password=None)
     assert isinstance(key, (ed25519.Ed25519PrivateKey, ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey))
     return key
+
+
+sealing.on_seal(load.cache_clear)
 
 
 def public_key(der: bytes) -> str:

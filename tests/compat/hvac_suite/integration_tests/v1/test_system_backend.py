@@ -263,7 +263,16 @@ class TestSystemBackend(HvacIntegrationTestCase, TestCase):
         lookup = self.client.auth.token.lookup(result["auth"]["client_token"])
         self.assertEqual(result["auth"]["client_token"], lookup["data"]["id"])
 
-    # Left out for Strongroom: test_wrapped_client_token_intercept: known incompatibility: a used wrapping token as X-Vault-Token on sys/wrapping/unwrap gets 403, Vault and OpenBao answer 400.
+    def test_wrapped_client_token_intercept(self):
+        wrap = self.client.auth.token.create(wrap_ttl="1m")
+        self.client.token = wrap["wrap_info"]["token"]
+
+        # Intercept wrapped token
+        self.client.sys.unwrap()
+
+        # Attempt to retrieve the token after it's been intercepted
+        with self.assertRaises(exceptions.InvalidRequest):
+            self.client.sys.unwrap()
 
     def test_wrapped_client_token_cleanup(self):
         wrap = self.client.auth.token.create(wrap_ttl="1m")
