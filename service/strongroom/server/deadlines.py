@@ -19,9 +19,9 @@ bounded time, whatever it costs the worker in greenlets and descriptors:
   ended start it when its parsing starts.)
 * a body gunicorn cannot read (a malformed chunk size or terminator, a client
   gone mid-body) reaches the app as ``MalformedBody``, an ``InvalidRequest``
-  (400, no traceback); what the app left unread of a body is read, within the
-  same deadline, after the response, and if that fails the connection is
-  closed instead of gunicorn answering a second time with its own 500.
+  (400, no traceback); what the app left unread of a body is the worker's
+  to settle after the response (``server/linger.py``: read when small, else
+  discarded within bounds before the connection is closed).
 
 Other connections of the worker are not affected: each waits in its own
 greenlet with its own deadline (a socket timeout, no timer thread).
@@ -42,7 +42,6 @@ from strongroom.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from gunicorn.http.body import Body
-    from gunicorn.http.message import Request
 
     from strongroom.config import ServerConfig
 
@@ -225,20 +224,6 @@ class GuardedBody:
         except OSError:
             self._deadlines.body_failed = True
             raise MalformedBody("connection failed while reading the request body") from None
-
-
-def finish_body(req: Request, deadlines: ReadDeadlines) -> bool:
-    """Read what the app left of ``req``'s body, within its deadline, so the
-    connection can carry the next request; False when it cannot (the body
-    failed or failed now: late, malformed, cut short)."""
-    if deadlines.body_failed:
-        return False
-    try:
-        while req.body.read(8192):
-            pass
-    except InvalidRequest:
-        return False
-    return not deadlines.body_failed
 
 
 def listener_limits(keepalive: float, config: ServerConfig | None = None) -> dict[int | None, ReadLimits]:
