@@ -65,8 +65,8 @@ def _die_with_parent() -> None:
 
 
 def _ensure_free(addresses: Iterable[str]) -> None:
-    """Workers listen with SO_REUSEPORT, which would let a second node silently
-    share a port with a running one: refuse to start on a port already taken."""
+    """Refuse to start on a port already taken, before anything else starts (the
+    kernel would refuse gunicorn's listener too, but later and less clearly)."""
     for address in addresses:
         host, _, port = address.rpartition(":")
         host = host.strip("[]") or "0.0.0.0"
