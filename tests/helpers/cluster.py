@@ -11,6 +11,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tests.helpers.pki import CertificateAuthority
 from tests.helpers.procs import StrongroomServer, free_port, wait_until
 
 
@@ -27,8 +28,11 @@ class StrongroomCluster:
         extra: str = "",
         consul_addresses: list[str] | None = None,
         placement: list[tuple[str, str | None]] | None = None,
+        ca: CertificateAuthority | None = None,
     ):
-        """``placement`` gives each node its ``(listen host, network namespace or None)``."""
+        """``placement`` gives each node its ``(listen host, network namespace or None)``;
+        with ``ca`` every listener has TLS (a certificate ``ca`` issues) and the nodes
+        verify each other with ``cluster_ca_file`` when they forward."""
         self.uid = uuid.uuid4().hex[:8]
         self.prefix = f"sr-{self.uid}/"
         self.service = f"strongroom-{self.uid}"
@@ -40,6 +44,11 @@ class StrongroomCluster:
                 f'  service = "{self.service}"\n{extra_storage}}}\n'
             )
             host, netns = placement[i] if placement else ("127.0.0.1", None)
+            tls, node_extra = None, extra
+            if ca is not None:
+                cert, key = ca.issue(f"node{i}-{self.uid}", [host, "localhost"])
+                tls = (str(cert), str(key))
+                node_extra = f'cluster_ca_file = "{ca.ca_file}"\n' + extra
             self.nodes.append(
                 StrongroomServer(
                     Path(workdir) / f"node{i}",
@@ -48,11 +57,14 @@ class StrongroomCluster:
                     workers=workers,
                     node_id=f"n{i}-{self.uid}",
                     storage=storage,
-                    extra=extra,
+                    extra=node_extra,
+                    tls=tls,
                     host=host,
                     netns=netns,
                 )
             )
+            if ca is not None:
+                self.nodes[-1].verify = str(ca.ca_file)
         self.root_token = ""
         self.keys: list[str] = []
 

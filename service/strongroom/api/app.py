@@ -135,9 +135,11 @@ def create_app(
     json_limits: JsonLimits = DEFAULT_LIMITS,
     vault_metric_names: bool = True,
     cluster_name: str = "",
+    cluster_ca_file: str = "",
 ) -> falcon.App:
     """Wire the resources around ``core``; ``json_limits`` bound every JSON body (the listener's);
-    ``vault_metric_names`` and ``cluster_name`` (as configured, "" when unset) shape ``sys/metrics``."""
+    ``vault_metric_names`` and ``cluster_name`` (as configured, "" when unset) shape ``sys/metrics``;
+    ``cluster_ca_file`` verifies the active node's certificate when a request is forwarded."""
     middleware: list[NodeHeader | RequestMetrics] = [NodeHeader(node_id or "strongroom"), RequestMetrics()]
     app = falcon.App(middleware=middleware, cors_enable=False)
     app.req_options.auto_parse_qs_csv = False
@@ -154,6 +156,9 @@ def create_app(
     app.add_route("/v1/sys/leader", LeaderResource(core))
     app.add_route("/v1/sys/metrics", MetricsResource(core, unauthenticated_metrics, vault_metric_names, cluster_name))
     app.add_sink(
-        LogicalResource(core, max_request_size, Forwarder(node_id or "strongroom"), json_limits), prefix="/v1/"
+        LogicalResource(
+            core, max_request_size, Forwarder(node_id or "strongroom", verify=cluster_ca_file or True), json_limits
+        ),
+        prefix="/v1/",
     )
     return app

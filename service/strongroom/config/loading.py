@@ -199,6 +199,7 @@ _TOP_KEYS = {
     "api_addr": _url,
     "cluster_addr": _url,
     "cluster_name": _trimmed,
+    "cluster_ca_file": _trimmed,
     "ui": _bool,
     "disable_mlock": _bool,
     "log_level": _choice("trace", "debug", "info", "warn", "warning", "error"),
@@ -547,6 +548,8 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
             "default_lease_ttl",
         )
 
+    if values.get("cluster_ca_file"):
+        _pem_certificates(values["cluster_ca_file"], "cluster_ca_file")
     first = listeners[0]
     host, port = _host_port(first.address, "listener")
     if not values.get("api_addr"):

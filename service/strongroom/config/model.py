@@ -180,6 +180,9 @@ class ServerConfig:
     api_addr: str = ""
     cluster_addr: str = ""
     cluster_name: str = ""
+    # CA bundle (PEM) that verifies the other nodes' api_addr certificates when a
+    # standby forwards a request to the active node; empty: the system's CAs.
+    cluster_ca_file: str = ""
     ui: bool = False
     disable_mlock: bool = True  # accepted for Vault compatibility; Strongroom never mlocks
     log_level: str = "info"

@@ -87,6 +87,7 @@ def get_app() -> falcon.App:
         json_limits=JsonLimits.of(listener),
         vault_metric_names=config.telemetry.vault_metric_names,
         cluster_name=config.cluster_name,
+        cluster_ca_file=config.cluster_ca_file,
     )
 
 
