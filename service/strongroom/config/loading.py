@@ -516,6 +516,7 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     storage, listeners, telemetry = _storage(doc), _listeners(doc), _telemetry(doc)
     values["audit"] = _audit_devices(doc)
     values["seal"] = _seal(doc, storage.type)
+    _check_files(values)
     directory = values.get("audit_file_directory", "")
     for device in values["audit"]:
         if directory and not _inside(device.options_dict["file_path"], directory):
@@ -548,8 +549,6 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
             "default_lease_ttl",
         )
 
-    if values.get("cluster_ca_file"):
-        _pem_certificates(values["cluster_ca_file"], "cluster_ca_file")
     first = listeners[0]
     host, port = _host_port(first.address, "listener")
     if not values.get("api_addr"):
@@ -557,6 +556,12 @@ def _server(doc: dict, hostname: str, cpu_count: int | None) -> ServerConfig:
     if not values.get("node_id"):
         values["node_id"] = _derive_node_id(hostname, host, port)
     return ServerConfig(storage=storage, listeners=listeners, telemetry=telemetry, warnings=warnings, **values)
+
+
+def _check_files(values: dict) -> None:
+    """The top-level settings that name files: readable, and what they must hold."""
+    if values.get("cluster_ca_file"):
+        _pem_certificates(values["cluster_ca_file"], "cluster_ca_file")
 
 
 def _inside(file_path: str, directory: str) -> bool:
