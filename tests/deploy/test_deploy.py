@@ -107,11 +107,11 @@ def wait_healthy(cluster: ContainerCluster, timeout: float = 90) -> dict[str, in
 
 def check_no_write_lost(cluster: ContainerCluster, load: WriteLoad) -> None:
     session = requests.Session()
-    session.verify = cluster.verify
     headers = {"X-Vault-Token": root_token(cluster)}
 
     def read(key: str) -> str | None:
-        answer = session.get(f"{front_url(cluster)}/v1/kv/{key}", headers=headers, timeout=10)
+        # verify per request: a session's own verify loses to REQUESTS_CA_BUNDLE.
+        answer = session.get(f"{front_url(cluster)}/v1/kv/{key}", headers=headers, timeout=10, verify=cluster.verify)
         return answer.json()["data"]["value"] if answer.status_code == 200 else None
 
     lost = load.unacknowledged_or_wrong(read)

@@ -54,7 +54,6 @@ class WriteLoad:
 
     def _run(self) -> None:
         session = requests.Session()
-        session.verify = self.verify
         deadline = time.monotonic() + self.max_seconds
         n = 0
         while not self._stop.is_set() and time.monotonic() < deadline:
@@ -67,6 +66,8 @@ class WriteLoad:
                     json={"value": value},
                     headers={"X-Vault-Token": self.token},
                     timeout=5,
+                    # Per request: a session's own verify loses to REQUESTS_CA_BUNDLE.
+                    verify=self.verify,
                 )
                 if 200 <= answer.status_code < 300:
                     self.acked.append((key, value, answer.headers.get("X-Strongroom-Node", ""), time.monotonic()))

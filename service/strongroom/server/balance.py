@@ -26,6 +26,7 @@ port (``EADDRINUSE``).
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from typing import TYPE_CHECKING, Any
@@ -211,6 +212,19 @@ class BalancedServer(StreamServer):
             retry.close()
         if self.started:
             self.start_accepting()  # seen readable again if the connection still waits
+
+    def wrap_socket_and_handle(self, client_socket: Any, address: Any) -> Any:
+        """TLS listeners: a handshake that fails (a client that does not trust the
+        certificate, plain HTTP on a TLS port, a scanner, a client too slow to
+        finish) ends the connection without a word in the log; gevent would print a
+        traceback for each, a log an unauthenticated client could fill."""
+        try:
+            tls_socket = self.wrap_socket(client_socket, **self.ssl_args)
+        except OSError:  # ssl.SSLError and timeouts are OSErrors
+            client_socket.close()
+            return None
+        with contextlib.closing(tls_socket):
+            return self.handle(tls_socket, address)
 
     def close(self) -> None:
         retry, self._retry = self._retry, None
