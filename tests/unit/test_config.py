@@ -27,6 +27,7 @@ from strongroom.config import (
     to_json,
 )
 from strongroom.config.loading import BACKEND_WARNING
+from tests.helpers.pki import CertificateAuthority
 
 HOST = "node1"
 
@@ -887,21 +888,7 @@ def test_server_check_shows_the_backend_warning(tmp_path):
 def test_cluster_ca_file_is_read_as_a_pem_bundle(tmp_path):
     """The CA that verifies the active node when a standby forwards (TLS listeners)."""
     assert parse(MINIMAL).cluster_ca_file == ""
-    bundle = tmp_path / "ca.pem"
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ca")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    bundle = CertificateAuthority(tmp_path / "pki").ca_file
     assert parse(MINIMAL + f'cluster_ca_file = "{bundle}"\n').cluster_ca_file == str(bundle)
     (tmp_path / "junk.pem").write_text("not a certificate")
     assert error(MINIMAL + f'cluster_ca_file = "{tmp_path / "junk.pem"}"\n').key == "cluster_ca_file"
