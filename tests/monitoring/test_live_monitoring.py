@@ -91,6 +91,11 @@ ZERO_PANELS: dict[tuple[str, str], str] = {
     # provokes it by stopping the active node under load, which gave retries in 2 of 3 full runs on
     # 2026-12-06: timing-dependent, so only "returns data" is asserted for it.
     ("frontdoor", "Retries and redispatches"): "timing-dependent (see the comment above)",
+    # Not a true zero either: a standby's forward fails only while it still sees a departed active
+    # node. Since standbys serve reads from their change-log cache and HAProxy holds writes while no
+    # node is active (issue 15), the scenario produced such errors on one node at most, once (no
+    # rate): CI's full run on 2026-12-06 13:36 found the panel flat. Only "returns data" is asserted.
+    ("api", "Forwarding errors"): "timing-dependent (see the comment above)",
 }
 
 
