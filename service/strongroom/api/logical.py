@@ -7,7 +7,6 @@ decides which), PATCH is patch, DELETE is delete.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from strongroom.api.body import Body, query_data
@@ -18,7 +17,6 @@ from strongroom.api.render import render_response
 from strongroom.errors import InvalidRequest, MethodNotAllowed, ReadOnly, UnsupportedMediaType
 from strongroom.sdk import logical
 from strongroom.sdk.logical import Request
-from strongroom.storage.consistency import last_write_index, require_index, track_writes
 
 if TYPE_CHECKING:
     import falcon
@@ -116,13 +114,7 @@ class LogicalResource:
         ha = self._core.ha_state()
         role = ha["role"]
         if role in ("active", "sealed") or path in LOCAL_PATHS:
-            track_writes()
-            lresp = self._core.handle(lreq, parse)
-            # Any write answers with its index (a token revocation too), so the
-            # client can present it to a performance standby (read-your-writes).
-            if not lresp.index and last_write_index():
-                lresp = dataclasses.replace(lresp, index=last_write_index())
-            render_response(resp, lreq, lresp)
+            render_response(resp, lreq, self._core.handle_indexed(lreq, parse))
             return
         leader = ha.get("leader_address", "")
         redirect = bool(req.get_header("X-Vault-No-Request-Forwarding"))
@@ -149,14 +141,14 @@ class LogicalResource:
     def _catch_up(self, req: falcon.Request) -> None:
         header = req.get_header("X-Vault-Index")
         # Per request: the storage cache of a standby serves it only once its change log reached the index.
-        require_index(0)
+        self._core.require_index(0)
         if not header:
             return
         try:
             index = int(header)
         except ValueError:
             raise InvalidRequest("invalid X-Vault-Index header") from None
-        require_index(index)
+        self._core.require_index(index)
         if index > self._seen_index:
             # Data is read from storage on every request; only cached tables can
             # lag, so re-reading them makes this request as new as the index.

@@ -18,7 +18,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from strongroom import metrics
@@ -34,7 +34,7 @@ from strongroom.core.wrapping import Wrapping, wrap_ttl_seconds
 from strongroom.errors import InvalidRequest, PermissionDenied, Sealed, UnsupportedPath
 from strongroom.sdk import logical, sealing
 from strongroom.sdk.logical import Engine, EngineCatalog, EngineType, Request, Response
-from strongroom.storage import Backend
+from strongroom.storage import Backend, consistency
 from strongroom.storage.cache import CachedBackend
 
 
@@ -360,6 +360,20 @@ class Core:
         raise UnsupportedPath(f'no handler for route "{path}". route entry not found.')
 
     # --- the request pipeline --------------------------------------------------
+
+    def require_index(self, index: int) -> None:
+        """The request being handled must see storage at ``index`` or later (its
+        ``X-Vault-Index``; 0: any): a standby's caches serve it only from there on."""
+        consistency.require_index(index)
+
+    def handle_indexed(self, req: Request, body: Callable[[bool], dict] | None = None) -> Response:
+        """``handle``, and any request that wrote answers with its commit index (a
+        token revocation too, whose handler sets none), so the client can present
+        it to a performance standby (read-your-writes)."""
+        consistency.track_writes()
+        resp = self.handle(req, body)
+        written = consistency.last_write_index()
+        return replace(resp, index=written) if written and not resp.index else resp
 
     def handle(self, req: Request, body: Callable[[bool], dict] | None = None) -> Response:
         """Run one logical request through routing, ACL, audit and the engine.
