@@ -119,6 +119,8 @@ class HAManager:
         self._lock = threading.RLock()
         self._registration_lock = threading.Lock()
         self._wake = threading.Event()
+        # Notified whenever the role or the known leader changes (settle() waits on it).
+        self._settled = threading.Condition(threading.Lock())
         self._stopping = False
         self._session: str | None = None
         # Sessions given up while the agent was unreachable: destroyed as soon as it answers.
@@ -175,6 +177,33 @@ class HAManager:
             )
         return sorted(nodes, key=lambda n: n["hostname"])
 
+    def settle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until this unsealed node knows where writes go:
+        it is active, or a standby that knows the active node (its workers were told,
+        the push is acknowledged).  True when settled (or sealed, or stopping).
+
+        ``sys/unseal`` calls it once the node opens: Vault answers the unseal before the
+        standby loop has run, and a client's next request (``secrets enable`` in a
+        script) then meets "active cluster node not found"; one election round is a
+        few milliseconds, so the unseal waits for it instead."""
+        deadline = self._monotonic() + timeout
+        with self._settled:
+            while not self._is_settled():
+                remaining = deadline - self._monotonic()
+                if remaining <= 0:
+                    return False
+                self._settled.wait(min(remaining, 0.1))
+        return True
+
+    def _is_settled(self) -> bool:
+        if self._stopping or self._role == SEALED or self._role == ACTIVE:
+            return True
+        return bool(self._leader.get("api_addr"))
+
+    def _notify_settled(self) -> None:
+        with self._settled:
+            self._settled.notify_all()
+
     def fence(self) -> tuple[str, str] | None:
         """The fence for this node's writes: the lock and our session while active."""
         with self._lock:
@@ -197,6 +226,7 @@ class HAManager:
         if self._on_role:
             self._on_role(role)
         self._announce()
+        self._notify_settled()
 
     def _announce(self) -> None:
         self._publish({"ha": self.state()})
@@ -455,3 +485,4 @@ class HAManager:
                 self._leader = leader
             if self._role != ACTIVE and not self._stopping:
                 self._announce()
+            self._notify_settled()

@@ -47,6 +47,9 @@ ACK_TIMEOUT = 0.5
 # gives up after this long and the worker is dropped (it resubscribes when it reads again),
 # so the node core never blocks on one worker.
 SEND_TIMEOUT = 0.5
+# The unseal that opens a node answers once the node is active or knows the active
+# node (HAManager.settle), waiting at most this long (one election round is ~10 ms).
+UNSEAL_SETTLE_SECONDS = 2.0
 
 
 def _encode_keyring(keyring: Keyring | None) -> str | None:
@@ -413,6 +416,13 @@ def node_core_handlers(
         shares, threshold = validate_seal_parameters(req.get("shares"), req.get("threshold"))
         return seal.initialize(shares, threshold, root_token_id=str(req.get("root_token_id") or ""))
 
+    def unseal(req: dict) -> dict:
+        was_sealed = seal.keyring() is None
+        status = seal.unseal(req.get("key"), reset=bool(req.get("reset")))
+        if was_sealed and ha is not None and not status.get("sealed", True):
+            ha.settle(UNSEAL_SETTLE_SECONDS)
+        return status
+
     def step_down(req: dict) -> None:
         if ha is None or ha.role != ACTIVE:
             raise errors.ReadOnly()
@@ -431,7 +441,7 @@ def node_core_handlers(
     return {
         "status": lambda req: seal.status(),
         "initialize": initialize,
-        "unseal": lambda req: seal.unseal(req.get("key"), reset=bool(req.get("reset"))),
+        "unseal": unseal,
         "seal": lambda req: seal.seal(),
         "rotate": rotate,
         "invalidate": invalidate,
