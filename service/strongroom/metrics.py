@@ -87,6 +87,11 @@ audit_failures_total = Counter(
     PREFIX + "audit_log_failures_total", "Audit entries no enabled device could write", ["phase"]
 )
 consul_errors_total = Counter(PREFIX + "consul_errors_total", "Failed Consul calls, by kind", ["kind"])
+table_watch_answers_total = Counter(
+    PREFIX + "table_watch_answers_total",
+    "Answers to the node core's blocking queries on the tables it watches (changes and 10 s timeouts)",
+    ["table"],
+)
 build_info = Gauge(
     PREFIX + "build_info", "1, labelled with the build", ["version", "python_version"], multiprocess_mode="max"
 )
@@ -295,6 +300,7 @@ INITIAL_LABELS = {
     "ha_lock_renewals_total": ("ok", "failed"),
     "audit_failures_total": ("request", "response"),
     "consul_errors_total": tuple(sorted(CONSUL_ERROR_KINDS)),
+    "table_watch_answers_total": ("mounts", "auth", "policy", "audit", "keyring"),
 }
 
 

@@ -173,7 +173,7 @@ def test_a_log_pruned_past_the_standby_drops_its_whole_cache(pair, consul_agent)
     assert "new" in {read(standby, "kv/pruned", token).json()["data"]["v"] for _ in range(16)}
     # A prune beyond the standby's position: the highest index pruned is one the standby never reached.
     now = int(requests.get(consul + "logical/", params={"keys": ""}, timeout=5).headers["X-Consul-Index"])
-    mark = requests.put(consul + "sys/changes/~pruned", data=str(now).encode(), timeout=5)
+    mark = requests.put(consul + "changes/~pruned", data=str(now).encode(), timeout=5)
     assert mark.json() is True
     wait_until(
         lambda: all(read(standby, "kv/pruned", token).json()["data"]["v"] == "old" for _ in range(16)),

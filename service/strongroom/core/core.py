@@ -27,7 +27,7 @@ from strongroom.auth.token import TokenAuthBackend, TokenEntry, TokenStore
 from strongroom.barrier import Barrier, BarrierView
 from strongroom.config.model import SYSTEM_LEASE_TTL_SECONDS
 from strongroom.core.audit import AuditBroker
-from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable
+from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountEntry, MountTable, default_auth_mounts
 from strongroom.core.policy_store import PolicyStore
 from strongroom.core.seal import HA_DISABLED, NodeControl
 from strongroom.core.wrapping import Wrapping, wrap_ttl_seconds
@@ -85,8 +85,6 @@ WRAPPING_TOKEN_PATHS = ("wrapping/unwrap", "wrapping/rewrap")
 # No ACL on the path itself: the handler judges the token (a token given must be valid; none is
 # no token).  Vault lists these as unauthenticated and its handlers fetch the caller's ACL.
 HANDLER_AUTHORIZED_SYS_PATHS = ("internal/ui/mounts", "internal/ui/mounts/*")
-
-TOKEN_MOUNT_PATH = "token/"
 
 
 @dataclass(frozen=True)
@@ -146,7 +144,7 @@ class Core:
         self.barrier = Barrier(backend)
         self.mounts = MountTable(self.barrier, MOUNTS_PATH, "logical/", randbytes=randbytes)
         self.auth_mounts = MountTable(
-            self.barrier, AUTH_PATH, "auth/", defaults=self._default_auth_mounts, randbytes=randbytes
+            self.barrier, AUTH_PATH, "auth/", defaults=default_auth_mounts, randbytes=randbytes
         )
         self.policies = PolicyStore(BarrierView(self.barrier, "sys/policy/"))
         self.tokens = TokenStore(
@@ -178,17 +176,6 @@ class Core:
         self.system = SystemBackend(self)
 
     # --- keyring and caches ----------------------------------------------------
-
-    def _default_auth_mounts(self) -> list[MountEntry]:
-        return [
-            MountEntry(
-                path=TOKEN_MOUNT_PATH,
-                type="token",
-                uuid="token",
-                accessor="auth_token_" + "00000000",
-                description="token based credentials",
-            )
-        ]
 
     def sync_keyring(self) -> bool:
         """Adopt the node's current keyring; True when unsealed.

@@ -6,6 +6,14 @@ names of what changed to its workers.  It watches the keys themselves (their
 modify indexes), not a shared "changed" marker, so two writers at once can never
 hide each other's invalidation.  A keyring change (``sys/rotate`` on the active
 node) makes the node core re-read the keyring.
+
+Consul wakes a blocking query on a prefix that holds no key whenever anything
+changes under the nearest key-tree node that exists above it (``sys/`` for an
+empty ``sys/audit/``), and answers it with the index of the whole KV store:
+so nothing written on every request may live beside the watched tables under
+``sys/`` (the standby change log is ``changes/``).  The answers are counted
+(``strongroom_table_watch_answers_total``): a rate above one per 10 s on a
+table nobody changes means a watch has become a poll.
 """
 
 from __future__ import annotations
@@ -15,11 +23,20 @@ import threading
 import time
 from collections.abc import Callable
 
+from strongroom import metrics
 from strongroom.errors import StrongroomError
 from strongroom.storage import PrefixWatch
 
 log = logging.getLogger("strongroom.invalidation")
 
+# storage prefix -> the ``table`` label of its answers
+TABLES = {
+    "sys/mounts": "mounts",
+    "sys/auth": "auth",
+    "sys/policy/": "policy",
+    "sys/audit/": "audit",
+    "core/keyring": "keyring",
+}
 # storage prefix -> how a changed key is named to ``Core.invalidate``
 WATCHED = {
     "sys/mounts": lambda key: "mounts",
@@ -65,6 +82,7 @@ class TableWatcher:
 
     def _watch(self, prefix: str, name: Callable[[str], str] | None) -> None:
         index, seen = 0, None
+        answers = metrics.labelled(metrics.table_watch_answers_total, TABLES[prefix])
         while not self._stopping:
             try:
                 index, current = self._registry.wait_prefix(prefix, index, wait=self._wait)
@@ -73,6 +91,7 @@ class TableWatcher:
                 index = 0
                 time.sleep(0.2)
                 continue
+            metrics.inc(answers)
             if seen is not None:
                 changed = diff(seen, current)
                 if changed:

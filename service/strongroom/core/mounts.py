@@ -26,6 +26,7 @@ from strongroom.storage import Backend, TxnOp, check_op
 from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
 
 MOUNTS_PATH = "sys/mounts"
+TOKEN_MOUNT_PATH = "token/"
 AUTH_PATH = "sys/auth"
 
 # Paths no secrets engine may take (Vault's protectedMounts plus what Strongroom serves itself).
@@ -141,6 +142,17 @@ class MountTable:
                 raw = self._storage.get(self._key)
                 self._entries = self._defaults_by_path() if raw is None else self._decode(raw)
             return dict(self._entries)
+
+    def store_defaults(self) -> bool:
+        """Write the default table when storage holds none yet (True when written).
+
+        The active node does it once (``server/nodecore.py``): the node core's
+        watch on an absent table key would otherwise be woken by every token
+        written under ``sys/`` (see ``core/invalidation.py``)."""
+        if self._storage.get(self._key) is not None:
+            return False
+        self._modify(lambda entries: [])
+        return True
 
     def match(self, path: str) -> MountEntry | None:
         """The mount with the longest path that prefixes ``path`` (``path`` may lack the trailing slash)."""
@@ -267,3 +279,16 @@ class MountTable:
     @staticmethod
     def _decode(raw: bytes) -> dict[str, MountEntry]:
         return {d["path"]: MountEntry(**d) for d in json.loads(raw)}
+
+
+def default_auth_mounts() -> list[MountEntry]:
+    """The auth table of a new cluster: the token method alone, as in Vault."""
+    return [
+        MountEntry(
+            path=TOKEN_MOUNT_PATH,
+            type="token",
+            uuid="token",
+            accessor="auth_token_" + "00000000",
+            description="token based credentials",
+        )
+    ]

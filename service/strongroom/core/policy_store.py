@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from strongroom import metrics
 from strongroom.core.policy import ACL, DEFAULT_POLICY_TEXT, Policy, parse_policy, validate_name
 from strongroom.core.wrapping import WRAPPING_POLICY, WRAPPING_POLICY_TEXT
-from strongroom.errors import InvalidRequest
-from strongroom.storage import Backend
+from strongroom.errors import InvalidRequest, WriteConflict
+from strongroom.storage import Backend, TxnOp, check_op
 
 
 class PolicyStore:
@@ -48,6 +48,20 @@ class PolicyStore:
         with self._lock:
             self._policies[name] = policy
         return policy
+
+    def store_default(self) -> bool:
+        """Write Vault's ``default`` policy when storage holds none yet (True when
+        written; an operator's own ``default`` written meanwhile wins).  Vault
+        stores it at setup too; the active node does it once
+        (``server/nodecore.py``), so the ``sys/policy/`` watch never hangs on
+        an empty prefix (``core/invalidation.py``)."""
+        if self._view.get("default") is not None:
+            return False
+        try:
+            self._view.txn([check_op("default", 0), TxnOp("set", "default", DEFAULT_POLICY_TEXT.encode())])
+        except WriteConflict:
+            return False
+        return True
 
     def names(self) -> list[str]:
         """Every policy name, ``default`` and ``root`` included, sorted as Vault lists them."""

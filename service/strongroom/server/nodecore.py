@@ -261,6 +261,31 @@ def _sync_declared_audit(
         metrics.leadership_setup_failed_total.inc()
 
 
+def _store_default_tables(backend: Backend, seal: SealManager) -> None:
+    """The active node writes the mount and auth tables and the ``default``
+    policy when storage has none yet (a new cluster; Vault persists them at
+    setup), through a private barrier
+    holding the node's keyring.  An absent table key is a prefix with no key,
+    whose Consul watch every token written under ``sys/`` would wake
+    (core/invalidation.py).  A failure is logged: the defaults still
+    apply in memory, the watches are only busier."""
+    from strongroom.barrier import Barrier, BarrierView
+    from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountTable, default_auth_mounts
+    from strongroom.core.policy_store import PolicyStore
+
+    keyring = seal.keyring()
+    if keyring is None:
+        return
+    barrier = Barrier(backend)
+    barrier.set_keyring(keyring)
+    try:
+        MountTable(barrier, MOUNTS_PATH, "logical/").store_defaults()
+        MountTable(barrier, AUTH_PATH, "auth/", defaults=default_auth_mounts).store_defaults()
+        PolicyStore(BarrierView(barrier, "sys/policy/")).store_default()
+    except Exception:
+        logging.getLogger("strongroom.nodecore").exception("default mount and auth tables not written")
+
+
 class NodeCore:
     """The node-wide state of one node, and how its parts are wired.
 
@@ -469,6 +494,7 @@ class NodeCore:
         if active:
             # Before the workers hear they are active: the configured audit devices are in place first.
             _sync_declared_audit(self.config, self.backend, self.seal, lambda: self._publish({"invalidate": ["audit"]}))
+            _store_default_tables(self.backend, self.seal)
             if not self._was_active:
                 self._active_since = time.time()
                 metrics.leadership_acquired_total.inc()

@@ -381,6 +381,15 @@ class NodeLink:
         return self.call("ha_status")
 
 
+def _unseal(seal: SealManager, ha: HAManager | None, req: dict) -> dict:
+    """``sys/unseal``; the share that opens the node answers once it settled (``HAManager.settle``)."""
+    was_sealed = seal.keyring() is None
+    status = seal.unseal(req.get("key"), reset=bool(req.get("reset")))
+    if was_sealed and ha is not None and not status.get("sealed", True):
+        ha.settle(UNSEAL_SETTLE_SECONDS)
+    return status
+
+
 def node_core_handlers(
     seal: SealManager, ha: HAManager, publish: Callable[[dict], None]
 ) -> dict[str, Callable[[dict], object]]:
@@ -416,13 +425,6 @@ def node_core_handlers(
         shares, threshold = validate_seal_parameters(req.get("shares"), req.get("threshold"))
         return seal.initialize(shares, threshold, root_token_id=str(req.get("root_token_id") or ""))
 
-    def unseal(req: dict) -> dict:
-        was_sealed = seal.keyring() is None
-        status = seal.unseal(req.get("key"), reset=bool(req.get("reset")))
-        if was_sealed and ha is not None and not status.get("sealed", True):
-            ha.settle(UNSEAL_SETTLE_SECONDS)
-        return status
-
     def step_down(req: dict) -> None:
         if ha is None or ha.role != ACTIVE:
             raise errors.ReadOnly()
@@ -441,7 +443,7 @@ def node_core_handlers(
     return {
         "status": lambda req: seal.status(),
         "initialize": initialize,
-        "unseal": unseal,
+        "unseal": lambda req: _unseal(seal, ha, req),
         "seal": lambda req: seal.seal(),
         "rotate": rotate,
         "invalidate": invalidate,

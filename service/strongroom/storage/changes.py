@@ -4,7 +4,7 @@ The active node's cache (storage/cache.py) is coherent because the node's own
 processes are the only writers.  A performance standby sees none of those
 writes, so it learns of them from the *change log*: every fenced write of the
 active node carries, in the same Consul transaction, one more ``set`` of a
-record ``sys/changes/<random id>`` whose value names the storage keys the
+record ``changes/<random id>`` whose value names the storage keys the
 transaction writes (``*<prefix>`` for a deleted tree).  The record commits
 with the write or not at all, and its ``ModifyIndex`` is the write's commit
 index, the ``X-Vault-Index`` the client got.
@@ -30,7 +30,7 @@ as *applied*; workers then serve cached ciphertext while
 
 Pruning (``ChangePruner``, on the active node): records older than a few
 seconds (judged by the prefix index the pruner saw that long ago) are deleted
-in fenced transactions that also set ``sys/changes/~pruned`` to the highest
+in fenced transactions that also set ``changes/~pruned`` to the highest
 index deleted.  A follower that finds that mark above its position may have
 missed a record, and takes a new epoch: its whole cache is dropped, never
 served stale.
@@ -57,7 +57,7 @@ from strongroom.storage.coherence import CoherenceTable
 
 log = logging.getLogger("strongroom.changes")
 
-PREFIX = "sys/changes/"
+PREFIX = "changes/"
 PRUNED_KEY = PREFIX + "~pruned"
 #: A record line naming a deleted tree: every cached entry goes.
 TREE = "*"

@@ -10,7 +10,7 @@ from strongroom.storage.consul_errors import consul_errors
 
 
 class ConsulChangeFeed:
-    """``changes.ChangeFeed`` on Consul: a recursive blocking query on ``sys/changes/``.
+    """``changes.ChangeFeed`` on Consul: a recursive blocking query on ``changes/``.
 
     Default consistency: the leader answers, after applying every commit it
     acknowledged, so a record of an acknowledged write is in any answer

@@ -47,6 +47,7 @@ OURS = {
     "strongroom_expire_num_leases": "gauge",
     "strongroom_audit_log_failures_total": "counter",
     "strongroom_consul_errors_total": "counter",
+    "strongroom_table_watch_answers_total": "counter",
     "strongroom_process_cpu_seconds_total": "gauge",
     "strongroom_process_resident_memory_bytes": "gauge",
     "strongroom_process_open_fds": "gauge",

@@ -416,7 +416,7 @@ def test_fence_and_change_record_count_toward_the_64_operations(consul_backend):
             holder.backend.txn([TxnOp("set", f"k{i}", b"v") for i in range(TXN_MAX_OPS - 1)])
         assert [k for k in consul_backend.list("") if k.startswith("k")] == []
         holder.backend.txn([TxnOp("set", f"k{i}", b"v") for i in range(TXN_MAX_OPS - 2)])
-        (record,) = consul_backend.get_prefix("sys/changes/").values()
+        (record,) = consul_backend.get_prefix("changes/").values()
         assert sorted(record[0].decode().split("\n")) == sorted(f"k{i}" for i in range(TXN_MAX_OPS - 2))
         assert holder.lost == 0
     finally:
