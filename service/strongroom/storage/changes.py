@@ -44,9 +44,9 @@ the log arrives) and the log itself.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -76,7 +76,7 @@ def record_op(ops: Sequence[TxnOp]) -> TxnOp | None:
     ]
     if not keys:
         return None
-    return TxnOp("set", PREFIX + uuid.uuid4().hex, "\n".join(keys).encode())
+    return TxnOp("set", PREFIX + os.urandom(16).hex(), "\n".join(keys).encode())
 
 
 def parse_record(value: bytes) -> tuple[list[str], bool]:

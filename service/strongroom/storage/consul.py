@@ -328,15 +328,15 @@ class ConsulBackend:
             return self.index()
         fence = self._fence() if self._fence is not None else None
         fence_op, kv_ops, body, sources = encode_txn(ops, fence, self._full_key, self._max_txn_bytes)
-        status, text = self._batcher.commit(fence_op, kv_ops, body)
-        if status == 409:
-            error = rolled_back_error(text, bool(fence), ops, sources)
+        answer = self._batcher.commit(fence_op, kv_ops, body)
+        if answer.status == 409:
+            error = rolled_back_error(answer.text, bool(fence), ops, sources)
             if isinstance(error, LockLost) and fence is not None:
                 self._lost_lock(fence)
             raise error
-        if status != 200:
-            raise error_for_status(status, text, "a transaction")
-        index = commit_index(text, self._address, ops)
+        if answer.status != 200:
+            raise error_for_status(answer.status, answer.text, "a transaction")
+        index = commit_index(answer.document, self._address, ops)
         writes = [op for op in ops if op.verb in WRITE_VERBS]
         if not writes:
             return self.index()

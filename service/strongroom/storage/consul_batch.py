@@ -33,35 +33,60 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from typing import Any
+
+from strongroom import jsoncodec
 
 #: ``send(body) -> (status, text)``; raises for no answer (``StorageUnavailable``).
 Send = Callable[[bytes], "tuple[int, str]"]
 
 
+class Answer:
+    """Consul's answer to a transaction, shared by the members of its batch:
+    ``document()`` parses it once for all of them (the first to ask does)."""
+
+    __slots__ = ("status", "text", "_document", "_error")
+
+    def __init__(self, status: int, text: str):
+        self.status = status
+        self.text = text
+        self._document: Any = None
+        self._error: ValueError | None = None
+
+    def document(self) -> Any:
+        """The parsed JSON; ``ValueError`` when it is not JSON."""
+        if self._document is None and self._error is None:
+            try:
+                self._document = jsoncodec.loads(self.text)
+            except ValueError as exc:
+                self._error = exc
+        if self._error is not None:
+            raise self._error
+        return self._document
+
+
 class _Member:
     """One caller's transaction waiting for its answer (or for its turn to send)."""
 
-    __slots__ = ("fence_op", "ops", "body", "_size", "wake", "leads", "finished", "answer", "error")
+    __slots__ = ("fence_op", "ops", "body", "wake", "leads", "finished", "answer", "error")
 
     def __init__(self, fence_op: dict | None, ops: list[dict], body: bytes):
         self.fence_op = fence_op
         self.ops = ops
         self.body = body
-        self._size: int | None = None
         self.wake = threading.Event()
         self.leads = False
         self.finished = False
-        self.answer: tuple[int, str] | None = None
+        self.answer: Answer | None = None
         self.error: BaseException | None = None
 
     @property
     def size(self) -> int:
-        """Bytes of JSON its operations add to a batch (computed only when batched)."""
-        if self._size is None:
-            self._size = len(json.dumps(self.ops)) + 2
-        return self._size
+        """Bytes of JSON its operations add to a batch, at most: its own body's length
+        (which also holds the fence, counted once per batch)."""
+        return len(self.body)
 
-    def finish(self, answer: tuple[int, str] | None = None, error: BaseException | None = None) -> None:
+    def finish(self, answer: Answer | None = None, error: BaseException | None = None) -> None:
         self.answer, self.error, self.finished = answer, error, True
         self.wake.set()
 
@@ -80,8 +105,8 @@ class TxnBatcher:
         self.batches = 0
         self.members = 0
 
-    def commit(self, fence_op: dict | None, ops: list[dict], body: bytes) -> tuple[int, str]:
-        """Consul's answer ``(status, JSON text)`` for ``ops`` (with ``fence_op``
+    def commit(self, fence_op: dict | None, ops: list[dict], body: bytes) -> Answer:
+        """Consul's answer (status, JSON text) for ``ops`` (with ``fence_op``
         first when given) as if they had been sent alone; ``body`` is that
         transaction's JSON, sent as it is when nothing else is waiting."""
         member = _Member(fence_op, ops, body)
@@ -142,7 +167,7 @@ class TxnBatcher:
         if len(batch) == 1:
             body = batch[0].body
         else:
-            body = json.dumps(([fence_op] if fence_op else []) + [op for member in batch for op in member.ops]).encode()
+            body = jsoncodec.dumps(([fence_op] if fence_op else []) + [op for member in batch for op in member.ops])
         self.batches += 1
         self.members += len(batch)
         try:
@@ -155,8 +180,9 @@ class TxnBatcher:
             # Every set of a transaction carries its commit index, the highest
             # ModifyIndex in the results: each member reads its index from the
             # whole answer as it would from its own.
+            answer = Answer(status, text)
             for member in batch:
-                member.finish((status, text))
+                member.finish(answer)
             return
         self._split_rollback(batch, status, text)
 
@@ -170,8 +196,9 @@ class TxnBatcher:
             (fenced and e.get("OpIndex") == 0) or "permission denied" in str(e.get("What", "")).lower() for e in errors
         )
         if shared:  # a lost lock, an ACL denial or an unreadable answer is everyone's
+            answer = Answer(status, text)
             for member in batch:
-                member.finish((status, text))
+                member.finish(answer)
             return
         retry, position = [], fenced
         for member in batch:
@@ -183,12 +210,13 @@ class TxnBatcher:
             ]
             position = end
             if own:
-                member.finish((status, json.dumps({"Errors": own})))
+                member.finish(Answer(status, json.dumps({"Errors": own})))
             else:
                 retry.append(member)  # rolled back with the others: nothing of it was written
         if len(retry) == len(batch):  # errors that name no member's operation: everyone's answer
+            answer = Answer(status, text)
             for member in batch:
-                member.finish((status, text))
+                member.finish(answer)
             return
         with self._lock:
             self._queue[:0] = retry

@@ -38,8 +38,9 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Sequence
+from typing import Any
 
-from strongroom import metrics
+from strongroom import jsoncodec, metrics
 from strongroom.errors import InvalidRequest, LockLost, RequestTooLarge, StorageUnavailable
 from strongroom.storage import CHECK_VERBS, VERBS, TxnOp, WriteConflict, value_too_large
 from strongroom.storage.changes import record_op
@@ -112,13 +113,13 @@ def encode_txn(
             sources.append(position)
     if record is not None:
         kv_ops.append({"KV": _kv_op(record, full_key(record.key))})
-    body = json.dumps(([fence_op] if fence_op else []) + kv_ops)
+    body = jsoncodec.dumps(([fence_op] if fence_op else []) + kv_ops)
     if len(body) > max_txn_bytes:
         raise RequestTooLarge(
             f"the write needs a storage transaction of {len(body)} bytes (values base64-encoded); "
             f"Consul accepts at most {max_txn_bytes} bytes: store a smaller value"
         )
-    return fence_op, kv_ops, body.encode(), sources
+    return fence_op, kv_ops, body, sources
 
 
 def _checks_absorbed(ops: Sequence[TxnOp]) -> dict[int, int]:
@@ -154,13 +155,14 @@ def _kv_op(op: TxnOp, key: str) -> dict:
     return {"Verb": op.verb, "Key": key}
 
 
-def commit_index(text: str, address: str, ops: Sequence[TxnOp]) -> int:
+def commit_index(document: Callable[[], Any], address: str, ops: Sequence[TxnOp]) -> int:
     """The commit index in Consul's answer (200) to ``ops``, or 0 when it carries
     none (no ``set``: delete and check results have no commit index).
+    ``document()`` is the parsed answer (shared by a batch's members).
 
     Raises ``StorageUnavailable`` naming ``address`` when the answer is unreadable."""
     try:
-        results = json.loads(text).get("Results") or []
+        results = document().get("Results") or []
     except (ValueError, AttributeError):
         raise StorageUnavailable(f"consul at {address} returned an unreadable transaction result") from None
     if not any(op.verb == "set" for op in ops):
