@@ -43,7 +43,7 @@ import consul
 import requests
 
 from strongroom.errors import LockLost, StorageUnavailable
-from strongroom.storage import WRITE_VERBS, TxnOp, children
+from strongroom.storage import WRITE_VERBS, TxnOp, changes, children
 from strongroom.storage.consul_address import consul_key, parse_address
 from strongroom.storage.consul_batch import TxnBatcher
 from strongroom.storage.consul_errors import consul_errors, error_for_status
@@ -116,7 +116,9 @@ class ConsulBackend:
         self._address = client.http.base_uri
         self._http = Transport(client)
         # Concurrent writes of this process share Consul transactions (storage/consul_batch.py).
-        self._batcher = TxnBatcher(self._send_txn, TXN_MAX_OPS, max_txn_bytes)
+        self._batcher = TxnBatcher(
+            self._send_txn, TXN_MAX_OPS, max_txn_bytes, record_prefix=self._full_key(changes.PREFIX)
+        )
 
     @classmethod
     def from_config(

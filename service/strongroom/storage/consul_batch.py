@@ -30,6 +30,7 @@ waiting caller, which sends the next batch.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Callable
@@ -94,8 +95,11 @@ class _Member:
 class TxnBatcher:
     """See the module docstring.  ``commit`` is the only entry point."""
 
-    def __init__(self, send: Send, max_ops: int, max_bytes: int):
+    def __init__(self, send: Send, max_ops: int, max_bytes: int, record_prefix: str | None = None):
         self._send = send
+        #: Consul key prefix of the change records (storage/changes.py): a fenced member's
+        #: last operation when it writes; a batch carries one record naming every member's keys.
+        self._record_prefix = record_prefix
         self._max_ops = max_ops
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
@@ -167,7 +171,7 @@ class TxnBatcher:
         if len(batch) == 1:
             body = batch[0].body
         else:
-            body = jsoncodec.dumps(([fence_op] if fence_op else []) + [op for member in batch for op in member.ops])
+            body = jsoncodec.dumps(([fence_op] if fence_op else []) + self._batch_ops(batch))
         self.batches += 1
         self.members += len(batch)
         try:
@@ -186,6 +190,35 @@ class TxnBatcher:
             return
         self._split_rollback(batch, status, text)
 
+    def _batch_ops(self, batch: list[_Member]) -> list[dict]:
+        """The members' operations in order, their change records merged into one
+        at the end (one Consul operation and one pruned key per batch instead of
+        per member; the record's index is the commit's, the same for all)."""
+        ops: list[dict] = []
+        records: list[dict] = []
+        for member in batch:
+            last = member.ops[-1] if member.ops else None
+            if self._is_record(last):
+                ops.extend(member.ops[:-1])
+                records.append(last)  # type: ignore[arg-type]
+            else:
+                ops.extend(member.ops)
+        if len(records) > 1:
+            keys = b"\n".join(base64.b64decode(record["KV"]["Value"]) for record in records)
+            merged = {"KV": {**records[0]["KV"], "Value": base64.b64encode(keys).decode("ascii")}}
+            ops.append(merged)
+        else:
+            ops.extend(records)
+        return ops
+
+    def _is_record(self, op: dict | None) -> bool:
+        if op is None or self._record_prefix is None:
+            return False
+        kv = op.get("KV") or {}
+        key = str(kv.get("Key", ""))
+        # Records are <prefix><hex id>; the pruner's mark (<prefix>~pruned) is not one.
+        return kv.get("Verb") == "set" and key.startswith(self._record_prefix) and "~" not in key
+
     def _split_rollback(self, batch: list[_Member], status: int, text: str) -> None:
         try:
             errors = json.loads(text).get("Errors") or []
@@ -202,7 +235,8 @@ class TxnBatcher:
             return
         retry, position = [], fenced
         for member in batch:
-            end = position + len(member.ops)
+            # In the batch a member's change record is merged into the batch's last operation.
+            end = position + len(member.ops) - (1 if self._is_record(member.ops[-1] if member.ops else None) else 0)
             own = [
                 {**e, "OpIndex": e["OpIndex"] - position + fenced}
                 for e in errors

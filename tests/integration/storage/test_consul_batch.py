@@ -94,3 +94,27 @@ def test_batches_stay_under_consuls_size_limit(consul_backend, consul_agent):
     results = run_together(THREADS, lambda i: consul_backend.put(f"big/{i}", bytes([i]) * size))
     assert all(isinstance(r, int) for r in results), results
     assert all(in_consul(consul_agent, consul_backend, f"big/{i}") == bytes([i]) * size for i in range(THREADS))
+
+
+def test_a_batch_of_fenced_writes_carries_one_change_record_naming_every_key(consul_backend, consul_agent):
+    """The standby change log (storage/changes.py) gets one record per Consul
+    transaction, not per member: fewer operations to apply and to prune, and
+    every key a member wrote is still named, at that member's commit index."""
+    holder = LockHolder(consul_backend)
+    try:
+        rounds = 5
+        indexes = [
+            run_together(THREADS, lambda i, r=r: holder.backend.put(f"rec/{r}/{i}", b"v")) for r in range(rounds)
+        ]
+        assert all(isinstance(index, int) for found in indexes for index in found), indexes
+        written = {f"rec/{r}/{i}": indexes[r][i] for r in range(rounds) for i in range(THREADS)}
+        records = {}
+        for key, (value, index) in consul_backend.get_prefix("changes/").items():
+            if not key.startswith("changes/~"):
+                records[key] = (value.decode().split("\n"), index)
+        named = {name: index for names, index in records.values() for name in names}
+        assert {key: named.get(key) for key in written} == written  # each key, at its own commit's index
+        assert len(records) < len(written), "concurrent members should have shared records"
+        assert holder.lost == 0
+    finally:
+        holder.sessions.destroy_session(holder.session)
