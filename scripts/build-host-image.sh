@@ -24,10 +24,11 @@ tag="localhost/strongroom-host:bookworm-$hash"
 if [ "${1:-}" = "--tag" ]; then echo "$tag"; exit 0; fi
 
 # python3-apt: Ansible's apt module; python3-packaging: its pip module; acl:
-# become_user to an unprivileged user; the rest is what a small Debian server
-# has and the roles may expect.
+# become_user to an unprivileged user; openssh-server: Ansible reaches the
+# hosts over SSH as root, by key only, as it reaches real machines; the rest is
+# what a small Debian server has and the roles may expect.
 packages=python3,python3-apt,python3-packaging,python3-venv,systemd,systemd-sysv,dbus,iproute2,iputils-ping,
-packages+=ca-certificates,curl,sudo,acl,procps,less,gnupg,unzip
+packages+=ca-certificates,curl,sudo,acl,procps,less,gnupg,unzip,openssh-server
 cache=${STRONGROOM_HOST_IMAGE_CACHE:-/var/cache/strongroom/host-image}
 tarball="$cache/rootfs-$hash.tar"
 
@@ -77,6 +78,27 @@ if [ ! -s "$tarball" ]; then
         ln -sf /dev/null "$root/etc/systemd/system/$unit"
     done
     echo "strongroom-host" >"$root/etc/hostname"
+    # sshd: root by key only (the key is the run's own, bind-mounted read-only
+    # at /root/.ssh/authorized_keys by tests/helpers/procs/podman_hosts.py).
+    # The host keys made by the package's postinst would be shared by every
+    # container: they go, and each host makes its own at its first boot.
+    rm -f "$root"/etc/ssh/ssh_host_*
+    cat >"$root/etc/ssh/sshd_config.d/strongroom.conf" <<'EOF'
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+EOF
+    mkdir -p "$root/etc/systemd/system/ssh.service.d"
+    cat >"$root/etc/systemd/system/ssh.service.d/host-keys.conf" <<'EOF'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+EOF
+    mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+    ln -sf /lib/systemd/system/ssh.service "$root/etc/systemd/system/multi-user.target.wants/ssh.service"
+    install -d -m 0700 "$root/root/.ssh"
     tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
     # Tarballs of earlier versions of this script are of no further use.

@@ -7,8 +7,11 @@ on a podman network made for this group of hosts alone, with what DESIGN.md
 sandboxing, ``IPC_LOCK`` for ``AmbientCapabilities``, and a fixed MAC address
 and IPv4 address per host, so a host cut off with ``podman network disconnect``
 comes back on the same address.  Every host knows the others by name
-(``--add-host``).  Ansible reaches them with the ``containers.podman.podman``
-connection, under their container names.
+(``--add-host``).  Ansible reaches them as it reaches real machines: over SSH,
+as root, by key, at each host's fixed address (the image runs sshd, root login
+by key only; ``authorized_keys``, the run's own public key, is bind-mounted
+read-only at ``/root/.ssh/authorized_keys``).  The controller's own checks
+(``exec``, ``kill``, ``disconnect``) go through podman.
 
 Invariants: containers and the network are removed by their own id and name
 (``stop()``, idempotent, also after a failed start); nothing is ever removed by
@@ -89,6 +92,7 @@ class PodmanHosts:
     names: Sequence[str]
     prefix: str = field(default_factory=lambda: f"sr-{uuid.uuid4().hex[:6]}-")
     boot_timeout: float = 60.0
+    authorized_keys: Path | None = None
     hosts: dict[str, PodmanHost] = field(default_factory=dict)
     network: str = ""
     network_created: bool = False
@@ -133,6 +137,10 @@ class PodmanHosts:
             argv += ["--cap-add", cap]
         for limit in ULIMITS:
             argv += ["--ulimit", limit]
+        if self.authorized_keys is not None:
+            # Read-only and in place from the first boot: nothing on the host
+            # rewrites it, and a killed host started again keeps it.
+            argv += ["--volume", f"{self.authorized_keys}:/root/.ssh/authorized_keys:ro"]
         argv += [self.image, "/sbin/init"]
         host.container_id = podman(*argv).stdout.strip()
 
@@ -177,9 +185,10 @@ class PodmanHosts:
 
     def inventory(self, groups: dict[str, Iterable[str]], variables: dict[str, object] | None = None) -> dict:
         """An Ansible YAML inventory (as a dict) of these hosts in ``groups``,
-        each reached through its container by the podman connection."""
+        each reached over SSH as root at its address (the connection's other
+        settings, the key among them, go in ``variables``)."""
         hostvars = {
-            h.name: {"ansible_host": h.container, "ansible_connection": "containers.podman.podman"}
+            h.name: {"ansible_host": h.address, "ansible_connection": "ssh", "ansible_user": "root"}
             for h in self.hosts.values()
         }
         children = {group: {"hosts": {name: {} for name in names}} for group, names in groups.items()}
@@ -191,6 +200,7 @@ class PodmanHosts:
             "image": self.image,
             "prefix": self.prefix,
             "network": self.network if self.network_created else "",
+            "authorized_keys": str(self.authorized_keys or ""),
             "hosts": [vars(h) for h in self.hosts.values()],
         }
 
@@ -201,6 +211,7 @@ class PodmanHosts:
         hosts.hosts = {h["name"]: PodmanHost(**h) for h in state["hosts"]}
         hosts.network = state["network"] or hosts.network
         hosts.network_created = bool(state["network"])
+        hosts.authorized_keys = Path(state["authorized_keys"]) if state.get("authorized_keys") else None
         return hosts
 
     def stop(self) -> None:
