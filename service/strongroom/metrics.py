@@ -178,6 +178,9 @@ def labelled(metric: Any, *labels: object) -> Any:
 FLUSH_SECONDS = 1.0
 
 
+_IS_HISTOGRAM: dict[type, bool] = {}
+
+
 class Tally:
     """Metric updates summed in memory and written to their values by ``flush``.
 
@@ -198,7 +201,10 @@ class Tally:
 
     def add(self, child: Any, amount: float) -> None:
         """``child.inc(amount)`` for a counter, ``child.observe(amount)`` for a histogram, later."""
-        if isinstance(child, Histogram):
+        histogram = _IS_HISTOGRAM.get(type(child))
+        if histogram is None:  # isinstance goes through prometheus_client's ABC machinery: once per type
+            histogram = _IS_HISTOGRAM[type(child)] = isinstance(child, Histogram)
+        if histogram:
             tally = self._histograms.get(child)
             if tally is None:
                 tally = self._histograms[child] = [0.0, [0] * len(child._upper_bounds)]

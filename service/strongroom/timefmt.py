@@ -15,6 +15,7 @@ functions at the bottom layer: no imports from the package.
 
 from __future__ import annotations
 
+import functools
 import time
 from datetime import UTC, datetime
 
@@ -35,13 +36,20 @@ def seconds_to_ns(seconds: int) -> int:
     return seconds * NS_PER_SECOND
 
 
+@functools.lru_cache(maxsize=4096)
+def _utc_seconds(seconds: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of a unix second, memoised: KV metadata renders the same
+    version times on every read."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))  # half a datetime's cost
+
+
 def rfc3339_ns(ns: int | None) -> str:
     """Go's RFC3339Nano in UTC of nanoseconds since the epoch; ``""`` for no time
     (Vault's rendering of a nil timestamp in KV metadata)."""
     if ns is None:
         return ""
     seconds, fraction = divmod(ns, NS_PER_SECOND)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))  # half a datetime's cost
+    text = _utc_seconds(seconds)
     digits = f"{fraction:09d}".rstrip("0")
     return f"{text}.{digits}Z" if digits else f"{text}Z"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -371,7 +370,8 @@ class Core:
         ``authenticated`` tells the parser which bound applies."""
         self.require_unsealed()
         if not req.request_id:
-            req.request_id = str(uuid.UUID(bytes=self.randbytes(16)))
+            h = self.randbytes(16).hex()  # a uuid's text without the UUID object (as hashicorp/go-uuid formats)
+            req.request_id = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         wrap_ttl = wrap_ttl_seconds(req.wrap_ttl)  # a bad X-Vault-Wrap-TTL fails before anything runs
         try:
             backend = self.route(req)
