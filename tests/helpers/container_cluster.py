@@ -98,13 +98,14 @@ class ContainerCluster:
         secrets: Path | None = None,
         tls: bool = False,
     ):
-        self.directory = directory
+        # Absolute: Ansible and ssh run in ansible/, and ssh-hosts.yml names paths in here.
+        self.directory = directory.resolve()
         self.tls = tls
         self.groups = inventory_groups()
         names = list(dict.fromkeys(name for hosts in self.groups.values() for name in hosts))
         self.hosts = PodmanHosts(image="", names=names, **({"prefix": prefix} if prefix else {}))
         self.wheelhouse = wheelhouse
-        self.secrets = secrets or directory / "secrets"
+        self.secrets = (secrets or self.directory / "secrets").resolve()
 
     @property
     def state_file(self) -> Path:
@@ -381,6 +382,9 @@ def main(argv: list[str]) -> int:
         return 0
     if (directory / "state.json").exists():
         cluster = ContainerCluster.load(directory)
+        if not cluster.ssh_inventory.exists():
+            print(f"the cluster recorded in {directory} predates SSH access: make cluster-down first", file=sys.stderr)
+            return 1
         print(f"reusing the container cluster recorded in {directory} (make cluster-down removes it)")
     else:
         # The inventory's own defaults (prefix, secrets in inventories/containers/.secrets,
