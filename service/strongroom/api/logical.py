@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 # Answered by the node that receives them, whatever its role (DESIGN.md, "HA over Consul").
 LOCAL_PATHS = frozenset({"sys/seal"})
+#: How long a standby that knows no active node waits for its node core's news
+#: before answering 503: its node core may know already (an election a moment
+#: ago: right after the unseal that opened the node, or a failover).
+LEADER_WAIT_SECONDS = 2.0
 
 METHOD_OPERATIONS = {
     "GET": logical.READ,
@@ -112,6 +116,8 @@ class LogicalResource:
         body = Body(req, self._max_request_size, self._json_limits)
         parse = None if lreq.operation in logical.READ_OPERATIONS else body.data
         ha = self._core.ha_state()
+        if path not in LOCAL_PATHS and self._core.awaits_leader(ha):
+            ha = self._core.await_leader(ha, LEADER_WAIT_SECONDS)  # the node core may know more already
         role = ha["role"]
         if role in ("active", "sealed") or path in LOCAL_PATHS:
             render_response(resp, lreq, self._core.handle_indexed(lreq, parse))

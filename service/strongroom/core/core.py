@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -259,6 +260,30 @@ class Core:
         """``{"enabled", "role", "leader_address", "leader_node", "active_time"}``."""
         state = self.seal.ha()
         return state if state.get("enabled") else dict(HA_DISABLED)
+
+    def awaits_leader(self, state: dict) -> bool:
+        """Whether ``state`` leaves this unsealed node without a place for writes: a
+        standby that knows no active node, or a role still "sealed" although the
+        keyring already arrived (the node core's pushes are applied in order)."""
+        role = state.get("role")
+        if role == "sealed":
+            return self.seal.keyring() is not None
+        return role in ("standby", "perfstandby") and not state.get("leader_address")
+
+    def await_leader(self, seen: dict, timeout: float) -> dict:
+        """The HA state once this standby knows an active node (or is one, or is
+        sealed), waiting at most ``timeout`` seconds for the node core's pushes:
+        a worker may hear of an election a moment after its node core (right after
+        the unseal that opened the node, or a failover)."""
+        deadline = time.monotonic() + timeout
+        state = seen
+        while self.awaits_leader(state):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            raw = self.seal.await_ha_change(state, remaining)
+            state = raw if raw.get("enabled") else dict(HA_DISABLED)
+        return state
 
     def is_active(self) -> bool:
         return self.ha_state()["role"] == "active"

@@ -139,6 +139,10 @@ class HAControl(Protocol):
     def ha_status(self) -> dict:
         """``sys/ha-status`` body: ``{"nodes": [...]}`` (empty without HA)."""
 
+    def await_ha_change(self, seen: dict, timeout: float) -> dict:
+        """The HA state once it differs from ``seen``, or after ``timeout`` seconds
+        (at once without HA)."""
+
 
 class NodeControl(SealControl, HAControl, Protocol):
     """What a ``Core`` is handed: the node's seal and its HA state
@@ -281,6 +285,9 @@ class SealManager:
 
     def ha_status(self) -> dict:
         return {"nodes": []}
+
+    def await_ha_change(self, seen: dict, timeout: float) -> dict:
+        return dict(HA_DISABLED)
 
     def status(self) -> dict:
         config = self.seal_config()

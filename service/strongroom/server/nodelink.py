@@ -245,6 +245,7 @@ class NodeLink:
         self._timeout = connect_timeout
         self._keyring: Keyring | None = None
         self._ha: dict = {}
+        self._ha_changed = threading.Condition()
         self._ready = threading.Event()
         self.on_invalidate: Callable[[list[str]], None] | None = None
         self.on_ha: Callable[[dict], None] | None = None
@@ -284,7 +285,9 @@ class NodeLink:
             if self.on_keyring:
                 self.on_keyring()
         if event.get("ha") is not None:
-            self._ha = event["ha"]
+            with self._ha_changed:
+                self._ha = event["ha"]
+                self._ha_changed.notify_all()
             if self.on_ha:
                 self.on_ha(self._ha)
         if event.get("invalidate") and self.on_invalidate:
@@ -315,6 +318,12 @@ class NodeLink:
     def ha(self) -> dict:
         """The HA state the node core last pushed (empty until it spoke)."""
         return self._ha
+
+    def await_ha_change(self, seen: dict, timeout: float) -> dict:
+        """The HA state once a push changed it from ``seen``, or after ``timeout``."""
+        with self._ha_changed:
+            self._ha_changed.wait_for(lambda: self._ha != seen, timeout)
+            return self._ha
 
     # SealControl
     def keyring(self) -> Keyring | None:

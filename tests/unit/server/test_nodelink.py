@@ -336,3 +336,31 @@ def test_closing_the_server_disconnects_its_workers(socket_path):
     node_core.server.close()
     eventually(silent.ended.is_set, "the worker saw the node core hang up")
     silent.close()
+
+
+def test_a_worker_without_news_of_the_active_node_waits_for_it(core, socket_path):
+    """A worker may hear of an election a moment after its node core (the unseal
+    that opened the node answered, a failover): a request that meets "standby,
+    no active node known" waits for the node core's next push, bounded, before
+    anyone answers 503 (Core.await_leader, api/logical.py)."""
+    from strongroom.core.core import Core
+    from strongroom.storage.inmem import InmemBackend
+
+    core.ha = {"enabled": True, "role": "perfstandby", "session": "", "leader_address": ""}
+    worker = Worker(socket_path)
+    node = Core(InmemBackend(), worker.link, backends={})
+    waiting = node.ha_state()
+    assert node.awaits_leader(waiting)
+
+    # No news: the wait ends at its bound with the state it had.
+    started = time.monotonic()
+    assert node.await_leader(waiting, 0.3)["role"] == "perfstandby"
+    assert 0.3 <= time.monotonic() - started < DEADLINE
+
+    # The election's news arrives while the request waits: it goes on as the active node's.
+    active = {"enabled": True, "role": "active", "session": "session-2", "leader_address": "http://a"}
+    threading.Timer(0.2, core.server.publish, args=({"ha": active},)).start()
+    started = time.monotonic()
+    assert node.await_leader(waiting, DEADLINE)["role"] == "active"
+    assert time.monotonic() - started < DEADLINE
+    assert not node.awaits_leader(node.ha_state())
