@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import hcl2
-
 from strongroom.durations import DURATION_OVERFLOW, INT64_MAX, SECOND_NS
 from strongroom.errors import InvalidRequest
 from strongroom.fields import duration_ns
@@ -127,6 +125,8 @@ def _load(text: str) -> list[tuple[str, dict]]:
         if not isinstance(top, dict):
             raise _ParseError("does not contain a root object")
     else:
+        import hcl2  # here, not at the top: lark costs a worker ~13 MiB until a policy in HCL is parsed
+
         try:
             top = hcl2.loads(text)
         except Exception as exc:  # lark's errors: translated at this boundary
