@@ -365,6 +365,15 @@ class NodeLink:
         result: dict | None = self.call("recovery", operation=operation, action=action, params=params)
         return result
 
+    def parse_hcl(self, text: str) -> Any:
+        """HCL parsed by the node core (``policy_parser.use_hcl_parser``): workers never load lark."""
+        from strongroom.core.policy_parser import HclSyntaxError
+
+        result = self.call("parse_hcl", text=text)
+        if result.get("error") is not None:
+            raise HclSyntaxError(result["error"])
+        return result["document"]
+
     def notify(self, keys: list[str]) -> None:
         """Tell every worker of the node (and the node core) that ``keys`` changed."""
         self.call("invalidate", keys=keys)
@@ -388,6 +397,20 @@ class NodeLink:
 
     def ha_status(self) -> dict:
         return self.call("ha_status")
+
+
+def _parse_hcl(req: dict) -> dict:
+    """A policy's HCL parsed for a worker (``policy_parser.use_hcl_parser``): the
+    document, or the described syntax error."""
+    from strongroom.core.policy_parser import HclSyntaxError, parse_hcl
+
+    text = req.get("text")
+    if not isinstance(text, str):
+        raise errors.InvalidRequest("text must be a string")
+    try:
+        return {"document": parse_hcl(text)}
+    except HclSyntaxError as exc:
+        return {"error": str(exc)}
 
 
 def _unseal(seal: SealManager, ha: HAManager | None, req: dict) -> dict:
@@ -460,4 +483,5 @@ def node_core_handlers(
         "recovery": recovery,
         "lock_lost": lambda req: ha.lock_lost(),
         "ha_status": lambda req: {"nodes": ha.cluster_nodes()},
+        "parse_hcl": _parse_hcl,
     }

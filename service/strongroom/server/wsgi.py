@@ -48,6 +48,9 @@ def get_app() -> falcon.App:
         from strongroom.storage.coherence import CoherenceTable
 
         link = NodeLink(socket_path)
+        from strongroom.core.policy_parser import use_hcl_parser
+
+        use_hcl_parser(link.parse_hcl)  # the node core parses policies' HCL: no worker carries lark
         # Opened here, in the worker: flock only excludes other open files.
         table = CoherenceTable(os.environ["STRONGROOM_CACHE_TABLE"])
         backend = make_backend(
