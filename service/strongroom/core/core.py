@@ -281,8 +281,8 @@ class Core:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            raw = self.seal.await_ha_change(state, remaining)
-            state = raw if raw.get("enabled") else dict(HA_DISABLED)
+            self.seal.await_ha_change(state, remaining)
+            state = self.ha_state()
         return state
 
     def is_active(self) -> bool:

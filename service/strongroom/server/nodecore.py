@@ -38,6 +38,7 @@ from strongroom.core.ha import LOCK_KEY
 from strongroom.errors import ReadOnly, StrongroomError
 
 if TYPE_CHECKING:
+    from strongroom.barrier import Barrier
     from strongroom.barrier.keyring import Keyring
     from strongroom.core.seal import SealManager
     from strongroom.core.seal_transit import TokenRenewer, TransitSeal
@@ -234,6 +235,19 @@ def _wait_for_storage(config: ServerConfig) -> None:
             time.sleep(1)
 
 
+def _private_barrier(backend: Backend, seal: SealManager) -> Barrier | None:
+    """A barrier over ``backend`` holding the node's keyring (None while sealed): what
+    the active node's own set-up writes go through, outside any worker's core."""
+    from strongroom.barrier import Barrier
+
+    keyring = seal.keyring()
+    if keyring is None:
+        return None
+    barrier = Barrier(backend)
+    barrier.set_keyring(keyring)
+    return barrier
+
+
 def _sync_declared_audit(
     config: ServerConfig, backend: Backend, seal: SealManager, announce: Callable[[], None]
 ) -> None:
@@ -241,15 +255,13 @@ def _sync_declared_audit(
     table (``AuditBroker.sync_declared``) through a private barrier holding the
     node's keyring, and tells its workers; the other nodes' table watches
     tell theirs.  A failure is logged: the table keeps what it had."""
-    from strongroom.barrier import Barrier, BarrierView
+    from strongroom.barrier import BarrierView
     from strongroom.core.audit import AuditBroker
     from strongroom.core.core import utcnow
 
-    keyring = seal.keyring()
-    if keyring is None:
+    barrier = _private_barrier(backend, seal)
+    if barrier is None:
         return
-    barrier = Barrier(backend)
-    barrier.set_keyring(keyring)
     broker = AuditBroker(BarrierView(barrier, "sys/audit/"), utcnow, file_directory=config.audit_file_directory)
     try:
         if broker.sync_declared(config.audit):
@@ -264,26 +276,25 @@ def _sync_declared_audit(
 def _store_default_tables(backend: Backend, seal: SealManager) -> None:
     """The active node writes the mount and auth tables and the ``default``
     policy when storage has none yet (a new cluster; Vault persists them at
-    setup), through a private barrier
-    holding the node's keyring.  An absent table key is a prefix with no key,
-    whose Consul watch every token written under ``sys/`` would wake
-    (core/invalidation.py).  A failure is logged: the defaults still
-    apply in memory, the watches are only busier."""
-    from strongroom.barrier import Barrier, BarrierView
+    setup), through a private barrier holding the node's keyring.  An absent
+    table key is a prefix with no key, whose Consul watch every token written
+    under ``sys/`` would wake (core/invalidation.py).  A failure is logged: the
+    defaults still apply in memory, the watches are only busier."""
+    from strongroom.barrier import BarrierView
     from strongroom.core.mounts import AUTH_PATH, MOUNTS_PATH, MountTable, default_auth_mounts
     from strongroom.core.policy_store import PolicyStore
 
-    keyring = seal.keyring()
-    if keyring is None:
+    barrier = _private_barrier(backend, seal)
+    if barrier is None:
         return
-    barrier = Barrier(backend)
-    barrier.set_keyring(keyring)
     try:
         MountTable(barrier, MOUNTS_PATH, "logical/").store_defaults()
         MountTable(barrier, AUTH_PATH, "auth/", defaults=default_auth_mounts).store_defaults()
         PolicyStore(BarrierView(barrier, "sys/policy/")).store_default()
     except Exception:
-        logging.getLogger("strongroom.nodecore").exception("default mount and auth tables not written")
+        logging.getLogger("strongroom.nodecore").exception(
+            "default mount and auth tables and default policy not written"
+        )
 
 
 class NodeCore:
