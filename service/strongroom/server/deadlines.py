@@ -13,15 +13,14 @@ bounded time, whatever it costs the worker in greenlets and descriptors:
   that is late gets a 400 in Vault's envelope from the app (``BodyTimedOut``
   is an ``InvalidRequest``), and the connection is closed;
 * between requests a kept-alive connection may stay idle for gunicorn's
-  ``keepalive`` (30 s) as before: idle time never counts towards the next
-  request's deadlines.  (gunicorn bounded idle time plus headers together by
-  ``keepalive``; a request's bytes already buffered when the previous one
-  ended start it when its parsing starts.)
-* a body gunicorn cannot read (a malformed chunk size or terminator, a client
+  ``keepalive`` (30 s): idle time never counts towards the next request's
+  deadlines (a request's bytes already buffered when the previous one ended
+  start it when its head is read).
+* a body that cannot be read (a malformed chunk size or terminator, a client
   gone mid-body) reaches the app as ``MalformedBody``, an ``InvalidRequest``
-  (400, no traceback); what the app left unread of a body is the worker's
-  to settle after the response (``server/linger.py``: read when small, else
-  discarded within bounds before the connection is closed).
+  (400, no traceback); what the app left unread of a body is the front's
+  to settle after the response (``server/front.py``: read when small, else
+  discarded within bounds by the lingering close, ``server/linger.py``).
 
 Other connections of the worker are not affected: each waits in its own
 greenlet with its own deadline (a socket timeout, no timer thread).
@@ -34,18 +33,12 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from gunicorn.http import errors as http_errors
+from typing import TYPE_CHECKING, Any
 
 from strongroom.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from gunicorn.http.body import Body
-
     from strongroom.config import ServerConfig
-
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -76,7 +69,7 @@ class BodyTimedOut(InvalidRequest):
 
 
 class MalformedBody(InvalidRequest):
-    """gunicorn could not read the request's body: a malformed chunk, or the
+    """The request's body could not be read: a malformed chunk, or the
     client closed the connection before the end of the body (400)."""
 
 
@@ -97,7 +90,7 @@ RESPONSE_408 = (
 class ReadDeadlines:
     """The read deadlines of one connection, kept by its ``recv``.
 
-    The worker calls ``awaiting_request`` before gunicorn parses each request
+    The front calls ``awaiting_request`` before it reads each request's head
     and ``headers_read`` once it has; ``recv(sock, args)`` raises
     ``RequestTimedOut`` while waiting for a request or its headers, and
     ``BodyTimedOut`` while the body is read, once its deadline has passed.
@@ -122,14 +115,14 @@ class ReadDeadlines:
         self._deadline = now + self._limits.header if self._limits.header else None
 
     def awaiting_request(self) -> None:
-        """gunicorn is about to parse the next request: after the first, the
+        """The next request's head is about to be read: after the first, the
         connection is idle until a byte of it arrives."""
         if self._requests:
             self._phase, self._deadline, self._received = _IDLE, None, False
         self.body_failed = False
 
     def headers_read(self) -> None:
-        """gunicorn has parsed the request's headers: from now on its body is read."""
+        """The request's head is read: from now on its body is."""
         if self._phase == _IDLE:  # parsed from bytes buffered with the previous request
             self._started = time.monotonic()
         self._requests += 1
@@ -175,55 +168,6 @@ class ReadDeadlines:
             self.body_failed = True
             return BodyTimedOut(f"request body not received within http_read_timeout ({self._limits.request:g}s)")
         return RequestTimedOut(self._phase == _HEADERS and self._received)
-
-
-class GuardedBody:
-    """A request's ``wsgi.input``: gunicorn's body reader, whose failures reach
-    the app as ``InvalidRequest`` (a 400 in Vault's envelope, no traceback).
-
-    gunicorn raises its own ``InvalidChunkSize``, ``ChunkMissingTerminator``,
-    ``NoMoreData`` (or a parse error in the trailers) from the app's read;
-    the app would answer 500.  The client's bytes are never quoted back."""
-
-    __slots__ = ("_body", "_deadlines")
-
-    def __init__(self, body: Body, deadlines: ReadDeadlines):
-        self._body = body
-        self._deadlines = deadlines
-
-    def read(self, size: int | None = None) -> bytes:
-        return self._guard(self._body.read, size)
-
-    def readline(self, size: int | None = None) -> bytes:
-        return self._guard(self._body.readline, size)
-
-    def readlines(self, size: int | None = None) -> list[bytes]:
-        return self._guard(self._body.readlines, size)
-
-    def __iter__(self) -> GuardedBody:
-        return self
-
-    def __next__(self) -> bytes:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
-
-    def _guard(self, read: Callable[[int | None], _T], size: int | None) -> _T:
-        try:
-            return read(size)
-        except InvalidRequest:
-            self._deadlines.body_failed = True
-            raise
-        except (http_errors.InvalidChunkSize, http_errors.ChunkMissingTerminator, http_errors.ParseException):
-            self._deadlines.body_failed = True
-            raise MalformedBody("malformed request body: invalid chunked encoding") from None
-        except http_errors.NoMoreData:
-            self._deadlines.body_failed = True
-            raise MalformedBody("request body ended before it was complete") from None
-        except OSError:
-            self._deadlines.body_failed = True
-            raise MalformedBody("connection failed while reading the request body") from None
 
 
 def listener_limits(keepalive: float, config: ServerConfig | None = None) -> dict[int | None, ReadLimits]:

@@ -2,7 +2,7 @@
 
 A node answers some requests before it has read their body: a body over
 ``max_request_size`` (Content-Length says so), an unauthenticated body over
-``UNAUTHENTICATED_MAX_BODY``, headers gunicorn refuses.  Closing a socket with
+``UNAUTHENTICATED_MAX_BODY``, headers the front refuses (``server/front.py``).  Closing a socket with
 unread bytes in its receive buffer makes the kernel send a reset instead of a
 clean end, and the reset also discards the answer the client has not read
 yet: a client that sends its whole body before reading (Python's urllib,
@@ -30,12 +30,6 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from gunicorn.http.body import ChunkedReader, LengthReader
-
-if TYPE_CHECKING:
-    from gunicorn.http.body import Body
 
 #: Bytes of an unread body read after the answer to keep the connection (Go's 256 KiB).
 DRAIN_LIMIT = 256 * 1024
@@ -114,36 +108,3 @@ def _close(sock: socket.socket) -> None:
         sock.close()
     except OSError:
         pass
-
-
-def unread_body(body: Body) -> int | None:
-    """Bytes of a request's body that nobody has read yet (gunicorn's ``Body``):
-    0 when it was read whole, None when unknown (a chunked body not read to its end)."""
-    reader: Any = body.reader
-    buffered = body.buf.tell()
-    if isinstance(reader, LengthReader):
-        return reader.length + buffered
-    if isinstance(reader, ChunkedReader):
-        return buffered if reader.parser is None else None
-    return buffered
-
-
-def keeps_connection(body: Body) -> bool:
-    """Whether what is left of ``body`` is small enough to be read after the
-    answer, so the connection can carry another request."""
-    left = unread_body(body)
-    return left is not None and left <= DRAIN_LIMIT
-
-
-def drain(read: Callable[[int], bytes], limit: int = DRAIN_LIMIT) -> bool:
-    """Read what is left of a body through ``read`` (the guarded ``wsgi.input``,
-    which keeps the request's read deadline), at most ``limit`` bytes; True if
-    it ended within them."""
-    left = limit
-    while True:
-        data = read(min(_CHUNK, left + 1))
-        if not data:
-            return True
-        left -= len(data)
-        if left < 0:
-            return False

@@ -1,7 +1,14 @@
-"""The gunicorn worker class of a Strongroom node: gevent, fair, one send per response.
+"""The gunicorn worker class of a Strongroom node: gevent, its own HTTP front, fair, one send per response.
 
-Two changes to gunicorn's gevent worker, both measured on the KV benchmark:
+gunicorn runs the node's processes (master, workers, signals, graceful stop);
+what happens on a client connection is Strongroom's own:
 
+* **The HTTP front** (``server/front.py``): each request's head is validated by
+  llhttp (in C) instead of gunicorn's pure-Python parser, the WSGI environ is
+  built from it directly and the answer's head and body are written at once,
+  under gunicorn's own limits and refusals (bench/README.md: the trivial Falcon
+  app served 14,500 requests/s under gunicorn's request handling and 35,000
+  under this front on the same two cores).
 * **Taking turns.**  A greenlet runs until it waits on a socket.  A kept-alive
   client that sends its next request as soon as it has the answer (wrk,
   HAProxy under load) usually finds it already readable, and a request answered
@@ -10,18 +17,17 @@ Two changes to gunicorn's gevent worker, both measured on the KV benchmark:
   starve (figures in bench/README.md, "Figures the code's comments rest on").
   After each request the greenlet yields to the event loop, so every
   connection with a request waiting gets its turn first.
-* **One send per response.**  gunicorn sends the status line and headers, then
-  the body, in separate ``sendall`` calls: two TCP segments and two wake-ups of
-  the client for every response.
-  The client socket is wrapped so that what a response writes is collected and
-  sent once the response is complete (or ``FLUSH_AT`` bytes are waiting).
+* **One send per response.**  The client socket is wrapped so that what a
+  response writes is collected and sent once the response is complete (or
+  ``FLUSH_AT`` bytes are waiting): one TCP segment and one wake-up of the
+  client for every small response.
 
 And one change for shutdown: gevent's worker waits for every connection's
 greenlet to end, and a kept-alive connection between requests (HAProxy's, a
 client's) would hold a SIGTERM'd worker for the whole ``graceful_timeout``.  On
 SIGTERM the worker hangs up on the connections that are between requests with
 nothing sent yet; requests in progress are finished (and their
-connections then closed by gunicorn).
+connections then closed).
 
 And a lingering close (``server/linger.py``): a connection closed before its
 request's body was read whole (a 413 on Content-Length, headers refused) is
@@ -35,65 +41,30 @@ more connections than the least loaded worker.
 And read deadlines (``server/deadlines.py``): the listener's
 ``http_read_header_timeout`` and ``http_read_timeout`` bound how long a client
 may take to send a request; idle time between requests stays bounded by
-gunicorn's ``keepalive`` alone.  A body gunicorn cannot read (a malformed
-chunk) is a 400 from the app, and the connection is then closed rather than
-answered a second time by gunicorn with a 500 and a traceback.
+gunicorn's ``keepalive`` alone.
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
 from functools import partial
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import gevent
-import gevent.local
-import gunicorn.util
 from gevent.server import StreamServer
 from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
 
 from strongroom import metrics
-from strongroom.errors import InvalidRequest
 from strongroom.server.balance import Balance, BalancedServer, worker_connections_gauge
-from strongroom.server.deadlines import (
-    RESPONSE_408,
-    GuardedBody,
-    ReadDeadlines,
-    ReadLimits,
-    RequestTimedOut,
-    listener_limits,
-)
-from strongroom.server.linger import Lingerer, drain, keeps_connection, unread_body
-from strongroom.server.refusals import refusal
-
-
-def _http_date_per_second(formatted: Callable[[float | None], str] = gunicorn.util.http_date) -> Callable[..., str]:
-    """gunicorn's ``http_date`` computed once per second: it formats the ``Date``
-    header of every response with ``email.utils.formatdate`` (about 2 % of a
-    worker's time on cached KV reads)."""
-    last: list[Any] = [-1, ""]
-
-    def http_date(timestamp: float | None = None) -> str:
-        if timestamp is not None:
-            return formatted(timestamp)
-        now = int(time.time())
-        if now != last[0]:
-            last[1] = formatted(float(now))
-            last[0] = now
-        return last[1]
-
-    return http_date
-
-
-gunicorn.util.http_date = _http_date_per_second()
+from strongroom.server.deadlines import RESPONSE_408, ReadDeadlines, ReadLimits, RequestTimedOut, listener_limits
+from strongroom.server.front import Connection, base_environ
+from strongroom.server.linger import Lingerer
 
 if TYPE_CHECKING:
     from gunicorn.config import Config
-    from gunicorn.http.message import Request
 
 #: Bytes collected before they are sent even though the response goes on.
 FLUSH_AT = 256 * 1024
@@ -190,37 +161,16 @@ class CoalescingSocket:
         return getattr(self._sock, name)
 
 
-class _NextRequest:
-    """What gunicorn's keep-alive loop enters around parsing each request
-    (``timeout_ctx``): the connection's deadlines, and a quiet end of the
-    connection (``req`` stays None) when they pass."""
-
-    __slots__ = ("_sock",)
-
-    def __init__(self, sock: CoalescingSocket):
-        self._sock = sock
-
-    def __enter__(self) -> None:
-        self._sock.deadlines.awaiting_request()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> bool:
-        if isinstance(exc, RequestTimedOut):
-            self._sock.answer_late_headers(exc)
-            return True
-        return False
-
-
 class FairGeventWorker(GeventWorker):
-    """gunicorn's gevent worker, yielding between requests, sending each response
-    at once, not waiting on idle kept-alive connections when told to stop, and
-    holding clients to the listener's read deadlines."""
+    """gunicorn's gevent worker, serving connections with Strongroom's HTTP
+    front (``server/front.py``): yielding between requests, sending each
+    response at once, not waiting on idle kept-alive connections when told to
+    stop, and holding clients to the listener's read deadlines."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         #: Connections waiting for their next (or first) request.
         self._between_requests: set[CoalescingSocket] = set()
-        #: The connection each greenlet serves (for ``timeout_ctx``).
-        self._connection = gevent.local.local()
         #: ``ReadLimits`` by listening port; ``None`` for any other.
         self._limits: dict[int | None, ReadLimits] = {}
         #: Closes connections whose client may still be sending (server/linger.py).
@@ -231,32 +181,6 @@ class FairGeventWorker(GeventWorker):
     def init_process(self) -> None:
         freeze_settings(self.cfg)  # this process's copy: the master's stays as it is
         super().init_process()
-
-    def load_wsgi(self) -> None:
-        super().load_wsgi()
-        app: Callable[..., Any] = self.wsgi  # type: ignore[has-type]  # set by gunicorn, untyped
-        connection = self._connection
-
-        def wsgi(environ: dict, start_response: Callable[..., Any]) -> Any:
-            large = connection.large_body
-            if large is None:
-                return app(environ, start_response)
-            req, body = large
-
-            def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-                # Answered with more of the body unread than is worth reading
-                # afterwards: say so, and discard it while closing.
-                if not keeps_connection(body):
-                    req.must_close = True
-                return start_response(status, headers, exc_info)
-
-            return app(environ, start)
-
-        self.wsgi = wsgi
-
-    def timeout_ctx(self) -> Any:
-        sock = getattr(self._connection, "sock", None)
-        return _NextRequest(sock) if sock is not None else super().timeout_ctx()
 
     def run(self) -> None:
         # Metric updates are tallied in memory and written once a second
@@ -307,67 +231,31 @@ class FairGeventWorker(GeventWorker):
             server.stop(timeout=1)
 
     def handle(self, listener: socket.socket, client: socket.socket, addr: Any) -> None:
+        """Serve one client connection until it ends (``server/front.py``)."""
         try:
-            port = listener.getsockname()[1]
-        except (OSError, IndexError, TypeError):
-            port = None
+            server = listener.getsockname()
+        except OSError:
+            server = None
+        port = server[1] if isinstance(server, tuple) and len(server) >= 2 else None
         sock = CoalescingSocket(client, self._limits.get(port) or self._limits.get(None))
-        self._between_requests.add(sock)
-        self._connection.sock = sock
+        between = self._between_requests
+        connection = Connection(
+            sock,
+            self.wsgi,
+            base_environ(server, addr, "https" if self.cfg.is_ssl else "http", self.cfg.workers > 1),
+            alive=lambda: bool(self.alive),
+            lingerer=self.lingerer,
+            keepalive=bool(self.cfg.keepalive),
+            on_idle=partial(between.add, sock),
+            on_busy=partial(between.discard, sock),
+        )
         try:
-            super().handle(listener, sock, addr)
+            connection.serve()
+        except Exception:
+            self.log.exception("Error serving a connection")
         finally:
-            self._connection.sock = None
-            self._between_requests.discard(sock)
-
-    def handle_request(self, listener_name: str, req: Request, sock: CoalescingSocket, addr: Any) -> bool:
-        self._between_requests.discard(sock)
-        sock.deadlines.headers_read()
-        body = req.body
-        req.body = GuardedBody(body, sock.deadlines)
-        # Only a body that may be too long to read after the answer is looked at then.
-        self._connection.large_body = None if keeps_connection(body) else (req, body)
-        try:
-            served = super().handle_request(listener_name, req, sock, addr)
-            sock.flush()
-            if req.must_close or not self._drain(req, sock.deadlines):
-                raise StopIteration()  # gunicorn closes the connection quietly
-            return served
-        finally:
-            self._connection.large_body = None
-            if unread_body(body) != 0:
-                sock.linger = self.lingerer  # the client may still be sending its body
-            sock.flush()
-            self._between_requests.add(sock)
-            gevent.sleep(0)
-
-    @staticmethod
-    def _drain(req: Request, deadlines: ReadDeadlines) -> bool:
-        """Read what the app left of ``req``'s body (at most ``DRAIN_LIMIT``
-        bytes, within its read deadline); False if the connection cannot carry
-        another request."""
-        if deadlines.body_failed:
-            return False
-        try:
-            return drain(req.body.read) and not deadlines.body_failed
-        except InvalidRequest:
-            return False
-
-    def handle_error(self, req: Request | None, client: Any, addr: Any, exc: BaseException) -> None:
-        """A request gunicorn could not parse (headers too large, a bad request
-        line) is answered in Vault's envelope (server/refusals.py); the client
-        may be sending its body still, so the close lingers."""
-        if isinstance(client, CoalescingSocket):
-            client.linger = self.lingerer
-            answer = refusal(exc)
-            if answer is not None:
-                self.log.warning("Invalid request from ip=%s: %s", (addr or ("",))[0], type(exc).__name__)
-                try:
-                    client.sendall(answer)
-                except OSError:
-                    pass  # gone already; the close follows
-                return
-        super().handle_error(req, client, addr, exc)
+            between.discard(sock)
+            sock.close()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGTERM: stop, and hang up on the connections between requests (no

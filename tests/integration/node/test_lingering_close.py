@@ -148,7 +148,7 @@ def test_a_small_unread_body_keeps_the_connection(node):
     try:
         connection.request("POST", "/v1/secret/data/x", body=b" " * DRAIN_LIMIT, headers={"X-Vault-Token": "bad"})
         refused = connection.getresponse()
-        assert refused.status == 403 and refused.getheader("Connection") == "keep-alive"
+        assert refused.status == 403 and refused.getheader("Connection") != "close"
         refused.read()
         first = connection.sock
         connection.request("GET", "/v1/sys/health")

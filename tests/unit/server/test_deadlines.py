@@ -1,6 +1,6 @@
 """Read deadlines (server/deadlines.py, kept by the worker's ``CoalescingSocket``)
 on real socket pairs: idle time between requests is not a request's time;
-headers and body each have their deadline; gunicorn's body errors become 400s."""
+headers and body each have their deadline."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ import threading
 import time
 
 import pytest
-from gunicorn.http import errors as http_errors
 
 from strongroom.config import ListenerConfig, ServerConfig, StorageConfig
 from strongroom.errors import InvalidRequest
 from strongroom.server.deadlines import (
     RESPONSE_408,
     BodyTimedOut,
-    GuardedBody,
-    MalformedBody,
-    ReadDeadlines,
     ReadLimits,
     RequestTimedOut,
     listener_limits,
@@ -119,35 +115,6 @@ def test_no_limits_means_no_deadline(pair):
     sock.deadlines.awaiting_request()
     later(0.5, lambda: client.sendall(b"x"))
     assert sock.recv(10) == b"x"
-
-
-class Failing:
-    def __init__(self, exc):
-        self.exc = exc
-
-    def read(self, size=None):
-        raise self.exc
-
-    readline = readlines = read
-
-
-@pytest.mark.parametrize(
-    "exc",
-    [
-        http_errors.InvalidChunkSize(b"zz"),
-        http_errors.ChunkMissingTerminator(b"XX"),
-        http_errors.NoMoreData(b""),
-        ConnectionResetError(),
-    ],
-)
-def test_gunicorn_body_errors_reach_the_app_as_invalid_requests(exc):
-    deadlines = ReadDeadlines(LIMITS)
-    body = GuardedBody(Failing(exc), deadlines)
-    with pytest.raises(MalformedBody) as caught:
-        body.read(10)
-    assert isinstance(caught.value, InvalidRequest)
-    assert "zz" not in str(caught.value) and "XX" not in str(caught.value)  # the client's bytes are not echoed
-    assert deadlines.body_failed
 
 
 def test_listener_limits_by_port():

@@ -1,53 +1,11 @@
-"""Lingering close (server/linger.py): what is left of a body, and the bounds
-of the discarding, on real socket pairs and gunicorn's own body readers."""
+"""Lingering close (server/linger.py): the bounds of the discarding, on real socket pairs."""
 
 from __future__ import annotations
 
-import io
 import socket
 import threading
 
-from gunicorn.http.body import Body, ChunkedReader, LengthReader
-from gunicorn.http.unreader import IterUnreader
-
-from strongroom.server.linger import DRAIN_LIMIT, Lingerer, LingerLimits, drain, keeps_connection, unread_body
-
-
-def length_body(data: bytes, declared: int) -> Body:
-    return Body(LengthReader(IterUnreader([data]), declared))
-
-
-def test_unread_body_counts_what_is_left_of_a_length_body():
-    body = length_body(b"x" * 100, 100)
-    assert unread_body(body) == 100
-    body.read(30)
-    assert unread_body(body) == 70
-    body.read()
-    assert unread_body(body) == 0
-
-
-def test_a_chunked_body_not_read_to_its_end_is_unknown():
-    class Req:
-        trailers: list = []
-
-    body = Body(ChunkedReader(Req(), IterUnreader([b"5\r\nhello\r\n0\r\n\r\n"])))
-    assert unread_body(body) is None
-    assert not keeps_connection(body)
-    assert body.read() == b"hello"
-    assert unread_body(body) == 0
-
-
-def test_keeps_connection_up_to_the_drain_limit():
-    assert keeps_connection(length_body(b"", DRAIN_LIMIT))
-    assert not keeps_connection(length_body(b"", DRAIN_LIMIT + 1))
-
-
-def test_drain_reads_at_most_its_limit():
-    stream = io.BytesIO(b"x" * 1000)
-    assert drain(stream.read, 1000) is True
-    stream = io.BytesIO(b"x" * 1001)
-    assert drain(stream.read, 1000) is False
-    assert stream.tell() <= 1001
+from strongroom.server.linger import Lingerer, LingerLimits
 
 
 class FakeClock:
