@@ -78,6 +78,16 @@ ha_lock_renewals_total = Counter(
     "HA session heartbeats (TTL check passes) and confirmations of the held lock, by result",
     ["result"],
 )
+ha_leader_watched = Gauge(
+    PREFIX + "ha_leader_watched",
+    "1 while this standby holds its watch connection to the active node (a killed active node is then replaced "
+    "without waiting for its TTL)",
+    multiprocess_mode="max",
+)
+ha_leader_gone_total = Counter(
+    PREFIX + "ha_leader_gone_total",
+    "Times this standby freed the lock of an active node whose processes were gone, without waiting for its TTL",
+)
 token_creations_total = Counter(
     PREFIX + "token_creations_total",
     "Tokens created, by auth method type, mount, token type and TTL bucket (Vault's token.creation)",

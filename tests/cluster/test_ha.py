@@ -195,3 +195,37 @@ def test_a_node_active_again_does_not_serve_what_it_cached_before(consul_agent, 
             assert cluster.api(first, "GET", "kv/a").json()["data"] == {"v": "2"}
     finally:
         cluster.stop()
+
+
+def test_a_killed_active_node_is_replaced_without_waiting_for_its_ttl(consul_agent, tmp_path):
+    """kill -9 of the active node's core: gunicorn and its workers die with it,
+    the standby's watch sees its connection end and the next one refused, and
+    frees the lock at once.  With a 10 s TTL check, only the watch can hand
+    over within seconds; the data written before is there."""
+    from tests.helpers.cluster import StrongroomCluster
+
+    cluster = StrongroomCluster(tmp_path, consul_agent.address, n=2, extra_storage='  check_timeout = "10s"\n').start()
+    try:
+        old = cluster.active()
+        new = next(n for n in cluster.nodes if n is not old)
+        cluster.api(old, "POST", "sys/mounts/kv", json={"type": "kv"})
+        assert cluster.api(old, "PUT", "kv/before", json={"v": "1"}).status_code == 204
+        wait_until(lambda: _metric(cluster, new, "strongroom_ha_leader_watched") == 1.0, 5, "the standby's watch")
+        assert _metric(cluster, new, "strongroom_ha_leader_gone_total") == 0.0
+        killed = time.monotonic()
+        old.kill()
+        wait_until(lambda: cluster.health(new) == 200, 8, "the standby to become active")
+        assert time.monotonic() - killed < 3.0  # the TTL alone would take 10 s and more
+        assert cluster.api(new, "GET", "kv/before").json()["data"] == {"v": "1"}
+        assert _metric(cluster, new, "strongroom_ha_leader_gone_total") == 1.0
+    finally:
+        cluster.stop()
+
+
+def _metric(cluster, node, name: str) -> float | None:
+    """The value of metric ``name`` (no labels) on ``node``, None before it appears."""
+    text = cluster.api(node, "GET", "sys/metrics", params={"format": "prometheus"}).text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None

@@ -27,6 +27,15 @@ but could not destroy is kept and destroyed as soon as the agent answers again
 role, not only the active one; and the first heartbeat that reaches the agent
 after a failure re-registers the check and the service, which an agent with a
 fresh data dir has forgotten.
+
+A standby does not always wait for the TTL: with ``watch_leader`` (the node
+core gives ``server.lifetime.wait_until_gone``) each standby holds an idle
+connection to the active node's ``api_addr``, and when that connection ends
+and the next one is refused, the active node's processes are gone: the
+standby destroys the session that holds the lock (if it still does), and the
+election starts at once.  A node killed with -9 on a live host then fails
+over in well under a TTL; a host that vanishes (or a partition) still takes
+the TTL.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from strongroom.errors import LockLost, StrongroomError
 from strongroom.storage import LockSessions, ServiceRegistry
@@ -58,6 +68,12 @@ def _count_renewal(result: str) -> None:
     from strongroom import metrics
 
     metrics.inc(metrics.labelled(metrics.ha_lock_renewals_total, result))
+
+
+def _count_leader_gone() -> None:
+    from strongroom import metrics
+
+    metrics.ha_leader_gone_total.inc()
 
 
 def _count_setup_failed() -> None:
@@ -97,6 +113,7 @@ class HAManager:
         register_service: bool = True,
         on_role: Callable[[str], None] | None = None,
         on_lease: Callable[[float], None] | None = None,
+        watch_leader: Callable[[str, Callable[[], bool]], bool] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self._sessions = sessions
@@ -113,6 +130,7 @@ class HAManager:
         self._register = register_service
         self._on_role = on_role
         self._on_lease = on_lease
+        self._watch_leader = watch_leader
         self._monotonic = monotonic
         self._check_id = f"strongroom:{node_id}:alive"
         self._service_id = f"{service_name}-{node_id}"
@@ -127,6 +145,9 @@ class HAManager:
         self._stale_sessions: list[str] = []
         self._role = SEALED
         self._leader: dict = {}
+        # The session holding the lock for ``_leader`` (what a standby's watch may destroy).
+        self._leader_session: str | None = None
+        self._leader_changed = threading.Event()
         self._active_time = ""
         self._holdoff_until = 0.0
         self._last_heartbeat_ok = monotonic()
@@ -223,6 +244,7 @@ class HAManager:
                 # or our workers would forward writes back to this node.
                 self._leader = {}
         log.info("node %s: %s -> %s", self.node_id, previous, role)
+        self._leader_changed.set()  # a standby's watch starts (or an active node's stops) at once
         if self._on_role:
             self._on_role(role)
         self._announce()
@@ -266,6 +288,8 @@ class HAManager:
         self._update_registration()
         threading.Thread(target=self._heartbeat_loop, name="ha-heartbeat", daemon=True).start()
         threading.Thread(target=self._election_loop, name="ha-election", daemon=True).start()
+        if self._watch_leader is not None:
+            threading.Thread(target=self._leader_watch_loop, name="ha-leader-watch", daemon=True).start()
 
     def stop(self) -> None:
         """SIGTERM: give up the lock at once and leave the catalog (idempotent)."""
@@ -442,6 +466,50 @@ class HAManager:
                 time.sleep(0.2)
                 index = 0
 
+    def _watched_leader(self) -> tuple[str, str] | None:
+        """The active node's address and lock session, while this node is an
+        unsealed standby that knows them."""
+        with self._lock:
+            if self._stopping or self._role not in (STANDBY, PERFSTANDBY):
+                return None
+            address, session = self._leader.get("api_addr"), self._leader_session
+        return (address, session) if address and session else None
+
+    def _still_watching(self, watched: tuple[str, str]) -> bool:
+        return self._watched_leader() == watched
+
+    def _leader_watch_loop(self) -> None:
+        """Watch the active node's processes (module docstring); free its lock when they are gone."""
+        assert self._watch_leader is not None
+        while not self._stopping:
+            self._leader_changed.clear()
+            watched = self._watched_leader()
+            if watched is None:
+                self._leader_changed.wait(1.0)
+                continue
+            try:
+                gone = self._watch_leader(watched[0], partial(self._still_watching, watched))
+                if gone:
+                    self._free_lock_of(*watched)
+            except Exception:
+                log.exception("HA leader watch error")
+            if not self._stopping and self._watched_leader() == watched:
+                self._leader_changed.wait(1.0)  # no evidence either way: look again later
+
+    def _free_lock_of(self, address: str, session: str) -> None:
+        """Destroy ``session`` if it still holds the lock: its node's processes are gone."""
+        _, _, holder = self._sessions.wait_key(LOCK_KEY, 0)
+        if holder != session:
+            return
+        log.warning(
+            "node %s: the active node at %s is gone (its connection ended and the next was refused); "
+            "freeing its lock without waiting for its TTL",
+            self.node_id,
+            address,
+        )
+        self._sessions.destroy_session(session)
+        _count_leader_gone()
+
     def _try_acquire(self) -> None:
         with self._lock:
             session = self._session
@@ -480,9 +548,11 @@ class HAManager:
             # A watch answered before our own release (step-down, seal) still names us: there is
             # no leader until the next answer, never this node, or its workers forward to themselves.
             leader = {}
-        if leader != self._leader:
+        if leader != self._leader or (leader and holder != self._leader_session):
             with self._lock:
                 self._leader = leader
+                self._leader_session = holder if leader else None
+            self._leader_changed.set()
             if self._role != ACTIVE and not self._stopping:
                 self._announce()
             self._notify_settled()

@@ -16,7 +16,6 @@ unsealed with recovery keys.  The seal's token never reaches the workers.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import logging
 import os
@@ -36,6 +35,7 @@ from strongroom import config as config_mod
 from strongroom.config import ServerConfig
 from strongroom.core.ha import LOCK_KEY
 from strongroom.errors import ReadOnly, StrongroomError
+from strongroom.server.lifetime import die_with_parent, wait_until_gone
 
 if TYPE_CHECKING:
     from strongroom.barrier import Barrier
@@ -56,13 +56,6 @@ def _gunicorn_env(config: ServerConfig, env: dict) -> dict:
         env["STRONGROOM_TLS_CERT"] = listener.tls_cert_file
         env["STRONGROOM_TLS_KEY"] = listener.tls_key_file
     return env
-
-
-def _die_with_parent() -> None:
-    """gunicorn must not outlive its node core (a node killed with -9 is gone,
-    not half-alive); its workers notice their parent died and exit too."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _ensure_free(addresses: Iterable[str]) -> None:
@@ -132,7 +125,7 @@ def _run(config: ServerConfig, metrics_dir: str, socket_dir: str, dev: bool, dev
             "strongroom.server.wsgi:get_app()",
         ],
         env=env,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -369,6 +362,7 @@ class NodeCore:
             register_service=not config.storage.disable_registration,
             on_role=self._role_changed,
             on_lease=cache_table.set_lease,
+            watch_leader=wait_until_gone,
         )
         self.server = NodeLinkServer(
             socket_path, node_core_handlers(self.seal, self.ha, self._publish), state=self._link_state

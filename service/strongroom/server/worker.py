@@ -61,6 +61,7 @@ from strongroom import metrics
 from strongroom.server.balance import Balance, BalancedServer, worker_connections_gauge
 from strongroom.server.deadlines import RESPONSE_408, ReadDeadlines, ReadLimits, RequestTimedOut, listener_limits
 from strongroom.server.front import Connection, base_environ
+from strongroom.server.lifetime import die_with_parent
 from strongroom.server.linger import Lingerer
 
 if TYPE_CHECKING:
@@ -180,6 +181,9 @@ class FairGeventWorker(GeventWorker):
 
     def init_process(self) -> None:
         freeze_settings(self.cfg)  # this process's copy: the master's stays as it is
+        # Gone the instant gunicorn is (server/lifetime.py), not a second later when
+        # gunicorn's own check of the parent's pid would notice.
+        die_with_parent()
         super().init_process()
 
     def run(self) -> None:
