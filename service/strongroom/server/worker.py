@@ -53,6 +53,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import gevent
+from gevent.monkey import get_original
 from gevent.server import StreamServer
 from gunicorn.sock import ssl_context
 from gunicorn.workers.ggevent import GeventWorker
@@ -66,6 +67,9 @@ from strongroom.server.linger import Lingerer
 
 if TYPE_CHECKING:
     from gunicorn.config import Config
+
+#: The standard library's ``select``, never gevent's (which may switch greenlets).
+_select = get_original("select", "select")
 
 #: Bytes collected before they are sent even though the response goes on.
 FLUSH_AT = 256 * 1024
@@ -142,19 +146,20 @@ class CoalescingSocket:
 
     def hang_up_if_quiet(self) -> bool:
         """Shut the connection down unless the client has started sending;
-        True if it was shut down (its reader then sees the end of the stream)."""
+        True if it was shut down (its reader then sees the end of the stream).
+
+        Asked of the kernel without waiting and without a greenlet switch (the
+        real ``select``, not gevent's): readable means bytes (or the client's
+        end) arrived.  A TLS socket may also hold decrypted bytes (``pending``)."""
         try:
-            timeout = self._sock.gettimeout()
-            self._sock.settimeout(0.0)
-            try:
-                if self._sock.recv(1, socket.MSG_PEEK):
-                    return False  # a request is arriving: let it be served
-            except BlockingIOError:
-                pass
-            finally:
-                self._sock.settimeout(timeout)
+            pending = getattr(self._sock, "pending", None)
+            if pending is not None and pending():
+                return False
+            readable, _, _ = _select([self._sock.fileno()], [], [], 0)
+            if readable:
+                return False  # a request is arriving: let it be served
             self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
+        except (OSError, ValueError):
             pass  # already closed or reset: its reader ends anyway
         return True
 
@@ -205,7 +210,11 @@ class FairGeventWorker(GeventWorker):
         """gunicorn's ``GeventWorker.run``, with a pool per listener that
         refuses connections while another worker holds fewer."""
         servers: list[StreamServer] = []
-        ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
+        # The TLS handshake happens in the connection's first read, under the
+        # listener's header deadline (gevent would otherwise do it before the
+        # handler runs, with no deadline: a client that never sends its hello
+        # would hold the connection for good).
+        ssl_args = {"ssl_context": ssl_context(self.cfg), "do_handshake_on_connect": False} if self.cfg.is_ssl else {}
         for listener in self.sockets:
             listener.setblocking(1)
             pool = self.balance.pool(self.worker_connections)
