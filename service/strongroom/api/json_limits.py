@@ -16,6 +16,11 @@ bracket or comma, and never spends long in one C call.  Every ``YIELD_EVERY`` to
 (``time.sleep(0)``: under gunicorn's gevent worker, a switch to the worker's
 other connections), so even a large body never holds the worker for long.
 
+A body whose byte counts (commas, brackets, quotes, its length: C-speed
+``bytes.count``) already prove it within every bound skips the scan
+(``within_limits_by_count``): with the defaults, any body with fewer than
+10,000 commas, at most 300 opening brackets and under 1 MiB.
+
 The parse then refuses what Go's ``encoding/json`` refuses and Python's parser
 would accept: ``NaN``/``Infinity`` literals, numbers that overflow a float, and
 lone UTF-16 surrogate escapes (a ``\\ud800`` decoded into a string cannot be
@@ -180,9 +185,35 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def within_limits_by_count(raw: bytes, limits: JsonLimits) -> bool:
+    """Whether counting ``raw``'s bytes (in C) already proves it within every
+    bound of ``limits``, so the scan can be skipped.  Every count is an upper
+    bound of what the scan would measure, since the same bytes inside strings
+    only make it larger: no container holds more entries or elements than the
+    body has commas plus one, none is deeper than the body has opening
+    brackets, no string is longer than the body, and the scan's tokens (each
+    string, bracket and comma) are at most its quotes, brackets and commas.
+    Most bodies (a KV write, a transit batch of 100) are proven so."""
+    if 0 < limits.max_string_value_length < len(raw):
+        return False
+    commas = raw.count(b",")
+    for bound in (limits.max_object_entry_count, limits.max_array_element_count):
+        if 0 < bound <= commas:
+            return False
+    opening = raw.count(b"{") + raw.count(b"[")
+    if 0 < limits.max_depth < opening:
+        return False
+    if limits.max_token > 0:
+        tokens = raw.count(b'"') + opening + raw.count(b"}") + raw.count(b"]") + commas
+        if tokens > limits.max_token:
+            return False
+    return True
+
+
 def loads_bounded(raw: bytes, limits: JsonLimits, cooperate: Callable[[], None] = _cooperate) -> Any:
     """``raw`` parsed as JSON within ``limits``, refusing what Go's parser refuses."""
-    check_limits(raw, limits, cooperate)
+    if not within_limits_by_count(raw, limits):
+        check_limits(raw, limits, cooperate)
     if b"\\u" in raw and _LONE_SURROGATE.search(raw):
         raise InvalidRequest("failed to decode JSON input: invalid Unicode escape (lone surrogate) in request body")
     if not jsoncodec.long_digits(raw):

@@ -130,3 +130,28 @@ def test_a_string_with_many_escaped_quotes_is_one_string():
     calls = []
     check_limits(raw, JsonLimits(), cooperate=lambda: calls.append(1))
     assert calls and loads_bounded(raw, JsonLimits()) == ['"' * (3 * YIELD_EVERY)]
+
+
+def test_a_body_whose_counts_prove_it_within_bounds_skips_the_scan(monkeypatch):
+    """A body with fewer commas than the entry and element bounds, no more
+    opening brackets than the depth bound, fewer quotes, brackets and commas
+    than the token bound and no more bytes than the string bound cannot
+    exceed one: it is parsed without the scan (a transit batch of 100 is such
+    a body).  A body whose counts could exceed one is still scanned and refused."""
+    from strongroom.api import json_limits
+
+    scanned: list[bytes] = []
+    real = json_limits.check_limits
+    monkeypatch.setattr(json_limits, "check_limits", lambda raw, *args: (scanned.append(raw), real(raw, *args)))
+    batch = json.dumps({"batch_input": [{"plaintext": "aGVsbG8gd29ybGQ=" * 11}] * 100}).encode()
+    assert len(batch) > 18000
+    assert json_limits.loads_bounded(batch, json_limits.DEFAULT_LIMITS)["batch_input"][0]["plaintext"]
+    assert scanned == []
+    deep = b"[" * 301 + b"]" * 301  # 602 bytes, one bracket too deep for the default 300
+    with pytest.raises(InvalidRequest, match="nesting depth of 300"):
+        json_limits.loads_bounded(deep, json_limits.DEFAULT_LIMITS)
+    assert scanned == [deep]
+    assert "entries (3)" in refused(b'{"a":1,"b":2,"c":3,"d":4}')  # 3 commas: scanned
+    assert "elements (4)" in refused(b"[1,2,3,4,5]")
+    # Commas inside strings only make the count larger: scanned, and within bounds.
+    assert loads_bounded(b'{"a": "1,2,3,4"}', JsonLimits(max_object_entry_count=3)) == {"a": "1,2,3,4"}
