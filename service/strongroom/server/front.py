@@ -245,12 +245,18 @@ class RequestBody:
             raise MalformedBody("request body ended before it was complete")
         return conn.buffer
 
-    def _length_data(self, wanted: int) -> bytes:
+    def _take(self, wanted: int) -> bytes:
+        """Up to ``wanted`` (-1: any number of) bytes of what is left of the
+        body or of the current chunk, at least one."""
         buffer = self._conn.buffer or self._more()
         take = self._left if wanted < 0 else min(wanted, self._left)
         data = bytes(buffer[:take])
         del buffer[: len(data)]
         self._left -= len(data)
+        return data
+
+    def _length_data(self, wanted: int) -> bytes:
+        data = self._take(wanted)
         if not self._left:
             self.done = True
         return data
@@ -284,11 +290,7 @@ class RequestBody:
                 self._trailers = True
                 self._read_trailers()
                 return b""
-        buffer = self._conn.buffer or self._more()
-        take = self._left if wanted < 0 else min(wanted, self._left)
-        data = bytes(buffer[:take])
-        del buffer[: len(data)]
-        self._left -= len(data)
+        data = self._take(wanted)
         if not self._left:
             if self._line(2):
                 raise MalformedBody("malformed request body: invalid chunked encoding")
@@ -480,7 +482,8 @@ class Connection:
             result = self.app(environ, self._start_response)
             data = b"".join(result)
         except Exception:
-            log.exception("Error handling request %s", environ.get("PATH_INFO", ""))
+            # The method only: a path may carry what must not be logged (a token in a lookup path).
+            log.exception("Error handling a %s request", environ.get("REQUEST_METHOD", ""))
             if body.unread() != 0:
                 self.sock.linger = self.lingerer
             self.sock.sendall(_INTERNAL_ERROR.response())

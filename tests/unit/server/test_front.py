@@ -229,14 +229,19 @@ def test_a_large_unread_body_closes_the_connection():
     theirs.close()
 
 
-def test_expect_100_continue_is_answered_when_the_app_reads_and_never_otherwise():
-    app = App()
+def open_connection(app, alive: Callable[[], bool] = lambda: True) -> tuple[socket.socket, threading.Thread]:
+    """A connection served by the front in a thread; the client's end (5 s timeout) and the thread."""
     ours, theirs = socket.socketpair()
     sock = CoalescingSocket(ours, ReadLimits(2.0, 2.0, 0.5))
-    connection = Connection(sock, app, base_environ(("h", 1), ("c", 2), "http", False), lambda: True, Lingerer())
+    connection = Connection(sock, app, base_environ(("h", 1), ("c", 2), "http", False), alive, Lingerer())
     server = threading.Thread(target=lambda: (connection.serve(), sock.close()), daemon=True)
     server.start()
     theirs.settimeout(5)
+    return theirs, server
+
+
+def test_expect_100_continue_is_answered_when_the_app_reads_and_never_otherwise():
+    theirs, server = open_connection(App())
     theirs.sendall(b"PUT /v1/a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
     assert theirs.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
     theirs.sendall(b"ok")
@@ -257,31 +262,26 @@ def test_head_http_1_0_and_keep_alive():
         b"HEAD /v1/a HTTP/1.1\r\n\r\nGET /v1/b HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /v1/c HTTP/1.0\r\n\r\n",
     )
     # HEAD: the length the GET would have, no body; HTTP/1.0 kept only when asked
-    head, get10, last = raw.split(b"\r\n\r\n", 2)[0], raw.split(b"\r\n\r\n", 2)[1], raw.split(b"\r\n\r\n", 2)[2]
+    head, get10, last = raw.split(b"\r\n\r\n", 2)
     assert head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: 5" in head
     assert get10.startswith(b"HTTP/1.0 200 OK") and b"Connection: keep-alive" in get10
     assert last.startswith(b"12345HTTP/1.0 200 OK") and b"Connection: close" in last and last.endswith(b"12345")
     assert [environ["PATH_INFO"] for environ, _ in app.seen] == ["/v1/a", "/v1/b", "/v1/c"]
 
 
-def test_an_app_that_fails_gets_a_500_in_vaults_envelope_and_no_traceback():
+def test_an_app_that_fails_gets_a_500_in_vaults_envelope_and_no_traceback(caplog):
     def failing(environ, start_response):
         raise RuntimeError("secret detail")
 
-    raw = serve(failing, b"GET /v1/a HTTP/1.1\r\n\r\nGET /v1/b HTTP/1.1\r\n\r\n")  # type: ignore[arg-type]
+    raw = serve(failing, b"GET /v1/auth/token/lookup/s.hidden HTTP/1.1\r\n\r\nGET /v1/b HTTP/1.1\r\n\r\n")  # type: ignore[arg-type]
     [(status, headers, body)] = answers(raw)
     assert status == "HTTP/1.1 500 Internal Server Error" and headers["connection"] == "close"
-    assert json.loads(body) == {"errors": ["internal error"]}
+    assert json.loads(body) == {"errors": ["internal error"]}  # the client learns nothing of the failure
+    assert "Error handling a GET request" in caplog.text and "s.hidden" not in caplog.text
 
 
 def test_a_stopping_worker_closes_after_the_answer():
-    app = App()
-    ours, theirs = socket.socketpair()
-    sock = CoalescingSocket(ours, ReadLimits(2.0, 2.0, 0.5))
-    connection = Connection(sock, app, base_environ(("h", 1), ("c", 2), "http", False), lambda: False, Lingerer())
-    server = threading.Thread(target=lambda: (connection.serve(), sock.close()), daemon=True)
-    server.start()
-    theirs.settimeout(5)
+    theirs, server = open_connection(App(), alive=lambda: False)
     theirs.sendall(b"GET /v1/a HTTP/1.1\r\n\r\n")
     answer = theirs.recv(1000)
     assert b"Connection: close" in answer and theirs.recv(10) == b""
