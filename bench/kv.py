@@ -214,8 +214,8 @@ def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Targ
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def rss_report(target: Target) -> list[tuple[str, int | None]]:
-    """VmRSS (KiB) of the process tree: the root, the gunicorn master and every worker."""
+def rss_report(target: Target) -> list[tuple[str, int | None, int | None]]:
+    """VmRSS and RssAnon (KiB) of the process tree: the root, the gunicorn master and every worker."""
     if target.root_pid is None:
         return []
     workers = procs.gunicorn_workers(target.root_pid)
@@ -228,7 +228,7 @@ def rss_report(target: Target) -> list[tuple[str, int | None]]:
             role = "gunicorn master"
         else:
             role = "node core" if pid == target.root_pid else f"other pid {pid}"
-        rows.append((role, procs.rss_kib(pid)))
+        rows.append((role, procs.rss_kib(pid), procs.rss_anon_kib(pid)))
     return rows
 
 
@@ -399,7 +399,13 @@ def _ratio_lines(by_key: dict, args) -> list[str]:
 
 def _memory_lines(rss: dict[str, list], args) -> list[str]:
     """Each process's resident memory after the load."""
-    lines = ["", "## Memory after the load (VmRSS)", "", "| Target | Process | RSS MiB |", "| --- | --- | ---: |"]
+    lines = [
+        "",
+        "## Memory after the load (VmRSS; private: RssAnon, without shared and file pages)",
+        "",
+        "| Target | Process | RSS MiB | private MiB |",
+        "| --- | --- | ---: | ---: |",
+    ]
     for name in ("strongroom", "falcon"):
         if name not in args.targets:
             continue
@@ -407,11 +413,17 @@ def _memory_lines(rss: dict[str, list], args) -> list[str]:
         if not entries:
             lines.append(f"| {TITLES[name]} | — | pending |")
             continue
-        for role, kib in entries:
-            lines.append(f"| {TITLES[name]} | {role} | {_fmt(None if kib is None else kib / 1024, 1)} |")
-        workers = [kib for role, kib in entries if role.startswith("worker") and kib]
+        for role, kib, anon in entries:
+            lines.append(
+                f"| {TITLES[name]} | {role} | {_fmt(None if kib is None else kib / 1024, 1)} "
+                f"| {_fmt(None if anon is None else anon / 1024, 1)} |"
+            )
+        workers = [(kib, anon) for role, kib, anon in entries if role.startswith("worker") and kib]
         if workers:
-            lines.append(f"| {TITLES[name]} | **per worker, mean** | **{sum(workers) / len(workers) / 1024:.1f}** |")
+            mean = sum(kib for kib, _ in workers) / len(workers) / 1024
+            private = [anon for _, anon in workers if anon]
+            mean_private = f"{sum(private) / len(private) / 1024:.1f}" if private else "—"
+            lines.append(f"| {TITLES[name]} | **per worker, mean** | **{mean:.1f}** | **{mean_private}** |")
     return lines
 
 

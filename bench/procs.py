@@ -139,6 +139,19 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def rss_anon_kib(pid: int) -> int | None:
+    """RssAnon of ``pid`` in KiB: the process's own memory, without the pages
+    of files and shared memory it maps (which VmRSS counts in every process
+    that touched them, e.g. a node's shared cache table)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 class CpuMeter:
     """CPU used by groups of processes between ``start()`` and ``stop()``, in % of one core.
 
