@@ -190,8 +190,17 @@ def test_prometheus_scrapes_every_node(cluster: ContainerCluster) -> None:
 def test_tls_between_clients_haproxy_nodes_prometheus_and_consul_agents(cluster: ContainerCluster) -> None:
     """The run has TLS on (conftest): every hop verified against the run's CA."""
     assert cluster.tls
+    # A GET goes to the read backend (the active node and the performance standbys: 200 or 473);
+    # X-Vault-Forward: active-node takes the write backend, the active node alone.
     front = requests.get(f"{front_url(cluster)}/v1/sys/health", timeout=5, verify=cluster.verify)
-    assert front.status_code == 200 and front.url.startswith("https://"), (front.status_code, front.url)
+    assert front.status_code in (200, 473) and front.url.startswith("https://"), (front.status_code, front.url)
+    active = requests.get(
+        f"{front_url(cluster)}/v1/sys/health",
+        headers={"X-Vault-Forward": "active-node"},
+        timeout=5,
+        verify=cluster.verify,
+    )
+    assert active.status_code == 200, active.status_code
     for host in nodes(cluster):
         with pytest.raises(requests.exceptions.SSLError):  # a client that does not trust the CA
             requests.get(f"{node_url(cluster, host)}/v1/sys/health", timeout=5)

@@ -7,8 +7,8 @@ what happens on a client connection is Strongroom's own:
   llhttp (in C) instead of gunicorn's pure-Python parser, the WSGI environ is
   built from it directly and the answer's head and body are written at once,
   under gunicorn's own limits and refusals (bench/README.md: the trivial Falcon
-  app served 14,500 requests/s under gunicorn's request handling and 35,000
-  under this front on the same two cores).
+  app served 14,100–15,300 requests/s under gunicorn's request handling and
+  24,000–25,000 under this front on the same two cores).
 * **Taking turns.**  A greenlet runs until it waits on a socket.  A kept-alive
   client that sends its next request as soon as it has the answer (wrk,
   HAProxy under load) usually finds it already readable, and a request answered
