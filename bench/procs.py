@@ -128,28 +128,27 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid: int) -> int | None:
-    """VmRSS of ``pid`` in KiB, from /proc/PID/status."""
+def _status_kib(pid: int, field: str) -> int | None:
+    """A KiB field of /proc/PID/status (``VmRSS``, ``RssAnon``), None if unknown."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def rss_kib(pid: int) -> int | None:
+    """VmRSS of ``pid`` in KiB."""
+    return _status_kib(pid, "VmRSS")
 
 
 def rss_anon_kib(pid: int) -> int | None:
     """RssAnon of ``pid`` in KiB: the process's own memory, without the pages
     of files and shared memory it maps (which VmRSS counts in every process
     that touched them, e.g. a node's shared cache table)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return _status_kib(pid, "RssAnon")
 
 
 class CpuMeter:

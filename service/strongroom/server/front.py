@@ -91,11 +91,9 @@ _KEYS_MAX = 512
 
 
 def _environ_key(name: bytes) -> str | None:
-    """The WSGI environ key of header ``name``; None for a name to drop."""
-    key = _KEYS.get(name, "")
-    if key != "":
-        return key
+    """The WSGI environ key of header ``name`` not yet in ``_KEYS``; None for a name to drop."""
     upper = name.decode("latin-1").upper()
+    key: str | None
     if "_" in upper:
         key = None
     elif upper in ("CONTENT-LENGTH", "CONTENT-TYPE"):
