@@ -57,7 +57,7 @@ from strongroom.auth.token_records import ID_PREFIX, TokenRecords, copy_entry, s
 from strongroom.auth.token_tree import ANCESTOR_REVOKED, DEAD, LIVE, TokenTree
 from strongroom.errors import InvalidRequest
 from strongroom.storage import Backend, WriteConflict
-from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
+from strongroom.storage.retry import MAX_ATTEMPTS, PATIENCE, RETRY_DELAY, retry_on_conflict
 
 T = TypeVar("T")
 
@@ -87,6 +87,7 @@ class TokenStore:
         *,
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = MAX_ATTEMPTS,
+        patience: float = PATIENCE,
         freshness: Freshness | None = None,
         storage_prefix: str = "",
     ) -> None:
@@ -98,6 +99,7 @@ class TokenStore:
         self._randbytes = randbytes
         self._sleep = sleep
         self._max_attempts = max_attempts
+        self._patience = patience
         self.default_ttl = int(default_ttl)
         self.max_ttl = int(max_ttl)
         self._lock = threading.RLock()
@@ -518,13 +520,14 @@ class TokenStore:
     def _retry(self, attempt: Callable[[], T]) -> T:
         """Run the read-modify-write ``attempt`` until it commits without a
         ``WriteConflict``, pausing a random few milliseconds between attempts;
-        ``StorageUnavailable`` after ``max_attempts``."""
+        ``StorageUnavailable`` after ``max_attempts`` and ``patience`` seconds."""
         return retry_on_conflict(
             attempt,
             max_attempts=self._max_attempts,
             sleep=self._sleep,
             jitter=self._jitter,
             delay=RETRY_DELAY,
+            patience=self._patience,
             give_up_message="too many concurrent changes to one token; try again",
         )
 

@@ -9,6 +9,7 @@ again from the read.  ``retry_on_conflict`` is that loop, written once.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -20,6 +21,15 @@ T = TypeVar("T")
 MAX_ATTEMPTS = 10
 #: Upper bound of the random pause after the first conflict (seconds); grows linearly per attempt.
 RETRY_DELAY = 0.002
+#: How long a read-modify-write that pauses between attempts keeps trying past
+#: ``MAX_ATTEMPTS`` (seconds since its first attempt).  Every conflict means
+#: another writer committed, so the writers as a whole always progress; what
+#: this bounds is one writer's bad luck.  Ten attempts alone last about one
+#: storage commit on a loaded machine: a commit still in flight for 100 ms
+#: made a contending writer give up with a 503 although nothing was wrong.
+PATIENCE = 2.0
+#: Upper bound of one pause (seconds), however many attempts came before.
+MAX_PAUSE = 0.05
 
 
 def retry_on_conflict(
@@ -30,25 +40,32 @@ def retry_on_conflict(
     sleep: Callable[[float], None] | None = None,
     jitter: Callable[[], float] = random.random,
     delay: float = 0.0,
+    patience: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> T:
     """Run ``attempt`` until it returns without a ``WriteConflict``; its result.
 
     ``attempt`` must redo all its reads, its validation and its guarded commit
     each time it runs: a retry built on values read by an earlier attempt would
     commit over the very change that caused the conflict.  It runs at most
-    ``max_attempts`` times; then ``StorageUnavailable(give_up_message)`` (503,
-    which clients retry) is raised.  Any other error propagates at once, with
-    no retry.
+    ``max_attempts`` times, and with ``sleep`` also until ``patience`` seconds
+    (by ``clock``) have passed since the first attempt, whichever is later;
+    then ``StorageUnavailable(give_up_message)`` (503, which clients retry) is
+    raised.  Any other error propagates at once, with no retry.
 
     With ``sleep``, the n-th conflict is followed by a pause of
-    ``sleep(jitter() * delay * n)`` seconds (``jitter()`` in [0, 1)), so
-    contending writers spread out; there is no pause after the last attempt.
-    Without it the next attempt starts at once.
+    ``sleep(jitter() * min(delay * n, MAX_PAUSE))`` seconds (``jitter()`` in
+    [0, 1)), so contending writers spread out; there is no pause after the last
+    attempt.  Without it the next attempt starts at once.
     """
-    for number in range(1, max_attempts + 1):
+    started = clock()
+    number = 0
+    while True:
+        number += 1
         try:
             return attempt()
         except WriteConflict:
-            if sleep is not None and number < max_attempts:
-                sleep(jitter() * delay * number)
-    raise StorageUnavailable(give_up_message)
+            if number >= max_attempts and (sleep is None or clock() - started >= patience):
+                raise StorageUnavailable(give_up_message) from None
+            if sleep is not None:
+                sleep(jitter() * min(delay * number, MAX_PAUSE))

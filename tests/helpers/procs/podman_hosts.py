@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -147,9 +148,18 @@ class PodmanHosts:
     def wait_booted(self, host: PodmanHost) -> str:
         """Wait until systemd in ``host`` has finished booting; return its state.
         ``degraded`` counts as booted (a unit failed, the host is up): say which."""
-        wait = ["timeout", str(int(self.boot_timeout)), "systemctl", "is-system-running", "--wait"]
-        done = podman("exec", host.container_id, *wait, timeout=self.boot_timeout + 30, check=False)
-        state = done.stdout.strip()
+        deadline = time.monotonic() + self.boot_timeout
+        while True:
+            left = max(1, int(deadline - time.monotonic()))
+            wait = ["timeout", str(left), "systemctl", "is-system-running", "--wait"]
+            done = podman("exec", host.container_id, *wait, timeout=left + 30, check=False)
+            state = done.stdout.strip()
+            # Just after ``podman start`` systemd (PID 1) may not have opened its
+            # private bus yet: systemctl then fails at once with no state. Ask
+            # again until the boot deadline.
+            if state or "Failed to connect to bus" not in done.stderr or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
         if state not in ("running", "degraded"):
             failed = podman("exec", host.container_id, "systemctl", "--failed", "--no-legend", check=False).stdout
             raise PodmanError(f"{host.name}: systemd is {state!r} ({done.stderr.strip()}); failed units: {failed}")

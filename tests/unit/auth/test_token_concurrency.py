@@ -198,7 +198,7 @@ def test_contention_gives_up_after_bounded_attempts(backend, clock):
     view = SharedView(backend)
     view.always_conflict = True
     pauses = []
-    store = TokenStore(view, clock, randbytes=lambda n: b"\x80" * n, sleep=pauses.append)
+    store = TokenStore(view, clock, randbytes=lambda n: b"\x80" * n, sleep=pauses.append, patience=0)
     with pytest.raises(StorageUnavailable, match="too many concurrent changes"):
         store.use(store.lookup(token))
     assert view.conflicts == 10

@@ -240,7 +240,7 @@ def test_contention_gives_up_after_bounded_attempts(backend, clock):
     view = RaceView(backend)
     view.always_conflict = True
     pauses = []
-    engine = KVv2(view, clock, rand=lambda: 0.5, sleep=pauses.append)
+    engine = KVv2(view, clock, rand=lambda: 0.5, sleep=pauses.append, patience=0)
     with pytest.raises(StorageUnavailable, match="too many concurrent writes to secret 'k'"):
         write(engine, "k", {"v": 1})
     assert view.conflicts == 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from strongroom.errors import InvalidRequest, StorageUnavailable, WriteConflict
-from strongroom.storage.retry import retry_on_conflict
+from strongroom.storage.retry import MAX_PAUSE, retry_on_conflict
 
 
 def conflicting(times: int, result="done"):
@@ -91,3 +91,68 @@ def test_other_errors_propagate_at_once():
         )
     assert len(calls) == 1
     assert pauses == []
+
+
+class FakeTime:
+    """A monotonic clock that moves only when ``sleep`` (or ``advance``) moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def test_keeps_trying_past_max_attempts_until_patience_has_passed():
+    """A commit still in flight for longer than ten quick attempts (a loaded
+    machine) no longer makes a contending writer give up: it keeps trying for
+    ``patience`` seconds, and then succeeds."""
+    fake = FakeTime()
+    attempt, calls = conflicting(30)
+    result = retry_on_conflict(
+        attempt,
+        max_attempts=10,
+        give_up_message="busy",
+        sleep=fake.sleep,
+        jitter=lambda: 1.0,
+        delay=0.01,
+        patience=2.0,
+        clock=fake.clock,
+    )
+    assert result == "done"
+    assert len(calls) == 31
+
+
+def test_gives_up_once_both_attempts_and_patience_are_spent_with_pauses_capped():
+    fake = FakeTime()
+    attempt, calls = conflicting(10_000)
+    with pytest.raises(StorageUnavailable, match="busy"):
+        retry_on_conflict(
+            attempt,
+            max_attempts=10,
+            give_up_message="busy",
+            sleep=fake.sleep,
+            jitter=lambda: 1.0,
+            delay=0.01,
+            patience=2.0,
+            clock=fake.clock,
+        )
+    assert 2.0 <= fake.now < 2.0 + MAX_PAUSE + 1e-9
+    assert max(fake.pauses) == pytest.approx(MAX_PAUSE)
+    # Linear growth up to the cap: 0.01 * n for n = 1..5, then the cap.
+    assert fake.pauses[:6] == pytest.approx([0.01, 0.02, 0.03, 0.04, 0.05, 0.05])
+    assert len(calls) == len(fake.pauses) + 1
+
+
+def test_without_sleep_patience_does_not_apply():
+    """A retry with no pause would spin for the whole patience: it stops at max_attempts."""
+    fake = FakeTime()
+    attempt, calls = conflicting(100)
+    with pytest.raises(StorageUnavailable):
+        retry_on_conflict(attempt, max_attempts=4, give_up_message="busy", patience=5.0, clock=fake.clock)
+    assert len(calls) == 4

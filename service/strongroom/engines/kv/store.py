@@ -62,7 +62,7 @@ from strongroom.engines.kv.model import Config, KeyMetadata, VersionMetadata, de
 from strongroom.errors import StrongroomError
 from strongroom.sdk.logical import Clock
 from strongroom.storage import Backend, TxnOp, check_op
-from strongroom.storage.retry import MAX_ATTEMPTS, RETRY_DELAY, retry_on_conflict
+from strongroom.storage.retry import MAX_ATTEMPTS, PATIENCE, RETRY_DELAY, retry_on_conflict
 from strongroom.timefmt import seconds_to_ns, to_ns
 
 T = TypeVar("T")
@@ -133,6 +133,7 @@ class VersionedStore:
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], None] = time.sleep,
         max_attempts: int = MAX_ATTEMPTS,
+        patience: float = PATIENCE,
         folder_budget: int = FOLDER_BUDGET,
     ):
         self.view = view
@@ -142,6 +143,7 @@ class VersionedStore:
         self._rand = rand
         self._sleep = sleep
         self._max_attempts = max_attempts
+        self._patience = patience
         self._locks = [threading.Lock() for _ in range(64)]
 
     # --- time -------------------------------------------------------------------
@@ -343,9 +345,10 @@ class VersionedStore:
 
         ``attempt`` must do all its reads (``load``, ``read``, ``load_config``), its
         validation and its guarded commit; on ``WriteConflict`` it runs again from
-        scratch after a short random pause, at most ``max_attempts`` times in all,
-        then ``StorageUnavailable`` (503, which clients retry) is raised.  ``path``
-        picks the in-process lock and, with ``what``, names the contended key."""
+        scratch after a short random pause, at least ``max_attempts`` times and for
+        ``patience`` seconds (``storage.retry``), then ``StorageUnavailable``
+        (503, which clients retry) is raised.  ``path`` picks the in-process
+        lock and, with ``what``, names the contended key."""
         with self.lock(path):
             return retry_on_conflict(
                 attempt,
@@ -353,5 +356,6 @@ class VersionedStore:
                 sleep=self._sleep,
                 jitter=self._rand,
                 delay=RETRY_DELAY,
+                patience=self._patience,
                 give_up_message=f"too many concurrent writes to {what or repr(path)}; try again",
             )

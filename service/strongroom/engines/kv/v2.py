@@ -25,6 +25,7 @@ from strongroom.engines.kv.store import FOLDER_BUDGET, VersionedStore
 from strongroom.sdk import logical
 from strongroom.sdk.logical import Clock, Request, Response
 from strongroom.storage import Backend
+from strongroom.storage.retry import PATIENCE
 
 _ROOTS = ("metadata", "data", "delete", "undelete", "destroy")
 _ROOT_WARNING = "Non-listing operations on the root of a K/V v2 mount are not supported."
@@ -42,11 +43,12 @@ class KVv2(KVBackend):
     """The ``Engine`` of a ``kv`` mount with ``options.version == "2"``.
 
     ``view`` is the mount's storage view and ``clock`` returns an aware UTC
-    datetime; ``rand`` and ``sleep`` pace retries after write conflicts and
-    ``folder_budget`` bounds the version data read with every request (see
-    ``VersionedStore``).  Stateless apart from storage: config and metadata
-    are read by every request, and every read-modify-write is checked in
-    storage, so any number of processes may serve the same mount.
+    datetime; ``rand`` and ``sleep`` pace retries after write conflicts,
+    ``patience`` bounds them in time (``storage.retry``) and ``folder_budget``
+    bounds the version data read with every request (see ``VersionedStore``).
+    Stateless apart from storage: config and metadata are read by every
+    request, and every read-modify-write is checked in storage, so any number
+    of processes may serve the same mount.
     """
 
     def __init__(
@@ -56,9 +58,10 @@ class KVv2(KVBackend):
         *,
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], None] = time.sleep,
+        patience: float = PATIENCE,
         folder_budget: int = FOLDER_BUDGET,
     ):
-        self.store = VersionedStore(view, clock, rand=rand, sleep=sleep, folder_budget=folder_budget)
+        self.store = VersionedStore(view, clock, rand=rand, sleep=sleep, patience=patience, folder_budget=folder_budget)
         groups = (ConfigPath, DataPath, MetadataPath, DeletePath, UndeletePath, DestroyPath, SubkeysPath)
         super().__init__([group(self.store).path() for group in groups], on_unsupported_path=_invalid_path)
 
