@@ -95,7 +95,7 @@ def test_make_backend_applies_it_to_both_paths_to_consul(value):
     backend = make_backend(parse(consul(f'tls_min_version = "{value}"')))
     try:
         client = backend.client
-        assert Transport(client).ssl_context.minimum_version == VERSIONS[value]
+        assert Transport(backend.endpoint).ssl_context.minimum_version == VERSIONS[value]
         adapter = client.http.session.get_adapter(client.http.base_uri)
         pool = adapter.poolmanager.connection_from_url(client.http.base_uri)
         assert pool.ssl_minimum_version == VERSIONS[value]

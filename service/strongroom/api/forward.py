@@ -19,11 +19,15 @@ not look at it).  tests/cluster/test_routing.py holds both to it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import falcon
-import requests
 
 from strongroom import metrics
 from strongroom.errors import StandbyNoLeader
+
+if TYPE_CHECKING:
+    import requests
 
 HOP_BY_HOP = {
     "connection",
@@ -42,13 +46,12 @@ FORWARDED_MARK = "X-Strongroom-Forwarded"
 
 
 class Forwarder:
-    """One HTTP connection pool per worker to the active node."""
+    """One HTTP connection pool per worker to the active node, made at the first
+    forward: requests (and urllib3 under it) add about 5 MiB to a process, and
+    the workers of an active node never forward."""
 
     def __init__(self, node_id: str, timeout: float = 60.0, verify: bool | str = True):
-        self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
-        self._session.mount("http://", adapter)
-        self._session.mount("https://", adapter)
+        self._session: requests.Session | None = None
         self._node_id = node_id
         self._timeout = timeout
         self._verify = verify
@@ -65,6 +68,14 @@ class Forwarder:
         headers["X-Forwarded-For"] = f"{forwarded_for}, {req.remote_addr}" if forwarded_for else (req.remote_addr or "")
         headers[FORWARDED_MARK] = self._node_id
         url = leader_address.rstrip("/") + req.relative_uri
+        import requests  # here, not at the top: see the class docstring
+
+        if self._session is None:
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._session = session
         try:
             answer = self._session.request(
                 req.method,
@@ -97,6 +108,8 @@ class Forwarder:
 def forward_error_reason(exc: requests.RequestException) -> str:
     """The ``reason`` label of a failed forward (a fixed set): ``timeout``,
     ``connection`` (refused, reset, unreachable), ``tls`` or ``other``."""
+    import requests  # loaded already: only called with one of its errors
+
     if isinstance(exc, requests.Timeout):
         return "timeout"
     if isinstance(exc, requests.exceptions.SSLError):

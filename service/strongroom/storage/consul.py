@@ -23,7 +23,10 @@ Concurrent writes of one process share Consul transactions (group commit,
 ``storage/consul_batch.py``); each still succeeds, conflicts or fails exactly
 as it would alone.
 
-Session and lock helpers for the HA layer live in ``storage/consul_session.py``.
+Session and lock helpers for the HA layer live in ``storage/consul_session.py``;
+they use the py-consul client ``client`` builds on first use
+(storage/consul_client.py), so a process that only reads and writes KV (a
+gunicorn worker) never loads py-consul or requests.
 
 See https://developer.hashicorp.com/consul/api-docs/txn and
 https://developer.hashicorp.com/vault/docs/configuration/storage/consul.
@@ -37,19 +40,18 @@ import logging
 import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
-from typing import Protocol
-
-import consul
-import requests
+from typing import TYPE_CHECKING, Protocol
 
 from strongroom.errors import LockLost, StorageUnavailable
 from strongroom.storage import WRITE_VERBS, TxnOp, changes, children
-from strongroom.storage.consul_address import consul_key, parse_address
+from strongroom.storage.consul_address import TLS_VERSIONS, ConsulEndpoint, consul_key, parse_address
 from strongroom.storage.consul_batch import TxnBatcher
 from strongroom.storage.consul_errors import consul_errors, error_for_status
-from strongroom.storage.consul_tls import TLS_VERSIONS, configure_session, quiet_unverified_requests
 from strongroom.storage.consul_transport import Transport
 from strongroom.storage.consul_txn import TXN_MAX_OPS, check_ops, commit_index, encode_txn, rolled_back_error
+
+if TYPE_CHECKING:
+    import consul
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +83,14 @@ class ConsulBackend:
     * at most ``max_parallel`` requests are in flight at once;
     * safe to share between threads.
 
-    The client is used as given (its token, TLS and timeouts); ``from_config``
-    builds one with a connection pool sized for ``max_parallel``.
+    ``client`` is a ``ConsulEndpoint`` (what ``from_config`` gives), or a
+    py-consul client, used as given (its token, TLS and timeouts) for the
+    sessions and read for the endpoint of the KV path.
     """
 
     def __init__(
         self,
-        client: consul.Consul,
+        client: ConsulEndpoint | consul.Consul,
         prefix: str = "strongroom/",
         consistency_mode: str = "default",
         max_parallel: int = 128,
@@ -103,7 +106,14 @@ class ConsulBackend:
         prefix = prefix.lstrip("/")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        self._client = client
+        if isinstance(client, ConsulEndpoint):
+            self._endpoint, self._client = client, None
+        else:
+            from strongroom.storage.consul_client import endpoint_of
+
+            self._endpoint, self._client = endpoint_of(client), client
+        self._client_connections = max_parallel + 16
+        self._client_lock = threading.Lock()
         self._prefix = prefix
         self._consistency = _CONSISTENCY[consistency_mode]
         self._slots = threading.BoundedSemaphore(max_parallel)
@@ -113,8 +123,8 @@ class ConsulBackend:
         self._max_txn_bytes = max_txn_bytes
         self._index = 0
         self._index_lock = threading.Lock()
-        self._address = client.http.base_uri
-        self._http = Transport(client)
+        self._address = self._endpoint.base_uri
+        self._http = Transport(self._endpoint)
         # Concurrent writes of this process share Consul transactions (storage/consul_batch.py).
         self._batcher = TxnBatcher(
             self._send_txn, TXN_MAX_OPS, max_txn_bytes, record_prefix=self._full_key(changes.PREFIX)
@@ -142,11 +152,11 @@ class ConsulBackend:
         max_value_size: int = 512 * 1024,
         max_txn_bytes: int = 512 * 1024,
     ) -> ConsulBackend:
-        """Build the client from Vault-style storage settings, then the backend.
+        """The backend of Vault-style storage settings.
 
         ``address`` is ``host:port`` or ``scheme://host:port``.  An explicit
-        ``token`` wins over ``CONSUL_HTTP_TOKEN`` (py-consul lets the environment
-        win otherwise).  ``tls_min_version`` (``tls10`` .. ``tls13``) is the
+        ``token`` wins over ``CONSUL_HTTP_TOKEN`` (for py-consul, which lets the
+        environment win otherwise).  ``tls_min_version`` (``tls10`` .. ``tls13``) is the
         lowest TLS version any connection to Consul may negotiate.  ``timeout``
         bounds connecting and each read, in seconds; blocking queries add their
         wait to it.  Raises ``ValueError`` on a bad address, scheme or TLS version.
@@ -156,29 +166,19 @@ class ConsulBackend:
             raise ValueError(f"tls_min_version must be one of {', '.join(TLS_VERSIONS)}, not {tls_min_version!r}")
         verify: bool | str = False if tls_skip_verify else (tls_ca_file or True)
         cert = (tls_cert_file, tls_key_file) if tls_cert_file and tls_key_file else tls_cert_file
-        client = consul.Consul(
+        endpoint = ConsulEndpoint(
+            scheme=final_scheme,
             host=host,
             port=port,
             token=token or None,
-            scheme=final_scheme,
-            dc=datacenter,
+            datacenter=datacenter,
             verify=verify,
             cert=cert,
-            connections_timeout=timeout,
+            timeout=timeout,
+            tls_min_version=TLS_VERSIONS[tls_min_version],
         )
-        if token:
-            client.token = token
-        session = getattr(client.http, "session", None)
-        if isinstance(session, requests.Session):
-            # Consul is the storage, reached directly: looking up proxy settings in
-            # the environment on every call cost a quarter of a read's CPU.
-            session.trust_env = False
-        # Blocking queries of the HA layer share this client but not the slots.
-        configure_session(client, max_parallel + 16, TLS_VERSIONS[tls_min_version])
-        if final_scheme == "https" and tls_skip_verify:
-            quiet_unverified_requests(host)
         return cls(
-            client,
+            endpoint,
             prefix=prefix,
             consistency_mode=consistency_mode,
             max_parallel=max_parallel,
@@ -189,9 +189,21 @@ class ConsulBackend:
         )
 
     @property
+    def endpoint(self) -> ConsulEndpoint:
+        """The Consul agent this backend talks to, with its token and TLS settings."""
+        return self._endpoint
+
+    @property
     def client(self) -> consul.Consul:
-        """The py-consul client (for ``storage/consul_session.py`` only)."""
-        return self._client
+        """The py-consul client (for the session, registry and watch helpers
+        only), built at first use; blocking queries of the HA layer share it
+        but not the slots, so its pool keeps ``max_parallel + 16`` connections."""
+        with self._client_lock:
+            if self._client is None:
+                from strongroom.storage.consul_client import client_for
+
+                self._client = client_for(self._endpoint, self._client_connections)
+            return self._client
 
     @property
     def prefix(self) -> str:
@@ -201,8 +213,8 @@ class ConsulBackend:
     def close(self) -> None:
         """Close pooled HTTP connections; the backend must not be used afterwards."""
         self._http.close()
-        session = getattr(self._client.http, "session", None)
-        if isinstance(session, requests.Session):
+        session = getattr(self._client.http, "session", None) if self._client is not None else None
+        if session is not None:
             session.close()
 
     # -- index -------------------------------------------------------------
@@ -293,11 +305,25 @@ class ConsulBackend:
     def list(self, prefix: str) -> list[str]:
         """Immediate children of ``prefix``, Vault-style: sorted, folders end with ``/``."""
         full = self._full_key(prefix)
+        path = "/v1/kv/" + urllib.parse.quote(full)
+        params = [("keys", ""), ("separator", "/")]
+        if self._consistency == "consistent":
+            params.append(("consistent", ""))
         with self._slots, consul_errors(self._address, "a list"):
-            index, keys = self._client.kv.get(full, keys=True, separator="/", consistency=self._consistency)
-        self.observe_index(int(index))
+            status, index, body, _ = self._http.request("GET", path, params)
+        self.observe_index(index)
+        if status == 404:
+            return []
+        if status != 200:
+            raise error_for_status(status, body.decode(errors="replace"), "a list")
+        try:
+            keys = json.loads(body)
+            if not isinstance(keys, list) or not all(isinstance(k, str) and k.startswith(full) for k in keys):
+                raise ValueError("not a list of keys under the prefix")
+        except ValueError:
+            raise StorageUnavailable(f"consul at {self._address} returned an unreadable KV listing") from None
         strip = len(self._prefix)
-        return children((k[strip:] for k in keys or ()), prefix)
+        return children((k[strip:] for k in keys), prefix)
 
     # -- writes ------------------------------------------------------------
 
@@ -376,12 +402,13 @@ class ConsulBackend:
         default-consistency read is served by the leader, which has applied the
         commit before answering the transaction.
         """
+        path = "/v1/kv/" + urllib.parse.quote(full_key)
+        params = [] if full_key else [("keys", ""), ("separator", "/")]
         with self._slots, consul_errors(self._address, "an index read"):
-            if full_key:
-                index, _ = self._client.kv.get(full_key, consistency="default")
-            else:
-                index, _ = self._client.kv.get("", keys=True, separator="/", consistency="default")
-        return int(index)
+            status, index, body, _ = self._http.request("GET", path, params)
+        if status not in (200, 404):
+            raise error_for_status(status, body.decode(errors="replace"), "an index read")
+        return index
 
 
 class OnConsul(Protocol):

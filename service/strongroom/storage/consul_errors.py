@@ -5,6 +5,11 @@ urllib3, http.client and sockets raise, and Consul's non-2xx answers, into
 ``StorageUnavailable``, ``RequestTooLarge`` or ``InvalidRequest``.  Messages
 carry status codes and Consul's own error text (capped, quoted keys redacted),
 never values.
+
+It imports none of those libraries: an exception of one of them can only
+exist once its module is loaded, so their classes are looked up in
+``sys.modules`` when needed (``_classes``).  A gunicorn worker, which reaches
+Consul through ``consul_transport`` alone, never loads py-consul or requests.
 """
 
 from __future__ import annotations
@@ -12,12 +17,9 @@ from __future__ import annotations
 import contextlib
 import http.client
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
-
-import consul
-import requests
-import urllib3.exceptions
 
 from strongroom import metrics
 from strongroom.errors import InvalidRequest, RequestTooLarge, StorageUnavailable
@@ -72,11 +74,11 @@ def consul_errors(address: str, what: str) -> Iterator[None]:
     """
     try:
         yield
-    except consul.ACLPermissionDenied:
+    except _classes("consul", "ACLPermissionDenied"):
         raise error_for_status(403, "", what) from None
-    except consul.ACLDisabled:
+    except _classes("consul", "ACLDisabled"):
         raise error_for_status(401, "", what) from None
-    except consul.ConsulException as exc:
+    except _classes("consul", "ConsulException") as exc:
         # py-consul folds status and body into the message ("503 No cluster
         # leader"); the body is not re-chained because a garbled 200 body (the
         # "Failed to decode JSON" case) could hold values.
@@ -86,15 +88,32 @@ def consul_errors(address: str, what: str) -> Iterator[None]:
             metrics.count_consul_error("other")
             raise StorageUnavailable(f"consul at {address} returned an unreadable answer to {what}") from None
         raise error_for_status(int(match.group(1)), text[4:], what) from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+    except _transport_errors() as exc:
         metrics.count_consul_error(transport_error_kind(exc))
         raise StorageUnavailable(f"consul at {address} unreachable during {what} ({type(exc).__name__})") from exc
 
 
 def transport_error_kind(exc: BaseException) -> str:
     """``timeout`` or ``connection`` for an error of the HTTP stack talking to Consul, else ``other``."""
-    if isinstance(exc, (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)):
+    timeouts = (*_classes("requests", "Timeout"), *_classes("urllib3.exceptions", "TimeoutError"))
+    if isinstance(exc, (TimeoutError, *timeouts)):
         return "timeout"
-    if isinstance(exc, (ConnectionError, requests.ConnectionError, urllib3.exceptions.ProtocolError, OSError)):
+    connections = (*_classes("requests", "ConnectionError"), *_classes("urllib3.exceptions", "ProtocolError"))
+    if isinstance(exc, (ConnectionError, OSError, *connections)):
         return "connection"
     return "other"
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What the HTTP stacks raise when Consul cannot be reached or answers garbage."""
+    stacks = (*_classes("requests", "RequestException"), *_classes("urllib3.exceptions", "HTTPError"))
+    return (*stacks, http.client.HTTPException, OSError)
+
+
+def _classes(module: str, name: str) -> tuple[type[BaseException], ...]:
+    """``(module.name,)`` when ``module`` is loaded, else ``()``: nothing can
+    raise an exception of a class whose module was never imported, and
+    ``except ()`` catches nothing."""
+    loaded = sys.modules.get(module)
+    found = getattr(loaded, name, None) if loaded is not None else None
+    return (found,) if isinstance(found, type) and issubclass(found, BaseException) else ()

@@ -2,8 +2,8 @@
 
 ``Transport`` sends requests over a pool of kept-alive connections (shared by
 threads or greenlets) and parses the answers with ``httptools``; sessions,
-checks and watches stay on py-consul.  It raises ``http.client`` and OS
-errors, which its callers translate with ``consul_errors``.
+checks and watches stay on py-consul (storage/consul_client.py).  It raises
+``http.client`` and OS errors, which its callers translate with ``consul_errors``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import ssl
 import urllib.parse
 from typing import NamedTuple
 
-import consul
 import httptools
 
-from strongroom.storage.consul_tls import minimum_version, tls_context
+from strongroom.storage.consul_address import ConsulEndpoint
+from strongroom.storage.consul_tls import tls_context
 
 #: Idle Consul connections a ``Transport`` keeps open for reuse.
 MAX_IDLE = 64
@@ -46,23 +46,18 @@ class Transport:
     either, and libcurl would make every worker much larger (the figures are
     in bench/README.md, "Figures the code's comments rest on").  Connections
     are kept alive in a pool and replaced when Consul closed them.  It sends
-    the same requests as py-consul would, with the same token and TLS settings
-    (the minimum TLS version is the one ``configure_session`` gave py-consul's
-    session).  Sessions, checks and watches stay on py-consul."""
+    the same requests as py-consul would, with the endpoint's token,
+    datacenter and TLS settings.  Sessions, checks and watches stay on py-consul."""
 
-    def __init__(self, client: consul.Consul, timeout: float = 10.0):
-        scheme, _, rest = client.http.base_uri.partition("://")
-        parts = urllib.parse.urlsplit("//" + rest)
-        self._host, self._port = parts.hostname, parts.port
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        self._host_line = f"Host: {host}:{self._port}\r\n"
+    def __init__(self, endpoint: ConsulEndpoint):
+        parts = urllib.parse.urlsplit("//" + endpoint.base_uri.partition("://")[2])
+        self._host, self._port = parts.hostname or endpoint.host, parts.port or endpoint.port
+        self._host_line = f"Host: {endpoint.host}:{endpoint.port}\r\n"
         self._context = None
-        if scheme == "https":
-            self._context = tls_context(
-                getattr(client.http, "verify", True), getattr(client.http, "cert", None), minimum_version(client)
-            )
-        self._timeout = timeout
-        self._client = client
+        if endpoint.scheme == "https":
+            self._context = tls_context(endpoint.verify, endpoint.cert, endpoint.tls_min_version)
+        self._timeout = endpoint.timeout
+        self._endpoint = endpoint
         # Idle kept-alive connections, the most recently used last.  A request
         # takes one (or opens one) and gives it back when its answer was read
         # in full; a connection that failed is closed instead.  list.pop and
@@ -103,10 +98,10 @@ class Transport:
 
     def request(self, method: str, path: str, params: list[tuple[str, str]], body: bytes | None = None) -> Answer:
         """Send one request; raises ``http.client`` and OS errors (the connection is then dropped)."""
-        if self._client.dc:
-            params = [*params, ("dc", self._client.dc)]
+        if self._endpoint.datacenter:
+            params = [*params, ("dc", self._endpoint.datacenter)]
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
-        token = self._client.token
+        token = self._endpoint.token
         head = f"{method} {url} HTTP/1.1\r\n{self._host_line}"
         if token:
             if not _TOKEN.fullmatch(token):

@@ -16,6 +16,7 @@ import threading
 import consul
 import pytest
 
+from strongroom.storage.consul_client import endpoint_of
 from strongroom.storage.consul_transport import Connection, Transport, _closed_by_peer
 
 
@@ -131,4 +132,4 @@ def test_a_malformed_answer_is_an_http_error(pair):
 def test_a_token_that_would_add_headers_is_refused_before_sending():
     client = consul.Consul(host="127.0.0.1", port=9, token="t\r\nX-Injected: 1")
     with pytest.raises(ValueError):
-        Transport(client).request("GET", "/v1/kv/k", [])
+        Transport(endpoint_of(client)).request("GET", "/v1/kv/k", [])
