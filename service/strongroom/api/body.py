@@ -3,14 +3,20 @@
 A body is read only when something needs it and parsed only once the client
 is known (``Body.data(authenticated)`` is called by the core after the token
 check), so a stranger's body costs at most the bytes on the wire.  Bodies for
-paths that need no token are held to ``UNAUTHENTICATED_MAX_BODY`` before they
-are parsed: no unauthenticated request costs more than a small, bounded amount
-of CPU.
+paths that need no token (a login, sys/init, a token-less unwrap) are held to
+``UNAUTHENTICATED_MAX_BODY`` before they are parsed, and to at most
+``UNAUTHENTICATED_MAX_TOKENS`` strings, numbers, brackets and commas and
+``UNAUTHENTICATED_MAX_DEPTH`` levels while parsed: such a request is audited
+with its body (each string value HMAC'd: ~76 bytes whatever its length), so
+without a bound on the number of values a 1 MiB body of short strings wrote
+31 MB to the audit log and took seconds of CPU.  No unauthenticated request
+costs more than a small, bounded amount of CPU and log.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from strongroom.api.json_limits import DEFAULT_LIMITS, JsonLimits, loads_bounded
@@ -21,6 +27,9 @@ if TYPE_CHECKING:
 
 # sys/init, sys/unseal and login bodies are a few kilobytes (PGP keys included).
 UNAUTHENTICATED_MAX_BODY = 1024 * 1024
+# ... and a few dozen JSON tokens (sys/init with ten PGP keys: about 40).
+UNAUTHENTICATED_MAX_TOKENS = 1024
+UNAUTHENTICATED_MAX_DEPTH = 32
 # A body is read a chunk at a time; past COOPERATE_AFTER bytes the worker's other
 # connections get a turn after each chunk (time.sleep(0) is a switch under gevent).
 READ_CHUNK = 64 * 1024
@@ -100,7 +109,20 @@ class Body:
             self._raw = read_raw(self._req, bound)
         elif not authenticated and len(self._raw or b"") > UNAUTHENTICATED_MAX_BODY:
             raise RequestTooLarge(f"http: request body too large (limit {UNAUTHENTICATED_MAX_BODY} bytes)")
-        return parse_json(self.raw(), self._limits)
+        return parse_json(self.raw(), self._limits if authenticated else unauthenticated_limits(self._limits))
+
+
+def unauthenticated_limits(limits: JsonLimits) -> JsonLimits:
+    """``limits`` tightened for a body parsed without a valid token (see the module docstring)."""
+
+    def tighter(bound: int, ours: int) -> int:
+        return ours if bound <= 0 else min(bound, ours)
+
+    return replace(
+        limits,
+        max_token=tighter(limits.max_token, UNAUTHENTICATED_MAX_TOKENS),
+        max_depth=tighter(limits.max_depth, UNAUTHENTICATED_MAX_DEPTH),
+    )
 
 
 def query_data(req: falcon.Request) -> dict:
