@@ -417,6 +417,9 @@ class OpenBaoTLSDevServer(Process):
         return self
 
 
+# tls_skip_verify=True is one of the settings under test: urllib3 warns about the
+# unverified request it was told to make.
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request:urllib3.exceptions.InsecureRequestWarning")
 def test_tls_settings_are_honoured(tmp_path):
     with OpenBaoTLSDevServer(tmp_path) as bao:
         base = {"address": bao.url, "token": "root", "key_name": "unseal", "mount_path": "transit"}
