@@ -34,12 +34,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display here
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import requests  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import requests
+from matplotlib.ticker import FuncFormatter
 
-from monitoring.grafana import queries  # noqa: E402
+from monitoring.grafana import queries
 
 #: Grafana unit ids (fieldConfig.defaults.unit) and how the y-axis names them.
 UNIT_LABELS = {

@@ -66,14 +66,3 @@ def test_overflow_keeps_vaults_words():
 def test_duration_strings(seconds, go, human):
     assert format_duration(seconds) == go  # time.Duration.String
     assert human_duration(seconds) == human  # Vault's humanDuration (token warnings)
-
-
-@pytest.mark.parametrize(
-    "header, seconds", [("300", 300), ("5m", 300), ("1.5m", 90), ("1d", 86400), ("", 0), ("junk", 0), ("5x", 0)]
-)
-def test_audit_reads_the_wrap_ttl_header_as_vault_does(header, seconds):
-    # The audit entry's wrap_ttl used to know only s/m/h suffixes; Vault parses X-Vault-Wrap-TTL with
-    # parseutil.ParseDurationSecond (so "1d" is a day).
-    from strongroom.core.audit_format import _wrap_ttl_seconds
-
-    assert _wrap_ttl_seconds(header) == seconds

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import falcon
 
 from strongroom.errors import InvalidRequest
+from strongroom.fields import parse_go_bool
 
 if TYPE_CHECKING:
     from strongroom.core.core import Core
@@ -36,16 +37,19 @@ _ATOI = re.compile(r"[+-]?[0-9]+")  # Go's strconv.Atoi: no spaces, no other dig
 
 
 def _flag(req: falcon.Request, name: str) -> bool:
-    """Vault treats a bare ``?standbyok`` as true."""
+    """``standbyok``/``perfstandbyok`` as Vault reads them, with ``parseutil.ParseBool``:
+    Go's ``strconv.ParseBool``, and an empty value (a bare ``?standbyok``) is false, as
+    mapstructure decodes ""; anything else is a 400 (OpenBao 2.7.2 answers 400 too)."""
     if name not in req.params:
         return False
     value = req.params[name]
     value = value[0] if isinstance(value, list) else value
-    if value in ("", "true", "1", "True", "TRUE", "t", "T"):
-        return True
-    if value in ("false", "0", "False", "FALSE", "f", "F"):
+    if value == "":
         return False
-    raise InvalidRequest(f"bad value for {name} parameter: {value}")
+    try:
+        return parse_go_bool(value)
+    except ValueError:
+        raise InvalidRequest(f"bad value for {name} parameter: {value}") from None
 
 
 def _code(req: falcon.Request, name: str) -> int:

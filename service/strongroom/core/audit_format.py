@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from strongroom.durations import parse_duration_second, whole_seconds
+from strongroom.core.wrapping import wrap_ttl_seconds
 from strongroom.sdk.logical import LIST, Request, Response
 from strongroom.timefmt import rfc3339
 
@@ -126,15 +126,6 @@ def _mount_class(req: Request) -> str:
     return "auth" if req.mount_point.startswith("auth/") else "secret"
 
 
-def _wrap_ttl_seconds(text: str) -> int:
-    """``X-Vault-Wrap-TTL`` as seconds, read as Vault reads it (``parseutil.ParseDurationSecond``:
-    ``300``, ``5m``, ``1h``, ``1d``); 0 when it does not parse (the request itself then fails)."""
-    try:
-        return whole_seconds(parse_duration_second((text or "").strip()))
-    except ValueError:
-        return 0
-
-
 def _request_block(
     req: Request, auth: dict | None, config: FormatConfig, hasher: Hasher, non_hmac_keys: Collection[str]
 ) -> dict:
@@ -158,7 +149,7 @@ def _request_block(
         "path": req.path,
         "data": data,
         "remote_address": req.remote_addr,
-        "wrap_ttl": _wrap_ttl_seconds(req.wrap_ttl),
+        "wrap_ttl": wrap_ttl_seconds(req.wrap_ttl),  # valid: Core.handle refuses a bad header first
     }
     return _compact(block)
 

@@ -50,6 +50,7 @@ from functools import partial
 
 from strongroom.errors import LockLost, StrongroomError
 from strongroom.storage import LockSessions, ServiceRegistry
+from strongroom.timefmt import rfc3339
 
 log = logging.getLogger("strongroom.ha")
 
@@ -59,6 +60,10 @@ LOCK_KEY = "core/lock"
 LOCK_LEASE = 2.5
 
 ACTIVE, STANDBY, PERFSTANDBY, SEALED = "active", "standby", "perfstandby", "sealed"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _count_renewal(result: str) -> None:
@@ -82,10 +87,6 @@ def _count_setup_failed() -> None:
     metrics.leadership_setup_failed_total.inc()
 
 
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 class HAManager:
     """Leader election for one node (see module docstring).
 
@@ -93,7 +94,8 @@ class HAManager:
     (``storage.ServiceRegistry``) are the storage layer's HA interfaces;
     ``is_unsealed()`` tells whether the node may compete; ``publish(state)``
     pushes the new role to the workers; ``on_role(role)`` lets the owner update
-    gauges.  Thread-safe; ``start()`` runs the election and heartbeat threads.
+    gauges; ``clock()`` (an aware datetime) is the wall time the node reports as its
+    ``active_time``.  Thread-safe; ``start()`` runs the election and heartbeat threads.
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class HAManager:
         on_lease: Callable[[float], None] | None = None,
         watch_leader: Callable[[str, Callable[[], bool]], bool] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = _utcnow,
     ):
         self._sessions = sessions
         self._registry = registry
@@ -132,6 +135,7 @@ class HAManager:
         self._on_lease = on_lease
         self._watch_leader = watch_leader
         self._monotonic = monotonic
+        self._clock = clock
         self._check_id = f"strongroom:{node_id}:alive"
         self._service_id = f"{service_name}-{node_id}"
         self._lock = threading.RLock()
@@ -190,7 +194,7 @@ class HAManager:
                     "api_address": f"{scheme}://{instance['Address']}:{instance['Port']}",
                     "cluster_address": "",
                     "active_node": active,
-                    "last_echo": None if active else _now_rfc3339(),
+                    "last_echo": None if active else self._now_rfc3339(),
                     "version": "",
                     "upgrade_version": "",
                     "redundancy_zone": "",
@@ -238,7 +242,7 @@ class HAManager:
                 return
             previous, self._role = self._role, role
             if role == ACTIVE:
-                self._active_time = _now_rfc3339()
+                self._active_time = self._now_rfc3339()
             elif previous == ACTIVE and self._leader.get("node_id") == self.node_id:
                 # Until the lock watch names the next leader, there is none: never ourselves,
                 # or our workers would forward writes back to this node.
@@ -424,8 +428,13 @@ class HAManager:
         if self._on_lease:
             self._on_lease(min(self._heartbeat_sent + self._check_ttl, self._lock_confirmed + LOCK_LEASE))
 
+    def _now_rfc3339(self) -> str:
+        """The wall time as Vault renders every time (Go's RFC3339Nano, UTC)."""
+        return rfc3339(self._clock())
+
     def _lock_value(self) -> bytes:
-        return json.dumps({"node_id": self.node_id, "api_addr": self.api_addr, "active_time": _now_rfc3339()}).encode()
+        holder = {"node_id": self.node_id, "api_addr": self.api_addr, "active_time": self._now_rfc3339()}
+        return json.dumps(holder).encode()
 
     def _may_compete(self) -> bool:
         return not self._stopping and self._is_unsealed() and self._monotonic() >= self._holdoff_until

@@ -36,13 +36,26 @@ from strongroom.barrier import aead
 from strongroom.config import ConfigError
 from strongroom.config.model import TransitSealConfig
 from strongroom.errors import IntegrityError, StorageUnavailable
+from strongroom.fields import parse_go_bool
 
 #: The version byte of a stored blob's JSON envelope (``"v"``), for a format change later.
 ENVELOPE_VERSION = 1
 
 
-def _env_bool(value: str) -> bool:
-    return value.strip().lower() in ("1", "t", "true", "yes", "on")
+def _env_bool(environ: Mapping[str, str], variable: str, key: str) -> bool | None:
+    """``variable`` read as Vault reads it (Go's ``strconv.ParseBool``); None when unset or
+    empty.  Any other spelling (``yes``, ``on``) fails start-up, as Vault's API client
+    fails on ``could not parse VAULT_SKIP_VERIFY``, instead of reading as false."""
+    value = environ.get(variable, "")
+    if not value:
+        return None
+    try:
+        return parse_go_bool(value)
+    except ValueError:
+        raise ConfigError(
+            f'seal "transit".{key}: could not parse {variable}={value!r} (1, t, true, 0, f, false)',
+            f'seal "transit".{key}',
+        ) from None
 
 
 def resolve_settings(config: TransitSealConfig, environ: Mapping[str, str]) -> TransitSealConfig:
@@ -53,8 +66,9 @@ def resolve_settings(config: TransitSealConfig, environ: Mapping[str, str]) -> T
     ``VAULT_TLS_SERVER_NAME`` and ``VAULT_SKIP_VERIFY`` when the block leaves
     them unset; ``VAULT_TRANSIT_SEAL_KEY_NAME``, ``VAULT_TRANSIT_SEAL_MOUNT_PATH``,
     ``VAULT_NAMESPACE`` and ``VAULT_TRANSIT_SEAL_DISABLE_RENEWAL`` win over the
-    block (go-kms-wrapping reads those first).  A missing required setting is a
-    ``ConfigError`` naming the key and its variable."""
+    block (go-kms-wrapping reads those first).  A missing required setting, or a
+    boolean variable Go's ``strconv.ParseBool`` cannot read, is a ``ConfigError``
+    naming the key and its variable."""
 
     def fallback(value: str, variable: str) -> str:
         return value or environ.get(variable, "")
@@ -62,10 +76,10 @@ def resolve_settings(config: TransitSealConfig, environ: Mapping[str, str]) -> T
     def override(value: str, variable: str) -> str:
         return environ.get(variable) or value
 
-    disable_renewal = config.disable_renewal
-    if environ.get("VAULT_TRANSIT_SEAL_DISABLE_RENEWAL"):
-        disable_renewal = _env_bool(environ["VAULT_TRANSIT_SEAL_DISABLE_RENEWAL"])
-    skip_verify = config.tls_skip_verify or _env_bool(environ.get("VAULT_SKIP_VERIFY", ""))
+    disable_renewal = _env_bool(environ, "VAULT_TRANSIT_SEAL_DISABLE_RENEWAL", "disable_renewal")
+    if disable_renewal is None:
+        disable_renewal = config.disable_renewal
+    skip_verify = config.tls_skip_verify or bool(_env_bool(environ, "VAULT_SKIP_VERIFY", "tls_skip_verify"))
     settings = TransitSealConfig(
         address=fallback(config.address, "VAULT_ADDR").rstrip("/"),
         token=fallback(config.token, "VAULT_TOKEN"),

@@ -6,9 +6,10 @@ what happens on a client connection is Strongroom's own:
 * **The HTTP front** (``server/front.py``): each request's head is validated by
   llhttp (in C) instead of gunicorn's pure-Python parser, the WSGI environ is
   built from it directly and the answer's head and body are written at once,
-  under gunicorn's own limits and refusals (bench/README.md: the trivial Falcon
-  app served 14,100–15,300 requests/s under gunicorn's request handling and
-  24,000–25,000 under this front on the same two cores).
+  under gunicorn's own limits and refusals.  Parsing a request and building its
+  environ in Python was a large share of what a small request cost a worker
+  (the trivial Falcon app's rate under each, measured on the same cores: in
+  bench/README.md, the KV run "after the worker's own HTTP front").
 * **Taking turns.**  A greenlet runs until it waits on a socket.  A kept-alive
   client that sends its next request as soon as it has the answer (wrk,
   HAProxy under load) usually finds it already readable, and a request answered
@@ -199,8 +200,8 @@ class FairGeventWorker(GeventWorker):
         # Everything loaded so far (modules, the app, the core) lives as long as
         # the worker: out of the collector's sight, a full collection scans only
         # what requests left behind (cache entries, tokens) instead of every
-        # object of the app: 68 ms with every request of the worker stalled,
-        # measured under a write load (bench/README.md).
+        # object of the app, a pause that stalls every request of the worker
+        # (measured under a write load: bench/README.md, "Pauses").
         gc.collect()
         gc.freeze()
         # Here, once gevent has patched the standard library and the app is loaded.

@@ -22,7 +22,7 @@ def run_together(count: int, work):
         start.wait(timeout=30)
         try:
             return work(i)
-        except Exception as exc:  # noqa: BLE001  (the test inspects it)
+        except Exception as exc:  # the test inspects it
             return exc
 
     with ThreadPoolExecutor(count) as pool:

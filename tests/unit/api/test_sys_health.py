@@ -82,6 +82,43 @@ def test_standby_codes_follow_vault():
     assert health_status(perf, Req({"performancestandbycode": "298"})) == 298
 
 
+class _Req:
+    def __init__(self, params: dict):
+        self.params = params
+
+
+STANDBY = {"initialized": True, "sealed": False, "standby": True, "performance_standby": False}
+PERF = {"initialized": True, "sealed": False, "standby": True, "performance_standby": True}
+
+
+@pytest.mark.parametrize("value", ["1", "t", "T", "TRUE", "true", "True"])
+def test_standbyok_reads_every_true_spelling_of_go_parsebool(value):
+    from strongroom.api.sys_health import health_status
+
+    assert health_status(STANDBY, _Req({"standbyok": value})) == 200
+    assert health_status(PERF, _Req({"perfstandbyok": [value, "false"]})) == 200  # the first value counts
+
+
+@pytest.mark.parametrize("value", ["0", "f", "F", "FALSE", "false", "False", ""])
+def test_standbyok_false_or_bare_keeps_the_standby_code(value):
+    """A bare ``?standbyok`` is false: Vault reads it with parseutil.ParseBool, which
+    decodes "" as false (it used to be taken as true here)."""
+    from strongroom.api.sys_health import health_status
+
+    assert health_status(STANDBY, _Req({"standbyok": value})) == 429
+    assert health_status(PERF, _Req({"perfstandbyok": value})) == 473
+
+
+@pytest.mark.parametrize("name", ["standbyok", "perfstandbyok"])
+@pytest.mark.parametrize("value", ["yes", "on", "junk", "tRUE", " true", "2"])
+def test_a_flag_go_cannot_parse_is_400_on_every_node(unsealed, name, value):
+    # As OpenBao 2.7.2 answers ?standbyok=yes (its log: strconv.ParseBool ... invalid syntax).
+    result = unsealed.client.simulate_get("/v1/sys/health", params={name: value})
+    assert result.status_code == 400
+    assert result.json == {"errors": [f"bad value for {name} parameter: {value}"]}
+    assert unsealed.client.simulate_head("/v1/sys/health", params={name: value}).status_code == 400
+
+
 def test_leader_without_ha(unsealed):
     assert unsealed.client.simulate_get("/v1/sys/leader").json["ha_enabled"] is False
 

@@ -459,6 +459,16 @@ def test_refused_request_and_error_response(broker, tmp_path):
     assert response["error"] == "permission denied"
 
 
+def test_wrap_ttl_is_the_header_in_seconds(broker, tmp_path):
+    log = tmp_path / "audit.log"
+    broker.enable("file", "file", "", {"file_path": str(log)})
+    req = kv_write()
+    req.wrap_ttl = "1d"  # parseutil.ParseDurationSecond, as core/wrapping.py reads it
+    broker.log_request(req, AUTH)
+    (request,) = entries(log)
+    assert request["request"]["wrap_ttl"] == 86400
+
+
 def test_auth_response_entry(broker, tmp_path):
     log = tmp_path / "audit.log"
     broker.enable("file", "file", "", {"file_path": str(log)})

@@ -13,6 +13,7 @@ import base64
 import json
 import socket
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,40 @@ def test_settings_fall_back_to_the_environment_as_vault_documents():
     # The file wins for address and token.
     mine = resolve_settings(TransitSealConfig(address="http://a:1", token="t", key_name="k", mount_path="m"), environ)
     assert (mine.address, mine.token, mine.key_name) == ("http://a:1", "t", "from-env")
+
+
+BLOCK = TransitSealConfig(address="http://a:1", token="t", key_name="k", mount_path="m")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("t", True), ("TRUE", True), ("True", True), ("0", False), ("f", False), ("False", False)],
+)
+def test_boolean_variables_are_read_with_go_parsebool(value, expected):
+    settings = resolve_settings(BLOCK, {"VAULT_SKIP_VERIFY": value, "VAULT_TRANSIT_SEAL_DISABLE_RENEWAL": value})
+    assert settings.tls_skip_verify is expected and settings.disable_renewal is expected
+
+
+def test_an_empty_boolean_variable_leaves_the_block_as_written():
+    written = replace(BLOCK, tls_skip_verify=True, disable_renewal=True)
+    settings = resolve_settings(written, {"VAULT_SKIP_VERIFY": "", "VAULT_TRANSIT_SEAL_DISABLE_RENEWAL": ""})
+    assert settings.tls_skip_verify and settings.disable_renewal
+    # A set variable wins for disable_renewal (go-kms-wrapping reads it first).
+    assert not resolve_settings(written, {"VAULT_TRANSIT_SEAL_DISABLE_RENEWAL": "false"}).disable_renewal
+
+
+@pytest.mark.parametrize("value", ["yes", "on", "no", "off", "junk", " true", "tRUE"])
+@pytest.mark.parametrize(
+    ("variable", "key"),
+    [("VAULT_SKIP_VERIFY", "tls_skip_verify"), ("VAULT_TRANSIT_SEAL_DISABLE_RENEWAL", "disable_renewal")],
+)
+def test_a_boolean_variable_go_cannot_parse_fails_start_up(variable, key, value):
+    """Vault's API client refuses an unparsable VAULT_SKIP_VERIFY ("could not parse
+    VAULT_SKIP_VERIFY") and go-kms-wrapping an unparsable disable_renewal; reading
+    ``yes`` or ``on`` as false would quietly turn verification on or renewal off."""
+    with pytest.raises(ConfigError, match=f"could not parse {variable}") as refused:
+        resolve_settings(BLOCK, {variable: value})
+    assert refused.value.key == f'seal "transit".{key}'
 
 
 @pytest.mark.parametrize(
@@ -382,6 +417,9 @@ class OpenBaoTLSDevServer(Process):
         return self
 
 
+# tls_skip_verify=True is one of the settings under test: urllib3 warns about the
+# unverified request it was told to make.
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request:urllib3.exceptions.InsecureRequestWarning")
 def test_tls_settings_are_honoured(tmp_path):
     with OpenBaoTLSDevServer(tmp_path) as bao:
         base = {"address": bao.url, "token": "root", "key_name": "unseal", "mount_path": "transit"}

@@ -14,7 +14,8 @@ import threading
 
 import pytest
 
-from strongroom.core.wrapping import RESPONSES_PREFIX
+from strongroom.core.wrapping import RESPONSES_PREFIX, wrap_ttl_seconds
+from strongroom.errors import InvalidRequest
 from tests.helpers.unit_node import Node
 
 WRAP = {"X-Vault-Wrap-TTL": "60s"}
@@ -121,6 +122,21 @@ def test_wrap_rewrap_and_their_refusals(node):
     assert new["token"] != wrapped["token"] and new["creation_path"] == "sys/wrapping/wrap" and new["ttl"] == 60
     assert node.request("POST", "sys/wrapping/unwrap", json={"token": wrapped["token"]}).status_code == 400
     assert node.request("POST", "sys/wrapping/unwrap", json={"token": new["token"]}).json["data"] == {"a": "b"}
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"), [("300", 300), ("5m", 300), ("1.5m", 90), ("1d", 86400), (" 60s ", 60), ("", 0)]
+)
+def test_the_wrap_ttl_header_is_read_as_vault_does(header, seconds):
+    # Vault parses X-Vault-Wrap-TTL with parseutil.ParseDurationSecond (a bare number is
+    # seconds, "1d" a day); the audit entry's wrap_ttl is read by the same function.
+    assert wrap_ttl_seconds(header) == seconds
+
+
+@pytest.mark.parametrize("header", ["junk", "5x", "-5s"])
+def test_a_wrap_ttl_header_vault_refuses_is_an_invalid_request(header):
+    with pytest.raises(InvalidRequest):
+        wrap_ttl_seconds(header)
 
 
 @pytest.mark.parametrize(

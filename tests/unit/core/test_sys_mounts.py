@@ -1,4 +1,4 @@
-"""sys/mounts: enable, list, read, tune, disable; routing to the mounted engine."""
+"""sys/mounts (core/sys_mounts.py): enable, list, read, tune, disable; routing to the mounted engine."""
 
 
 def test_enable_list_tune_disable(unsealed):

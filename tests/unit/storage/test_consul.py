@@ -1,4 +1,4 @@
-"""``ConsulBackend.get_prefix`` answers the real agent cannot produce here (Consul 1.8):
+"""``ConsulBackend.get_prefix`` (storage/consul.py): answers the real agent cannot produce here (Consul 1.8):
 a transport stands in for HTTP, as hvac's unit tests do; tests/integration/storage
 covers the real agent."""
 

@@ -1,4 +1,4 @@
-"""KV v2 storage layout: one storage read per data read, only what is needed
+"""KV v2 storage layout (engines/kv/store.py): one storage read per data read, only what is needed
 decrypted, and reads as one snapshot."""
 
 from __future__ import annotations
