@@ -107,6 +107,19 @@ class FakeTime:
         self.pauses.append(seconds)
         self.now += seconds
 
+    def retry(self, attempt, patience: float = 2.0):
+        """``retry_on_conflict`` on this clock: 10 attempts, pauses of 0.01 s × n (capped), ``patience``."""
+        return retry_on_conflict(
+            attempt,
+            max_attempts=10,
+            give_up_message="busy",
+            sleep=self.sleep,
+            jitter=lambda: 1.0,
+            delay=0.01,
+            patience=patience,
+            clock=self.clock,
+        )
+
 
 def test_keeps_trying_past_max_attempts_until_patience_has_passed():
     """A commit still in flight for longer than ten quick attempts (a loaded
@@ -114,17 +127,7 @@ def test_keeps_trying_past_max_attempts_until_patience_has_passed():
     ``patience`` seconds, and then succeeds."""
     fake = FakeTime()
     attempt, calls = conflicting(30)
-    result = retry_on_conflict(
-        attempt,
-        max_attempts=10,
-        give_up_message="busy",
-        sleep=fake.sleep,
-        jitter=lambda: 1.0,
-        delay=0.01,
-        patience=2.0,
-        clock=fake.clock,
-    )
-    assert result == "done"
+    assert fake.retry(attempt) == "done"
     assert len(calls) == 31
 
 
@@ -132,16 +135,7 @@ def test_gives_up_once_both_attempts_and_patience_are_spent_with_pauses_capped()
     fake = FakeTime()
     attempt, calls = conflicting(10_000)
     with pytest.raises(StorageUnavailable, match="busy"):
-        retry_on_conflict(
-            attempt,
-            max_attempts=10,
-            give_up_message="busy",
-            sleep=fake.sleep,
-            jitter=lambda: 1.0,
-            delay=0.01,
-            patience=2.0,
-            clock=fake.clock,
-        )
+        fake.retry(attempt)
     assert 2.0 <= fake.now < 2.0 + MAX_PAUSE + 1e-9
     assert max(fake.pauses) == pytest.approx(MAX_PAUSE)
     # Linear growth up to the cap: 0.01 * n for n = 1..5, then the cap.
