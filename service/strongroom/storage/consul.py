@@ -241,15 +241,9 @@ class ConsulBackend:
 
         The pair comes from one KV read, so the index is that of the value
         returned: checking it in a later transaction detects any write since."""
-        path = "/v1/kv/" + urllib.parse.quote(self._full_key(key))
-        params = [("consistent", "")] if self._consistency == "consistent" else []
-        with self._slots, consul_errors(self._address, "a read"):
-            status, index, body, _ = self._http.request("GET", path, params)
-        self.observe_index(index)
+        status, body, _ = self._kv_get(self._full_key(key), [], "a read")
         if status == 404:
             return None, 0
-        if status != 200:
-            raise error_for_status(status, body.decode(errors="replace"), "a read")
         try:
             entry = json.loads(body)[0]
             value = base64.b64decode(entry["Value"]) if entry.get("Value") else b""
@@ -271,21 +265,13 @@ class ConsulBackend:
         allowed to read the whole storage prefix, as it must anyway (the keyring
         and token lookups are single-key reads, which Consul refuses outright)."""
         full = self._full_key(prefix)
-        path = "/v1/kv/" + urllib.parse.quote(full)
-        params = [("recurse", "")]
-        if self._consistency == "consistent":
-            params.append(("consistent", ""))
-        with self._slots, consul_errors(self._address, "a prefix read"):
-            status, index, body, filtered = self._http.request("GET", path, params)
-        self.observe_index(index)
+        status, body, filtered = self._kv_get(full, [("recurse", "")], "a prefix read")
         if filtered:
             # A recursive read the token may not fully see would silently
             # miss keys; a single-key read would have been refused.
             raise error_for_status(403, "", "a prefix read")
         if status == 404:
             return {}
-        if status != 200:
-            raise error_for_status(status, body.decode(errors="replace"), "a prefix read")
         strip = len(self._prefix)
         found: dict[str, tuple[bytes, int]] = {}
         try:
@@ -305,17 +291,9 @@ class ConsulBackend:
     def list(self, prefix: str) -> list[str]:
         """Immediate children of ``prefix``, Vault-style: sorted, folders end with ``/``."""
         full = self._full_key(prefix)
-        path = "/v1/kv/" + urllib.parse.quote(full)
-        params = [("keys", ""), ("separator", "/")]
-        if self._consistency == "consistent":
-            params.append(("consistent", ""))
-        with self._slots, consul_errors(self._address, "a list"):
-            status, index, body, _ = self._http.request("GET", path, params)
-        self.observe_index(index)
+        status, body, _ = self._kv_get(full, [("keys", ""), ("separator", "/")], "a list")
         if status == 404:
             return []
-        if status != 200:
-            raise error_for_status(status, body.decode(errors="replace"), "a list")
         try:
             keys = json.loads(body)
             if not isinstance(keys, list) or not all(isinstance(k, str) and k.startswith(full) for k in keys):
@@ -324,6 +302,19 @@ class ConsulBackend:
             raise StorageUnavailable(f"consul at {self._address} returned an unreadable KV listing") from None
         strip = len(self._prefix)
         return children((k[strip:] for k in keys), prefix)
+
+    def _kv_get(self, full_key: str, params: Sequence[tuple[str, str]], what: str) -> tuple[int, bytes, bool]:
+        """One ``GET /v1/kv/<full_key>`` with ``params`` and the configured
+        consistency: (200 or 404, body, whether Consul's ACLs filtered it);
+        any other answer is raised as ``what``'s error.  The index it carries
+        is observed."""
+        query = [*params, ("consistent", "")] if self._consistency == "consistent" else list(params)
+        with self._slots, consul_errors(self._address, what):
+            status, index, body, filtered = self._http.request("GET", "/v1/kv/" + urllib.parse.quote(full_key), query)
+        self.observe_index(index)
+        if status not in (200, 404):
+            raise error_for_status(status, body.decode(errors="replace"), what)
+        return status, body, filtered
 
     # -- writes ------------------------------------------------------------
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 import ssl
 
-from strongroom.storage.consul_address import DEFAULT_TLS_MIN_VERSION, TLS_VERSIONS
-
-__all__ = ["DEFAULT_TLS_MIN_VERSION", "TLS_VERSIONS", "tls_context"]
+from strongroom.storage.consul_address import DEFAULT_TLS_MIN_VERSION
 
 
 def tls_context(

@@ -50,8 +50,7 @@ class Transport:
     datacenter and TLS settings.  Sessions, checks and watches stay on py-consul."""
 
     def __init__(self, endpoint: ConsulEndpoint):
-        parts = urllib.parse.urlsplit("//" + endpoint.base_uri.partition("://")[2])
-        self._host, self._port = parts.hostname or endpoint.host, parts.port or endpoint.port
+        self._host, self._port = endpoint.host.strip("[]"), endpoint.port
         self._host_line = f"Host: {endpoint.host}:{endpoint.port}\r\n"
         self._context = None
         if endpoint.scheme == "https":
