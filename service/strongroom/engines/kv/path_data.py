@@ -79,15 +79,14 @@ class DataPath(PathGroup):
     def read(self, req: Request, path: str) -> Response | None:
         """``GET data/<path>?version=N``; None (404) when the key or version is unknown.
 
-        One storage read: the secret's metadata and version data come together."""
+        The secret's metadata, then the version's data (``VersionedStore.read_version``)."""
         found = self.store.read_version(path, to_count("version", req.data.get("version"), validated=True))
         if found is None:
             return None
-        secret, meta, number, version = found
-        body = {"data": None, "metadata": meta.version_summary(number)}
-        if version.destroyed or version.is_deleted(self.store.now()):
+        body = {"data": None, "metadata": found.meta.version_summary(found.number)}
+        if not found.live:
             return Response(status=404, data=body)
-        body["data"] = self.store.version_data(secret, number)
+        body["data"] = found.data
         return Response(data=body)
 
     def write(self, req: Request, path: str) -> Response:

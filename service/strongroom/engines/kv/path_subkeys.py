@@ -46,9 +46,8 @@ class SubkeysPath(PathGroup):
         found = self.store.read_version(path, to_count("version", req.data.get("version"), validated=True))
         if found is None:
             return None
-        secret, meta, number, version = found
-        body = {"metadata": meta.version_summary(number), "subkeys": None}
-        if version.destroyed or version.is_deleted(self.store.now()):
+        body = {"metadata": found.meta.version_summary(found.number), "subkeys": None}
+        if not found.live:
             return Response(status=404, data=body)
-        body["subkeys"] = strip_values(self.store.version_data(secret, number), depth)
+        body["subkeys"] = strip_values(found.data, depth)
         return Response(data=body)

@@ -8,9 +8,15 @@ Layout inside the mount's storage view (values are JSON bytes under the barrier)
     one folder per secret: ``meta`` holds its ``KeyMetadata`` (with the
     metadata of every retained version), ``<n>`` holds ``{"data": ...}`` of
     version ``n`` when it is small enough that all retained versions of that
-    size fit in ``FOLDER_BUDGET`` bytes.  Reading any version in the folder is
-    one ``get_prefix`` of the folder, one storage round trip, which also makes
-    the metadata and the data it describes one consistent snapshot.  Only
+    size fit in ``FOLDER_BUDGET`` bytes.  A read of a version (``read_version``)
+    reads ``meta``, then the version's own key: two keys, which the node's
+    read cache (storage/cache.py) holds as two entries, while a cached folder
+    would hold every retained version (ten by default) for the one that is
+    read (bench/README.md: ~5 KiB of a worker's memory per secret served).
+    A version's data never changes once written, so the pair is consistent
+    unless the version was pruned or destroyed between the two reads; then
+    the read starts again from one ``get_prefix`` of the folder, one snapshot
+    of the metadata and the data it describes (as a patch reads).  Only
     ``meta`` and the version asked for are decrypted.  The hash keeps one
     secret's keys in a folder that cannot overlap another's (``a`` vs ``a/1``),
     so deleting a secret is one transaction of a few deletes whatever its size.
@@ -102,12 +108,16 @@ class Secret:
 
 class FoundVersion(NamedTuple):
     """A version of a secret as ``VersionedStore.read_version`` found it: the
-    secret read whole, its metadata, the version's number and its metadata."""
+    secret as read, its metadata, the version's number and its metadata, and
+    whether it is ``live`` (neither destroyed nor deleted when read) with its
+    ``data`` then (None otherwise)."""
 
     secret: Secret
     meta: KeyMetadata
     number: int
     version: VersionMetadata
+    live: bool = False
+    data: Any = None
 
 
 class VersionedStore:
@@ -213,16 +223,46 @@ class VersionedStore:
         return self._from_folder(path, self.view.get_prefix(self.folder(path)))
 
     def read_version(self, path: str, wanted: int) -> FoundVersion | None:
-        """Version ``wanted`` of ``path`` (0: the current one), or None when the
-        secret or that version is unknown."""
+        """Version ``wanted`` of ``path`` (0: the current one) with its data when
+        it is live, or None when the secret or that version is unknown.
+
+        The metadata, then the version's own key (see the module docstring);
+        when the data is gone although the metadata said the version was
+        live, it was pruned or destroyed in between: the folder is read as one
+        snapshot instead."""
         if not path or path.endswith("/"):
             return None
+        secret = self._from_meta(path, self.view.get(self.meta_key(path)), 0)
+        found = self._version_of(secret, wanted)
+        if found is None or not found.live:
+            return found
+        raw = self._stored_data(path, found.number, found.version.blob)
+        if raw is not None:
+            return found._replace(data=decode(raw)["data"])
         secret = self.read(path)
+        found = self._version_of(secret, wanted)
+        if found is None or not found.live:
+            return found
+        return found._replace(data=self.version_data(secret, found.number))
+
+    def _version_of(self, secret: Secret, wanted: int) -> FoundVersion | None:
         if secret.meta is None:
             return None
         number = wanted if wanted > 0 else secret.meta.current_version
         version = secret.meta.versions.get(number)
-        return None if version is None else FoundVersion(secret, secret.meta, number, version)
+        if version is None:
+            return None
+        live = not (version.destroyed or version.is_deleted(self.now()))
+        return FoundVersion(secret, secret.meta, number, version, live)
+
+    def _stored_data(self, path: str, number: int, blob: bool | None) -> bytes | None:
+        """The stored data of a version, where its metadata says it is (both places when unknown)."""
+        if blob:
+            return self.view.get(self.blob_key(path, number))
+        raw = self.view.get(self.version_key(path, number))
+        if raw is None and blob is None:
+            raw = self.view.get(self.blob_key(path, number))
+        return raw
 
     def load(self, path: str) -> Secret:
         """Secret ``path``'s metadata and modify index, without version data:

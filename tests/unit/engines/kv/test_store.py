@@ -1,9 +1,10 @@
-"""KV v2 storage layout (engines/kv/store.py): one storage read per data read, only what is needed
-decrypted, and reads as one snapshot."""
+"""KV v2 storage layout (engines/kv/store.py): a data read reads the metadata and the version's own
+key (two cache entries, not the folder), only what is needed decrypted, and reads as one snapshot."""
 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,8 @@ from strongroom.engines.kv import KVv2
 from strongroom.engines.kv.model import KeyMetadata, encode
 from strongroom.sdk import logical
 from strongroom.storage import ReadOnlyView
+from strongroom.storage.cache import CachedBackend
+from strongroom.storage.coherence import CoherenceTable
 from strongroom.storage.inmem import InmemBackend
 from tests.unit.engines.kv_support import FlakyBackend, make_request
 
@@ -65,7 +68,7 @@ def get(engine, path, version=None):
     return call(engine, logical.READ, "data/" + path, None if version is None else {"version": str(version)})
 
 
-# --- one storage read ----------------------------------------------------------------
+# --- what a read reads ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -78,25 +81,90 @@ def get(engine, path, version=None):
         ("subkeys/foo", {"version": "2"}),
     ],
 )
-def test_a_read_of_any_version_is_one_storage_read(clock, relative_path, data):
+def test_a_read_of_any_version_reads_the_metadata_then_that_version(clock, relative_path, data):
     view = CountingView(InmemBackend())
     engine = KVv2(view, clock)
     for n in range(3):
         put(engine, "foo", {"n": n})
     view.calls.clear()
     assert call(engine, logical.READ, relative_path, data).status is None
-    assert view.calls == ["get_prefix"]
+    assert view.calls == ["get", "get"]
 
 
-def test_reads_of_missing_secrets_and_versions_are_one_storage_read(clock):
+def test_reads_of_missing_secrets_and_versions_read_the_metadata_only(clock):
     view = CountingView(InmemBackend())
     engine = KVv2(view, clock)
     put(engine, "foo", {"n": 1})
+    call(engine, logical.DELETE, "data/foo")
     view.calls.clear()
     assert get(engine, "nope") is None
     assert get(engine, "foo", version=7) is None
     assert call(engine, logical.READ, "subkeys/nope") is None
-    assert view.calls == ["get_prefix"] * 3
+    assert get(engine, "foo").status == 404  # deleted: its data is not read
+    assert view.calls == ["get"] * 4
+
+
+class PruningView(CountingView):
+    """Runs ``between`` (a write) right after the first read of a key ending in ``meta``."""
+
+    def __init__(self, inner, between):
+        super().__init__(inner)
+        self.between = between
+
+    def get(self, key):
+        value = self.inner.get(key)
+        self.calls.append("get")
+        if key.endswith("/meta") and self.between is not None:
+            between, self.between = self.between, None
+            between()
+        return value
+
+
+@pytest.mark.parametrize("change", ["prune", "destroy"])
+def test_a_version_gone_between_the_two_reads_is_read_again_as_one_snapshot(clock, change):
+    """The metadata said version 1 is live; before its data is read, a write
+    prunes it (max_versions 1) or destroys it: the read is answered from one
+    read of the folder, as the storage is now, never with an error."""
+    inner = InmemBackend()
+    writer = KVv2(inner, clock)
+    call(writer, logical.UPDATE, "metadata/hot", {"max_versions": 1})
+    put(writer, "hot", {"n": 1})
+    if change == "prune":
+        view = PruningView(inner, lambda: put(writer, "hot", {"n": 2}))
+    else:
+        view = PruningView(inner, lambda: call(writer, logical.UPDATE, "destroy/hot", {"versions": [1]}))
+    reader = KVv2(view, clock)
+    resp = get(reader, "hot")
+    assert view.calls == ["get", "get", "get_prefix"]
+    if change == "prune":
+        assert resp.data["data"] == {"n": 2}
+        assert resp.data["metadata"]["version"] == 2
+    else:
+        assert resp.status == 404
+        assert resp.data["metadata"]["destroyed"] is True
+
+
+def test_reads_through_the_node_cache_keep_two_entries_per_secret_whatever_its_versions(clock, tmp_path):
+    """A cached folder would hold all ten retained versions of each secret for
+    the one read (issue 15: a worker's memory with 1,000 keys)."""
+    table = CoherenceTable.create(str(tmp_path / "table"))
+    table.set_lease(time.monotonic() + 3600)
+    table.set_active(True)
+    storage = InmemBackend()
+    writer = KVv2(storage, clock)
+    for n in range(12):
+        for path in ("a", "b", "c"):
+            put(writer, path, {"n": n})
+    cache = CachedBackend(storage, table)
+    reader = KVv2(cache, clock)
+    for _ in range(3):
+        for path in ("a", "b", "c"):
+            assert get(reader, path).data["data"] == {"n": 11}
+    assert get(reader, "a", version=5).data["data"] == {"n": 4}
+    held = [entry[0] for entry in cache._entries.values()]
+    values = sum(len(value) if isinstance(value, dict) else 1 for value in held)  # a folder holds each of its keys
+    assert values == 7  # three metadata, three current versions, version 5 of "a"
+    table.close()
 
 
 def test_metadata_read_and_exists_are_one_storage_read(clock):
@@ -225,10 +293,10 @@ def test_large_versions_are_blobs_outside_the_folder(clock):
     )
     view.calls.clear()
     assert get(engine, "cert", version=2).data["data"] == big
-    assert view.calls == ["get_prefix", "get"]
+    assert view.calls == ["get", "get"]  # the metadata says where the data is: its blob at once
     view.calls.clear()
     assert get(engine, "cert").data["data"] == {"small": 3}
-    assert view.calls == ["get_prefix"]
+    assert view.calls == ["get", "get"]
     assert call(engine, logical.READ, "subkeys/cert", {"version": "2"}).data["subkeys"] == {"pem": None}
 
 
