@@ -33,6 +33,14 @@ def _check_key(key: bytes) -> None:
         raise InvalidRequest(f"encryption key must be {KEY_SIZE} bytes (AES-256)")
 
 
+def cipher(key: bytes) -> AESGCM:
+    """The AES-256-GCM cipher of ``key``, for ``seal`` and ``open_sealed``: building
+    it is most of the cost of one small value's encryption (bench/README.md), so
+    the barrier keeps one per keyring key (``Key.cipher``)."""
+    _check_key(key)
+    return AESGCM(bytes(key))
+
+
 def encrypt(
     key: bytes, term: int, plaintext: bytes, aad: bytes, randbytes: Callable[[int], bytes] = os.urandom
 ) -> bytes:
@@ -41,12 +49,16 @@ def encrypt(
     A fresh random 96-bit nonce per call: safe for far more writes than one
     keyring term will ever see (rotate long before 2^32 encryptions).
     """
-    _check_key(key)
+    return seal(cipher(key), term, plaintext, aad, randbytes)
+
+
+def seal(aes: AESGCM, term: int, plaintext: bytes, aad: bytes, randbytes: Callable[[int], bytes] = os.urandom) -> bytes:
+    """``encrypt`` with the key's cipher already built."""
     if isinstance(term, bool) or not isinstance(term, int) or not 0 <= term < 2**32:
         raise InvalidRequest("term must be an integer in [0, 2^32)")
     nonce = randbytes(NONCE_SIZE)
     header = term.to_bytes(TERM_SIZE, "big") + bytes([VERSION]) + nonce
-    return header + AESGCM(bytes(key)).encrypt(nonce, bytes(plaintext), bytes(aad))
+    return header + aes.encrypt(nonce, bytes(plaintext), bytes(aad))
 
 
 def term_of(blob: bytes) -> int:
@@ -59,13 +71,17 @@ def term_of(blob: bytes) -> int:
 def decrypt(key: bytes, blob: bytes, aad: bytes) -> bytes:
     """Open a blob made by ``encrypt``; raises ``IntegrityError`` unless ``key``
     and ``aad`` are the ones it was sealed with and no byte was changed."""
-    _check_key(key)
+    return open_sealed(cipher(key), blob, aad)
+
+
+def open_sealed(aes: AESGCM, blob: bytes, aad: bytes) -> bytes:
+    """``decrypt`` with the key's cipher already built."""
     if len(blob) < HEADER_SIZE + TAG_SIZE:
         raise IntegrityError("encrypted value is too short")
     if blob[TERM_SIZE] != VERSION:
         raise IntegrityError(f"unsupported encryption version {blob[TERM_SIZE]}")
     nonce = bytes(blob[TERM_SIZE + 1 : HEADER_SIZE])
     try:
-        return AESGCM(bytes(key)).decrypt(nonce, bytes(blob[HEADER_SIZE:]), bytes(aad))
+        return aes.decrypt(nonce, bytes(blob[HEADER_SIZE:]), bytes(aad))
     except InvalidTag:
         raise IntegrityError("cipher: message authentication failed") from None

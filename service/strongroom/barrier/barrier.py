@@ -93,7 +93,7 @@ class Barrier:
     @staticmethod
     def _encrypt(keyring: Keyring, path: str, value: bytes) -> bytes:
         key = keyring.active_key()
-        return aead.encrypt(key.value, key.term, value, path.encode("utf-8"))
+        return aead.seal(key.cipher, key.term, value, path.encode("utf-8"))
 
     def _decrypt(self, keyring: Keyring, path: str, blob: bytes) -> bytes:
         opened = self._opened
@@ -104,7 +104,7 @@ class Barrier:
         key = keyring.key(term)
         if key is None:
             raise IntegrityError(f"a stored value is encrypted under unknown keyring term {term}")
-        plaintext = aead.decrypt(key.value, blob, path.encode("utf-8"))
+        plaintext = aead.open_sealed(key.cipher, blob, path.encode("utf-8"))
         if len(blob) <= self.OPENED_MAX_VALUE:
             # An approximate count (a path read again adds twice): it only
             # decides when to start again, and errs towards starting early.

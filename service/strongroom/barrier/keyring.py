@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -21,6 +22,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from strongroom.barrier import aead
 from strongroom.barrier.aead import KEY_SIZE
 from strongroom.errors import IntegrityError
 
@@ -35,6 +39,11 @@ class Key:
     term: int
     value: bytes = field(repr=False)
     install_time: datetime
+
+    @functools.cached_property
+    def cipher(self) -> AESGCM:
+        """This key's AES-256-GCM cipher, built at its first use (``aead.cipher``)."""
+        return aead.cipher(self.value)
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,15 @@ others at the start of the area and holds
 
     seq | epoch | stamp | index | key length | value length + 1 (0: deleted) | key CRC
 
-and its key and value bytes are in a page of their own further on, so a
-lookup that misses (most do: every cache miss looks here first) touches only
-the 64 KiB of headers, not one page per key ever looked up.  (A page fault
-also maps the neighbours in the same 64 KiB that other processes wrote, so
-each worker's RSS may count up to the whole area, 4 MiB of page cache the
-node holds once.)
+and its key and value bytes are in half a page further on, so a lookup that
+misses (most do: every cache miss looks here first) touches only the 64 KiB
+of headers, not one page per key ever looked up.  (A page fault also maps the
+neighbours in the same 64 KiB that other processes wrote, so each worker's
+VmRSS may count up to the whole area, 2 MiB of page cache the node holds
+once.)  2 KiB per bucket holds a KV v2 secret's metadata with ten versions,
+all soft-deleted, under its key (about 1 KiB); a bucket of a page doubled the
+area for values that large, and with a thousand secrets written, every
+worker's VmRSS with it (bench/README.md).
 
 ``seq`` makes it a seqlock: the writer makes it odd, writes, makes it even
 again (writers are serialised by the table's lock, held around ``put``); a
@@ -37,7 +40,7 @@ from __future__ import annotations
 import zlib
 
 BUCKETS = 1024
-BUCKET_BYTES = 4096
+BUCKET_BYTES = 2048
 HEADER_WORDS = 8
 _DATA = BUCKETS * HEADER_WORDS * 8
 SIZE = _DATA + BUCKETS * BUCKET_BYTES
