@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,7 +28,7 @@ from prometheus_client import REGISTRY
 from strongroom import metrics
 from strongroom.errors import StorageUnavailable, WriteConflict
 from strongroom.storage import TxnOp, written
-from strongroom.storage.cache import MAX_CACHED_VALUE, CachedBackend
+from strongroom.storage.cache import ENTRY_OVERHEAD, FOLDER_ITEM_OVERHEAD, MAX_CACHED_VALUE, CachedBackend
 from strongroom.storage.coherence import CoherenceTable, slot, write_slots
 from strongroom.storage.inmem import InmemBackend
 
@@ -693,18 +694,80 @@ def test_values_larger_than_the_limit_are_not_cached(storage, cache):
 
 def test_the_least_recently_used_values_go_past_the_byte_budget(storage, table):
     table.set_active(True)
-    cache = CachedBackend(storage, table, max_bytes=3 * 1000)
+    cache = CachedBackend(storage, table, max_bytes=3 * (ENTRY_OVERHEAD + 1 + 1000))  # three 1,000-byte values
     for key in ("a", "b", "c", "d"):
         storage.put(key, key.encode() * 1000)
     for key in ("a", "b", "c"):
         cache.get(key)
     cache.get("a")  # now the most recently used
-    cache.get("d")  # 4,000 bytes: "b", the least recently used, goes
+    cache.get("d")  # a fourth: "b", the least recently used, goes
     assert fetch(storage, cache.get, "a") == (b"a" * 1000, CACHE)
     assert fetch(storage, cache.get, "b") == (b"b" * 1000, STORAGE)
     cache.put("a", b"A" * 2500)  # cached, rewritten: its new size counts
     assert fetch(storage, cache.get, "a")[1] == CACHE
     assert fetch(storage, cache.get, "c")[1] == STORAGE
+
+
+#: What a one-letter key's entry with a 10-byte value costs against ``max_bytes``.
+SHORT = ENTRY_OVERHEAD + 1 + 10
+
+
+def cache_three_short_entries(storage: CountingBackend, table: CoherenceTable) -> CachedBackend:
+    """A cache whose byte budget just holds "a", "b" and "c" (10-byte values),
+    with "a" used again after them: "b", then "c", are the least recently used."""
+    table.set_active(True)
+    cache = CachedBackend(storage, table, max_bytes=3 * SHORT)
+    for key in ("a", "b", "c", "a"):
+        storage.put(key, b"x" * 10)
+        cache.get(key)
+    return cache
+
+
+def test_a_long_key_counts_against_the_byte_budget(storage, table):
+    cache = cache_three_short_entries(storage, table)
+    long = "k" * ENTRY_OVERHEAD  # a 1-byte value, but an entry costing about two short ones
+    storage.put(long, b"x")
+    cache.get(long)
+    assert fetch(storage, cache.get, "a")[1] == CACHE
+    assert fetch(storage, cache.get, long)[1] == CACHE
+    assert fetch(storage, cache.get, "c")[1] == STORAGE
+    assert fetch(storage, cache.get, "b")[1] == STORAGE
+
+
+def test_a_folders_items_count_against_the_byte_budget(storage, table):
+    cache = cache_three_short_entries(storage, table)
+    storage.put("f/1", b"x")
+    storage.put("f/2", b"x")
+    folder = ENTRY_OVERHEAD + len("f/") + 2 * (FOLDER_ITEM_OVERHEAD + len("f/1") + 1)
+    assert SHORT < folder <= 2 * SHORT  # with its items' overhead: "b" and "c" go, "a" stays
+    cache.get_prefix("f/")
+    assert fetch(storage, cache.get, "a")[1] == CACHE
+    assert fetch(storage, cache.get_prefix, "f/")[1] == CACHE
+    assert fetch(storage, cache.get, "c")[1] == STORAGE
+    assert fetch(storage, cache.get, "b")[1] == STORAGE
+
+
+def test_the_byte_budget_bounds_the_memory_the_entries_hold(storage, table):
+    """Tiny values under long keys: what the cached entries hold in this
+    process (traced by tracemalloc: key strings, tuples, ints, the LRU's
+    nodes; the values are storage's) stays near ``max_bytes``.  Counting only
+    the values' bytes, all 4,000 entries stayed: about 2 MiB."""
+    table.set_active(True)
+    budget = 64 * 1024
+    cache = CachedBackend(storage, table, max_bytes=budget)
+    long = "k" * 200
+    for i in range(4000):
+        storage.put(f"{long}{i}", b"v")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(4000):
+            cache.get(f"{long}{i}")  # a key string of its own, as a request's is
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held <= 2 * budget
+    assert fetch(storage, cache.get, f"{long}3999")[1] == CACHE
 
 
 # -- the table across processes --------------------------------------------------------
