@@ -42,37 +42,24 @@ class Barrier:
       ciphertext's key, which is the plaintext's key, and carry no value.
       A failed check surfaces as the backend's ``WriteConflict``.
 
-    The plaintext of the last value read at each path is kept (values up to
-    ``OPENED_MAX_VALUE`` bytes, ``OPENED_MAX_BYTES`` in all, in this process's
-    memory only, forgotten with the keyring): a read that finds the same
-    ciphertext at that path again, under the same keyring, is answered without
-    decrypting it twice.  The same bytes under the same key and associated
-    data were authenticated the first time.
+    No plaintext is kept between reads (as in Vault, whose caches hold
+    ciphertext): every read decrypts and authenticates what storage (or the
+    node's read cache, which holds ciphertext) returned.  A decryption costs
+    ~2 µs with the key's cipher built once (``Key.cipher``); a memo of the last
+    plaintext read at each path saved that and held about 1 KiB of a worker's
+    memory per secret served (bench/README.md).
 
     Thread-safe: each operation reads the keyring reference once, and
     ``set_keyring`` is a single reference assignment of an immutable keyring.
     """
 
-    #: Larger values are decrypted at every read.
-    OPENED_MAX_VALUE = 64 * 1024
-    #: Ciphertext and plaintext bytes kept in all; past this the memo starts again empty.
-    OPENED_MAX_BYTES = 16 * 1024 * 1024
-
     def __init__(self, backend: Backend):
         self._backend = backend
         self._keyring: Keyring | None = None
-        #: path -> (ciphertext, keyring, plaintext) of the last value read there.
-        self._opened: dict[str, tuple[bytes, Keyring, bytes]] = {}
-        self._opened_bytes = 0
 
     def set_keyring(self, keyring: Keyring | None) -> None:
         """Install the keyring (unseal, rotation) or forget it (None: seal)."""
         self._keyring = keyring
-        self._forget_opened()
-
-    def _forget_opened(self) -> None:
-        self._opened = {}
-        self._opened_bytes = 0
 
     @property
     def keyring(self) -> Keyring | None:
@@ -95,25 +82,13 @@ class Barrier:
         key = keyring.active_key()
         return aead.seal(key.cipher, key.term, value, path.encode("utf-8"))
 
-    def _decrypt(self, keyring: Keyring, path: str, blob: bytes) -> bytes:
-        opened = self._opened
-        seen = opened.get(path)
-        if seen is not None and seen[1] is keyring and seen[0] == blob:
-            return seen[2]
+    @staticmethod
+    def _decrypt(keyring: Keyring, path: str, blob: bytes) -> bytes:
         term = aead.term_of(blob)
         key = keyring.key(term)
         if key is None:
             raise IntegrityError(f"a stored value is encrypted under unknown keyring term {term}")
-        plaintext = aead.open_sealed(key.cipher, blob, path.encode("utf-8"))
-        if len(blob) <= self.OPENED_MAX_VALUE:
-            # An approximate count (a path read again adds twice): it only
-            # decides when to start again, and errs towards starting early.
-            self._opened_bytes += len(blob) + len(plaintext)
-            if self._opened_bytes > self.OPENED_MAX_BYTES:
-                self._forget_opened()
-                opened = self._opened
-            opened[path] = (blob, keyring, plaintext)
-        return plaintext
+        return aead.open_sealed(key.cipher, blob, path.encode("utf-8"))
 
     def get(self, path: str) -> bytes | None:
         """The decrypted value at ``path``, or None if nothing is stored there."""
@@ -139,7 +114,7 @@ class Barrier:
         keyring = self._unsealed()
         with metrics.timed(metrics.barrier_seconds, "get_prefix"):
             blobs = self._backend.get_prefix(prefix)
-        return DecryptedEntries(blobs, lambda path, blob: self._decrypt(keyring, path, blob))
+        return DecryptedEntries(blobs, lambda path, blob: Barrier._decrypt(keyring, path, blob))
 
     def put(self, path: str, value: bytes) -> int:
         """Encrypt ``value`` for ``path`` under the active term and store it."""

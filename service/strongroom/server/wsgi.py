@@ -65,7 +65,7 @@ def get_app() -> falcon.App:
             notify=link.notify,
         )
         link.on_invalidate = core.invalidate
-        # A seal reaches the barrier (and drops what it decrypted) at once, not at the next request.
+        # A seal reaches the barrier (and the token store drops what it decoded) at once, not at the next request.
         link.on_keyring = core.sync_keyring
     else:
         backend = make_backend(config)
