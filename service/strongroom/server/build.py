@@ -15,6 +15,7 @@ from strongroom.storage.instrumented import InstrumentedBackend
 if TYPE_CHECKING:
     from strongroom.storage.coherence import CoherenceTable
     from strongroom.storage.consul import ConsulBackend
+    from strongroom.storage.consul_batch import CommitTurns
 
 
 def make_backend(
@@ -31,17 +32,21 @@ def make_backend(
         from strongroom.storage.inmem import InmemBackend
 
         return InstrumentedBackend(InmemBackend(), "inmem")
-    return wrap_consul(config, consul_backend(config, fence, on_lock_lost), cache_table, cache_size)
+    # The workers of a node (one cache table) take turns to commit (storage/consul_batch.py).
+    consul = consul_backend(config, fence, on_lock_lost, commit_turns=cache_table)
+    return wrap_consul(config, consul, cache_table, cache_size)
 
 
 def consul_backend(
     config: ServerConfig,
     fence: Callable[[], tuple[str, str] | None] | None = None,
     on_lock_lost: Callable[[], None] | None = None,
+    commit_turns: CommitTurns | None = None,
 ) -> ConsulBackend:
     """The bare Consul backend the configuration names: what the node core's
     sessions, registry and watches share (one client, one index), before
-    ``wrap_consul`` instruments (and caches) it."""
+    ``wrap_consul`` instruments (and caches) it; with ``commit_turns`` it takes
+    turns with the node's other processes to send transactions."""
     from strongroom.storage.consul import ConsulBackend
 
     storage = config.storage
@@ -59,6 +64,7 @@ def consul_backend(
         max_parallel=storage.max_parallel,
         fence=fence,
         on_lock_lost=on_lock_lost,
+        commit_turns=commit_turns,
     )
 
 

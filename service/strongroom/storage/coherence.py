@@ -41,7 +41,10 @@ _W_MAGIC, _W_CLOCK, _W_EPOCH, _W_FLUSH, _W_PENDING_ALL, _W_LEASE = 0, 1, 2, 3, 4
 # While a performance standby follows the change log (storage/changes.py):
 # the log index it has applied (0: not following) and until when it may serve.
 _W_APPLIED, _W_FOLLOW_LEASE = 6, 7
-_GEN = 8
+# Which process has a Consul transaction in flight, since when, and which one
+# waits for its turn next, since when (``claim_commit``).
+_W_COMMIT, _W_COMMIT_SINCE, _W_NEXT, _W_NEXT_SINCE = 8, 9, 10, 11
+_GEN = 16
 _PENDING = _GEN + SLOTS
 _WORDS = _PENDING + SLOTS
 #: Where the written values start: on a 64 KiB boundary.  A page fault maps
@@ -50,6 +53,9 @@ _WORDS = _PENDING + SLOTS
 #: value's page (see storage/written.py).
 _AREA = -(-_WORDS * 8 // 65536) * 65536
 ALL = -1  # pseudo-slot: the write touches every key
+#: A turn to commit (``claim_commit``) held or waited for longer than this is
+#: taken as abandoned (its process died or hangs).
+COMMIT_TURN_NS = 50_000_000
 
 
 def caching_supported() -> bool:
@@ -89,8 +95,10 @@ class CoherenceTable:
     ``memoryview``.
     """
 
-    def __init__(self, path: str, *, create: bool = False):
+    def __init__(self, path: str, *, create: bool = False, process: int | None = None):
         self.path = path
+        #: Who this handle is among the table's users (``claim_commit``): its process's pid.
+        self._process = process or os.getpid()
         flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
         self._fd = os.open(path, flags, 0o600)
         if create:
@@ -140,6 +148,48 @@ class CoherenceTable:
             w[_W_APPLIED] = 0
             w[_W_FOLLOW_LEASE] = 0
             w[_W_EPOCH] = w[_W_CLOCK] if active else 0
+        finally:
+            self._unlock()
+
+    # -- whose turn it is to commit (storage/consul_batch.py) -------------------
+
+    def claim_commit(self) -> bool:
+        """Take the node's turn to send a Consul transaction: True when no other
+        process holds it (or its hold is older than ``COMMIT_TURN``, a process
+        that died or hangs) and no other process waits for it; else False, and
+        this process is the next in line unless another one already is.
+
+        Only a hint for group commit: the node's workers each batch their own
+        writes, and one transaction in flight for the whole node lets each
+        batch grow while the other is committed (half as many transactions,
+        each about as costly to Consul: bench/README.md).  Correctness never
+        depends on it: a process that waited ``TURN_WAIT`` sends anyway."""
+        me, now, w = self._process, time.monotonic_ns(), self._words
+        self._lock()
+        try:
+            held = w[_W_COMMIT] not in (0, me) and now - w[_W_COMMIT_SINCE] < COMMIT_TURN_NS
+            queued = w[_W_NEXT] not in (0, me) and now - w[_W_NEXT_SINCE] < COMMIT_TURN_NS
+            if held or queued:
+                if not queued:
+                    w[_W_NEXT], w[_W_NEXT_SINCE] = me, now
+                return False
+            w[_W_COMMIT], w[_W_COMMIT_SINCE] = me, now
+            if w[_W_NEXT] == me:
+                w[_W_NEXT] = 0
+            return True
+        finally:
+            self._unlock()
+
+    def release_commit(self) -> None:
+        """End this process's turn (its transaction was answered, or it stopped
+        waiting for its turn: it is no longer next in line either)."""
+        me, w = self._process, self._words
+        self._lock()
+        try:
+            if w[_W_COMMIT] == me:
+                w[_W_COMMIT] = 0
+            if w[_W_NEXT] == me:
+                w[_W_NEXT] = 0
         finally:
             self._unlock()
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Protocol
 from strongroom.errors import LockLost, StorageUnavailable
 from strongroom.storage import WRITE_VERBS, TxnOp, changes, children
 from strongroom.storage.consul_address import TLS_VERSIONS, ConsulEndpoint, consul_key, parse_address
-from strongroom.storage.consul_batch import TxnBatcher
+from strongroom.storage.consul_batch import CommitTurns, TxnBatcher
 from strongroom.storage.consul_errors import consul_errors, error_for_status
 from strongroom.storage.consul_transport import Transport
 from strongroom.storage.consul_txn import TXN_MAX_OPS, check_ops, commit_index, encode_txn, rolled_back_error
@@ -98,6 +98,7 @@ class ConsulBackend:
         on_lock_lost: Callable[[], None] | None = None,
         max_value_size: int = 512 * 1024,
         max_txn_bytes: int = 512 * 1024,
+        commit_turns: CommitTurns | None = None,
     ):
         if consistency_mode not in _CONSISTENCY:
             raise ValueError(f"consistency_mode must be 'default' or 'strong', not {consistency_mode!r}")
@@ -125,9 +126,14 @@ class ConsulBackend:
         self._index_lock = threading.Lock()
         self._address = self._endpoint.base_uri
         self._http = Transport(self._endpoint)
-        # Concurrent writes of this process share Consul transactions (storage/consul_batch.py).
+        # Concurrent writes of this process share Consul transactions, and with
+        # ``commit_turns`` the node's processes take turns (storage/consul_batch.py).
         self._batcher = TxnBatcher(
-            self._send_txn, TXN_MAX_OPS, max_txn_bytes, record_prefix=self._full_key(changes.PREFIX)
+            self._send_txn,
+            TXN_MAX_OPS,
+            max_txn_bytes,
+            record_prefix=self._full_key(changes.PREFIX),
+            turns=commit_turns,
         )
 
     @classmethod
@@ -151,6 +157,7 @@ class ConsulBackend:
         on_lock_lost: Callable[[], None] | None = None,
         max_value_size: int = 512 * 1024,
         max_txn_bytes: int = 512 * 1024,
+        commit_turns: CommitTurns | None = None,
     ) -> ConsulBackend:
         """The backend of Vault-style storage settings.
 
@@ -186,6 +193,7 @@ class ConsulBackend:
             on_lock_lost=on_lock_lost,
             max_value_size=max_value_size,
             max_txn_bytes=max_txn_bytes,
+            commit_turns=commit_turns,
         )
 
     @property
