@@ -53,5 +53,28 @@ def test_what_orjson_refuses_behaves_as_the_standard_library():
 
 
 def test_long_digit_runs_are_found():
-    assert jsoncodec.long_digits(b'{"a": 1234567890123456789}')
-    assert not jsoncodec.long_digits(b'{"a": 123456789012345678}')
+    assert jsoncodec.long_digits(b'{"a": 12345678901234567890}')
+    assert jsoncodec.long_digits(b'{"a": -1234567890123456789}')
+    assert not jsoncodec.long_digits(b'{"a": 1234567890123456789}')  # 19 digits: below 2**64
+    assert not jsoncodec.long_digits(b'{"a": -123456789012345678}')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "9999999999999999999",
+        "-9999999999999999999",
+        "[1784567890123456789, -1784567890123456789]",
+        '{"t": 1784567890123456789, "s": "-9999999999999999999"}',
+        "99999999999999999999999",
+    ],
+)
+def test_integers_at_the_edges_of_64_bits_parse_as_the_standard_library_parses_them(text):
+    for raw in (text, text.encode()):
+        value = jsoncodec.loads(raw)
+        assert value == json.loads(text)
+        assert json.dumps(value) == json.dumps(json.loads(text))  # same types: no int became a float

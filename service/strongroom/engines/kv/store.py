@@ -236,16 +236,20 @@ class VersionedStore:
         found = self._version_of(secret, wanted)
         if found is None or not found.live:
             return found
-        raw = self._stored_data(path, found.number, found.version.blob)
+        secret, meta, number, version, _, _ = found
+        raw = self._stored_data(path, number, version.blob)
         if raw is not None:
-            return found._replace(data=decode(raw)["data"])
+            return FoundVersion(secret, meta, number, version, True, decode(raw)["data"])
         secret = self.read(path)
         found = self._version_of(secret, wanted)
         if found is None or not found.live:
             return found
-        return found._replace(data=self.version_data(secret, found.number))
+        return FoundVersion(
+            secret, found.meta, found.number, found.version, True, self.version_data(secret, found.number)
+        )
 
     def _version_of(self, secret: Secret, wanted: int) -> FoundVersion | None:
+        """Version ``wanted`` (0: the current one) of ``secret`` as read, its data not read yet."""
         if secret.meta is None:
             return None
         number = wanted if wanted > 0 else secret.meta.current_version
