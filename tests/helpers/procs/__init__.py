@@ -11,7 +11,7 @@ its dev cluster uses too; here they raise the built-in errors tests expect.
 
 One module per component; tests import every name from here:
 
-* ``base``: ``free_port``, ``wait_until``, ``AgentExited``, ``Process``;
+* ``base``: ``free_port``, ``wait_until``, ``freeze``, ``AgentExited``, ``Process``;
 * ``consul_agents``: ``ConsulAgent``, ``start_agent``, ``ConsulCluster``;
 * ``nodes``: ``StrongroomServer``, ``StrongroomServerWithListener``;
 * ``dev_servers``: ``OpenBaoDevServer``, ``StrongroomDevServer``;
@@ -19,7 +19,7 @@ One module per component; tests import every name from here:
 * ``prometheus``: ``PrometheusProcess``, ``PrometheusQueryError``.
 """
 
-from tests.helpers.procs.base import AgentExited, Process, free_port, wait_until
+from tests.helpers.procs.base import AgentExited, Process, free_port, freeze, wait_until
 from tests.helpers.procs.consul_agents import ConsulAgent, ConsulCluster, consul_binary, start_agent
 from tests.helpers.procs.dev_servers import OpenBaoDevServer, StrongroomDevServer, openbao_binary
 from tests.helpers.procs.haproxy_fronts import HAProxyProcess, HAProxyTLSFront
@@ -41,6 +41,7 @@ __all__ = [
     "StrongroomServerWithListener",
     "consul_binary",
     "free_port",
+    "freeze",
     "openbao_binary",
     "prometheus_binary",
     "start_agent",

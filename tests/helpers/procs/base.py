@@ -50,6 +50,23 @@ def wait_until(
         raise TimeoutError(f"timed out after {timeout}s waiting for {what} (last error: {exc.last_error!r})") from None
 
 
+def freeze(pid: int, timeout: float = 10.0) -> None:
+    """SIGSTOP ``pid`` and return once every one of its threads is stopped:
+    ``kill`` returns before they are, and on a busy machine a thread of a
+    multi-threaded server (Consul's Go runtime) can still answer a request
+    sent right after it.  Resume with SIGCONT."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def all_stopped() -> bool:
+        states = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/stat") as stat:
+                states.append(stat.read().rsplit(")", 1)[1].split()[0])
+        return all(state in ("T", "t") for state in states)
+
+    wait_until(all_stopped, timeout, f"every thread of process {pid} to stop", interval=0.005)
+
+
 class AgentExited(RuntimeError):
     """The process ended while we waited for it to become ready."""
 

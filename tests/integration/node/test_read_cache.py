@@ -12,7 +12,7 @@ import uuid
 
 import requests
 
-from tests.helpers.procs import wait_until
+from tests.helpers.procs import freeze, wait_until
 
 
 def fresh(node, method: str, path: str, token: str, **kwargs) -> requests.Response:
@@ -116,7 +116,7 @@ def test_a_hung_node_core_stops_cache_hits_within_its_ttl(make_node, consul_agen
     assert fresh(node, "PUT", "kv/app", token, json={"v": 1}).status_code == 204
     for _ in range(6):  # cached by both workers
         assert fresh(node, "GET", "kv/app", token).status_code == 200
-    os.kill(node.pid, signal.SIGSTOP)
+    freeze(node.pid)
     try:
         # Every secret of every mount goes, behind the node's back.
         consul_agent.client().kv.delete(prefix + "logical/", recurse=True)

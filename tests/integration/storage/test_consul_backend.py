@@ -19,7 +19,7 @@ from strongroom.storage import TxnOp
 from strongroom.storage.consul import ConsulBackend
 from strongroom.storage.consul_session import ConsulSessions
 from strongroom.storage.consul_txn import TXN_MAX_OPS
-from tests.helpers.procs import ConsulAgent, ConsulCluster, start_agent, wait_until
+from tests.helpers.procs import ConsulAgent, ConsulCluster, freeze, start_agent, wait_until
 
 KIB = 1024
 
@@ -689,7 +689,7 @@ def test_an_answer_that_comes_too_late_is_never_taken_for_the_next_one(consul_ag
     backend = ConsulBackend.from_config(consul_agent.address, prefix=f"late-{uuid.uuid4().hex}/", timeout=0.5)
     backend.put("first", b"1")
     backend.put("second", b"2")
-    os.kill(consul_agent.pid, signal.SIGSTOP)
+    freeze(consul_agent.pid)
     try:
         with pytest.raises(StorageUnavailable):
             backend.get("first")
