@@ -12,6 +12,7 @@ from strongroom.barrier import Barrier, BarrierView, Keyring, aead
 from strongroom.errors import IntegrityError, InvalidRequest, ReadOnly, Sealed
 from strongroom.storage import ReadOnlyView, TxnOp, WriteConflict
 from strongroom.storage.inmem import InmemBackend
+from tests.helpers.counting_keyring import CountingKeyring
 
 START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -235,21 +236,6 @@ class CountingBackend(InmemBackend):
     def get_prefix(self, prefix):
         self.prefix_reads += 1
         return super().get_prefix(prefix)
-
-
-class CountingKeyring:
-    """A keyring that counts decryptions (each looks up the key of its term)."""
-
-    def __init__(self, inner: Keyring):
-        self.inner = inner
-        self.decryptions = 0
-
-    def active_key(self):
-        return self.inner.active_key()
-
-    def key(self, term):
-        self.decryptions += 1
-        return self.inner.key(term)
 
 
 class TestGetPrefix:

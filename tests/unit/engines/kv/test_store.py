@@ -18,6 +18,7 @@ from strongroom.storage import ReadOnlyView
 from strongroom.storage.cache import CachedBackend
 from strongroom.storage.coherence import CoherenceTable
 from strongroom.storage.inmem import InmemBackend
+from tests.helpers.counting_keyring import CountingKeyring
 from tests.unit.engines.kv_support import FlakyBackend, make_request
 
 
@@ -36,21 +37,6 @@ class CountingView:
             return method(*args, **kwargs)
 
         return counted
-
-
-class CountingKeyring:
-    """A keyring that counts decryptions (each looks up the key of its term)."""
-
-    def __init__(self, inner: Keyring):
-        self.inner = inner
-        self.decryptions = 0
-
-    def active_key(self):
-        return self.inner.active_key()
-
-    def key(self, term):
-        self.decryptions += 1
-        return self.inner.key(term)
 
 
 def call(engine, operation, relative_path, data=None):
