@@ -49,7 +49,7 @@ _PENDING = _GEN + SLOTS
 _WORDS = _PENDING + SLOTS
 #: Where the written values start: on a 64 KiB boundary.  A page fault maps
 #: the neighbours (in the same aligned 64 KiB) other processes wrote too, so
-#: the 64 KiB of bucket headers every lookup reads must not share one with a
+#: the index of the area every lookup reads must not share one with a
 #: value's page (see storage/written.py).
 _AREA = -(-_WORDS * 8 // 65536) * 65536
 ALL = -1  # pseudo-slot: the write touches every key

@@ -391,18 +391,16 @@ def test_a_value_too_large_to_share_is_read_from_storage(storage, cache, other):
     assert fetch(storage, cache.get_with_index, "k") == ((b"x" * written.CAPACITY, index), STORAGE)
 
 
-def test_keys_sharing_a_bucket_are_never_mistaken_for_each_other(storage, cache, other):
-    first = "a"
-    second = next(
-        f"b{n}" for n in range(100_000) if written.bucket_of(f"b{n}".encode()) == written.bucket_of(first.encode())
-    )
-    for key in (first, second):
+def test_keys_sharing_a_set_are_never_mistaken_for_each_other(storage, cache, other):
+    same = [key for key in (f"k{n}" for n in range(100_000)) if written.set_of(key.encode()) == written.set_of(b"k0")]
+    keys = same[: written.WAYS + 1]
+    for key in keys:
         storage.put(key, b"v0")
         other.get(key)
-    one = other.put(first, b"one")
-    two = other.put(second, b"two")  # takes the bucket over
-    assert fetch(storage, cache.get_with_index, first) == ((b"one", one), STORAGE)
-    assert fetch(storage, cache.get_with_index, second) == ((b"two", two), CACHE)
+    indexes = [other.put(key, key.encode()) for key in keys]  # the last takes the oldest's way
+    assert fetch(storage, cache.get_with_index, keys[0]) == ((keys[0].encode(), indexes[0]), STORAGE)
+    for key, index in zip(keys[1:], indexes[1:], strict=True):
+        assert fetch(storage, cache.get_with_index, key) == ((key.encode(), index), CACHE)
 
 
 # -- folder reads ---------------------------------------------------------------
