@@ -9,18 +9,21 @@ transaction writes (``*<prefix>`` for a deleted tree).  The record commits
 with the write or not at all, and its ``ModifyIndex`` is the write's commit
 index, the ``X-Vault-Index`` the client got.
 
-A standby's node core follows the prefix with a blocking query
-(``ChangeFollower``).  Each answer is one consistent snapshot of every record
-not yet pruned, and its ``X-Consul-Index`` is the highest index among them
-(and their tombstones): every record up to that index is in it.  For each
-record newer than its position the follower bumps the slots of the keys in the
-node's ``CoherenceTable`` (as a local write would), then publishes the index
-as *applied*; workers then serve cached ciphertext while
+A standby's node core follows the prefix (``ChangeFollower``) with a blocking
+query on its keys.  Each answer lists every record not yet pruned, in one
+consistent snapshot, and its ``X-Consul-Index`` is the highest index among
+them (and their tombstones): every record up to that index is listed.  The
+follower reads the values of the records it has not listed before (records
+are written once and never change, only pruned) and the mark, bumps the slots
+of the keys they name in the node's ``CoherenceTable`` (as a local write
+would), then publishes the index as *applied*.  An answer carries keys only:
+with every record's value in each answer, one following standby more than
+doubled Consul's CPU per write.  Workers then serve cached ciphertext while
 
 * the table's following epoch is unchanged: a new one is taken when the
   follower starts, when the feed errors (Consul gone or restarted), when the
-  index goes backwards, and when records it had not yet seen were pruned;
-  the node becoming active or being sealed ends it too;
+  index goes backwards, and when records it had not yet seen were pruned
+  (the mark says so, or a new record is gone before it was read);
 * the follower's lease runs: each answer renews it for one blocking wait
   (plus Consul's jitter and a margin), so a follower whose query hangs (a
   partition) stops serving by itself;
@@ -28,10 +31,10 @@ as *applied*; workers then serve cached ciphertext while
   (storage/consistency.py); a newer one reads Consul, as every read did
   before.
 
-Pruning (``ChangePruner``, on the active node): records older than a few
-seconds (judged by the prefix index the pruner saw that long ago) are deleted
-in fenced transactions that also set ``changes/~pruned`` to the highest
-index deleted.  A follower that finds that mark above its position may have
+Pruning (``ChangePruner``, on the active node): records first listed by the
+pruner a few seconds ago are deleted in fenced transactions that also set
+``changes/~pruned`` to the log index of that listing, at or above the
+records' own.  A follower that finds that mark above its position may have
 missed a record, and takes a new epoch: its whole cache is dropped, never
 served stale.
 
@@ -47,7 +50,6 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -93,10 +95,14 @@ def parse_record(value: bytes) -> tuple[list[str], bool]:
 class ChangeFeed(Protocol):
     """The change log in storage (``storage/consul_changes.py``): reads only, no fence."""
 
-    def wait(self, index: int, wait: str) -> tuple[int, list[tuple[str, int, bytes]]]:
+    def wait(self, index: int, wait: str) -> tuple[int, list[str]]:
         """Block until the log changes after ``index`` (0: answer at once) or
-        ``wait`` passes; returns the log's index and every record as
-        ``(key, modify index, value)``, keys as ``Backend.get`` takes them.
+        ``wait`` passes; returns the log's index and the key of every record
+        (and of the mark), as ``Backend.get`` takes them.  Raises
+        ``StorageUnavailable`` when storage cannot answer."""
+
+    def read(self, keys: Sequence[str]) -> dict[str, bytes] | None:
+        """The values at ``keys`` (records, the mark); None when one is gone.
         Raises ``StorageUnavailable`` when storage cannot answer."""
 
 
@@ -136,6 +142,8 @@ class ChangeFollower:
         self._running = False
         self._epoch = 0
         self._position = 0
+        #: The records listed in the last answer: a record not among them is new.
+        self._seen: set[str] = set()
         #: Epochs begun after a gap (feed error, pruned records, index backwards), for tests and metrics.
         self.restarts = 0
 
@@ -176,7 +184,9 @@ class ChangeFollower:
                 time.sleep(pause)
             asked = time.monotonic()
             try:
-                new_index, records = self._feed.wait(index, f"{self._wait:g}s")
+                new_index, keys = self._feed.wait(index, f"{self._wait:g}s")
+                if not self.answer(generation, new_index, keys):
+                    return
             except StrongroomError as exc:
                 log.warning("change log unavailable, standby cache dropped: %s", exc)
                 with self._lock:
@@ -194,29 +204,38 @@ class ChangeFollower:
                 index = 0
                 time.sleep(self._retry)
                 continue
-            if not self.apply(generation, new_index, records):
-                return
             index = new_index
 
-    def apply(self, generation: int, index: int, records: Sequence[tuple[str, int, bytes]]) -> bool:
-        """Apply one answer of the feed (log ``index``, its records); False once
-        ``generation`` is stopped.  Public for tests that drive it by hand."""
+    def answer(self, generation: int, index: int, listed: Sequence[str]) -> bool:
+        """Apply one answer of the feed: log ``index`` and the keys it lists.
+        The records this follower has not seen are read (with the mark), then
+        applied; False once ``generation`` is stopped.  Public for tests that
+        drive the follower by hand."""
+        values: dict[str, bytes] | None = {}
+        if self._epoch and index != self._position:
+            new = [key for key in listed if key not in self._seen]
+            values = self._feed.read(new) if new else {}
+        return self._apply(generation, index, listed, values)
+
+    def _apply(self, generation: int, index: int, listed: Sequence[str], values: dict[str, bytes] | None) -> bool:
+        """``values`` of the records (and the mark) read for this answer; None:
+        one of them was pruned before it could be read."""
         with self._lock:
             if generation != self._generation:
                 return False
             until = self._clock() + self._lease
             pruned, keys, flush = 0, [], False
-            for key, modify_index, value in records:
+            for key, value in (values or {}).items():
                 if key == PRUNED_KEY:
                     try:
                         pruned = int(value or b"0")
                     except ValueError:
                         pruned = index  # unreadable: assume the worst
-                elif modify_index > self._position:
+                else:
                     named, tree = parse_record(value)
                     keys.extend(named)
                     flush = flush or tree
-            if self._epoch and (index < self._position or pruned > self._position):
+            if self._epoch and (values is None or index < self._position or pruned > self._position):
                 log.warning(
                     "change log moved past this standby (position %d, log %d, pruned to %d): cache dropped",
                     self._position,
@@ -230,6 +249,8 @@ class ChangeFollower:
             elif not self._table.apply_changes(self._epoch, keys, flush, index, until):
                 self._epoch = 0  # the node changed role meanwhile; stop() follows
             self._position = index
+            # The mark is read again whenever the log moves: it is not a record.
+            self._seen = {key for key in listed if key != PRUNED_KEY}
             return True
 
 
@@ -255,7 +276,8 @@ class ChangePruner:
         self._retain = retain
         self._interval = interval
         self._clock = clock
-        self._history: deque[tuple[float, int]] = deque()
+        #: Each record listed: when this pruner first listed it, and the log's index then.
+        self._seen: dict[str, tuple[float, int]] = {}
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -270,30 +292,33 @@ class ChangePruner:
                 self.prune_once()
             except StrongroomError as exc:  # lost the lock, Consul away: the next active prunes
                 log.info("change log not pruned: %s", exc)
-                self._history.clear()
+                self._seen.clear()
             except Exception:
                 log.exception("pruning the change log failed")
-                self._history.clear()
+                self._seen.clear()
 
     def prune_once(self) -> int:
-        """Delete the records older than ``retain``; returns how many."""
+        """Delete the records first listed at least ``retain`` ago; returns how many.
+
+        A listing carries no record's own index, but a record first listed at
+        log index ``i`` was written at or before ``i``: the mark is set to the
+        highest such ``i`` deleted, which is at or above the records' own.  A
+        follower whose position is below it lagged about ``retain`` behind and
+        starts anew, as it would have to for a record it missed."""
         if not self._is_active():
-            self._history.clear()
+            self._seen.clear()
             return 0
         now = self._clock()
-        index, records = self._feed.wait(0, "0s")
-        self._history.append((now, index))
-        cut = 0
-        while self._history and self._history[0][0] <= now - self._retain:
-            cut = self._history.popleft()[1]
-        if cut:
-            self._history.appendleft((now - self._retain, cut))  # still the cut until a newer one ages
-        old = sorted(
-            (modify_index, key) for key, modify_index, _ in records if key != PRUNED_KEY and modify_index <= cut
-        )
+        index, listed = self._feed.wait(0, "0s")
+        current = set(listed)
+        current.discard(PRUNED_KEY)
+        self._seen = {key: self._seen.get(key, (now, index)) for key in current}
+        old = sorted((seen_index, key) for key, (seen, seen_index) in self._seen.items() if seen <= now - self._retain)
         for start in range(0, len(old), PRUNE_BATCH):
             chunk = old[start : start + PRUNE_BATCH]
             ops = [TxnOp("delete", key) for _, key in chunk]
             ops.append(TxnOp("set", PRUNED_KEY, str(chunk[-1][0]).encode()))
             self._backend.txn(ops)
+            for _, key in chunk:
+                del self._seen[key]
         return len(old)

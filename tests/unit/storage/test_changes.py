@@ -40,12 +40,15 @@ class CountingBackend(InmemBackend):
 
 
 class ScriptedFeed:
-    """A feed whose answers the test queues; ``error`` makes the next wait fail."""
+    """A feed whose answers the test queues; ``error`` makes the next wait fail.
+    ``values`` holds the records (and the mark) ``read`` finds."""
 
     def __init__(self):
         self.answers: list = []
+        self.values: dict[str, bytes] = {}
         self.error = threading.Event()
         self.calls = 0
+        self.read_keys: list[list[str]] = []
 
     def wait(self, index, wait):
         self.calls += 1
@@ -55,6 +58,12 @@ class ScriptedFeed:
             return self.answers.pop(0)
         time.sleep(0.01)
         return index or 1, []
+
+    def read(self, keys):
+        self.read_keys.append(list(keys))
+        if any(key not in self.values for key in keys):
+            return None
+        return {key: self.values[key] for key in keys}
 
 
 @pytest.fixture
@@ -74,10 +83,17 @@ def cached(storage, table):
     return CachedBackend(storage, table, size=100)
 
 
-def record(modify_index: int, *keys: str) -> tuple[str, int, bytes]:
+def record(feed: ScriptedFeed, *keys: str) -> str:
+    """The key of a new record naming ``keys``, which the feed's ``read`` finds."""
     op = record_op([TxnOp("set", k, b"x") for k in keys])
     assert op is not None
-    return op.key, modify_index, op.value or b""
+    feed.values[op.key] = op.value or b""
+    return op.key
+
+
+def mark(feed: ScriptedFeed, pruned: int) -> str:
+    feed.values[PRUNED_KEY] = str(pruned).encode()
+    return PRUNED_KEY
 
 
 def served_from_cache(storage: CountingBackend, cached: CachedBackend, key: str) -> bool:
@@ -87,35 +103,40 @@ def served_from_cache(storage: CountingBackend, cached: CachedBackend, key: str)
 
 
 def test_a_record_makes_the_key_it_names_stale_and_only_that_key(storage, table, cached):
-    follower = ChangeFollower(ScriptedFeed(), table)
+    feed = ScriptedFeed()
+    follower = ChangeFollower(feed, table)
     storage.put("logical/m/a", b"1")
     storage.put("logical/m/b", b"1")
-    follower.apply(0, 10, [])
+    follower.answer(0, 10, [])
     assert table.applied() == 10
     assert cached.get("logical/m/a") == b"1"
     cached.get("logical/m/b")
     assert served_from_cache(storage, cached, "logical/m/a")
     storage.put("logical/m/a", b"2")  # the active node writes; until its record arrives the cache may lag
-    follower.apply(0, 11, [record(11, "logical/m/a")])
+    follower.answer(0, 11, [record(feed, "logical/m/a")])
     assert table.applied() == 11
     assert cached.get("logical/m/a") == b"2"
     assert served_from_cache(storage, cached, "logical/m/b")
     assert served_from_cache(storage, cached, "logical/m/a")
 
 
-def test_a_record_already_applied_changes_nothing(storage, table, cached):
-    follower = ChangeFollower(ScriptedFeed(), table)
+def test_a_record_already_listed_is_not_read_again_and_changes_nothing(storage, table, cached):
+    feed = ScriptedFeed()
+    follower = ChangeFollower(feed, table)
     storage.put("k", b"1")
-    follower.apply(0, 5, [record(5, "k")])
+    first = record(feed, "k")
+    follower.answer(0, 5, [first])  # where following starts: nothing is read
     cached.get("k")
-    follower.apply(0, 6, [record(5, "k")])  # the same record again in the next snapshot
+    other = record(feed, "other")
+    follower.answer(0, 6, [first, other])  # the same record again in the next snapshot
+    assert feed.read_keys == [[other]]
     assert served_from_cache(storage, cached, "k")
 
 
 def test_a_request_carrying_a_newer_index_reads_storage(storage, table, cached):
     follower = ChangeFollower(ScriptedFeed(), table)
     storage.put("k", b"1")
-    follower.apply(0, 20, [])
+    follower.answer(0, 20, [])
     cached.get("k")
     try:
         require_index(21)
@@ -127,23 +148,36 @@ def test_a_request_carrying_a_newer_index_reads_storage(storage, table, cached):
 
 
 def test_records_pruned_before_the_follower_saw_them_drop_the_whole_cache(storage, table, cached):
-    follower = ChangeFollower(ScriptedFeed(), table)
+    feed = ScriptedFeed()
+    follower = ChangeFollower(feed, table)
     storage.put("k", b"1")
-    follower.apply(0, 30, [])
+    follower.answer(0, 30, [])
     cached.get("k")
     # Records 31..40 were written and pruned between two answers: the mark says so.
-    follower.apply(0, 41, [(PRUNED_KEY, 41, b"40")])
+    follower.answer(0, 41, [mark(feed, 40)])
     assert follower.restarts == 1
     assert not served_from_cache(storage, cached, "k")
     assert served_from_cache(storage, cached, "k")  # cached again in the new epoch
 
 
-def test_a_prune_of_records_already_seen_keeps_the_cache(storage, table, cached):
-    follower = ChangeFollower(ScriptedFeed(), table)
+def test_a_record_gone_before_it_was_read_drops_the_whole_cache(storage, table, cached):
+    feed = ScriptedFeed()
+    follower = ChangeFollower(feed, table)
     storage.put("k", b"1")
-    follower.apply(0, 30, [record(29, "other")])
+    follower.answer(0, 30, [])
     cached.get("k")
-    follower.apply(0, 31, [(PRUNED_KEY, 31, b"29")])
+    follower.answer(0, 31, ["changes/pruned-meanwhile"])  # listed, then pruned before the read
+    assert follower.restarts == 1
+    assert not served_from_cache(storage, cached, "k")
+
+
+def test_a_prune_of_records_already_seen_keeps_the_cache(storage, table, cached):
+    feed = ScriptedFeed()
+    follower = ChangeFollower(feed, table)
+    storage.put("k", b"1")
+    follower.answer(0, 30, [record(feed, "other")])
+    cached.get("k")
+    follower.answer(0, 31, [mark(feed, 30)])
     assert follower.restarts == 0
     assert served_from_cache(storage, cached, "k")
 
@@ -151,28 +185,30 @@ def test_a_prune_of_records_already_seen_keeps_the_cache(storage, table, cached)
 def test_an_index_going_backwards_drops_the_whole_cache(storage, table, cached):
     follower = ChangeFollower(ScriptedFeed(), table)
     storage.put("k", b"1")
-    follower.apply(0, 30, [])
+    follower.answer(0, 30, [])
     cached.get("k")
-    follower.apply(0, 3, [])  # Consul restored from a snapshot, or a new cluster
+    follower.answer(0, 3, [])  # Consul restored from a snapshot, or a new cluster
     assert follower.restarts == 1
     assert not served_from_cache(storage, cached, "k")
 
 
 def test_a_deleted_tree_drops_everything(storage, table, cached):
-    follower = ChangeFollower(ScriptedFeed(), table)
+    feed = ScriptedFeed()
+    follower = ChangeFollower(feed, table)
     storage.put("a/k", b"1")
     storage.put("b/k", b"1")
-    follower.apply(0, 30, [])
+    follower.answer(0, 30, [])
     cached.get("a/k")
     cached.get("b/k")
     op = record_op([TxnOp("delete-tree", "a/")])
     assert op is not None and parse_record(op.value or b"") == ([], True)
-    follower.apply(0, 31, [(op.key, 31, op.value or b"")])
+    feed.values[op.key] = op.value or b""
+    follower.answer(0, 31, [op.key])
     assert not served_from_cache(storage, cached, "b/k")
 
 
 def test_the_tables_the_node_core_watches_never_come_from_the_standby_cache(storage, table, cached):
-    ChangeFollower(ScriptedFeed(), table).apply(0, 30, [])
+    ChangeFollower(ScriptedFeed(), table).answer(0, 30, [])
     for key in ("sys/policy/p", "sys/mounts", "sys/auth", "core/keyring", "sys/audit/x"):
         storage.put(key, b"1")
         cached.get(key)
@@ -183,7 +219,7 @@ def test_an_expired_lease_stops_serving(storage, table, cached):
     # The follower's clock says its last answer came long ago.
     follower = ChangeFollower(ScriptedFeed(), table, clock=lambda: time.monotonic() - 60)
     storage.put("k", b"1")
-    follower.apply(0, 30, [])
+    follower.answer(0, 30, [])
     cached.get("k")
     assert not served_from_cache(storage, cached, "k")
 
@@ -211,16 +247,16 @@ def test_a_failing_feed_drops_the_cache_and_a_recovered_one_starts_a_new_epoch(s
 
 def test_a_stopped_follower_never_touches_the_table_again(storage, table, cached):
     follower = ChangeFollower(ScriptedFeed(), table)
-    follower.apply(0, 30, [])
+    follower.answer(0, 30, [])
     follower.stop()
     assert table.applied() == 0
     table.set_active(True)
-    assert not follower.apply(0, 31, [])
+    assert not follower.answer(0, 31, [])
     assert table.applied() == 0
 
 
 def test_becoming_active_ends_the_following_epoch(storage, table, cached):
-    ChangeFollower(ScriptedFeed(), table).apply(0, 30, [])
+    ChangeFollower(ScriptedFeed(), table).answer(0, 30, [])
     storage.put("k", b"1")
     cached.get("k")
     table.set_active(True)
@@ -251,22 +287,29 @@ class InmemFeed:
         self._backend = backend
 
     def wait(self, index, wait):
-        found = self._backend.get_prefix(PREFIX)
-        return self._backend.index(), [(k, i, v) for k, (v, i) in found.items()]
+        return self._backend.index(), sorted(self._backend.get_prefix(PREFIX))
+
+    def read(self, keys):
+        raise AssertionError("the pruner reads no record")
 
 
-def test_the_pruner_deletes_old_records_and_marks_the_highest_it_deleted():
+def test_the_pruner_deletes_records_listed_long_enough_ago_and_marks_that_listings_index():
     backend = InmemBackend()
     now = [100.0]
     pruner = ChangePruner(InmemFeed(backend), backend, lambda: True, retain=3.0, clock=lambda: now[0])
     first = [backend.put(PREFIX + f"r{n}", b"k") for n in range(70)]
     assert pruner.prune_once() == 0  # nothing is old enough yet
+    listed_at = backend.index()
     now[0] += 1
     later = backend.put(PREFIX + "late", b"k")
-    now[0] += 3
+    assert pruner.prune_once() == 0
+    now[0] += 2
     assert pruner.prune_once() == 70
     left = backend.get_prefix(PREFIX)
     assert PREFIX + "late" in left and PREFIX + "r0" not in left
-    assert int(left[PRUNED_KEY][0]) == max(first) < later
+    assert int(left[PRUNED_KEY][0]) == listed_at >= max(first)
+    assert listed_at < later
     assert pruner.prune_once() == 0
+    now[0] += 1
+    assert pruner.prune_once() == 1  # "late", first listed three seconds ago
     assert ChangePruner(InmemFeed(backend), backend, lambda: False).prune_once() == 0
