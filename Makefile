@@ -21,7 +21,7 @@ DEBS := python3-venv python3-dev build-essential haproxy prometheus wrk iproute2
 	podman runc debootstrap vagrant
 
 # Benchmarks run by `make bench`, each also runnable alone as `.venv/bin/python -m bench.NAME`.
-BENCHES := kv failover stale_read reads haproxy_cost login transit
+BENCHES := kv failover stale_read reads cluster_writes haproxy_cost login transit
 
 # Tests and tools find consul through CONSUL_BIN, else on PATH (DESIGN.md).
 CONSUL_TOOL := $(CURDIR)/tools/consul/usr/bin/consul
