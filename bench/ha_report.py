@@ -1,5 +1,6 @@
-"""What the HA benchmarks (failover, stale_read, reads, haproxy_cost) share in reporting: percentiles,
-the report's header, the work folder and the results file (CPU per group of processes is ``procs.CpuMeter``)."""
+"""What the HA benchmarks (failover, stale_read, reads, cluster_writes, haproxy_cost) share in reporting:
+percentiles, the report's header, the work folder and the results file (CPU per group of processes is
+``procs.CpuMeter``), and the run of a benchmark that measures Strongroom clusters, raw Consul and OpenBao."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ import datetime as dt
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from bench import kv, procs
+from bench import kv, procs, wrk
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -59,3 +63,43 @@ def finish(name: str, report: str, started: dt.datetime, workdir: Path, keep: bo
 
 def fmt(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def run_beside_consul_and_openbao(
+    name: str,
+    args: Any,
+    strongroom_rows: Callable[[procs.Consul, Path], Sequence[Any]],
+    consul_row: Callable[[procs.Consul], Any],
+    openbao_rows: Callable[[Path], Sequence[Any]],
+    render: Callable[[list, dt.datetime, float, str], str],
+) -> int:
+    """The run of ``bench.reads`` and ``bench.cluster_writes``: Strongroom's rows and raw Consul's on one
+    agent, then OpenBao's (unless ``args.no_openbao``); the report is printed and written as ``name``.
+    Each row has ``error`` and ``result.error``; ``render(rows, started, elapsed, load_before)``."""
+    procs.stop_on_sigterm()
+    if problem := wrk.missing():
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    started = dt.datetime.now(dt.UTC)
+    load_before, t0 = kv._loadavg(), time.monotonic()
+    workdir = workdir_for(name, started)
+    rows: list = []
+    consul = None
+    try:
+        consul = procs.start_consul(workdir / "consul")
+        print("== Strongroom", file=sys.stderr, flush=True)
+        rows += strongroom_rows(consul, workdir)
+        print("== raw Consul", file=sys.stderr, flush=True)
+        rows.append(consul_row(consul))
+    finally:
+        if consul is not None:
+            consul.stop()
+    if not args.no_openbao:
+        print("== OpenBao", file=sys.stderr, flush=True)
+        rows += openbao_rows(workdir)
+    keep = args.keep_workdir or any(r.error or r.result.error for r in rows)
+    report = render(rows, started, time.monotonic() - t0, load_before)
+    if keep:
+        report += f"\nConfigs and logs kept in {workdir.relative_to(procs.REPO)}.\n"
+    finish(name, report, started, workdir, keep, None if args.no_write else args.out)
+    return 0

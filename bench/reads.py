@@ -24,7 +24,6 @@ import datetime as dt
 import os
 import re
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,33 +312,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    procs.stop_on_sigterm()
-    if problem := wrk.missing():
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    started = dt.datetime.now(dt.UTC)
-    load_before, t0 = kv._loadavg(), time.monotonic()
-    workdir = ha_report.workdir_for("reads", started)
-    rows: list[Row] = []
-    consul = None
-    try:
-        consul = procs.start_consul(workdir / "consul")
-        print("== Strongroom", file=sys.stderr, flush=True)
-        rows += strongroom_rows(consul, workdir, args)
-        print("== raw Consul", file=sys.stderr, flush=True)
-        rows.append(consul_row(consul, args))
-    finally:
-        if consul is not None:
-            consul.stop()
-    if not args.no_openbao:
-        print("== OpenBao", file=sys.stderr, flush=True)
-        rows += openbao_rows(workdir, args)
-    keep = args.keep_workdir or any(r.error or r.result.error for r in rows)
-    report = render(rows, args, started, time.monotonic() - t0, load_before)
-    if keep:
-        report += f"\nConfigs and logs kept in {workdir.relative_to(procs.REPO)}.\n"
-    ha_report.finish("reads", report, started, workdir, keep, None if args.no_write else args.out)
-    return 0
+    return ha_report.run_beside_consul_and_openbao(
+        "reads",
+        args,
+        lambda consul, workdir: strongroom_rows(consul, workdir, args),
+        lambda consul: consul_row(consul, args),
+        lambda workdir: openbao_rows(workdir, args),
+        lambda rows, started, elapsed, load_before: render(rows, args, started, elapsed, load_before),
+    )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ doubled Consul's CPU per write.  Workers then serve cached ciphertext while
 * the table's following epoch is unchanged: a new one is taken when the
   follower starts, when the feed errors (Consul gone or restarted), when the
   index goes backwards, and when records it had not yet seen were pruned
-  (the mark says so, or a new record is gone before it was read);
+  (the mark says so, or a new record is gone before it was read); the node
+  becoming active or being sealed ends it too;
 * the follower's lease runs: each answer renews it for one blocking wait
   (plus Consul's jitter and a margin), so a follower whose query hangs (a
   partition) stops serving by itself;
@@ -32,7 +33,7 @@ doubled Consul's CPU per write.  Workers then serve cached ciphertext while
   before.
 
 Pruning (``ChangePruner``, on the active node): records first listed by the
-pruner a few seconds ago are deleted in fenced transactions that also set
+pruner a second ago are deleted in fenced transactions that also set
 ``changes/~pruned`` to the log index of that listing, at or above the
 records' own.  A follower that finds that mark above its position may have
 missed a record, and takes a new epoch: its whole cache is dropped, never
