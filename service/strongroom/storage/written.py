@@ -86,19 +86,10 @@ class WrittenValues:
         if len(name) + len(data) > CAPACITY:
             return False
         crc = zlib.crc32(name)
-        tag = crc >> 16
+        way, found = self._find(name, crc)
+        if found is not None and found[1] == epoch and found[2] > stamp:
+            return False
         w = self._words
-        first = INDEX_AT + crc % SETS * WAYS
-        way, oldest = first, _POSITION + 1
-        for i in range(first, first + WAYS):
-            word = w[i]
-            if word >> 48 == tag and (found := self._entry(word, name, crc)) is not None:
-                if found[1] == epoch and found[2] > stamp:
-                    return False
-                way = i
-                break
-            if word & _POSITION < oldest:
-                way, oldest = i, word & _POSITION
         units = -(-(_HEADER + len(name) + len(data)) // UNIT)
         at = w[0]
         if at % RING_UNITS + units > RING_UNITS:
@@ -115,22 +106,29 @@ class WrittenValues:
         start += _HEADER
         self._bytes[start : start + len(name)] = name
         self._bytes[start + len(name) : start + len(name) + len(data)] = data
-        w[way] = tag << 48 | at + 1
+        w[way] = (crc >> 16) << 48 | at + 1
         return True
 
     def get(self, key: str) -> tuple[bytes | None, int, int, int] | None:
         """(value, index, epoch, stamp) last left for ``key``, or None: nothing
         there, or overwritten since (also while being read)."""
         name = key.encode()
-        crc = zlib.crc32(name)
-        tag = crc >> 16
-        w = self._words
+        _, found = self._find(name, zlib.crc32(name))
+        return None if found is None else (found[0], found[3], found[1], found[2])
+
+    def _find(self, name: bytes, crc: int) -> tuple[int, tuple[bytes | None, int, int, int] | None]:
+        """The index word that points to ``name``'s intact entry, and the entry;
+        else the word of its set a new entry takes (the oldest), and None."""
+        w, tag = self._words, crc >> 16
         first = INDEX_AT + crc % SETS * WAYS
+        way, oldest = first, _POSITION + 1
         for i in range(first, first + WAYS):
             word = w[i]
             if word >> 48 == tag and (found := self._entry(word, name, crc)) is not None:
-                return found[0], found[3], found[1], found[2]
-        return None
+                return i, found
+            if word & _POSITION < oldest:
+                way, oldest = i, word & _POSITION
+        return way, None
 
     def _entry(self, word: int, name: bytes, crc: int) -> tuple[bytes | None, int, int, int] | None:
         """(value, epoch, stamp, index) of the entry ``word`` points to if it
