@@ -123,7 +123,7 @@ class ChangeFollower:
         margin: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         retry: float = 0.2,
-        pace: float = 0.02,
+        pace: float = 0.01,
     ) -> None:
         self._feed = feed
         self._table = table
@@ -132,11 +132,12 @@ class ChangeFollower:
         # stream of writes, asking again at once would make Consul list them
         # all for each write.  Waiting ``pace`` seconds between questions lets
         # one answer cover the writes of that time (it adds at most that much
-        # to the stale-read window).  With one standby following 1,500
-        # writes/s (bench.cluster_writes' load), 20 ms instead of 10 and a
-        # log kept 1 s instead of 2 halved the standby's CPU per write (167 →
-        # 85 µs) and took Consul's from 323 to 264 µs; the window's p99 under
-        # load went from 30 to 34 ms (bench.stale_read).
+        # to the stale-read window).  A revocation on the active node reaches
+        # a standby only through the log, so the pace is also how late a
+        # standby may still accept a revoked token: 20 ms (which halved a
+        # following standby's CPU per write, 167 → 85 µs, with the log kept
+        # 1 s) let tests/cluster/test_ha.py see a revoked token accepted once
+        # in three full runs; 10 ms had never shown it.
         self._pace = pace
         # Consul adds up to wait/16 of jitter to a blocking query.
         self._lease = wait * 17 / 16 + margin
