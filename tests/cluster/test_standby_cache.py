@@ -3,7 +3,8 @@
 Two real nodes (one active, one performance standby) on a real Consul.  Proves
 that a read at the standby carrying the ``X-Vault-Index`` of a write acknowledged
 by the active node never returns anything older than that write (KV v2 and
-KV v1 values, deletes, token revocations; many writers at once), that the
+KV v1 values, deletes, token revocations; many writers at once), that a
+revoked token is refused at once even without the index, that the
 standby really serves from its cache (its storage cache hits grow) and in the
 steady state makes no Consul read per KV read (its Consul GET count stays
 flat over hundreds of reads), and that when the log moves past the standby
@@ -99,7 +100,7 @@ def test_reads_carrying_the_index_of_an_acknowledged_write_never_go_back(pair):
     wait_until(lambda: metric(standby, token, CACHE_HITS) > hits_before + 100, 10, "standby cache hits counted")
 
 
-def test_a_revoked_token_presented_with_the_revoke_index_is_refused_by_the_standby(pair):
+def test_a_revoked_token_is_refused_by_the_standby_at_once(pair):
     c, active, standby, token = pair
     write(active, "PUT", "kv/app", token, json={"n": 1})
     assert (
@@ -116,9 +117,10 @@ def test_a_revoked_token_presented_with_the_revoke_index_is_refused_by_the_stand
         for _ in range(3):  # cached on the standby (reads carrying no index)
             assert read(standby, "kv/app", child).status_code == 200
         revoked = write(active, "POST", "auth/token/revoke", token, json={"token": child})
+        # At once, without the index: the revocation was answered only once
+        # the standby's cache could no longer vouch for the token.
+        assert read(standby, "kv/app", child).status_code == 403
         assert read(standby, "kv/app", child, revoked.headers["X-Vault-Index"]).status_code == 403
-        # And without the index, within the stale window (the log arrives in milliseconds).
-        wait_until(lambda child=child: read(standby, "kv/app", child).status_code == 403, 1.0, "revocation seen")
 
 
 def test_steady_state_reads_make_no_consul_call(pair):

@@ -892,3 +892,20 @@ def test_cluster_ca_file_is_read_as_a_pem_bundle(tmp_path):
     assert parse(MINIMAL + f'cluster_ca_file = "{bundle}"\n').cluster_ca_file == str(bundle)
     (tmp_path / "junk.pem").write_text("not a certificate")
     assert error(MINIMAL + f'cluster_ca_file = "{tmp_path / "junk.pem"}"\n').key == "cluster_ca_file"
+
+
+@pytest.mark.parametrize(
+    "extra, storage, settle",
+    [
+        ("", CONSUL, "SETTLE"),
+        ("disable_performance_standby = true\n", CONSUL, 0.0),
+        ("", 'storage "inmem" {}\n', 0.0),
+    ],
+)
+def test_revocations_wait_for_standbys_only_where_standbys_follow(extra, storage, settle):
+    from strongroom.server.build import core_config
+    from strongroom.storage.changes import FOLLOW_LEASE, SETTLE
+
+    core = core_config(parse(storage + PLAIN + extra))
+    assert core.revocation_settle == (SETTLE if settle == "SETTLE" else settle)
+    assert SETTLE > FOLLOW_LEASE

@@ -91,4 +91,11 @@ class TokenLeases:
             prefix += "/"
         leases = [lease for entry in self._store.live_entries() if (lease := lease_id(entry)) is not None]
         # Revoking a parent revokes its children: those still live when reached count once, as themselves.
-        return sum(1 for lease in leases if lease.startswith(prefix) and self.revoke(lease))
+        revoked = sum(1 for lease in leases if lease.startswith(prefix) and self._revoke(lease))
+        if revoked:
+            self._store.settle()
+        return revoked
+
+    def _revoke(self, lease: str) -> bool:
+        entry = self.entry(lease)
+        return entry is not None and self._store.revoke_salted(entry.salted_id, settle=False)

@@ -72,6 +72,9 @@ class TokenStore:
     retries.  ``default_ttl`` and ``max_ttl`` are the system lease TTLs (Vault's
     768h).  ``freshness`` is the storage cache under ``view`` (None: no lookup is
     kept) and ``storage_prefix`` the view's prefix in it (``sys/token/``).
+    ``settle`` is how long a revocation waits after its last commit before it
+    returns, so that no performance standby still accepts the token when the
+    client hears of it (storage/changes.py ``SETTLE``; 0: no standby follows).
     Safe to share between threads, and any number of stores (processes,
     nodes) may share one view: limited-use accounting is exact across all of
     them (see ``use``).
@@ -90,7 +93,9 @@ class TokenStore:
         patience: float = PATIENCE,
         freshness: Freshness | None = None,
         storage_prefix: str = "",
+        settle: float = 0.0,
     ) -> None:
+        self._settle = settle
         self._records = TokenRecords(view, randbytes)
         self._live_tokens = LiveTokens(freshness, lambda id_hash: storage_prefix + ID_PREFIX + id_hash)
         #: The store's storage view; the token roles live beside the tokens in it (``roles/``).
@@ -396,6 +401,7 @@ class TokenStore:
         if self._records.load(id_hash) is None:
             return False
         self._tree.revoke(id_hash)
+        self.settle()
         return True
 
     def revoke_live(self, token_id: str) -> bool:
@@ -406,14 +412,18 @@ class TokenStore:
         if entry is None:
             return False
         self._tree.revoke(entry.salted_id, (entry, index))
+        self.settle()
         return True
 
-    def revoke_salted(self, id_hash: str) -> bool:
-        """Revoke (tree) the live token stored under a salted id.  False if there is none."""
+    def revoke_salted(self, id_hash: str, *, settle: bool = True) -> bool:
+        """Revoke (tree) the live token stored under a salted id.  False if there is none.
+        ``settle`` False: the caller revokes more and calls ``settle()`` once at the end."""
         entry = self.lookup_salted(id_hash)
         if entry is None:
             return False
         self._tree.revoke(entry.salted_id)
+        if settle:
+            self.settle()
         return True
 
     def revoke_accessor(self, accessor: str) -> bool:
@@ -422,6 +432,7 @@ class TokenStore:
         if entry is None:
             return False
         self._tree.revoke(entry.salted_id)
+        self.settle()
         return True
 
     def revoke_under_path(self, prefix: str) -> int:
@@ -435,6 +446,8 @@ class TokenStore:
             if entry is not None and entry.num_uses >= 0 and entry.path.startswith(prefix):
                 self._tree.revoke(entry.salted_id)
                 revoked += 1
+        if revoked:
+            self.settle()
         return revoked
 
     def revoke_orphan(self, token_id: str) -> bool:
@@ -454,7 +467,14 @@ class TokenStore:
                 self._tree.orphan(salt, id_hash, child_hash)
             # Listed as its own child (a corrupted tree), it was just orphaned: read it again.
             self._records.delete(id_hash, "", None if id_hash in children else marked)
+        self.settle()
         return True
+
+    def settle(self) -> None:
+        """Wait until no performance standby can still serve a token this
+        process revoked from its cache (``settle`` seconds; see the class)."""
+        if self._settle > 0:
+            self._sleep(self._settle)
 
     def tidy(self) -> int:
         """Revoke expired tokens nobody looked up, finish interrupted revocations

@@ -106,6 +106,9 @@ class CoreConfig:
     # The audit devices the server's configuration declares (config.AuditDeviceConfig), written to the
     # audit table by the active node at start (sync_declared_audit).
     audit_devices: tuple = ()
+    # What a token revocation waits after it commits, so no performance standby still accepts the
+    # token when the client hears of it (auth/token_store.py; 0: no standby follows this node).
+    revocation_settle: float = 0.0
 
 
 class Core:
@@ -156,6 +159,7 @@ class Core:
             # A live token's lookup is kept while the storage cache vouches for its records.
             freshness=backend if isinstance(backend, CachedBackend) else None,
             storage_prefix="sys/token/",
+            settle=config.revocation_settle,
         )
         self.token_backend = TokenAuthBackend(
             self.tokens,

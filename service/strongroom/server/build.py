@@ -10,6 +10,7 @@ from strongroom.config import ServerConfig
 from strongroom.core.core import CoreConfig
 from strongroom.core.sys_recovery import GENERATE_ROOT_PATHS, REKEY_PATHS
 from strongroom.storage import Backend
+from strongroom.storage.changes import SETTLE
 from strongroom.storage.instrumented import InstrumentedBackend
 
 if TYPE_CHECKING:
@@ -100,4 +101,6 @@ def core_config(config: ServerConfig) -> CoreConfig:
         unsafe_allow_api_audit_creation=config.unsafe_allow_api_audit_creation,
         audit_file_directory=config.audit_file_directory,
         audit_devices=config.audit,
+        # Performance standbys follow the change log of Consul storage (storage/changes.py).
+        revocation_settle=SETTLE if config.storage.type == "consul" and not config.disable_performance_standby else 0.0,
     )

@@ -25,9 +25,11 @@ doubled Consul's CPU per write.  Workers then serve cached ciphertext while
   index goes backwards, and when records it had not yet seen were pruned
   (the mark says so, or a new record is gone before it was read); the node
   becoming active or being sealed ends it too;
-* the follower's lease runs: each answer renews it for one blocking wait
-  (plus Consul's jitter and a margin), so a follower whose query hangs (a
-  partition) stops serving by itself;
+* the follower's lease runs: an answer renews it until ``FOLLOW_LEASE``
+  after the follower *asked* for it (not after it arrived), and the
+  follower asks again at least every blocking wait (``wait`` < half the
+  lease), so a follower whose query hangs (a partition, a stalled node
+  core) stops serving by itself within the lease;
 * a request carrying ``X-Vault-Index`` is at or below the applied index
   (storage/consistency.py); a newer one reads Consul, as every read did
   before.
@@ -38,6 +40,16 @@ pruner a second ago are deleted in fenced transactions that also set
 records' own.  A follower that finds that mark above its position may have
 missed a record, and takes a new epoch: its whole cache is dropped, never
 served stale.
+
+Revocations are seen at once: a standby serves nothing, a token's record
+included, on the strength of an answer it asked for more than
+``FOLLOW_LEASE`` ago, and the active node answers a revocation only
+``SETTLE`` (a little more) after it committed (auth/token_store.py).  An
+answer asked for after the commit lists its record (default consistency:
+the leader answers, with every commit it acknowledged); one asked for
+before it has expired by the time the client hears of the revocation.
+This needs no clock shared between hosts, only clocks that run at the same
+rate.
 
 Reads a standby never caches: the keys the node core watches itself
 (``core/``, mount and auth tables, policies, audit devices, see
@@ -66,6 +78,14 @@ PRUNED_KEY = PREFIX + "~pruned"
 TREE = "*"
 #: Keys a following standby never serves from its cache (see the module docstring).
 UNCACHED = ("core/", "sys/mounts", "sys/auth", "sys/policy/", "sys/audit/", PREFIX)
+#: How long after it asked for the last answer it applied a standby still
+#: serves its cache (see the module docstring): the hard bound of its stale
+#: reads, and what a revocation waits on the active node.
+FOLLOW_LEASE = 0.15
+#: What a revocation waits after its commit before it is answered, when
+#: performance standbys may follow: the lease and a margin for the hosts'
+#: clock rates and the standby's check of its clock.
+SETTLE = FOLLOW_LEASE + 0.01
 #: Deletes per pruning transaction (the fence and the mark make 62 of Consul's 64).
 PRUNE_BATCH = 60
 
@@ -119,11 +139,11 @@ class ChangeFollower:
         feed: ChangeFeed,
         table: CoherenceTable,
         *,
-        wait: float = 1.0,
-        margin: float = 0.5,
+        wait: float = 0.04,
+        lease: float = FOLLOW_LEASE,
         clock: Callable[[], float] = time.monotonic,
         retry: float = 0.2,
-        pace: float = 0.01,
+        pace: float = 0.02,
     ) -> None:
         self._feed = feed
         self._table = table
@@ -132,15 +152,16 @@ class ChangeFollower:
         # stream of writes, asking again at once would make Consul list them
         # all for each write.  Waiting ``pace`` seconds between questions lets
         # one answer cover the writes of that time (it adds at most that much
-        # to the stale-read window).  A revocation on the active node reaches
-        # a standby only through the log, so the pace is also how late a
-        # standby may still accept a revoked token: 20 ms (which halved a
-        # following standby's CPU per write, 167 → 85 µs, with the log kept
-        # 1 s) let tests/cluster/test_ha.py see a revoked token accepted once
-        # in three full runs; 10 ms had never shown it.
+        # to the stale-read window): 20 ms halved a following standby's CPU
+        # per write against 10 ms (167 → 85 µs, with the log kept 1 s).
+        # Revocations do not depend on it: they wait for the lease.
         self._pace = pace
-        # Consul adds up to wait/16 of jitter to a blocking query.
-        self._lease = wait * 17 / 16 + margin
+        # An idle log answers after ``wait`` (plus Consul's jitter, wait/16),
+        # and the answer must come within the lease of the previous question:
+        # two waits fit in it with room for round trips and a busy host.
+        if not 2 * wait * 17 / 16 < lease:
+            raise ValueError(f"a blocking wait of {wait} s does not renew a lease of {lease} s")
+        self._lease = lease
         self._clock = clock
         self._retry = retry
         self._lock = threading.Lock()
@@ -190,8 +211,9 @@ class ChangeFollower:
                 time.sleep(pause)
             asked = time.monotonic()
             try:
+                lease_from = self._clock()  # before the question leaves: see FOLLOW_LEASE
                 new_index, keys = self._feed.wait(index, f"{self._wait:g}s")
-                if not self.answer(generation, new_index, keys):
+                if not self.answer(generation, new_index, keys, lease_from):
                     return
             except StrongroomError as exc:
                 log.warning("change log unavailable, standby cache dropped: %s", exc)
@@ -212,24 +234,29 @@ class ChangeFollower:
                 continue
             index = new_index
 
-    def answer(self, generation: int, index: int, listed: Sequence[str]) -> bool:
-        """Apply one answer of the feed: log ``index`` and the keys it lists.
+    def answer(self, generation: int, index: int, listed: Sequence[str], asked: float | None = None) -> bool:
+        """Apply one answer of the feed: log ``index`` and the keys it lists,
+        to a question sent at ``asked`` (the follower's clock; None: now).
         The records this follower has not seen are read (with the mark), then
         applied; False once ``generation`` is stopped.  Public for tests that
         drive the follower by hand."""
+        if asked is None:
+            asked = self._clock()
         values: dict[str, bytes] | None = {}
         if self._epoch and index != self._position:
             new = [key for key in listed if key not in self._seen]
             values = self._feed.read(new) if new else {}
-        return self._apply(generation, index, listed, values)
+        return self._apply(generation, index, listed, values, asked)
 
-    def _apply(self, generation: int, index: int, listed: Sequence[str], values: dict[str, bytes] | None) -> bool:
+    def _apply(
+        self, generation: int, index: int, listed: Sequence[str], values: dict[str, bytes] | None, asked: float
+    ) -> bool:
         """``values`` of the records (and the mark) read for this answer; None:
         one of them was pruned before it could be read."""
         with self._lock:
             if generation != self._generation:
                 return False
-            until = self._clock() + self._lease
+            until = asked + self._lease
             pruned, keys, flush = 0, [], False
             for key, value in (values or {}).items():
                 if key == PRUNED_KEY:

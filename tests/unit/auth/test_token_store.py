@@ -648,3 +648,52 @@ def test_a_lookup_sees_the_record_as_last_written(store, root):
     entry = store.lookup(token_id)
     assert store.use(entry).num_uses == 2
     assert store.lookup(token_id).num_uses == 2
+
+
+def test_a_revocation_settles_once_after_its_last_write(clock):
+    # With performance standbys the store waits ``settle`` seconds after the
+    # revocation committed, so no standby's cache still vouches for the token
+    # when the caller answers (storage/changes.py SETTLE).
+    view = RecordingView()
+    pauses: list[tuple[float, int]] = []
+    store = TokenStore(view, clock, settle=0.16, sleep=lambda s: pauses.append((s, len(view.writes))))
+    _, root = store.create_root()
+    parent_id, parent = child(store, root)
+    for _ in range(3):
+        child(store, parent)
+    for revoke in (
+        lambda: store.revoke(parent_id),
+        lambda: store.revoke_accessor(child(store, root)[1].accessor),
+        lambda: store.revoke_live(child(store, root)[0]),
+        lambda: store.revoke_orphan(child(store, root)[0]),
+        lambda: store.revoke_salted(child(store, root)[1].salted_id),
+    ):
+        pauses.clear()
+        assert revoke()
+        # One pause, after every write of the revocation.
+        assert pauses == [(0.16, len(view.writes))]
+
+
+def test_revoking_many_leases_settles_once(clock):
+    from strongroom.auth.token_leases import TokenLeases, lease_id
+
+    view = RecordingView()
+    pauses: list[float] = []
+    store = TokenStore(view, clock, settle=0.16, sleep=pauses.append)
+    _, root = store.create_root()
+    leases = [lease_id(child(store, root)[1]) for _ in range(4)]
+    assert TokenLeases(store).revoke_prefix("auth/token/create/") == 4
+    assert pauses == [0.16]
+    assert all(TokenLeases(store).entry(lease) is None for lease in leases)
+    # Nothing revoked: nothing to wait for.
+    assert TokenLeases(store).revoke_prefix("auth/token/create/") == 0
+    assert not store.revoke_accessor("no-such-accessor")
+    assert pauses == [0.16]
+
+
+def test_without_standbys_a_revocation_does_not_wait(clock):
+    pauses: list[float] = []
+    store = TokenStore(RecordingView(), clock, sleep=pauses.append)
+    _, root = store.create_root()
+    assert store.revoke(child(store, root)[0])
+    assert pauses == []

@@ -21,7 +21,15 @@ import pytest
 from strongroom.errors import StorageUnavailable
 from strongroom.storage import TxnOp
 from strongroom.storage.cache import CachedBackend
-from strongroom.storage.changes import PREFIX, PRUNED_KEY, ChangeFollower, ChangePruner, parse_record, record_op
+from strongroom.storage.changes import (
+    FOLLOW_LEASE,
+    PREFIX,
+    PRUNED_KEY,
+    ChangeFollower,
+    ChangePruner,
+    parse_record,
+    record_op,
+)
 from strongroom.storage.coherence import CoherenceTable
 from strongroom.storage.consistency import require_index
 from strongroom.storage.consul_txn import encode_txn
@@ -96,6 +104,12 @@ def mark(feed: ScriptedFeed, pruned: int) -> str:
     return PRUNED_KEY
 
 
+def following(feed, table: CoherenceTable, **options) -> ChangeFollower:
+    """A follower whose lease outlasts any test's pauses (the tests of the lease use their own)."""
+    options.setdefault("lease", 60.0)
+    return ChangeFollower(feed, table, **options)
+
+
 def served_from_cache(storage: CountingBackend, cached: CachedBackend, key: str) -> bool:
     before = storage.reads
     cached.get(key)
@@ -104,7 +118,7 @@ def served_from_cache(storage: CountingBackend, cached: CachedBackend, key: str)
 
 def test_a_record_makes_the_key_it_names_stale_and_only_that_key(storage, table, cached):
     feed = ScriptedFeed()
-    follower = ChangeFollower(feed, table)
+    follower = following(feed, table)
     storage.put("logical/m/a", b"1")
     storage.put("logical/m/b", b"1")
     follower.answer(0, 10, [])
@@ -122,7 +136,7 @@ def test_a_record_makes_the_key_it_names_stale_and_only_that_key(storage, table,
 
 def test_a_record_already_listed_is_not_read_again_and_changes_nothing(storage, table, cached):
     feed = ScriptedFeed()
-    follower = ChangeFollower(feed, table)
+    follower = following(feed, table)
     storage.put("k", b"1")
     first = record(feed, "k")
     follower.answer(0, 5, [first])  # where following starts: nothing is read
@@ -134,7 +148,7 @@ def test_a_record_already_listed_is_not_read_again_and_changes_nothing(storage, 
 
 
 def test_a_request_carrying_a_newer_index_reads_storage(storage, table, cached):
-    follower = ChangeFollower(ScriptedFeed(), table)
+    follower = following(ScriptedFeed(), table)
     storage.put("k", b"1")
     follower.answer(0, 20, [])
     cached.get("k")
@@ -149,7 +163,7 @@ def test_a_request_carrying_a_newer_index_reads_storage(storage, table, cached):
 
 def test_records_pruned_before_the_follower_saw_them_drop_the_whole_cache(storage, table, cached):
     feed = ScriptedFeed()
-    follower = ChangeFollower(feed, table)
+    follower = following(feed, table)
     storage.put("k", b"1")
     follower.answer(0, 30, [])
     cached.get("k")
@@ -162,7 +176,7 @@ def test_records_pruned_before_the_follower_saw_them_drop_the_whole_cache(storag
 
 def test_a_record_gone_before_it_was_read_drops_the_whole_cache(storage, table, cached):
     feed = ScriptedFeed()
-    follower = ChangeFollower(feed, table)
+    follower = following(feed, table)
     storage.put("k", b"1")
     follower.answer(0, 30, [])
     cached.get("k")
@@ -173,7 +187,7 @@ def test_a_record_gone_before_it_was_read_drops_the_whole_cache(storage, table, 
 
 def test_a_prune_of_records_already_seen_keeps_the_cache(storage, table, cached):
     feed = ScriptedFeed()
-    follower = ChangeFollower(feed, table)
+    follower = following(feed, table)
     storage.put("k", b"1")
     follower.answer(0, 30, [record(feed, "other")])
     cached.get("k")
@@ -183,7 +197,7 @@ def test_a_prune_of_records_already_seen_keeps_the_cache(storage, table, cached)
 
 
 def test_an_index_going_backwards_drops_the_whole_cache(storage, table, cached):
-    follower = ChangeFollower(ScriptedFeed(), table)
+    follower = following(ScriptedFeed(), table)
     storage.put("k", b"1")
     follower.answer(0, 30, [])
     cached.get("k")
@@ -194,7 +208,7 @@ def test_an_index_going_backwards_drops_the_whole_cache(storage, table, cached):
 
 def test_a_deleted_tree_drops_everything(storage, table, cached):
     feed = ScriptedFeed()
-    follower = ChangeFollower(feed, table)
+    follower = following(feed, table)
     storage.put("a/k", b"1")
     storage.put("b/k", b"1")
     follower.answer(0, 30, [])
@@ -208,7 +222,7 @@ def test_a_deleted_tree_drops_everything(storage, table, cached):
 
 
 def test_the_tables_the_node_core_watches_never_come_from_the_standby_cache(storage, table, cached):
-    ChangeFollower(ScriptedFeed(), table).answer(0, 30, [])
+    following(ScriptedFeed(), table).answer(0, 30, [])
     for key in ("sys/policy/p", "sys/mounts", "sys/auth", "core/keyring", "sys/audit/x"):
         storage.put(key, b"1")
         cached.get(key)
@@ -224,9 +238,62 @@ def test_an_expired_lease_stops_serving(storage, table, cached):
     assert not served_from_cache(storage, cached, "k")
 
 
+class SlowFeed(ScriptedFeed):
+    """Answers only ``delay`` seconds after it is asked."""
+
+    def __init__(self, delay: float):
+        super().__init__()
+        self.delay = delay
+        self.waits: list[str] = []
+
+    def wait(self, index, wait):
+        self.waits.append(wait)
+        time.sleep(self.delay)
+        return index or 1, []
+
+
+def test_the_lease_runs_from_the_question_not_the_answer(storage, table, cached):
+    # An answer that took longer than the lease to arrive vouches for nothing:
+    # a revocation committed just after the question was sent is not in it,
+    # and the active node answered that revocation a lease after its commit.
+    storage.put("k", b"1")
+    follower = ChangeFollower(SlowFeed(FOLLOW_LEASE + 0.05), table)
+    follower.answer(0, 30, [], asked=time.monotonic() - FOLLOW_LEASE - 0.05)
+    cached.get("k")
+    assert not served_from_cache(storage, cached, "k")
+    follower.start()
+    try:
+        wait_until(lambda: len(follower._feed.waits) >= 3, 5, "two slow answers applied")
+        cached.get("k")
+        assert not served_from_cache(storage, cached, "k")
+    finally:
+        follower.stop()
+    # The same answer asked for just now is served.
+    following(ScriptedFeed(), table, lease=FOLLOW_LEASE).answer(0, 31, [], asked=time.monotonic())
+    cached.get("k")
+    assert served_from_cache(storage, cached, "k")
+
+
+def test_an_idle_log_is_asked_again_within_the_lease(table):
+    # Consul answers an idle blocking query after ``wait`` (plus up to wait/16):
+    # two such waits must fit in the lease, or an idle standby would lapse
+    # between its answers.
+    feed = SlowFeed(0.0)
+    follower = ChangeFollower(feed, table)
+    follower.start()
+    try:
+        wait_until(lambda: len(feed.waits) >= 2, 5, "the follower asking")
+    finally:
+        follower.stop()
+    wait = float(feed.waits[0].rstrip("s"))
+    assert 2 * wait * 17 / 16 < FOLLOW_LEASE * 0.6
+    with pytest.raises(ValueError, match="does not renew"):
+        ChangeFollower(feed, table, wait=FOLLOW_LEASE / 2)
+
+
 def test_a_failing_feed_drops_the_cache_and_a_recovered_one_starts_a_new_epoch(storage, table, cached):
     feed = ScriptedFeed()
-    follower = ChangeFollower(feed, table, wait=0.05, retry=0.01)
+    follower = following(feed, table, wait=0.05, retry=0.01)
     storage.put("k", b"1")
     follower.start()
     try:
@@ -246,7 +313,7 @@ def test_a_failing_feed_drops_the_cache_and_a_recovered_one_starts_a_new_epoch(s
 
 
 def test_a_stopped_follower_never_touches_the_table_again(storage, table, cached):
-    follower = ChangeFollower(ScriptedFeed(), table)
+    follower = following(ScriptedFeed(), table)
     follower.answer(0, 30, [])
     follower.stop()
     assert table.applied() == 0
@@ -256,7 +323,7 @@ def test_a_stopped_follower_never_touches_the_table_again(storage, table, cached
 
 
 def test_becoming_active_ends_the_following_epoch(storage, table, cached):
-    ChangeFollower(ScriptedFeed(), table).answer(0, 30, [])
+    following(ScriptedFeed(), table).answer(0, 30, [])
     storage.put("k", b"1")
     cached.get("k")
     table.set_active(True)
