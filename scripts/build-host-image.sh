@@ -112,6 +112,7 @@ podman import \
     --change 'ENV container=podman' \
     "$tarball" "$tag" >/dev/null 9>&-
 # Images of earlier versions of this script go too, unless a container still uses one.
+# (grep finds none on a machine that never had an earlier one: not an error.)
 podman images --format '{{.Repository}}:{{.Tag}}' --filter reference=localhost/strongroom-host 9>&- |
-    grep -vxF "$tag" | while read -r old; do podman rmi "$old" >/dev/null 2>&1 9>&- || true; done
+    { grep -vxF "$tag" || true; } | while read -r old; do podman rmi "$old" >/dev/null 2>&1 9>&- || true; done
 echo "$tag"
