@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -380,3 +381,52 @@ def keyring_factory():
         return Keyring.generate(lambda: start + timedelta(seconds=1))
 
     return make
+
+
+def test_writers_of_different_paths_never_wait_for_each_other():
+    from strongroom.engines.kv.store import PathLocks
+
+    locks = PathLocks()
+    paths = [f"app/k{n}" for n in range(64)]
+    counted: list[int] = []
+
+    def hold_all() -> None:
+        # Every path held at once, in one thread: with a lock shared by two paths
+        # the second acquisition blocks (the 64 hashed locks did for some pair).
+        with ExitStack() as stack:
+            for path in paths:
+                stack.enter_context(locks.hold(path))
+            counted.append(len(locks))
+
+    holder = threading.Thread(target=hold_all, daemon=True)
+    holder.start()
+    holder.join(10)
+    assert counted == [64], "a writer waited for another path's lock"
+    assert len(locks) == 0  # nothing kept for paths no longer written
+
+
+def test_writers_of_one_path_take_turns_and_an_error_lets_go():
+    from strongroom.engines.kv.store import PathLocks
+
+    locks = PathLocks()
+    inside, overlaps = [0], [0]
+
+    def write():
+        for _ in range(200):
+            with locks.hold("app/one"):
+                inside[0] += 1
+                overlaps[0] += inside[0] > 1
+                time.sleep(0)
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert overlaps[0] == 0
+    with pytest.raises(RuntimeError), locks.hold("app/one"):
+        raise RuntimeError("the commit failed")
+    assert len(locks) == 0
+    with locks.hold("app/one"):  # not left held
+        pass
