@@ -127,7 +127,7 @@ class PathLocks:
     two paths share a lock.  Locks shared by a hash of the path (64 of them)
     made writes of different secrets wait for each other's commits: at 64
     connections on 64 secrets a tenth of the writes took over 50 ms (p99 154–172
-    ms; 100 ms with the paths apart, bench/README.md)."""
+    ms; 89 ms with a lock per path, bench/README.md)."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
