@@ -10,6 +10,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,31 @@ def header(title: str, started: dt.datetime, load_before: str, elapsed: float, e
         *[f"- {line}" for line in extra],
         "",
     ]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A benchmark run begun by ``begin``: when, the load before it, its work folder."""
+
+    started: dt.datetime
+    load_before: str
+    t0: float  # time.monotonic() at the start
+    workdir: Path
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+
+def begin(name: str) -> Run | None:
+    """What an HA benchmark does first (SIGTERM stops what it starts; wrk is there);
+    None, with the reason printed, when it cannot run."""
+    procs.stop_on_sigterm()
+    if problem := wrk.missing():
+        print(f"error: {problem}", file=sys.stderr)
+        return None
+    started = dt.datetime.now(dt.UTC)
+    load_before, t0 = kv._loadavg(), time.monotonic()
+    return Run(started, load_before, t0, workdir_for(name, started))
 
 
 def workdir_for(name: str, started: dt.datetime) -> Path:
@@ -76,13 +102,10 @@ def run_beside_consul_and_openbao(
     """The run of ``bench.reads`` and ``bench.cluster_writes``: Strongroom's rows and raw Consul's on one
     agent, then OpenBao's (unless ``args.no_openbao``); the report is printed and written as ``name``.
     Each row has ``error`` and ``result.error``; ``render(rows, started, elapsed, load_before)``."""
-    procs.stop_on_sigterm()
-    if problem := wrk.missing():
-        print(f"error: {problem}", file=sys.stderr)
+    run = begin(name)
+    if run is None:
         return 2
-    started = dt.datetime.now(dt.UTC)
-    load_before, t0 = kv._loadavg(), time.monotonic()
-    workdir = workdir_for(name, started)
+    started, workdir = run.started, run.workdir
     rows: list = []
     consul = None
     try:
@@ -98,7 +121,7 @@ def run_beside_consul_and_openbao(
         print("== OpenBao", file=sys.stderr, flush=True)
         rows += openbao_rows(workdir)
     keep = args.keep_workdir or any(r.error or r.result.error for r in rows)
-    report = render(rows, started, time.monotonic() - t0, load_before)
+    report = render(rows, started, run.elapsed(), run.load_before)
     if keep:
         report += f"\nConfigs and logs kept in {workdir.relative_to(procs.REPO)}.\n"
     finish(name, report, started, workdir, keep, None if args.no_write else args.out)

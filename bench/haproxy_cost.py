@@ -24,7 +24,6 @@ import json
 import re
 import statistics
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,13 +230,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    procs.stop_on_sigterm()
-    if problem := wrk.missing():
-        print(f"error: {problem}", file=sys.stderr)
+    run = ha_report.begin("haproxy_cost")
+    if run is None:
         return 2
-    started = dt.datetime.now(dt.UTC)
-    load_before, t0 = kv._loadavg(), time.monotonic()
-    workdir = ha_report.workdir_for("haproxy_cost", started)
+    started, workdir = run.started, run.workdir
     cluster = haproxy = None
     all_variants: list[Variant] = []
     timers: dict = {}
@@ -256,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         if cluster is not None:
             cluster.stop()
     keep = args.keep_workdir or bool(error)
-    report = render(all_variants, timers, error, args, started, time.monotonic() - t0, load_before)
+    report = render(all_variants, timers, error, args, started, run.elapsed(), run.load_before)
     if keep:
         report += f"\nConfigs and logs kept in {workdir.relative_to(procs.REPO)}.\n"
     ha_report.finish("haproxy_cost", report, started, workdir, keep, None if args.no_write else args.out)

@@ -77,10 +77,11 @@ class TokenLeases:
             found.add(head + slash)
         return sorted(found)
 
-    def revoke(self, lease: str) -> bool:
-        """Revoke the token of ``lease`` and its children (``sys/leases/revoke``); False if there is none."""
+    def revoke(self, lease: str, *, settle: bool = True) -> bool:
+        """Revoke the token of ``lease`` and its children (``sys/leases/revoke``); False if there is none.
+        ``settle`` False: the caller revokes more and settles once (``TokenStore.settle``)."""
         entry = self.entry(lease)
-        return entry is not None and self._store.revoke_salted(entry.salted_id)
+        return entry is not None and self._store.revoke_salted(entry.salted_id, settle=settle)
 
     def revoke_prefix(self, prefix: str) -> int:
         """Revoke every lease under ``prefix`` (one lease when it names one exactly), with the
@@ -91,11 +92,7 @@ class TokenLeases:
             prefix += "/"
         leases = [lease for entry in self._store.live_entries() if (lease := lease_id(entry)) is not None]
         # Revoking a parent revokes its children: those still live when reached count once, as themselves.
-        revoked = sum(1 for lease in leases if lease.startswith(prefix) and self._revoke(lease))
+        revoked = sum(1 for lease in leases if lease.startswith(prefix) and self.revoke(lease, settle=False))
         if revoked:
             self._store.settle()
         return revoked
-
-    def _revoke(self, lease: str) -> bool:
-        entry = self.entry(lease)
-        return entry is not None and self._store.revoke_salted(entry.salted_id, settle=False)
