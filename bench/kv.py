@@ -9,6 +9,11 @@ each connection count, the targets one after the other within each cell (only
 one is ever under load).  A target that cannot be prepared gets its error in
 its table rows, never numbers.  The Markdown report is
 printed and written to bench/results/kv-<date>.md.
+
+``--targets strongroom-memraft`` adds a reference row: Strongroom on a Consul
+agent in ``-dev`` mode (raft's log in memory, nothing durable), beside the
+agent on disk that the ``strongroom`` row stores in.  The difference between
+the two rows is what Consul's raft log on disk costs.
 """
 
 from __future__ import annotations
@@ -28,13 +33,18 @@ from pathlib import Path
 
 from bench import ha_report, procs, pyspy, wrk
 
-TARGETS = ("strongroom", "openbao", "consul", "falcon")
+TARGETS = ("strongroom", "openbao", "consul", "falcon", "strongroom-memraft")
+#: What a run measures unless ``--targets`` says otherwise (strongroom-memraft is a reference, asked for by name).
+DEFAULT_TARGETS = TARGETS[:4]
 TITLES = {
     "strongroom": "Strongroom (Consul storage)",
     "openbao": "OpenBao (raft storage)",
     "consul": "raw Consul KV",
     "falcon": "trivial Falcon app",
+    "strongroom-memraft": "Strongroom on Consul -dev (raft in memory; a reference, not durable)",
 }
+#: The Strongroom targets and how their Consul agent is started.
+STRONGROOM_TARGETS = {"strongroom": procs.start_consul, "strongroom-memraft": procs.start_consul_in_memory}
 OPS = ("write", "read")
 VAULT_PREFIX = "/v1/secret/data/bench/k"
 CONSUL_PREFIX = "/v1/kv/strongroom-bench/raw/k"
@@ -133,7 +143,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "<workdir>/profiles (kept) and the report gets the top functions per operation",
     )
     parser.add_argument(
-        "--targets", default=",".join(TARGETS), help=f"comma-separated subset of {','.join(TARGETS)} (default all)"
+        "--targets",
+        default=",".join(DEFAULT_TARGETS),
+        help=f"comma-separated subset of {','.join(TARGETS)} (default {','.join(DEFAULT_TARGETS)}; "
+        "strongroom-memraft: Strongroom on a Consul agent in -dev mode, raft in memory, the cost of "
+        "Consul's raft log on disk taken out)",
     )
     procs.add_output_args(parser)
     args = parser.parse_args(argv)
@@ -203,10 +217,10 @@ def prepare(name: str, consul: procs.Consul | None, workdir: Path, args) -> Targ
             )
         if name == "openbao":
             server = procs.start_openbao(workdir / "openbao")
-        elif name == "strongroom":
+        elif name in STRONGROOM_TARGETS:
             if consul is None:
                 raise procs.BenchSetupError("Consul did not start")
-            server = procs.start_strongroom(workdir / "strongroom", consul, args.workers)
+            server = procs.start_strongroom(workdir / name, consul, args.workers)
             return prepare_vault_api(name, server, args, storage_pid=consul.pid)
         return prepare_vault_api(name, server, args)
     except BaseException as exc:  # an Exception is reported in the table, never turned into numbers
@@ -394,19 +408,19 @@ def _result_lines(rows: list[Row]) -> list[str]:
 
 
 def _ratio_lines(by_key: dict, args) -> list[str]:
-    """Strongroom's req/s over each other target's, per operation and connection count."""
-    lines = [
-        "",
-        "## Ratios (req/s)",
-        "",
-        "| Op | Conns | Strongroom / OpenBao | Strongroom / raw Consul | Strongroom / Falcon floor |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
+    """Strongroom's req/s over each other target's, per operation and connection count (and, when
+    measured, Strongroom on in-memory raft over OpenBao)."""
+    pairs = [("strongroom", other) for other in ("openbao", "consul", "falcon")]
+    header = "| Op | Conns | Strongroom / OpenBao | Strongroom / raw Consul | Strongroom / Falcon floor |"
+    if "strongroom-memraft" in args.targets:
+        pairs.append(("strongroom-memraft", "openbao"))
+        header += " Strongroom on in-memory raft / OpenBao |"
+    lines = ["", "## Ratios (req/s)", "", header, "| --- | ---: |" + " ---: |" * len(pairs)]
     for op in OPS:
         for connections in args.connections:
-            ours = by_key.get(("strongroom", op, connections))
             cells = []
-            for other in ("openbao", "consul", "falcon"):
+            for name, other in pairs:
+                ours = by_key.get((name, op, connections))
                 theirs = by_key.get((other, op, connections))
                 if not _usable(ours):
                     cells.append("pending" if ours is None or ours.error else "⚠ errors")
@@ -531,10 +545,10 @@ def _measure_all(args, workdir: Path) -> tuple[list[Row], dict[str, list], list[
     agents: dict[str, procs.Consul] = {}
     targets: list[Target] = []
     try:
-        for name in ("strongroom", "consul"):
+        for name in (*STRONGROOM_TARGETS, "consul"):
             if name in args.targets:
                 try:
-                    agents[name] = procs.start_consul(workdir / f"consul-{name}")
+                    agents[name] = STRONGROOM_TARGETS.get(name, procs.start_consul)(workdir / f"consul-{name}")
                 except Exception as exc:
                     notes.append(f"Consul did not start for {TITLES[name]}: {exc}")
         for name in args.targets:

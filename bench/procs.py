@@ -343,6 +343,43 @@ def _start_consul_directly(workdir: Path, timeout: float) -> Consul:
     return consul
 
 
+def start_consul_in_memory(workdir: Path, timeout: float = 30.0) -> Consul:
+    """A Consul server agent in ``-dev`` mode: raft's log and the state in memory, nothing on
+    disk, so nothing it acknowledges survives a restart.  Never storage for real use: a
+    reference beside an agent on disk, showing what Consul's raft log on disk costs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in ("http", "serf_lan", "serf_wan", "server", "grpc")}
+    argv = [
+        consul_binary(),
+        "agent",
+        "-dev",
+        "-node=strongroom-bench-in-memory",
+        f"-bind={LOOPBACK}",
+        f"-client={LOOPBACK}",
+        f"-http-port={ports['http']}",
+        f"-serf-lan-port={ports['serf_lan']}",
+        f"-serf-wan-port={ports['serf_wan']}",
+        f"-server-port={ports['server']}",
+        f"-grpc-port={ports['grpc']}",
+        "-dns-port=-1",
+        "-log-level=warn",
+        f"-hcl={_processes.CONSUL_AGENT_HCL}",
+    ]
+    service = Service("consul-in-memory", argv, workdir / "consul.log").start()
+    consul = Consul(f"{LOOPBACK}:{ports['http']}", service.pid, service.stop, "bench/procs.py, consul agent -dev")
+
+    def has_leader():
+        service.check_alive()
+        return requests.get(consul.url + "/v1/status/leader", timeout=1).json()
+
+    try:
+        wait_for(has_leader, timeout, f"a Consul leader on {consul.address}")
+    except BaseException:
+        service.stop()
+        raise
+    return consul
+
+
 def populate_consul(consul: Consul, path_prefix: str, keys: int, value: str) -> None:
     """Write ``value`` to ``<path_prefix><n>`` for n in 0..keys-1 (raw Consul KV: what a wrk run then reads)."""
     for index in range(keys):
