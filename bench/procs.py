@@ -328,19 +328,7 @@ def _start_consul_directly(workdir: Path, timeout: float) -> Consul:
     workdir.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in ("http", "serf_lan", "serf_wan", "server")}
     argv = _processes.consul_agent_command(consul_binary(), "strongroom-bench", workdir / "data", ports, host=LOOPBACK)
-    service = Service("consul", argv, workdir / "consul.log").start()
-    consul = Consul(f"{LOOPBACK}:{ports['http']}", service.pid, service.stop, "bench/procs.py")
-
-    def has_leader():
-        service.check_alive()
-        return requests.get(consul.url + "/v1/status/leader", timeout=1).json()
-
-    try:
-        wait_for(has_leader, timeout, f"a Consul leader on {consul.address}")
-    except BaseException:
-        service.stop()
-        raise
-    return consul
+    return _run_consul("consul", argv, ports["http"], workdir, timeout, "bench/procs.py")
 
 
 def start_consul_in_memory(workdir: Path, timeout: float = 30.0) -> Consul:
@@ -365,8 +353,13 @@ def start_consul_in_memory(workdir: Path, timeout: float = 30.0) -> Consul:
         "-log-level=warn",
         f"-hcl={_processes.CONSUL_AGENT_HCL}",
     ]
-    service = Service("consul-in-memory", argv, workdir / "consul.log").start()
-    consul = Consul(f"{LOOPBACK}:{ports['http']}", service.pid, service.stop, "bench/procs.py, consul agent -dev")
+    return _run_consul("consul-in-memory", argv, ports["http"], workdir, timeout, "bench/procs.py, consul agent -dev")
+
+
+def _run_consul(name: str, argv: list[str], http_port: int, workdir: Path, timeout: float, how: str) -> Consul:
+    """Start the agent ``argv`` (log in ``workdir``) and wait until it has a leader; stopped again if it does not."""
+    service = Service(name, argv, workdir / "consul.log").start()
+    consul = Consul(f"{LOOPBACK}:{http_port}", service.pid, service.stop, how)
 
     def has_leader():
         service.check_alive()
