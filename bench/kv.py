@@ -43,8 +43,13 @@ TITLES = {
     "falcon": "trivial Falcon app",
     "strongroom-memraft": "Strongroom on Consul -dev (raft in memory; a reference, not durable)",
 }
-#: The Strongroom targets and how their Consul agent is started.
-STRONGROOM_TARGETS = {"strongroom": procs.start_consul, "strongroom-memraft": procs.start_consul_in_memory}
+#: The targets that store in a Consul agent of their own, and how it is started.
+CONSUL_AGENTS = {
+    "strongroom": procs.start_consul,
+    "strongroom-memraft": procs.start_consul_in_memory,
+    "consul": procs.start_consul,
+}
+STRONGROOM_TARGETS = ("strongroom", "strongroom-memraft")
 OPS = ("write", "read")
 VAULT_PREFIX = "/v1/secret/data/bench/k"
 CONSUL_PREFIX = "/v1/kv/strongroom-bench/raw/k"
@@ -545,10 +550,10 @@ def _measure_all(args, workdir: Path) -> tuple[list[Row], dict[str, list], list[
     agents: dict[str, procs.Consul] = {}
     targets: list[Target] = []
     try:
-        for name in (*STRONGROOM_TARGETS, "consul"):
+        for name, start_agent in CONSUL_AGENTS.items():
             if name in args.targets:
                 try:
-                    agents[name] = STRONGROOM_TARGETS.get(name, procs.start_consul)(workdir / f"consul-{name}")
+                    agents[name] = start_agent(workdir / f"consul-{name}")
                 except Exception as exc:
                     notes.append(f"Consul did not start for {TITLES[name]}: {exc}")
         for name in args.targets:

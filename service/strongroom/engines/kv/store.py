@@ -129,24 +129,33 @@ class PathLocks:
     connections on 64 secrets a tenth of the writes took over 50 ms (p99 154–172
     ms; 89 ms with a lock per path, bench/README.md)."""
 
+    class _Entry:
+        """A path's lock and how many writers hold or await it."""
+
+        __slots__ = ("lock", "users")
+
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.users = 0
+
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._held: dict[str, tuple[threading.Lock, list[int]]] = {}
+        self._held: dict[str, PathLocks._Entry] = {}
 
     @contextmanager
     def hold(self, path: str) -> Iterator[None]:
         with self._guard:
             entry = self._held.get(path)
             if entry is None:
-                entry = self._held[path] = (threading.Lock(), [0])
-            entry[1][0] += 1
+                entry = self._held[path] = PathLocks._Entry()
+            entry.users += 1
         try:
-            with entry[0]:
+            with entry.lock:
                 yield
         finally:
             with self._guard:
-                entry[1][0] -= 1
-                if not entry[1][0]:
+                entry.users -= 1
+                if not entry.users:
                     del self._held[path]
 
     def __len__(self) -> int:
